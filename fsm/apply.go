@@ -1,0 +1,283 @@
+package fsm
+
+import (
+	"bytes"
+	"math"
+	"sort"
+	"strconv"
+
+	"github.com/rosterhq/roster/lease"
+)
+
+// EventType says whether an Event wrote or removed a key.
+type EventType uint8
+
+// Event types.
+const (
+	EventPut EventType = iota + 1
+	EventDelete
+)
+
+// Event is one key change, in revision order. For a delete, KV holds the key
+// and the revision of the delete (ModRevision); Prev holds what was removed.
+type Event struct {
+	Type EventType
+	KV   *KV
+	Prev *KV
+}
+
+// Result is what applying one command returned. Err is a state error
+// (ErrLeaseNotFound, *CASError, ...) when the command changed nothing.
+type Result struct {
+	Err      error
+	Revision int64 // store revision after the command
+	Prev     *KV   // put: the previous KV
+	Deleted  int64 // delete: keys removed
+	Value    int64 // incr: the new value
+	Lease    LeaseStatus
+	Renewed  []LeaseStatus // keep-alive: renewed leases, in command order
+	NotFound []int64       // keep-alive: IDs that were not found
+	Expired  int64         // tick: leases expired
+	More     bool          // tick: expired leases remain beyond the limit
+}
+
+// batch is one ApplyBatch in progress: the cloned state being mutated plus
+// the final value of every record touched, to be written to bbolt in one
+// transaction.
+type batch struct {
+	s       *State
+	kv      map[string]*KV         // nil: deleted
+	leases  map[int64]*lease.Lease // nil: deleted
+	members bool                   // members changed: rewrite the bucket
+	events  []Event
+	expired int64
+}
+
+func newBatch(s *State) *batch {
+	return &batch{s: s, kv: map[string]*KV{}, leases: map[int64]*lease.Lease{}}
+}
+
+func (b *batch) apply(c Command) Result {
+	switch c := c.(type) {
+	case Grant:
+		return b.grant(c)
+	case Revoke:
+		return b.revoke(c)
+	case KeepAlive:
+		return b.keepAlive(c)
+	case Put:
+		return b.put(c)
+	case Delete:
+		return b.delete(c)
+	case Incr:
+		return b.incr(c)
+	case Tick:
+		return b.tick(c)
+	case SetMember:
+		return b.setMember(c.Member)
+	case DelMember:
+		return b.delMember(c.ID)
+	}
+	return Result{Err: invalid("unknown command %T", c)}
+}
+
+func (b *batch) grant(c Grant) Result {
+	if _, ok := b.s.leases.Get(c.ID); ok {
+		return Result{Err: ErrLeaseExists, Revision: b.s.revision}
+	}
+	l := &lease.Lease{ID: c.ID, TTL: c.TTL, Name: c.Name, Deadline: lease.Deadline(b.s.clock, c.TTL)}
+	b.s.leases.Put(l)
+	b.leases[l.ID] = l
+	return Result{Revision: b.s.revision, Lease: b.s.status(l)}
+}
+
+func (b *batch) keepAlive(c KeepAlive) Result {
+	r := Result{Revision: b.s.revision, Renewed: []LeaseStatus{}, NotFound: []int64{}}
+	for _, id := range c.IDs {
+		old, ok := b.s.leases.Get(id)
+		if !ok {
+			r.NotFound = append(r.NotFound, id)
+			continue
+		}
+		l := &lease.Lease{ID: id, TTL: old.TTL, Name: old.Name, Deadline: lease.Deadline(b.s.clock, old.TTL)}
+		b.s.leases.Put(l)
+		b.leases[id] = l
+		r.Renewed = append(r.Renewed, b.s.status(l))
+	}
+	return r
+}
+
+func (b *batch) revoke(c Revoke) Result {
+	if _, ok := b.s.leases.Get(c.ID); !ok {
+		return Result{Err: ErrLeaseNotFound, Revision: b.s.revision}
+	}
+	keys := b.dropLease(c.ID)
+	b.deleteKeys(keys)
+	return Result{Revision: b.s.revision, Deleted: int64(len(keys))}
+}
+
+// dropLease removes a lease and returns its keys (still stored).
+func (b *batch) dropLease(id int64) []string {
+	_, keys, _ := b.s.leases.Delete(id)
+	b.leases[id] = nil
+	return keys
+}
+
+// deleteKeys removes keys that are known to exist, one revision each, in
+// the order given (callers pass key order).
+func (b *batch) deleteKeys(keys []string) {
+	for _, k := range keys {
+		prev, ok := b.s.Get(k)
+		if !ok {
+			continue
+		}
+		b.s.revision++
+		if prev.Lease != 0 {
+			b.s.leases.Detach(prev.Lease, k)
+		}
+		b.s.kv.Delete(prev)
+		b.kv[k] = nil
+		b.events = append(b.events, Event{Type: EventDelete, KV: &KV{Key: k, ModRevision: b.s.revision}, Prev: prev})
+	}
+}
+
+func (b *batch) put(c Put) Result {
+	if c.Lease != 0 {
+		if _, ok := b.s.leases.Get(c.Lease); !ok {
+			return Result{Err: ErrLeaseNotFound, Revision: b.s.revision}
+		}
+	}
+	prev, exists := b.s.Get(c.Key)
+	if err := checkCAS(c.HasCAS, c.CAS, prev, exists); err != nil {
+		return Result{Err: err, Revision: b.s.revision}
+	}
+	if c.IfChanged && exists && prev.Lease == c.Lease && bytes.Equal(prev.Value, c.Value) {
+		return Result{Revision: b.s.revision, Prev: prev}
+	}
+	b.store(c.Key, c.Value, c.Lease, prev)
+	return Result{Revision: b.s.revision, Prev: prev}
+}
+
+// store writes a key at the next revision; prev is its current KV or nil.
+func (b *batch) store(key string, value []byte, leaseID int64, prev *KV) *KV {
+	b.s.revision++
+	kv := &KV{Key: key, Value: value, CreateRevision: b.s.revision, ModRevision: b.s.revision, Version: 1, Lease: leaseID}
+	if prev != nil {
+		kv.CreateRevision = prev.CreateRevision
+		kv.Version = prev.Version + 1
+		if prev.Lease != 0 && prev.Lease != leaseID {
+			b.s.leases.Detach(prev.Lease, key)
+		}
+	}
+	if leaseID != 0 {
+		b.s.leases.Attach(leaseID, key)
+	}
+	b.s.kv.ReplaceOrInsert(kv)
+	b.kv[key] = kv
+	b.events = append(b.events, Event{Type: EventPut, KV: kv, Prev: prev})
+	return kv
+}
+
+func checkCAS(has bool, want int64, prev *KV, exists bool) error {
+	if !has {
+		return nil
+	}
+	var cur int64
+	if exists {
+		cur = prev.ModRevision
+	}
+	if cur != want {
+		return &CASError{Current: cur}
+	}
+	return nil
+}
+
+func (b *batch) delete(c Delete) Result {
+	if !c.Prefix {
+		prev, exists := b.s.Get(c.Key)
+		if err := checkCAS(c.HasCAS, c.CAS, prev, exists); err != nil {
+			return Result{Err: err, Revision: b.s.revision}
+		}
+		if !exists {
+			return Result{Revision: b.s.revision}
+		}
+		b.deleteKeys([]string{c.Key})
+		return Result{Revision: b.s.revision, Deleted: 1, Prev: prev}
+	}
+	var keys []string
+	b.s.Range(c.Key, "", func(kv *KV) bool {
+		keys = append(keys, kv.Key)
+		return true
+	})
+	b.deleteKeys(keys)
+	return Result{Revision: b.s.revision, Deleted: int64(len(keys))}
+}
+
+func (b *batch) incr(c Incr) Result {
+	prev, exists := b.s.Get(c.Key)
+	var cur int64
+	var leaseID int64
+	if exists {
+		n, err := strconv.ParseInt(string(prev.Value), 10, 64)
+		if err != nil {
+			return Result{Err: invalid("the value at %q is not a decimal integer", truncate(c.Key)), Revision: b.s.revision}
+		}
+		cur, leaseID = n, prev.Lease
+	}
+	if (c.By > 0 && cur > math.MaxInt64-c.By) || (c.By < 0 && cur < math.MinInt64-c.By) {
+		return Result{Err: invalid("incrementing %d by %d overflows int64", cur, c.By), Revision: b.s.revision}
+	}
+	if exists && c.By == 0 {
+		return Result{Revision: b.s.revision, Value: cur, Prev: prev}
+	}
+	next := cur + c.By
+	b.store(c.Key, []byte(strconv.FormatInt(next, 10)), leaseID, prev)
+	return Result{Revision: b.s.revision, Value: next, Prev: prev}
+}
+
+func (b *batch) tick(c Tick) Result {
+	if c.ElapsedMs > 0 {
+		b.s.clock += c.ElapsedMs
+	}
+	limit := int(c.Limit)
+	if limit <= 0 {
+		limit = math.MaxInt32
+	}
+	ids := b.s.leases.Expired(b.s.clock, limit)
+	var keys []string
+	for _, id := range ids {
+		keys = append(keys, b.dropLease(id)...)
+	}
+	// One revision per key, in key order across every lease of this tick.
+	sort.Strings(keys)
+	b.deleteKeys(keys)
+	b.expired += int64(len(ids))
+	more := len(b.s.leases.Expired(b.s.clock, 1)) > 0
+	return Result{Revision: b.s.revision, Expired: int64(len(ids)), Deleted: int64(len(keys)), More: more}
+}
+
+func (b *batch) setMember(m Member) Result {
+	ms := make([]Member, 0, len(b.s.members)+1)
+	for _, old := range b.s.members {
+		if old.ID != m.ID {
+			ms = append(ms, old)
+		}
+	}
+	ms = append(ms, m)
+	sort.Slice(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })
+	b.s.members = ms
+	b.members = true
+	return Result{Revision: b.s.revision}
+}
+
+func (b *batch) delMember(id string) Result {
+	ms := make([]Member, 0, len(b.s.members))
+	for _, old := range b.s.members {
+		if old.ID != id {
+			ms = append(ms, old)
+		}
+	}
+	b.s.members = ms
+	b.members = true
+	return Result{Revision: b.s.revision}
+}

@@ -1,0 +1,306 @@
+package fsm
+
+import (
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// Wire format of a log entry: a format version byte, a command type byte,
+// then the command's fields in protobuf wire encoding (field numbers below).
+// Decoding is strict: an unknown version, type or field number is an error,
+// because silently skipping something a newer member meant would let
+// replicas diverge.
+const codecVersion byte = 1
+
+// ErrDecode reports an entry this replica cannot decode: version skew or
+// corruption.
+var ErrDecode = errors.New("fsm: cannot decode command")
+
+// Encode serialises a command for raft.Apply.
+func Encode(c Command) []byte {
+	b := []byte{codecVersion, c.cmdType()}
+	switch c := c.(type) {
+	case Grant:
+		b = putVarint(b, 1, c.ID)
+		b = putVarint(b, 2, c.TTL)
+		b = putString(b, 3, c.Name)
+	case Revoke:
+		b = putVarint(b, 1, c.ID)
+	case KeepAlive:
+		for _, id := range c.IDs {
+			b = protowire.AppendTag(b, 1, protowire.VarintType)
+			b = protowire.AppendVarint(b, uint64(id))
+		}
+	case Put:
+		b = putString(b, 1, c.Key)
+		b = putBytes(b, 2, c.Value)
+		b = putVarint(b, 3, c.Lease)
+		b = putBool(b, 4, c.HasCAS)
+		b = putVarint(b, 5, c.CAS)
+		b = putBool(b, 6, c.IfChanged)
+	case Delete:
+		b = putString(b, 1, c.Key)
+		b = putBool(b, 2, c.Prefix)
+		b = putBool(b, 3, c.HasCAS)
+		b = putVarint(b, 4, c.CAS)
+	case Incr:
+		b = putString(b, 1, c.Key)
+		b = putVarint(b, 2, c.By)
+	case Tick:
+		b = putVarint(b, 1, c.ElapsedMs)
+		b = putVarint(b, 2, c.Limit)
+	case SetMember:
+		b = putString(b, 1, c.Member.ID)
+		b = putString(b, 2, c.Member.RaftAddr)
+		b = putString(b, 3, c.Member.HTTPAddr)
+		b = putVarint(b, 4, c.Member.Node)
+	case DelMember:
+		b = putString(b, 1, c.ID)
+	}
+	return b
+}
+
+// Decode parses an entry produced by Encode.
+func Decode(b []byte) (Command, error) {
+	if len(b) < 2 {
+		return nil, fmt.Errorf("%w: entry of %d bytes", ErrDecode, len(b))
+	}
+	if b[0] != codecVersion {
+		return nil, fmt.Errorf("%w: format version %d (this build knows %d)", ErrDecode, b[0], codecVersion)
+	}
+	typ, body := b[1], b[2:]
+	var c Command
+	var err error
+	switch typ {
+	case typeGrant:
+		var g Grant
+		err = fields(body, func(n protowire.Number, f field) error {
+			switch n {
+			case 1:
+				return f.varint(&g.ID)
+			case 2:
+				return f.varint(&g.TTL)
+			case 3:
+				return f.str(&g.Name)
+			}
+			return errUnknownField
+		})
+		c = g
+	case typeRevoke:
+		var r Revoke
+		err = fields(body, func(n protowire.Number, f field) error {
+			if n == 1 {
+				return f.varint(&r.ID)
+			}
+			return errUnknownField
+		})
+		c = r
+	case typeKeepAlive:
+		var k KeepAlive
+		err = fields(body, func(n protowire.Number, f field) error {
+			if n == 1 {
+				var id int64
+				if err := f.varint(&id); err != nil {
+					return err
+				}
+				k.IDs = append(k.IDs, id)
+				return nil
+			}
+			return errUnknownField
+		})
+		c = k
+	case typePut:
+		var p Put
+		err = fields(body, func(n protowire.Number, f field) error {
+			switch n {
+			case 1:
+				return f.str(&p.Key)
+			case 2:
+				return f.bytes(&p.Value)
+			case 3:
+				return f.varint(&p.Lease)
+			case 4:
+				return f.boolean(&p.HasCAS)
+			case 5:
+				return f.varint(&p.CAS)
+			case 6:
+				return f.boolean(&p.IfChanged)
+			}
+			return errUnknownField
+		})
+		c = p
+	case typeDelete:
+		var d Delete
+		err = fields(body, func(n protowire.Number, f field) error {
+			switch n {
+			case 1:
+				return f.str(&d.Key)
+			case 2:
+				return f.boolean(&d.Prefix)
+			case 3:
+				return f.boolean(&d.HasCAS)
+			case 4:
+				return f.varint(&d.CAS)
+			}
+			return errUnknownField
+		})
+		c = d
+	case typeIncr:
+		var in Incr
+		err = fields(body, func(n protowire.Number, f field) error {
+			switch n {
+			case 1:
+				return f.str(&in.Key)
+			case 2:
+				return f.varint(&in.By)
+			}
+			return errUnknownField
+		})
+		c = in
+	case typeTick:
+		var t Tick
+		err = fields(body, func(n protowire.Number, f field) error {
+			switch n {
+			case 1:
+				return f.varint(&t.ElapsedMs)
+			case 2:
+				return f.varint(&t.Limit)
+			}
+			return errUnknownField
+		})
+		c = t
+	case typeSetMember:
+		var m SetMember
+		err = fields(body, func(n protowire.Number, f field) error {
+			switch n {
+			case 1:
+				return f.str(&m.Member.ID)
+			case 2:
+				return f.str(&m.Member.RaftAddr)
+			case 3:
+				return f.str(&m.Member.HTTPAddr)
+			case 4:
+				return f.varint(&m.Member.Node)
+			}
+			return errUnknownField
+		})
+		c = m
+	case typeDelMember:
+		var d DelMember
+		err = fields(body, func(n protowire.Number, f field) error {
+			if n == 1 {
+				return f.str(&d.ID)
+			}
+			return errUnknownField
+		})
+		c = d
+	default:
+		return nil, fmt.Errorf("%w: unknown command type %d", ErrDecode, typ)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: type %d: %v", ErrDecode, typ, err)
+	}
+	return c, nil
+}
+
+var errUnknownField = errors.New("unknown field")
+
+// Zero values are omitted, as in proto3.
+func putVarint(b []byte, n protowire.Number, v int64) []byte {
+	if v == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, n, protowire.VarintType)
+	return protowire.AppendVarint(b, uint64(v))
+}
+
+func putBool(b []byte, n protowire.Number, v bool) []byte {
+	if !v {
+		return b
+	}
+	return putVarint(b, n, 1)
+}
+
+func putString(b []byte, n protowire.Number, v string) []byte {
+	if v == "" {
+		return b
+	}
+	b = protowire.AppendTag(b, n, protowire.BytesType)
+	return protowire.AppendString(b, v)
+}
+
+func putBytes(b []byte, n protowire.Number, v []byte) []byte {
+	if len(v) == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, n, protowire.BytesType)
+	return protowire.AppendBytes(b, v)
+}
+
+// field is one decoded wire field.
+type field struct {
+	typ protowire.Type
+	v   uint64
+	buf []byte
+}
+
+func (f field) varint(dst *int64) error {
+	if f.typ != protowire.VarintType {
+		return errors.New("wire type mismatch")
+	}
+	*dst = int64(f.v)
+	return nil
+}
+
+func (f field) boolean(dst *bool) error {
+	if f.typ != protowire.VarintType || f.v > 1 {
+		return errors.New("bad bool")
+	}
+	*dst = f.v == 1
+	return nil
+}
+
+func (f field) str(dst *string) error {
+	if f.typ != protowire.BytesType {
+		return errors.New("wire type mismatch")
+	}
+	*dst = string(f.buf)
+	return nil
+}
+
+func (f field) bytes(dst *[]byte) error {
+	if f.typ != protowire.BytesType {
+		return errors.New("wire type mismatch")
+	}
+	*dst = append([]byte(nil), f.buf...)
+	return nil
+}
+
+func fields(b []byte, fn func(protowire.Number, field) error) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		f := field{typ: typ}
+		switch typ {
+		case protowire.VarintType:
+			f.v, n = protowire.ConsumeVarint(b)
+		case protowire.BytesType:
+			f.buf, n = protowire.ConsumeBytes(b)
+		default:
+			return fmt.Errorf("field %d: unsupported wire type %d", num, typ)
+		}
+		if n < 0 {
+			return fmt.Errorf("field %d: %w", num, protowire.ParseError(n))
+		}
+		b = b[n:]
+		if err := fn(num, f); err != nil {
+			return fmt.Errorf("field %d: %w", num, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,102 @@
+package fsm
+
+// Command is one replicated operation. Every command is validated by its
+// proposer before it is encoded, and carries every ID and time it needs so
+// that applying it is deterministic.
+type Command interface {
+	cmdType() byte
+}
+
+// Type bytes. Never reuse or renumber one: old log entries keep them forever.
+const (
+	typeGrant     byte = 1
+	typeRevoke    byte = 2
+	typeKeepAlive byte = 3
+	typePut       byte = 4
+	typeDelete    byte = 5
+	typeIncr      byte = 6
+	typeTick      byte = 7
+	typeSetMember byte = 8
+	typeDelMember byte = 9
+)
+
+// Grant creates a lease. The ID is chosen by the proposer.
+type Grant struct {
+	ID   int64
+	TTL  int64 // seconds
+	Name string
+}
+
+// Revoke deletes a lease and every key attached to it.
+type Revoke struct {
+	ID int64
+}
+
+// KeepAlive renews leases to their full TTL. IDs are distinct.
+type KeepAlive struct {
+	IDs []int64
+}
+
+// Put writes a key.
+type Put struct {
+	Key   string
+	Value []byte
+	Lease int64 // 0: no lease
+	// HasCAS makes the write conditional on the key's mod revision being CAS
+	// (0: the key must be absent).
+	HasCAS bool
+	CAS    int64
+	// IfChanged skips the write (and the revision bump) when the key already
+	// holds Value under Lease.
+	IfChanged bool
+}
+
+// Delete removes a key or, with Prefix, every key under a byte prefix.
+type Delete struct {
+	Key    string
+	Prefix bool
+	HasCAS bool // single key only
+	CAS    int64
+}
+
+// Incr adds By to the decimal integer stored at Key (absent counts as 0).
+type Incr struct {
+	Key string
+	By  int64
+}
+
+// Tick advances the lease clock by Elapsed milliseconds and expires at most
+// Limit leases (with their keys) whose deadline has passed.
+type Tick struct {
+	ElapsedMs int64
+	Limit     int64
+}
+
+// SetMember records (or replaces) a cluster member's metadata.
+type SetMember struct {
+	Member Member
+}
+
+// DelMember forgets a member's metadata.
+type DelMember struct {
+	ID string
+}
+
+// Member is the replicated metadata of one cluster member; it lives in its
+// own bucket, never in the user keyspace.
+type Member struct {
+	ID       string
+	RaftAddr string
+	HTTPAddr string
+	Node     int64 // snowflake node number
+}
+
+func (Grant) cmdType() byte     { return typeGrant }
+func (Revoke) cmdType() byte    { return typeRevoke }
+func (KeepAlive) cmdType() byte { return typeKeepAlive }
+func (Put) cmdType() byte       { return typePut }
+func (Delete) cmdType() byte    { return typeDelete }
+func (Incr) cmdType() byte      { return typeIncr }
+func (Tick) cmdType() byte      { return typeTick }
+func (SetMember) cmdType() byte { return typeSetMember }
+func (DelMember) cmdType() byte { return typeDelMember }

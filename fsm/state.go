@@ -1,0 +1,122 @@
+package fsm
+
+import (
+	"strings"
+
+	"github.com/google/btree"
+	"github.com/rosterhq/roster/lease"
+)
+
+// KV is one stored key. Published KVs are immutable.
+type KV struct {
+	Key            string
+	Value          []byte
+	CreateRevision int64
+	ModRevision    int64
+	Version        int64
+	Lease          int64
+}
+
+// LeaseStatus describes a lease as of the lease clock of the state it was
+// read from.
+type LeaseStatus struct {
+	ID        int64
+	TTL       int64
+	Remaining int64
+	Name      string
+}
+
+func kvLess(a, b *KV) bool { return a.Key < b.Key }
+
+// State is one version of the replicated state: the result of applying
+// every entry up to Applied. A State handed out by FSM.State is never
+// modified, so readers use it without locks.
+type State struct {
+	applied  uint64
+	revision int64
+	clock    int64
+	kv       *btree.BTreeG[*KV]
+	leases   *lease.Table
+	members  []Member // sorted by ID; replaced, never modified in place
+}
+
+func newState() *State {
+	return &State{kv: btree.NewG(32, kvLess), leases: lease.NewTable(), members: []Member{}}
+}
+
+// clone returns a copy-on-write copy in O(1); the receiver must not be
+// written to afterwards.
+func (s *State) clone() *State {
+	c := *s
+	c.kv = s.kv.Clone()
+	c.leases = s.leases.Clone()
+	return &c
+}
+
+// AppliedIndex is the raft index of the last entry this state includes.
+func (s *State) AppliedIndex() uint64 { return s.applied }
+
+// Revision is the store revision: it moves once per changed key.
+func (s *State) Revision() int64 { return s.revision }
+
+// Clock is the replicated lease clock in milliseconds.
+func (s *State) Clock() int64 { return s.clock }
+
+// KeyCount is the number of keys stored.
+func (s *State) KeyCount() int { return s.kv.Len() }
+
+// LeaseCount is the number of live leases.
+func (s *State) LeaseCount() int { return s.leases.Len() }
+
+// Get returns the KV stored at key.
+func (s *State) Get(key string) (*KV, bool) { return s.kv.Get(&KV{Key: key}) }
+
+// Range calls fn for every key that starts with prefix and sorts after
+// after (all of them when after is ""), in key order, until fn returns false.
+func (s *State) Range(prefix, after string, fn func(*KV) bool) {
+	start := prefix
+	if after >= start {
+		start = after + "\x00"
+	}
+	s.kv.AscendGreaterOrEqual(&KV{Key: start}, func(kv *KV) bool {
+		if !strings.HasPrefix(kv.Key, prefix) {
+			return false
+		}
+		return fn(kv)
+	})
+}
+
+// Lease returns the lease with the given ID.
+func (s *State) Lease(id int64) (LeaseStatus, bool) {
+	l, ok := s.leases.Get(id)
+	if !ok {
+		return LeaseStatus{}, false
+	}
+	return s.status(l), true
+}
+
+func (s *State) status(l *lease.Lease) LeaseStatus {
+	return LeaseStatus{ID: l.ID, TTL: l.TTL, Remaining: l.Remaining(s.clock), Name: l.Name}
+}
+
+// LeaseKeys lists the keys attached to a lease, in key order.
+func (s *State) LeaseKeys(id int64) []string { return s.leases.Keys(id) }
+
+// Leases calls fn for each lease with an ID above after, in ID order, until
+// fn returns false.
+func (s *State) Leases(after int64, fn func(LeaseStatus) bool) {
+	s.leases.Ascend(after, func(l *lease.Lease) bool { return fn(s.status(l)) })
+}
+
+// Members returns the replicated member metadata, sorted by ID.
+func (s *State) Members() []Member { return append([]Member(nil), s.members...) }
+
+// Member returns one member's metadata.
+func (s *State) Member(id string) (Member, bool) {
+	for _, m := range s.members {
+		if m.ID == id {
+			return m, true
+		}
+	}
+	return Member{}, false
+}

@@ -1,0 +1,220 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rosterhq/roster/lease"
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// bbolt layout. The applied index, revision and lease clock live in meta and
+// are written in the same transaction as the changes they describe.
+var (
+	bucketMeta    = []byte("meta")
+	bucketKV      = []byte("kv")
+	bucketLeases  = []byte("leases")
+	bucketMembers = []byte("members")
+
+	metaApplied  = []byte("applied_index")
+	metaRevision = []byte("revision")
+	metaClock    = []byte("lease_clock")
+	metaFormat   = []byte("format")
+)
+
+const storeFormat = 1
+
+func openDB(path string, noSync bool) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true})
+	if err != nil {
+		return nil, fmt.Errorf("fsm: open %s: %w", path, err)
+	}
+	db.NoSync = noSync
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketKV, bucketLeases, bucketMembers} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(metaFormat); v == nil {
+			return meta.Put(metaFormat, u64(storeFormat))
+		} else if len(v) != 8 || binary.BigEndian.Uint64(v) != storeFormat {
+			return fmt.Errorf("unsupported store format %x", v)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("fsm: init %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// loadState rebuilds the in-memory state from bbolt.
+func loadState(db *bolt.DB) (*State, error) {
+	s := newState()
+	err := db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return errors.New("missing meta bucket")
+		}
+		s.applied = getU64(meta.Get(metaApplied))
+		s.revision = int64(getU64(meta.Get(metaRevision)))
+		s.clock = int64(getU64(meta.Get(metaClock)))
+		err := tx.Bucket(bucketLeases).ForEach(func(k, v []byte) error {
+			l, err := decodeLease(k, v)
+			if err != nil {
+				return err
+			}
+			s.leases.Put(l)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bucketKV).ForEach(func(k, v []byte) error {
+			kv, err := decodeKV(k, v)
+			if err != nil {
+				return err
+			}
+			s.kv.ReplaceOrInsert(kv)
+			if kv.Lease != 0 {
+				s.leases.Attach(kv.Lease, kv.Key)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMembers).ForEach(func(k, v []byte) error {
+			c, err := Decode(v)
+			if err != nil {
+				return err
+			}
+			m, ok := c.(SetMember)
+			if !ok {
+				return fmt.Errorf("member %q: unexpected record %T", k, c)
+			}
+			s.members = append(s.members, m.Member) // bbolt iterates in key (ID) order
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fsm: load state: %w", err)
+	}
+	return s, nil
+}
+
+// writeBatch persists everything a batch touched plus the meta values, in
+// one transaction.
+func writeBatch(db *bolt.DB, b *batch) error {
+	return db.Update(func(tx *bolt.Tx) error {
+		kvb := tx.Bucket(bucketKV)
+		for k, kv := range b.kv {
+			var err error
+			if kv == nil {
+				err = kvb.Delete([]byte(k))
+			} else {
+				err = kvb.Put([]byte(k), encodeKV(kv))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		lb := tx.Bucket(bucketLeases)
+		for id, l := range b.leases {
+			var err error
+			if l == nil {
+				err = lb.Delete(u64(uint64(id)))
+			} else {
+				err = lb.Put(u64(uint64(id)), encodeLease(l))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if b.members {
+			if err := tx.DeleteBucket(bucketMembers); err != nil {
+				return err
+			}
+			mb, err := tx.CreateBucket(bucketMembers)
+			if err != nil {
+				return err
+			}
+			for _, m := range b.s.members {
+				if err := mb.Put([]byte(m.ID), Encode(SetMember{Member: m})); err != nil {
+					return err
+				}
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(metaApplied, u64(b.s.applied)); err != nil {
+			return err
+		}
+		if err := meta.Put(metaRevision, u64(uint64(b.s.revision))); err != nil {
+			return err
+		}
+		return meta.Put(metaClock, u64(uint64(b.s.clock)))
+	})
+}
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func getU64(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+// A stored KV: varints create, mod, version, lease, then the value bytes.
+func encodeKV(kv *KV) []byte {
+	b := make([]byte, 0, 4*binary.MaxVarintLen64+len(kv.Value))
+	b = protowire.AppendVarint(b, uint64(kv.CreateRevision))
+	b = protowire.AppendVarint(b, uint64(kv.ModRevision))
+	b = protowire.AppendVarint(b, uint64(kv.Version))
+	b = protowire.AppendVarint(b, uint64(kv.Lease))
+	return append(b, kv.Value...)
+}
+
+func decodeKV(k, v []byte) (*KV, error) {
+	kv := &KV{Key: string(k)}
+	for _, dst := range []*int64{&kv.CreateRevision, &kv.ModRevision, &kv.Version, &kv.Lease} {
+		x, n := protowire.ConsumeVarint(v)
+		if n < 0 {
+			return nil, fmt.Errorf("key %q: corrupt record", k)
+		}
+		*dst = int64(x)
+		v = v[n:]
+	}
+	kv.Value = append([]byte{}, v...)
+	return kv, nil
+}
+
+// A stored lease: varints ttl, deadline, then the name.
+func encodeLease(l *lease.Lease) []byte {
+	b := protowire.AppendVarint(nil, uint64(l.TTL))
+	b = protowire.AppendVarint(b, uint64(l.Deadline))
+	return append(b, l.Name...)
+}
+
+func decodeLease(k, v []byte) (*lease.Lease, error) {
+	if len(k) != 8 {
+		return nil, fmt.Errorf("corrupt lease key %x", k)
+	}
+	l := &lease.Lease{ID: int64(binary.BigEndian.Uint64(k))}
+	for _, dst := range []*int64{&l.TTL, &l.Deadline} {
+		x, n := protowire.ConsumeVarint(v)
+		if n < 0 {
+			return nil, fmt.Errorf("lease %d: corrupt record", l.ID)
+		}
+		*dst = int64(x)
+		v = v[n:]
+	}
+	l.Name = string(v)
+	return l, nil
+}

@@ -1,0 +1,30 @@
+package httpapi
+
+import (
+	"context"
+
+	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/registry"
+)
+
+// Backend is what the HTTP layer needs from a node. *registry.Node
+// implements it; the interface lives here, with its only user.
+type Backend interface {
+	Grant(ctx context.Context, ttl int64, name string, id int64) (fsm.LeaseStatus, error)
+	Revoke(ctx context.Context, id int64) (revision int64, err error)
+	// KeepAlive renews leases (duplicates count once): renewed in request
+	// order, and the IDs that were not found.
+	KeepAlive(ctx context.Context, ids []int64) (renewed []fsm.LeaseStatus, notFound []int64, err error)
+	Put(ctx context.Context, p fsm.Put) (fsm.Result, error)
+	Delete(ctx context.Context, d fsm.Delete) (fsm.Result, error)
+	Incr(ctx context.Context, key string, by int64) (fsm.Result, error)
+	// Read returns a state to read from: linearizable unless stale.
+	Read(ctx context.Context, stale bool) (*fsm.State, error)
+	Cluster(ctx context.Context) (registry.ClusterInfo, error)
+	Snapshot(ctx context.Context) (index uint64, err error)
+	// Ready is nil when the member may serve (readyz).
+	Ready() error
+	MaxValueBytes() int
+}
+
+var _ Backend = (*registry.Node)(nil)

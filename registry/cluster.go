@@ -1,0 +1,101 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/hashicorp/raft"
+)
+
+// Cluster describes the raft configuration as this node sees it, with the
+// members' HTTP addresses from the replicated metadata.
+func (n *Node) Cluster(ctx context.Context) (ClusterInfo, error) {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return ClusterInfo{}, n.mapRaftErr(err)
+	}
+	st := n.fsm.State()
+	_, leaderID := n.raft.LeaderWithID()
+	info := ClusterInfo{
+		Members:      []Member{},
+		Term:         n.term(),
+		CommitIndex:  n.raft.CommitIndex(),
+		AppliedIndex: st.AppliedIndex(),
+	}
+	for _, s := range f.Configuration().Servers {
+		m := Member{ID: string(s.ID), RaftAddr: string(s.Address), Voter: s.Suffrage == raft.Voter, Leader: s.ID == leaderID}
+		if md, ok := st.Member(string(s.ID)); ok {
+			m.HTTPAddr = md.HTTPAddr
+		}
+		info.Members = append(info.Members, m)
+		if m.Leader {
+			l := m
+			info.Leader = &l
+		}
+	}
+	return info, nil
+}
+
+func (n *Node) term() uint64 {
+	t, _ := strconv.ParseUint(n.raft.Stats()["term"], 10, 64)
+	return t
+}
+
+// Snapshot takes a raft snapshot now (compacting the log) and returns the
+// index it covers; with nothing new since the last one, that one's index.
+func (n *Node) Snapshot(ctx context.Context) (uint64, error) {
+	f := n.raft.Snapshot()
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNothingNewToSnapshot) {
+			list, lerr := n.snaps.List()
+			if lerr == nil && len(list) > 0 {
+				return list[0].Index, nil
+			}
+		}
+		return 0, fmt.Errorf("registry: snapshot: %w", n.mapRaftErr(err))
+	}
+	meta, rc, err := f.Open()
+	if err != nil {
+		return 0, fmt.Errorf("registry: snapshot: %w", err)
+	}
+	rc.Close()
+	return meta.Index, nil
+}
+
+// Ready is nil when this member is a voter, a leader is known and this
+// member has applied up to the commit index it knows of.
+func (n *Node) Ready() error {
+	select {
+	case <-n.stop:
+		return ErrClosed
+	default:
+	}
+	addr, _ := n.raft.LeaderWithID()
+	if addr == "" {
+		return ErrNoLeader
+	}
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return fmt.Errorf("%w: %v", ErrNotReady, f.Error())
+	}
+	voter := false
+	for _, s := range f.Configuration().Servers {
+		if s.ID == raft.ServerID(n.cfg.ID) && s.Suffrage == raft.Voter {
+			voter = true
+		}
+	}
+	if !voter {
+		return fmt.Errorf("%w: not a voter of the cluster yet", ErrNotReady)
+	}
+	if n.IsLeader() && !n.leaderReady.Load() {
+		return fmt.Errorf("%w: leader is catching up", ErrNotReady)
+	}
+	// raft's applied index counts no-op entries the state machine never
+	// sees, so it is the right one to compare with the commit index.
+	if applied, commit := n.raft.AppliedIndex(), n.raft.CommitIndex(); applied < commit {
+		return fmt.Errorf("%w: applied index %d behind commit index %d", ErrNotReady, applied, commit)
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+package registry
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/rosterhq/roster/fsm"
+)
+
+// Config configures a Node. Zero fields take the defaults below.
+type Config struct {
+	// ID is this member's raft server ID.
+	ID string
+	// DataDir holds raft/ (log, stable store, snapshots) and state.db.
+	DataDir string
+	// RaftAddr is the raft bind address; "127.0.0.1:0" picks a free port.
+	RaftAddr string
+	// RaftAdvertise is the raft address others dial (default: the bound one).
+	RaftAdvertise string
+	// HTTPAdvertise is this member's HTTP address as others should dial it;
+	// it is replicated as member metadata so followers can forward.
+	HTTPAdvertise string
+	// Bootstrap creates a new one-member cluster on a first start (no state
+	// in DataDir) when Join is empty.
+	Bootstrap bool
+	// Join lists HTTP addresses of existing members to ask for admission.
+	Join []string
+	// NodeNumber is the snowflake node number; -1 picks one automatically.
+	NodeNumber int64
+
+	// Tick is the lease tick interval (default 500ms).
+	Tick time.Duration
+	// ExpireLimit caps the leases one tick expires (default 5000); the rest
+	// follow in immediate extra ticks.
+	ExpireLimit int
+	// MaxValue is the largest value accepted, in bytes (default 1 MiB).
+	MaxValue int
+	// ApplyTimeout bounds how long a write waits to commit (default 10s).
+	ApplyTimeout time.Duration
+	// LeaderWait bounds how long an operation waits for a leader to appear
+	// before failing with ErrNoLeader (default 3s).
+	LeaderWait time.Duration
+	// KeepAliveBatch caps IDs per coalesced keep-alive entry (default 20000).
+	KeepAliveBatch int
+
+	// Raft timing; defaults are hashicorp/raft's LAN defaults.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	// Snapshots: threshold of new entries, check interval, retained files,
+	// and entries kept after a snapshot for slow followers.
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	SnapshotRetain    int
+	TrailingLogs      uint64
+
+	// NoSync skips fsync of the state file (tests and benchmarks only).
+	NoSync bool
+}
+
+// Defaults.
+const (
+	DefaultTick           = 500 * time.Millisecond
+	DefaultExpireLimit    = 5000
+	DefaultMaxValue       = 1 << 20
+	DefaultApplyTimeout   = 10 * time.Second
+	DefaultLeaderWait     = 3 * time.Second
+	DefaultKeepAliveBatch = 20000
+	DefaultSnapshotRetain = 2
+)
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.Tick, DefaultTick)
+	def(&c.ApplyTimeout, DefaultApplyTimeout)
+	def(&c.LeaderWait, DefaultLeaderWait)
+	def(&c.HeartbeatTimeout, time.Second)
+	def(&c.ElectionTimeout, time.Second)
+	def(&c.LeaderLeaseTimeout, 500*time.Millisecond)
+	def(&c.CommitTimeout, 50*time.Millisecond)
+	def(&c.SnapshotInterval, 2*time.Minute)
+	if c.ExpireLimit == 0 {
+		c.ExpireLimit = DefaultExpireLimit
+	}
+	if c.MaxValue == 0 {
+		c.MaxValue = DefaultMaxValue
+	}
+	if c.KeepAliveBatch == 0 {
+		c.KeepAliveBatch = DefaultKeepAliveBatch
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 8192
+	}
+	if c.SnapshotRetain == 0 {
+		c.SnapshotRetain = DefaultSnapshotRetain
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
+	}
+}
+
+// Validate checks the configuration after defaults are applied.
+func (c *Config) Validate() error {
+	switch {
+	case c.ID == "":
+		return fmt.Errorf("%w: member id is empty", fsm.ErrInvalidArgument)
+	case c.DataDir == "":
+		return fmt.Errorf("%w: data directory is empty", fsm.ErrInvalidArgument)
+	case c.RaftAddr == "":
+		return fmt.Errorf("%w: raft address is empty", fsm.ErrInvalidArgument)
+	case c.Tick < 10*time.Millisecond:
+		return fmt.Errorf("%w: tick %v is below 10ms", fsm.ErrInvalidArgument, c.Tick)
+	case c.NodeNumber > 1023:
+		return fmt.Errorf("%w: snowflake node number %d is above 1023", fsm.ErrInvalidArgument, c.NodeNumber)
+	}
+	// A keep-alive sent just as the leader fails waits out an election; a
+	// lease of the minimum TTL must outlast that plus one tick of lateness,
+	// or clients could not keep short leases alive through a failover.
+	minTTL := time.Duration(fsm.MinTTL) * time.Second
+	if worst := c.ElectionTimeout + c.Tick; worst >= minTTL {
+		return fmt.Errorf("%w: election timeout %v plus tick %v must be below the minimum lease TTL of %v",
+			fsm.ErrInvalidArgument, c.ElectionTimeout, c.Tick, minTTL)
+	}
+	return nil
+}

@@ -1,0 +1,162 @@
+package registry
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/lease"
+)
+
+// watchLeadership starts the leader's duties when this node gains
+// leadership and stops them when it loses it.
+func (n *Node) watchLeadership() {
+	defer n.wg.Done()
+	stop := func() {}
+	defer func() { stop() }()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case leading := <-n.raft.LeaderCh():
+			stop()
+			stop = func() {}
+			if !leading {
+				n.log.Info("lost leadership")
+				continue
+			}
+			n.log.Info("gained leadership")
+			stop = n.startDuties()
+		}
+	}
+}
+
+// startDuties runs lead in a goroutine; the returned func stops it and
+// waits for it to end.
+func (n *Node) startDuties() (stop func()) {
+	n.met.isLeader.Set(1)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n.lead(ctx)
+	}()
+	return func() {
+		cancel()
+		wg.Wait()
+		n.leaderReady.Store(false)
+		n.idgen.Store(nil)
+		n.met.isLeader.Set(0)
+	}
+}
+
+// lead runs the leader's duties until ctx ends: catch up, record this
+// member's metadata, then tick.
+func (n *Node) lead(ctx context.Context) {
+	// The lease clock restarts from the replicated value: only time that
+	// passes under this leader is counted, never the leaderless gap.
+	meter := lease.NewMeter(time.Now, max(4*n.cfg.Tick, 2*time.Second))
+	// A barrier applies everything earlier terms committed, so reads and
+	// the member record below see the whole log.
+	for ctx.Err() == nil {
+		if err := n.raft.Barrier(n.cfg.ApplyTimeout).Error(); err == nil {
+			break
+		} else if n.raft.State() != raft.Leader {
+			return
+		}
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	if err := n.recordSelf(ctx); err != nil {
+		n.log.Warn("could not record this member's metadata", "error", err)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+	// One tick right away so the last committed entry is a command the
+	// state machine sees: linearizable reads wait for its index.
+	n.tick(ctx, meter)
+	n.leaderReady.Store(true)
+	n.log.Info("leader ready", "applied_index", n.fsm.State().AppliedIndex(), "lease_clock_ms", n.fsm.State().Clock())
+
+	t := time.NewTicker(n.cfg.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n.tick(ctx, meter)
+		}
+	}
+}
+
+// tick proposes one Tick, then more at once while expired leases remain
+// beyond the per-tick limit, so a mass expiry is drained in a pipeline of
+// bounded entries rather than one entry that stalls the log.
+func (n *Node) tick(ctx context.Context, meter *lease.Meter) {
+	for ctx.Err() == nil {
+		start := time.Now()
+		res, err := n.propose(ctx, "tick", fsm.Tick{ElapsedMs: meter.TakeMs(), Limit: int64(n.cfg.ExpireLimit)})
+		n.met.tickDuration.Observe(time.Since(start).Seconds())
+		if err != nil {
+			if ctx.Err() == nil {
+				n.log.Warn("tick failed", "error", err)
+			}
+			return
+		}
+		if res.Expired > 0 {
+			n.log.Debug("leases expired", "leases", res.Expired, "keys", res.Deleted, "more", res.More)
+		}
+		if !res.More {
+			return
+		}
+	}
+}
+
+// recordSelf makes sure the replicated member metadata lists this member
+// with its HTTP address and a snowflake node number unique in the cluster,
+// then starts the ID generator with that number.
+func (n *Node) recordSelf(ctx context.Context) error {
+	st := n.fsm.State()
+	self, ok := st.Member(n.cfg.ID)
+	want := fsm.Member{ID: n.cfg.ID, RaftAddr: n.RaftAddr(), HTTPAddr: n.cfg.HTTPAdvertise, Node: self.Node}
+	if !ok || self.Node <= 0 && n.cfg.NodeNumber < 0 {
+		want.Node = freeNodeNumber(st.Members(), n.cfg.ID)
+	}
+	if n.cfg.NodeNumber >= 0 {
+		want.Node = n.cfg.NodeNumber
+	}
+	if !ok || self != want {
+		if _, err := n.propose(ctx, "member", fsm.SetMember{Member: want}); err != nil {
+			return err
+		}
+	}
+	g, err := lease.NewIDGen(want.Node)
+	if err != nil {
+		return err
+	}
+	n.idgen.Store(g)
+	return nil
+}
+
+// freeNodeNumber picks the smallest snowflake node number (from 1) that no
+// other member uses.
+func freeNodeNumber(members []fsm.Member, self string) int64 {
+	used := map[int64]bool{}
+	for _, m := range members {
+		if m.ID != self {
+			used[m.Node] = true
+		}
+	}
+	for i := int64(1); i <= lease.MaxNode; i++ {
+		if !used[i] {
+			return i
+		}
+	}
+	return 0
+}

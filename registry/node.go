@@ -1,0 +1,305 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/internal/logging"
+	"github.com/rosterhq/roster/lease"
+)
+
+// Node is one member of a Roster cluster.
+type Node struct {
+	cfg Config
+	log *slog.Logger
+	met *metrics
+
+	fsm      *fsm.FSM
+	raft     *raft.Raft
+	trans    *raft.NetworkTransport
+	logStore *raftboltdb.BoltStore
+	snaps    *raft.FileSnapshotStore
+
+	idgen       atomic.Pointer[lease.IDGen] // set while leading
+	leaderReady atomic.Bool                 // leader duties started and caught up
+
+	kaCh  chan *kaRequest
+	reads readBatcher
+
+	stop      chan struct{} // closed by Close
+	done      chan struct{} // closed when the node stopped (Close or fatal)
+	doneErr   atomic.Pointer[error]
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open starts a node: it opens the state file and raft's stores, restores a
+// newer snapshot if the state file is behind one, bootstraps a new cluster
+// when asked to, and starts raft and the node's goroutines.
+func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Node, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("member", cfg.ID)
+	raftDir := filepath.Join(cfg.DataDir, "raft")
+	if err := os.MkdirAll(raftDir, 0o700); err != nil {
+		return nil, fmt.Errorf("registry: data dir: %w", err)
+	}
+	n := &Node{
+		cfg:  cfg,
+		log:  log,
+		kaCh: make(chan *kaRequest, 1024),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	n.reads.n = n
+	if err := n.openStores(raftDir); err != nil {
+		n.closeStores()
+		return nil, err
+	}
+	if err := n.startRaft(); err != nil {
+		n.closeStores()
+		return nil, err
+	}
+	met, err := newMetrics(n, reg)
+	if err != nil {
+		n.raft.Shutdown()
+		n.closeStores()
+		return nil, err
+	}
+	n.met = met
+	n.wg.Add(3)
+	go n.watchLeadership()
+	go n.runKeepAliveBatcher()
+	go n.watchFSM()
+	log.Info("node started", "raft", n.trans.LocalAddr(), "data", cfg.DataDir, "applied_index", n.fsm.State().AppliedIndex())
+	return n, nil
+}
+
+func (n *Node) openStores(raftDir string) error {
+	hlog := logging.HCLog(n.log, "raft")
+	var err error
+	n.fsm, err = fsm.Open(fsm.Config{Path: filepath.Join(n.cfg.DataDir, "state.db"), NoSync: n.cfg.NoSync, Logger: n.log})
+	if err != nil {
+		return err
+	}
+	n.logStore, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(raftDir, "raft.db"), NoSync: n.cfg.NoSync})
+	if err != nil {
+		return fmt.Errorf("registry: raft log: %w", err)
+	}
+	n.snaps, err = raft.NewFileSnapshotStoreWithLogger(raftDir, n.cfg.SnapshotRetain, hlog)
+	if err != nil {
+		return fmt.Errorf("registry: snapshots: %w", err)
+	}
+	// raft does not restore snapshots on start (the state file is durable);
+	// but a state file behind the newest snapshot (lost or replaced) must be
+	// brought up to it, since the log before the snapshot is gone.
+	if err := n.catchUpFromSnapshot(); err != nil {
+		return err
+	}
+	var adv net.Addr
+	if n.cfg.RaftAdvertise != "" {
+		adv, err = net.ResolveTCPAddr("tcp", n.cfg.RaftAdvertise)
+		if err != nil {
+			return fmt.Errorf("registry: advertise raft address: %w", err)
+		}
+	}
+	n.trans, err = raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, adv, 5, 10*time.Second, hlog)
+	if err != nil {
+		return fmt.Errorf("registry: raft transport on %s: %w", n.cfg.RaftAddr, err)
+	}
+	return nil
+}
+
+func (n *Node) catchUpFromSnapshot() error {
+	list, err := n.snaps.List()
+	if err != nil || len(list) == 0 {
+		return err
+	}
+	newest := list[0]
+	if newest.Index <= n.fsm.State().AppliedIndex() {
+		return nil
+	}
+	n.log.Warn("state file is behind the newest snapshot: restoring it", "snapshot_index", newest.Index, "applied_index", n.fsm.State().AppliedIndex())
+	_, rc, err := n.snaps.Open(newest.ID)
+	if err != nil {
+		return fmt.Errorf("registry: open snapshot %s: %w", newest.ID, err)
+	}
+	return n.fsm.Restore(rc)
+}
+
+func (n *Node) raftConfig() *raft.Config {
+	c := raft.DefaultConfig()
+	c.LocalID = raft.ServerID(n.cfg.ID)
+	c.HeartbeatTimeout = n.cfg.HeartbeatTimeout
+	c.ElectionTimeout = n.cfg.ElectionTimeout
+	c.LeaderLeaseTimeout = n.cfg.LeaderLeaseTimeout
+	c.CommitTimeout = n.cfg.CommitTimeout
+	c.SnapshotThreshold = n.cfg.SnapshotThreshold
+	c.SnapshotInterval = n.cfg.SnapshotInterval
+	c.TrailingLogs = n.cfg.TrailingLogs
+	c.NoSnapshotRestoreOnStart = true
+	c.MaxAppendEntries = 256
+	c.Logger = logging.HCLog(n.log, "raft")
+	return c
+}
+
+func (n *Node) startRaft() error {
+	conf := n.raftConfig()
+	if err := raft.ValidateConfig(conf); err != nil {
+		return fmt.Errorf("%w: raft: %v", fsm.ErrInvalidArgument, err)
+	}
+	has, err := raft.HasExistingState(n.logStore, n.logStore, n.snaps)
+	if err != nil {
+		return fmt.Errorf("registry: inspect raft state: %w", err)
+	}
+	if !has && n.cfg.Bootstrap && len(n.cfg.Join) == 0 {
+		n.log.Info("bootstrapping a new cluster")
+		boot := raft.Configuration{Servers: []raft.Server{{
+			ID: conf.LocalID, Address: n.trans.LocalAddr(), Suffrage: raft.Voter,
+		}}}
+		if err := raft.BootstrapCluster(conf, n.logStore, n.logStore, n.snaps, n.trans, boot); err != nil {
+			return fmt.Errorf("registry: bootstrap: %w", err)
+		}
+	} else if has {
+		n.log.Info("restarting into the existing cluster", "join_ignored", len(n.cfg.Join) > 0)
+	}
+	n.raft, err = raft.NewRaft(conf, n.fsm, n.logStore, n.logStore, n.snaps, n.trans)
+	if err != nil {
+		return fmt.Errorf("registry: start raft: %w", err)
+	}
+	return nil
+}
+
+// closeStores closes whatever openStores opened.
+func (n *Node) closeStores() {
+	if n.trans != nil {
+		n.trans.Close()
+	}
+	if n.logStore != nil {
+		n.logStore.Close()
+	}
+	if n.fsm != nil {
+		n.fsm.Close()
+	}
+}
+
+// RaftAddr is the raft address this node advertises.
+func (n *Node) RaftAddr() string { return string(n.trans.LocalAddr()) }
+
+// ID is this member's ID.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// MaxValueBytes is the largest value a put accepts.
+func (n *Node) MaxValueBytes() int { return n.cfg.MaxValue }
+
+// FSM exposes the state machine for observers (watches) and tests.
+func (n *Node) FSM() *fsm.FSM { return n.fsm }
+
+// IsLeader reports whether this node is the raft leader.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Done is closed when the node has stopped: after Close, or on its own
+// after a fatal state machine error (see Err).
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Err is the fatal error that stopped the node, nil after a clean Close.
+func (n *Node) Err() error {
+	if p := n.doneErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// watchFSM stops the node when the state machine fails: a replica that
+// cannot apply an entry must stop rather than diverge.
+func (n *Node) watchFSM() {
+	defer n.wg.Done()
+	select {
+	case <-n.stop:
+	case <-n.fsm.Failed():
+		err := n.fsm.Err()
+		n.doneErr.Store(&err)
+		n.log.Error("stopping: the state machine failed", "error", err)
+		go n.Close()
+	}
+}
+
+// Close stops the node: leader duties, a leadership transfer when other
+// voters exist (so planned restarts cost no election timeout), raft, the
+// transport and the stores. It is idempotent.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		close(n.stop)
+		if n.raft.State() == raft.Leader && n.voters() > 1 {
+			if err := n.raft.LeadershipTransfer().Error(); err != nil {
+				n.log.Warn("leadership transfer before shutdown failed", "error", err)
+			} else {
+				n.log.Info("leadership transferred before shutdown")
+			}
+		}
+		err := n.raft.Shutdown().Error()
+		n.wg.Wait()
+		n.met.unregister()
+		n.closeStores()
+		n.closeErr = err
+		close(n.done)
+	})
+	return n.closeErr
+}
+
+func (n *Node) voters() int {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return 0
+	}
+	v := 0
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			v++
+		}
+	}
+	return v
+}
+
+// errors for the raft error space, mapped once.
+func (n *Node) mapRaftErr(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout):
+		return n.notLeader()
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		// The entry may still commit under the next leader.
+		return fmt.Errorf("%w: %v", ErrTimeout, err)
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return ErrClosed
+	}
+	return err
+}
+
+// notLeader describes the current leader for forwarding.
+func (n *Node) notLeader() error {
+	addr, id := n.raft.LeaderWithID()
+	e := &NotLeaderError{LeaderID: string(id)}
+	if addr != "" {
+		if m, ok := n.fsm.State().Member(string(id)); ok {
+			e.LeaderHTTP = m.HTTPAddr
+		}
+	}
+	return e
+}

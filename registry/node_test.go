@@ -1,0 +1,116 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/internal/logging"
+	"github.com/rosterhq/roster/registry"
+)
+
+// openNode starts a one-member node in dir and waits until it is ready.
+func openNode(t *testing.T, dir string, tick time.Duration) *registry.Node {
+	t.Helper()
+	n, err := registry.Open(registry.Config{
+		ID: "n1", DataDir: dir, RaftAddr: "127.0.0.1:0", Bootstrap: true, NodeNumber: -1,
+		Tick: tick, HTTPAdvertise: "127.0.0.1:1",
+	}, logging.ForTest(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { n.Close() })
+	waitFor(t, 10*time.Second, "node ready", func() bool { return n.Ready() == nil })
+	return n
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestPutReadGrantExpire(t *testing.T) {
+	n := openNode(t, t.TempDir(), 20*time.Millisecond)
+	ctx := context.Background()
+	l, err := n.Grant(ctx, 2, "/svc/a", 0)
+	if err != nil || l.ID <= 0 || l.TTL != 2 || l.Remaining != 2 {
+		t.Fatalf("grant: %+v %v", l, err)
+	}
+	res, err := n.Put(ctx, fsm.Put{Key: "/svc/a/ep", Value: []byte("x"), Lease: l.ID})
+	if err != nil || res.Revision != 1 {
+		t.Fatalf("put: %+v %v", res, err)
+	}
+	st, err := n.Read(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, ok := st.Get("/svc/a/ep")
+	if !ok || string(kv.Value) != "x" || kv.Lease != l.ID {
+		t.Fatalf("get: %+v %v", kv, ok)
+	}
+	granted := time.Now()
+	waitFor(t, 5*time.Second, "expiry", func() bool {
+		_, ok := n.FSM().State().Get("/svc/a/ep")
+		return !ok
+	})
+	if el := time.Since(granted); el < 2*time.Second-50*time.Millisecond {
+		t.Fatalf("lease expired after %v, before its ttl", el)
+	}
+	if _, err := n.Put(ctx, fsm.Put{Key: "/x", Lease: l.ID}); !errors.Is(err, fsm.ErrLeaseNotFound) {
+		t.Fatalf("put on expired lease: %v", err)
+	}
+}
+
+func TestKeepAliveCoalescesAndRestart(t *testing.T) {
+	dir := t.TempDir()
+	n := openNode(t, dir, 50*time.Millisecond)
+	ctx := context.Background()
+	var ids []int64
+	for i := 0; i < 50; i++ {
+		l, err := n.Grant(ctx, 30, fmt.Sprintf("/l/%d", i), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, l.ID)
+		if _, err := n.Put(ctx, fsm.Put{Key: fmt.Sprintf("/k/%02d", i), Value: []byte("v"), Lease: l.ID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, nf, err := n.KeepAlive(ctx, []int64{ids[i], ids[i], 12345})
+			if err != nil || len(r) != 1 || r[0].ID != ids[i] || len(nf) != 1 || nf[0] != 12345 {
+				t.Errorf("keepalive %d: %+v %v %v", i, r, nf, err)
+			}
+		}()
+	}
+	wg.Wait()
+	rev := n.FSM().State().Revision()
+	clock := n.FSM().State().Clock()
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n2 := openNode(t, dir, 50*time.Millisecond)
+	st := n2.FSM().State()
+	if st.Revision() != rev || st.LeaseCount() != 50 || st.KeyCount() != 50 || st.Clock() < clock {
+		t.Fatalf("after restart: rev %d/%d leases %d keys %d clock %d/%d", st.Revision(), rev, st.LeaseCount(), st.KeyCount(), st.Clock(), clock)
+	}
+	l, ok := st.Lease(ids[0])
+	if !ok || l.Remaining > 30 || l.Remaining < 25 {
+		t.Fatalf("lease after restart: %+v", l)
+	}
+}
