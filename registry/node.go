@@ -34,6 +34,8 @@ type Node struct {
 	idgen       atomic.Pointer[lease.IDGen] // set while leading
 	leaderReady atomic.Bool                 // leader duties started and caught up
 
+	needJoin bool // first start with -join: StartJoin asks to be added
+
 	kaCh  chan *kaRequest
 	reads readBatcher
 
@@ -179,6 +181,11 @@ func (n *Node) startRaft() error {
 		}
 	} else if has {
 		n.log.Info("restarting into the existing cluster", "join_ignored", len(n.cfg.Join) > 0)
+	} else if len(n.cfg.Join) > 0 {
+		n.needJoin = true
+		n.log.Info("first start: will join", "via", n.cfg.Join)
+	} else {
+		n.log.Info("first start without bootstrap or join: waiting to be added by an existing member")
 	}
 	n.raft, err = raft.NewRaft(conf, n.fsm, n.logStore, n.logStore, n.snaps, n.trans)
 	if err != nil {

@@ -1,0 +1,217 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Cluster is a set of rosterd processes started by a test.
+type Cluster struct {
+	t       testing.TB
+	bin     string
+	Members []*Member
+	// Args are extra flags for every member (e.g. "-tick", "100ms").
+	Args   []string
+	Client *http.Client
+}
+
+// New prepares an empty cluster; members are stopped and, if the test
+// failed, their logs printed at cleanup.
+func New(t testing.TB, args ...string) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, bin: Binary(t), Args: args, Client: &http.Client{Timeout: 15 * time.Second}}
+	t.Cleanup(func() {
+		for _, m := range c.Members {
+			m.Kill()
+		}
+		if t.Failed() {
+			for _, m := range c.Members {
+				t.Logf("---- log of member %s (%s) ----\n%s", m.ID, m.HTTP, m.Logs())
+			}
+		}
+	})
+	return c
+}
+
+// Start starts n members: the first bootstraps, the others join through
+// the first; it waits until all are ready voters.
+func Start(t testing.TB, n int, args ...string) *Cluster {
+	t.Helper()
+	c := New(t, args...)
+	first := c.Add()
+	first.Start()
+	c.WaitReady(30*time.Second, first)
+	for i := 1; i < n; i++ {
+		m := c.Add()
+		m.Start("-join", first.HTTP)
+	}
+	c.WaitReady(60*time.Second, c.Members...)
+	c.WaitVoters(60*time.Second, n)
+	return c
+}
+
+// Add allocates a new member (not started) with fresh ports and data dir.
+func (c *Cluster) Add() *Member {
+	c.t.Helper()
+	id := fmt.Sprintf("n%d", len(c.Members)+1)
+	m := &Member{
+		ID: id, HTTP: freePort(c.t), Raft: freePort(c.t),
+		Dir: filepath.Join(c.t.TempDir(), id), Args: append([]string(nil), c.Args...),
+		t: c.t, bin: c.bin, logs: &syncBuffer{},
+	}
+	c.Members = append(c.Members, m)
+	return m
+}
+
+// Running lists the members whose process runs.
+func (c *Cluster) Running() []*Member {
+	var out []*Member
+	for _, m := range c.Members {
+		if m.Running() {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Endpoints lists the HTTP addresses of the running members.
+func (c *Cluster) Endpoints() []string {
+	var out []string
+	for _, m := range c.Running() {
+		out = append(out, "http://"+m.HTTP)
+	}
+	return out
+}
+
+// Eventually polls cond every 20 ms until it holds or d passes.
+func (c *Cluster) Eventually(d time.Duration, what string, cond func() bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("cluster: timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Ready reports whether m answers /readyz with 200.
+func (c *Cluster) Ready(m *Member) bool {
+	resp, err := c.Client.Get(m.URL("/readyz"))
+	if err != nil {
+		return false
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// WaitReady waits until every given member answers /readyz with 200.
+func (c *Cluster) WaitReady(d time.Duration, ms ...*Member) {
+	c.t.Helper()
+	for _, m := range ms {
+		c.Eventually(d, "member "+m.ID+" ready", func() bool {
+			if !m.Running() {
+				c.t.Fatalf("cluster: member %s exited while waiting for it to be ready", m.ID)
+			}
+			return c.Ready(m)
+		})
+	}
+}
+
+// Info is the part of GET /v1/cluster the tests use.
+type Info struct {
+	Leader *struct {
+		ID       string `json:"id"`
+		HTTPAddr string `json:"http_addr"`
+	} `json:"leader"`
+	Members []struct {
+		ID       string `json:"id"`
+		RaftAddr string `json:"raft_addr"`
+		HTTPAddr string `json:"http_addr"`
+		Voter    bool   `json:"voter"`
+		Leader   bool   `json:"leader"`
+	} `json:"members"`
+	Term         uint64 `json:"term"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+}
+
+// ClusterInfo fetches GET /v1/cluster from m.
+func (c *Cluster) ClusterInfo(m *Member) (Info, error) {
+	var info Info
+	resp, err := c.Client.Get(m.URL("/v1/cluster"))
+	if err != nil {
+		return info, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return info, fmt.Errorf("GET /v1/cluster: %d %s", resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	return info, json.NewDecoder(resp.Body).Decode(&info)
+}
+
+// WaitVoters waits until a running member reports n voters and a leader.
+func (c *Cluster) WaitVoters(d time.Duration, n int) {
+	c.t.Helper()
+	c.Eventually(d, fmt.Sprintf("%d voters", n), func() bool {
+		for _, m := range c.Running() {
+			info, err := c.ClusterInfo(m)
+			if err != nil || info.Leader == nil {
+				continue
+			}
+			v := 0
+			for _, mm := range info.Members {
+				if mm.Voter {
+					v++
+				}
+			}
+			return v == n
+		}
+		return false
+	})
+}
+
+// Leader waits until the running members agree on a leader that is ready
+// and returns it.
+func (c *Cluster) Leader(d time.Duration) *Member {
+	c.t.Helper()
+	var leader *Member
+	c.Eventually(d, "a ready leader", func() bool {
+		leader = nil
+		for _, m := range c.Running() {
+			info, err := c.ClusterInfo(m)
+			if err != nil || info.Leader == nil {
+				return false
+			}
+			for _, mm := range c.Members {
+				if mm.ID == info.Leader.ID {
+					if leader != nil && leader != mm {
+						return false
+					}
+					leader = mm
+				}
+			}
+		}
+		return leader != nil && leader.Running() && c.Ready(leader)
+	})
+	return leader
+}
+
+// Followers lists the running members other than leader.
+func (c *Cluster) Followers(leader *Member) []*Member {
+	var out []*Member
+	for _, m := range c.Running() {
+		if m != leader {
+			out = append(out, m)
+		}
+	}
+	return out
+}

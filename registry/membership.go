@@ -1,0 +1,190 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/rosterhq/roster/fsm"
+)
+
+// JoinRequest asks an existing member to add this one.
+type JoinRequest struct {
+	ID       string
+	RaftAddr string
+	HTTPAddr string
+	Voter    bool
+}
+
+// Joiner delivers a JoinRequest to the member at addr (an HTTP host:port).
+// The HTTP front end implements it; registry knows nothing of HTTP.
+type Joiner interface {
+	Join(ctx context.Context, addr string, req JoinRequest) error
+}
+
+// AddMember adds (or re-addresses) a member on the leader and records its
+// metadata with a unique snowflake node number. It returns once the new
+// configuration and the metadata have committed.
+func (n *Node) AddMember(ctx context.Context, req JoinRequest) error {
+	if req.ID == "" || req.RaftAddr == "" {
+		return fmt.Errorf("%w: member id and raft address are required", fsm.ErrInvalidArgument)
+	}
+	if err := n.waitLeaderReady(ctx); err != nil {
+		return err
+	}
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return n.mapRaftErr(err)
+	}
+	for _, s := range cf.Configuration().Servers {
+		// Another ID at the same raft address is a member that was renamed
+		// or replaced: drop it, or two entries would fight for one peer.
+		if s.Address == raft.ServerAddress(req.RaftAddr) && s.ID != raft.ServerID(req.ID) {
+			n.log.Info("removing member that used the joining member's raft address", "old_id", s.ID, "addr", s.Address)
+			if err := n.raft.RemoveServer(s.ID, 0, n.cfg.ApplyTimeout).Error(); err != nil {
+				return n.mapRaftErr(err)
+			}
+			if _, err := n.propose(ctx, "member", fsm.DelMember{ID: string(s.ID)}); err != nil {
+				return err
+			}
+		}
+	}
+	var f raft.IndexFuture
+	if req.Voter {
+		f = n.raft.AddVoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), 0, n.cfg.ApplyTimeout)
+	} else {
+		f = n.raft.AddNonvoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), 0, n.cfg.ApplyTimeout)
+	}
+	if err := f.Error(); err != nil {
+		return n.mapRaftErr(err)
+	}
+	st := n.fsm.State()
+	m := fsm.Member{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr}
+	if old, ok := st.Member(req.ID); ok && old.Node > 0 {
+		m.Node = old.Node
+	} else {
+		m.Node = freeNodeNumber(st.Members(), req.ID)
+	}
+	if _, err := n.propose(ctx, "member", fsm.SetMember{Member: m}); err != nil {
+		return err
+	}
+	n.log.Info("member added", "id", req.ID, "raft", req.RaftAddr, "http", req.HTTPAddr, "voter", req.Voter, "node_number", m.Node)
+	return nil
+}
+
+// RemoveMember removes a member from the configuration and forgets its
+// metadata. Removing an unknown member succeeds (it is not a member).
+func (n *Node) RemoveMember(ctx context.Context, id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: member id is required", fsm.ErrInvalidArgument)
+	}
+	if err := n.waitLeaderReady(ctx); err != nil {
+		return err
+	}
+	// Forget the metadata first: once the leader removes itself it can no
+	// longer propose anything.
+	if _, ok := n.fsm.State().Member(id); ok {
+		if _, err := n.propose(ctx, "member", fsm.DelMember{ID: id}); err != nil {
+			return err
+		}
+	}
+	if err := n.raft.RemoveServer(raft.ServerID(id), 0, n.cfg.ApplyTimeout).Error(); err != nil {
+		return n.mapRaftErr(err)
+	}
+	n.log.Info("member removed", "id", id)
+	return nil
+}
+
+// StartJoin asks the members in Config.Join to add this node, retrying with
+// backoff until one accepts or the node closes. It does nothing when the
+// node restarted from existing state (it is already a member) or Join is
+// empty.
+func (n *Node) StartJoin(j Joiner) {
+	if !n.needJoin || len(n.cfg.Join) == 0 {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.joinLoop(j)
+	}()
+}
+
+func (n *Node) joinLoop(j Joiner) {
+	req := JoinRequest{ID: n.cfg.ID, RaftAddr: n.RaftAddr(), HTTPAddr: n.cfg.HTTPAdvertise, Voter: true}
+	backoff := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		for _, addr := range n.cfg.Join {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			go func() {
+				select {
+				case <-n.stop:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			err := j.Join(ctx, addr, req)
+			cancel()
+			if err == nil {
+				n.log.Info("joined the cluster", "via", addr, "attempt", attempt)
+				return
+			}
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			n.log.Warn("join attempt failed; retrying", "via", addr, "attempt", attempt, "error", err)
+			select {
+			case <-n.stop:
+				return
+			default:
+			}
+		}
+		wait := backoff + rand.N(backoff/2)
+		select {
+		case <-n.stop:
+			return
+		case <-time.After(wait):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// LeaderHTTP reports whether this node leads and, if not, the leader's HTTP
+// address ("" when no leader is known), for forwarding.
+func (n *Node) LeaderHTTP() (self bool, addr string) {
+	if n.IsLeader() {
+		return true, n.cfg.HTTPAdvertise
+	}
+	var e *NotLeaderError
+	if errors.As(n.notLeader(), &e) {
+		return false, e.LeaderHTTP
+	}
+	return false, ""
+}
+
+// WaitLeader waits up to the configured LeaderWait for a leader to be known
+// (and, if it is this node, ready).
+func (n *Node) WaitLeader(ctx context.Context) (self bool, addr string, err error) {
+	deadline := time.NewTimer(n.cfg.LeaderWait)
+	defer deadline.Stop()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		self, addr = n.LeaderHTTP()
+		if (self && n.leaderReady.Load()) || (!self && addr != "") {
+			return self, addr, nil
+		}
+		select {
+		case <-t.C:
+		case <-deadline.C:
+			return false, "", ErrNoLeader
+		case <-ctx.Done():
+			return false, "", fmt.Errorf("%w: %v", ErrNoLeader, ctx.Err())
+		case <-n.stop:
+			return false, "", ErrClosed
+		}
+	}
+}
