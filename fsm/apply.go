@@ -85,7 +85,7 @@ func (b *batch) grant(c Grant) Result {
 	if _, ok := b.s.leases.Get(c.ID); ok {
 		return Result{Err: ErrLeaseExists, Revision: b.s.revision}
 	}
-	l := &lease.Lease{ID: c.ID, TTL: c.TTL, Name: c.Name, Deadline: lease.Deadline(b.s.clock, c.TTL)}
+	l := &lease.Lease{ID: c.ID, TTL: c.TTL, Name: c.Name, Deadline: lease.Deadline(b.s.clock, c.TTL) + max(c.SlackMs, 0)}
 	b.s.leases.Put(l)
 	b.leases[l.ID] = l
 	return Result{Revision: b.s.revision, Lease: b.s.status(l)}
@@ -99,7 +99,7 @@ func (b *batch) keepAlive(c KeepAlive) Result {
 			r.NotFound = append(r.NotFound, id)
 			continue
 		}
-		l := &lease.Lease{ID: id, TTL: old.TTL, Name: old.Name, Deadline: lease.Deadline(b.s.clock, old.TTL)}
+		l := &lease.Lease{ID: id, TTL: old.TTL, Name: old.Name, Deadline: lease.Deadline(b.s.clock, old.TTL) + max(c.SlackMs, 0)}
 		b.s.leases.Put(l)
 		b.leases[id] = l
 		r.Renewed = append(r.Renewed, b.s.status(l))

@@ -26,6 +26,7 @@ func Encode(c Command) []byte {
 		b = putVarint(b, 1, c.ID)
 		b = putVarint(b, 2, c.TTL)
 		b = putString(b, 3, c.Name)
+		b = putVarint(b, 4, c.SlackMs)
 	case Revoke:
 		b = putVarint(b, 1, c.ID)
 	case KeepAlive:
@@ -33,6 +34,7 @@ func Encode(c Command) []byte {
 			b = protowire.AppendTag(b, 1, protowire.VarintType)
 			b = protowire.AppendVarint(b, uint64(id))
 		}
+		b = putVarint(b, 2, c.SlackMs)
 	case Put:
 		b = putString(b, 1, c.Key)
 		b = putBytes(b, 2, c.Value)
@@ -84,6 +86,8 @@ func Decode(b []byte) (Command, error) {
 				return f.varint(&g.TTL)
 			case 3:
 				return f.str(&g.Name)
+			case 4:
+				return f.varint(&g.SlackMs)
 			}
 			return errUnknownField
 		})
@@ -107,6 +111,9 @@ func Decode(b []byte) (Command, error) {
 				}
 				k.IDs = append(k.IDs, id)
 				return nil
+			}
+			if n == 2 {
+				return f.varint(&k.SlackMs)
 			}
 			return errUnknownField
 		})

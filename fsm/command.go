@@ -25,6 +25,10 @@ type Grant struct {
 	ID   int64
 	TTL  int64 // seconds
 	Name string
+	// SlackMs is how far real time was ahead of the applied lease clock
+	// when the leader proposed this (time not yet carried by a tick); it is
+	// added to the deadline so the lease never expires before its TTL.
+	SlackMs int64
 }
 
 // Revoke deletes a lease and every key attached to it.
@@ -32,9 +36,11 @@ type Revoke struct {
 	ID int64
 }
 
-// KeepAlive renews leases to their full TTL. IDs are distinct.
+// KeepAlive renews leases to their full TTL. IDs are distinct. SlackMs is
+// as in Grant.
 type KeepAlive struct {
-	IDs []int64
+	IDs     []int64
+	SlackMs int64
 }
 
 // Put writes a key.

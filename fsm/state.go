@@ -96,7 +96,9 @@ func (s *State) Lease(id int64) (LeaseStatus, bool) {
 }
 
 func (s *State) status(l *lease.Lease) LeaseStatus {
-	return LeaseStatus{ID: l.ID, TTL: l.TTL, Remaining: l.Remaining(s.clock), Name: l.Name}
+	// The deadline may include slack for ticks not yet applied; a lease
+	// never shows more than its TTL remaining.
+	return LeaseStatus{ID: l.ID, TTL: l.TTL, Remaining: min(l.Remaining(s.clock), l.TTL), Name: l.Name}
 }
 
 // LeaseKeys lists the keys attached to a lease, in key order.

@@ -123,7 +123,7 @@ func (n *Node) commitKeepAlives(ctx context.Context, batch []*kaRequest, count i
 		}
 	}
 	n.met.keepAliveBatch.Observe(float64(len(ids)))
-	res, err := n.propose(ctx, "keepalive", fsm.KeepAlive{IDs: ids})
+	res, err := n.propose(ctx, "keepalive", fsm.KeepAlive{IDs: ids, SlackMs: n.slackMs()})
 	resp := kaResponse{err: err}
 	if err == nil {
 		resp.byID = make(map[int64]fsm.LeaseStatus, len(res.Renewed))

@@ -59,6 +59,8 @@ func (n *Node) lead(ctx context.Context) {
 	// The lease clock restarts from the replicated value: only time that
 	// passes under this leader is counted, never the leaderless gap.
 	meter := lease.NewMeter(time.Now, max(4*n.cfg.Tick, 2*time.Second))
+	n.meter.Store(meter)
+	defer n.meter.Store(nil)
 	// A barrier applies everything earlier terms committed, so reads and
 	// the member record below see the whole log.
 	for ctx.Err() == nil {
@@ -101,7 +103,13 @@ func (n *Node) lead(ctx context.Context) {
 func (n *Node) tick(ctx context.Context, meter *lease.Meter) {
 	for ctx.Err() == nil {
 		start := time.Now()
-		res, err := n.propose(ctx, "tick", fsm.Tick{ElapsedMs: meter.TakeMs(), Limit: int64(n.cfg.ExpireLimit)})
+		ms := meter.TakeMs()
+		res, err := n.propose(ctx, "tick", fsm.Tick{ElapsedMs: ms, Limit: int64(n.cfg.ExpireLimit)})
+		// Applied, or failed: either way it no longer counts as in flight.
+		// (A tick whose outcome is unknown may still apply later; counting
+		// it as done errs towards shorter slack only by that one tick,
+		// which the next tick's own measurement makes up for.)
+		meter.Done(ms)
 		n.met.tickDuration.Observe(time.Since(start).Seconds())
 		if err != nil {
 			if ctx.Err() == nil {
@@ -116,6 +124,16 @@ func (n *Node) tick(ctx context.Context, meter *lease.Meter) {
 			return
 		}
 	}
+}
+
+// slackMs is how far real time may be ahead of the applied lease clock,
+// for deadlines of grants and renewals. Without a meter (not leading) the
+// proposal fails anyway; one tick is the safe guess.
+func (n *Node) slackMs() int64 {
+	if m := n.meter.Load(); m != nil {
+		return m.SlackMs()
+	}
+	return n.cfg.Tick.Milliseconds()
 }
 
 // recordSelf makes sure the replicated member metadata lists this member

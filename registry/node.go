@@ -33,6 +33,7 @@ type Node struct {
 
 	idgen       atomic.Pointer[lease.IDGen] // set while leading
 	leaderReady atomic.Bool                 // leader duties started and caught up
+	meter       atomic.Pointer[lease.Meter] // the lease clock meter while leading
 
 	needJoin bool // first start with -join: StartJoin asks to be added
 

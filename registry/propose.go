@@ -70,7 +70,7 @@ func (n *Node) Grant(ctx context.Context, ttl int64, name string, id int64) (fsm
 		}
 		id = g.Next()
 	}
-	res, err := n.propose(ctx, "grant", fsm.Grant{ID: id, TTL: ttl, Name: name})
+	res, err := n.propose(ctx, "grant", fsm.Grant{ID: id, TTL: ttl, Name: name, SlackMs: n.slackMs()})
 	return res.Lease, err
 }
 
