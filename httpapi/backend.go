@@ -25,6 +25,14 @@ type Backend interface {
 	// Ready is nil when the member may serve (readyz).
 	Ready() error
 	MaxValueBytes() int
+
+	// ID is this member's ID.
+	ID() string
+	// WaitLeader waits (bounded) until a leader is known: self reports
+	// whether it is this node, addr is the leader's HTTP address.
+	WaitLeader(ctx context.Context) (self bool, addr string, err error)
+	AddMember(ctx context.Context, req registry.JoinRequest) error
+	RemoveMember(ctx context.Context, id string) error
 }
 
 var _ Backend = (*registry.Node)(nil)

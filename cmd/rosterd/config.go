@@ -1,0 +1,436 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rosterhq/roster/internal/logging"
+	"github.com/rosterhq/roster/registry"
+)
+
+// Config is everything rosterd starts with.
+type Config struct {
+	// Registry configures the node; its HTTPAdvertise is already resolved
+	// (-advertise-http, else the HTTP listen address).
+	Registry registry.Config
+	// HTTPAddr is the HTTP listen address.
+	HTTPAddr  string
+	LogLevel  slog.Level
+	LogFormat string
+	// WatchHistory is the number of events kept for watch resumes. It is
+	// accepted and checked now so that start-up lines need not change when
+	// watches arrive.
+	WatchHistory int
+}
+
+// environment is what parseConfig reads besides its arguments, passed in so
+// tests control it.
+type environment struct {
+	getenv   func(string) string
+	hostname func() (string, error)
+}
+
+// Defaults shown by -h. Where package registry exports a default it is
+// used, so the two cannot drift; the raft timings mirror the values that
+// registry.Config fills in for zero fields (hashicorp/raft's LAN defaults).
+const (
+	defaultHTTP               = "127.0.0.1:7370"
+	defaultRaft               = "127.0.0.1:7371"
+	defaultData               = "./roster-data"
+	defaultWatchHistory       = 100000
+	defaultHeartbeatTimeout   = time.Second
+	defaultElectionTimeout    = time.Second
+	defaultLeaderLeaseTimeout = 500 * time.Millisecond
+	defaultCommitTimeout      = 50 * time.Millisecond
+	defaultSnapshotThreshold  = 8192
+	defaultSnapshotInterval   = 2 * time.Minute
+	defaultTrailingLogs       = 10240
+	// maxValueLimit bounds -max-value-size: a value travels whole in one
+	// raft entry and one HTTP body, so gigabytes would only hurt.
+	maxValueLimit = 1 << 30
+)
+
+// envName is the variable a flag falls back to: -advertise-http reads
+// ROSTER_ADVERTISE_HTTP.
+func envName(flagName string) string {
+	return "ROSTER_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// flags holds the flag set and the variables it fills.
+type flags struct {
+	fs *flag.FlagSet
+
+	id, http, haddr, raft, raddr, advHTTP, advRaft string
+	data, join, logLevel, logFormat                string
+	bootstrap                                      bool
+	bind                                           int64
+	watchHistory, snapRetain                       int
+	maxValue                                       byteSize
+	tick, heartbeat, election, leaderLease, commit time.Duration
+	snapInterval                                   time.Duration
+	snapThreshold, trailingLogs                    uint64
+}
+
+func newFlags() *flags {
+	f := &flags{fs: flag.NewFlagSet("rosterd", flag.ContinueOnError), maxValue: registry.DefaultMaxValue}
+	fs := f.fs
+	// parseConfig reports errors itself, once, without the usage dump.
+	fs.SetOutput(io.Discard)
+
+	fs.StringVar(&f.id, "id", "", "member ID (default: this machine's host name)")
+	fs.StringVar(&f.http, "http", defaultHTTP, "HTTP listen `address`")
+	fs.StringVar(&f.haddr, "haddr", "", "same as -http (raftd/hraftd spelling)")
+	fs.StringVar(&f.raft, "raft", defaultRaft, "raft listen `address`")
+	fs.StringVar(&f.raddr, "raddr", "", "same as -raft (raftd/hraftd spelling)")
+	fs.StringVar(&f.advHTTP, "advertise-http", "", "HTTP `address` other members and clients dial (default: -http)")
+	fs.StringVar(&f.advRaft, "advertise-raft", "", "raft `address` other members dial (default: -raft)")
+	fs.StringVar(&f.data, "data", defaultData, "data `directory`, created when absent; may also be given as the only argument")
+	fs.StringVar(&f.join, "join", "", "comma-separated HTTP `addresses` of existing members (host:port or http://host:port)")
+	fs.BoolVar(&f.bootstrap, "bootstrap", true, "on a first start without -join, create a new cluster; false: wait to be added")
+	fs.Int64Var(&f.bind, "bind", -1, "snowflake node `number` 0..1023 for lease IDs; -1 picks a free one (raftd/hraftd spelling)")
+	fs.DurationVar(&f.tick, "tick", registry.DefaultTick, "lease tick `interval`")
+	fs.IntVar(&f.watchHistory, "watch-history", defaultWatchHistory, "`events` kept in memory for watch resumes")
+	fs.Var(&f.maxValue, "max-value-size", "largest value accepted: a `size` in bytes, or with a KiB/MiB/GiB suffix")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: trace, debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log `format`: text or json")
+	fs.DurationVar(&f.heartbeat, "raft-heartbeat-timeout", defaultHeartbeatTimeout, "raft heartbeat timeout")
+	fs.DurationVar(&f.election, "raft-election-timeout", defaultElectionTimeout, "raft election timeout")
+	fs.DurationVar(&f.leaderLease, "raft-leader-lease-timeout", defaultLeaderLeaseTimeout, "raft leader lease timeout")
+	fs.DurationVar(&f.commit, "raft-commit-timeout", defaultCommitTimeout, "raft commit timeout")
+	fs.Uint64Var(&f.snapThreshold, "snapshot-threshold", defaultSnapshotThreshold, "new log `entries` that trigger a snapshot")
+	fs.DurationVar(&f.snapInterval, "snapshot-interval", defaultSnapshotInterval, "how often to check whether a snapshot is due")
+	fs.IntVar(&f.snapRetain, "snapshot-retain", registry.DefaultSnapshotRetain, "snapshot `files` kept")
+	fs.Uint64Var(&f.trailingLogs, "trailing-logs", defaultTrailingLogs, "log `entries` kept after a snapshot for slow followers")
+
+	fs.VisitAll(func(fl *flag.Flag) { fl.Usage += " [" + envName(fl.Name) + "]" })
+	return f
+}
+
+// printUsage writes the -h text.
+func printUsage(w io.Writer) {
+	f := newFlags()
+	fmt.Fprintf(w, `Usage: rosterd [flags] [data-directory]
+
+Runs one member of a Roster registry. Every flag also reads the environment
+variable shown in brackets; a flag on the command line wins.
+
+`)
+	f.fs.SetOutput(w)
+	f.fs.PrintDefaults()
+}
+
+// Where a flag's value came from.
+const (
+	fromDefault = iota
+	fromEnv
+	fromFlag
+)
+
+// parseConfig turns the command line and the environment into a Config.
+// Every error it returns is the user's to fix (exit status 2); -h and -help
+// give flag.ErrHelp.
+func parseConfig(args []string, env environment) (Config, error) {
+	f := newFlags()
+	positional, err := parseInterspersed(f.fs, args)
+	if err != nil {
+		return Config{}, err
+	}
+	src := make(map[string]int)
+	f.fs.Visit(func(fl *flag.Flag) { src[fl.Name] = fromFlag })
+
+	var errs []error
+	var fromEnvironment []string
+	f.fs.VisitAll(func(fl *flag.Flag) {
+		if src[fl.Name] == fromDefault && env.getenv(envName(fl.Name)) != "" {
+			fromEnvironment = append(fromEnvironment, fl.Name)
+		}
+	})
+	for _, name := range fromEnvironment {
+		key, val := envName(name), env.getenv(envName(name))
+		if err := f.fs.Set(name, val); err != nil {
+			errs = append(errs, fmt.Errorf("invalid value %q for %s (-%s): %v", val, key, name, err))
+			continue
+		}
+		src[name] = fromEnv
+	}
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
+	}
+
+	if len(positional) > 1 {
+		return Config{}, fmt.Errorf("expected at most one argument, the data directory; got %d: %q", len(positional), positional)
+	}
+	var dataArg []given
+	if len(positional) == 1 {
+		dataArg = []given{{"the data directory argument", positional[0]}}
+	}
+	same := func(s string) string { return s }
+	httpAddr, err1 := resolve(f.fs, src, nil, same, "http", "haddr")
+	raftAddr, err2 := resolve(f.fs, src, nil, same, "raft", "raddr")
+	dataDir, err3 := resolve(f.fs, src, dataArg, filepath.Clean, "data")
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return Config{}, err
+	}
+
+	cfg := Config{
+		HTTPAddr:     httpAddr,
+		LogFormat:    f.logFormat,
+		WatchHistory: f.watchHistory,
+		Registry: registry.Config{
+			ID:                 f.id,
+			DataDir:            dataDir,
+			RaftAddr:           raftAddr,
+			RaftAdvertise:      f.advRaft,
+			HTTPAdvertise:      f.advHTTP,
+			Bootstrap:          f.bootstrap,
+			NodeNumber:         f.bind,
+			Tick:               f.tick,
+			MaxValue:           int(f.maxValue),
+			HeartbeatTimeout:   f.heartbeat,
+			ElectionTimeout:    f.election,
+			LeaderLeaseTimeout: f.leaderLease,
+			CommitTimeout:      f.commit,
+			SnapshotThreshold:  f.snapThreshold,
+			SnapshotInterval:   f.snapInterval,
+			SnapshotRetain:     f.snapRetain,
+			TrailingLogs:       f.trailingLogs,
+		},
+	}
+	rc := &cfg.Registry
+
+	check := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	switch {
+	case src["id"] != fromDefault && rc.ID == "":
+		check(errors.New("-id is empty"))
+	case rc.ID == "":
+		host, err := env.hostname()
+		switch {
+		case err != nil:
+			check(fmt.Errorf("give -id: the host name, its default, is unknown: %w", err))
+		case host == "":
+			check(errors.New("give -id: the host name, its default, is empty"))
+		}
+		rc.ID = host
+	}
+	check(checkAddr("-http", cfg.HTTPAddr, false))
+	check(checkAddr("-raft", rc.RaftAddr, false))
+	if rc.HTTPAdvertise != "" {
+		check(checkAddr("-advertise-http", rc.HTTPAdvertise, true))
+	} else {
+		rc.HTTPAdvertise = cfg.HTTPAddr
+	}
+	if rc.RaftAdvertise != "" {
+		check(checkAddr("-advertise-raft", rc.RaftAdvertise, true))
+	}
+	rc.Join, err = parseJoin(f.join)
+	check(err)
+	if rc.NodeNumber < -1 || rc.NodeNumber > 1023 {
+		check(fmt.Errorf("-bind %d: a snowflake node number is 0..1023, or -1 to pick one", rc.NodeNumber))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"tick", rc.Tick},
+		{"raft-heartbeat-timeout", rc.HeartbeatTimeout},
+		{"raft-election-timeout", rc.ElectionTimeout},
+		{"raft-leader-lease-timeout", rc.LeaderLeaseTimeout},
+		{"raft-commit-timeout", rc.CommitTimeout},
+		{"snapshot-interval", rc.SnapshotInterval},
+	} {
+		if d.v <= 0 {
+			check(fmt.Errorf("-%s %v: must be positive", d.name, d.v))
+		}
+	}
+	// Zero would silently become the node's default; say so instead.
+	if rc.SnapshotThreshold == 0 {
+		check(errors.New("-snapshot-threshold 0: must be positive"))
+	}
+	if rc.TrailingLogs == 0 {
+		check(errors.New("-trailing-logs 0: must be positive"))
+	}
+	if rc.SnapshotRetain < 1 {
+		check(fmt.Errorf("-snapshot-retain %d: must be at least 1", rc.SnapshotRetain))
+	}
+	if cfg.WatchHistory < 0 {
+		check(fmt.Errorf("-watch-history %d: must not be negative", cfg.WatchHistory))
+	}
+	if rc.MaxValue <= 0 {
+		check(fmt.Errorf("-max-value-size %s: must be positive", f.maxValue.String()))
+	}
+	cfg.LogLevel, err = logging.ParseLevel(f.logLevel)
+	if err != nil {
+		check(fmt.Errorf("-log-level: %w", err))
+	}
+	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
+		check(fmt.Errorf("-log-format %q: want text or json", cfg.LogFormat))
+	}
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
+	}
+	// The node's own checks (tick floor, election timeout against the
+	// shortest lease, node number), so they too fail before anything starts.
+	if err := rc.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// parseInterspersed parses flags that may follow the positional argument
+// (flag stops at the first non-flag; raftd-style lines put the directory
+// last, but "rosterd dir -id x" should work too). After "--" everything is
+// positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}
+
+// given is one value a setting received, and how to name it in an error.
+type given struct{ what, value string }
+
+// resolve settles a setting that several spellings can give (-http and
+// -haddr; -data and the positional argument). The command line beats the
+// environment; two spellings from the same source must agree (after norm),
+// since silently picking one would hide a mistake in a start-up script.
+func resolve(fs *flag.FlagSet, src map[string]int, cmdline []given, norm func(string) string, names ...string) (string, error) {
+	for _, from := range []int{fromFlag, fromEnv} {
+		var got []given
+		for _, n := range names {
+			if src[n] != from {
+				continue
+			}
+			what := "-" + n
+			if from == fromEnv {
+				what = envName(n)
+			}
+			got = append(got, given{what, fs.Lookup(n).Value.String()})
+		}
+		if from == fromFlag {
+			got = append(got, cmdline...)
+		}
+		if len(got) == 0 {
+			continue
+		}
+		for _, g := range got {
+			if g.value == "" {
+				return "", fmt.Errorf("%s is empty", g.what)
+			}
+		}
+		for _, g := range got[1:] {
+			if norm(g.value) != norm(got[0].value) {
+				return "", fmt.Errorf("%s %q and %s %q disagree: give one of them", got[0].what, got[0].value, g.what, g.value)
+			}
+		}
+		return norm(got[0].value), nil
+	}
+	return norm(fs.Lookup(names[0]).DefValue), nil
+}
+
+// checkAddr checks a host:port. An advertised address is one that others
+// dial, so it needs a real port and a host that is not a wildcard.
+func checkAddr(what, addr string, advertised bool) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%s %q: want host:port", what, addr)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return fmt.Errorf("%s %q: port %q is not a number 0..65535", what, addr, port)
+	}
+	if !advertised {
+		return nil
+	}
+	if p == 0 {
+		return fmt.Errorf("%s %q: others cannot dial port 0", what, addr)
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || err == nil && ip.IsUnspecified() {
+		return fmt.Errorf("%s %q: others cannot dial a wildcard host", what, addr)
+	}
+	return nil
+}
+
+// parseJoin reads -join: comma-separated host:port or http://host:port
+// (trailing slash allowed), normalised to host:port, duplicates dropped.
+func parseJoin(s string) ([]string, error) {
+	var out []string
+	seen := make(map[string]bool)
+	for _, a := range strings.Split(s, ",") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			continue // tolerate "a,b," and an empty ROSTER_JOIN
+		}
+		addr := strings.TrimSuffix(strings.TrimPrefix(a, "http://"), "/")
+		if strings.Contains(addr, "://") {
+			return nil, fmt.Errorf("-join %q: only http:// addresses are supported", a)
+		}
+		if err := checkAddr("-join", addr, true); err != nil {
+			return nil, err
+		}
+		if !seen[addr] {
+			seen[addr] = true
+			out = append(out, addr)
+		}
+	}
+	return out, nil
+}
+
+// byteSize is a flag.Value for sizes: "1048576", "512KiB", "1MiB", "1GiB".
+type byteSize int
+
+func (b *byteSize) String() string {
+	n := int(*b)
+	for _, u := range []struct {
+		suffix string
+		size   int
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n != 0 && n%u.size == 0 {
+			return strconv.Itoa(n/u.size) + u.suffix
+		}
+	}
+	return strconv.Itoa(n)
+}
+
+func (b *byteSize) Set(s string) error {
+	num, mult := s, 1
+	for _, u := range []struct {
+		suffix string
+		size   int
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if len(s) > len(u.suffix) && strings.EqualFold(s[len(s)-len(u.suffix):], u.suffix) {
+			num, mult = strings.TrimSpace(s[:len(s)-len(u.suffix)]), u.size
+			break
+		}
+	}
+	n, err := strconv.ParseUint(num, 10, 32)
+	if err != nil || n*uint64(mult) > maxValueLimit {
+		return errors.New("want a size up to 1GiB such as 1048576, 512KiB or 1MiB")
+	}
+	*b = byteSize(n * uint64(mult))
+	return nil
+}

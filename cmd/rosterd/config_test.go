@@ -1,0 +1,292 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rosterhq/roster/internal/logging"
+	"github.com/rosterhq/roster/registry"
+)
+
+func fakeEnv(vars map[string]string) environment {
+	return environment{
+		getenv:   func(k string) string { return vars[k] },
+		hostname: func() (string, error) { return "host1", nil },
+	}
+}
+
+// defaultConfig is what a bare "rosterd" on host1 runs with.
+func defaultConfig() Config {
+	return Config{
+		HTTPAddr:     "127.0.0.1:7370",
+		LogLevel:     slog.LevelInfo,
+		LogFormat:    "text",
+		WatchHistory: 100000,
+		Registry: registry.Config{
+			ID:                 "host1",
+			DataDir:            "roster-data",
+			RaftAddr:           "127.0.0.1:7371",
+			HTTPAdvertise:      "127.0.0.1:7370",
+			Bootstrap:          true,
+			NodeNumber:         -1,
+			Tick:               500 * time.Millisecond,
+			MaxValue:           1 << 20,
+			HeartbeatTimeout:   time.Second,
+			ElectionTimeout:    time.Second,
+			LeaderLeaseTimeout: 500 * time.Millisecond,
+			CommitTimeout:      50 * time.Millisecond,
+			SnapshotThreshold:  8192,
+			SnapshotInterval:   2 * time.Minute,
+			SnapshotRetain:     2,
+			TrailingLogs:       10240,
+		},
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		edit func(*Config) // applied to defaultConfig()
+	}{
+		{name: "defaults"},
+		{
+			name: "every flag",
+			args: []string{
+				"-id", "n1", "-http", "0.0.0.0:8000", "-raft", "10.0.0.1:9000",
+				"-advertise-http", "10.0.0.1:8000", "-advertise-raft", "10.0.0.1:9000",
+				"-data", "/var/lib/roster", "-join", "10.0.0.2:8000,http://10.0.0.3:8000/",
+				"-tick", "250ms", "-watch-history", "5", "-bootstrap=false", "-bind", "7",
+				"-log-level", "debug", "-log-format", "json", "-max-value-size", "64KiB",
+				"-raft-heartbeat-timeout", "2s", "-raft-election-timeout", "1500ms",
+				"-raft-leader-lease-timeout", "1s", "-raft-commit-timeout", "10ms",
+				"-snapshot-threshold", "100", "-snapshot-interval", "30s",
+				"-snapshot-retain", "5", "-trailing-logs", "1000",
+			},
+			edit: func(c *Config) {
+				c.HTTPAddr = "0.0.0.0:8000"
+				c.LogLevel = slog.LevelDebug
+				c.LogFormat = "json"
+				c.WatchHistory = 5
+				r := &c.Registry
+				r.ID, r.RaftAddr, r.HTTPAdvertise, r.RaftAdvertise = "n1", "10.0.0.1:9000", "10.0.0.1:8000", "10.0.0.1:9000"
+				r.DataDir = "/var/lib/roster"
+				r.Join = []string{"10.0.0.2:8000", "10.0.0.3:8000"}
+				r.Tick, r.Bootstrap, r.NodeNumber, r.MaxValue = 250*time.Millisecond, false, 7, 64<<10
+				r.HeartbeatTimeout, r.ElectionTimeout = 2*time.Second, 1500*time.Millisecond
+				r.LeaderLeaseTimeout, r.CommitTimeout = time.Second, 10*time.Millisecond
+				r.SnapshotThreshold, r.SnapshotInterval, r.SnapshotRetain, r.TrailingLogs = 100, 30*time.Second, 5, 1000
+			},
+		},
+		{
+			name: "environment",
+			env: map[string]string{
+				"ROSTER_ID": "envnode", "ROSTER_HTTP": "127.0.0.1:1", "ROSTER_ADVERTISE_HTTP": "h:1",
+				"ROSTER_BOOTSTRAP": "false", "ROSTER_TICK": "1s", "ROSTER_JOIN": "http://a:1,b:2",
+				"ROSTER_MAX_VALUE_SIZE": "2048", "ROSTER_RAFT_ELECTION_TIMEOUT": "500ms",
+				"ROSTER_LOG_LEVEL": "trace", "ROSTER_BIND": "3",
+			},
+			edit: func(c *Config) {
+				c.HTTPAddr = "127.0.0.1:1"
+				c.LogLevel = logging.LevelTrace
+				r := &c.Registry
+				r.ID, r.HTTPAdvertise, r.Bootstrap, r.Tick = "envnode", "h:1", false, time.Second
+				r.Join, r.MaxValue, r.ElectionTimeout, r.NodeNumber = []string{"a:1", "b:2"}, 2048, 500*time.Millisecond, 3
+			},
+		},
+		{
+			name: "flag beats environment",
+			args: []string{"-http", "127.0.0.1:2", "-bootstrap=true", "-id", "flagnode"},
+			env:  map[string]string{"ROSTER_HTTP": "127.0.0.1:1", "ROSTER_BOOTSTRAP": "false", "ROSTER_ID": "envnode"},
+			edit: func(c *Config) {
+				c.HTTPAddr, c.Registry.HTTPAdvertise, c.Registry.ID = "127.0.0.1:2", "127.0.0.1:2", "flagnode"
+			},
+		},
+		{
+			name: "compat flag beats modern env spelling",
+			args: []string{"-haddr", "127.0.0.1:2"},
+			env:  map[string]string{"ROSTER_HTTP": "127.0.0.1:1"},
+			edit: func(c *Config) { c.HTTPAddr, c.Registry.HTTPAdvertise = "127.0.0.1:2", "127.0.0.1:2" },
+		},
+		{
+			name: "raftd start-up line",
+			args: []string{"-id", "node02", "-haddr", "127.0.0.1:8002", "-raddr", "127.0.0.1:8102", "-join", "127.0.0.1:8001", "/home/u/.roster02"},
+			edit: func(c *Config) {
+				c.HTTPAddr = "127.0.0.1:8002"
+				r := &c.Registry
+				r.ID, r.HTTPAdvertise, r.RaftAddr = "node02", "127.0.0.1:8002", "127.0.0.1:8102"
+				r.Join, r.DataDir = []string{"127.0.0.1:8001"}, "/home/u/.roster02"
+			},
+		},
+		{
+			name: "positional before flags",
+			args: []string{"dir", "-id", "x"},
+			edit: func(c *Config) { c.Registry.DataDir, c.Registry.ID = "dir", "x" },
+		},
+		{
+			name: "after -- everything is positional",
+			args: []string{"--", "-odd-dir"},
+			edit: func(c *Config) { c.Registry.DataDir = "-odd-dir" },
+		},
+		{
+			name: "positional beats env",
+			args: []string{"argdir"},
+			env:  map[string]string{"ROSTER_DATA": "envdir"},
+			edit: func(c *Config) { c.Registry.DataDir = "argdir" },
+		},
+		{
+			name: "agreeing duplicates",
+			args: []string{"-http", "127.0.0.1:9", "-haddr", "127.0.0.1:9", "-data", "./d/", "d"},
+			edit: func(c *Config) {
+				c.HTTPAddr, c.Registry.HTTPAdvertise, c.Registry.DataDir = "127.0.0.1:9", "127.0.0.1:9", "d"
+			},
+		},
+		{
+			name: "raddr and bind",
+			args: []string{"-raddr", "127.0.0.1:0", "-bind", "1023"},
+			edit: func(c *Config) { c.Registry.RaftAddr, c.Registry.NodeNumber = "127.0.0.1:0", 1023 },
+		},
+		{
+			name: "join normalisation",
+			args: []string{"-join", " http://a:1/ , a:1,,b:2,"},
+			edit: func(c *Config) { c.Registry.Join = []string{"a:1", "b:2"} },
+		},
+		{
+			name: "empty env counts as unset",
+			env:  map[string]string{"ROSTER_HTTP": "", "ROSTER_JOIN": ""},
+		},
+		{
+			name: "max value in plain bytes and MiB",
+			args: []string{"-max-value-size", "3MiB"},
+			edit: func(c *Config) { c.Registry.MaxValue = 3 << 20 },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseConfig(tt.args, fakeEnv(tt.env))
+			if err != nil {
+				t.Fatalf("parseConfig: %v", err)
+			}
+			want := defaultConfig()
+			if tt.edit != nil {
+				tt.edit(&want)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("parseConfig(%q)\n got %+v\nwant %+v", tt.args, got, want)
+			}
+		})
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string // substring of the error
+	}{
+		{"unknown flag", []string{"-nope"}, nil, "flag provided but not defined: -nope"},
+		{"bad duration", []string{"-tick", "5"}, nil, `invalid value "5" for flag -tick`},
+		{"bad env duration", nil, map[string]string{"ROSTER_TICK": "soon"}, `invalid value "soon" for ROSTER_TICK (-tick)`},
+		{"bad env bool", nil, map[string]string{"ROSTER_BOOTSTRAP": "maybe"}, "ROSTER_BOOTSTRAP"},
+		{"http conflict", []string{"-http", "127.0.0.1:1", "-haddr", "127.0.0.1:2"}, nil, `-http "127.0.0.1:1" and -haddr "127.0.0.1:2" disagree`},
+		{"raft conflict", []string{"-raft", "127.0.0.1:1", "-raddr", "127.0.0.1:2"}, nil, "-raft"},
+		{"env conflict", nil, map[string]string{"ROSTER_HTTP": "127.0.0.1:1", "ROSTER_HADDR": "127.0.0.1:2"}, "ROSTER_HTTP"},
+		{"data conflict", []string{"-data", "a", "b"}, nil, `-data "a" and the data directory argument "b" disagree`},
+		{"two positionals", []string{"a", "b"}, nil, "at most one argument"},
+		{"empty id", []string{"-id", ""}, nil, "-id is empty"},
+		{"empty data", []string{"-data", ""}, nil, "-data is empty"},
+		{"bad http", []string{"-http", "localhost"}, nil, `-http "localhost": want host:port`},
+		{"bad port", []string{"-raft", "127.0.0.1:x"}, nil, "not a number"},
+		{"advertise wildcard", []string{"-advertise-http", "0.0.0.0:80"}, nil, "wildcard"},
+		{"advertise port 0", []string{"-advertise-raft", "10.0.0.1:0"}, nil, "port 0"},
+		{"join https", []string{"-join", "https://a:1"}, nil, "only http://"},
+		{"join no port", []string{"-join", "http://a"}, nil, "want host:port"},
+		{"bind range", []string{"-bind", "1024"}, nil, "-bind 1024"},
+		{"bind negative", []string{"-bind", "-2"}, nil, "-bind -2"},
+		{"zero tick", []string{"-tick", "0s"}, nil, "-tick 0s: must be positive"},
+		{"tick below node floor", []string{"-tick", "5ms"}, nil, "below 10ms"},
+		{"election too long for min ttl", []string{"-raft-election-timeout", "2s"}, nil, "minimum lease TTL"},
+		{"zero threshold", []string{"-snapshot-threshold", "0"}, nil, "-snapshot-threshold 0"},
+		{"zero trailing logs", []string{"-trailing-logs", "0"}, nil, "-trailing-logs 0"},
+		{"zero retain", []string{"-snapshot-retain", "0"}, nil, "-snapshot-retain 0"},
+		{"negative history", []string{"-watch-history", "-1"}, nil, "-watch-history -1"},
+		{"bad size", []string{"-max-value-size", "1TB"}, nil, "-max-value-size"},
+		{"size too big", []string{"-max-value-size", "2GiB"}, nil, "up to 1GiB"},
+		{"zero size", []string{"-max-value-size", "0"}, nil, "must be positive"},
+		{"bad level", []string{"-log-level", "loud"}, nil, "-log-level"},
+		{"bad format", []string{"-log-format", "xml"}, nil, `-log-format "xml"`},
+		{"several at once", []string{"-http", "x", "-raft", "y"}, nil, "-raft \"y\""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseConfig(tt.args, fakeEnv(tt.env))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("parseConfig(%q) error = %v, want it to contain %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseConfigHelp(t *testing.T) {
+	for _, arg := range []string{"-h", "-help", "--help"} {
+		if _, err := parseConfig([]string{arg}, fakeEnv(nil)); !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("parseConfig(%s) = %v, want flag.ErrHelp", arg, err)
+		}
+	}
+}
+
+func TestParseConfigHostname(t *testing.T) {
+	env := fakeEnv(nil)
+	env.hostname = func() (string, error) { return "", errors.New("no uts") }
+	if _, err := parseConfig(nil, env); err == nil || !strings.Contains(err.Error(), "give -id") {
+		t.Errorf("error = %v, want a hint to give -id", err)
+	}
+	if cfg, err := parseConfig([]string{"-id", "x"}, env); err != nil || cfg.Registry.ID != "x" {
+		t.Errorf("with -id: %v, %v", cfg.Registry.ID, err)
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	for in, want := range map[string]string{
+		"http": "ROSTER_HTTP", "advertise-http": "ROSTER_ADVERTISE_HTTP",
+		"raft-leader-lease-timeout": "ROSTER_RAFT_LEADER_LEASE_TIMEOUT",
+	} {
+		if got := envName(in); got != want {
+			t.Errorf("envName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestUsageListsEveryFlagAndEnv(t *testing.T) {
+	var b strings.Builder
+	printUsage(&b)
+	newFlags().fs.VisitAll(func(f *flag.Flag) {
+		if !strings.Contains(b.String(), "-"+f.Name) || !strings.Contains(b.String(), envName(f.Name)) {
+			t.Errorf("usage lacks -%s or %s", f.Name, envName(f.Name))
+		}
+	})
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]int{
+		"1": 1, "1048576": 1 << 20, "512KiB": 512 << 10, "1mib": 1 << 20, "1GiB": 1 << 30, "100B": 100, "2 MiB": 2 << 20,
+	} {
+		var b byteSize
+		if err := b.Set(in); err != nil || int(b) != want {
+			t.Errorf("Set(%q) = %d, %v; want %d", in, b, err, want)
+		}
+	}
+	for in, want := range map[int]string{1 << 20: "1MiB", 1536: "1536", 3 << 30: "3GiB", 0: "0", 2048: "2KiB"} {
+		b := byteSize(in)
+		if got := b.String(); got != want {
+			t.Errorf("String(%d) = %q, want %q", in, got, want)
+		}
+	}
+}

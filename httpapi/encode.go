@@ -1,0 +1,174 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+)
+
+// maxJSONBody bounds every JSON request body that is not a value: the
+// largest legitimate one is a keep-alive batch of 10,000 IDs (~250 KiB).
+const maxJSONBody = 2 << 20
+
+const (
+	contentJSON   = "application/json"
+	contentBinary = "application/octet-stream"
+	contentText   = "text/plain; charset=utf-8"
+)
+
+// writeJSON answers with v as JSON. It encodes without HTML escaping
+// (values are data, not markup; compatibility clients compare bytes) and
+// without the encoder's trailing newline, like gin's own c.JSON.
+func writeJSON(c *gin.Context, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		// Only a programming error (an unencodable type) lands here; keep
+		// the envelope promise with a hand-written body.
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"error":{"code":"internal","message":"encoding the answer failed"}}`)
+	}
+	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	c.Data(status, contentJSON, body)
+}
+
+// writeRevision sets X-Roster-Revision, which every KV answer carries.
+func writeRevision(c *gin.Context, rev int64) {
+	c.Header("X-Roster-Revision", strconv.FormatInt(rev, 10))
+}
+
+// readBody reads the whole request body, at most limit bytes; what is over
+// the limit is too_large, checked against Content-Length first so that an
+// honest oversized upload is refused before it is read.
+func readBody(c *gin.Context, limit int64) ([]byte, error) {
+	if c.Request.ContentLength > limit {
+		return nil, tooLarge("the request body", limit)
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge("the request body", limit)
+		}
+		return nil, invalidf("reading the request body: %v", err)
+	}
+	return data, nil
+}
+
+// decodeJSON decodes the request body into v strictly: one JSON value, of
+// the right types, with nothing but white space after it. Unknown fields
+// are ignored, like unknown query parameters, so that newer clients can
+// talk to older servers. An empty body leaves v untouched when allowEmpty.
+func decodeJSON(c *gin.Context, v any, allowEmpty bool) error {
+	data, err := readBody(c, maxJSONBody)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		if allowEmpty {
+			return nil
+		}
+		return invalidf("the request body is empty; a JSON object is required")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(v); err != nil {
+		return invalidf("bad JSON body: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return invalidf("bad JSON body: unexpected data after the JSON value")
+	}
+	return nil
+}
+
+// jsonID is a lease ID as it arrives in a JSON body: the contract writes IDs
+// as decimal strings, and a JSON number is accepted too. 0 is accepted here
+// (it means "absent" in a grant); callers that need a real ID check > 0.
+type jsonID int64
+
+func (id *jsonID) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if s == "null" {
+		*id = 0
+		return nil
+	}
+	if len(s) >= 2 && s[0] == '"' {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+	}
+	if s == "0" {
+		*id = 0
+		return nil
+	}
+	v, err := parseID(s)
+	if err != nil {
+		return err
+	}
+	*id = jsonID(v)
+	return nil
+}
+
+// parseID parses a lease ID strictly: a positive int64 in canonical decimal
+// (digits only, no sign, no leading zero), so that every ID has exactly
+// one spelling.
+func parseID(s string) (int64, error) {
+	if s == "" {
+		return 0, invalidf("lease id is empty")
+	}
+	if s[0] == '0' || !allDigits(s) {
+		return 0, invalidf("lease id %q is not a positive decimal integer", clip(s))
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, invalidf("lease id %q is out of range", clip(s))
+	}
+	return v, nil
+}
+
+// parseNonNegative parses a count or revision: digits only, fits int64.
+func parseNonNegative(name, s string) (int64, error) {
+	if !allDigits(s) {
+		return 0, invalidf("%s %q is not a non-negative decimal integer", name, clip(s))
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, invalidf("%s %q is out of range", name, clip(s))
+	}
+	return v, nil
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// clip shortens user input quoted in an error message.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// formatIDs writes lease IDs as the contract's decimal strings.
+func formatIDs(ids []int64) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, strconv.FormatInt(id, 10))
+	}
+	return out
+}

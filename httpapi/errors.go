@@ -1,0 +1,152 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/registry"
+)
+
+// Errors of the HTTP layer itself. Everything else comes from fsm or
+// registry and is classified by errorStatus.
+var (
+	errRouteNotFound    = errors.New("no such route")
+	errMethodNotAllowed = errors.New("method not allowed on this route")
+	errPanic            = errors.New("internal error")
+)
+
+// Error codes of the contract (API.md "Conventions"), plus already_exists
+// for a grant whose explicit ID is taken and not_ready for /readyz.
+const (
+	codeInvalidArgument  = "invalid_argument"
+	codeNotFound         = "not_found"
+	codeLeaseNotFound    = "lease_not_found"
+	codeAlreadyExists    = "already_exists"
+	codeCASFailed        = "cas_failed"
+	codeTooLarge         = "too_large"
+	codeMethodNotAllowed = "method_not_allowed"
+	codeNoLeader         = "no_leader"
+	codeNotReady         = "not_ready"
+	codeTimeout          = "timeout"
+	codeInternal         = "internal"
+)
+
+// errorBody is the envelope of every 4xx/5xx answer.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// CurrentModRevision accompanies cas_failed only; a pointer so that 0
+	// (the key is absent) is still written.
+	CurrentModRevision *int64 `json:"current_mod_revision,omitempty"`
+}
+
+// invalidf returns an error that maps to 400 invalid_argument.
+func invalidf(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", fsm.ErrInvalidArgument, fmt.Sprintf(format, a...))
+}
+
+// keyNotFound returns an error that maps to 404 not_found.
+func keyNotFound(key string) error {
+	return fmt.Errorf("%w: %q", fsm.ErrKeyNotFound, key)
+}
+
+// leaseNotFound returns an error that maps to 404 lease_not_found.
+func leaseNotFound(id int64) error {
+	return fmt.Errorf("%w: %d", fsm.ErrLeaseNotFound, id)
+}
+
+// notReady returns an error that maps to 503 not_ready.
+func notReady(cause error) error {
+	return fmt.Errorf("%w: %v", registry.ErrNotReady, cause)
+}
+
+// tooLarge returns an error that maps to 413 too_large.
+func tooLarge(what string, limit int64) error {
+	return fmt.Errorf("%w: %s is over the limit of %d bytes", registry.ErrTooLarge, what, limit)
+}
+
+// errorStatus is the one place that decides the status and code for an
+// error. The order matters only where an error could match two entries:
+// state errors (which changed nothing) before availability errors.
+func errorStatus(err error) (int, errorDetail) {
+	d := errorDetail{Message: err.Error()}
+	var cas *fsm.CASError
+	var maxBytes *http.MaxBytesError
+	switch {
+	case errors.As(err, &cas):
+		cur := cas.Current
+		d.Code, d.CurrentModRevision = codeCASFailed, &cur
+		return http.StatusConflict, d
+	case errors.Is(err, fsm.ErrCASFailed):
+		// A bare sentinel without the revision: still a conflict; the
+		// contract promises the field, so say 0 rather than omit it.
+		var cur int64
+		d.Code, d.CurrentModRevision = codeCASFailed, &cur
+		return http.StatusConflict, d
+	case errors.Is(err, fsm.ErrLeaseExists):
+		d.Code = codeAlreadyExists
+		return http.StatusConflict, d
+	case errors.Is(err, fsm.ErrLeaseNotFound):
+		d.Code = codeLeaseNotFound
+		return http.StatusNotFound, d
+	case errors.Is(err, fsm.ErrKeyNotFound), errors.Is(err, errRouteNotFound):
+		d.Code = codeNotFound
+		return http.StatusNotFound, d
+	case errors.Is(err, errMethodNotAllowed):
+		d.Code = codeMethodNotAllowed
+		return http.StatusMethodNotAllowed, d
+	case errors.Is(err, fsm.ErrInvalidArgument):
+		d.Code = codeInvalidArgument
+		return http.StatusBadRequest, d
+	case errors.Is(err, registry.ErrTooLarge), errors.As(err, &maxBytes):
+		d.Code = codeTooLarge
+		return http.StatusRequestEntityTooLarge, d
+	case errors.Is(err, registry.ErrNotReady):
+		d.Code = codeNotReady
+		return http.StatusServiceUnavailable, d
+	case errors.Is(err, registry.ErrNoLeader), errors.Is(err, registry.ErrClosed):
+		// Both promise that nothing was proposed, so 503 is honest.
+		d.Code = codeNoLeader
+		return http.StatusServiceUnavailable, d
+	case errors.Is(err, registry.ErrTimeout), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, context.Canceled):
+		// The outcome is unknown: the write may still commit. A canceled
+		// request (the client went away) is in the same position.
+		d.Code = codeTimeout
+		return http.StatusGatewayTimeout, d
+	default:
+		// fsm.ErrFailed and anything unforeseen.
+		d.Code = codeInternal
+		return http.StatusInternalServerError, d
+	}
+}
+
+// fail answers the request with the error's status and envelope.
+// Server-side failures are logged; client errors are the client's news, and
+// 503 is the expected answer during an election or from /readyz probes, so
+// it is logged at debug level only.
+func (s *Server) fail(c *gin.Context, err error) {
+	status, d := errorStatus(err)
+	if status >= 500 {
+		level := slog.LevelDebug
+		switch status {
+		case http.StatusInternalServerError:
+			level = slog.LevelError
+		case http.StatusGatewayTimeout:
+			level = slog.LevelWarn
+		}
+		s.log.Log(c.Request.Context(), level, "request failed",
+			"method", c.Request.Method, "path", c.Request.URL.Path, "status", status, "err", err)
+	}
+	writeJSON(c, status, errorBody{Error: d})
+	c.Abort()
+}

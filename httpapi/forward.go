@@ -1,0 +1,117 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/rosterhq/roster/registry"
+)
+
+// headerForwarded marks a request a follower forwarded to the leader. A
+// node that receives one never forwards it again: if leadership moved in
+// between, it answers no_leader and the client retries, instead of requests
+// bouncing between members.
+const headerForwarded = "X-Roster-Forwarded-By"
+
+// forwarder sends requests that must run on the leader (writes and
+// linearizable reads) to it, through a pooled reverse proxy. The client
+// never sees a redirect.
+type forwarder struct {
+	b     Backend
+	self  string
+	proxy *httputil.ReverseProxy
+}
+
+type ctxKeyTarget struct{}
+
+func (s *Server) newForwarder() *forwarder {
+	tr := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   128,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: s.cfg.RequestTimeout,
+	}
+	f := &forwarder{b: s.b, self: s.b.ID()}
+	f.proxy = &httputil.ReverseProxy{
+		Transport:     tr,
+		FlushInterval: -1,
+		Rewrite: func(r *httputil.ProxyRequest) {
+			target := r.In.Context().Value(ctxKeyTarget{}).(*url.URL)
+			r.SetURL(target)
+			r.Out.Host = r.In.Host
+			r.Out.Header.Set(headerForwarded, f.self)
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			// A refused dial reached nobody: nothing was proposed. Any other
+			// failure may have reached the leader: the outcome is unknown.
+			var op *net.OpError
+			if errors.As(err, &op) && op.Op == "dial" {
+				writeErrorTo(w, registry.ErrNoLeader, "forwarding to the leader failed: "+err.Error())
+				return
+			}
+			if errors.Is(err, context.Canceled) {
+				return // the client went away
+			}
+			writeErrorTo(w, registry.ErrTimeout, "forwarding to the leader failed: "+err.Error())
+		},
+	}
+	return f
+}
+
+// writeErrorTo writes the error envelope on a plain ResponseWriter (the
+// proxy's error path runs outside gin).
+func writeErrorTo(w http.ResponseWriter, err error, msg string) {
+	status, detail := errorStatus(err)
+	detail.Message = msg
+	b, _ := json.Marshal(errorBody{Error: detail})
+	w.Header().Set("Content-Type", contentJSON)
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// leaderOnly serves the request here when this node leads, and otherwise
+// forwards it to the leader, waiting (bounded) for one to be elected.
+func (s *Server) leaderOnly(c *gin.Context) {
+	if c.Request.Header.Get(headerForwarded) != "" {
+		c.Next() // forwarded once already: answer here, whatever happens
+		return
+	}
+	self, addr, err := s.b.WaitLeader(c.Request.Context())
+	if err != nil {
+		s.fail(c, err)
+		c.Abort()
+		return
+	}
+	if self {
+		c.Next()
+		return
+	}
+	target := &url.URL{Scheme: "http", Host: addr}
+	ctx := context.WithValue(c.Request.Context(), ctxKeyTarget{}, target)
+	s.fwd.proxy.ServeHTTP(c.Writer, c.Request.WithContext(ctx))
+	c.Abort()
+}
+
+// readOrForward forwards a read unless it asked for ?stale=true.
+func (s *Server) readOrForward(c *gin.Context) {
+	q := newQuery(c)
+	stale := q.flag("stale")
+	if q.err != nil {
+		s.fail(c, q.err)
+		c.Abort()
+		return
+	}
+	if stale {
+		c.Next()
+		return
+	}
+	s.leaderOnly(c)
+}

@@ -1,0 +1,53 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/rosterhq/roster/registry"
+)
+
+// Joiner asks an existing member, over this API, to add a new one: it is
+// the registry.Joiner that rosterd hands its node. Any member accepts the
+// request (a follower forwards it to the leader).
+type Joiner struct {
+	Client *http.Client
+}
+
+var _ registry.Joiner = Joiner{}
+
+// Join posts req to addr's /v1/cluster/members.
+func (j Joiner) Join(ctx context.Context, addr string, req registry.JoinRequest) error {
+	body, err := json.Marshal(addMemberJSON{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr, Voter: &req.Voter})
+	if err != nil {
+		return err
+	}
+	base := addr
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/cluster/members", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	hr.Header.Set("Content-Type", contentJSON)
+	client := j.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(hr)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("join via %s: %d %s", addr, resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	return nil
+}

@@ -1,0 +1,259 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+	"github.com/rosterhq/roster/fsm"
+)
+
+// incrSuffix marks POST /v1/kv/{key}/incr; gin cannot put a static segment
+// after a catch-all, so the POST catch-all checks it.
+const incrSuffix = "/incr"
+
+// Wire shapes of the key routes.
+type (
+	// kvJSON is a kv: the value as text when it is valid UTF-8, else as
+	// base64; neither with keys_only. lease is omitted when none.
+	kvJSON struct {
+		Key            string  `json:"key"`
+		Value          *string `json:"value,omitempty"`
+		ValueBase64    *string `json:"value_base64,omitempty"`
+		CreateRevision int64   `json:"create_revision"`
+		ModRevision    int64   `json:"mod_revision"`
+		Version        int64   `json:"version"`
+		Lease          int64   `json:"lease,omitempty,string"`
+	}
+	putResponse struct {
+		Revision int64   `json:"revision"`
+		Prev     *kvJSON `json:"prev,omitempty"`
+	}
+	rangeResponse struct {
+		Revision int64    `json:"revision"`
+		KVs      []kvJSON `json:"kvs"`
+		More     bool     `json:"more"`
+	}
+	countResponse struct {
+		Revision int64 `json:"revision"`
+		Count    int64 `json:"count"`
+	}
+	deleteResponse struct {
+		Revision int64 `json:"revision"`
+		Deleted  int64 `json:"deleted"`
+	}
+	incrRequest struct {
+		By *int64 `json:"by"` // absent: 1
+	}
+	incrResponse struct {
+		Revision int64 `json:"revision"`
+		Value    int64 `json:"value"`
+	}
+)
+
+func kvOf(kv *fsm.KV, keysOnly bool) kvJSON {
+	j := kvJSON{
+		Key:            kv.Key,
+		CreateRevision: kv.CreateRevision,
+		ModRevision:    kv.ModRevision,
+		Version:        kv.Version,
+		Lease:          kv.Lease,
+	}
+	if keysOnly {
+		return j
+	}
+	if utf8.Valid(kv.Value) {
+		v := string(kv.Value)
+		j.Value = &v
+	} else {
+		v := base64.StdEncoding.EncodeToString(kv.Value)
+		j.ValueBase64 = &v
+	}
+	return j
+}
+
+// resultErr is the error of a write: the Backend's, or the state error the
+// command returned as a value.
+func resultErr(r fsm.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	return r.Err
+}
+
+// kvKey is the key of a /v1/kv route: gin's catch-all holds the decoded
+// rest of the path, leading and trailing slashes included.
+func kvKey(c *gin.Context) (string, error) {
+	key := c.Param("key")
+	return key, fsm.ValidateKey(key)
+}
+
+// GET /v1/kv/{key}
+func (s *Server) getKV(c *gin.Context) {
+	q := newQuery(c)
+	prefix, raw, stale := q.flag("prefix"), q.flag("raw"), q.flag("stale")
+	keysOnly, countOnly := q.flag("keys_only"), q.flag("count_only")
+	limit, _ := q.count("limit") // absent or 0: all
+	after := q.text("after")
+	if q.err != nil {
+		s.fail(c, q.err)
+		return
+	}
+	key, err := kvKey(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if raw && (prefix || countOnly) {
+		s.fail(c, invalidf("raw=true reads one value; it cannot be combined with prefix or count_only"))
+		return
+	}
+	state, err := s.b.Read(c.Request.Context(), stale)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	rev := state.Revision()
+	writeRevision(c, rev)
+
+	if prefix {
+		if countOnly {
+			var n int64
+			state.Range(key, after, func(*fsm.KV) bool { n++; return true })
+			writeJSON(c, http.StatusOK, countResponse{Revision: rev, Count: n})
+			return
+		}
+		resp := rangeResponse{Revision: rev, KVs: []kvJSON{}}
+		state.Range(key, after, func(kv *fsm.KV) bool {
+			if limit > 0 && int64(len(resp.KVs)) == limit {
+				resp.More = true
+				return false
+			}
+			resp.KVs = append(resp.KVs, kvOf(kv, keysOnly))
+			return true
+		})
+		writeJSON(c, http.StatusOK, resp)
+		return
+	}
+
+	kv, ok := state.Get(key)
+	switch {
+	case countOnly:
+		var n int64
+		if ok {
+			n = 1
+		}
+		writeJSON(c, http.StatusOK, countResponse{Revision: rev, Count: n})
+	case !ok:
+		s.fail(c, keyNotFound(key))
+	case raw:
+		c.Data(http.StatusOK, contentBinary, kv.Value)
+	default:
+		writeJSON(c, http.StatusOK, kvOf(kv, keysOnly))
+	}
+}
+
+// PUT /v1/kv/{key}
+func (s *Server) putKV(c *gin.Context) {
+	q := newQuery(c)
+	leaseID := q.id("lease")
+	cas, hasCAS := q.count("cas")
+	withPrev := q.flag("prev")
+	if q.err != nil {
+		s.fail(c, q.err)
+		return
+	}
+	key, err := kvKey(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	value, err := readBody(c, int64(s.b.MaxValueBytes()))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	res, err := s.b.Put(c.Request.Context(), fsm.Put{Key: key, Value: value, Lease: leaseID, HasCAS: hasCAS, CAS: cas})
+	if err := resultErr(res, err); err != nil {
+		s.failWrite(c, res, err)
+		return
+	}
+	writeRevision(c, res.Revision)
+	resp := putResponse{Revision: res.Revision}
+	if withPrev && res.Prev != nil {
+		p := kvOf(res.Prev, false)
+		resp.Prev = &p
+	}
+	writeJSON(c, http.StatusOK, resp)
+}
+
+// failWrite answers a failed write; a write that reached the state machine
+// and was refused there (CAS, lease gone) still reports the revision it saw.
+func (s *Server) failWrite(c *gin.Context, res fsm.Result, err error) {
+	if res.Revision > 0 {
+		writeRevision(c, res.Revision)
+	}
+	s.fail(c, err)
+}
+
+// DELETE /v1/kv/{key}
+func (s *Server) deleteKV(c *gin.Context) {
+	q := newQuery(c)
+	prefix := q.flag("prefix")
+	cas, hasCAS := q.count("cas")
+	if q.err != nil {
+		s.fail(c, q.err)
+		return
+	}
+	if prefix && hasCAS {
+		s.fail(c, invalidf("cas cannot be combined with prefix=true"))
+		return
+	}
+	key, err := kvKey(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	res, err := s.b.Delete(c.Request.Context(), fsm.Delete{Key: key, Prefix: prefix, HasCAS: hasCAS, CAS: cas})
+	if err := resultErr(res, err); err != nil {
+		s.failWrite(c, res, err)
+		return
+	}
+	writeRevision(c, res.Revision)
+	writeJSON(c, http.StatusOK, deleteResponse{Revision: res.Revision, Deleted: res.Deleted})
+}
+
+// POST /v1/kv/{key}/incr. Any other POST under /v1/kv is the key route
+// with a method it does not take: 405, as gin would answer for a route of
+// its own.
+func (s *Server) postKV(c *gin.Context) {
+	path := c.Param("key")
+	if !strings.HasSuffix(path, incrSuffix) {
+		c.Header("Allow", "GET, PUT, DELETE")
+		s.fail(c, errMethodNotAllowed)
+		return
+	}
+	key := strings.TrimSuffix(path, incrSuffix)
+	if err := fsm.ValidateKey(key); err != nil {
+		s.fail(c, err)
+		return
+	}
+	var req incrRequest
+	if err := decodeJSON(c, &req, true); err != nil {
+		s.fail(c, err)
+		return
+	}
+	by := int64(1)
+	if req.By != nil {
+		by = *req.By
+	}
+	res, err := s.b.Incr(c.Request.Context(), key, by)
+	if err := resultErr(res, err); err != nil {
+		s.failWrite(c, res, err)
+		return
+	}
+	writeRevision(c, res.Revision)
+	writeJSON(c, http.StatusOK, incrResponse{Revision: res.Revision, Value: res.Value})
+}

@@ -1,0 +1,237 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/rosterhq/roster/fsm"
+)
+
+// maxKeepAliveIDs is the contract's cap on one batch keep-alive.
+const maxKeepAliveIDs = 10_000
+
+// Wire shapes of the lease routes. IDs travel as decimal strings (",string"):
+// they are 64-bit and would lose digits in a JavaScript number.
+type (
+	grantRequest struct {
+		TTL  int64  `json:"ttl"`
+		Name string `json:"name"`
+		ID   jsonID `json:"id"`
+	}
+	grantResponse struct {
+		ID   int64  `json:"id,string"`
+		TTL  int64  `json:"ttl"`
+		Name string `json:"name"`
+	}
+	keepAliveRequest struct {
+		IDs []jsonID `json:"ids"`
+	}
+	renewedJSON struct {
+		ID        int64 `json:"id,string"`
+		TTL       int64 `json:"ttl"`
+		Remaining int64 `json:"remaining"`
+	}
+	keepAliveResponse struct {
+		Leases   []renewedJSON `json:"leases"`
+		NotFound []string      `json:"not_found"`
+	}
+	leaseJSON struct {
+		ID        int64    `json:"id,string"`
+		TTL       int64    `json:"ttl"`
+		Remaining int64    `json:"remaining"`
+		Name      string   `json:"name"`
+		Keys      []string `json:"keys,omitzero"` // nil: not asked for; [] when asked and none
+	}
+	leaseListResponse struct {
+		Leases []leaseJSON `json:"leases"`
+		More   bool        `json:"more"`
+	}
+	revisionResponse struct {
+		Revision int64 `json:"revision"`
+	}
+)
+
+func renewed(st fsm.LeaseStatus) renewedJSON {
+	return renewedJSON{ID: st.ID, TTL: st.TTL, Remaining: st.Remaining}
+}
+
+func leaseOf(st fsm.LeaseStatus) leaseJSON {
+	return leaseJSON{ID: st.ID, TTL: st.TTL, Remaining: st.Remaining, Name: st.Name}
+}
+
+// POST /v1/leases
+func (s *Server) grant(c *gin.Context) {
+	var req grantRequest
+	if err := decodeJSON(c, &req, false); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := validateGrant(req.TTL, req.Name); err != nil {
+		s.fail(c, err)
+		return
+	}
+	st, err := s.b.Grant(c.Request.Context(), req.TTL, req.Name, int64(req.ID))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusCreated, grantResponse{ID: st.ID, TTL: st.TTL, Name: st.Name})
+}
+
+// validateGrant checks a grant before it is proposed (the Backend checks
+// again; a bad grant must never reach the log).
+func validateGrant(ttl int64, name string) error {
+	if err := fsm.ValidateTTL(ttl); err != nil {
+		return err
+	}
+	return fsm.ValidateLeaseName(name)
+}
+
+// POST /v1/leases/{id}/keepalive
+func (s *Server) keepAliveOne(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	st, err := s.renewOne(c, id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, renewed(st))
+}
+
+// renewOne renews one lease; a lease that is gone is lease_not_found.
+func (s *Server) renewOne(c *gin.Context, id int64) (fsm.LeaseStatus, error) {
+	got, _, err := s.b.KeepAlive(c.Request.Context(), []int64{id})
+	if err != nil {
+		return fsm.LeaseStatus{}, err
+	}
+	if len(got) == 0 {
+		return fsm.LeaseStatus{}, leaseNotFound(id)
+	}
+	return got[0], nil
+}
+
+// POST /v1/leases/keepalive
+func (s *Server) keepAliveMany(c *gin.Context) {
+	var req keepAliveRequest
+	if err := decodeJSON(c, &req, false); err != nil {
+		s.fail(c, err)
+		return
+	}
+	ids := make([]int64, 0, len(req.IDs))
+	seen := make(map[int64]struct{}, len(req.IDs))
+	for i, id := range req.IDs {
+		if id <= 0 {
+			s.fail(c, invalidf("ids[%d]: lease id must be positive", i))
+			return
+		}
+		if _, dup := seen[int64(id)]; dup {
+			continue
+		}
+		seen[int64(id)] = struct{}{}
+		ids = append(ids, int64(id))
+	}
+	if len(ids) > maxKeepAliveIDs {
+		s.fail(c, invalidf("%d distinct lease ids; at most %d per request", len(ids), maxKeepAliveIDs))
+		return
+	}
+	resp := keepAliveResponse{Leases: []renewedJSON{}, NotFound: []string{}}
+	if len(ids) > 0 {
+		got, notFound, err := s.b.KeepAlive(c.Request.Context(), ids)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		for _, st := range got {
+			resp.Leases = append(resp.Leases, renewed(st))
+		}
+		resp.NotFound = formatIDs(notFound)
+	}
+	writeJSON(c, http.StatusOK, resp)
+}
+
+// GET /v1/leases/{id}
+func (s *Server) getLease(c *gin.Context) {
+	id, err := pathID(c)
+	q := newQuery(c)
+	withKeys, stale := q.flag("keys"), q.flag("stale")
+	if err == nil {
+		err = q.err
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	lj, err := s.leaseInfo(c, id, withKeys, stale)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, lj)
+}
+
+// leaseInfo reads one lease, with its keys when asked.
+func (s *Server) leaseInfo(c *gin.Context, id int64, withKeys, stale bool) (leaseJSON, error) {
+	state, err := s.b.Read(c.Request.Context(), stale)
+	if err != nil {
+		return leaseJSON{}, err
+	}
+	st, ok := state.Lease(id)
+	if !ok {
+		return leaseJSON{}, leaseNotFound(id)
+	}
+	lj := leaseOf(st)
+	if withKeys {
+		lj.Keys = append([]string{}, state.LeaseKeys(id)...)
+	}
+	return lj, nil
+}
+
+// GET /v1/leases
+func (s *Server) listLeases(c *gin.Context) {
+	q := newQuery(c)
+	limit, _ := q.count("limit") // 0 or absent: all
+	// after=0 means the start, like no after.
+	var after int64
+	if q.text("after") != "0" {
+		after = q.id("after")
+	}
+	stale := q.flag("stale")
+	if q.err != nil {
+		s.fail(c, q.err)
+		return
+	}
+	state, err := s.b.Read(c.Request.Context(), stale)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	resp := leaseListResponse{Leases: []leaseJSON{}}
+	state.Leases(after, func(st fsm.LeaseStatus) bool {
+		if limit > 0 && int64(len(resp.Leases)) == limit {
+			resp.More = true
+			return false
+		}
+		resp.Leases = append(resp.Leases, leaseOf(st))
+		return true
+	})
+	writeJSON(c, http.StatusOK, resp)
+}
+
+// DELETE /v1/leases/{id}
+func (s *Server) revoke(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	rev, err := s.b.Revoke(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, revisionResponse{Revision: rev})
+}

@@ -1,0 +1,82 @@
+package httpapi
+
+import (
+	"net"
+
+	"github.com/gin-gonic/gin"
+	"github.com/rosterhq/roster/registry"
+)
+
+type addMemberJSON struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	HTTPAddr string `json:"http_addr"`
+	Voter    *bool  `json:"voter"`
+}
+
+// addMember: POST /v1/cluster/members, answered once the member is part of
+// the configuration.
+func (s *Server) addMember(c *gin.Context) {
+	var req addMemberJSON
+	if err := decodeJSON(c, &req, false); err != nil {
+		s.fail(c, err)
+		return
+	}
+	voter := req.Voter == nil || *req.Voter
+	s.join(c, registry.JoinRequest{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr, Voter: voter})
+}
+
+// compatJoin: POST /join with {"id","addr"} or {"id","raftAddr","httpAddr"}.
+func (s *Server) compatJoin(c *gin.Context) {
+	var req struct {
+		ID       string `json:"id"`
+		Addr     string `json:"addr"`
+		RaftAddr string `json:"raftAddr"`
+		HTTPAddr string `json:"httpAddr"`
+	}
+	if err := decodeJSON(c, &req, false); err != nil {
+		s.fail(c, err)
+		return
+	}
+	raftAddr := req.RaftAddr
+	if raftAddr == "" {
+		raftAddr = req.Addr
+	}
+	s.join(c, registry.JoinRequest{ID: req.ID, RaftAddr: raftAddr, HTTPAddr: req.HTTPAddr, Voter: true})
+}
+
+func (s *Server) join(c *gin.Context, req registry.JoinRequest) {
+	if req.ID == "" {
+		s.fail(c, invalidf("member id is required"))
+		return
+	}
+	if _, _, err := net.SplitHostPort(req.RaftAddr); err != nil {
+		s.fail(c, invalidf("raft address %q is not host:port", clip(req.RaftAddr)))
+		return
+	}
+	if req.HTTPAddr != "" {
+		if _, _, err := net.SplitHostPort(req.HTTPAddr); err != nil {
+			s.fail(c, invalidf("http address %q is not host:port", clip(req.HTTPAddr)))
+			return
+		}
+	}
+	if err := s.b.AddMember(c.Request.Context(), req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	writeJSON(c, 200, memberJSON{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr, Voter: req.Voter})
+}
+
+// removeMember: DELETE /v1/cluster/members/{id}.
+func (s *Server) removeMember(c *gin.Context) {
+	id := c.Param("id")
+	if id == "" {
+		s.fail(c, invalidf("member id is required"))
+		return
+	}
+	if err := s.b.RemoveMember(c.Request.Context(), id); err != nil {
+		s.fail(c, err)
+		return
+	}
+	writeJSON(c, 200, map[string]string{"removed": id})
+}

@@ -1,0 +1,88 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// httpMetrics are the request metrics of one Server. They live in the
+// Server, not in package variables, so that several servers (tests, one
+// process with many nodes) each count their own.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roster_http_requests_total",
+			Help: "HTTP requests answered, by route pattern, method and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "roster_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route pattern and method.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route", "method"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, errors.Join(errors.New("httpapi: registering metrics"), err)
+		}
+	}
+	return m, nil
+}
+
+// observe is the outermost middleware, so that it also counts answers made
+// by the recovery middleware and the 404/405 handlers.
+func (m *httpMetrics) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	// The route pattern, never the path: paths hold keys and IDs, which
+	// would make the label set unbounded.
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	method := methodLabel(c.Request.Method)
+	m.requests.WithLabelValues(route, method, strconv.Itoa(c.Writer.Status())).Inc()
+	m.duration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
+}
+
+// methodLabel keeps the method label bounded: a client may send any token.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "OTHER"
+}
+
+// metricsHandler serves the configured Gatherer in the Prometheus text
+// format, or 404 when there is none.
+func (s *Server) metricsHandler() gin.HandlerFunc {
+	if s.cfg.Gatherer == nil {
+		return func(c *gin.Context) { s.fail(c, errRouteNotFound) }
+	}
+	h := promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{
+		ErrorLog:      promLogger{s},
+		ErrorHandling: promhttp.ContinueOnError,
+	})
+	return gin.WrapH(h)
+}
+
+// promLogger adapts the server's slog logger to promhttp's Logger.
+type promLogger struct{ s *Server }
+
+func (l promLogger) Println(v ...any) { l.s.log.Warn("serving metrics", "detail", fmt.Sprint(v...)) }

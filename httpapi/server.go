@@ -1,0 +1,194 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures a Server. Zero fields take the defaults.
+type Config struct {
+	// RequestTimeout bounds each request, including the wait for a commit
+	// (default 15s: longer than the registry's apply timeout, so that the
+	// registry reports its own, more precise, timeout first).
+	RequestTimeout time.Duration
+	// Gatherer is served on /metrics; nil answers 404 there.
+	Gatherer prometheus.Gatherer
+}
+
+// DefaultRequestTimeout is Config.RequestTimeout's default.
+const DefaultRequestTimeout = 15 * time.Second
+
+// Server is the HTTP front end of one node.
+type Server struct {
+	cfg     Config
+	b       Backend
+	log     *slog.Logger
+	engine  *gin.Engine
+	http    *http.Server
+	metrics *httpMetrics
+	fwd     *forwarder
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New builds a Server for b. Its metrics are registered on reg (nil: not
+// registered anywhere).
+func New(cfg Config, b Backend, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
+	if b == nil {
+		return nil, invalidf("httpapi: backend is nil")
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m, err := newHTTPMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, b: b, log: log, metrics: m}
+	s.fwd = s.newForwarder()
+
+	// gin's mode is process-wide; release mode is the only one that never
+	// prints route tables or warnings to stdout behind our logger's back.
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	// A key may end in a slash and "/a/" is not "/a": never redirect.
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	e.RemoveExtraSlash = false
+	// Route on the decoded path: the key in /v1/kv/{key} is percent-decoded.
+	e.UseRawPath = false
+	e.HandleMethodNotAllowed = true
+	// No proxy is trusted: ClientIP is the peer address.
+	if err := e.SetTrustedProxies(nil); err != nil {
+		return nil, err
+	}
+	e.Use(m.observe, s.recoverPanic, s.withTimeout)
+	e.NoRoute(func(c *gin.Context) { s.fail(c, errRouteNotFound) })
+	e.NoMethod(func(c *gin.Context) { s.fail(c, errMethodNotAllowed) })
+	s.routes(e)
+	s.engine = e
+
+	s.http = &http.Server{
+		Handler: e,
+		// Bound the slow-header attack; bodies may be slow (1 MiB values
+		// on bad links) and are bounded by the request timeout instead.
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// routes registers every route. Each handler sits in the file of its
+// family: leases.go, kv.go, cluster.go, compat.go.
+//
+// Writes and linearizable reads must run on the leader: leaderOnly and
+// readOrForward forward them there from a follower. Health, metrics, the
+// cluster view and snapshots are this member's own.
+func (s *Server) routes(e *gin.Engine) {
+	lead, read := s.leaderOnly, s.readOrForward
+	v1 := e.Group("/v1")
+	v1.POST("/leases", lead, s.grant)
+	v1.GET("/leases", read, s.listLeases)
+	v1.POST("/leases/keepalive", lead, s.keepAliveMany)
+	v1.GET("/leases/:id", read, s.getLease)
+	v1.DELETE("/leases/:id", lead, s.revoke)
+	v1.POST("/leases/:id/keepalive", lead, s.keepAliveOne)
+
+	v1.GET("/kv/*key", read, s.getKV)
+	v1.PUT("/kv/*key", lead, s.putKV)
+	v1.DELETE("/kv/*key", lead, s.deleteKV)
+	v1.POST("/kv/*key", lead, s.postKV) // only {key}/incr
+
+	v1.GET("/cluster", s.cluster)
+	v1.POST("/cluster/snapshot", s.snapshot)
+	v1.POST("/cluster/members", lead, s.addMember)
+	v1.DELETE("/cluster/members/:id", lead, s.removeMember)
+
+	e.GET("/healthz", s.healthz)
+	e.HEAD("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.HEAD("/readyz", s.readyz)
+	e.GET("/metrics", s.metricsHandler())
+
+	e.POST("/lease/grant", lead, s.compatGrant)
+	e.POST("/lease/keepalive/:id", lead, s.compatKeepAlive)
+	e.POST("/lease/revoke/:id", lead, s.compatRevoke)
+	e.POST("/lease/timetolive/:id", lead, s.compatTimeToLive)
+	e.POST("/lease/kv/*key", lead, s.compatLeaseKV)
+	e.PUT("/key/*key", lead, s.compatPutKey)
+	e.GET("/key/*key", lead, s.compatGetKey)
+	e.DELETE("/key/*key", lead, s.compatDeleteKey)
+	e.POST("/join", lead, s.compatJoin)
+}
+
+// Handler returns the http.Handler serving the API (for tests and for
+// embedding in another server).
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// Serve serves HTTP on ln until Shutdown; it returns nil after Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.http.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections and waits for requests in flight
+// until ctx is done, then closes what is left. Calling it again returns the
+// first call's result.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() {
+		s.shutdownErr = s.http.Shutdown(ctx)
+		if s.shutdownErr != nil {
+			// The deadline passed with requests in flight: cut them off
+			// rather than leave the caller with a half-stopped server.
+			_ = s.http.Close()
+		}
+	})
+	return s.shutdownErr
+}
+
+// recoverPanic turns a panicking handler into a 500 internal answer: one
+// bad request must never take the node down.
+func (s *Server) recoverPanic(c *gin.Context) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		s.log.Error("panic while serving a request",
+			"method", c.Request.Method, "path", c.Request.URL.Path,
+			"panic", r, "stack", string(debug.Stack()))
+		if c.Writer.Written() {
+			// Too late for an error envelope; the client sees a cut answer.
+			c.Abort()
+			return
+		}
+		s.fail(c, errPanic)
+	}()
+	c.Next()
+}
+
+// withTimeout bounds each request with Config.RequestTimeout: the Backend
+// sees the deadline and answers timeout rather than hang.
+func (s *Server) withTimeout(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	c.Request = c.Request.WithContext(ctx)
+	c.Next()
+}
