@@ -23,7 +23,10 @@ type Config struct {
 	// the raft log is the durable record, but an unsynced bbolt file can
 	// be torn by a power loss.
 	NoSync bool
-	Logger *slog.Logger
+	// WatchHistory is how many recent events History keeps for watches
+	// (default DefaultWatchHistory).
+	WatchHistory int
+	Logger       *slog.Logger
 }
 
 // Observer is told about every published batch, after it is durable and
@@ -52,6 +55,8 @@ type FSM struct {
 	failed   chan struct{}
 	failErr  atomic.Pointer[error]
 
+	history *History
+
 	expired  atomic.Int64
 	observer atomic.Pointer[Observer]
 
@@ -76,7 +81,8 @@ func Open(cfg Config) (*FSM, error) {
 		db.Close()
 		return nil, err
 	}
-	f := &FSM{cfg: cfg, log: cfg.Logger, db: db, notify: make(chan struct{}), failed: make(chan struct{})}
+	f := &FSM{cfg: cfg, log: cfg.Logger, db: db, notify: make(chan struct{}), failed: make(chan struct{}),
+		history: NewHistory(cfg.WatchHistory, s.revision)}
 	f.cur.Store(s)
 	return f, nil
 }
@@ -94,6 +100,9 @@ func (f *FSM) Close() error {
 
 // State returns the latest applied state. It is immutable: read it freely.
 func (f *FSM) State() *State { return f.cur.Load() }
+
+// History is the log of recent events that watches follow.
+func (f *FSM) History() *History { return f.history }
 
 // SetObserver installs the function told about every published batch.
 func (f *FSM) SetObserver(o Observer) { f.observer.Store(&o) }
@@ -140,8 +149,15 @@ func (f *FSM) WaitApplied(ctx context.Context, idx uint64) error {
 	}
 }
 
-func (f *FSM) publish(s *State, events []Event) {
+// publish makes s the state readers see. restored means s replaced the
+// state wholesale (snapshot restore): the event history is reset.
+func (f *FSM) publish(s *State, events []Event, restored bool) {
 	f.cur.Store(s)
+	if restored {
+		f.history.reset(s.revision)
+	} else {
+		f.history.append(events)
+	}
 	f.notifyMu.Lock()
 	close(f.notify)
 	f.notify = make(chan struct{})
@@ -203,7 +219,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		return out
 	}
 	f.expired.Add(b.expired)
-	f.publish(b.s, b.events)
+	f.publish(b.s, b.events, false)
 	return out
 }
 
@@ -286,7 +302,7 @@ func (f *FSM) reopenAfter(cause error) error {
 		f.fail(err)
 		return errors.Join(cause, err)
 	}
-	f.publish(s, nil)
+	f.publish(s, nil, true)
 	f.log.Info("state restored from snapshot", "applied_index", s.applied, "keys", s.KeyCount(), "leases", s.LeaseCount())
 	return cause
 }

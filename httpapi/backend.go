@@ -26,6 +26,10 @@ type Backend interface {
 	Ready() error
 	MaxValueBytes() int
 
+	// History is the log of recent events of this member's applied state,
+	// which watches and blocking reads follow.
+	History() *fsm.History
+
 	// ID is this member's ID.
 	ID() string
 	// WaitLeader waits (bounded) until a leader is known: self reports

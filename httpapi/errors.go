@@ -28,6 +28,7 @@ const (
 	codeLeaseNotFound    = "lease_not_found"
 	codeAlreadyExists    = "already_exists"
 	codeCASFailed        = "cas_failed"
+	codeCompacted        = "compacted"
 	codeTooLarge         = "too_large"
 	codeMethodNotAllowed = "method_not_allowed"
 	codeNoLeader         = "no_leader"
@@ -47,6 +48,9 @@ type errorDetail struct {
 	// CurrentModRevision accompanies cas_failed only; a pointer so that 0
 	// (the key is absent) is still written.
 	CurrentModRevision *int64 `json:"current_mod_revision,omitempty"`
+	// OldestRevision accompanies compacted only: the smallest revision a
+	// watch may resume after.
+	OldestRevision *int64 `json:"oldest_revision,omitempty"`
 }
 
 // invalidf returns an error that maps to 400 invalid_argument.
@@ -81,7 +85,12 @@ func errorStatus(err error) (int, errorDetail) {
 	d := errorDetail{Message: err.Error()}
 	var cas *fsm.CASError
 	var maxBytes *http.MaxBytesError
+	var compacted *fsm.CompactedError
 	switch {
+	case errors.As(err, &compacted):
+		oldest := compacted.Oldest
+		d.Code, d.OldestRevision = codeCompacted, &oldest
+		return http.StatusGone, d
 	case errors.As(err, &cas):
 		cur := cas.Current
 		d.Code, d.CurrentModRevision = codeCASFailed, &cur

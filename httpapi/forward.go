@@ -33,11 +33,12 @@ type ctxKeyTarget struct{}
 
 func (s *Server) newForwarder() *forwarder {
 	tr := &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   128,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: s.cfg.RequestTimeout,
+		DialContext:         (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 128,
+		IdleConnTimeout:     90 * time.Second,
+		// No ResponseHeaderTimeout: blocking reads legitimately wait for
+		// minutes; every forwarded request is bounded by its own context.
 	}
 	f := &forwarder{b: s.b, self: s.b.ID()}
 	f.proxy = &httputil.ReverseProxy{

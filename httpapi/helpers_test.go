@@ -60,13 +60,21 @@ type env struct {
 	reg    *prometheus.Registry
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, nil, nil) }
+
+// newEnvWith is newEnv with the node's and the server's configuration
+// adjusted by the given functions (either may be nil).
+func newEnvWith(t *testing.T, nodeCfg func(*registry.Config), srvCfg func(*Config)) *env {
 	t.Helper()
 	log := testLogger(t)
-	node, err := registry.Open(registry.Config{
+	rc := registry.Config{
 		ID: "n1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0",
 		Bootstrap: true, NoSync: true, Tick: testTick,
-	}, log, prometheus.NewRegistry())
+	}
+	if nodeCfg != nil {
+		nodeCfg(&rc)
+	}
+	node, err := registry.Open(rc, log, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatalf("open node: %v", err)
 	}
@@ -74,7 +82,11 @@ func newEnv(t *testing.T) *env {
 	waitFor(t, 10*time.Second, "node ready", func() bool { return node.Ready() == nil })
 
 	reg := prometheus.NewRegistry()
-	srv, err := New(Config{Gatherer: reg}, node, log, reg)
+	sc := Config{Gatherer: reg}
+	if srvCfg != nil {
+		srvCfg(&sc)
+	}
+	srv, err := New(sc, node, log, reg)
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}

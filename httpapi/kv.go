@@ -97,6 +97,7 @@ func (s *Server) getKV(c *gin.Context) {
 	keysOnly, countOnly := q.flag("keys_only"), q.flag("count_only")
 	limit, _ := q.count("limit") // absent or 0: all
 	after := q.text("after")
+	index, wait, blocking := blockingParams(q)
 	if q.err != nil {
 		s.fail(c, q.err)
 		return
@@ -109,6 +110,9 @@ func (s *Server) getKV(c *gin.Context) {
 	if raw && (prefix || countOnly) {
 		s.fail(c, invalidf("raw=true reads one value; it cannot be combined with prefix or count_only"))
 		return
+	}
+	if blocking {
+		s.waitForChange(c.Request.Context(), key, prefix, index, wait)
 	}
 	state, err := s.b.Read(c.Request.Context(), stale)
 	if err != nil {

@@ -16,8 +16,11 @@ import (
 // Server, not in package variables, so that several servers (tests, one
 // process with many nodes) each count their own.
 type httpMetrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	requests    *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	watchers    prometheus.Gauge
+	eventsSent  prometheus.Counter
+	watchersCut prometheus.Counter
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
@@ -31,11 +34,20 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 			Help:    "Time to answer an HTTP request, by route pattern and method.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route", "method"}),
+		watchers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "roster_watchers_open", Help: "Watch streams open on this member.",
+		}),
+		eventsSent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "roster_watch_events_sent_total", Help: "Events written to watch streams.",
+		}),
+		watchersCut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "roster_watchers_cut_off_total", Help: "Watch streams ended because the watcher fell too far behind or stopped reading.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.watchers, m.eventsSent, m.watchersCut} {
 		if err := reg.Register(c); err != nil {
 			return nil, errors.Join(errors.New("httpapi: registering metrics"), err)
 		}

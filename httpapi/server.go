@@ -22,6 +22,12 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Gatherer is served on /metrics; nil answers 404 there.
 	Gatherer prometheus.Gatherer
+	// WatchLagLimit and WatchWriteTimeout bound how far a watch stream may
+	// fall behind, and how long one write to it may block, before the
+	// watcher is cut off (defaults DefaultWatchLagLimit and
+	// DefaultWatchWriteTimeout).
+	WatchLagLimit     int64
+	WatchWriteTimeout time.Duration
 }
 
 // DefaultRequestTimeout is Config.RequestTimeout's default.
@@ -36,6 +42,8 @@ type Server struct {
 	http    *http.Server
 	metrics *httpMetrics
 	fwd     *forwarder
+	frames  frameCache
+	closing chan struct{} // closed on Shutdown: ends watches and blocking reads
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -50,6 +58,12 @@ func New(cfg Config, b Backend, log *slog.Logger, reg prometheus.Registerer) (*S
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
+	if cfg.WatchLagLimit <= 0 {
+		cfg.WatchLagLimit = DefaultWatchLagLimit
+	}
+	if cfg.WatchWriteTimeout <= 0 {
+		cfg.WatchWriteTimeout = DefaultWatchWriteTimeout
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -57,7 +71,7 @@ func New(cfg Config, b Backend, log *slog.Logger, reg prometheus.Registerer) (*S
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, b: b, log: log, metrics: m}
+	s := &Server{cfg: cfg, b: b, log: log, metrics: m, closing: make(chan struct{})}
 	s.fwd = s.newForwarder()
 
 	// gin's mode is process-wide; release mode is the only one that never
@@ -89,6 +103,8 @@ func New(cfg Config, b Backend, log *slog.Logger, reg prometheus.Registerer) (*S
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Shutdown waits for requests in flight; long-lived streams end at once.
+	s.http.RegisterOnShutdown(func() { close(s.closing) })
 	return s, nil
 }
 
@@ -112,6 +128,8 @@ func (s *Server) routes(e *gin.Engine) {
 	v1.PUT("/kv/*key", lead, s.putKV)
 	v1.DELETE("/kv/*key", lead, s.deleteKV)
 	v1.POST("/kv/*key", lead, s.postKV) // only {key}/incr
+
+	v1.GET("/watch/*key", s.watch) // served locally: a watch follows this member's state
 
 	v1.GET("/cluster", s.cluster)
 	v1.POST("/cluster/snapshot", s.snapshot)
@@ -187,7 +205,12 @@ func (s *Server) recoverPanic(c *gin.Context) {
 // withTimeout bounds each request with Config.RequestTimeout: the Backend
 // sees the deadline and answers timeout rather than hang.
 func (s *Server) withTimeout(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.RequestTimeout)
+	d, bounded := s.requestTimeout(c)
+	if !bounded {
+		c.Next()
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), d)
 	defer cancel()
 	c.Request = c.Request.WithContext(ctx)
 	c.Next()

@@ -42,6 +42,9 @@ type Config struct {
 	LeaderWait time.Duration
 	// KeepAliveBatch caps IDs per coalesced keep-alive entry (default 20000).
 	KeepAliveBatch int
+	// WatchHistory is how many recent events are kept in memory for watch
+	// resumes and blocking reads (default 100000).
+	WatchHistory int
 
 	// Raft timing; defaults are hashicorp/raft's LAN defaults.
 	HeartbeatTimeout   time.Duration

@@ -98,7 +98,7 @@ func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Node, error
 func (n *Node) openStores(raftDir string) error {
 	hlog := logging.HCLog(n.log, "raft")
 	var err error
-	n.fsm, err = fsm.Open(fsm.Config{Path: filepath.Join(n.cfg.DataDir, "state.db"), NoSync: n.cfg.NoSync, Logger: n.log})
+	n.fsm, err = fsm.Open(fsm.Config{Path: filepath.Join(n.cfg.DataDir, "state.db"), NoSync: n.cfg.NoSync, WatchHistory: n.cfg.WatchHistory, Logger: n.log})
 	if err != nil {
 		return err
 	}
@@ -216,6 +216,10 @@ func (n *Node) ID() string { return n.cfg.ID }
 
 // MaxValueBytes is the largest value a put accepts.
 func (n *Node) MaxValueBytes() int { return n.cfg.MaxValue }
+
+// History is the log of recent events watches and blocking reads follow;
+// it reflects this member's own applied state.
+func (n *Node) History() *fsm.History { return n.fsm.History() }
 
 // FSM exposes the state machine for observers (watches) and tests.
 func (n *Node) FSM() *fsm.FSM { return n.fsm }

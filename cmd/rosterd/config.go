@@ -26,10 +26,6 @@ type Config struct {
 	HTTPAddr  string
 	LogLevel  slog.Level
 	LogFormat string
-	// WatchHistory is the number of events kept for watch resumes. It is
-	// accepted and checked now so that start-up lines need not change when
-	// watches arrive.
-	WatchHistory int
 }
 
 // environment is what parseConfig reads besides its arguments, passed in so
@@ -182,10 +178,10 @@ func parseConfig(args []string, env environment) (Config, error) {
 	}
 
 	cfg := Config{
-		HTTPAddr:     httpAddr,
-		LogFormat:    f.logFormat,
-		WatchHistory: f.watchHistory,
+		HTTPAddr:  httpAddr,
+		LogFormat: f.logFormat,
 		Registry: registry.Config{
+			WatchHistory:       f.watchHistory,
 			ID:                 f.id,
 			DataDir:            dataDir,
 			RaftAddr:           raftAddr,
@@ -265,8 +261,8 @@ func parseConfig(args []string, env environment) (Config, error) {
 	if rc.SnapshotRetain < 1 {
 		check(fmt.Errorf("-snapshot-retain %d: must be at least 1", rc.SnapshotRetain))
 	}
-	if cfg.WatchHistory < 0 {
-		check(fmt.Errorf("-watch-history %d: must not be negative", cfg.WatchHistory))
+	if cfg.Registry.WatchHistory < 0 {
+		check(fmt.Errorf("-watch-history %d: must not be negative", cfg.Registry.WatchHistory))
 	}
 	if rc.MaxValue <= 0 {
 		check(fmt.Errorf("-max-value-size %s: must be positive", f.maxValue.String()))

@@ -23,11 +23,11 @@ func fakeEnv(vars map[string]string) environment {
 // defaultConfig is what a bare "rosterd" on host1 runs with.
 func defaultConfig() Config {
 	return Config{
-		HTTPAddr:     "127.0.0.1:7370",
-		LogLevel:     slog.LevelInfo,
-		LogFormat:    "text",
-		WatchHistory: 100000,
+		HTTPAddr:  "127.0.0.1:7370",
+		LogLevel:  slog.LevelInfo,
+		LogFormat: "text",
 		Registry: registry.Config{
+			WatchHistory:       100000,
 			ID:                 "host1",
 			DataDir:            "roster-data",
 			RaftAddr:           "127.0.0.1:7371",
@@ -73,7 +73,7 @@ func TestParseConfig(t *testing.T) {
 				c.HTTPAddr = "0.0.0.0:8000"
 				c.LogLevel = slog.LevelDebug
 				c.LogFormat = "json"
-				c.WatchHistory = 5
+				c.Registry.WatchHistory = 5
 				r := &c.Registry
 				r.ID, r.RaftAddr, r.HTTPAdvertise, r.RaftAdvertise = "n1", "10.0.0.1:9000", "10.0.0.1:8000", "10.0.0.1:9000"
 				r.DataDir = "/var/lib/roster"

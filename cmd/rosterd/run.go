@@ -139,7 +139,7 @@ func run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 	log.Debug("configuration", "id", rc.ID, "http", cfg.HTTPAddr, "advertise_http", rc.HTTPAdvertise,
 		"raft", rc.RaftAddr, "advertise_raft", rc.RaftAdvertise, "data", rc.DataDir, "join", rc.Join,
 		"bootstrap", rc.Bootstrap, "node_number", rc.NodeNumber, "tick", rc.Tick,
-		"watch_history", cfg.WatchHistory, "max_value_size", rc.MaxValue)
+		"watch_history", rc.WatchHistory, "max_value_size", rc.MaxValue)
 	warnUndialable(log, cfg)
 
 	node, err := registry.Open(rc, log, reg)
