@@ -223,40 +223,13 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	return out
 }
 
-// Snapshot captures the state with a bbolt read transaction; Persist
-// streams it without holding up the apply path.
-func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
-	f.dbMu.RLock()
-	tx, err := f.db.Begin(false)
-	f.dbMu.RUnlock()
-	if err != nil {
-		return nil, fmt.Errorf("fsm: snapshot: %w", err)
-	}
-	return &snapshot{tx: tx}, nil
-}
-
-type snapshot struct {
-	tx   *bolt.Tx
-	once sync.Once
-}
-
-func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	if _, err := s.tx.WriteTo(sink); err != nil {
-		sink.Cancel()
-		return fmt.Errorf("fsm: persist snapshot: %w", err)
-	}
-	return sink.Close()
-}
-
-func (s *snapshot) Release() { s.once.Do(func() { _ = s.tx.Rollback() }) }
-
 // Restore replaces the whole state with a snapshot. The stream is written to
 // a temporary file, synced, checked and renamed over the state file, so a
 // crash at any step leaves either the old or the new state, both usable.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	tmp := f.cfg.Path + ".restore"
-	if err := writeFileSync(tmp, rc); err != nil {
+	if err := readSnapshot(rc, tmp); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
@@ -305,22 +278,6 @@ func (f *FSM) reopenAfter(cause error) error {
 	f.publish(s, nil, true)
 	f.log.Info("state restored from snapshot", "applied_index", s.applied, "keys", s.KeyCount(), "leases", s.LeaseCount())
 	return cause
-}
-
-func writeFileSync(path string, r io.Reader) error {
-	fh, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(fh, r); err != nil {
-		fh.Close()
-		return err
-	}
-	if err := fh.Sync(); err != nil {
-		fh.Close()
-		return err
-	}
-	return fh.Close()
 }
 
 func syncDir(dir string) error {

@@ -27,8 +27,14 @@ var (
 
 const storeFormat = 1
 
+// initialMmapSize is mapped up front (address space, not memory): bbolt
+// remaps when the file outgrows its mapping, and a remap waits for every
+// read transaction, so a snapshot being streamed would stall the apply
+// path. Below this size the file grows without a remap (etcd does the same).
+const initialMmapSize = 4 << 30
+
 func openDB(path string, noSync bool) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true, InitialMmapSize: initialMmapSize})
 	if err != nil {
 		return nil, fmt.Errorf("fsm: open %s: %w", path, err)
 	}

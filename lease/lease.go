@@ -1,6 +1,10 @@
 package lease
 
-import "github.com/google/btree"
+import (
+	"math"
+
+	"github.com/google/btree"
+)
 
 // Lease is one lease record. Records are immutable once stored in a Table:
 // cloned tables share them.
@@ -129,9 +133,12 @@ func (t *Table) Expired(now int64, max int) []int64 { return t.queue.Expired(now
 // Ascend calls fn for each lease with an ID greater than after, in ID order,
 // until fn returns false.
 func (t *Table) Ascend(after int64, fn func(*Lease) bool) {
-	if after == 0 {
+	switch {
+	case after <= 0:
 		t.byID.Ascend(fn)
-		return
+	case after == math.MaxInt64:
+		// nothing sorts after the largest ID (and after+1 would wrap)
+	default:
+		t.byID.AscendGreaterOrEqual(&Lease{ID: after + 1}, fn)
 	}
-	t.byID.AscendGreaterOrEqual(&Lease{ID: after + 1}, fn)
 }
