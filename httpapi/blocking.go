@@ -68,7 +68,7 @@ func (s *Server) waitForChange(ctx context.Context, key string, prefix bool, ind
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	after := index
-	buf := make([]fsm.Event, 0, watchBatch)
+	var buf []fsm.Event
 	for {
 		wake := h.Wait()
 		evs, _, err := h.Since(after, watchBatch, buf[:0])

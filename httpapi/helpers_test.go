@@ -52,7 +52,7 @@ func testLogger(t testing.TB) *slog.Logger {
 
 // env is one real single-member node with the API served in front of it.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	node   *registry.Node
 	srv    *Server
 	ts     *httptest.Server
@@ -62,9 +62,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, nil, nil) }
 
+// newBenchEnv is newEnv for benchmarks.
+func newBenchEnv(b *testing.B) *env { b.Helper(); return newEnvWith(b, nil, nil) }
+
 // newEnvWith is newEnv with the node's and the server's configuration
 // adjusted by the given functions (either may be nil).
-func newEnvWith(t *testing.T, nodeCfg func(*registry.Config), srvCfg func(*Config)) *env {
+func newEnvWith(t testing.TB, nodeCfg func(*registry.Config), srvCfg func(*Config)) *env {
 	t.Helper()
 	log := testLogger(t)
 	rc := registry.Config{

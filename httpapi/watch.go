@@ -146,7 +146,7 @@ func (s *Server) watch(c *gin.Context) {
 	ctx := c.Request.Context()
 	hb := time.NewTicker(heartbeatEvery)
 	defer hb.Stop()
-	buf := make([]fsm.Event, 0, watchBatch)
+	var buf []fsm.Event // grows to what the stream needs; idle streams stay small
 	budget := max(h.Last()-after, 0) + s.cfg.WatchLagLimit
 	write := func(b []byte) bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WatchWriteTimeout))
