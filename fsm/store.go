@@ -31,10 +31,15 @@ const storeFormat = 1
 // remaps when the file outgrows its mapping, and a remap waits for every
 // read transaction, so a snapshot being streamed would stall the apply
 // path. Below this size the file grows without a remap (etcd does the same).
+//
+// The freelist is a map (not bbolt's default array, which every commit
+// copies and shifts): with the array, even an empty tick cost grew with the
+// size of the store. It is rebuilt on open (NoFreelistSync), so the choice
+// is not recorded in the file.
 const initialMmapSize = 4 << 30
 
 func openDB(path string, noSync bool) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true, InitialMmapSize: initialMmapSize})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType, InitialMmapSize: initialMmapSize})
 	if err != nil {
 		return nil, fmt.Errorf("fsm: open %s: %w", path, err)
 	}

@@ -1,0 +1,125 @@
+package fsm_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/hashicorp/raft"
+	"github.com/rosterhq/roster/fsm"
+)
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+func TestUndecodableEntryStopsFSM(t *testing.T) {
+	bad := []struct {
+		name string
+		data []byte
+	}{
+		{"empty", nil},
+		{"one byte", []byte{1}},
+		{"future version", append([]byte{2}, fsm.Encode(put("/a", "v"))[1:]...)},
+		{"unknown type", []byte{1, 200}},
+		{"unknown field", []byte{1, 4, 0x38, 1}},
+		{"truncated", fsm.Encode(put("/a", "value"))[:5]},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.must(fsm.Grant{ID: 1, TTL: 2})
+			h.must(putL("/a", "1", 1))
+			want := dump(h.state())
+			calls := h.calls
+
+			ls := h.logs(put("/b", "before"), fsm.Tick{ElapsedMs: 5000})
+			h.idx++
+			ls = append(ls, &raft.Log{Index: h.idx, Term: 3, Type: raft.LogCommand, Data: tc.data})
+			ls = append(ls, h.logs(put("/c", "after"))...)
+			rs := h.applyLogs(ls)
+			for i, r := range rs {
+				if !errors.Is(r.Err, fsm.ErrFailed) {
+					t.Fatalf("result %d: %s, want ErrFailed", i, fmtResult(r))
+				}
+			}
+			if !isClosed(h.f.Failed()) {
+				t.Fatal("Failed() not closed")
+			}
+			if err := h.f.Err(); !errors.Is(err, fsm.ErrFailed) || !errors.Is(err, fsm.ErrDecode) {
+				t.Fatalf("Err() = %v, want ErrFailed wrapping ErrDecode", err)
+			}
+			// Nothing of the batch was applied, published or persisted.
+			sameDump(t, "after the failed batch", want, dump(h.state()))
+			if h.calls != calls {
+				t.Fatal("the failed batch was published")
+			}
+			// Later batches are refused.
+			for i, r := range h.apply(put("/d", "later"), fsm.Tick{ElapsedMs: 5000}) {
+				if !errors.Is(r.Err, fsm.ErrFailed) {
+					t.Fatalf("later result %d: %s", i, fmtResult(r))
+				}
+			}
+			if r := h.f.Apply(h.logs(put("/e", "x"))[0]); !errors.Is(r.(fsm.Result).Err, fsm.ErrFailed) {
+				t.Fatalf("Apply after failure: %+v", r)
+			}
+			sameDump(t, "after refused batches", want, dump(h.state()))
+			if err := h.f.WaitApplied(context.Background(), h.idx); !errors.Is(err, fsm.ErrFailed) {
+				t.Fatalf("WaitApplied: %v", err)
+			}
+			h.reopen()
+			sameDump(t, "reopened", want, dump(h.state()))
+		})
+	}
+}
+
+// TestStorageFailureStopsFSM: a batch that cannot be written to bbolt (here:
+// the file is closed) stops the state machine rather than publish a state
+// that is not durable.
+func TestStorageFailureStopsFSM(t *testing.T) {
+	h := newHarness(t)
+	h.must(put("/a", "1"))
+	want := dump(h.state())
+	if err := h.f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.f.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	r := h.do(put("/b", "2"))
+	if !errors.Is(r.Err, fsm.ErrFailed) || !isClosed(h.f.Failed()) {
+		t.Fatalf("apply on a closed store: %s", fmtResult(r))
+	}
+	sameDump(t, "after storage failure", want, dump(h.state()))
+}
+
+// TestStateErrorsAreNotFatal: commands failing on the state are results,
+// not failures of the state machine.
+func TestStateErrorsAreNotFatal(t *testing.T) {
+	h := newHarness(t)
+	h.must(put("/s", "text"))
+	rs := h.apply(
+		fsm.Revoke{ID: 1},
+		putL("/a", "v", 1),
+		fsm.Put{Key: "/s", HasCAS: true, CAS: 9},
+		fsm.Incr{Key: "/s", By: 1},
+		fsm.Grant{ID: 2, TTL: 10},
+		fsm.Grant{ID: 2, TTL: 10},
+		put("/ok", "v"),
+	)
+	want := []string{"lease_not_found", "lease_not_found", "cas(current=1)", "invalid_argument", "ok", "lease_exists", "ok"}
+	for i, r := range rs {
+		if got := errClass(r.Err); got != want[i] {
+			t.Fatalf("result %d: %s, want %s", i, got, want[i])
+		}
+	}
+	if isClosed(h.f.Failed()) || h.f.Err() != nil {
+		t.Fatalf("state errors stopped the FSM: %v", h.f.Err())
+	}
+	h.get("/ok")
+}
