@@ -104,7 +104,7 @@ func (s *Server) keepAliveOne(c *gin.Context) {
 
 // renewOne renews one lease; a lease that is gone is lease_not_found.
 func (s *Server) renewOne(c *gin.Context, id int64) (fsm.LeaseStatus, error) {
-	got, _, err := s.b.KeepAlive(c.Request.Context(), []int64{id})
+	got, _, err := s.renew(c, []int64{id})
 	if err != nil {
 		return fsm.LeaseStatus{}, err
 	}
@@ -140,7 +140,7 @@ func (s *Server) keepAliveMany(c *gin.Context) {
 	}
 	resp := keepAliveResponse{Leases: []renewedJSON{}, NotFound: []string{}}
 	if len(ids) > 0 {
-		got, notFound, err := s.b.KeepAlive(c.Request.Context(), ids)
+		got, notFound, err := s.renew(c, ids)
 		if err != nil {
 			s.fail(c, err)
 			return

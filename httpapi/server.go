@@ -42,6 +42,7 @@ type Server struct {
 	http    *http.Server
 	metrics *httpMetrics
 	fwd     *forwarder
+	kafwd   *kaForwarder
 	frames  frameCache
 	closing chan struct{} // closed on Shutdown: ends watches and blocking reads
 
@@ -73,6 +74,7 @@ func New(cfg Config, b Backend, log *slog.Logger, reg prometheus.Registerer) (*S
 	}
 	s := &Server{cfg: cfg, b: b, log: log, metrics: m, closing: make(chan struct{})}
 	s.fwd = s.newForwarder()
+	s.kafwd = newKAForwarder(s, s.fwd.proxy.Transport)
 
 	// gin's mode is process-wide; release mode is the only one that never
 	// prints route tables or warnings to stdout behind our logger's back.
@@ -119,10 +121,10 @@ func (s *Server) routes(e *gin.Engine) {
 	v1 := e.Group("/v1")
 	v1.POST("/leases", lead, s.grant)
 	v1.GET("/leases", read, s.listLeases)
-	v1.POST("/leases/keepalive", lead, s.keepAliveMany)
+	v1.POST("/leases/keepalive", s.keepAliveMany) // coalesced on followers (kaforward.go)
 	v1.GET("/leases/:id", read, s.getLease)
 	v1.DELETE("/leases/:id", lead, s.revoke)
-	v1.POST("/leases/:id/keepalive", lead, s.keepAliveOne)
+	v1.POST("/leases/:id/keepalive", s.keepAliveOne)
 
 	v1.GET("/kv/*key", read, s.getKV)
 	v1.PUT("/kv/*key", lead, s.putKV)
