@@ -1,0 +1,218 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	// DefaultDialTimeout bounds connecting to one member. A member that is
+	// down refuses at once on most networks; the timeout matters when its
+	// host is gone and packets vanish, and must stay short so that failing
+	// over to the next member is quick.
+	DefaultDialTimeout = 2 * time.Second
+	// DefaultRequestTimeout bounds one call, retries included, when the
+	// caller's context has no earlier deadline. It is longer than the
+	// server's own request timeout (15 s) so that the server's precise 504
+	// arrives before the client gives up on its own.
+	DefaultRequestTimeout = 20 * time.Second
+)
+
+// Config configures a Client.
+type Config struct {
+	// Endpoints are the HTTP addresses of the members, as "host:port" or
+	// "http://host:port" ("https://" works with a suitable HTTPClient). At
+	// least one is required; list several so the client can fail over.
+	Endpoints []string
+	// DialTimeout bounds connecting to one member (default
+	// DefaultDialTimeout). It applies only to the client's own transport,
+	// not to a caller-supplied HTTPClient.
+	DialTimeout time.Duration
+	// RequestTimeout bounds each call, retries and fail-over included,
+	// unless the context ends sooner (default DefaultRequestTimeout).
+	// Watches and keep-alive loops are not bounded by it.
+	RequestTimeout time.Duration
+	// HTTPClient sends the requests (default: a client with a pooled
+	// transport of its own). Its Timeout field must be zero: it would cut
+	// watch streams; use RequestTimeout instead.
+	HTTPClient *http.Client
+}
+
+// Client talks to a Roster cluster. It is safe for concurrent use; create
+// one per process and share it.
+type Client struct {
+	cfg       Config
+	endpoints []*endpoint
+	hc        *http.Client
+	ownsHC    bool
+
+	rr atomic.Uint64 // round-robin start for the next request
+
+	ka *keepAliver
+
+	// life ends when the client closes: every call, watch and loop of the
+	// client derives from it, so Close stops them all.
+	life       context.Context
+	cancelLife context.CancelFunc
+	closeOnce  sync.Once
+	// mu orders starting a watch goroutine (wg.Add) before Close's
+	// wg.Wait: a watch started after Close began never starts.
+	mu sync.Mutex
+	wg sync.WaitGroup // watch goroutines
+}
+
+// endpoint is one member's base URL and its recent health, which only
+// orders the members a request tries: a member that just failed to connect
+// is tried last for a while, so requests do not keep paying for it.
+type endpoint struct {
+	base      *url.URL
+	downUntil atomic.Int64 // unix nanoseconds; 0: healthy
+}
+
+// endpointPenalty is how long a member that refused a connection is tried
+// last.
+const endpointPenalty = 3 * time.Second
+
+// New returns a Client for the members in cfg. It does not contact them:
+// the first call does.
+func New(cfg Config) (*Client, error) {
+	if len(cfg.Endpoints) == 0 {
+		return nil, fmt.Errorf("%w: client: no endpoints", ErrInvalidArgument)
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	c := &Client{cfg: cfg}
+	c.life, c.cancelLife = context.WithCancel(context.Background())
+	seen := map[string]bool{}
+	for _, e := range cfg.Endpoints {
+		u, err := parseEndpoint(e)
+		if err != nil {
+			return nil, err
+		}
+		if seen[u.String()] {
+			continue
+		}
+		seen[u.String()] = true
+		c.endpoints = append(c.endpoints, &endpoint{base: u})
+	}
+	if cfg.HTTPClient != nil {
+		if cfg.HTTPClient.Timeout != 0 {
+			return nil, fmt.Errorf("%w: client: HTTPClient.Timeout must be zero (it would cut watch streams); use Config.RequestTimeout", ErrInvalidArgument)
+		}
+		c.hc = cfg.HTTPClient
+	} else {
+		c.hc = &http.Client{Transport: newTransport(cfg.DialTimeout)}
+		c.ownsHC = true
+	}
+	// A redirect would silently move a write to another URL; the contract
+	// promises none, so treat one as the answer rather than follow it.
+	hc := *c.hc
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.hc = &hc
+	c.ka = newKeepAliver(c)
+	return c, nil
+}
+
+// newTransport is the client's own pooled transport. Many concurrent calls
+// to a handful of members want more idle connections per host than
+// net/http's default of two, else each burst opens and drops connections.
+func newTransport(dialTimeout time.Duration) *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   dialTimeout,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+func parseEndpoint(s string) (*url.URL, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, fmt.Errorf("%w: client: empty endpoint", ErrInvalidArgument)
+	}
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: client: endpoint %q: %v", ErrInvalidArgument, s, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%w: client: endpoint %q is not http://host:port", ErrInvalidArgument, s)
+	}
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
+		return nil, fmt.Errorf("%w: client: endpoint %q must not have a path or query", ErrInvalidArgument, s)
+	}
+	return &url.URL{Scheme: u.Scheme, Host: u.Host, User: u.User}, nil
+}
+
+// Endpoints returns the member addresses the client uses, as base URLs.
+func (c *Client) Endpoints() []string {
+	out := make([]string, len(c.endpoints))
+	for i, e := range c.endpoints {
+		out[i] = e.base.String()
+	}
+	return out
+}
+
+// Close stops the client's keep-alive loops (closing their channels),
+// ends its watches and closes idle connections. Calls made after Close
+// fail with ErrClosed. Close does not revoke leases: a lease that is no
+// longer kept alive expires after its TTL. Calling Close again does
+// nothing.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.cancelLife()
+		c.mu.Unlock()
+		c.ka.close()
+		c.wg.Wait()
+		if c.ownsHC {
+			c.hc.CloseIdleConnections()
+		}
+	})
+	return nil
+}
+
+func (c *Client) closed() bool { return c.life.Err() != nil }
+
+// lifeCtx is done once the client is closed.
+func (c *Client) lifeCtx() context.Context { return c.life }
+
+// order returns the endpoints in the order the next request tries them:
+// round-robin from a rotating start, so load spreads over the members,
+// with members that recently refused a connection moved to the end.
+func (c *Client) order() []*endpoint {
+	n := len(c.endpoints)
+	start := int(c.rr.Add(1)-1) % n
+	now := time.Now().UnixNano()
+	out := make([]*endpoint, 0, n)
+	var down []*endpoint
+	for i := range n {
+		e := c.endpoints[(start+i)%n]
+		if e.downUntil.Load() > now {
+			down = append(down, e)
+			continue
+		}
+		out = append(out, e)
+	}
+	return append(out, down...)
+}
+
+func (e *endpoint) markDown()    { e.downUntil.Store(time.Now().Add(endpointPenalty).UnixNano()) }
+func (e *endpoint) markHealthy() { e.downUntil.Store(0) }

@@ -1,0 +1,94 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// Member is one member of the cluster.
+type Member struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	HTTPAddr string `json:"http_addr"`
+	Voter    bool   `json:"voter"`
+	Leader   bool   `json:"leader"`
+}
+
+// ClusterResponse is the answer to Cluster: the view of the member that
+// answered.
+type ClusterResponse struct {
+	Leader       *Member  `json:"leader"` // nil when that member knows no leader
+	Members      []Member `json:"members"`
+	Term         uint64   `json:"term"`
+	CommitIndex  uint64   `json:"commit_index"`
+	AppliedIndex uint64   `json:"applied_index"`
+}
+
+// SnapshotResponse is the answer to Snapshot.
+type SnapshotResponse struct {
+	Index uint64 `json:"index"` // the raft index the snapshot covers
+}
+
+// Cluster reads the membership and raft state as one member sees it.
+func (c *Client) Cluster(ctx context.Context) (*ClusterResponse, error) {
+	res, err := c.do(ctx, &call{method: http.MethodGet, path: "/v1/cluster", class: idempotent})
+	if err != nil {
+		return nil, err
+	}
+	var w ClusterResponse
+	if err := res.decode(&w); err != nil {
+		return nil, err
+	}
+	if w.Members == nil {
+		w.Members = []Member{}
+	}
+	return &w, nil
+}
+
+// MemberAdd adds a member (started with -bootstrap=false) to the cluster
+// and returns once it is part of the configuration. m.Voter must be true
+// for a voting member (false adds a non-voter); m.Leader is ignored.
+func (c *Client) MemberAdd(ctx context.Context, m Member) (*Member, error) {
+	req := struct {
+		ID       string `json:"id"`
+		RaftAddr string `json:"raft_addr"`
+		HTTPAddr string `json:"http_addr,omitempty"`
+		Voter    bool   `json:"voter"`
+	}{m.ID, m.RaftAddr, m.HTTPAddr, m.Voter}
+	res, err := c.do(ctx, &call{method: http.MethodPost, path: "/v1/cluster/members", body: jsonBody(req),
+		contentType: "application/json", class: mutating})
+	if err != nil {
+		return nil, err
+	}
+	var w Member
+	if err := res.decode(&w); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+// MemberRemove removes a member from the cluster.
+func (c *Client) MemberRemove(ctx context.Context, id string) error {
+	if id == "" || strings.Contains(id, "/") {
+		return fmt.Errorf("%w: member id %q", ErrInvalidArgument, id)
+	}
+	_, err := c.do(ctx, &call{method: http.MethodDelete, path: "/v1/cluster/members/" + id, class: mutating})
+	return err
+}
+
+// Snapshot makes the member that answers take a raft snapshot (which
+// compacts its log) and returns the index it covers. Taking a snapshot
+// twice is harmless, so the call is retried like a read.
+func (c *Client) Snapshot(ctx context.Context) (*SnapshotResponse, error) {
+	res, err := c.do(ctx, &call{method: http.MethodPost, path: "/v1/cluster/snapshot", class: idempotent})
+	if err != nil {
+		return nil, err
+	}
+	var w SnapshotResponse
+	if err := res.decode(&w); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}

@@ -1,0 +1,137 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rosterhq/roster/internal/cluster"
+)
+
+// TestFailover kills the member each call is about to use and checks that
+// every kind of call still succeeds through the others: first with a
+// follower killed, then with the leader killed (writes then meet
+// no_leader until a new leader is elected, and must ride that out).
+// Long-lived calls (KeepAlive, Watch) started on the victim carry on.
+func TestFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three rosterd processes")
+	}
+	cl := cluster.Start(t, 3, "-tick", "100ms")
+	c, tt := newTestClient(t, cl.Endpoints())
+	ctx := ctxT(t, 90*time.Second)
+	watchable := true
+	if resp, err := c.hc.Get(c.Endpoints()[0] + "/v1/watch/probe"); err == nil {
+		resp.Body.Close()
+		watchable = resp.StatusCode != 404
+	}
+
+	leader := cl.Leader(30 * time.Second)
+	victim := cl.Followers(leader)[0]
+	runFailover(t, ctx, c, tt, victim, "follower", watchable)
+
+	victim.Restart()
+	cl.WaitReady(60*time.Second, victim)
+	leader = cl.Leader(30 * time.Second)
+	runFailover(t, ctx, c, tt, leader, "leader", watchable)
+}
+
+func runFailover(t *testing.T, ctx context.Context, c *Client, tt *testTransport, victim *cluster.Member, role string, watchable bool) {
+	t.Helper()
+	p := "/fo/" + role + "/"
+	// State the calls below need, made while every member is up.
+	put, err := c.Put(ctx, p+"cas", []byte("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Put(ctx, p+"del", []byte("v"))
+	doomed, err := c.Grant(ctx, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := c.Grant(ctx, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Long-lived calls, started on the victim.
+	c.aimAt(victim.HTTP)
+	alive, err := c.KeepAlive(ctx, kept.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recvN(t, alive, 1, 10*time.Second)
+	var wch <-chan WatchResponse
+	if watchable {
+		n := tt.count("GET /v1/watch/{key}")
+		c.aimAt(victim.HTTP)
+		wch = c.Watch(ctx, p+"w/", WithPrefix(), WithRev(put.Revision))
+		// No other call until the watch picked its member.
+		eventually(t, 10*time.Second, "the watch request", func() bool { return tt.count("GET /v1/watch/{key}") > n })
+		c.Put(ctx, p+"w/0", nil)
+		collectEvents(t, wch, 1, 10*time.Second)
+		if host := tt.last("GET /v1/watch/{key}"); host != victim.HTTP {
+			t.Fatalf("the watch went to %s, not to the victim %s", host, victim.HTTP)
+		}
+	}
+
+	victim.Kill()
+	t.Logf("killed the %s %s (%s)", role, victim.ID, victim.HTTP)
+
+	calls := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"Put", func(ctx context.Context) error { _, err := c.Put(ctx, p+"put", []byte("v")); return err }},
+		{"Get", func(ctx context.Context) error { _, err := c.Get(ctx, p+"cas"); return err }},
+		{"GetPrefix", func(ctx context.Context) error { _, err := c.Get(ctx, p, WithPrefix()); return err }},
+		{"GetStale", func(ctx context.Context) error { _, err := c.Get(ctx, p+"cas", WithStale()); return err }},
+		{"Delete", func(ctx context.Context) error { _, err := c.Delete(ctx, p+"del"); return err }},
+		{"CompareAndSwap", func(ctx context.Context) error {
+			_, err := c.CompareAndSwap(ctx, p+"cas", []byte("w"), put.Revision)
+			return err
+		}},
+		{"Create", func(ctx context.Context) error { _, err := c.Create(ctx, p+"create", nil); return err }},
+		{"Incr", func(ctx context.Context) error { _, err := c.Incr(ctx, p+"ctr", 1); return err }},
+		{"Grant", func(ctx context.Context) error { _, err := c.Grant(ctx, 10); return err }},
+		{"Revoke", func(ctx context.Context) error { _, err := c.Revoke(ctx, doomed.ID); return err }},
+		{"TimeToLive", func(ctx context.Context) error { _, err := c.TimeToLive(ctx, kept.ID, WithKeys()); return err }},
+		{"Leases", func(ctx context.Context) error { _, err := c.Leases(ctx, WithLimit(10)); return err }},
+		{"KeepAliveOnce", func(ctx context.Context) error { _, err := c.KeepAliveOnce(ctx, kept.ID); return err }},
+		{"Cluster", func(ctx context.Context) error { _, err := c.Cluster(ctx); return err }},
+		{"Snapshot", func(ctx context.Context) error { _, err := c.Snapshot(ctx); return err }},
+	}
+	for _, k := range calls {
+		c.aimAt(victim.HTTP) // the dead member is the first this call tries
+		before := tt.sentTo(victim.HTTP)
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		start := time.Now()
+		err := k.fn(cctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("%s with the %s dead: %v", k.name, role, err)
+		}
+		if tt.sentTo(victim.HTTP) == before {
+			t.Fatalf("%s did not try the dead %s first", k.name, role)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Logf("%s took %v with the %s dead", k.name, d, role)
+		}
+	}
+
+	// The keep-alive loop renews through the others (every 2 s for TTL 6).
+	recvN(t, alive, 2, 15*time.Second)
+	if watchable {
+		// The watch resumed on another member without a gap.
+		for i := 1; i <= 3; i++ {
+			c.Put(ctx, fmt.Sprintf("%sw/%d", p, i), nil)
+		}
+		evs := collectEvents(t, wch, 3, 20*time.Second)
+		for i, e := range evs {
+			if e.KV.Key != fmt.Sprintf("%sw/%d", p, i+1) {
+				t.Fatalf("after the failover, watch event %d is %s", i, e.KV.Key)
+			}
+		}
+	}
+}

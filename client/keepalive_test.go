@@ -1,0 +1,299 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rosterhq/roster/internal/cluster"
+)
+
+// waitClosed drains ch until it closes, failing after d.
+func waitClosed[T any](t *testing.T, ch <-chan T, d time.Duration, what string) {
+	t.Helper()
+	timeout := time.After(d)
+	for {
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("%s: channel still open after %v", what, d)
+		}
+	}
+}
+
+// recvN receives n values from ch within d and returns the last.
+func recvN[T any](t *testing.T, ch <-chan T, n int, d time.Duration) T {
+	t.Helper()
+	var v T
+	timeout := time.After(d)
+	for i := 0; i < n; i++ {
+		select {
+		case x, ok := <-ch:
+			if !ok {
+				t.Fatalf("channel closed after %d of %d values", i, n)
+			}
+			v = x
+		case <-timeout:
+			t.Fatalf("got %d of %d values within %v", i, n, d)
+		}
+	}
+	return v
+}
+
+// testKeepAliveRevoked: a lease revoked on the server (by anyone) closes
+// the KeepAlive channel at the next renewal.
+func testKeepAliveRevoked(t *testing.T, c *Client) {
+	ctx := ctxT(t, 30*time.Second)
+	g, err := c.Grant(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := c.KeepAlive(ctx, g.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := recvN(t, ch, 1, 10*time.Second)
+	if r.ID != g.ID || r.TTL != 2 || r.Remaining < 2 {
+		t.Fatalf("first keep-alive response = %+v", r)
+	}
+	// Kept alive past its TTL: renewals every TTL/3.
+	recvN(t, ch, 4, 10*time.Second)
+	if _, err := c.TimeToLive(ctx, g.ID); err != nil {
+		t.Fatalf("lease kept alive for > TTL is gone: %v", err)
+	}
+	other, _ := newTestClient(t, c.Endpoints())
+	if _, err := other.Revoke(ctx, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Renewals come every TTL/3: the channel closes at the next one.
+	waitClosed(t, ch, 5*time.Second, "KeepAlive of a revoked lease")
+
+	// KeepAlive of a lease that never existed closes at the first renewal.
+	ch, err = c.KeepAlive(ctx, 424242)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(t, ch, 5*time.Second, "KeepAlive of an unknown lease")
+	if _, err := c.KeepAlive(ctx, 0); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("KeepAlive(0): %v", err)
+	}
+}
+
+// testKeepAliveEnds: the channel closes when the caller's context ends
+// (while another KeepAlive of the same lease goes on) and when the client
+// closes.
+func testKeepAliveEnds(t *testing.T, cl *cluster.Cluster) {
+	c, _ := newTestClient(t, cl.Endpoints())
+	ctx := ctxT(t, 30*time.Second)
+	g, err := c.Grant(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kctx, cancel := context.WithCancel(ctx)
+	ch1, err := c.KeepAlive(kctx, g.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch2, err := c.KeepAlive(ctx, g.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-ch2
+	cancel()
+	waitClosed(t, ch1, 5*time.Second, "KeepAlive after its ctx ended")
+	c.Close()
+	waitClosed(t, ch2, 5*time.Second, "KeepAlive after Close")
+	if _, err := c.KeepAlive(ctx, g.ID); !errors.Is(err, ErrClosed) {
+		t.Fatalf("KeepAlive after Close: %v, want ErrClosed", err)
+	}
+	if _, err := c.Get(ctx, "/x"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Get after Close: %v, want ErrClosed", err)
+	}
+	c.Close() // idempotent
+}
+
+// testKeepAliveBatched: 200 leases kept alive by one client cost one
+// request per renewal interval, not one per lease, and all stay alive.
+func testKeepAliveBatched(t *testing.T, cl *cluster.Cluster) {
+	const n, ttl = 200, 3 // renewal interval: 1 s
+	c, tt := newTestClient(t, cl.Endpoints())
+	ctx := ctxT(t, 60*time.Second)
+	ids := make([]LeaseID, n)
+	for i := range ids {
+		g, err := c.Grant(ctx, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = g.ID
+	}
+	chans := make([]<-chan KeepAliveResponse, n)
+	start := time.Now()
+	for i, id := range ids {
+		ch, err := c.KeepAlive(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chans[i] = ch
+	}
+	// Run for three and a half intervals past the TTL's first third.
+	time.Sleep(3500 * time.Millisecond) // the quantity under test is a rate over time
+	elapsed := time.Since(start)
+	batched := tt.count("POST /v1/leases/keepalive")
+	single := tt.count("POST /v1/leases/{id}/keepalive")
+	intervals := int(elapsed / (ttl * time.Second / 3))
+	t.Logf("%d leases, %v: %d batched keep-alive requests, %d single (%d intervals)", n, elapsed, batched, single, intervals)
+	if single != 0 {
+		t.Errorf("%d single-lease keep-alive requests, want 0", single)
+	}
+	// The first renewal (learning the TTLs) plus one per interval; allow a
+	// little slack for a retry, never anything near one per lease.
+	if batched < intervals || batched > intervals+3 {
+		t.Errorf("%d keep-alive requests over %d intervals, want about %d (one per interval, not %d)", batched, intervals, intervals+1, n*intervals)
+	}
+	// Every lease outlived its TTL and every channel is open and fed.
+	for i, ch := range chans {
+		got := 0
+	drain:
+		for {
+			select {
+			case _, ok := <-ch:
+				if !ok {
+					t.Fatalf("KeepAlive channel %d closed", i)
+				}
+				got++
+			default:
+				break drain
+			}
+		}
+		if got < intervals {
+			t.Errorf("lease %d: %d responses, want at least %d", i, got, intervals)
+		}
+	}
+	leases, err := c.Leases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alive := map[LeaseID]bool{}
+	for _, l := range leases.Leases {
+		alive[l.ID] = true
+	}
+	for _, id := range ids {
+		if !alive[id] {
+			t.Fatalf("lease %v expired while kept alive", id)
+		}
+	}
+}
+
+// fakeKeepAlive serves POST /v1/leases/keepalive, renewing every ID with
+// ttl (or answering 503 no_leader while down is set), and records the
+// batch sizes.
+type fakeKeepAlive struct {
+	ttl   int64
+	down  atomic.Bool
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (f *fakeKeepAlive) handle(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/v1/leases/keepalive" {
+		writeErr(w, 404, "not_found")
+		return
+	}
+	if f.down.Load() {
+		writeErr(w, 503, "no_leader")
+		return
+	}
+	var req struct {
+		IDs []LeaseID `json:"ids"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.IDs) > kaMaxBatch {
+		writeErr(w, 400, "invalid_argument")
+		return
+	}
+	f.mu.Lock()
+	f.sizes = append(f.sizes, len(req.IDs))
+	f.mu.Unlock()
+	resp := struct {
+		Leases   []KeepAliveResponse `json:"leases"`
+		NotFound []string            `json:"not_found"`
+	}{NotFound: []string{}}
+	for _, id := range req.IDs {
+		resp.Leases = append(resp.Leases, KeepAliveResponse{ID: id, TTL: f.ttl, Remaining: f.ttl})
+	}
+	json.NewEncoder(w).Encode(resp)
+}
+
+func (f *fakeKeepAlive) batches() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.sizes)
+}
+
+// TestKeepAliveChunks: more leases than one request may carry are renewed
+// in requests of at most 10,000 IDs.
+func TestKeepAliveChunks(t *testing.T) {
+	f := &fakeKeepAlive{ttl: 60}
+	m := newFakeMember(t, f.handle)
+	c, err := New(Config{Endpoints: []string{m.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := ctxT(t, 30*time.Second)
+	const n = kaMaxBatch + 5
+	chans := make([]<-chan KeepAliveResponse, n)
+	for i := range chans {
+		if chans[i], err = c.KeepAlive(ctx, LeaseID(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, ch := range chans {
+		if r := recvN(t, ch, 1, 20*time.Second); r.ID != LeaseID(i+1) || r.TTL != 60 {
+			t.Fatalf("lease %d: response %+v", i+1, r)
+		}
+	}
+	total := 0
+	for _, s := range f.batches() {
+		if s > kaMaxBatch {
+			t.Fatalf("a batch of %d IDs", s)
+		}
+		total += s
+	}
+	if total != n || len(f.batches()) > 4 {
+		t.Fatalf("batches %v: want %d IDs in a few requests", f.batches(), n)
+	}
+}
+
+// TestKeepAliveDeadline: when no renewal succeeds before the lease could
+// have expired (the members answer no_leader), the channel closes — about
+// one TTL after the last success, not earlier.
+func TestKeepAliveDeadline(t *testing.T) {
+	f := &fakeKeepAlive{ttl: 2}
+	m := newFakeMember(t, f.handle)
+	c, err := New(Config{Endpoints: []string{m.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := ctxT(t, 30*time.Second)
+	ch, err := c.KeepAlive(ctx, 77)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recvN(t, ch, 2, 5*time.Second)
+	lastOK := time.Now()
+	f.down.Store(true)
+	waitClosed(t, ch, 5*time.Second, "KeepAlive with no successful renewal")
+	if d := time.Since(lastOK); d < 1300*time.Millisecond {
+		t.Fatalf("closed %v after the last success; the lease (TTL 2 s) was still alive", d)
+	}
+}

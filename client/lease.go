@@ -1,0 +1,164 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// GrantResponse is the answer to Grant.
+type GrantResponse struct {
+	ID   LeaseID `json:"id"`
+	TTL  int64   `json:"ttl"` // seconds
+	Name string  `json:"name"`
+}
+
+// RevokeResponse is the answer to Revoke.
+type RevokeResponse struct {
+	Revision int64 // the store revision after the lease's keys were deleted
+}
+
+// LeaseStatus describes one lease (Leases, TimeToLive).
+type LeaseStatus struct {
+	ID        LeaseID `json:"id"`
+	TTL       int64   `json:"ttl"`       // seconds, as granted
+	Remaining int64   `json:"remaining"` // seconds left, rounded up
+	Name      string  `json:"name"`
+}
+
+// TimeToLiveResponse is the answer to TimeToLive.
+type TimeToLiveResponse struct {
+	LeaseStatus
+	Keys []string // with WithKeys: the keys attached to the lease
+}
+
+// LeasesResponse is the answer to Leases.
+type LeasesResponse struct {
+	Leases []LeaseStatus // ascending ID order
+	More   bool          // stopped at WithLimit with leases left
+}
+
+// KeepAliveResponse reports one renewal of a lease.
+type KeepAliveResponse struct {
+	ID        LeaseID `json:"id"`
+	TTL       int64   `json:"ttl"`       // seconds, as granted
+	Remaining int64   `json:"remaining"` // seconds left after the renewal, rounded up
+}
+
+func leasePath(id LeaseID) string { return "/v1/leases/" + id.String() }
+
+// Grant creates a lease of ttl seconds (2 to 2,592,000). Options: WithName,
+// WithID. Keys put WithLease(resp.ID) are deleted when the lease expires
+// or is revoked; keep it alive with KeepAlive.
+func (c *Client) Grant(ctx context.Context, ttl int64, opts ...OpOption) (*GrantResponse, error) {
+	o := buildOp(opts)
+	req := struct {
+		TTL  int64   `json:"ttl"`
+		Name string  `json:"name,omitempty"`
+		ID   LeaseID `json:"id,omitzero"`
+	}{ttl, o.name, o.leaseID}
+	res, err := c.do(ctx, &call{method: http.MethodPost, path: "/v1/leases", body: jsonBody(req),
+		contentType: "application/json", class: mutating})
+	if err != nil {
+		return nil, err
+	}
+	var w GrantResponse
+	if err := res.decode(&w); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+// Revoke deletes a lease and every key attached to it, at once: watchers
+// see the keys go without waiting for the TTL. An unknown lease fails with
+// ErrLeaseNotFound.
+func (c *Client) Revoke(ctx context.Context, id LeaseID) (*RevokeResponse, error) {
+	res, err := c.do(ctx, &call{method: http.MethodDelete, path: leasePath(id), class: mutating})
+	if err != nil {
+		return nil, err
+	}
+	var w struct {
+		Revision int64 `json:"revision"`
+	}
+	if err := res.decode(&w); err != nil {
+		return nil, err
+	}
+	return &RevokeResponse{Revision: w.Revision}, nil
+}
+
+// TimeToLive reads a lease's TTL and remaining time; WithKeys also lists
+// its keys. An unknown lease fails with ErrLeaseNotFound.
+func (c *Client) TimeToLive(ctx context.Context, id LeaseID, opts ...OpOption) (*TimeToLiveResponse, error) {
+	o := buildOp(opts)
+	q := url.Values{}
+	if o.keys {
+		q.Set("keys", "true")
+	}
+	if o.stale {
+		q.Set("stale", "true")
+	}
+	res, err := c.do(ctx, &call{method: http.MethodGet, path: leasePath(id), query: q, class: idempotent})
+	if err != nil {
+		return nil, err
+	}
+	var w struct {
+		LeaseStatus
+		Keys []string `json:"keys"`
+	}
+	if err := res.decode(&w); err != nil {
+		return nil, err
+	}
+	out := &TimeToLiveResponse{LeaseStatus: w.LeaseStatus, Keys: w.Keys}
+	if o.keys && out.Keys == nil {
+		out.Keys = []string{}
+	}
+	return out, nil
+}
+
+// Leases lists the leases in ascending ID order. Options: WithLimit, and
+// WithAfter(lastID.String()) to continue after the previous page.
+func (c *Client) Leases(ctx context.Context, opts ...OpOption) (*LeasesResponse, error) {
+	o := buildOp(opts)
+	q := url.Values{}
+	if o.limit > 0 {
+		q.Set("limit", strconv.FormatInt(o.limit, 10))
+	}
+	if o.after != "" {
+		q.Set("after", o.after)
+	}
+	if o.stale {
+		q.Set("stale", "true")
+	}
+	res, err := c.do(ctx, &call{method: http.MethodGet, path: "/v1/leases", query: q, class: idempotent})
+	if err != nil {
+		return nil, err
+	}
+	var w struct {
+		Leases []LeaseStatus `json:"leases"`
+		More   bool          `json:"more"`
+	}
+	if err := res.decode(&w); err != nil {
+		return nil, err
+	}
+	if w.Leases == nil {
+		w.Leases = []LeaseStatus{}
+	}
+	return &LeasesResponse{Leases: w.Leases, More: w.More}, nil
+}
+
+// KeepAliveOnce renews a lease once. An unknown or expired lease fails with
+// ErrLeaseNotFound. Renewing is idempotent, so it is retried on other
+// members like a read. To keep a lease alive, use KeepAlive, which batches
+// the renewals of all leases of the client.
+func (c *Client) KeepAliveOnce(ctx context.Context, id LeaseID) (*KeepAliveResponse, error) {
+	res, err := c.do(ctx, &call{method: http.MethodPost, path: leasePath(id) + "/keepalive", class: idempotent})
+	if err != nil {
+		return nil, err
+	}
+	var w KeepAliveResponse
+	if err := res.decode(&w); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}

@@ -1,0 +1,127 @@
+package client
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rosterhq/roster/internal/cluster"
+)
+
+// nextEvent receives the next registration event within d.
+func nextEvent(t *testing.T, ch <-chan RegistrationEvent, d time.Duration) RegistrationEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-ch:
+		if !ok {
+			t.Fatal("registration events closed")
+		}
+		return ev
+	case <-time.After(d):
+		t.Fatalf("no registration event within %v", d)
+	}
+	panic("unreachable")
+}
+
+// testRegistrarReregisters: a registration whose client is cut off for
+// longer than the TTL loses its lease (the server expires it and the key
+// goes), then comes back on its own — same key and value, new lease — once
+// the network heals. Close removes the key at once. (The cluster runs with
+// -tick 100ms; the TTL is 2 s.)
+func testRegistrarReregisters(t *testing.T, cl *cluster.Cluster) {
+	c, tt := newTestClient(t, cl.Endpoints())
+	observer, _ := newTestClient(t, cl.Endpoints())
+	ctx := ctxT(t, 60*time.Second)
+
+	var mu sync.Mutex
+	var seen []RegistrationEventType
+	r := NewRegistrar(c, WithRetryInterval(200*time.Millisecond), WithOnChange(func(ev RegistrationEvent) {
+		mu.Lock()
+		seen = append(seen, ev.Type)
+		mu.Unlock()
+	}))
+	reg, err := r.Register(ctx, "/svc/api/node-1", []byte(`{"addr":"10.0.0.1:80"}`), 2)
+	if err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	ev := nextEvent(t, reg.Events(), 5*time.Second)
+	first := reg.Lease()
+	if ev.Type != Registered || ev.Lease != first || ev.Key != "/svc/api/node-1" || ev.Revision <= 0 {
+		t.Fatalf("first event = %+v", ev)
+	}
+	g, err := observer.Get(ctx, "/svc/api/node-1")
+	if err != nil || g.KVs[0].Lease != first {
+		t.Fatalf("registered key = %+v, %v", g, err)
+	}
+	// Stays registered well past its TTL: four renewals at TTL/3 span
+	// more than the TTL.
+	rev0 := g.KVs[0].ModRevision
+	eventually(t, 10*time.Second, "four renewals", func() bool { return tt.count("POST /v1/leases/keepalive") >= 4 })
+	if g, err := observer.Get(ctx, "/svc/api/node-1"); err != nil || g.KVs[0].ModRevision != rev0 {
+		t.Fatalf("after 3 s (TTL 2 s) the key is %+v, %v", g, err)
+	}
+
+	// Update changes the value in place, on the same lease.
+	if _, err := reg.Update(ctx, []byte(`{"addr":"10.0.0.2:80"}`)); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+
+	// Cut off: the lease expires on the server, the key goes.
+	tt.cut()
+	ev = nextEvent(t, reg.Events(), 10*time.Second)
+	if ev.Type != Lost || ev.Lease != first {
+		t.Fatalf("event after the cut = %+v, want Lost of %v", ev, first)
+	}
+	eventually(t, 15*time.Second, "the server to expire the lease and its key", func() bool {
+		_, err := observer.Get(ctx, "/svc/api/node-1")
+		return errors.Is(err, ErrKeyNotFound)
+	})
+	tt.heal()
+	ev = nextEvent(t, reg.Events(), 15*time.Second)
+	if ev.Type != Reregistered || ev.Lease == first || ev.Lease != reg.Lease() {
+		t.Fatalf("event after healing = %+v, want Reregistered with a new lease", ev)
+	}
+	g, err = observer.Get(ctx, "/svc/api/node-1")
+	if err != nil || g.KVs[0].Lease != reg.Lease() || string(g.KVs[0].Value) != `{"addr":"10.0.0.2:80"}` {
+		t.Fatalf("re-registered key = %+v, %v; want the updated value on lease %v", g, err, reg.Lease())
+	}
+
+	// A lease revoked by someone else is noticed and replaced too.
+	second := reg.Lease()
+	if _, err := observer.Revoke(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	if ev := nextEvent(t, reg.Events(), 10*time.Second); ev.Type != Lost || ev.Lease != second {
+		t.Fatalf("after a revoke: %+v, want Lost", ev)
+	}
+	if ev := nextEvent(t, reg.Events(), 10*time.Second); ev.Type != Reregistered {
+		t.Fatalf("after a revoke: %+v, want Reregistered", ev)
+	}
+
+	// Close revokes: the key is gone when Close returns.
+	if err := reg.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := observer.Get(ctx, "/svc/api/node-1"); !errors.Is(err, ErrKeyNotFound) {
+		t.Fatalf("after Close the key is still there: %v", err)
+	}
+	if err := reg.Close(ctx); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	waitClosed(t, reg.Events(), time.Second, "Events after Close")
+	if _, err := reg.Update(ctx, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Update after Close: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []RegistrationEventType{Registered, Lost, Reregistered, Lost, Reregistered}
+	if len(seen) != len(want) {
+		t.Fatalf("OnChange saw %v, want %v", seen, want)
+	}
+	for i := range want {
+		if seen[i] != want[i] {
+			t.Fatalf("OnChange saw %v, want %v", seen, want)
+		}
+	}
+}

@@ -1,0 +1,262 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// retryClass says when a failed request may be sent again. The contract
+// (API.md) promises that a 4xx or a 503 no_leader answer changed nothing,
+// while a 504 timeout or a connection lost after the request went out
+// leaves the outcome unknown.
+type retryClass int
+
+const (
+	// idempotent requests (reads, keep-alives, cluster queries) may run any
+	// number of times: every failure that may be one member's fault is
+	// retried on another member — connection errors of any kind, 502, 503
+	// and 429.
+	idempotent retryClass = iota
+	// mutating requests (puts, CAS, incr, grants, revokes, deletes,
+	// membership changes) are retried only when they provably changed
+	// nothing: the connection was never made (a dial error), or the answer
+	// was 503 no_leader or 429 rate_limited. Anything else — a connection
+	// cut after the request went out, 504 — is returned to the caller, who
+	// alone knows whether repeating the write is harmless.
+	mutating
+)
+
+// call is one logical API request, which do may send to several members.
+type call struct {
+	method      string
+	path        string // unescaped: "/v1/kv" + key
+	query       url.Values
+	body        []byte
+	contentType string
+	class       retryClass
+	// attemptTimeout, when set, bounds each attempt on its own, so that
+	// one hung member (partitioned, stopped) costs an idempotent call this
+	// long rather than its whole budget. Only for idempotent calls: a
+	// write cut off this way would have an unknown outcome.
+	attemptTimeout time.Duration
+}
+
+// result is a member's successful (2xx) answer, read in full.
+type result struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// revision is the X-Roster-Revision header (0 when absent).
+func (r *result) revision() int64 {
+	v, _ := strconv.ParseInt(r.header.Get("X-Roster-Revision"), 10, 64)
+	return v
+}
+
+// decode unmarshals the body into v.
+func (r *result) decode(v any) error {
+	if err := json.Unmarshal(r.body, v); err != nil {
+		return fmt.Errorf("roster: decoding the answer: %w", err)
+	}
+	return nil
+}
+
+// errRequestTimeout is the cancel cause when Config.RequestTimeout passes.
+var errRequestTimeout = errors.New("request timeout")
+
+// callContext bounds a call by RequestTimeout and ends it when the client
+// closes. The cause tells callErr which of the three ended it.
+func (c *Client) callContext(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx1, cancel1 := context.WithTimeoutCause(parent, c.cfg.RequestTimeout, errRequestTimeout)
+	ctx2, cancel2 := context.WithCancelCause(ctx1)
+	stop := context.AfterFunc(c.lifeCtx(), func() { cancel2(ErrClosed) })
+	return ctx2, func() {
+		stop()
+		cancel2(nil)
+		cancel1()
+	}
+}
+
+// callErr is the error of a call whose context ended; last is the last
+// failure seen, kept for the message.
+func (c *Client) callErr(ctx context.Context, cl *call, last error) error {
+	cause := context.Cause(ctx)
+	what := cl.method + " " + cl.path
+	suffix := ""
+	if last != nil {
+		suffix = " (last error: " + last.Error() + ")"
+	}
+	switch {
+	case errors.Is(cause, ErrClosed):
+		return fmt.Errorf("roster: %s: %w", what, ErrClosed)
+	case errors.Is(cause, errRequestTimeout):
+		return fmt.Errorf("roster: %s: %w after %v: %w%s", what, ErrTimeout, c.cfg.RequestTimeout, context.DeadlineExceeded, suffix)
+	default:
+		return fmt.Errorf("roster: %s: %w%s", what, ctx.Err(), suffix)
+	}
+}
+
+// do sends cl to the members in turn until one gives an answer that is not
+// retryable, the call's context ends, or the client closes. Between rounds
+// over all members it backs off with jitter. A 2xx answer is returned as a
+// result; anything else as the typed error.
+func (c *Client) do(parent context.Context, cl *call) (*result, error) {
+	if c.closed() {
+		return nil, fmt.Errorf("roster: %s %s: %w", cl.method, cl.path, ErrClosed)
+	}
+	ctx, cancel := c.callContext(parent)
+	defer cancel()
+	var last error
+	for round := 0; ; round++ {
+		for _, ep := range c.order() {
+			res, err, retry := c.attempt(ctx, ep, cl)
+			if err != nil {
+				last = err
+			}
+			if ctx.Err() != nil {
+				if err == nil {
+					return res, nil
+				}
+				if !retry && statusOf(err) != nil {
+					return nil, err // a real answer beats the deadline
+				}
+				return nil, c.callErr(ctx, cl, last)
+			}
+			if !retry {
+				return res, err
+			}
+		}
+		if !sleepCtx(ctx, backoff(round)) {
+			return nil, c.callErr(ctx, cl, last)
+		}
+	}
+}
+
+// attempt sends cl to one member. retry reports whether cl's class allows
+// sending it again elsewhere after this failure.
+func (c *Client) attempt(ctx context.Context, ep *endpoint, cl *call) (res *result, err error, retry bool) {
+	if cl.attemptTimeout > 0 && cl.class == idempotent {
+		actx, cancel := context.WithTimeout(ctx, cl.attemptTimeout)
+		defer cancel()
+		res, err, retry = c.attempt1(actx, ep, cl)
+		if err != nil && actx.Err() != nil && ctx.Err() == nil {
+			return nil, fmt.Errorf("roster: %s %s on %s: no answer within %v", cl.method, cl.path, ep.base.Host, cl.attemptTimeout), true
+		}
+		return res, err, retry
+	}
+	return c.attempt1(ctx, ep, cl)
+}
+
+func (c *Client) attempt1(ctx context.Context, ep *endpoint, cl *call) (res *result, err error, retry bool) {
+	req, err := c.newRequest(ctx, ep, cl)
+	if err != nil {
+		return nil, err, false
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if isDialError(err) {
+			// Never connected: the member saw nothing, any class may retry.
+			ep.markDown()
+			return nil, err, true
+		}
+		// The request may have reached the member: the outcome is unknown.
+		return nil, fmt.Errorf("roster: %s %s on %s: %w", cl.method, cl.path, ep.base.Host, err), cl.class == idempotent
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("roster: %s %s on %s: reading the answer: %w", cl.method, cl.path, ep.base.Host, err), cl.class == idempotent
+	}
+	ep.markHealthy()
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return &result{status: resp.StatusCode, header: resp.Header, body: body}, nil, false
+	}
+	err = decodeError(resp.StatusCode, body)
+	return nil, err, retryableStatus(cl.class, resp.StatusCode, statusOf(err))
+}
+
+// retryableStatus decides whether an error answer may be retried.
+func retryableStatus(class retryClass, status int, se *StatusError) bool {
+	switch {
+	case status == http.StatusServiceUnavailable && se != nil && se.Code == "no_leader":
+		return true // nothing was proposed
+	case status == http.StatusTooManyRequests:
+		return true // refused before doing anything
+	case class == idempotent:
+		return status == http.StatusBadGateway || status == http.StatusServiceUnavailable
+	}
+	return false
+}
+
+func (c *Client) newRequest(ctx context.Context, ep *endpoint, cl *call) (*http.Request, error) {
+	u := *ep.base
+	u.Path = cl.path
+	if len(cl.query) > 0 {
+		u.RawQuery = cl.query.Encode()
+	}
+	var body io.Reader
+	if cl.body != nil {
+		body = bytes.NewReader(cl.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, cl.method, u.String(), body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+	}
+	if cl.contentType != "" {
+		req.Header.Set("Content-Type", cl.contentType)
+	}
+	req.Header.Set("Accept", "application/json")
+	return req, nil
+}
+
+// isDialError reports whether err happened while connecting, before any
+// byte of the request was sent: refused, unreachable, DNS, dial timeout.
+func isDialError(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns)
+}
+
+// backoff is the pause after the n-th failed round over all members:
+// exponential from 50 ms, capped at 1 s, with jitter so that many clients
+// failing together do not return together.
+func backoff(n int) time.Duration {
+	d := 50 * time.Millisecond << min(n, 5)
+	d = min(d, time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
+// sleepCtx pauses for d; false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// jsonBody encodes v for a request body.
+func jsonBody(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("client: encoding a request: " + err.Error()) // plain structs only
+	}
+	return b
+}

@@ -1,0 +1,237 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestDecodeError(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		body   string
+		is     error
+	}{
+		{404, `{"error":{"code":"not_found","message":"key \"/a\""}}`, ErrKeyNotFound},
+		{404, `{"error":{"code":"lease_not_found","message":"lease 7"}}`, ErrLeaseNotFound},
+		{409, `{"error":{"code":"already_exists","message":"lease 7 exists"}}`, ErrAlreadyExists},
+		{400, `{"error":{"code":"invalid_argument","message":"bad"}}`, ErrInvalidArgument},
+		{413, `{"error":{"code":"too_large","message":"big"}}`, ErrTooLarge},
+		{503, `{"error":{"code":"no_leader","message":"election"}}`, ErrNoLeader},
+		{504, `{"error":{"code":"timeout","message":"slow"}}`, ErrTimeout},
+		{409, `{"error":{"code":"cas_failed","message":"x","current_mod_revision":0}}`, ErrCASFailed},
+		{410, `{"error":{"code":"compacted","message":"x","oldest_revision":99}}`, ErrCompacted},
+	} {
+		err := decodeError(tc.status, []byte(tc.body))
+		if !errors.Is(err, tc.is) {
+			t.Errorf("%s: %v is not %v", tc.body, err, tc.is)
+		}
+		if se := statusOf(err); se == nil || se.Status != tc.status {
+			t.Errorf("%s: no *StatusError with status %d in %v", tc.body, tc.status, err)
+		}
+	}
+	var ce *CASError
+	if err := decodeError(409, []byte(`{"error":{"code":"cas_failed","message":"x","current_mod_revision":42}}`)); !errors.As(err, &ce) || ce.CurrentModRevision != 42 || errors.Is(err, ErrAlreadyExists) {
+		t.Errorf("cas_failed: %#v", err)
+	}
+	var co *CompactedError
+	if err := decodeError(410, []byte(`{"error":{"code":"compacted","message":"x","oldest_revision":99}}`)); !errors.As(err, &co) || co.OldestRevision != 99 {
+		t.Errorf("compacted: %#v", err)
+	}
+	// Unknown codes and non-JSON bodies are plain StatusErrors.
+	err := decodeError(429, []byte(`{"error":{"code":"rate_limited","message":"slow down"}}`))
+	var se *StatusError
+	if !errors.As(err, &se) || se.Code != "rate_limited" || se.Status != 429 || se.Message != "slow down" {
+		t.Errorf("rate_limited: %#v", err)
+	}
+	for _, s := range []error{ErrKeyNotFound, ErrLeaseNotFound, ErrCASFailed, ErrNoLeader, ErrTimeout} {
+		if errors.Is(err, s) {
+			t.Errorf("rate_limited matches %v", s)
+		}
+	}
+	err = decodeError(502, []byte("<html>bad gateway</html>"))
+	if !errors.As(err, &se) || se.Code != "" || se.Status != 502 || se.Message != "<html>bad gateway</html>" {
+		t.Errorf("non-JSON: %#v", err)
+	}
+}
+
+func TestParseEndpoint(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:7370":         "http://127.0.0.1:7370",
+		"http://127.0.0.1:7370":  "http://127.0.0.1:7370",
+		"http://127.0.0.1:7370/": "http://127.0.0.1:7370",
+		"https://h:1":            "https://h:1",
+	} {
+		u, err := parseEndpoint(in)
+		if err != nil || u.String() != want {
+			t.Errorf("parseEndpoint(%q) = %v, %v; want %s", in, u, err, want)
+		}
+	}
+	for _, bad := range []string{"", "ftp://h:1", "http://h:1/base", "http://"} {
+		if _, err := parseEndpoint(bad); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("parseEndpoint(%q): %v, want ErrInvalidArgument", bad, err)
+		}
+	}
+	if _, err := New(Config{}); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("New without endpoints: %v", err)
+	}
+	if _, err := New(Config{Endpoints: []string{"h:1"}, HTTPClient: &http.Client{Timeout: time.Second}}); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("New with HTTPClient.Timeout: %v", err)
+	}
+}
+
+// fakeMember is an httptest server whose handler the test sets, counting
+// the requests it gets.
+type fakeMember struct {
+	*httptest.Server
+	hits atomic.Int64
+}
+
+func newFakeMember(t *testing.T, h http.HandlerFunc) *fakeMember {
+	f := &fakeMember{}
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.hits.Add(1)
+		h(w, r)
+	}))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func writeErr(w http.ResponseWriter, status int, code string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write([]byte(`{"error":{"code":"` + code + `","message":"test"}}`))
+}
+
+// cutConnection drops the connection without an answer: the request
+// reached the member, the outcome is unknown.
+func cutConnection(w http.ResponseWriter) {
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err == nil {
+		conn.Close()
+	}
+}
+
+// deadEndpoint is an address that refuses connections.
+func deadEndpoint(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// TestRetryPolicy checks, against fake members, what is retried and what
+// is not: the contract says 4xx and 503 no_leader changed nothing, while
+// 504 and a connection cut after the request went out leave the outcome
+// unknown.
+func TestRetryPolicy(t *testing.T) {
+	ctx := ctxT(t, 30*time.Second)
+	okPut := func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"revision":7}`)) }
+
+	t.Run("504 is ErrTimeout and never retried", func(t *testing.T) {
+		a := newFakeMember(t, func(w http.ResponseWriter, r *http.Request) { writeErr(w, 504, "timeout") })
+		b := newFakeMember(t, okPut)
+		c, _ := New(Config{Endpoints: []string{a.URL, b.URL}})
+		defer c.Close()
+		c.rr.Store(0)
+		_, err := c.Put(ctx, "/k", nil)
+		if !errors.Is(err, ErrTimeout) || a.hits.Load() != 1 || b.hits.Load() != 0 {
+			t.Fatalf("Put: %v; hits %d/%d, want ErrTimeout after one attempt", err, a.hits.Load(), b.hits.Load())
+		}
+		c.rr.Store(0)
+		if _, err := c.Get(ctx, "/k"); !errors.Is(err, ErrTimeout) || b.hits.Load() != 0 {
+			t.Fatalf("Get: %v, want ErrTimeout without a retry", err)
+		}
+	})
+
+	t.Run("503 no_leader is retried on another member, for writes too", func(t *testing.T) {
+		a := newFakeMember(t, func(w http.ResponseWriter, r *http.Request) { writeErr(w, 503, "no_leader") })
+		b := newFakeMember(t, okPut)
+		c, _ := New(Config{Endpoints: []string{a.URL, b.URL}})
+		defer c.Close()
+		c.rr.Store(0)
+		if p, err := c.Put(ctx, "/k", nil); err != nil || p.Revision != 7 || a.hits.Load() != 1 || b.hits.Load() != 1 {
+			t.Fatalf("Put = %+v, %v; hits %d/%d", p, err, a.hits.Load(), b.hits.Load())
+		}
+	})
+
+	t.Run("no_leader everywhere ends in ErrNoLeader or the deadline", func(t *testing.T) {
+		a := newFakeMember(t, func(w http.ResponseWriter, r *http.Request) { writeErr(w, 503, "no_leader") })
+		c, _ := New(Config{Endpoints: []string{a.URL}, RequestTimeout: 400 * time.Millisecond})
+		defer c.Close()
+		_, err := c.Put(ctx, "/k", nil)
+		if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) || a.hits.Load() < 2 {
+			t.Fatalf("Put: %v after %d hits, want ErrTimeout after several attempts", err, a.hits.Load())
+		}
+	})
+
+	t.Run("a refused connection is retried for writes", func(t *testing.T) {
+		b := newFakeMember(t, okPut)
+		c, _ := New(Config{Endpoints: []string{deadEndpoint(t), b.URL}})
+		defer c.Close()
+		c.rr.Store(0)
+		for _, f := range []func() error{
+			func() error { _, err := c.Put(ctx, "/k", nil); return err },
+			func() error { _, err := c.Incr(ctx, "/k", 1); return err },
+			func() error { _, err := c.Delete(ctx, "/k"); return err },
+		} {
+			c.aimAt(c.endpoints[0].base.Host)
+			if err := f(); err != nil {
+				t.Fatalf("write with the first member refusing: %v", err)
+			}
+		}
+	})
+
+	t.Run("a write whose connection was cut is not retried; a read is", func(t *testing.T) {
+		a := newFakeMember(t, func(w http.ResponseWriter, r *http.Request) { cutConnection(w) })
+		b := newFakeMember(t, func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet {
+				w.Write([]byte(`{"key":"/k","value":"v","create_revision":1,"mod_revision":1,"version":1}`))
+				return
+			}
+			okPut(w, r)
+		})
+		c, _ := New(Config{Endpoints: []string{a.URL, b.URL}})
+		defer c.Close()
+		c.rr.Store(0)
+		_, err := c.Put(ctx, "/k", []byte("v"))
+		if err == nil || statusOf(err) != nil || b.hits.Load() != 0 {
+			t.Fatalf("Put over a cut connection: %v, hits on b %d; want a transport error and no retry", err, b.hits.Load())
+		}
+		c.rr.Store(0)
+		c.endpoints[0].markHealthy()
+		g, err := c.Get(ctx, "/k")
+		if err != nil || string(g.KVs[0].Value) != "v" || b.hits.Load() != 1 {
+			t.Fatalf("Get over a cut connection = %+v, %v; want a retry on b", g, err)
+		}
+	})
+
+	t.Run("4xx answers are returned at once", func(t *testing.T) {
+		a := newFakeMember(t, func(w http.ResponseWriter, r *http.Request) { writeErr(w, 404, "lease_not_found") })
+		c, _ := New(Config{Endpoints: []string{a.URL, a.URL + "/"}})
+		defer c.Close()
+		if _, err := c.KeepAliveOnce(ctx, 5); !errors.Is(err, ErrLeaseNotFound) || a.hits.Load() != 1 {
+			t.Fatalf("KeepAliveOnce: %v, hits %d", err, a.hits.Load())
+		}
+	})
+
+	t.Run("the caller's deadline wins", func(t *testing.T) {
+		a := newFakeMember(t, func(w http.ResponseWriter, r *http.Request) { writeErr(w, 503, "no_leader") })
+		c, _ := New(Config{Endpoints: []string{a.URL}})
+		defer c.Close()
+		cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		_, err := c.Get(cctx, "/k")
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrTimeout) {
+			t.Fatalf("Get: %v, want the caller's DeadlineExceeded", err)
+		}
+	})
+}
