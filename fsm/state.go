@@ -101,6 +101,10 @@ func (s *State) status(l *lease.Lease) LeaseStatus {
 	return LeaseStatus{ID: l.ID, TTL: l.TTL, Remaining: min(l.Remaining(s.clock), l.TTL), Name: l.Name}
 }
 
+// NextExpiry is the lease-clock time (ms) at which the earliest lease
+// expires, if any lease is alive.
+func (s *State) NextExpiry() (int64, bool) { return s.leases.NextDeadline() }
+
 // LeaseKeys lists the keys attached to a lease, in key order.
 func (s *State) LeaseKeys(id int64) []string { return s.leases.Keys(id) }
 

@@ -130,6 +130,9 @@ func (t *Table) Keys(id int64) []string {
 // are returned, not on how many are alive.
 func (t *Table) Expired(now int64, max int) []int64 { return t.queue.Expired(now, max) }
 
+// NextDeadline is the earliest deadline of any lease.
+func (t *Table) NextDeadline() (int64, bool) { return t.queue.Next() }
+
 // Ascend calls fn for each lease with an ID greater than after, in ID order,
 // until fn returns false.
 func (t *Table) Ascend(after int64, fn func(*Lease) bool) {

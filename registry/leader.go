@@ -85,7 +85,7 @@ func (n *Node) lead(ctx context.Context) {
 	n.leaderReady.Store(true)
 	n.log.Info("leader ready", "applied_index", n.fsm.State().AppliedIndex(), "lease_clock_ms", n.fsm.State().Clock())
 
-	t := time.NewTicker(n.cfg.Tick)
+	t := time.NewTimer(n.nextTick(meter))
 	defer t.Stop()
 	for {
 		select {
@@ -93,8 +93,24 @@ func (n *Node) lead(ctx context.Context) {
 			return
 		case <-t.C:
 			n.tick(ctx, meter)
+			t.Reset(n.nextTick(meter))
 		}
 	}
+}
+
+// nextTick is how long to wait before the next tick: the tick interval, or
+// less when a lease falls due sooner, so that expiry follows the deadline
+// rather than the tick cadence. A floor of a tenth of the interval bounds
+// how often ticks are proposed when deadlines are close together.
+func (n *Node) nextTick(meter *lease.Meter) time.Duration {
+	wait := n.cfg.Tick
+	st := n.fsm.State()
+	if due, ok := st.NextExpiry(); ok {
+		// Real time now is about the applied clock plus the meter's slack.
+		until := time.Duration(due-st.Clock()-meter.SlackMs()) * time.Millisecond
+		wait = min(wait, max(until, n.cfg.Tick/10, time.Millisecond))
+	}
+	return wait
 }
 
 // tick proposes one Tick, then more at once while expired leases remain
