@@ -1,0 +1,64 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"testing"
+	"time"
+)
+
+func TestCluster(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+
+	// clusterSession normalises the raft term and indexes, which depend on
+	// elections and configuration entries rather than on the test.
+	clusterSession := func(t *testing.T) *session {
+		s := newSession(t, c)
+		s.replace(`(?m)^(term|commit_index|applied_index|index)(:\s+)\d+$`, "${1}${2}<N>")
+		s.replace(`(?m)^((?:\S+\s+){5})\d+\s+\d+\s+\d+$`, "${1}<N>  <N>  <N>")
+		s.replace(`("(?:term|commit_index|applied_index|index)": )\d+`, "${1}<N>")
+		return s
+	}
+
+	t.Run("one member", func(t *testing.T) {
+		s := clusterSession(t)
+		expect(t, s.run("member", "list"), 0)
+		expect(t, s.run("-o", "json", "member", "list"), 0)
+		expect(t, s.run("status"), 0)
+		expect(t, s.run("-o", "json", "status"), 0)
+		expect(t, s.run("snapshot"), 0)
+		expect(t, s.run("-o", "json", "snapshot"), 0)
+		s.golden("cluster_one")
+	})
+
+	t.Run("add and remove", func(t *testing.T) {
+		s := clusterSession(t)
+		m := c.Add()
+		s.addr(m)
+		m.Start("-bootstrap=false")
+		c.Eventually(30*time.Second, "n2 serving HTTP", func() bool {
+			resp, err := c.Client.Get(m.URL("/healthz"))
+			if err != nil {
+				return false
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+		expect(t, s.run("member", "add", "n2", m.Raft, m.HTTP, "--nonvoter"), 0)
+		c.WaitCaughtUp(30*time.Second, m)
+		expect(t, s.run("member", "list"), 0)
+		expect(t, s.run("-o", "json", "member", "list"), 0)
+		expect(t, s.run("status"), 0) // n2 is not ready: it does not vote
+		m.Kill()
+		expect(t, s.run("status"), 0) // n2 is unreachable; the leader still leads
+		expect(t, s.run("-o", "json", "status"), 0)
+		expect(t, s.run("-o", "json", "member", "remove", "n2"), 0)
+		expect(t, s.run("member", "list"), 0)
+		expect(t, s.run("member", "add", "n3", "not-an-address"), exitUsage)
+		expect(t, s.run("member", "add", "n3"), exitUsage)
+		expect(t, s.run("member", "bogus"), exitUsage)
+		s.golden("cluster_members")
+	})
+}
