@@ -192,7 +192,29 @@ func (n *Node) startRaft() error {
 	if err != nil {
 		return fmt.Errorf("registry: start raft: %w", err)
 	}
+	if has && len(n.cfg.Join) > 0 && n.addressChanged() {
+		// Restarted with its state but on a new raft address: the others
+		// still dial the old one. Joining again (same ID, new address)
+		// replaces the entry.
+		n.needJoin = true
+		n.log.Info("raft address changed since the last run: will re-join to update it", "via", n.cfg.Join)
+	}
 	return nil
+}
+
+// addressChanged reports whether the latest configuration lists this member
+// under another raft address than the one it now has.
+func (n *Node) addressChanged() bool {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if s.ID == raft.ServerID(n.cfg.ID) {
+			return s.Address != n.trans.LocalAddr()
+		}
+	}
+	return false
 }
 
 // closeStores closes whatever openStores opened.
