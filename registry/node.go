@@ -181,7 +181,7 @@ func (n *Node) startRaft() error {
 			return fmt.Errorf("registry: bootstrap: %w", err)
 		}
 	} else if has {
-		n.log.Info("restarting into the existing cluster", "join_ignored", len(n.cfg.Join) > 0)
+		n.log.Info("restarting into the existing cluster")
 	} else if len(n.cfg.Join) > 0 {
 		n.needJoin = true
 		n.log.Info("first start: will join", "via", n.cfg.Join)

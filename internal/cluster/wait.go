@@ -1,0 +1,111 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// FreePort reserves a free 127.0.0.1 port, for a member that must come back
+// on a new address (set Member.Raft or Member.HTTP before Start).
+func FreePort(t testing.TB) string {
+	t.Helper()
+	return freePort(t)
+}
+
+// Pid is the process ID of the running process, 0 when it does not run.
+func (m *Member) Pid() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil || m.cmd.Process == nil {
+		return 0
+	}
+	select {
+	case <-m.exited:
+		return 0
+	default:
+	}
+	return m.cmd.Process.Pid
+}
+
+// Signal sends sig to the running process without waiting for anything
+// (SIGSTOP freezes it, SIGCONT resumes it). Use Kill or Stop to end it: they
+// also record that it no longer runs.
+func (m *Member) Signal(sig syscall.Signal) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil || m.cmd.Process == nil {
+		return errors.New("cluster: member " + m.ID + " is not running")
+	}
+	return m.cmd.Process.Signal(sig)
+}
+
+// Freeze stops the process with SIGSTOP (a frozen member neither answers
+// nor times anything out: a crude partition) and registers a SIGCONT at
+// cleanup, so a failing test never leaves a stopped process behind.
+func (m *Member) Freeze() {
+	m.t.Helper()
+	if err := m.Signal(syscall.SIGSTOP); err != nil {
+		m.t.Fatalf("cluster: SIGSTOP %s: %v", m.ID, err)
+	}
+	m.t.Cleanup(func() { _ = m.Signal(syscall.SIGCONT) })
+}
+
+// Thaw resumes a process frozen with Freeze.
+func (m *Member) Thaw() {
+	m.t.Helper()
+	if err := m.Signal(syscall.SIGCONT); err != nil {
+		m.t.Fatalf("cluster: SIGCONT %s: %v", m.ID, err)
+	}
+}
+
+// WaitApplied waits until every given member reports (GET /v1/cluster)
+// an applied index of at least index.
+func (c *Cluster) WaitApplied(d time.Duration, index uint64, ms ...*Member) {
+	c.t.Helper()
+	for _, m := range ms {
+		c.Eventually(d, fmt.Sprintf("member %s to apply index %d", m.ID, index), func() bool {
+			info, err := c.ClusterInfo(m)
+			return err == nil && info.AppliedIndex >= index
+		})
+	}
+}
+
+// WaitCaughtUp finds the ready leader, reads its commit index and waits
+// until every given member (all running ones when none is given) has
+// applied up to it: after that, a stale read on any of them sees every
+// write acknowledged before the call. It returns the leader.
+func (c *Cluster) WaitCaughtUp(d time.Duration, ms ...*Member) *Member {
+	c.t.Helper()
+	leader := c.Leader(d)
+	var commit uint64
+	c.Eventually(d, "the leader's commit index", func() bool {
+		info, err := c.ClusterInfo(leader)
+		commit = info.CommitIndex
+		return err == nil
+	})
+	if len(ms) == 0 {
+		ms = c.Running()
+	}
+	c.WaitApplied(d, commit, ms...)
+	return leader
+}
+
+// WaitNewLeader waits until a running member other than old is the ready
+// leader every running member agrees on, and returns it.
+func (c *Cluster) WaitNewLeader(d time.Duration, old *Member) *Member {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		l := c.Leader(time.Until(deadline))
+		if l != old {
+			return l
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("cluster: timed out after %v waiting for a leader other than %s", d, old.ID)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
