@@ -1,9 +1,12 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -27,9 +30,18 @@ type forwarder struct {
 	b     Backend
 	self  string
 	proxy *httputil.ReverseProxy
+	// leaderWait bounds the wait for a new leader after the old one
+	// refused a forwarded request.
+	leaderWait time.Duration
 }
 
 type ctxKeyTarget struct{}
+
+// ctxKeyAttempt carries a *fwdAttempt: the proxy's error handler records a
+// refused dial there instead of answering, so leaderOnly can retry.
+type ctxKeyAttempt struct{}
+
+type fwdAttempt struct{ refused error }
 
 func (s *Server) newForwarder() *forwarder {
 	tr := &http.Transport{
@@ -40,7 +52,7 @@ func (s *Server) newForwarder() *forwarder {
 		// No ResponseHeaderTimeout: blocking reads legitimately wait for
 		// minutes; every forwarded request is bounded by its own context.
 	}
-	f := &forwarder{b: s.b, self: s.b.ID()}
+	f := &forwarder{b: s.b, self: s.b.ID(), leaderWait: 5 * time.Second}
 	f.proxy = &httputil.ReverseProxy{
 		Transport:     tr,
 		FlushInterval: -1,
@@ -55,6 +67,10 @@ func (s *Server) newForwarder() *forwarder {
 			// failure may have reached the leader: the outcome is unknown.
 			var op *net.OpError
 			if errors.As(err, &op) && op.Op == "dial" {
+				if att, ok := r.Context().Value(ctxKeyAttempt{}).(*fwdAttempt); ok {
+					att.refused = err // leaderOnly retries or answers
+					return
+				}
 				writeErrorTo(w, registry.ErrNoLeader, "forwarding to the leader failed: "+err.Error())
 				return
 			}
@@ -80,6 +96,11 @@ func writeErrorTo(w http.ResponseWriter, err error, msg string) {
 
 // leaderOnly serves the request here when this node leads, and otherwise
 // forwards it to the leader, waiting (bounded) for one to be elected.
+//
+// A leader that refuses the connection (it just died) has received
+// nothing, so the request is sent again to the next leader once this
+// member sees one, within the registry's leader wait; only then is the
+// answer 503 no_leader. The body is buffered for that (bodies are bounded).
 func (s *Server) leaderOnly(c *gin.Context) {
 	if c.Request.Header.Get(headerForwarded) != "" {
 		c.Next() // forwarded once already: answer here, whatever happens
@@ -95,10 +116,59 @@ func (s *Server) leaderOnly(c *gin.Context) {
 		c.Next()
 		return
 	}
-	target := &url.URL{Scheme: "http", Host: addr}
-	ctx := context.WithValue(c.Request.Context(), ctxKeyTarget{}, target)
-	s.fwd.proxy.ServeHTTP(c.Writer, c.Request.WithContext(ctx))
-	c.Abort()
+	body, err := readBody(c, int64(max(s.b.MaxValueBytes(), maxJSONBody)))
+	if err != nil {
+		s.fail(c, err)
+		c.Abort()
+		return
+	}
+	for attempt := 0; ; attempt++ {
+		att := &fwdAttempt{}
+		ctx := context.WithValue(c.Request.Context(), ctxKeyTarget{}, &url.URL{Scheme: "http", Host: addr})
+		ctx = context.WithValue(ctx, ctxKeyAttempt{}, att)
+		req := c.Request.WithContext(ctx)
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.ContentLength = int64(len(body))
+		s.fwd.proxy.ServeHTTP(c.Writer, req)
+		if att.refused == nil {
+			c.Abort()
+			return
+		}
+		next, self, ok := s.nextLeader(c.Request.Context(), addr)
+		if !ok || attempt >= 3 {
+			s.fail(c, fmt.Errorf("%w: the leader at %s refused the connection: %v", registry.ErrNoLeader, addr, att.refused))
+			c.Abort()
+			return
+		}
+		if self {
+			c.Request.Body = io.NopCloser(bytes.NewReader(body))
+			c.Request.ContentLength = int64(len(body))
+			c.Next()
+			return
+		}
+		addr = next
+	}
+}
+
+// nextLeader waits, within the registry's leader wait, until this member
+// knows a leader other than the one at old (which refused a connection).
+func (s *Server) nextLeader(ctx context.Context, old string) (addr string, self, ok bool) {
+	deadline := time.Now().Add(s.fwd.leaderWait)
+	for time.Now().Before(deadline) {
+		self, addr, err := s.b.WaitLeader(ctx)
+		if err != nil {
+			return "", false, false
+		}
+		if self || addr != old {
+			return addr, self, true
+		}
+		select {
+		case <-ctx.Done():
+			return "", false, false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return "", false, false
 }
 
 // readOrForward forwards a read unless it asked for ?stale=true.
