@@ -99,18 +99,57 @@ func (n *Node) RemoveMember(ctx context.Context, id string) error {
 }
 
 // StartJoin asks the members in Config.Join to add this node, retrying with
-// backoff until one accepts or the node closes. It does nothing when the
-// node restarted from existing state (it is already a member) or Join is
-// empty.
+// backoff until one accepts or the node closes; it does nothing when the
+// node restarted from existing state on its recorded address (it is
+// already a member) or Join is empty. It also keeps this member's
+// replicated metadata right: a member added without its HTTP address (the
+// compatibility /join takes only a raft address) asks the leader, through
+// j, to record it.
 func (n *Node) StartJoin(j Joiner) {
-	if !n.needJoin || len(n.cfg.Join) == 0 {
-		return
-	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		n.joinLoop(j)
+		if n.needJoin && len(n.cfg.Join) > 0 {
+			n.joinLoop(j)
+		}
+		n.keepMetadata(j)
 	}()
+}
+
+// keepMetadata checks every few seconds, while this member is a follower
+// voter, that the replicated record of it holds its advertised HTTP
+// address, and asks the leader to fix it when it does not.
+func (n *Node) keepMetadata(j Joiner) {
+	if n.cfg.HTTPAdvertise == "" {
+		return
+	}
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		if n.IsLeader() || n.Ready() != nil {
+			continue // the leader records itself (recordSelf)
+		}
+		if m, ok := n.fsm.State().Member(n.cfg.ID); ok && m.HTTPAddr == n.cfg.HTTPAdvertise && m.RaftAddr == n.RaftAddr() {
+			continue
+		}
+		_, leader := n.LeaderHTTP()
+		if leader == "" {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		req := JoinRequest{ID: n.cfg.ID, RaftAddr: n.RaftAddr(), HTTPAddr: n.cfg.HTTPAdvertise, Voter: true}
+		if err := j.Join(ctx, leader, req); err != nil {
+			n.log.Warn("could not update this member's metadata on the leader", "leader", leader, "error", err)
+		} else {
+			n.log.Info("updated this member's metadata on the leader", "http", n.cfg.HTTPAdvertise)
+		}
+		cancel()
+	}
 }
 
 func (n *Node) joinLoop(j Joiner) {
