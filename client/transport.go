@@ -89,8 +89,11 @@ func (c *Client) callContext(parent context.Context) (context.Context, context.C
 }
 
 // callErr is the error of a call whose context ended; last is the last
-// failure seen, kept for the message.
-func (c *Client) callErr(ctx context.Context, cl *call, last error) error {
+// failure seen, kept for the message. untouched says every attempt provably
+// changed nothing (refused connections, no_leader, rate_limited): then
+// the call ran out of time with no member able to take it, which is
+// ErrNoLeader, not the "outcome unknown" of ErrTimeout.
+func (c *Client) callErr(ctx context.Context, cl *call, last error, untouched bool) error {
 	cause := context.Cause(ctx)
 	what := cl.method + " " + cl.path
 	suffix := ""
@@ -100,6 +103,8 @@ func (c *Client) callErr(ctx context.Context, cl *call, last error) error {
 	switch {
 	case errors.Is(cause, ErrClosed):
 		return fmt.Errorf("roster: %s: %w", what, ErrClosed)
+	case errors.Is(cause, errRequestTimeout) && untouched && last != nil:
+		return fmt.Errorf("roster: %s: %w: no member could take the request within %v, and nothing was changed%s", what, ErrNoLeader, c.cfg.RequestTimeout, suffix)
 	case errors.Is(cause, errRequestTimeout):
 		return fmt.Errorf("roster: %s: %w after %v: %w%s", what, ErrTimeout, c.cfg.RequestTimeout, context.DeadlineExceeded, suffix)
 	default:
@@ -118,11 +123,13 @@ func (c *Client) do(parent context.Context, cl *call) (*result, error) {
 	ctx, cancel := c.callContext(parent)
 	defer cancel()
 	var last error
+	untouched := true
 	for round := 0; ; round++ {
 		for _, ep := range c.order() {
 			res, err, retry := c.attempt(ctx, ep, cl)
 			if err != nil {
 				last = err
+				untouched = untouched && changedNothing(err)
 			}
 			if ctx.Err() != nil {
 				if err == nil {
@@ -131,14 +138,14 @@ func (c *Client) do(parent context.Context, cl *call) (*result, error) {
 				if !retry && statusOf(err) != nil {
 					return nil, err // a real answer beats the deadline
 				}
-				return nil, c.callErr(ctx, cl, last)
+				return nil, c.callErr(ctx, cl, last, untouched)
 			}
 			if !retry {
 				return res, err
 			}
 		}
 		if !sleepCtx(ctx, backoff(round)) {
-			return nil, c.callErr(ctx, cl, last)
+			return nil, c.callErr(ctx, cl, last, untouched)
 		}
 	}
 }
@@ -229,6 +236,17 @@ func isDialError(err error) bool {
 	}
 	var dns *net.DNSError
 	return errors.As(err, &dns)
+}
+
+// changedNothing reports whether a failed attempt provably left the
+// registry unchanged: the connection was never made, or the member said so
+// (no_leader, rate_limited).
+func changedNothing(err error) bool {
+	if isDialError(err) {
+		return true
+	}
+	se := statusOf(err)
+	return se != nil && (se.Code == "no_leader" || se.Code == "rate_limited")
 }
 
 // backoff is the pause after the n-th failed round over all members:
