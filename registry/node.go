@@ -159,6 +159,12 @@ func (n *Node) raftConfig() *raft.Config {
 	c.TrailingLogs = n.cfg.TrailingLogs
 	c.NoSnapshotRestoreOnStart = true
 	c.MaxAppendEntries = 256
+	// Buffer the apply channel so concurrent proposals queue without
+	// blocking on the leader loop and commit in larger groups (measured
+	// with peerbench's put and keep-alive workloads on 3 members: +25 % and
+	// +15 %). It voids raft.Apply's enqueue timeout, which propose does
+	// not rely on: it bounds its own wait with the request context.
+	c.BatchApplyCh = true
 	c.Logger = logging.HCLog(n.log, "raft")
 	return c
 }
