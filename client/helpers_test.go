@@ -45,6 +45,10 @@ func (tt *testTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	tt.lastHost[route] = req.URL.Host
 	tt.perHost[req.URL.Host]++
 	tt.mu.Unlock()
+	// The generation is taken before sending: an answer that arrives after
+	// a cut belongs to the world before it and must fail too, or a watch
+	// stream opened just as the cut happened would survive the partition.
+	gen := tt.gen.Load()
 	if tt.down.Load() {
 		return nil, errCutOff
 	}
@@ -52,7 +56,11 @@ func (tt *testTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &cutBody{ReadCloser: resp.Body, tt: tt, gen: tt.gen.Load()}
+	if tt.gen.Load() != gen {
+		resp.Body.Close()
+		return nil, errCutOff
+	}
+	b := &cutBody{ReadCloser: resp.Body, tt: tt, gen: gen}
 	tt.mu.Lock()
 	tt.live[b] = true
 	tt.mu.Unlock()
