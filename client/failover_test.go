@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/internal/cluster"
+	"github.com/rosterhq/roster/internal/testutil"
 )
 
 // TestFailover kills the member each call is about to use and checks that
@@ -68,7 +69,7 @@ func runFailover(t *testing.T, ctx context.Context, c *Client, tt *testTransport
 		c.aimAt(victim.HTTP)
 		wch = c.Watch(ctx, p+"w/", WithPrefix(), WithRev(put.Revision))
 		// No other call until the watch picked its member.
-		eventually(t, 10*time.Second, "the watch request", func() bool { return tt.count("GET /v1/watch/{key}") > n })
+		testutil.Eventually(t, 10*time.Second, "the watch request", func() bool { return tt.count("GET /v1/watch/{key}") > n })
 		c.Put(ctx, p+"w/0", nil)
 		collectEvents(t, wch, 1, 10*time.Second)
 		if host := tt.last("GET /v1/watch/{key}"); host != victim.HTTP {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/internal/cluster"
+	"github.com/rosterhq/roster/internal/testutil"
 )
 
 // waitClosed drains ch until it closes, failing after d.
@@ -144,8 +145,29 @@ func testKeepAliveBatched(t *testing.T, cl *cluster.Cluster) {
 		}
 		chans[i] = ch
 	}
-	// Run for three and a half intervals past the TTL's first third.
-	time.Sleep(3500 * time.Millisecond) // the quantity under test is a rate over time
+	// Wait until every lease has been renewed three times, counting the
+	// responses as they come; the requests sent meanwhile are then set
+	// against the renewal intervals that actually elapsed.
+	got := make([]int, n)
+	testutil.Eventually(t, 30*time.Second, "three renewals of every lease", func() bool {
+		done := true
+		for i, ch := range chans {
+		drain:
+			for {
+				select {
+				case _, ok := <-ch:
+					if !ok {
+						t.Fatalf("KeepAlive channel %d closed", i)
+					}
+					got[i]++
+				default:
+					break drain
+				}
+			}
+			done = done && got[i] >= 3
+		}
+		return done
+	})
 	elapsed := time.Since(start)
 	batched := tt.count("POST /v1/leases/keepalive")
 	single := tt.count("POST /v1/leases/{id}/keepalive")
@@ -160,22 +182,9 @@ func testKeepAliveBatched(t *testing.T, cl *cluster.Cluster) {
 		t.Errorf("%d keep-alive requests over %d intervals, want about %d (one per interval, not %d)", batched, intervals, intervals+1, n*intervals)
 	}
 	// Every lease outlived its TTL and every channel is open and fed.
-	for i, ch := range chans {
-		got := 0
-	drain:
-		for {
-			select {
-			case _, ok := <-ch:
-				if !ok {
-					t.Fatalf("KeepAlive channel %d closed", i)
-				}
-				got++
-			default:
-				break drain
-			}
-		}
-		if got < intervals {
-			t.Errorf("lease %d: %d responses, want at least %d", i, got, intervals)
+	for i := range got {
+		if got[i] < intervals {
+			t.Errorf("lease %d: %d responses, want at least %d", i, got[i], intervals)
 		}
 	}
 	leases, err := c.Leases(ctx)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/internal/cluster"
+	"github.com/rosterhq/roster/internal/testutil"
 )
 
 // TestSingleMember runs the round trips of every call against one real
@@ -345,7 +346,7 @@ func testMembership(t *testing.T, c *Client, cl *cluster.Cluster) {
 	if err := c.MemberRemove(ctx, m.ID); err != nil {
 		t.Fatalf("MemberRemove: %v", err)
 	}
-	eventually(t, 30*time.Second, "one member left", func() bool {
+	testutil.Eventually(t, 30*time.Second, "one member left", func() bool {
 		info, err := c.Cluster(ctx)
 		return err == nil && len(info.Members) == 1
 	})

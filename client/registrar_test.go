@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/internal/cluster"
+	"github.com/rosterhq/roster/internal/testutil"
 )
 
 // nextEvent receives the next registration event within d.
@@ -57,7 +58,7 @@ func testRegistrarReregisters(t *testing.T, cl *cluster.Cluster) {
 	// Stays registered well past its TTL: four renewals at TTL/3 span
 	// more than the TTL.
 	rev0 := g.KVs[0].ModRevision
-	eventually(t, 10*time.Second, "four renewals", func() bool { return tt.count("POST /v1/leases/keepalive") >= 4 })
+	testutil.Eventually(t, 10*time.Second, "four renewals", func() bool { return tt.count("POST /v1/leases/keepalive") >= 4 })
 	if g, err := observer.Get(ctx, "/svc/api/node-1"); err != nil || g.KVs[0].ModRevision != rev0 {
 		t.Fatalf("after 3 s (TTL 2 s) the key is %+v, %v", g, err)
 	}
@@ -73,7 +74,7 @@ func testRegistrarReregisters(t *testing.T, cl *cluster.Cluster) {
 	if ev.Type != Lost || ev.Lease != first {
 		t.Fatalf("event after the cut = %+v, want Lost of %v", ev, first)
 	}
-	eventually(t, 15*time.Second, "the server to expire the lease and its key", func() bool {
+	testutil.Eventually(t, 15*time.Second, "the server to expire the lease and its key", func() bool {
 		_, err := observer.Get(ctx, "/svc/api/node-1")
 		return errors.Is(err, ErrKeyNotFound)
 	})

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/internal/cluster"
+	"github.com/rosterhq/roster/internal/testutil"
 )
 
 // converge waits until r's view holds exactly keys, and Updates agrees.
@@ -15,16 +16,9 @@ func converge(t *testing.T, r *Resolver, d time.Duration, what string, keys ...s
 	if keys == nil {
 		keys = []string{}
 	}
-	deadline := time.Now().Add(d)
-	for {
-		got := keysOf(r.Instances())
-		if slices.Equal(got, keys) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: resolver shows %v after %v, want %v", what, got, d, keys)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var got []string
+	if !testutil.Poll(d, func() bool { got = keysOf(r.Instances()); return slices.Equal(got, keys) }) {
+		t.Fatalf("%s: resolver shows %v after %v, want %v", what, got, d, keys)
 	}
 	// The latest update delivered is the same set (latest wins).
 	var last []KV

@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"github.com/rosterhq/roster/internal/testutil"
 	"strconv"
 	"testing"
 	"time"
@@ -123,7 +124,7 @@ func testWatch(t *testing.T, c *Client) {
 	for i := 3; i < 8; i++ {
 		other.Put(ctx, fmt.Sprintf("/r/%d", i), nil)
 	}
-	eventually(t, 10*time.Second, "a reconnect that fails while cut off", func() bool {
+	testutil.Eventually(t, 10*time.Second, "a reconnect that fails while cut off", func() bool {
 		return tt.count("GET /v1/watch/{key}") > before
 	})
 	tt.heal()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rosterhq/roster/internal/testutil"
 	"github.com/rosterhq/roster/registry"
 )
 
@@ -82,7 +83,7 @@ func newEnvWith(t testing.TB, nodeCfg func(*registry.Config), srvCfg func(*Confi
 		t.Fatalf("open node: %v", err)
 	}
 	t.Cleanup(func() { _ = node.Close() })
-	waitFor(t, 10*time.Second, "node ready", func() bool { return node.Ready() == nil })
+	testutil.Eventually(t, 10*time.Second, "node ready", func() bool { return node.Ready() == nil })
 
 	reg := prometheus.NewRegistry()
 	sc := Config{Gatherer: reg}
@@ -99,18 +100,6 @@ func newEnvWith(t testing.TB, nodeCfg func(*registry.Config), srvCfg func(*Confi
 	// A redirect would be a contract violation: surface it, never follow.
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &env{t: t, node: node, srv: srv, ts: ts, client: client, reg: reg}
-}
-
-// waitFor polls cond every 10ms until it holds or d passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // response is one answer, read in full.

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/rosterhq/roster/internal/testutil"
 	"net/http"
 	"strconv"
 	"strings"
@@ -239,7 +240,7 @@ func TestLeaseExpiry(t *testing.T) {
 	e.doStr("PUT", "/v1/kv/exp/k?lease="+id, "v").ok(t, 200, nil)
 	acked := time.Now() // after the grant committed: the lease must end by acked+ttl+2 ticks+commit
 	var lastSeen, goneAt time.Time
-	waitFor(t, ttl+2*testTick+time.Second, "the key to expire", func() bool {
+	testutil.Eventually(t, ttl+2*testTick+time.Second, "the key to expire", func() bool {
 		now := time.Now()
 		r := e.doStr("GET", "/v1/kv/exp/k", "")
 		switch r.code {

@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rosterhq/roster/internal/testutil"
 )
 
 // rawWatch opens a watch on a plain TCP connection and calls onEvent with
@@ -75,8 +76,8 @@ func openFanout(tb testing.TB, e *env, n int, read bool) (*fanout, []net.Conn) {
 		}
 		conns[i] = rawWatch(tb, addr, "/v1/watch/f/?prefix=true", on)
 	}
-	waitFor(tb, 60*time.Second, "watchers open", func() bool {
-		return int(testutil.ToFloat64(e.srv.metrics.watchers)) == n
+	testutil.Eventually(tb, 60*time.Second, "watchers open", func() bool {
+		return int(promtest.ToFloat64(e.srv.metrics.watchers)) == n
 	})
 	return f, conns
 }
@@ -97,7 +98,7 @@ func TestThousandWatchersReceiveEveryEvent(t *testing.T) {
 	for i := 0; i < events; i++ {
 		revs = append(revs, e.doStr("PUT", fmt.Sprintf("/v1/kv/f/k%d", i%5), strconv.Itoa(i)).ok(t, 200, nil).revision(t))
 	}
-	waitFor(t, 60*time.Second, "every watcher got every event", func() bool {
+	testutil.Eventually(t, 60*time.Second, "every watcher got every event", func() bool {
 		for _, r := range revs {
 			if f.count(r) != n {
 				return false
@@ -128,7 +129,7 @@ func BenchmarkWatchFanout1000(b *testing.B) {
 		r := e.doStr("PUT", "/v1/kv/f/k", strconv.Itoa(i))
 		committed := time.Now()
 		rev := r.revision(b)
-		waitFor(b, 30*time.Second, "fan-out", func() bool { return f.count(rev) == 1000 })
+		testutil.Eventually(b, 30*time.Second, "fan-out", func() bool { return f.count(rev) == 1000 })
 		f.mu.Lock()
 		for _, at := range f.seen[rev] {
 			lat = append(lat, at.Sub(committed))

@@ -14,7 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rosterhq/roster/internal/testutil"
 	"github.com/rosterhq/roster/registry"
 )
 
@@ -258,14 +259,14 @@ func TestWatchNoGoroutineLeftBehind(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		ws = append(ws, e.openWatch("/v1/watch/g/?prefix=true"))
 	}
-	waitFor(t, 5*time.Second, "50 watchers open", func() bool {
-		return testutil.ToFloat64(e.srv.metrics.watchers) == 50
+	testutil.Eventually(t, 5*time.Second, "50 watchers open", func() bool {
+		return promtest.ToFloat64(e.srv.metrics.watchers) == 50
 	})
 	for _, w := range ws {
 		w.close()
 	}
-	waitFor(t, 10*time.Second, "watchers gone", func() bool {
-		return testutil.ToFloat64(e.srv.metrics.watchers) == 0 && runtime.NumGoroutine() <= base+5
+	testutil.Eventually(t, 10*time.Second, "watchers gone", func() bool {
+		return promtest.ToFloat64(e.srv.metrics.watchers) == 0 && runtime.NumGoroutine() <= base+5
 	})
 }
 
@@ -283,11 +284,11 @@ func TestStalledWatcherIsCutOffOthersKeepUp(t *testing.T) {
 	}
 	fmt.Fprintf(conn, "GET /v1/watch/s/?prefix=true HTTP/1.1\r\nHost: x\r\n\r\n")
 	good := e.openWatch("/v1/watch/s/?prefix=true")
-	waitFor(t, 5*time.Second, "2 watchers", func() bool { return testutil.ToFloat64(e.srv.metrics.watchers) == 2 })
+	testutil.Eventually(t, 5*time.Second, "2 watchers", func() bool { return promtest.ToFloat64(e.srv.metrics.watchers) == 2 })
 
 	big := strings.Repeat("x", 64<<10)
 	got := 0
-	for i := 0; testutil.ToFloat64(e.srv.metrics.watchersCut) == 0; i++ {
+	for i := 0; promtest.ToFloat64(e.srv.metrics.watchersCut) == 0; i++ {
 		if i > 2000 {
 			t.Fatalf("the stalled watcher was never cut off")
 		}
@@ -308,5 +309,5 @@ func TestStalledWatcherIsCutOffOthersKeepUp(t *testing.T) {
 			break
 		}
 	}
-	waitFor(t, 5*time.Second, "stalled watcher closed", func() bool { return testutil.ToFloat64(e.srv.metrics.watchers) == 1 })
+	testutil.Eventually(t, 5*time.Second, "stalled watcher closed", func() bool { return promtest.ToFloat64(e.srv.metrics.watchers) == 1 })
 }

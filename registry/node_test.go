@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/internal/logging"
+	"github.com/rosterhq/roster/internal/testutil"
 	"github.com/rosterhq/roster/registry"
 )
 
@@ -25,19 +26,8 @@ func openNode(t *testing.T, dir string, tick time.Duration) *registry.Node {
 		t.Fatalf("open: %v", err)
 	}
 	t.Cleanup(func() { n.Close() })
-	waitFor(t, 10*time.Second, "node ready", func() bool { return n.Ready() == nil })
+	testutil.Eventually(t, 10*time.Second, "node ready", func() bool { return n.Ready() == nil })
 	return n
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func TestPutReadGrantExpire(t *testing.T) {
@@ -60,7 +50,7 @@ func TestPutReadGrantExpire(t *testing.T) {
 		t.Fatalf("get: %+v %v", kv, ok)
 	}
 	granted := time.Now()
-	waitFor(t, 5*time.Second, "expiry", func() bool {
+	testutil.Eventually(t, 5*time.Second, "expiry", func() bool {
 		_, ok := n.FSM().State().Get("/svc/a/ep")
 		return !ok
 	})

@@ -1,14 +1,12 @@
 package grpcresolver_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +19,7 @@ import (
 	"github.com/rosterhq/roster/client"
 	"github.com/rosterhq/roster/client/grpcresolver"
 	"github.com/rosterhq/roster/internal/cluster"
+	"github.com/rosterhq/roster/internal/testutil"
 )
 
 const roundRobin = `{"loadBalancingConfig":[{"round_robin":{}}]}`
@@ -109,36 +108,6 @@ func onlyBackends(got map[string]int64, names ...string) bool {
 	return true
 }
 
-// eventually polls cond until it holds or d passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval
-	}
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // resolverGoroutines lists the goroutines of this package and of the
 // client.Resolver behind it, for the leak check.
 func resolverGoroutines() []string {
@@ -155,16 +124,9 @@ func resolverGoroutines() []string {
 
 func waitNoResolverGoroutines(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		left := resolverGoroutines()
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d resolver goroutine(s) still running after Close:\n%s", len(left), strings.Join(left, "\n\n"))
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
+	var left []string
+	if !testutil.Poll(10*time.Second, func() bool { left = resolverGoroutines(); return len(left) == 0 }) {
+		t.Fatalf("%d resolver goroutine(s) still running after Close:\n%s", len(left), strings.Join(left, "\n\n"))
 	}
 }
 
@@ -204,7 +166,7 @@ func TestRoundRobinFollowsRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	builder := grpcresolver.NewBuilder(c,
 		grpcresolver.WithLogger(slog.New(slog.NewTextHandler(logs, nil))),
 		// Short, so that the outage below outlasts it: the set must
@@ -227,7 +189,7 @@ func TestRoundRobinFollowsRegistry(t *testing.T) {
 	if _, err := c.KeepAlive(ctx, leaseA.ID); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "calls to reach a", func() bool { return onlyBackends(call.call(1), "a") })
+	testutil.Eventually(t, 10*time.Second, "calls to reach a", func() bool { return onlyBackends(call.call(1), "a") })
 
 	// 2. B (JSON with metadata; a lease of 2 s whose keep-alive we can
 	// stop) and C (Registrar; grpc_addr wins over a dead addr) register:
@@ -250,7 +212,7 @@ func TestRoundRobinFollowsRegistry(t *testing.T) {
 	if _, err := reg.Register(ctx, "/services/test/c", []byte(valC), 3); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "calls to reach a, b and c", func() bool { return onlyBackends(call.call(30), "a", "b", "c") })
+	testutil.Eventually(t, 10*time.Second, "calls to reach a, b and c", func() bool { return onlyBackends(call.call(30), "a", "b", "c") })
 	got := call.call(300)
 	for _, n := range []string{"a", "b", "c"} {
 		if got[n] < 80 {
@@ -266,7 +228,7 @@ func TestRoundRobinFollowsRegistry(t *testing.T) {
 	if _, err := c.Revoke(ctx, leaseA.ID); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "a to stop receiving calls", func() bool { return onlyBackends(call.call(10), "b", "c") })
+	testutil.Eventually(t, 10*time.Second, "a to stop receiving calls", func() bool { return onlyBackends(call.call(10), "b", "c") })
 	if got := call.call(60); !onlyBackends(got, "b", "c") || got["b"] < 20 || got["c"] < 20 {
 		t.Errorf("after revoking a, 60 calls reached %v, want b and c about evenly", got)
 	}
@@ -275,7 +237,7 @@ func TestRoundRobinFollowsRegistry(t *testing.T) {
 	// receiving calls (its server keeps running too).
 	stopB()
 	expiring := time.Now()
-	eventually(t, 15*time.Second, "b to stop receiving calls after its lease expired", func() bool { return onlyBackends(call.call(10), "c") })
+	testutil.Eventually(t, 15*time.Second, "b to stop receiving calls after its lease expired", func() bool { return onlyBackends(call.call(10), "c") })
 	t.Logf("b dropped %v after its keep-alive stopped", time.Since(expiring).Round(10*time.Millisecond))
 	if _, err := c.TimeToLive(ctx, leaseB.ID); err == nil {
 		t.Errorf("lease of b still exists after b was dropped")
@@ -286,7 +248,7 @@ func TestRoundRobinFollowsRegistry(t *testing.T) {
 	if _, err := reg.Register(ctx, "/services/test/d", []byte(valD), 3); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "calls to reach d", func() bool { return onlyBackends(call.call(10), "c", "d") })
+	testutil.Eventually(t, 10*time.Second, "calls to reach d", func() bool { return onlyBackends(call.call(10), "c", "d") })
 	if got := call.call(60); !onlyBackends(got, "c", "d") || got["c"] < 20 || got["d"] < 20 {
 		t.Errorf("after d registered, 60 calls reached %v, want c and d about evenly", got)
 	}
@@ -295,7 +257,7 @@ func TestRoundRobinFollowsRegistry(t *testing.T) {
 	conn2 := dial(t, "roster:services/test/", grpc.WithResolvers(builder))
 	defer conn2.Close()
 	call2 := &caller{t: t, hc: healthpb.NewHealthClient(conn2), backends: all}
-	eventually(t, 10*time.Second, "roster:services/test/ to reach c and d", func() bool { return onlyBackends(call2.call(10), "c", "d") })
+	testutil.Eventually(t, 10*time.Second, "roster:services/test/ to reach c and d", func() bool { return onlyBackends(call2.call(10), "c", "d") })
 
 	// The invalid value was skipped and logged.
 	if !strings.Contains(logs.String(), "key=/services/test/bad") {
@@ -336,14 +298,14 @@ func TestRegistryComingUpLate(t *testing.T) {
 	t.Cleanup(func() { c.Close() })
 	be := startBackend(t, "late")
 
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	builder := grpcresolver.NewBuilder(c, grpcresolver.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	conn := dial(t, "roster:///services/late/", grpc.WithResolvers(builder))
 	defer conn.Close()
 	hc := healthpb.NewHealthClient(conn)
 
 	// Without wait-for-ready a call fails with the resolver's error.
-	eventually(t, 10*time.Second, "the resolver error to reach calls", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the resolver error to reach calls", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
@@ -359,13 +321,13 @@ func TestRegistryComingUpLate(t *testing.T) {
 		t.Fatal(err)
 	}
 	call := &caller{t: t, hc: hc, backends: []*backend{be}}
-	eventually(t, 15*time.Second, "calls to reach the instance", func() bool { return onlyBackends(call.call(1), "late") })
+	testutil.Eventually(t, 15*time.Second, "calls to reach the instance", func() bool { return onlyBackends(call.call(1), "late") })
 
 	// Deregistering empties the set: calls fail fast again.
 	if err := reg.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "calls to fail after the only instance left", func() bool {
+	testutil.Eventually(t, 10*time.Second, "calls to fail after the only instance left", func() bool {
 		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
 		defer ccancel()
 		_, err := hc.Check(cctx, &healthpb.HealthCheckRequest{})

@@ -10,11 +10,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rosterhq/roster/internal/cluster"
+	"github.com/rosterhq/roster/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the actual output")
@@ -26,25 +26,6 @@ const cmdTimeout = 30 * time.Second
 type result struct {
 	code           int
 	stdout, stderr string
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a concurrent reader
-// (the streaming commands run in a goroutine while the test polls).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // replacement rewrites variable parts of the output before comparing.
@@ -132,8 +113,8 @@ type async struct {
 	s      *session
 	args   []string
 	cancel context.CancelFunc
-	stdout syncBuffer
-	stderr syncBuffer
+	stdout testutil.SyncBuffer
+	stderr testutil.SyncBuffer
 	done   chan struct{} // closed when run returned, with code set
 	code   int
 }
@@ -159,17 +140,21 @@ func (s *session) start(args ...string) *async {
 // waitLines waits until the command printed n lines, or fails the test.
 func (a *async) waitLines(n int) {
 	a.s.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for strings.Count(a.stdout.String(), "\n") < n {
+	ended := false
+	enough := testutil.Poll(15*time.Second, func() bool {
 		select {
 		case <-a.done:
-			a.s.t.Fatalf("rosterctl %s ended early with %d\nstdout:\n%s\nstderr:\n%s", strings.Join(a.args, " "), a.code, a.stdout.String(), a.stderr.String())
+			ended = true
+			return true
 		default:
 		}
-		if time.Now().After(deadline) {
-			a.s.t.Fatalf("rosterctl %s: timed out waiting for %d lines; stdout:\n%s\nstderr:\n%s", strings.Join(a.args, " "), n, a.stdout.String(), a.stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+		return strings.Count(a.stdout.String(), "\n") >= n
+	})
+	switch {
+	case ended && strings.Count(a.stdout.String(), "\n") < n:
+		a.s.t.Fatalf("rosterctl %s ended early with %d\nstdout:\n%s\nstderr:\n%s", strings.Join(a.args, " "), a.code, a.stdout.String(), a.stderr.String())
+	case !enough:
+		a.s.t.Fatalf("rosterctl %s: timed out waiting for %d lines; stdout:\n%s\nstderr:\n%s", strings.Join(a.args, " "), n, a.stdout.String(), a.stderr.String())
 	}
 }
 

@@ -2,16 +2,15 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/rosterhq/roster/internal/testutil"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,22 +18,7 @@ import (
 
 // syncBuffer is stderr for a rosterd under test: written by the server's
 // goroutines, read by the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer struct{ testutil.SyncBuffer }
 
 // records decodes the JSON log lines written so far.
 func (b *syncBuffer) records() []map[string]any {
@@ -56,18 +40,6 @@ func (b *syncBuffer) find(msg string) map[string]any {
 		}
 	}
 	return nil
-}
-
-// waitFor polls cond for up to d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // server is a rosterd started by a test.
@@ -95,7 +67,7 @@ func start(t *testing.T, args ...string) *server {
 	s := &server{t: t, stderr: &syncBuffer{}, sigs: make(chan os.Signal, 2), exit: make(chan int, 1)}
 	env := environment{getenv: func(string) string { return "" }, hostname: os.Hostname}
 	go func() { s.exit <- rosterd(context.Background(), args, env, s.stderr, s.sigs) }()
-	waitFor(t, 15*time.Second, "rosterd serving", func() bool {
+	testutil.Eventually(t, 15*time.Second, "rosterd serving", func() bool {
 		select {
 		case code := <-s.exit:
 			t.Fatalf("rosterd exited with %d:\n%s", code, s.stderr)
@@ -113,7 +85,7 @@ func start(t *testing.T, args ...string) *server {
 // ready waits until the member is a leader-backed voter.
 func (s *server) ready() {
 	s.t.Helper()
-	waitFor(s.t, 15*time.Second, "/readyz", func() bool {
+	testutil.Eventually(s.t, 15*time.Second, "/readyz", func() bool {
 		resp, err := http.Get("http://" + s.addr + "/readyz")
 		if err != nil {
 			return false
@@ -209,7 +181,7 @@ func TestRosterdSecondSignalExitsAtOnce(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // let the handler start reading the body
 
 	s.sigs <- syscall.SIGINT
-	waitFor(t, 5*time.Second, "shutting down", func() bool { return s.stderr.find("shutting down") != nil })
+	testutil.Eventually(t, 5*time.Second, "shutting down", func() bool { return s.stderr.find("shutting down") != nil })
 	began := time.Now()
 	s.sigs <- syscall.SIGINT
 	select {
@@ -230,7 +202,7 @@ func TestRosterdSecondSignalExitsAtOnce(t *testing.T) {
 	// In the real process main exits now; here the abandoned shutdown goes
 	// on, so let it finish before the data directory is removed.
 	conn.Close()
-	waitFor(t, 15*time.Second, "rosterd stopped", func() bool { return s.stderr.find("rosterd stopped") != nil })
+	testutil.Eventually(t, 15*time.Second, "rosterd stopped", func() bool { return s.stderr.find("rosterd stopped") != nil })
 }
 
 func TestRosterdExitStatus(t *testing.T) {

@@ -3,6 +3,7 @@ package cluster
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/rosterhq/roster/internal/testutil"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -63,7 +64,7 @@ func (c *Cluster) Add() *Member {
 	m := &Member{
 		ID: id, HTTP: freePort(c.t), Raft: freePort(c.t),
 		Dir: filepath.Join(c.t.TempDir(), id), Args: append([]string(nil), c.Args...),
-		t: c.t, bin: c.bin, logs: &syncBuffer{},
+		t: c.t, bin: c.bin, logs: &testutil.SyncBuffer{},
 	}
 	c.Members = append(c.Members, m)
 	return m
@@ -89,16 +90,10 @@ func (c *Cluster) Endpoints() []string {
 	return out
 }
 
-// Eventually polls cond every 20 ms until it holds or d passes.
+// Eventually polls cond until it holds or d passes.
 func (c *Cluster) Eventually(d time.Duration, what string, cond func() bool) {
 	c.t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			c.t.Fatalf("cluster: timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(c.t, d, what, cond)
 }
 
 // Ready reports whether m answers /readyz with 200.

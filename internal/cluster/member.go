@@ -1,8 +1,8 @@
 package cluster
 
 import (
-	"bytes"
 	"fmt"
+	"github.com/rosterhq/roster/internal/testutil"
 	"net"
 	"os/exec"
 	"strconv"
@@ -26,7 +26,7 @@ type Member struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
-	logs   *syncBuffer
+	logs   *testutil.SyncBuffer
 	runs   int
 }
 
@@ -118,21 +118,4 @@ func freePort(t testing.TB) string {
 	}
 	defer ln.Close()
 	return "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,0 +1,55 @@
+// Package testutil holds what every test package here needs to wait for
+// real servers: polling a condition until a deadline (never sleeping a
+// fixed time for raft or a network to settle), and a buffer that one
+// goroutine writes while the test reads it.
+package testutil
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+	"time"
+)
+
+// PollInterval is how often Poll checks its condition.
+const PollInterval = 10 * time.Millisecond
+
+// Poll calls cond every PollInterval until it returns true (Poll returns
+// true) or d has passed (Poll returns false).
+func Poll(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(PollInterval)
+	}
+	return true
+}
+
+// Eventually fails t unless cond holds within d.
+func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if !Poll(d, cond) {
+		t.Fatalf("timed out after %v waiting for %s", d, what)
+	}
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writers and readers.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns everything written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
