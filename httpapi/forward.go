@@ -27,7 +27,6 @@ const headerForwarded = "X-Roster-Forwarded-By"
 // linearizable reads) to it, through a pooled reverse proxy. The client
 // never sees a redirect.
 type forwarder struct {
-	b     Backend
 	self  string
 	proxy *httputil.ReverseProxy
 	// leaderWait bounds the wait for a new leader after the old one
@@ -52,7 +51,7 @@ func (s *Server) newForwarder() *forwarder {
 		// No ResponseHeaderTimeout: blocking reads legitimately wait for
 		// minutes; every forwarded request is bounded by its own context.
 	}
-	f := &forwarder{b: s.b, self: s.b.ID(), leaderWait: 5 * time.Second}
+	f := &forwarder{self: s.b.ID(), leaderWait: 5 * time.Second}
 	f.proxy = &httputil.ReverseProxy{
 		Transport:     tr,
 		FlushInterval: -1,

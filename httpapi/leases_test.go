@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"github.com/rosterhq/roster/internal/testutil"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -175,6 +177,12 @@ func TestListLeases(t *testing.T) {
 	e.doStr("GET", "/v1/leases?stale=true", "").ok(t, 200, &all)
 	if len(all.Leases) != 3 || all.More {
 		t.Fatalf("list %+v", all)
+	}
+	slices.SortFunc(want, func(a, b string) int { return cmp.Compare(num(a), num(b)) })
+	for i, l := range all.Leases {
+		if l.ID != want[i] {
+			t.Fatalf("lease %d listed as %s, want %s (granted: %v)", i, l.ID, want[i], want)
+		}
 	}
 	for i := 1; i < 3; i++ {
 		if num(all.Leases[i-1].ID) >= num(all.Leases[i].ID) {
