@@ -5,31 +5,20 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/rosterhq/roster/api"
 )
 
 // Member is one member of the cluster.
-type Member struct {
-	ID       string `json:"id"`
-	RaftAddr string `json:"raft_addr"`
-	HTTPAddr string `json:"http_addr"`
-	Voter    bool   `json:"voter"`
-	Leader   bool   `json:"leader"`
-}
+type Member = api.Member
 
 // ClusterResponse is the answer to Cluster: the view of the member that
-// answered.
-type ClusterResponse struct {
-	Leader       *Member  `json:"leader"` // nil when that member knows no leader
-	Members      []Member `json:"members"`
-	Term         uint64   `json:"term"`
-	CommitIndex  uint64   `json:"commit_index"`
-	AppliedIndex uint64   `json:"applied_index"`
-}
+// answered. Leader is nil when that member knows no leader.
+type ClusterResponse = api.ClusterResponse
 
-// SnapshotResponse is the answer to Snapshot.
-type SnapshotResponse struct {
-	Index uint64 `json:"index"` // the raft index the snapshot covers
-}
+// SnapshotResponse is the answer to Snapshot: the raft index the snapshot
+// covers.
+type SnapshotResponse = api.SnapshotResponse
 
 // Cluster reads the membership and raft state as one member sees it.
 func (c *Client) Cluster(ctx context.Context) (*ClusterResponse, error) {
@@ -51,12 +40,7 @@ func (c *Client) Cluster(ctx context.Context) (*ClusterResponse, error) {
 // and returns once it is part of the configuration. m.Voter must be true
 // for a voting member (false adds a non-voter); m.Leader is ignored.
 func (c *Client) MemberAdd(ctx context.Context, m Member) (*Member, error) {
-	req := struct {
-		ID       string `json:"id"`
-		RaftAddr string `json:"raft_addr"`
-		HTTPAddr string `json:"http_addr,omitempty"`
-		Voter    bool   `json:"voter"`
-	}{m.ID, m.RaftAddr, m.HTTPAddr, m.Voter}
+	req := api.AddMemberRequest{ID: m.ID, RaftAddr: m.RaftAddr, HTTPAddr: m.HTTPAddr, Voter: &m.Voter}
 	res, err := c.do(ctx, &call{method: http.MethodPost, path: "/v1/cluster/members", body: jsonBody(req),
 		contentType: "application/json", class: mutating})
 	if err != nil {

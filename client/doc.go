@@ -1,7 +1,8 @@
 // Package client is the Go client of Roster, a lease-based service-discovery
-// registry. It speaks the registry's HTTP API (API.md) and nothing else: it
-// imports no server package, so an application that discovers services does
-// not link raft, bbolt or gin.
+// registry. It speaks the registry's HTTP API and nothing else: it imports
+// no server package, only the wire types of package api that the server
+// shares, so an application that discovers services does not link raft,
+// bbolt or gin.
 //
 // The shape follows etcd's client/v3: every call takes a context first,
 // options are functional (WithPrefix, WithLease, ...), and errors are typed

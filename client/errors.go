@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/rosterhq/roster/api"
 )
 
 // Sentinel errors. Every error the server answers is a *StatusError (or a
@@ -47,15 +49,15 @@ var (
 
 // codeSentinel maps the contract's error codes to the sentinels.
 var codeSentinel = map[string]error{
-	"not_found":        ErrKeyNotFound,
-	"lease_not_found":  ErrLeaseNotFound,
-	"cas_failed":       ErrCASFailed,
-	"already_exists":   ErrAlreadyExists,
-	"compacted":        ErrCompacted,
-	"no_leader":        ErrNoLeader,
-	"timeout":          ErrTimeout,
-	"invalid_argument": ErrInvalidArgument,
-	"too_large":        ErrTooLarge,
+	api.CodeNotFound:        ErrKeyNotFound,
+	api.CodeLeaseNotFound:   ErrLeaseNotFound,
+	api.CodeCASFailed:       ErrCASFailed,
+	api.CodeAlreadyExists:   ErrAlreadyExists,
+	api.CodeCompacted:       ErrCompacted,
+	api.CodeNoLeader:        ErrNoLeader,
+	api.CodeTimeout:         ErrTimeout,
+	api.CodeInvalidArgument: ErrInvalidArgument,
+	api.CodeTooLarge:        ErrTooLarge,
 }
 
 // StatusError is an error answer from a member: the HTTP status and the
@@ -124,21 +126,11 @@ func (e *CompactedError) Is(target error) bool { return target == ErrCompacted }
 // Unwrap gives the *StatusError of the answer.
 func (e *CompactedError) Unwrap() error { return e.status }
 
-// errorEnvelope is the body of every 4xx/5xx answer.
-type errorEnvelope struct {
-	Error *struct {
-		Code               string `json:"code"`
-		Message            string `json:"message"`
-		CurrentModRevision *int64 `json:"current_mod_revision"`
-		OldestRevision     *int64 `json:"oldest_revision"`
-	} `json:"error"`
-}
-
 // decodeError turns an error answer into the typed error. A body that is
 // not the envelope (a proxy's page, say) still gives a StatusError, with
 // the start of the body as its message.
 func decodeError(status int, body []byte) error {
-	var env errorEnvelope
+	var env api.ErrorResponse
 	if err := json.Unmarshal(body, &env); err != nil || env.Error == nil {
 		msg := strings.TrimSpace(string(body))
 		if len(msg) > 200 {
@@ -151,13 +143,13 @@ func decodeError(status int, body []byte) error {
 	}
 	se := &StatusError{Status: status, Code: env.Error.Code, Message: env.Error.Message}
 	switch se.Code {
-	case "cas_failed":
+	case api.CodeCASFailed:
 		ce := &CASError{status: se}
 		if env.Error.CurrentModRevision != nil {
 			ce.CurrentModRevision = *env.Error.CurrentModRevision
 		}
 		return ce
-	case "compacted":
+	case api.CodeCompacted:
 		ce := &CompactedError{status: se}
 		if env.Error.OldestRevision != nil {
 			ce.OldestRevision = *env.Error.OldestRevision

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/rosterhq/roster/api"
 )
 
 // Keep-alive scheduling.
@@ -300,15 +302,10 @@ func (k *keepAliver) renew(ids []LeaseID) {
 	ctx, cancel := context.WithTimeout(k.c.lifeCtx(), max(bound, 10*time.Millisecond))
 	defer cancel()
 	sent := time.Now()
-	body := struct {
-		IDs []LeaseID `json:"ids"`
-	}{ids}
+	body := api.KeepAliveRequest{IDs: ids}
 	res, err := k.c.do(ctx, &call{method: http.MethodPost, path: "/v1/leases/keepalive", body: jsonBody(body),
 		contentType: "application/json", class: idempotent, attemptTimeout: max(kaMinAttempt, minTTL/6)})
-	var w struct {
-		Leases   []KeepAliveResponse `json:"leases"`
-		NotFound []LeaseID           `json:"not_found"`
-	}
+	var w api.KeepAliveResponse
 	if err == nil {
 		err = res.decode(&w)
 	}

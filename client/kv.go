@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/rosterhq/roster/api"
 )
 
 // PutResponse is the answer to Put, CompareAndSwap and Create.
@@ -76,10 +78,7 @@ func (c *Client) Put(ctx context.Context, key string, value []byte, opts ...OpOp
 	if err != nil {
 		return nil, markCreateOnly(err, o)
 	}
-	var w struct {
-		Revision int64   `json:"revision"`
-		Prev     *kvJSON `json:"prev"`
-	}
+	var w api.PutResponse
 	if err := res.decode(&w); err != nil {
 		return nil, err
 	}
@@ -149,26 +148,19 @@ func (c *Client) Get(ctx context.Context, key string, opts ...OpOption) (*GetRes
 	out := &GetResponse{Revision: res.revision(), KVs: []KV{}}
 	switch {
 	case o.countOnly:
-		var w struct {
-			Revision int64 `json:"revision"`
-			Count    int64 `json:"count"`
-		}
+		var w api.CountResponse
 		if err := res.decode(&w); err != nil {
 			return nil, err
 		}
 		out.Revision, out.Count = max(out.Revision, w.Revision), w.Count
 	case o.prefix:
-		var w struct {
-			Revision int64    `json:"revision"`
-			KVs      []kvJSON `json:"kvs"`
-			More     bool     `json:"more"`
-		}
+		var w api.RangeResponse
 		if err := res.decode(&w); err != nil {
 			return nil, err
 		}
 		out.Revision, out.More = max(out.Revision, w.Revision), w.More
 		for i := range w.KVs {
-			kv, err := w.KVs[i].kv()
+			kv, err := kvFrom(&w.KVs[i])
 			if err != nil {
 				return nil, err
 			}
@@ -176,11 +168,11 @@ func (c *Client) Get(ctx context.Context, key string, opts ...OpOption) (*GetRes
 		}
 		out.Count = int64(len(out.KVs))
 	default:
-		var w kvJSON
+		var w api.KV
 		if err := res.decode(&w); err != nil {
 			return nil, err
 		}
-		kv, err := w.kv()
+		kv, err := kvFrom(&w)
 		if err != nil {
 			return nil, err
 		}
@@ -208,10 +200,7 @@ func (c *Client) Delete(ctx context.Context, key string, opts ...OpOption) (*Del
 	if err != nil {
 		return nil, err
 	}
-	var w struct {
-		Revision int64 `json:"revision"`
-		Deleted  int64 `json:"deleted"`
-	}
+	var w api.DeleteResponse
 	if err := res.decode(&w); err != nil {
 		return nil, err
 	}
@@ -227,16 +216,11 @@ func (c *Client) Incr(ctx context.Context, key string, by int64) (*IncrResponse,
 		return nil, err
 	}
 	res, err := c.do(ctx, &call{method: http.MethodPost, path: kvPath(key) + "/incr",
-		body: jsonBody(struct {
-			By int64 `json:"by"`
-		}{by}), contentType: "application/json", class: mutating})
+		body: jsonBody(api.IncrRequest{By: &by}), contentType: "application/json", class: mutating})
 	if err != nil {
 		return nil, err
 	}
-	var w struct {
-		Revision int64 `json:"revision"`
-		Value    int64 `json:"value"`
-	}
+	var w api.IncrResponse
 	if err := res.decode(&w); err != nil {
 		return nil, err
 	}

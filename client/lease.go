@@ -5,27 +5,21 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/rosterhq/roster/api"
 )
 
-// GrantResponse is the answer to Grant.
-type GrantResponse struct {
-	ID   LeaseID `json:"id"`
-	TTL  int64   `json:"ttl"` // seconds
-	Name string  `json:"name"`
-}
+// GrantResponse is the answer to Grant: the ID, TTL in seconds and name.
+type GrantResponse = api.GrantResponse
 
 // RevokeResponse is the answer to Revoke.
 type RevokeResponse struct {
 	Revision int64 // the store revision after the lease's keys were deleted
 }
 
-// LeaseStatus describes one lease (Leases, TimeToLive).
-type LeaseStatus struct {
-	ID        LeaseID `json:"id"`
-	TTL       int64   `json:"ttl"`       // seconds, as granted
-	Remaining int64   `json:"remaining"` // seconds left, rounded up
-	Name      string  `json:"name"`
-}
+// LeaseStatus describes one lease (Leases, TimeToLive): its TTL as
+// granted and the seconds left, rounded up.
+type LeaseStatus = api.LeaseStatus
 
 // TimeToLiveResponse is the answer to TimeToLive.
 type TimeToLiveResponse struct {
@@ -39,12 +33,9 @@ type LeasesResponse struct {
 	More   bool          // stopped at WithLimit with leases left
 }
 
-// KeepAliveResponse reports one renewal of a lease.
-type KeepAliveResponse struct {
-	ID        LeaseID `json:"id"`
-	TTL       int64   `json:"ttl"`       // seconds, as granted
-	Remaining int64   `json:"remaining"` // seconds left after the renewal, rounded up
-}
+// KeepAliveResponse reports one renewal of a lease: its TTL as granted and
+// the seconds left after the renewal, rounded up.
+type KeepAliveResponse = api.Renewal
 
 func leasePath(id LeaseID) string { return "/v1/leases/" + id.String() }
 
@@ -53,11 +44,7 @@ func leasePath(id LeaseID) string { return "/v1/leases/" + id.String() }
 // or is revoked; keep it alive with KeepAlive.
 func (c *Client) Grant(ctx context.Context, ttl int64, opts ...OpOption) (*GrantResponse, error) {
 	o := buildOp(opts)
-	req := struct {
-		TTL  int64   `json:"ttl"`
-		Name string  `json:"name,omitempty"`
-		ID   LeaseID `json:"id,omitzero"`
-	}{ttl, o.name, o.leaseID}
+	req := api.GrantRequest{TTL: ttl, Name: o.name, ID: o.leaseID}
 	res, err := c.do(ctx, &call{method: http.MethodPost, path: "/v1/leases", body: jsonBody(req),
 		contentType: "application/json", class: mutating})
 	if err != nil {
@@ -78,9 +65,7 @@ func (c *Client) Revoke(ctx context.Context, id LeaseID) (*RevokeResponse, error
 	if err != nil {
 		return nil, err
 	}
-	var w struct {
-		Revision int64 `json:"revision"`
-	}
+	var w api.RevisionResponse
 	if err := res.decode(&w); err != nil {
 		return nil, err
 	}
@@ -102,10 +87,7 @@ func (c *Client) TimeToLive(ctx context.Context, id LeaseID, opts ...OpOption) (
 	if err != nil {
 		return nil, err
 	}
-	var w struct {
-		LeaseStatus
-		Keys []string `json:"keys"`
-	}
+	var w api.LeaseInfo
 	if err := res.decode(&w); err != nil {
 		return nil, err
 	}
@@ -134,10 +116,7 @@ func (c *Client) Leases(ctx context.Context, opts ...OpOption) (*LeasesResponse,
 	if err != nil {
 		return nil, err
 	}
-	var w struct {
-		Leases []LeaseStatus `json:"leases"`
-		More   bool          `json:"more"`
-	}
+	var w api.LeaseList
 	if err := res.decode(&w); err != nil {
 		return nil, err
 	}

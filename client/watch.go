@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/rosterhq/roster/api"
 )
 
 // EventType says what happened to a key.
@@ -281,16 +283,6 @@ func (w *watcher) connect(ctx context.Context, ep *endpoint) (*streamConn, func(
 	return sc, sc.close, nil
 }
 
-// eventJSON is one event on the wire. A "cutoff" event tells a watcher
-// that fell too far behind to resume after resume_rev; the server then
-// ends the stream.
-type eventJSON struct {
-	Type      string  `json:"type"`
-	KV        kvJSON  `json:"kv"`
-	PrevKV    *kvJSON `json:"prev_kv"`
-	ResumeRev int64   `json:"resume_rev"`
-}
-
 // follow reads the stream and delivers its events until it ends. It
 // returns nil when the stream ended and a reconnect should resume it.
 func (w *watcher) follow(ctx context.Context, sc *streamConn) error {
@@ -336,16 +328,16 @@ func (w *watcher) follow(ctx context.Context, sc *streamConn) error {
 // decodeEvent turns an SSE event into an Event; skip is set for events
 // that carry nothing to deliver (a cutoff, a repeat of one delivered).
 func (w *watcher) decodeEvent(ev sseEvent) (e Event, skip bool, err error) {
-	var j eventJSON
+	var j api.Event
 	if err := json.Unmarshal(ev.Data, &j); err != nil {
 		return Event{}, false, fmt.Errorf("%w: %v", errBadEvent, err)
 	}
 	switch j.Type {
-	case "put":
+	case api.EventPut:
 		e.Type = EventPut
-	case "delete":
+	case api.EventDelete:
 		e.Type = EventDelete
-	case "cutoff":
+	case api.EventCutoff:
 		// The server moved on without us; it says where to resume, and
 		// ends the stream.
 		if j.ResumeRev > w.rev {
@@ -355,7 +347,7 @@ func (w *watcher) decodeEvent(ev sseEvent) (e Event, skip bool, err error) {
 	default:
 		return Event{}, true, nil // a newer server's event kind: not ours
 	}
-	if e.KV, err = j.KV.kv(); err != nil {
+	if e.KV, err = kvFrom(&j.KV); err != nil {
 		return Event{}, false, fmt.Errorf("%w: %v", errBadEvent, err)
 	}
 	if e.PrevKV, err = kvPtr(j.PrevKV); err != nil {

@@ -4,35 +4,12 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/registry"
 )
 
-// Wire shapes of the cluster routes.
-type (
-	memberJSON struct {
-		ID       string `json:"id"`
-		RaftAddr string `json:"raft_addr"`
-		HTTPAddr string `json:"http_addr"`
-		Voter    bool   `json:"voter"`
-		Leader   bool   `json:"leader"`
-	}
-	clusterResponse struct {
-		Leader       *memberJSON  `json:"leader"` // null when none is known
-		Members      []memberJSON `json:"members"`
-		Term         uint64       `json:"term"`
-		CommitIndex  uint64       `json:"commit_index"`
-		AppliedIndex uint64       `json:"applied_index"`
-	}
-	snapshotResponse struct {
-		Index uint64 `json:"index"`
-	}
-	statusResponse struct {
-		Status string `json:"status"`
-	}
-)
-
-func memberOf(m registry.Member) memberJSON {
-	return memberJSON{ID: m.ID, RaftAddr: m.RaftAddr, HTTPAddr: m.HTTPAddr, Voter: m.Voter, Leader: m.Leader}
+func memberOf(m registry.Member) api.Member {
+	return api.Member{ID: m.ID, RaftAddr: m.RaftAddr, HTTPAddr: m.HTTPAddr, Voter: m.Voter, Leader: m.Leader}
 }
 
 // GET /v1/cluster
@@ -42,8 +19,8 @@ func (s *Server) cluster(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	resp := clusterResponse{
-		Members:      make([]memberJSON, 0, len(info.Members)),
+	resp := api.ClusterResponse{
+		Members:      make([]api.Member, 0, len(info.Members)),
 		Term:         info.Term,
 		CommitIndex:  info.CommitIndex,
 		AppliedIndex: info.AppliedIndex,
@@ -65,12 +42,12 @@ func (s *Server) snapshot(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	writeJSON(c, http.StatusOK, snapshotResponse{Index: idx})
+	writeJSON(c, http.StatusOK, api.SnapshotResponse{Index: idx})
 }
 
 // GET /healthz: the process serves HTTP, nothing more.
 func (s *Server) healthz(c *gin.Context) {
-	writeJSON(c, http.StatusOK, statusResponse{Status: "ok"})
+	writeJSON(c, http.StatusOK, api.StatusResponse{Status: "ok"})
 }
 
 // GET /readyz: 200 when the member may serve, else 503 no_leader or
@@ -79,7 +56,7 @@ func (s *Server) healthz(c *gin.Context) {
 func (s *Server) readyz(c *gin.Context) {
 	err := s.b.Ready()
 	if err == nil {
-		writeJSON(c, http.StatusOK, statusResponse{Status: "ready"})
+		writeJSON(c, http.StatusOK, api.StatusResponse{Status: "ready"})
 		return
 	}
 	if status, _ := errorStatus(err); status != http.StatusServiceUnavailable {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/gin-gonic/gin"
+	"github.com/rosterhq/roster/api"
 )
 
 // maxJSONBody bounds every JSON request body that is not a value: the
@@ -41,7 +42,7 @@ func writeJSON(c *gin.Context, status int, v any) {
 
 // writeRevision sets X-Roster-Revision, which every KV answer carries.
 func writeRevision(c *gin.Context, rev int64) {
-	c.Header("X-Roster-Revision", strconv.FormatInt(rev, 10))
+	c.Header(api.HeaderRevision, strconv.FormatInt(rev, 10))
 }
 
 // readBody reads the whole request body, at most limit bytes; what is over
@@ -87,49 +88,14 @@ func decodeJSON(c *gin.Context, v any, allowEmpty bool) error {
 	return nil
 }
 
-// jsonID is a lease ID as it arrives in a JSON body: the contract writes IDs
-// as decimal strings, and a JSON number is accepted too. 0 is accepted here
-// (it means "absent" in a grant); callers that need a real ID check > 0.
-type jsonID int64
-
-func (id *jsonID) UnmarshalJSON(b []byte) error {
-	s := string(b)
-	if s == "null" {
-		*id = 0
-		return nil
-	}
-	if len(s) >= 2 && s[0] == '"' {
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-	}
-	if s == "0" {
-		*id = 0
-		return nil
-	}
-	v, err := parseID(s)
-	if err != nil {
-		return err
-	}
-	*id = jsonID(v)
-	return nil
-}
-
-// parseID parses a lease ID strictly: a positive int64 in canonical decimal
-// (digits only, no sign, no leading zero), so that every ID has exactly
-// one spelling.
+// parseID parses a lease ID strictly (api.ParseLeaseID): a positive int64
+// in canonical decimal, so that every ID has exactly one spelling.
 func parseID(s string) (int64, error) {
-	if s == "" {
-		return 0, invalidf("lease id is empty")
-	}
-	if s[0] == '0' || !allDigits(s) {
-		return 0, invalidf("lease id %q is not a positive decimal integer", clip(s))
-	}
-	v, err := strconv.ParseInt(s, 10, 64)
+	v, err := api.ParseLeaseID(s)
 	if err != nil {
-		return 0, invalidf("lease id %q is out of range", clip(s))
+		return 0, invalidf("%v", err)
 	}
-	return v, nil
+	return int64(v), nil
 }
 
 // parseNonNegative parses a count or revision: digits only, fits int64.
@@ -164,11 +130,11 @@ func clip(s string) string {
 	return s
 }
 
-// formatIDs writes lease IDs as the contract's decimal strings.
-func formatIDs(ids []int64) []string {
-	out := make([]string, 0, len(ids))
+// leaseIDs converts lease IDs to their wire type.
+func leaseIDs(ids []int64) []api.LeaseID {
+	out := make([]api.LeaseID, 0, len(ids))
 	for _, id := range ids {
-		out = append(out, strconv.FormatInt(id, 10))
+		out = append(out, api.LeaseID(id))
 	}
 	return out
 }

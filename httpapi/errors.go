@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/registry"
 )
@@ -19,39 +20,6 @@ var (
 	errMethodNotAllowed = errors.New("method not allowed on this route")
 	errPanic            = errors.New("internal error")
 )
-
-// Error codes of the contract (API.md "Conventions"), plus already_exists
-// for a grant whose explicit ID is taken and not_ready for /readyz.
-const (
-	codeInvalidArgument  = "invalid_argument"
-	codeNotFound         = "not_found"
-	codeLeaseNotFound    = "lease_not_found"
-	codeAlreadyExists    = "already_exists"
-	codeCASFailed        = "cas_failed"
-	codeCompacted        = "compacted"
-	codeTooLarge         = "too_large"
-	codeMethodNotAllowed = "method_not_allowed"
-	codeNoLeader         = "no_leader"
-	codeNotReady         = "not_ready"
-	codeTimeout          = "timeout"
-	codeInternal         = "internal"
-)
-
-// errorBody is the envelope of every 4xx/5xx answer.
-type errorBody struct {
-	Error errorDetail `json:"error"`
-}
-
-type errorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	// CurrentModRevision accompanies cas_failed only; a pointer so that 0
-	// (the key is absent) is still written.
-	CurrentModRevision *int64 `json:"current_mod_revision,omitempty"`
-	// OldestRevision accompanies compacted only: the smallest revision a
-	// watch may resume after.
-	OldestRevision *int64 `json:"oldest_revision,omitempty"`
-}
 
 // invalidf returns an error that maps to 400 invalid_argument.
 func invalidf(format string, a ...any) error {
@@ -81,60 +49,60 @@ func tooLarge(what string, limit int64) error {
 // errorStatus is the one place that decides the status and code for an
 // error. The order matters only where an error could match two entries:
 // state errors (which changed nothing) before availability errors.
-func errorStatus(err error) (int, errorDetail) {
-	d := errorDetail{Message: err.Error()}
+func errorStatus(err error) (int, api.ErrorDetail) {
+	d := api.ErrorDetail{Message: err.Error()}
 	var cas *fsm.CASError
 	var maxBytes *http.MaxBytesError
 	var compacted *fsm.CompactedError
 	switch {
 	case errors.As(err, &compacted):
 		oldest := compacted.Oldest
-		d.Code, d.OldestRevision = codeCompacted, &oldest
+		d.Code, d.OldestRevision = api.CodeCompacted, &oldest
 		return http.StatusGone, d
 	case errors.As(err, &cas):
 		cur := cas.Current
-		d.Code, d.CurrentModRevision = codeCASFailed, &cur
+		d.Code, d.CurrentModRevision = api.CodeCASFailed, &cur
 		return http.StatusConflict, d
 	case errors.Is(err, fsm.ErrCASFailed):
 		// A bare sentinel without the revision: still a conflict; the
 		// contract promises the field, so say 0 rather than omit it.
 		var cur int64
-		d.Code, d.CurrentModRevision = codeCASFailed, &cur
+		d.Code, d.CurrentModRevision = api.CodeCASFailed, &cur
 		return http.StatusConflict, d
 	case errors.Is(err, fsm.ErrLeaseExists):
-		d.Code = codeAlreadyExists
+		d.Code = api.CodeAlreadyExists
 		return http.StatusConflict, d
 	case errors.Is(err, fsm.ErrLeaseNotFound):
-		d.Code = codeLeaseNotFound
+		d.Code = api.CodeLeaseNotFound
 		return http.StatusNotFound, d
 	case errors.Is(err, fsm.ErrKeyNotFound), errors.Is(err, errRouteNotFound):
-		d.Code = codeNotFound
+		d.Code = api.CodeNotFound
 		return http.StatusNotFound, d
 	case errors.Is(err, errMethodNotAllowed):
-		d.Code = codeMethodNotAllowed
+		d.Code = api.CodeMethodNotAllowed
 		return http.StatusMethodNotAllowed, d
 	case errors.Is(err, fsm.ErrInvalidArgument):
-		d.Code = codeInvalidArgument
+		d.Code = api.CodeInvalidArgument
 		return http.StatusBadRequest, d
 	case errors.Is(err, registry.ErrTooLarge), errors.As(err, &maxBytes):
-		d.Code = codeTooLarge
+		d.Code = api.CodeTooLarge
 		return http.StatusRequestEntityTooLarge, d
 	case errors.Is(err, registry.ErrNotReady):
-		d.Code = codeNotReady
+		d.Code = api.CodeNotReady
 		return http.StatusServiceUnavailable, d
 	case errors.Is(err, registry.ErrNoLeader), errors.Is(err, registry.ErrClosed):
 		// Both promise that nothing was proposed, so 503 is honest.
-		d.Code = codeNoLeader
+		d.Code = api.CodeNoLeader
 		return http.StatusServiceUnavailable, d
 	case errors.Is(err, registry.ErrTimeout), errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, context.Canceled):
 		// The outcome is unknown: the write may still commit. A canceled
 		// request (the client went away) is in the same position.
-		d.Code = codeTimeout
+		d.Code = api.CodeTimeout
 		return http.StatusGatewayTimeout, d
 	default:
 		// fsm.ErrFailed and anything unforeseen.
-		d.Code = codeInternal
+		d.Code = api.CodeInternal
 		return http.StatusInternalServerError, d
 	}
 }
@@ -156,6 +124,6 @@ func (s *Server) fail(c *gin.Context, err error) {
 		s.log.Log(c.Request.Context(), level, "request failed",
 			"method", c.Request.Method, "path", c.Request.URL.Path, "status", status, "err", err)
 	}
-	writeJSON(c, status, errorBody{Error: d})
+	writeJSON(c, status, api.ErrorResponse{Error: &d})
 	c.Abort()
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/registry"
 )
 
@@ -87,7 +88,7 @@ func (s *Server) newForwarder() *forwarder {
 func writeErrorTo(w http.ResponseWriter, err error, msg string) {
 	status, detail := errorStatus(err)
 	detail.Message = msg
-	b, _ := json.Marshal(errorBody{Error: detail})
+	b, _ := json.Marshal(api.ErrorResponse{Error: &detail})
 	w.Header().Set("Content-Type", contentJSON)
 	w.WriteHeader(status)
 	w.Write(b)

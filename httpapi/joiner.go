@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/registry"
 )
 
@@ -23,7 +24,7 @@ var _ registry.Joiner = Joiner{}
 
 // Join posts req to addr's /v1/cluster/members.
 func (j Joiner) Join(ctx context.Context, addr string, req registry.JoinRequest) error {
-	body, err := json.Marshal(addMemberJSON{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr, Voter: &req.Voter})
+	body, err := json.Marshal(api.AddMemberRequest{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr, Voter: &req.Voter})
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/gin-gonic/gin"
+	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/registry"
 )
@@ -137,16 +138,16 @@ func (f *kaForwarder) loop() {
 
 func (f *kaForwarder) send(addr string, batch []*kaWaiter) kaBatchResult {
 	seen := map[int64]struct{}{}
-	ids := []string{}
+	ids := []api.LeaseID{}
 	for _, w := range batch {
 		for _, id := range w.ids {
 			if _, dup := seen[id]; !dup {
 				seen[id] = struct{}{}
-				ids = append(ids, formatIDs([]int64{id})[0])
+				ids = append(ids, api.LeaseID(id))
 			}
 		}
 	}
-	body, _ := json.Marshal(map[string][]string{"ids": ids})
+	body, _ := json.Marshal(api.KeepAliveRequest{IDs: ids})
 	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/leases/keepalive", bytes.NewReader(body))
 	if err != nil {
 		return kaBatchResult{err: err}
@@ -169,13 +170,13 @@ func (f *kaForwarder) send(addr string, batch []*kaWaiter) kaBatchResult {
 	if resp.StatusCode != http.StatusOK {
 		return kaBatchResult{err: remoteError(resp.StatusCode, b)}
 	}
-	var out keepAliveResponse
+	var out api.KeepAliveResponse
 	if err := json.Unmarshal(b, &out); err != nil {
 		return kaBatchResult{err: fmt.Errorf("forwarding keep-alives: bad answer from the leader: %v", err)}
 	}
 	byID := make(map[int64]fsm.LeaseStatus, len(out.Leases))
 	for _, l := range out.Leases {
-		byID[l.ID] = fsm.LeaseStatus{ID: l.ID, TTL: l.TTL, Remaining: l.Remaining}
+		byID[int64(l.ID)] = fsm.LeaseStatus{ID: int64(l.ID), TTL: l.TTL, Remaining: l.Remaining}
 	}
 	return kaBatchResult{byID: byID}
 }
@@ -183,17 +184,19 @@ func (f *kaForwarder) send(addr string, batch []*kaWaiter) kaBatchResult {
 // remoteError turns the leader's error answer into the matching sentinel,
 // so the follower answers with the same status and code.
 func remoteError(status int, body []byte) error {
-	var e errorBody
-	_ = json.Unmarshal(body, &e)
+	var e api.ErrorResponse
+	if json.Unmarshal(body, &e) != nil || e.Error == nil {
+		e.Error = &api.ErrorDetail{}
+	}
 	msg := "the leader answered: " + e.Error.Message
 	switch e.Error.Code {
-	case codeNoLeader:
+	case api.CodeNoLeader:
 		return fmt.Errorf("%w: %s", registry.ErrNoLeader, msg)
-	case codeTimeout:
+	case api.CodeTimeout:
 		return fmt.Errorf("%w: %s", registry.ErrTimeout, msg)
-	case codeInvalidArgument:
+	case api.CodeInvalidArgument:
 		return invalidf("%s", msg)
-	case codeTooLarge:
+	case api.CodeTooLarge:
 		return fmt.Errorf("%w: %s", registry.ErrTooLarge, msg)
 	}
 	if status == http.StatusServiceUnavailable {

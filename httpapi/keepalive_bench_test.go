@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,7 +86,7 @@ func grantMany(b *testing.B, e *env, n int) []string {
 					b.Error(err)
 					return
 				}
-				ids[i] = formatIDs([]int64{l.ID})[0]
+				ids[i] = strconv.FormatInt(l.ID, 10)
 			}
 		}()
 	}

@@ -1,12 +1,11 @@
 package httpapi
 
 import (
-	"encoding/base64"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/fsm"
 )
 
@@ -14,62 +13,17 @@ import (
 // after a catch-all, so the POST catch-all checks it.
 const incrSuffix = "/incr"
 
-// Wire shapes of the key routes.
-type (
-	// kvJSON is a kv: the value as text when it is valid UTF-8, else as
-	// base64; neither with keys_only. lease is omitted when none.
-	kvJSON struct {
-		Key            string  `json:"key"`
-		Value          *string `json:"value,omitempty"`
-		ValueBase64    *string `json:"value_base64,omitempty"`
-		CreateRevision int64   `json:"create_revision"`
-		ModRevision    int64   `json:"mod_revision"`
-		Version        int64   `json:"version"`
-		Lease          int64   `json:"lease,omitempty,string"`
-	}
-	putResponse struct {
-		Revision int64   `json:"revision"`
-		Prev     *kvJSON `json:"prev,omitempty"`
-	}
-	rangeResponse struct {
-		Revision int64    `json:"revision"`
-		KVs      []kvJSON `json:"kvs"`
-		More     bool     `json:"more"`
-	}
-	countResponse struct {
-		Revision int64 `json:"revision"`
-		Count    int64 `json:"count"`
-	}
-	deleteResponse struct {
-		Revision int64 `json:"revision"`
-		Deleted  int64 `json:"deleted"`
-	}
-	incrRequest struct {
-		By *int64 `json:"by"` // absent: 1
-	}
-	incrResponse struct {
-		Revision int64 `json:"revision"`
-		Value    int64 `json:"value"`
-	}
-)
-
-func kvOf(kv *fsm.KV, keysOnly bool) kvJSON {
-	j := kvJSON{
+// kvOf is a kv as the API writes it; without the value with keysOnly.
+func kvOf(kv *fsm.KV, keysOnly bool) api.KV {
+	j := api.KV{
 		Key:            kv.Key,
 		CreateRevision: kv.CreateRevision,
 		ModRevision:    kv.ModRevision,
 		Version:        kv.Version,
-		Lease:          kv.Lease,
+		Lease:          api.LeaseID(kv.Lease),
 	}
-	if keysOnly {
-		return j
-	}
-	if utf8.Valid(kv.Value) {
-		v := string(kv.Value)
-		j.Value = &v
-	} else {
-		v := base64.StdEncoding.EncodeToString(kv.Value)
-		j.ValueBase64 = &v
+	if !keysOnly {
+		j.SetValue(kv.Value)
 	}
 	return j
 }
@@ -126,10 +80,10 @@ func (s *Server) getKV(c *gin.Context) {
 		if countOnly {
 			var n int64
 			state.Range(key, after, func(*fsm.KV) bool { n++; return true })
-			writeJSON(c, http.StatusOK, countResponse{Revision: rev, Count: n})
+			writeJSON(c, http.StatusOK, api.CountResponse{Revision: rev, Count: n})
 			return
 		}
-		resp := rangeResponse{Revision: rev, KVs: []kvJSON{}}
+		resp := api.RangeResponse{Revision: rev, KVs: []api.KV{}}
 		state.Range(key, after, func(kv *fsm.KV) bool {
 			if limit > 0 && int64(len(resp.KVs)) == limit {
 				resp.More = true
@@ -149,7 +103,7 @@ func (s *Server) getKV(c *gin.Context) {
 		if ok {
 			n = 1
 		}
-		writeJSON(c, http.StatusOK, countResponse{Revision: rev, Count: n})
+		writeJSON(c, http.StatusOK, api.CountResponse{Revision: rev, Count: n})
 	case !ok:
 		s.fail(c, keyNotFound(key))
 	case raw:
@@ -185,7 +139,7 @@ func (s *Server) putKV(c *gin.Context) {
 		return
 	}
 	writeRevision(c, res.Revision)
-	resp := putResponse{Revision: res.Revision}
+	resp := api.PutResponse{Revision: res.Revision}
 	if withPrev && res.Prev != nil {
 		p := kvOf(res.Prev, false)
 		resp.Prev = &p
@@ -226,7 +180,7 @@ func (s *Server) deleteKV(c *gin.Context) {
 		return
 	}
 	writeRevision(c, res.Revision)
-	writeJSON(c, http.StatusOK, deleteResponse{Revision: res.Revision, Deleted: res.Deleted})
+	writeJSON(c, http.StatusOK, api.DeleteResponse{Revision: res.Revision, Deleted: res.Deleted})
 }
 
 // POST /v1/kv/{key}/incr. Any other POST under /v1/kv is the key route
@@ -244,7 +198,7 @@ func (s *Server) postKV(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	var req incrRequest
+	var req api.IncrRequest
 	if err := decodeJSON(c, &req, true); err != nil {
 		s.fail(c, err)
 		return
@@ -259,5 +213,5 @@ func (s *Server) postKV(c *gin.Context) {
 		return
 	}
 	writeRevision(c, res.Revision)
-	writeJSON(c, http.StatusOK, incrResponse{Revision: res.Revision, Value: res.Value})
+	writeJSON(c, http.StatusOK, api.IncrResponse{Revision: res.Revision, Value: res.Value})
 }

@@ -4,64 +4,24 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/fsm"
 )
 
 // maxKeepAliveIDs is the contract's cap on one batch keep-alive.
 const maxKeepAliveIDs = 10_000
 
-// Wire shapes of the lease routes. IDs travel as decimal strings (",string"):
-// they are 64-bit and would lose digits in a JavaScript number.
-type (
-	grantRequest struct {
-		TTL  int64  `json:"ttl"`
-		Name string `json:"name"`
-		ID   jsonID `json:"id"`
-	}
-	grantResponse struct {
-		ID   int64  `json:"id,string"`
-		TTL  int64  `json:"ttl"`
-		Name string `json:"name"`
-	}
-	keepAliveRequest struct {
-		IDs []jsonID `json:"ids"`
-	}
-	renewedJSON struct {
-		ID        int64 `json:"id,string"`
-		TTL       int64 `json:"ttl"`
-		Remaining int64 `json:"remaining"`
-	}
-	keepAliveResponse struct {
-		Leases   []renewedJSON `json:"leases"`
-		NotFound []string      `json:"not_found"`
-	}
-	leaseJSON struct {
-		ID        int64    `json:"id,string"`
-		TTL       int64    `json:"ttl"`
-		Remaining int64    `json:"remaining"`
-		Name      string   `json:"name"`
-		Keys      []string `json:"keys,omitzero"` // nil: not asked for; [] when asked and none
-	}
-	leaseListResponse struct {
-		Leases []leaseJSON `json:"leases"`
-		More   bool        `json:"more"`
-	}
-	revisionResponse struct {
-		Revision int64 `json:"revision"`
-	}
-)
-
-func renewed(st fsm.LeaseStatus) renewedJSON {
-	return renewedJSON{ID: st.ID, TTL: st.TTL, Remaining: st.Remaining}
+func renewed(st fsm.LeaseStatus) api.Renewal {
+	return api.Renewal{ID: api.LeaseID(st.ID), TTL: st.TTL, Remaining: st.Remaining}
 }
 
-func leaseOf(st fsm.LeaseStatus) leaseJSON {
-	return leaseJSON{ID: st.ID, TTL: st.TTL, Remaining: st.Remaining, Name: st.Name}
+func leaseOf(st fsm.LeaseStatus) api.LeaseStatus {
+	return api.LeaseStatus{ID: api.LeaseID(st.ID), TTL: st.TTL, Remaining: st.Remaining, Name: st.Name}
 }
 
 // POST /v1/leases
 func (s *Server) grant(c *gin.Context) {
-	var req grantRequest
+	var req api.GrantRequest
 	if err := decodeJSON(c, &req, false); err != nil {
 		s.fail(c, err)
 		return
@@ -75,7 +35,7 @@ func (s *Server) grant(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	writeJSON(c, http.StatusCreated, grantResponse{ID: st.ID, TTL: st.TTL, Name: st.Name})
+	writeJSON(c, http.StatusCreated, api.GrantResponse{ID: api.LeaseID(st.ID), TTL: st.TTL, Name: st.Name})
 }
 
 // validateGrant checks a grant before it is proposed (the Backend checks
@@ -116,7 +76,7 @@ func (s *Server) renewOne(c *gin.Context, id int64) (fsm.LeaseStatus, error) {
 
 // POST /v1/leases/keepalive
 func (s *Server) keepAliveMany(c *gin.Context) {
-	var req keepAliveRequest
+	var req api.KeepAliveRequest
 	if err := decodeJSON(c, &req, false); err != nil {
 		s.fail(c, err)
 		return
@@ -138,7 +98,7 @@ func (s *Server) keepAliveMany(c *gin.Context) {
 		s.fail(c, invalidf("%d distinct lease ids; at most %d per request", len(ids), maxKeepAliveIDs))
 		return
 	}
-	resp := keepAliveResponse{Leases: []renewedJSON{}, NotFound: []string{}}
+	resp := api.KeepAliveResponse{Leases: []api.Renewal{}, NotFound: []api.LeaseID{}}
 	if len(ids) > 0 {
 		got, notFound, err := s.renew(c, ids)
 		if err != nil {
@@ -148,7 +108,7 @@ func (s *Server) keepAliveMany(c *gin.Context) {
 		for _, st := range got {
 			resp.Leases = append(resp.Leases, renewed(st))
 		}
-		resp.NotFound = formatIDs(notFound)
+		resp.NotFound = leaseIDs(notFound)
 	}
 	writeJSON(c, http.StatusOK, resp)
 }
@@ -174,16 +134,16 @@ func (s *Server) getLease(c *gin.Context) {
 }
 
 // leaseInfo reads one lease, with its keys when asked.
-func (s *Server) leaseInfo(c *gin.Context, id int64, withKeys, stale bool) (leaseJSON, error) {
+func (s *Server) leaseInfo(c *gin.Context, id int64, withKeys, stale bool) (api.LeaseInfo, error) {
 	state, err := s.b.Read(c.Request.Context(), stale)
 	if err != nil {
-		return leaseJSON{}, err
+		return api.LeaseInfo{}, err
 	}
 	st, ok := state.Lease(id)
 	if !ok {
-		return leaseJSON{}, leaseNotFound(id)
+		return api.LeaseInfo{}, leaseNotFound(id)
 	}
-	lj := leaseOf(st)
+	lj := api.LeaseInfo{LeaseStatus: leaseOf(st)}
 	if withKeys {
 		lj.Keys = append([]string{}, state.LeaseKeys(id)...)
 	}
@@ -209,7 +169,7 @@ func (s *Server) listLeases(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	resp := leaseListResponse{Leases: []leaseJSON{}}
+	resp := api.LeaseList{Leases: []api.LeaseStatus{}}
 	state.Leases(after, func(st fsm.LeaseStatus) bool {
 		if limit > 0 && int64(len(resp.Leases)) == limit {
 			resp.More = true
@@ -233,5 +193,5 @@ func (s *Server) revoke(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	writeJSON(c, http.StatusOK, revisionResponse{Revision: rev})
+	writeJSON(c, http.StatusOK, api.RevisionResponse{Revision: rev})
 }

@@ -4,20 +4,14 @@ import (
 	"net"
 
 	"github.com/gin-gonic/gin"
+	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/registry"
 )
-
-type addMemberJSON struct {
-	ID       string `json:"id"`
-	RaftAddr string `json:"raft_addr"`
-	HTTPAddr string `json:"http_addr"`
-	Voter    *bool  `json:"voter"`
-}
 
 // addMember: POST /v1/cluster/members, answered once the member is part of
 // the configuration.
 func (s *Server) addMember(c *gin.Context) {
-	var req addMemberJSON
+	var req api.AddMemberRequest
 	if err := decodeJSON(c, &req, false); err != nil {
 		s.fail(c, err)
 		return
@@ -64,7 +58,7 @@ func (s *Server) join(c *gin.Context, req registry.JoinRequest) {
 		s.fail(c, err)
 		return
 	}
-	writeJSON(c, 200, memberJSON{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr, Voter: req.Voter})
+	writeJSON(c, 200, api.Member{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr, Voter: req.Voter})
 }
 
 // removeMember: DELETE /v1/cluster/members/{id}.
@@ -78,5 +72,5 @@ func (s *Server) removeMember(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	writeJSON(c, 200, map[string]string{"removed": id})
+	writeJSON(c, 200, api.RemovedResponse{Removed: id})
 }

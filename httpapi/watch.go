@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/fsm"
 )
 
@@ -35,12 +36,6 @@ const (
 	heartbeatEvery = 5 * time.Second
 	frameCacheSize = 8192
 )
-
-type eventJSON struct {
-	Type   string  `json:"type"`
-	KV     kvJSON  `json:"kv"`
-	PrevKV *kvJSON `json:"prev_kv,omitempty"`
-}
 
 // frame is one encoded SSE event.
 type frame struct {
@@ -70,10 +65,10 @@ func (fc *frameCache) get(ev fsm.Event, prev bool) []byte {
 }
 
 func encodeFrame(ev fsm.Event, prev bool) []byte {
-	j := eventJSON{Type: "put", KV: kvOf(ev.KV, false)}
+	j := api.Event{Type: api.EventPut, KV: kvOf(ev.KV, false)}
 	if ev.Type == fsm.EventDelete {
-		j.Type = "delete"
-		j.KV = kvJSON{Key: ev.KV.Key, ModRevision: ev.KV.ModRevision}
+		j.Type = api.EventDelete
+		j.KV = api.KV{Key: ev.KV.Key, ModRevision: ev.KV.ModRevision}
 	}
 	if prev && ev.Prev != nil {
 		p := kvOf(ev.Prev, false)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/client"
 	"github.com/spf13/cobra"
 )
@@ -82,7 +83,7 @@ condition failed (the message ends with the key's current mod revision).`,
 		if a.jsonOut() {
 			out := struct {
 				Revision int64   `json:"revision"`
-				Prev     *kvJSON `json:"prev,omitempty"`
+				Prev     *api.KV `json:"prev,omitempty"`
 			}{Revision: resp.Revision}
 			if resp.PrevKV != nil {
 				p := toKVJSON(*resp.PrevKV, true)
@@ -189,13 +190,13 @@ error: it prints an empty list).`,
 		case a.jsonOut() && !prefix:
 			return a.printJSON(toKVJSON(resp.KVs[0], !keysOnly))
 		case a.jsonOut():
-			kvs := make([]kvJSON, 0, len(resp.KVs))
+			kvs := make([]api.KV, 0, len(resp.KVs))
 			for _, kv := range resp.KVs {
 				kvs = append(kvs, toKVJSON(kv, !keysOnly))
 			}
 			return a.printJSON(struct {
 				Revision int64    `json:"revision"`
-				KVs      []kvJSON `json:"kvs"`
+				KVs      []api.KV `json:"kvs"`
 				More     bool     `json:"more"`
 			}{resp.Revision, kvs, resp.More})
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/client"
 )
 
@@ -100,21 +100,11 @@ func nameCell(s string) string {
 	return displayString(s)
 }
 
-// kvJSON is a kv as the API writes it: the value as text when it is valid
-// UTF-8, else as base64; no value fields with --keys-only; lease omitted
-// when none.
-type kvJSON struct {
-	Key            string         `json:"key"`
-	Value          *string        `json:"value,omitempty"`
-	ValueBase64    *string        `json:"value_base64,omitempty"`
-	CreateRevision int64          `json:"create_revision"`
-	ModRevision    int64          `json:"mod_revision"`
-	Version        int64          `json:"version"`
-	Lease          client.LeaseID `json:"lease,omitzero"`
-}
-
-func toKVJSON(kv client.KV, withValue bool) kvJSON {
-	j := kvJSON{
+// toKVJSON is a kv as the API writes it: the value as text when it is
+// valid UTF-8, else as base64; no value fields without withValue; lease
+// omitted when none.
+func toKVJSON(kv client.KV, withValue bool) api.KV {
+	j := api.KV{
 		Key:            kv.Key,
 		CreateRevision: kv.CreateRevision,
 		ModRevision:    kv.ModRevision,
@@ -122,13 +112,7 @@ func toKVJSON(kv client.KV, withValue bool) kvJSON {
 		Lease:          kv.Lease,
 	}
 	if withValue {
-		if utf8.Valid(kv.Value) {
-			s := string(kv.Value)
-			j.Value = &s
-		} else {
-			s := base64.StdEncoding.EncodeToString(kv.Value)
-			j.ValueBase64 = &s
-		}
+		j.SetValue(kv.Value)
 	}
 	return j
 }

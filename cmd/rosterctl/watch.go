@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/client"
 	"github.com/spf13/cobra"
 )
@@ -84,8 +85,8 @@ current state and watch again from its revision.`,
 type eventJSON struct {
 	Type     string  `json:"type"`
 	Revision int64   `json:"revision"`
-	KV       kvJSON  `json:"kv"`
-	PrevKV   *kvJSON `json:"prev_kv,omitempty"`
+	KV       api.KV  `json:"kv"`
+	PrevKV   *api.KV `json:"prev_kv,omitempty"`
 }
 
 func (a *app) printEvent(ev client.Event) error {
