@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -49,6 +50,8 @@ func (s *Server) newForwarder() *forwarder {
 		MaxIdleConns:        256,
 		MaxIdleConnsPerHost: 128,
 		IdleConnTimeout:     90 * time.Second,
+		TLSClientConfig:     s.cfg.PeerTLS,
+		TLSHandshakeTimeout: 5 * time.Second,
 		// No ResponseHeaderTimeout: blocking reads legitimately wait for
 		// minutes; every forwarded request is bounded by its own context.
 	}
@@ -81,6 +84,15 @@ func (s *Server) newForwarder() *forwarder {
 		},
 	}
 	return f
+}
+
+// memberURL is the base URL of a member's recorded HTTP address: host:port
+// for plain HTTP, https://host:port when it serves TLS.
+func memberURL(addr string) *url.URL {
+	if rest, ok := strings.CutPrefix(addr, "https://"); ok {
+		return &url.URL{Scheme: "https", Host: rest}
+	}
+	return &url.URL{Scheme: "http", Host: strings.TrimPrefix(addr, "http://")}
 }
 
 // writeErrorTo writes the error envelope on a plain ResponseWriter (the
@@ -124,7 +136,7 @@ func (s *Server) leaderOnly(c *gin.Context) {
 	}
 	for attempt := 0; ; attempt++ {
 		att := &fwdAttempt{}
-		ctx := context.WithValue(c.Request.Context(), ctxKeyTarget{}, &url.URL{Scheme: "http", Host: addr})
+		ctx := context.WithValue(c.Request.Context(), ctxKeyTarget{}, memberURL(addr))
 		ctx = context.WithValue(ctx, ctxKeyAttempt{}, att)
 		req := c.Request.WithContext(ctx)
 		req.Body = io.NopCloser(bytes.NewReader(body))

@@ -148,7 +148,7 @@ func (f *kaForwarder) send(addr string, batch []*kaWaiter) kaBatchResult {
 		}
 	}
 	body, _ := json.Marshal(api.KeepAliveRequest{IDs: ids})
-	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/leases/keepalive", bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, memberURL(addr).String()+"/v1/leases/keepalive", bytes.NewReader(body))
 	if err != nil {
 		return kaBatchResult{err: err}
 	}

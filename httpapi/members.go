@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 	"github.com/rosterhq/roster/api"
@@ -49,8 +50,9 @@ func (s *Server) join(c *gin.Context, req registry.JoinRequest) {
 		return
 	}
 	if req.HTTPAddr != "" {
-		if _, _, err := net.SplitHostPort(req.HTTPAddr); err != nil {
-			s.fail(c, invalidf("http address %q is not host:port", clip(req.HTTPAddr)))
+		// host:port, or with a scheme (https:// when the member serves TLS).
+		if _, _, err := net.SplitHostPort(memberURL(req.HTTPAddr).Host); err != nil || strings.Contains(memberURL(req.HTTPAddr).Host, "/") {
+			s.fail(c, invalidf("http address %q is not host:port or https://host:port", clip(req.HTTPAddr)))
 			return
 		}
 	}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -28,6 +29,9 @@ type Config struct {
 	// DefaultWatchWriteTimeout).
 	WatchLagLimit     int64
 	WatchWriteTimeout time.Duration
+	// PeerTLS is the client configuration for dialing other members'
+	// https:// HTTP addresses when forwarding (nil: Go's defaults).
+	PeerTLS *tls.Config
 }
 
 // DefaultRequestTimeout is Config.RequestTimeout's default.

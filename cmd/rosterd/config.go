@@ -26,6 +26,8 @@ type Config struct {
 	HTTPAddr  string
 	LogLevel  slog.Level
 	LogFormat string
+	// Security is TLS and access control (security.go).
+	Security Security
 }
 
 // environment is what parseConfig reads besides its arguments, passed in so
@@ -74,6 +76,7 @@ type flags struct {
 	tick, heartbeat, election, leaderLease, commit time.Duration
 	snapInterval                                   time.Duration
 	snapThreshold, trailingLogs                    uint64
+	sec                                            securityFlags
 }
 
 func newFlags() *flags {
@@ -106,6 +109,7 @@ func newFlags() *flags {
 	fs.DurationVar(&f.snapInterval, "snapshot-interval", defaultSnapshotInterval, "how often to check whether a snapshot is due")
 	fs.IntVar(&f.snapRetain, "snapshot-retain", registry.DefaultSnapshotRetain, "snapshot `files` kept")
 	fs.Uint64Var(&f.trailingLogs, "trailing-logs", defaultTrailingLogs, "log `entries` kept after a snapshot for slow followers")
+	f.sec.register(fs)
 
 	fs.VisitAll(func(fl *flag.Flag) { fl.Usage += " [" + envName(fl.Name) + "]" })
 	return f
@@ -223,15 +227,24 @@ func parseConfig(args []string, env environment) (Config, error) {
 	}
 	check(checkAddr("-http", cfg.HTTPAddr, false))
 	check(checkAddr("-raft", rc.RaftAddr, false))
+	cfg.Security, err = f.sec.parse(env)
+	check(err)
+	tlsOn := cfg.Security.CertFile != ""
 	if rc.HTTPAdvertise != "" {
-		check(checkAddr("-advertise-http", rc.HTTPAdvertise, true))
+		var adv string
+		adv, err = httpURL(rc.HTTPAdvertise, tlsOn)
+		check(err)
+		if err == nil {
+			check(checkAddr("-advertise-http", hostPort(adv), true))
+			rc.HTTPAdvertise = adv
+		}
 	} else {
-		rc.HTTPAdvertise = cfg.HTTPAddr
+		rc.HTTPAdvertise, _ = httpURL(cfg.HTTPAddr, tlsOn)
 	}
 	if rc.RaftAdvertise != "" {
 		check(checkAddr("-advertise-raft", rc.RaftAdvertise, true))
 	}
-	rc.Join, err = parseJoin(f.join)
+	rc.Join, err = parseJoin(f.join, tlsOn)
 	check(err)
 	if rc.NodeNumber < -1 || rc.NodeNumber > 1023 {
 		check(fmt.Errorf("-bind %d: a snowflake node number is 0..1023, or -1 to pick one", rc.NodeNumber))
@@ -371,9 +384,12 @@ func checkAddr(what, addr string, advertised bool) error {
 	return nil
 }
 
-// parseJoin reads -join: comma-separated host:port or http://host:port
-// (trailing slash allowed), normalised to host:port, duplicates dropped.
-func parseJoin(s string) ([]string, error) {
+// parseJoin reads -join: comma-separated host:port, http://host:port or
+// https://host:port (trailing slash allowed), duplicates dropped. An
+// address without a scheme is https when this member serves TLS (its
+// cluster then does too). http addresses are normalised to host:port,
+// https ones keep their scheme.
+func parseJoin(s string, tlsOn bool) ([]string, error) {
 	var out []string
 	seen := make(map[string]bool)
 	for _, a := range strings.Split(s, ",") {
@@ -381,11 +397,11 @@ func parseJoin(s string) ([]string, error) {
 		if a == "" {
 			continue // tolerate "a,b," and an empty ROSTER_JOIN
 		}
-		addr := strings.TrimSuffix(strings.TrimPrefix(a, "http://"), "/")
-		if strings.Contains(addr, "://") {
-			return nil, fmt.Errorf("-join %q: only http:// addresses are supported", a)
+		addr, err := httpURL(strings.TrimSuffix(a, "/"), tlsOn)
+		if err != nil {
+			return nil, fmt.Errorf("-join %q: %w", a, err)
 		}
-		if err := checkAddr("-join", addr, true); err != nil {
+		if err := checkAddr("-join", hostPort(addr), true); err != nil {
 			return nil, err
 		}
 		if !seen[addr] {

@@ -206,7 +206,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad port", []string{"-raft", "127.0.0.1:x"}, nil, "not a number"},
 		{"advertise wildcard", []string{"-advertise-http", "0.0.0.0:80"}, nil, "wildcard"},
 		{"advertise port 0", []string{"-advertise-raft", "10.0.0.1:0"}, nil, "port 0"},
-		{"join https", []string{"-join", "https://a:1"}, nil, "only http://"},
+		{"join ftp", []string{"-join", "ftp://a:1"}, nil, "only http:// and https://"},
 		{"join no port", []string{"-join", "http://a"}, nil, "want host:port"},
 		{"bind range", []string{"-bind", "1024"}, nil, "-bind 1024"},
 		{"bind negative", []string{"-bind", "-2"}, nil, "-bind -2"},

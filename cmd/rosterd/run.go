@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,7 +53,7 @@ func (e loggedError) Unwrap() error { return e.error }
 
 // rosterd is the whole command behind main: it parses the configuration,
 // runs the server until ctx ends or a signal arrives on sigs, and returns
-// the exit status. A first signal starts a graceful shutdown; a second one
+// the exit status. SIGHUP reloads the TLS certificates. A first signal starts a graceful shutdown; a second one
 // returns at once (main then exits, abandoning the shutdown).
 func rosterd(ctx context.Context, args []string, env environment, stderr io.Writer, sigs <-chan os.Signal) int {
 	cfg, err := parseConfig(args, env)
@@ -69,12 +70,20 @@ func rosterd(ctx context.Context, args []string, env environment, stderr io.Writ
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, stderr) }()
+	reload := make(chan struct{}, 1)
+	go func() { done <- run(ctx, cfg, stderr, reload) }()
 	for {
 		select {
 		case err := <-done:
 			return exitStatus(stderr, err)
 		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				select {
+				case reload <- struct{}{}: // reload the TLS files
+				default: // one is pending already
+				}
+				continue
+			}
 			if ctx.Err() == nil {
 				cancel(fmt.Errorf("received %v", sig))
 				continue
@@ -109,7 +118,7 @@ func printError(w io.Writer, err error) {
 // run serves until ctx is done or the node fails, then shuts down: HTTP
 // first (so no request reaches a closing node), then the node (leadership
 // transfer, raft, bbolt). Logs go to stderr.
-func run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
+func run(ctx context.Context, cfg Config, stderr io.Writer, reload <-chan struct{}) (err error) {
 	log, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		return err
@@ -124,6 +133,10 @@ func run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 	}()
 
 	rc := cfg.Registry
+	tlsc, err := loadTLS(cfg.Security, log)
+	if err != nil {
+		return usageError{err}
+	}
 	if err := os.MkdirAll(rc.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -149,7 +162,7 @@ func run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 		}
 		return fmt.Errorf("open node: %w", err)
 	}
-	srv, err := httpapi.New(httpapi.Config{Gatherer: reg}, node, log, reg)
+	srv, err := httpapi.New(httpapi.Config{Gatherer: reg, PeerTLS: tlsc.member.ClientConfig()}, node, log, reg)
 	if err != nil {
 		return errors.Join(fmt.Errorf("http api: %w", err), closeNode(log, node))
 	}
@@ -157,8 +170,11 @@ func run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 	if err != nil {
 		return errors.Join(fmt.Errorf("http: %w", err), closeNode(log, node))
 	}
+	ln = tlsc.listener(ln)
 	log.Info("rosterd serving", "id", rc.ID, "http", ln.Addr().String(), "advertise_http", rc.HTTPAdvertise,
-		"raft", node.RaftAddr(), "data", rc.DataDir)
+		"raft", node.RaftAddr(), "data", rc.DataDir, "tls", tlsc.http != nil, "client_certs", cfg.Security.ClientCAFile != "")
+	stopReload := tlsc.reloadOn(reload)
+	defer stopReload()
 
 	served := make(chan struct{})
 	var serveErr error
@@ -168,7 +184,8 @@ func run(ctx context.Context, cfg Config, stderr io.Writer) (err error) {
 	}()
 	// Ask to be added only once this member can answer: the leader may
 	// call back (forwarded requests, health checks) as soon as it is in.
-	node.StartJoin(httpapi.Joiner{Client: &http.Client{Timeout: 30 * time.Second}})
+	node.StartJoin(httpapi.Joiner{Client: &http.Client{Timeout: 30 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: tlsc.member.ClientConfig()}}})
 
 	var cause error
 	select {
@@ -212,7 +229,7 @@ func closeNode(log *slog.Logger, node *registry.Node) error {
 // warnUndialable points out an HTTP address that other members would be
 // told to dial but cannot: they forward writes to the leader at it.
 func warnUndialable(log *slog.Logger, cfg Config) {
-	if cfg.Registry.HTTPAdvertise != cfg.HTTPAddr {
+	if hostPort(cfg.Registry.HTTPAdvertise) != cfg.HTTPAddr {
 		return // given with -advertise-http, and checked there
 	}
 	host, port, err := net.SplitHostPort(cfg.HTTPAddr)

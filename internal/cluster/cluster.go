@@ -44,7 +44,18 @@ func New(t testing.TB, args ...string) *Cluster {
 // the first; it waits until all are ready voters.
 func Start(t testing.TB, n int, args ...string) *Cluster {
 	t.Helper()
+	return StartWith(t, n, nil, args...)
+}
+
+// StartWith is Start with the HTTP client every helper uses (nil: the
+// default): one that trusts a test CA and presents a client certificate,
+// or adds a token, for a secured cluster.
+func StartWith(t testing.TB, n int, hc *http.Client, args ...string) *Cluster {
+	t.Helper()
 	c := New(t, args...)
+	if hc != nil {
+		c.Client = hc
+	}
 	first := c.Add()
 	first.Start()
 	c.WaitReady(30*time.Second, first)
@@ -85,7 +96,7 @@ func (c *Cluster) Running() []*Member {
 func (c *Cluster) Endpoints() []string {
 	var out []string
 	for _, m := range c.Running() {
-		out = append(out, "http://"+m.HTTP)
+		out = append(out, m.URL(""))
 	}
 	return out
 }

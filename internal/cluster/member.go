@@ -30,8 +30,19 @@ type Member struct {
 	runs   int
 }
 
-// URL returns http://HTTP + path.
-func (m *Member) URL(path string) string { return "http://" + m.HTTP + path }
+// URL returns http://HTTP + path, or https:// when the member serves TLS
+// (its flags include -cert-file).
+func (m *Member) URL(path string) string { return m.Scheme() + "://" + m.HTTP + path }
+
+// Scheme is https when the member's flags include -cert-file, else http.
+func (m *Member) Scheme() string {
+	for _, a := range m.Args {
+		if a == "-cert-file" || a == "--cert-file" {
+			return "https"
+		}
+	}
+	return "http"
+}
 
 // Start launches the process with the member's flags plus extra.
 func (m *Member) Start(extra ...string) {
