@@ -39,6 +39,7 @@ type Result struct {
 	NotFound []int64       // keep-alive: IDs that were not found
 	Expired  int64         // tick: leases expired
 	More     bool          // tick: expired leases remain beyond the limit
+	Ops      []Result      // txn: one result per operation, when it applied
 }
 
 // batch is one ApplyBatch in progress: the cloned state being mutated plus
@@ -77,6 +78,8 @@ func (b *batch) apply(c Command) Result {
 		return b.setMember(c.Member)
 	case DelMember:
 		return b.delMember(c.ID)
+	case Txn:
+		return b.txn(c)
 	}
 	return Result{Err: invalid("unknown command %T", c)}
 }

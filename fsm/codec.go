@@ -20,7 +20,11 @@ var ErrDecode = errors.New("fsm: cannot decode command")
 
 // Encode serialises a command for raft.Apply.
 func Encode(c Command) []byte {
-	b := []byte{codecVersion, c.cmdType()}
+	return appendFields([]byte{codecVersion, c.cmdType()}, c)
+}
+
+// appendFields appends the fields of c (without version and type bytes).
+func appendFields(b []byte, c Command) []byte {
 	switch c := c.(type) {
 	case Grant:
 		b = putVarint(b, 1, c.ID)
@@ -60,6 +64,15 @@ func Encode(c Command) []byte {
 		b = putVarint(b, 4, c.Member.Node)
 	case DelMember:
 		b = putString(b, 1, c.ID)
+	case Txn:
+		// Each operation is one length-delimited field whose number is the
+		// operation's own command type and whose payload is its fields, so
+		// the order of the fields is the order of the operations. An
+		// operation is written even when its payload is empty.
+		for _, op := range c.Ops {
+			b = protowire.AppendTag(b, protowire.Number(op.cmdType()), protowire.BytesType)
+			b = protowire.AppendBytes(b, appendFields(nil, op))
+		}
 	}
 	return b
 }
@@ -73,6 +86,15 @@ func Decode(b []byte) (Command, error) {
 		return nil, fmt.Errorf("%w: format version %d (this build knows %d)", ErrDecode, b[0], codecVersion)
 	}
 	typ, body := b[1], b[2:]
+	c, err := decodeFields(typ, body)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// decodeFields decodes the fields of a command of type typ.
+func decodeFields(typ byte, body []byte) (Command, error) {
 	var c Command
 	var err error
 	switch typ {
@@ -203,6 +225,25 @@ func Decode(b []byte) (Command, error) {
 			return errUnknownField
 		})
 		c = d
+	case typeTxn:
+		var t Txn
+		err = fields(body, func(n protowire.Number, f field) error {
+			// Only the operations a Txn may hold; field numbers are
+			// checked before narrowing to a type byte.
+			if n != protowire.Number(typeGrant) && n != protowire.Number(typePut) && n != protowire.Number(typeDelete) {
+				return errUnknownField
+			}
+			if f.typ != protowire.BytesType {
+				return errors.New("wire type mismatch")
+			}
+			op, err := decodeFields(byte(n), f.buf)
+			if err != nil {
+				return err
+			}
+			t.Ops = append(t.Ops, op)
+			return nil
+		})
+		c = t
 	default:
 		return nil, fmt.Errorf("%w: unknown command type %d", ErrDecode, typ)
 	}

@@ -53,6 +53,15 @@ var codecCases = []struct {
 	{"setmember/full", fsm.SetMember{Member: fsm.Member{ID: "node01", RaftAddr: "127.0.0.1:8101", HTTPAddr: "127.0.0.1:8001", Node: 1023}}},
 	{"delmember/zero", fsm.DelMember{}},
 	{"delmember/id", fsm.DelMember{ID: "node01"}},
+	{"txn/empty", fsm.Txn{}},
+	{"txn/ops", fsm.Txn{Ops: []fsm.Command{
+		fsm.Grant{ID: 77, TTL: 10, Name: "n", SlackMs: 500},
+		fsm.Put{Key: "/b", Value: []byte{0, 0xff}, Lease: 77, HasCAS: true},
+		fsm.Delete{Key: "/a", HasCAS: true, CAS: 3},
+		fsm.Put{Key: "/a2", Value: []byte("v"), IfChanged: true},
+	}}},
+	{"txn/zero-ops", fsm.Txn{Ops: []fsm.Command{fsm.Put{}, fsm.Delete{}, fsm.Grant{}}}},
+	{"txn/prefix-delete", fsm.Txn{Ops: []fsm.Command{fsm.Delete{Key: "/p/", Prefix: true}}}}, // encodes; apply refuses it
 }
 
 // normalize maps the values Encode cannot tell apart (empty vs nil) to one
@@ -69,6 +78,15 @@ func normalize(c fsm.Command) fsm.Command {
 			c.IDs = nil
 		}
 		return c
+	case fsm.Txn:
+		if len(c.Ops) == 0 {
+			return fsm.Txn{}
+		}
+		ops := make([]fsm.Command, len(c.Ops))
+		for i, op := range c.Ops {
+			ops[i] = normalize(op)
+		}
+		return fsm.Txn{Ops: ops}
 	}
 	return c
 }
@@ -173,7 +191,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"version 2", wire(2, 4, bytesField(1, "/a"))},
 		{"version 255", wire(255, 1)},
 		{"type 0", wire(1, 0)},
-		{"type 10", wire(1, 10)},
+		{"type 16", wire(1, 16)},
 		{"type 255", wire(1, 255)},
 		{"unknown field grant", wire(1, 1, varintField(5, 1))},
 		{"unknown field revoke", wire(1, 2, varintField(2, 1))},
@@ -209,6 +227,14 @@ func TestDecodeErrors(t *testing.T) {
 		{"bool huge delete hascas", wire(1, 5, varintField(3, math.MaxUint64))},
 		{"valid then garbage", append(fsm.Encode(fsm.Put{Key: "/a", Value: []byte("v")}), 0xff)},
 		{"valid then unknown", append(fsm.Encode(fsm.Tick{ElapsedMs: 5}), varintField(9, 1)...)},
+		{"txn varint op", wire(1, 10, varintField(4, 1))},
+		{"txn tick op", wire(1, 10, bytesField(7, ""))},
+		{"txn revoke op", wire(1, 10, bytesField(2, ""))},
+		{"txn nested txn", wire(1, 10, bytesField(10, ""))},
+		{"txn op number wraps to put", wire(1, 10, bytesField(260, ""))},
+		{"txn op with unknown field", wire(1, 10, bytesField(4, string(varintField(7, 1))))},
+		{"txn op truncated", wire(1, 10, bytesField(4, string(tag(1, protowire.BytesType))))},
+		{"txn valid op then garbage", wire(1, 10, bytesField(5, string(bytesField(1, "/a"))), []byte{0xff})},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -267,6 +293,8 @@ func TestEncodeKnownBytes(t *testing.T) {
 		{fsm.Tick{ElapsedMs: 500, Limit: 1}, "\x01\x07\x08\xf4\x03\x10\x01"},
 		{fsm.SetMember{Member: fsm.Member{ID: "a", RaftAddr: "r", HTTPAddr: "h", Node: 1}}, "\x01\x08\x0a\x01a\x12\x01r\x1a\x01h\x20\x01"},
 		{fsm.DelMember{ID: "a"}, "\x01\x09\x0a\x01a"},
+		{fsm.Txn{Ops: []fsm.Command{fsm.Grant{ID: 1, TTL: 2}, fsm.Put{Key: "/a", Lease: 1}, fsm.Delete{}}},
+			"\x01\x0a\x0a\x04\x08\x01\x10\x02\x22\x06\x0a\x02/a\x18\x01\x2a\x00"},
 	}
 	for _, tc := range cases {
 		if got := string(fsm.Encode(tc.cmd)); got != tc.want {

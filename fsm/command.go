@@ -18,6 +18,8 @@ const (
 	typeTick      byte = 7
 	typeSetMember byte = 8
 	typeDelMember byte = 9
+	typeTxn       byte = 10
+	// 11-15 are reserved for access control; 16+ ask first.
 )
 
 // Grant creates a lease. The ID is chosen by the proposer.
@@ -88,6 +90,17 @@ type DelMember struct {
 	ID string
 }
 
+// Txn applies its operations in order, all or nothing, in one entry. Ops
+// holds Put, Delete (one key each, not Prefix) and Grant commands; no key
+// appears twice. Every condition (CAS, lease present, lease ID free) is
+// checked, against the state and the operations before it, before anything
+// changes; the keys changed then take consecutive revisions in operation
+// order. A Put may attach its key to a lease granted earlier in the same
+// Txn.
+type Txn struct {
+	Ops []Command
+}
+
 // Member is the replicated metadata of one cluster member; it lives in its
 // own bucket, never in the user keyspace.
 type Member struct {
@@ -106,3 +119,4 @@ func (Incr) cmdType() byte      { return typeIncr }
 func (Tick) cmdType() byte      { return typeTick }
 func (SetMember) cmdType() byte { return typeSetMember }
 func (DelMember) cmdType() byte { return typeDelMember }
+func (Txn) cmdType() byte       { return typeTxn }

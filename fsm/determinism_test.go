@@ -240,6 +240,8 @@ func (m *model) apply(c fsm.Command) fsm.Result {
 			m.del(k)
 		}
 		return fsm.Result{Revision: m.rev, Expired: int64(n), Deleted: int64(len(keys)), More: n < len(due)}
+	case fsm.Txn:
+		return m.txn(c)
 	case fsm.SetMember:
 		m.members[c.Member.ID] = c.Member
 		return fsm.Result{Revision: m.rev}
@@ -248,6 +250,57 @@ func (m *model) apply(c fsm.Command) fsm.Result {
 		return fsm.Result{Revision: m.rev}
 	}
 	panic(fmt.Sprintf("model: unknown command %T", c))
+}
+
+// txn checks every operation of a Txn first (no key twice, no prefix
+// delete, conditions against the state before the Txn, leases granted by
+// earlier operations count), then applies them in order.
+func (m *model) txn(c fsm.Txn) fsm.Result {
+	granted := map[int64]bool{}
+	seen := map[string]bool{}
+	for _, op := range c.Ops {
+		var err error
+		switch op := op.(type) {
+		case fsm.Grant:
+			if _, ok := m.leases[op.ID]; ok || granted[op.ID] {
+				err = fsm.ErrLeaseExists
+			}
+			granted[op.ID] = true
+		case fsm.Put:
+			_, live := m.leases[op.Lease]
+			switch {
+			case seen[op.Key]:
+				err = fsm.ErrInvalidArgument
+			case op.Lease != 0 && !live && !granted[op.Lease]:
+				err = fsm.ErrLeaseNotFound
+			default:
+				err = m.cas(op.HasCAS, op.CAS, op.Key)
+			}
+			seen[op.Key] = true
+		case fsm.Delete:
+			if seen[op.Key] || op.Prefix {
+				err = fsm.ErrInvalidArgument
+			} else {
+				err = m.cas(op.HasCAS, op.CAS, op.Key)
+			}
+			seen[op.Key] = true
+		}
+		if err != nil {
+			return fsm.Result{Err: err, Revision: m.rev}
+		}
+	}
+	out := []fsm.Result{}
+	for _, op := range c.Ops {
+		switch op := op.(type) {
+		case fsm.Grant:
+			out = append(out, m.apply(op))
+		case fsm.Put:
+			out = append(out, m.apply(op))
+		case fsm.Delete:
+			out = append(out, m.apply(op))
+		}
+	}
+	return fsm.Result{Revision: m.rev, Ops: out}
 }
 
 // dump renders the model exactly as dump renders a State.
@@ -386,7 +439,7 @@ func genWorkload(seed int64, n int) (*workload, *model) {
 	for i := 0; i < n; i++ {
 		idx := uint64(i + 1)
 		var c fsm.Command
-		p := rng.Intn(1000)
+		p := rng.Intn(1100) // 1000 and up: a Txn
 		switch {
 		case p < 10: // not a command: only moves the applied index
 			m.applied = idx
@@ -492,8 +545,10 @@ func genWorkload(seed int64, n int) (*workload, *model) {
 		case p < 975:
 			id := fmt.Sprintf("m%d", rng.Intn(5))
 			c = fsm.SetMember{Member: fsm.Member{ID: id, RaftAddr: fmt.Sprintf("10.0.0.%d:8101", rng.Intn(9)), HTTPAddr: "h", Node: int64(rng.Intn(1024))}}
-		default:
+		case p < 1000:
 			c = fsm.DelMember{ID: fmt.Sprintf("m%d", rng.Intn(5))}
+		default:
+			c = genTxn(rng, randKey, existingKey, someLease, randValue, modOf, &nextID, liveLease)
 		}
 		m.events = nil
 		r := m.apply(c)
@@ -504,6 +559,61 @@ func genWorkload(seed int64, n int) (*workload, *model) {
 		w.dumps = append(w.dumps, m.dump())
 	}
 	return w, m
+}
+
+// genTxn draws a Txn of 1..5 operations, aiming most of them at
+// conditions that hold so that whole Txns apply as often as they fail.
+func genTxn(rng *rand.Rand, randKey, existingKey func() string, someLease func() int64, randValue func() []byte,
+	modOf func(string) int64, nextID *int64, liveLease func() int64) fsm.Txn {
+	var t fsm.Txn
+	var grants []int64
+	used := map[string]bool{}
+	for j := rng.Intn(5) + 1; j > 0; j-- {
+		key := randKey()
+		if rng.Intn(2) == 0 {
+			key = existingKey()
+		}
+		if used[key] && rng.Intn(10) != 0 { // now and then a key twice
+			continue
+		}
+		used[key] = true
+		cas := func() (bool, int64) {
+			if rng.Intn(3) != 0 {
+				return false, 0
+			}
+			if rng.Intn(8) == 0 {
+				return true, modOf(key) + 1 // stale
+			}
+			return true, modOf(key)
+		}
+		switch k := rng.Intn(10); {
+		case k < 2:
+			*nextID += 1 + int64(rng.Intn(3))
+			id := *nextID
+			if taken := liveLease(); taken != 0 && rng.Intn(15) == 0 {
+				id = taken
+			}
+			grants = append(grants, id)
+			t.Ops = append(t.Ops, fsm.Grant{ID: id, TTL: 2 + int64(rng.Intn(10)), Name: "/txn", SlackMs: int64(rng.Intn(800))})
+		case k < 7:
+			pt := fsm.Put{Key: key, Value: randValue(), IfChanged: rng.Intn(8) == 0}
+			pt.HasCAS, pt.CAS = cas()
+			switch {
+			case len(grants) > 0 && rng.Intn(2) == 0:
+				pt.Lease = grants[rng.Intn(len(grants))]
+			case rng.Intn(3) == 0:
+				pt.Lease = someLease()
+			}
+			t.Ops = append(t.Ops, pt)
+		default:
+			d := fsm.Delete{Key: key, Prefix: rng.Intn(40) == 0}
+			if !d.Prefix {
+				d.HasCAS, d.CAS = cas()
+			}
+			t.Ops = append(t.Ops, d)
+		}
+	}
+	return t
 }
 
 // TestModelWorkloadCoversEveryOutcome checks the workload TestDeterminism
@@ -537,6 +647,7 @@ func TestModelWorkloadCoversEveryOutcome(t *testing.T) {
 		"fsm.Delete/ok", "fsm.Delete/cas", "fsm.Incr/ok", "fsm.Incr/invalid_argument", "fsm.KeepAlive/ok",
 		"fsm.Tick/ok", "tick/more", "tick/expired", "fsm.Revoke/ok", "fsm.Revoke/lease_not_found",
 		"fsm.SetMember/ok", "fsm.DelMember/ok",
+		"fsm.Txn/ok", "fsm.Txn/cas", "fsm.Txn/lease_not_found", "fsm.Txn/lease_exists", "fsm.Txn/invalid_argument",
 	} {
 		if seen[k] == 0 {
 			t.Errorf("workload never produces %s (seen %v)", k, seen)

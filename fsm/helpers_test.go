@@ -259,8 +259,16 @@ func errClass(err error) string {
 
 // fmtResult renders every field of a Result canonically.
 func fmtResult(r fsm.Result) string {
-	return fmt.Sprintf("err=%s rev=%d prev=%s deleted=%d value=%d lease=%+v renewed=%+v notfound=%v expired=%d more=%v",
+	s := fmt.Sprintf("err=%s rev=%d prev=%s deleted=%d value=%d lease=%+v renewed=%+v notfound=%v expired=%d more=%v",
 		errClass(r.Err), r.Revision, fmtKV(r.Prev), r.Deleted, r.Value, r.Lease, r.Renewed, r.NotFound, r.Expired, r.More)
+	if r.Ops != nil {
+		ops := make([]string, len(r.Ops))
+		for i, op := range r.Ops {
+			ops[i] = "{" + fmtResult(op) + "}"
+		}
+		s += " ops=[" + strings.Join(ops, " ") + "]"
+	}
+	return s
 }
 
 // memSink is a raft.SnapshotSink over a buffer.

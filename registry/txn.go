@@ -1,0 +1,137 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hashicorp/raft"
+	"github.com/rosterhq/roster/fsm"
+)
+
+// Txn limits: a Txn is one raft entry, so it is bounded like one.
+const (
+	// MaxTxnOps caps the operations of one Txn.
+	MaxTxnOps = 10_000
+	// TxnBytesFactor times Config.MaxValue caps the bytes (keys plus
+	// values) of one Txn: 4 MiB with the default 1 MiB values.
+	TxnBytesFactor = 4
+)
+
+// TxnLease is the lease ID that, in a Put of a Txn, stands for the lease
+// the Grant at index i of the same Txn creates (a Grant with ID 0, whose ID
+// the leader picks): Txn replaces it with that ID before proposing.
+func TxnLease(i int) int64 { return -1 - int64(i) }
+
+// Txn applies ops (fsm.Put, fsm.Delete of one key, fsm.Grant) in order,
+// all or nothing, in one raft entry; see fsm.Txn. Everything is validated
+// before proposing, as Put, Delete and Grant do, and no key may appear
+// twice. Grants with ID 0 get an ID picked here, and every grant gets the
+// clock slack a plain Grant gets. The result holds one result per
+// operation (Result.Ops); a refused Txn changed nothing and its error says
+// which operation failed.
+func (n *Node) Txn(ctx context.Context, ops []fsm.Command) (fsm.Result, error) {
+	t, err := n.prepareTxn(ops)
+	if err != nil {
+		return fsm.Result{}, err
+	}
+	return n.propose(ctx, "txn", t)
+}
+
+// prepareTxn validates ops and returns the Txn to propose, with lease IDs
+// chosen and placeholders resolved; ops itself is not modified.
+func (n *Node) prepareTxn(ops []fsm.Command) (fsm.Txn, error) {
+	invalid := func(i int, format string, a ...any) error {
+		return fmt.Errorf("%w: txn operation %d: %s", fsm.ErrInvalidArgument, i+1, fmt.Sprintf(format, a...))
+	}
+	if len(ops) == 0 {
+		return fsm.Txn{}, fmt.Errorf("%w: a txn needs at least one operation", fsm.ErrInvalidArgument)
+	}
+	if len(ops) > MaxTxnOps {
+		return fsm.Txn{}, fmt.Errorf("%w: %d operations in a txn; at most %d", fsm.ErrInvalidArgument, len(ops), MaxTxnOps)
+	}
+	out := make([]fsm.Command, len(ops))
+	keys := make(map[string]bool, len(ops))
+	granted := make([]int64, len(ops)) // the ID the Grant at i creates
+	limit := TxnBytesFactor * n.cfg.MaxValue
+	size := 0
+	key := func(i int, k string) error {
+		if err := fsm.ValidateKey(k); err != nil {
+			return fmt.Errorf("txn operation %d: %w", i+1, err)
+		}
+		if keys[k] {
+			return invalid(i, "key %q appears twice", clipKey(k))
+		}
+		keys[k] = true
+		size += len(k)
+		return nil
+	}
+	for i, op := range ops {
+		switch op := op.(type) {
+		case fsm.Put:
+			if err := key(i, op.Key); err != nil {
+				return fsm.Txn{}, err
+			}
+			if len(op.Value) > n.cfg.MaxValue {
+				return fsm.Txn{}, fmt.Errorf("%w: txn operation %d: value is %d bytes, the limit is %d", ErrTooLarge, i+1, len(op.Value), n.cfg.MaxValue)
+			}
+			size += len(op.Value)
+			if op.CAS < 0 {
+				return fsm.Txn{}, invalid(i, "negative cas")
+			}
+			if op.Lease < 0 {
+				j := int(-1 - op.Lease)
+				if j >= i || granted[j] == 0 {
+					return fsm.Txn{}, invalid(i, "lease placeholder %d names no earlier grant", op.Lease)
+				}
+				op.Lease = granted[j]
+			}
+			out[i] = op
+		case fsm.Delete:
+			if err := key(i, op.Key); err != nil {
+				return fsm.Txn{}, err
+			}
+			if op.Prefix {
+				return fsm.Txn{}, invalid(i, "a prefix delete cannot be part of a txn")
+			}
+			if op.CAS < 0 {
+				return fsm.Txn{}, invalid(i, "negative cas")
+			}
+			out[i] = op
+		case fsm.Grant:
+			if err := fsm.ValidateTTL(op.TTL); err != nil {
+				return fsm.Txn{}, fmt.Errorf("txn operation %d: %w", i+1, err)
+			}
+			if err := fsm.ValidateLeaseName(op.Name); err != nil {
+				return fsm.Txn{}, fmt.Errorf("txn operation %d: %w", i+1, err)
+			}
+			if op.ID < 0 {
+				return fsm.Txn{}, invalid(i, "lease id %d is negative", op.ID)
+			}
+			if op.ID == 0 {
+				g := n.idgen.Load()
+				if g == nil || n.raft.State() != raft.Leader {
+					return fsm.Txn{}, n.notLeader()
+				}
+				op.ID = g.Next()
+			}
+			op.SlackMs = n.slackMs()
+			size += len(op.Name)
+			granted[i] = op.ID
+			out[i] = op
+		default:
+			return fsm.Txn{}, invalid(i, "a txn holds puts, deletes and grants, not %T", op)
+		}
+		if size > limit {
+			return fsm.Txn{}, fmt.Errorf("%w: the txn is over %d bytes of keys and values", ErrTooLarge, limit)
+		}
+	}
+	return fsm.Txn{Ops: out}, nil
+}
+
+// clipKey shortens a key quoted in an error message.
+func clipKey(k string) string {
+	if len(k) > 64 {
+		return k[:64] + "…"
+	}
+	return k
+}

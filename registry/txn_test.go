@@ -1,0 +1,106 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/internal/testutil"
+	"github.com/rosterhq/roster/registry"
+)
+
+// TestTxnGrantsAndAttaches is SET k v EX 2 as the Redis port sends it: a
+// lease the leader picks, and the key attached to it by placeholder, in one
+// entry; the key then expires with the lease.
+func TestTxnGrantsAndAttaches(t *testing.T) {
+	n := openNode(t, t.TempDir(), 20*time.Millisecond)
+	ctx := context.Background()
+	if _, err := n.Put(ctx, fsm.Put{Key: "/b", Value: []byte("old")}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := n.Txn(ctx, []fsm.Command{
+		fsm.Grant{TTL: 2, Name: "/redis"},
+		fsm.Put{Key: "/k", Value: []byte("v"), Lease: registry.TxnLease(0)},
+		fsm.Delete{Key: "/b"},
+	})
+	if err != nil || len(res.Ops) != 3 || res.Revision != 3 {
+		t.Fatalf("txn: %+v, %v", res, err)
+	}
+	id := res.Ops[0].Lease.ID
+	if id <= 0 || res.Ops[0].Lease.TTL != 2 {
+		t.Fatalf("granted %+v", res.Ops[0].Lease)
+	}
+	st := n.FSM().State()
+	if kv, ok := st.Get("/k"); !ok || kv.Lease != id || kv.ModRevision != 2 {
+		t.Fatalf("/k: %+v", kv)
+	}
+	if _, ok := st.Get("/b"); ok {
+		t.Fatal("/b not deleted")
+	}
+	testutil.Eventually(t, 5*time.Second, "expiry", func() bool {
+		_, ok := n.FSM().State().Get("/k")
+		return !ok
+	})
+	// A condition that fails refuses the whole txn, grant included.
+	leases := n.FSM().State().LeaseCount()
+	_, err = n.Txn(ctx, []fsm.Command{
+		fsm.Grant{TTL: 5},
+		fsm.Put{Key: "/c", Value: []byte("x"), Lease: registry.TxnLease(0)},
+		fsm.Put{Key: "/d", HasCAS: true, CAS: 99},
+	})
+	var ce *fsm.CASError
+	if !errors.As(err, &ce) || ce.Current != 0 || !strings.Contains(err.Error(), "txn operation 3") {
+		t.Fatalf("failing txn: %v", err)
+	}
+	if st := n.FSM().State(); st.LeaseCount() != leases || st.KeyCount() != 0 {
+		t.Fatalf("refused txn left %d leases (want %d), %d keys", st.LeaseCount(), leases, st.KeyCount())
+	}
+}
+
+// TestTxnValidation: a bad txn is refused before it is proposed and
+// changes nothing.
+func TestTxnValidation(t *testing.T) {
+	n := openNode(t, t.TempDir(), 100*time.Millisecond)
+	ctx := context.Background()
+	big := make([]byte, registry.DefaultMaxValue)
+	many := make([]fsm.Command, registry.MaxTxnOps+1)
+	for i := range many {
+		many[i] = fsm.Delete{Key: "/k"}
+	}
+	var huge []fsm.Command
+	for i := 0; i <= registry.TxnBytesFactor; i++ {
+		huge = append(huge, fsm.Put{Key: "/h/" + strings.Repeat("x", i+1), Value: big})
+	}
+	cases := []struct {
+		name string
+		ops  []fsm.Command
+		want error
+	}{
+		{"empty", nil, fsm.ErrInvalidArgument},
+		{"too many", many, fsm.ErrInvalidArgument},
+		{"key twice", []fsm.Command{fsm.Put{Key: "/a"}, fsm.Delete{Key: "/a"}}, fsm.ErrInvalidArgument},
+		{"bad key", []fsm.Command{fsm.Put{Key: "a"}}, fsm.ErrInvalidArgument},
+		{"value too large", []fsm.Command{fsm.Put{Key: "/a", Value: append(big, 0)}}, registry.ErrTooLarge},
+		{"txn too large", huge, registry.ErrTooLarge},
+		{"negative cas", []fsm.Command{fsm.Delete{Key: "/a", HasCAS: true, CAS: -1}}, fsm.ErrInvalidArgument},
+		{"prefix delete", []fsm.Command{fsm.Delete{Key: "/a", Prefix: true}}, fsm.ErrInvalidArgument},
+		{"placeholder without grant", []fsm.Command{fsm.Put{Key: "/a", Lease: registry.TxnLease(0)}}, fsm.ErrInvalidArgument},
+		{"placeholder names a put", []fsm.Command{fsm.Put{Key: "/a"}, fsm.Put{Key: "/b", Lease: registry.TxnLease(0)}}, fsm.ErrInvalidArgument},
+		{"placeholder names a later grant", []fsm.Command{fsm.Put{Key: "/a", Lease: registry.TxnLease(1)}, fsm.Grant{TTL: 5}}, fsm.ErrInvalidArgument},
+		{"bad ttl", []fsm.Command{fsm.Grant{TTL: 1}}, fsm.ErrInvalidArgument},
+		{"bad lease name", []fsm.Command{fsm.Grant{TTL: 5, Name: "a\x00"}}, fsm.ErrInvalidArgument},
+		{"negative lease id", []fsm.Command{fsm.Grant{ID: -5, TTL: 5}}, fsm.ErrInvalidArgument},
+		{"incr", []fsm.Command{fsm.Incr{Key: "/n", By: 1}}, fsm.ErrInvalidArgument},
+	}
+	for _, tc := range cases {
+		if _, err := n.Txn(ctx, tc.ops); !errors.Is(err, tc.want) {
+			t.Errorf("%s: error %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if st := n.FSM().State(); st.Revision() != 0 || st.LeaseCount() != 0 {
+		t.Fatalf("refused txns changed the state: revision %d, %d leases", st.Revision(), st.LeaseCount())
+	}
+}
