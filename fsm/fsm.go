@@ -27,6 +27,9 @@ type Config struct {
 	// (default DefaultWatchHistory).
 	WatchHistory int
 	Logger       *slog.Logger
+	// Failpoint, when set, is called at each crash point (see Failpoints)
+	// with its name; tests make it kill the process.
+	Failpoint func(name string)
 }
 
 // Observer is told about every published batch, after it is durable and
@@ -184,28 +187,38 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	}
 	b := newBatch(f.cur.Load().clone())
 	changed := false
+	// fatal is an entry this replica cannot decode. The entries before it
+	// in the batch were committed like it and keep their real results; it
+	// and those after it fail, and the state machine stops.
+	var fatal error
 	for i, l := range logs {
 		if l.Index <= b.s.applied {
 			out[i] = Result{Revision: b.s.revision}
 			continue
 		}
-		changed = true
-		b.s.applied = l.Index
 		if l.Type != raft.LogCommand {
+			changed = true
+			b.s.applied = l.Index
 			out[i] = Result{Revision: b.s.revision}
 			continue
 		}
 		cmd, err := Decode(l.Data)
 		if err != nil {
-			f.fail(fmt.Errorf("entry %d (term %d): %w", l.Index, l.Term, err))
-			for j := range out {
-				out[j] = Result{Err: f.Err()}
+			fatal = fmt.Errorf("entry %d (term %d): %w", l.Index, l.Term, err)
+			wrapped := fmt.Errorf("%w: %w", ErrFailed, fatal)
+			for j := i; j < len(out); j++ {
+				out[j] = Result{Err: wrapped}
 			}
-			return out
+			break
 		}
+		changed = true
+		b.s.applied = l.Index
 		out[i] = b.apply(cmd)
 	}
 	if !changed {
+		if fatal != nil {
+			f.fail(fatal)
+		}
 		return out
 	}
 	f.dbMu.RLock()
@@ -220,6 +233,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	}
 	f.expired.Add(b.expired)
 	f.publish(b.s, b.events, false)
+	if fatal != nil {
+		f.fail(fatal)
+	}
 	return out
 }
 
@@ -229,7 +245,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	tmp := f.cfg.Path + ".restore"
-	if err := readSnapshot(rc, tmp); err != nil {
+	if err := readSnapshot(rc, tmp, f.failpoint); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
@@ -247,6 +263,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := probe.Close(); err != nil {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
+	f.failpoint(FailRestoreSynced)
 
 	f.dbMu.Lock()
 	defer f.dbMu.Unlock()
@@ -259,7 +276,12 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := syncDir(filepath.Dir(f.cfg.Path)); err != nil {
 		return f.reopenAfter(fmt.Errorf("fsm: restore: %w", err))
 	}
-	return f.reopenAfter(nil)
+	f.failpoint(FailRestoreRenamed)
+	err = f.reopenAfter(nil)
+	if err == nil {
+		f.failpoint(FailRestoreReloaded)
+	}
+	return err
 }
 
 // reopenAfter reopens the state file (dbMu held) and publishes its state.
