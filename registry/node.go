@@ -98,17 +98,20 @@ func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Node, error
 func (n *Node) openStores(raftDir string) error {
 	hlog := logging.HCLog(n.log, "raft")
 	var err error
-	n.fsm, err = fsm.Open(fsm.Config{Path: filepath.Join(n.cfg.DataDir, "state.db"), NoSync: n.cfg.NoSync, WatchHistory: n.cfg.WatchHistory, Logger: n.log})
+	n.fsm, err = fsm.Open(fsm.Config{Path: n.statePath(), NoSync: n.cfg.NoSync, WatchHistory: n.cfg.WatchHistory, Logger: n.log, Failpoint: n.cfg.Failpoint})
 	if err != nil {
 		return err
 	}
-	n.logStore, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(raftDir, "raft.db"), NoSync: n.cfg.NoSync})
+	n.logStore, err = raftboltdb.New(raftboltdb.Options{Path: n.logPath(), NoSync: n.cfg.NoSync})
 	if err != nil {
 		return fmt.Errorf("registry: raft log: %w", err)
 	}
 	n.snaps, err = raft.NewFileSnapshotStoreWithLogger(raftDir, n.cfg.SnapshotRetain, hlog)
 	if err != nil {
 		return fmt.Errorf("registry: snapshots: %w", err)
+	}
+	if err := n.checkStateNotAhead(); err != nil {
+		return err
 	}
 	// raft does not restore snapshots on start (the state file is durable);
 	// but a state file behind the newest snapshot (lost or replaced) must be
@@ -129,6 +132,40 @@ func (n *Node) openStores(raftDir string) error {
 	}
 	return nil
 }
+
+// checkStateNotAhead refuses a state file that includes entries its raft
+// files do not hold (they were lost, or replaced by another cluster's):
+// raft would hand the entries of the new log at those indexes to a state
+// machine that skips them as already applied, and their writes would be
+// acknowledged yet never applied.
+func (n *Node) checkStateNotAhead() error {
+	applied := n.fsm.State().AppliedIndex()
+	if applied == 0 {
+		return nil
+	}
+	last, err := n.logStore.LastIndex()
+	if err != nil {
+		return fmt.Errorf("registry: raft log: %w", err)
+	}
+	var snap uint64
+	list, err := n.snaps.List()
+	if err != nil {
+		return fmt.Errorf("registry: snapshots: %w", err)
+	}
+	if len(list) > 0 {
+		snap = list[0].Index
+	}
+	if applied > max(last, snap) {
+		return fmt.Errorf("registry: the state file %s is ahead of its raft log %s: it includes entries up to index %d, "+
+			"the log ends at %d and the newest snapshot at %d; the raft files were lost or replaced, so the state "+
+			"cannot be reused (move the data directory aside and join the cluster again, or restore the raft files)",
+			n.statePath(), n.logPath(), applied, last, snap)
+	}
+	return nil
+}
+
+func (n *Node) statePath() string { return filepath.Join(n.cfg.DataDir, "state.db") }
+func (n *Node) logPath() string   { return filepath.Join(n.cfg.DataDir, "raft", "raft.db") }
 
 func (n *Node) catchUpFromSnapshot() error {
 	list, err := n.snaps.List()
@@ -194,7 +231,11 @@ func (n *Node) startRaft() error {
 	} else {
 		n.log.Info("first start without bootstrap or join: waiting to be added by an existing member")
 	}
-	n.raft, err = raft.NewRaft(conf, n.fsm, n.logStore, n.logStore, n.snaps, n.trans)
+	var logs raft.LogStore = n.logStore
+	if n.cfg.Failpoint != nil {
+		logs = compactHookStore{LogStore: logs, failpoint: n.cfg.Failpoint}
+	}
+	n.raft, err = raft.NewRaft(conf, n.fsm, logs, n.logStore, n.snaps, n.trans)
 	if err != nil {
 		return fmt.Errorf("registry: start raft: %w", err)
 	}

@@ -236,3 +236,29 @@ func TestRosterdExitStatus(t *testing.T) {
 		})
 	}
 }
+
+// TestRosterdRefusesStateAheadOfRaftLog: API.md "Server command line": a
+// data directory whose state is ahead of its raft log is refused with a
+// non-zero exit and a message naming both files.
+func TestRosterdRefusesStateAheadOfRaftLog(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, fastArgs(dir)...)
+	s.ready()
+	if code, body := s.do("PUT", "/v1/kv/a", "1"); code != http.StatusOK {
+		t.Fatalf("put = %d %s", code, body)
+	}
+	if code := s.stop(); code != exitOK {
+		t.Fatalf("exit status %d:\n%s", code, s.stderr)
+	}
+	if err := os.RemoveAll(dir + "/raft"); err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	env := environment{getenv: func(string) string { return "" }, hostname: os.Hostname}
+	code := rosterd(context.Background(), fastArgs(dir), env, &stderr, nil)
+	out := stderr.String()
+	if code != exitError || !strings.Contains(out, "ahead of its raft log") ||
+		!strings.Contains(out, dir+"/state.db") || !strings.Contains(out, dir+"/raft/raft.db") {
+		t.Fatalf("exit %d, want %d with a message naming the state file and the raft log:\n%s", code, exitError, out)
+	}
+}

@@ -1,0 +1,143 @@
+package registry_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/internal/logging"
+	"github.com/rosterhq/roster/registry"
+)
+
+func nodeConfig(dir string) registry.Config {
+	return registry.Config{
+		ID: "n1", DataDir: dir, RaftAddr: "127.0.0.1:0", Bootstrap: true, NodeNumber: -1,
+		Tick: 50 * time.Millisecond, HTTPAdvertise: "127.0.0.1:1",
+	}
+}
+
+func putN(t *testing.T, n *registry.Node, prefix string, count int) {
+	t.Helper()
+	for i := 0; i < count; i++ {
+		if _, err := n.Put(context.Background(), fsm.Put{Key: fmt.Sprintf("%s%03d", prefix, i), Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	src, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStateAheadOfRaftLogIsRefused: a state file whose applied index is
+// beyond everything the raft files hold (they were lost or replaced) must
+// not be reused: the entries of a new log at those indexes would be skipped
+// while their writes are acknowledged.
+func TestStateAheadOfRaftLogIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		wreck func(t *testing.T, dir string)
+	}{
+		{"raft files lost", func(t *testing.T, dir string) {
+			if err := os.RemoveAll(filepath.Join(dir, "raft")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"raft files from a newer, shorter cluster", func(t *testing.T, dir string) {
+			other := t.TempDir()
+			n := openNode(t, other, 50*time.Millisecond)
+			if err := n.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.RemoveAll(filepath.Join(dir, "raft")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(filepath.Join(other, "raft"), filepath.Join(dir, "raft")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			n := openNode(t, dir, 50*time.Millisecond)
+			putN(t, n, "/k/", 30)
+			if err := n.Close(); err != nil {
+				t.Fatal(err)
+			}
+			tc.wreck(t, dir)
+			n2, err := registry.Open(nodeConfig(dir), logging.ForTest(t), prometheus.NewRegistry())
+			if err == nil {
+				n2.Close()
+				t.Fatal("a state file ahead of its raft log was reused")
+			}
+			msg := err.Error()
+			for _, want := range []string{filepath.Join(dir, "state.db"), filepath.Join(dir, "raft", "raft.db"), "ahead"} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error %q does not name %q", msg, want)
+				}
+			}
+		})
+	}
+}
+
+// TestStateBehindSnapshotCatchesUp: a state file older than the newest
+// snapshot (restored from a backup, say) is brought up to the snapshot,
+// then the log after it replays: nothing acknowledged is missing.
+func TestStateBehindSnapshotCatchesUp(t *testing.T) {
+	dir := t.TempDir()
+	n := openNode(t, dir, 50*time.Millisecond)
+	putN(t, n, "/a/", 10)
+	if _, err := n.Snapshot(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// An old copy of the state: taken from a snapshot of this moment.
+	old := filepath.Join(t.TempDir(), "old.db")
+	putN(t, n, "/b/", 10)
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, filepath.Join(dir, "state.db"), old)
+
+	n = openNode(t, dir, 50*time.Millisecond)
+	putN(t, n, "/c/", 10)
+	if _, err := n.Snapshot(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	putN(t, n, "/d/", 10)
+	want := n.FSM().State().Revision()
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, old, filepath.Join(dir, "state.db"))
+
+	n = openNode(t, dir, 50*time.Millisecond)
+	st, err := n.Read(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.KeyCount() != 40 || st.Revision() != want {
+		t.Fatalf("after catching up: %d keys at revision %d, want 40 at %d", st.KeyCount(), st.Revision(), want)
+	}
+}
