@@ -33,20 +33,27 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fsm: snapshot: %w", err)
 	}
-	return &snapshot{tx: tx}, nil
+	return &snapshot{tx: tx, failpoint: f.failpoint}, nil
 }
 
 type snapshot struct {
-	tx   *bolt.Tx
-	once sync.Once
+	tx        *bolt.Tx
+	once      sync.Once
+	failpoint func(string)
 }
 
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	s.failpoint(FailSnapshotPersistStart)
 	if err := writeSnapshot(sink, s.tx); err != nil {
 		sink.Cancel()
 		return fmt.Errorf("fsm: persist snapshot: %w", err)
 	}
-	return sink.Close()
+	s.failpoint(FailSnapshotPersistWritten)
+	if err := sink.Close(); err != nil {
+		return err
+	}
+	s.failpoint(FailSnapshotPersisted)
+	return nil
 }
 
 func (s *snapshot) Release() { s.once.Do(func() { _ = s.tx.Rollback() }) }
@@ -77,8 +84,9 @@ func writeSnapshot(w io.Writer, tx *bolt.Tx) error {
 var errBadSnapshot = errors.New("not a valid snapshot")
 
 // readSnapshot copies the bbolt bytes of a snapshot stream into path,
-// synced, after checking its frame and checksum.
-func readSnapshot(r io.Reader, path string) error {
+// synced, after checking its frame and checksum. failpoint is called once
+// the bytes are written, before the sync.
+func readSnapshot(r io.Reader, path string, failpoint func(string)) error {
 	br := bufio.NewReaderSize(r, 1<<20)
 	hdr := make([]byte, len(snapMagic)+4+8)
 	if _, err := io.ReadFull(br, hdr); err != nil {
@@ -111,6 +119,7 @@ func readSnapshot(r io.Reader, path string) error {
 	if !bytes.Equal(sum, h.Sum(nil)) {
 		return fmt.Errorf("%w: checksum mismatch", errBadSnapshot)
 	}
+	failpoint(FailRestoreWritten)
 	if err := fh.Sync(); err != nil {
 		return err
 	}

@@ -60,6 +60,10 @@ type Config struct {
 
 	// NoSync skips fsync of the state file (tests and benchmarks only).
 	NoSync bool
+
+	// Failpoint, when set, is called with the name of each crash point the
+	// node passes (see Failpoints); crash tests make it kill the process.
+	Failpoint func(name string)
 }
 
 // Defaults.

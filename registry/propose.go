@@ -48,6 +48,9 @@ func (n *Node) propose(ctx context.Context, name string, c fsm.Command) (fsm.Res
 	if !ok {
 		return fsm.Result{}, fmt.Errorf("registry: unexpected apply response %T", f.Response())
 	}
+	if name != "tick" && name != "member" {
+		n.failpoint(FailCommitBeforeAck)
+	}
 	return res, res.Err
 }
 

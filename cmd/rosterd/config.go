@@ -28,6 +28,8 @@ type Config struct {
 	LogFormat string
 	// Security is TLS and access control (security.go).
 	Security Security
+	// Failpoints are the crash points chosen with ROSTER_FAILPOINT.
+	Failpoints failpoints
 }
 
 // environment is what parseConfig reads besides its arguments, passed in so
@@ -287,6 +289,8 @@ func parseConfig(args []string, env environment) (Config, error) {
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		check(fmt.Errorf("-log-format %q: want text or json", cfg.LogFormat))
 	}
+	cfg.Failpoints, err = parseFailpoints(env.getenv(failpointEnv))
+	check(err)
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}

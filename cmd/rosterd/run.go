@@ -133,6 +133,10 @@ func run(ctx context.Context, cfg Config, stderr io.Writer, reload <-chan struct
 	}()
 
 	rc := cfg.Registry
+	rc.Failpoint = cfg.Failpoints.hook(stderr, killSelf)
+	if rc.Failpoint != nil {
+		log.Warn("crash points armed: this process kills itself on purpose", "points", cfg.Failpoints)
+	}
 	tlsc, err := loadTLS(cfg.Security, log)
 	if err != nil {
 		return usageError{err}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/rosterhq/roster/internal/testutil"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -19,6 +20,9 @@ type Member struct {
 	Raft string // host:port
 	Dir  string
 	Args []string // extra flags
+	// Env is added to the process environment at each Start (e.g.
+	// "ROSTER_FAILPOINT=commit-before-ack"); change it between runs.
+	Env []string
 
 	t   testing.TB
 	bin string
@@ -56,8 +60,11 @@ func (m *Member) Start(extra ...string) {
 	args = append(args, m.Args...)
 	args = append(args, extra...)
 	cmd := exec.Command(m.bin, args...)
+	if len(m.Env) > 0 {
+		cmd.Env = append(os.Environ(), m.Env...)
+	}
 	m.runs++
-	fmt.Fprintf(m.logs, "==== run %d: rosterd %v\n", m.runs, args)
+	fmt.Fprintf(m.logs, "==== run %d: %v rosterd %v\n", m.runs, m.Env, args)
 	cmd.Stdout = m.logs
 	cmd.Stderr = m.logs
 	if err := cmd.Start(); err != nil {
