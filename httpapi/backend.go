@@ -18,6 +18,8 @@ type Backend interface {
 	Put(ctx context.Context, p fsm.Put) (fsm.Result, error)
 	Delete(ctx context.Context, d fsm.Delete) (fsm.Result, error)
 	Incr(ctx context.Context, key string, by int64) (fsm.Result, error)
+	// Txn applies puts, deletes and grants all or nothing in one entry.
+	Txn(ctx context.Context, ops []fsm.Command) (fsm.Result, error)
 	// Read returns a state to read from: linearizable unless stale.
 	Read(ctx context.Context, stale bool) (*fsm.State, error)
 	Cluster(ctx context.Context) (registry.ClusterInfo, error)

@@ -124,6 +124,19 @@ func (s *Server) fail(c *gin.Context, err error) {
 		s.log.Log(c.Request.Context(), level, "request failed",
 			"method", c.Request.Method, "path", c.Request.URL.Path, "status", status, "err", err)
 	}
-	writeJSON(c, status, api.ErrorResponse{Error: &d})
+	if c.GetBool(ctxDemoErrors) {
+		writeJSON(c, status, demoError{Error: d.Message})
+	} else {
+		writeJSON(c, status, api.ErrorResponse{Error: &d})
+	}
 	c.Abort()
+}
+
+// ctxDemoErrors marks a request of the gin + raft demo's routes, whose
+// errors answer in that demo's shape, {"error": "<message>"}, with the same
+// status as any other route (compat_seed.go).
+const ctxDemoErrors = "roster.demo-errors"
+
+type demoError struct {
+	Error string `json:"error"`
 }

@@ -157,6 +157,7 @@ func (s *Server) routes(e *gin.Engine) {
 	e.GET("/key/*key", lead, s.compatGetKey)
 	e.DELETE("/key/*key", lead, s.compatDeleteKey)
 	e.POST("/join", lead, s.compatJoin)
+	s.seedRoutes(e, lead) // POST /key, /put, /get, /delete, /inc (compat_seed.go)
 }
 
 // Handler returns the http.Handler serving the API (for tests and for
