@@ -91,6 +91,7 @@ func (b *batch) grant(c Grant) Result {
 	l := &lease.Lease{ID: c.ID, TTL: c.TTL, Name: c.Name, Deadline: lease.Deadline(b.s.clock, c.TTL) + max(c.SlackMs, 0)}
 	b.s.leases.Put(l)
 	b.leases[l.ID] = l
+	b.s.maxLeaseID = max(b.s.maxLeaseID, l.ID)
 	return Result{Revision: b.s.revision, Lease: b.s.status(l)}
 }
 

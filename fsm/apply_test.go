@@ -958,3 +958,26 @@ func TestSlackExtendsDeadline(t *testing.T) {
 		t.Fatalf("renewed lease not expired at clock+ttl+slack: %s", fmtResult(r))
 	}
 }
+
+// The largest lease ID ever granted survives revocation, expiry and a
+// reopen: the leader picks new IDs above it, so none is issued twice.
+func TestMaxLeaseIDSurvivesRevokeAndReopen(t *testing.T) {
+	h := newHarness(t)
+	h.must(fsm.Grant{ID: 900, TTL: 10})
+	h.must(fsm.Grant{ID: 70, TTL: 2})
+	h.must(fsm.Revoke{ID: 900})
+	h.must(fsm.Tick{ElapsedMs: 3000})
+	if h.state().LeaseCount() != 0 {
+		t.Fatalf("leases left: %d", h.state().LeaseCount())
+	}
+	if got := h.state().MaxLeaseID(); got != 900 {
+		t.Fatalf("MaxLeaseID = %d, want 900", got)
+	}
+	h.reopen()
+	if got := h.state().MaxLeaseID(); got != 900 {
+		t.Fatalf("after reopen MaxLeaseID = %d, want 900", got)
+	}
+	if r := h.do(fsm.Grant{ID: 900, TTL: 10}); r.Err != nil {
+		t.Fatalf("an explicit re-grant of a revoked ID is the client's choice: %v", r.Err)
+	}
+}

@@ -21,6 +21,7 @@ type model struct {
 	applied uint64
 	rev     int64
 	clock   int64
+	maxID   int64
 	kv      map[string]mKV
 	leases  map[int64]mLease
 	members map[string]fsm.Member
@@ -139,6 +140,7 @@ func (m *model) apply(c fsm.Command) fsm.Result {
 			return fail(fsm.ErrLeaseExists)
 		}
 		m.leases[c.ID] = mLease{ttl: c.TTL, name: c.Name, deadline: m.clock + c.TTL*1000 + max(c.SlackMs, 0)}
+		m.maxID = max(m.maxID, c.ID)
 		return fsm.Result{Revision: m.rev, Lease: m.status(c.ID)}
 	case fsm.Revoke:
 		if _, ok := m.leases[c.ID]; !ok {
@@ -306,7 +308,7 @@ func (m *model) txn(c fsm.Txn) fsm.Result {
 // dump renders the model exactly as dump renders a State.
 func (m *model) dump() string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "applied=%d revision=%d clock=%d keys=%d leases=%d\n", m.applied, m.rev, m.clock, len(m.kv), len(m.leases))
+	fmt.Fprintf(&sb, "applied=%d revision=%d clock=%d max_lease_id=%d keys=%d leases=%d\n", m.applied, m.rev, m.clock, m.maxID, len(m.kv), len(m.leases))
 	for _, k := range m.sortedKeys() {
 		v := m.kv[k]
 		fmt.Fprintf(&sb, "kv %q value=%x create=%d mod=%d version=%d lease=%d\n", k, v.value, v.create, v.mod, v.ver, v.lease)

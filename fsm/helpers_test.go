@@ -157,8 +157,8 @@ func (h *harness) absent(key string) {
 // Remaining).
 func dump(s *fsm.State) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "applied=%d revision=%d clock=%d keys=%d leases=%d\n",
-		s.AppliedIndex(), s.Revision(), s.Clock(), s.KeyCount(), s.LeaseCount())
+	fmt.Fprintf(&sb, "applied=%d revision=%d clock=%d max_lease_id=%d keys=%d leases=%d\n",
+		s.AppliedIndex(), s.Revision(), s.Clock(), s.MaxLeaseID(), s.KeyCount(), s.LeaseCount())
 	n := 0
 	s.Range("", "", func(kv *fsm.KV) bool {
 		n++

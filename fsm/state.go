@@ -35,9 +35,12 @@ type State struct {
 	applied  uint64
 	revision int64
 	clock    int64
-	kv       *btree.BTreeG[*KV]
-	leases   *lease.Table
-	members  []Member // sorted by ID; replaced, never modified in place
+	// maxLeaseID is the largest lease ID ever granted (live or not): new
+	// IDs are chosen above it, so none is ever issued twice.
+	maxLeaseID int64
+	kv         *btree.BTreeG[*KV]
+	leases     *lease.Table
+	members    []Member // sorted by ID; replaced, never modified in place
 }
 
 func newState() *State {
@@ -61,6 +64,10 @@ func (s *State) Revision() int64 { return s.revision }
 
 // Clock is the replicated lease clock in milliseconds.
 func (s *State) Clock() int64 { return s.clock }
+
+// MaxLeaseID is the largest lease ID ever granted in this state's history
+// (0 when none); the leader chooses new IDs above it.
+func (s *State) MaxLeaseID() int64 { return s.maxLeaseID }
 
 // KeyCount is the number of keys stored.
 func (s *State) KeyCount() int { return s.kv.Len() }

@@ -23,6 +23,7 @@ var (
 	metaRevision = []byte("revision")
 	metaClock    = []byte("lease_clock")
 	metaFormat   = []byte("format")
+	metaMaxLease = []byte("max_lease_id")
 )
 
 const storeFormat = 1
@@ -76,12 +77,16 @@ func loadState(db *bolt.DB) (*State, error) {
 		s.applied = getU64(meta.Get(metaApplied))
 		s.revision = int64(getU64(meta.Get(metaRevision)))
 		s.clock = int64(getU64(meta.Get(metaClock)))
+		s.maxLeaseID = int64(getU64(meta.Get(metaMaxLease)))
 		err := tx.Bucket(bucketLeases).ForEach(func(k, v []byte) error {
 			l, err := decodeLease(k, v)
 			if err != nil {
 				return err
 			}
 			s.leases.Put(l)
+			// Stores written before max_lease_id existed: the live
+			// leases are the best floor they can offer.
+			s.maxLeaseID = max(s.maxLeaseID, l.ID)
 			return nil
 		})
 		if err != nil {
@@ -167,6 +172,9 @@ func writeBatch(db *bolt.DB, b *batch) error {
 			return err
 		}
 		if err := meta.Put(metaRevision, u64(uint64(b.s.revision))); err != nil {
+			return err
+		}
+		if err := meta.Put(metaMaxLease, u64(uint64(b.s.maxLeaseID))); err != nil {
 			return err
 		}
 		return meta.Put(metaClock, u64(uint64(b.s.clock)))

@@ -1,7 +1,10 @@
 package lease
 
 import (
+	"errors"
 	"fmt"
+	"math"
+	"sync"
 
 	"github.com/bwmarrin/snowflake"
 )
@@ -9,10 +12,21 @@ import (
 // MaxNode is the largest snowflake node number (10 node bits).
 const MaxNode = 1023
 
-// IDGen hands out snowflake lease IDs. Each member of a cluster has its own
-// node number, so IDs chosen by successive leaders never collide.
+// ErrIDsExhausted: an ID above the floor would overflow int64 (someone
+// granted a lease with an explicit ID of math.MaxInt64).
+var ErrIDsExhausted = errors.New("lease: no lease ID above the largest one ever granted")
+
+// IDGen hands out lease IDs: snowflake IDs (time, node number, sequence),
+// but never one at or below a floor. The floor is the largest lease ID the
+// replicated state has ever seen, so an ID is never issued twice even when
+// the wall clock steps back between two leaderships or restarts (the
+// snowflake time would then start below IDs already issued). While the
+// clock behaves, the snowflake ID is above the floor and is used as is.
 type IDGen struct {
 	node *snowflake.Node
+
+	mu   sync.Mutex
+	last int64
 }
 
 // NewIDGen returns a generator for node number node (0..MaxNode).
@@ -27,5 +41,19 @@ func NewIDGen(node int64) (*IDGen, error) {
 	return &IDGen{node: n}, nil
 }
 
-// Next returns a new ID. IDs are positive and increase over time.
-func (g *IDGen) Next() int64 { return g.node.Generate().Int64() }
+// Next returns a new ID above floor and above every ID this generator
+// returned before. IDs are positive and increase.
+func (g *IDGen) Next(floor int64) (int64, error) {
+	id := g.node.Generate().Int64()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	lo := max(floor, g.last)
+	if id <= lo {
+		if lo == math.MaxInt64 {
+			return 0, ErrIDsExhausted
+		}
+		id = lo + 1
+	}
+	g.last = id
+	return id, nil
+}

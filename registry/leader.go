@@ -158,12 +158,12 @@ func (n *Node) slackMs() int64 {
 func (n *Node) recordSelf(ctx context.Context) error {
 	st := n.fsm.State()
 	self, ok := st.Member(n.cfg.ID)
-	want := fsm.Member{ID: n.cfg.ID, RaftAddr: n.RaftAddr(), HTTPAddr: n.cfg.HTTPAdvertise, Node: self.Node}
-	if !ok || self.Node <= 0 && n.cfg.NodeNumber < 0 {
-		want.Node = freeNodeNumber(st.Members(), n.cfg.ID)
-	}
-	if n.cfg.NodeNumber >= 0 {
-		want.Node = n.cfg.NodeNumber
+	want := fsm.Member{ID: n.cfg.ID, RaftAddr: n.RaftAddr(), HTTPAddr: n.cfg.HTTPAdvertise}
+	var taken string
+	want.Node, taken = chooseNodeNumber(st.Members(), n.cfg.ID, n.cfg.NodeNumber)
+	if taken != "" {
+		n.log.Warn("snowflake node number already used by another member: picked a free one",
+			"wanted", n.cfg.NodeNumber, "used_by", taken, "node_number", want.Node)
 	}
 	if !ok || self != want {
 		if _, err := n.propose(ctx, "member", fsm.SetMember{Member: want}); err != nil {
@@ -176,6 +176,30 @@ func (n *Node) recordSelf(ctx context.Context) error {
 	}
 	n.idgen.Store(g)
 	return nil
+}
+
+// chooseNodeNumber picks member self's snowflake node number: the one
+// configured (-bind, when >= 0), else the one already recorded, else a free
+// one, but never one another member uses (taken then names that member).
+func chooseNodeNumber(members []fsm.Member, self string, configured int64) (num int64, taken string) {
+	num = -1
+	for _, m := range members {
+		if m.ID == self && m.Node > 0 {
+			num = m.Node
+		}
+	}
+	if configured >= 0 {
+		num = configured
+	}
+	if num < 0 {
+		return freeNodeNumber(members, self), ""
+	}
+	for _, m := range members {
+		if m.ID != self && m.Node == num {
+			return freeNodeNumber(members, self), m.ID
+		}
+	}
+	return num, ""
 }
 
 // freeNodeNumber picks the smallest snowflake node number (from 1) that no

@@ -104,3 +104,44 @@ func TestKeepAliveCoalescesAndRestart(t *testing.T) {
 		t.Fatalf("lease after restart: %+v", l)
 	}
 }
+
+// A lease ID is never issued twice, even when the wall clock steps back:
+// here IDs minted an hour "in the future" (as before a step back of an
+// hour) are in the state, and the leader's new IDs stay above them, also
+// after a restart, when the ID generator starts again from the clock.
+func TestLeaseIDsStayAboveStateAfterClockStepBack(t *testing.T) {
+	dir := t.TempDir()
+	n := openNode(t, dir, 50*time.Millisecond)
+	ctx := context.Background()
+	first, err := n.Grant(ctx, 10, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ahead := first.ID + int64(time.Hour/time.Millisecond)<<22
+	if _, err := n.Grant(ctx, 10, "", ahead); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Revoke(ctx, ahead); err != nil {
+		t.Fatal(err)
+	}
+	check := func(n *registry.Node) {
+		t.Helper()
+		prev := ahead
+		for i := 0; i < 20; i++ {
+			l, err := n.Grant(ctx, 10, "", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.ID <= prev {
+				t.Fatalf("lease ID %d issued after %d", l.ID, prev)
+			}
+			prev = l.ID
+		}
+		ahead = prev
+	}
+	check(n)
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check(openNode(t, dir, 50*time.Millisecond))
+}

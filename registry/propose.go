@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -66,15 +67,29 @@ func (n *Node) Grant(ctx context.Context, ttl int64, name string, id int64) (fsm
 	if id < 0 {
 		return fsm.LeaseStatus{}, fmt.Errorf("%w: lease id %d is negative", fsm.ErrInvalidArgument, id)
 	}
-	if id == 0 {
-		g := n.idgen.Load()
-		if g == nil || n.raft.State() != raft.Leader {
-			return fsm.LeaseStatus{}, n.notLeader()
-		}
-		id = g.Next()
+	if id != 0 {
+		res, err := n.propose(ctx, "grant", fsm.Grant{ID: id, TTL: ttl, Name: name, SlackMs: n.slackMs()})
+		return res.Lease, err
 	}
-	res, err := n.propose(ctx, "grant", fsm.Grant{ID: id, TTL: ttl, Name: name, SlackMs: n.slackMs()})
-	return res.Lease, err
+	g := n.idgen.Load()
+	if g == nil || n.raft.State() != raft.Leader {
+		return fsm.LeaseStatus{}, n.notLeader()
+	}
+	// The generator stays above every ID the applied state has seen. A
+	// grant with an explicit ID still in flight can take the ID chosen here
+	// first; the state machine then refuses this grant (nothing issued
+	// twice) and a fresh ID, above that one, is tried.
+	for attempt := 0; ; attempt++ {
+		id, err := g.Next(n.fsm.State().MaxLeaseID())
+		if err != nil {
+			return fsm.LeaseStatus{}, fmt.Errorf("%w: %v", fsm.ErrInvalidArgument, err)
+		}
+		res, err := n.propose(ctx, "grant", fsm.Grant{ID: id, TTL: ttl, Name: name, SlackMs: n.slackMs()})
+		if errors.Is(err, fsm.ErrLeaseExists) && attempt < 3 {
+			continue
+		}
+		return res.Lease, err
+	}
 }
 
 // Revoke deletes a lease and its keys; it returns the store revision after.

@@ -112,7 +112,11 @@ func (n *Node) prepareTxn(ops []fsm.Command) (fsm.Txn, error) {
 				if g == nil || n.raft.State() != raft.Leader {
 					return fsm.Txn{}, n.notLeader()
 				}
-				op.ID = g.Next()
+				id, err := g.Next(n.fsm.State().MaxLeaseID())
+				if err != nil {
+					return fsm.Txn{}, invalid(i, "%v", err)
+				}
+				op.ID = id
 			}
 			op.SlackMs = n.slackMs()
 			size += len(op.Name)
