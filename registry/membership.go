@@ -45,7 +45,7 @@ func (n *Node) AddMember(ctx context.Context, req JoinRequest) error {
 		if s.Address == raft.ServerAddress(req.RaftAddr) && s.ID != raft.ServerID(req.ID) {
 			n.log.Info("removing member that used the joining member's raft address", "old_id", s.ID, "addr", s.Address)
 			if err := n.raft.RemoveServer(s.ID, 0, n.cfg.ApplyTimeout).Error(); err != nil {
-				return n.mapRaftErr(err)
+				return n.mapProposeErr(err)
 			}
 			if _, err := n.propose(ctx, "member", fsm.DelMember{ID: string(s.ID)}); err != nil {
 				return err
@@ -59,7 +59,7 @@ func (n *Node) AddMember(ctx context.Context, req JoinRequest) error {
 		f = n.raft.AddNonvoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), 0, n.cfg.ApplyTimeout)
 	}
 	if err := f.Error(); err != nil {
-		return n.mapRaftErr(err)
+		return n.mapProposeErr(err)
 	}
 	st := n.fsm.State()
 	m := fsm.Member{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr}
@@ -92,7 +92,7 @@ func (n *Node) RemoveMember(ctx context.Context, id string) error {
 		}
 	}
 	if err := n.raft.RemoveServer(raft.ServerID(id), 0, n.cfg.ApplyTimeout).Error(); err != nil {
-		return n.mapRaftErr(err)
+		return n.mapProposeErr(err)
 	}
 	n.log.Info("member removed", "id", id)
 	return nil

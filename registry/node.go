@@ -41,6 +41,7 @@ type Node struct {
 	reads readBatcher
 
 	stop      chan struct{} // closed by Close
+	raftDown  chan struct{} // closed by Close once raft has shut down
 	done      chan struct{} // closed when the node stopped (Close or fatal)
 	doneErr   atomic.Pointer[error]
 	wg        sync.WaitGroup
@@ -65,11 +66,12 @@ func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Node, error
 		return nil, fmt.Errorf("registry: data dir: %w", err)
 	}
 	n := &Node{
-		cfg:  cfg,
-		log:  log,
-		kaCh: make(chan *kaRequest, 1024),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
+		cfg:      cfg,
+		log:      log,
+		kaCh:     make(chan *kaRequest, 1024),
+		stop:     make(chan struct{}),
+		raftDown: make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 	n.reads.n = n
 	if err := n.openStores(raftDir); err != nil {
@@ -336,6 +338,7 @@ func (n *Node) Close() error {
 			}
 		}
 		err := n.raft.Shutdown().Error()
+		close(n.raftDown)
 		n.wg.Wait()
 		n.met.unregister()
 		n.closeStores()
@@ -359,18 +362,33 @@ func (n *Node) voters() int {
 	return v
 }
 
-// errors for the raft error space, mapped once.
+// mapRaftErr maps raft's errors for operations that change nothing (reads,
+// leadership checks, configuration reads): any loss of leadership is a
+// refusal.
 func (n *Node) mapRaftErr(err error) error {
 	switch {
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout):
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout),
+		errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
 		return n.notLeader()
-	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
-		// The entry may still commit under the next leader.
-		return fmt.Errorf("%w: %v", ErrTimeout, err)
 	case errors.Is(err, raft.ErrRaftShutdown):
 		return ErrClosed
 	}
 	return err
+}
+
+// mapProposeErr maps the error of a future whose entry was handed to raft
+// (a command, a configuration change). Only what raft refuses before
+// appending (not the leader, a leadership transfer under way, the apply
+// queue full) is a refusal; anything else, a shutdown included, may come
+// after the entry was appended, and the entry may still commit: the
+// outcome is unknown.
+func (n *Node) mapProposeErr(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout),
+		errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return n.notLeader()
+	}
+	return fmt.Errorf("%w: %w", ErrTimeout, err)
 }
 
 // notLeader describes the current leader for forwarding.

@@ -145,3 +145,69 @@ func TestLeaseIDsStayAboveStateAfterClockStepBack(t *testing.T) {
 	}
 	check(openNode(t, dir, 50*time.Millisecond))
 }
+
+// A write refused with ErrNoLeader (503) changed nothing. Shutting a node
+// down under load fails the writes still in flight; those raft had already
+// appended may commit (they are in the log and apply on restart), so they
+// must fail as ErrTimeout (outcome unknown), never as ErrNoLeader.
+func TestWriteInFlightAtShutdownIsNotARefusal(t *testing.T) {
+	dir := t.TempDir()
+	n := openNode(t, dir, 50*time.Millisecond)
+	ctx := context.Background()
+	const writers, each = 16, 200
+	type outcome struct {
+		key string
+		err error
+	}
+	out := make(chan outcome, writers*each)
+	var wg sync.WaitGroup
+	started := make(chan struct{})
+	var once sync.Once
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				key := fmt.Sprintf("/w/%02d/%04d", w, i)
+				_, err := n.Put(ctx, fsm.Put{Key: key, Value: []byte("v")})
+				out <- outcome{key, err}
+				if i == 20 {
+					once.Do(func() { close(started) })
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	<-started
+	if err := n.Close(); err != nil {
+		t.Logf("close: %v", err)
+	}
+	wg.Wait()
+	close(out)
+	n2 := openNode(t, dir, 50*time.Millisecond)
+	st, err := n2.Read(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused, unknown := 0, 0
+	for o := range out {
+		switch {
+		case o.err == nil:
+			if _, ok := st.Get(o.key); !ok {
+				t.Errorf("acknowledged put of %s lost", o.key)
+			}
+		case errors.Is(o.err, registry.ErrNoLeader), errors.Is(o.err, registry.ErrClosed):
+			refused++
+			if _, ok := st.Get(o.key); ok {
+				t.Errorf("put of %s was refused (%v) but it committed", o.key, o.err)
+			}
+		case errors.Is(o.err, registry.ErrTimeout):
+			unknown++
+		default:
+			t.Errorf("put of %s: unexpected error %v", o.key, o.err)
+		}
+	}
+	t.Logf("refused %d, outcome unknown %d", refused, unknown)
+}

@@ -33,17 +33,27 @@ func (n *Node) propose(ctx context.Context, name string, c fsm.Command) (fsm.Res
 	}
 	start := time.Now()
 	f := n.raft.Apply(fsm.Encode(c), timeout)
+	// With BatchApplyCh raft neither times out an entry waiting in its
+	// apply queue nor answers it at shutdown, so the wait is bounded here:
+	// by the deadline, and by raft shutting down. Either way the entry may
+	// have been appended: the outcome is unknown.
 	errc := make(chan error, 1)
 	go func() { errc <- f.Error() }()
+	wait := time.NewTimer(timeout)
+	defer wait.Stop()
 	var err error
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
 		return fsm.Result{}, fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())
+	case <-wait.C:
+		return fsm.Result{}, fmt.Errorf("%w: no commit within %v", ErrTimeout, timeout)
+	case <-n.raftDown:
+		return fsm.Result{}, fmt.Errorf("%w: the node shut down with the write in flight", ErrTimeout)
 	}
 	n.met.applyDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	if err != nil {
-		return fsm.Result{}, n.mapRaftErr(err)
+		return fsm.Result{}, n.mapProposeErr(err)
 	}
 	res, ok := f.Response().(fsm.Result)
 	if !ok {
