@@ -39,6 +39,9 @@ type Backend interface {
 	WaitLeader(ctx context.Context) (self bool, addr string, err error)
 	AddMember(ctx context.Context, req registry.JoinRequest) error
 	RemoveMember(ctx context.Context, id string) error
+	// UpdateMember re-records a configured member's HTTP address; it never
+	// adds a member (registry.ErrNotMember when it is not one).
+	UpdateMember(ctx context.Context, req registry.JoinRequest) error
 }
 
 var _ Backend = (*registry.Node)(nil)

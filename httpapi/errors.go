@@ -75,7 +75,7 @@ func errorStatus(err error) (int, api.ErrorDetail) {
 	case errors.Is(err, fsm.ErrLeaseNotFound):
 		d.Code = api.CodeLeaseNotFound
 		return http.StatusNotFound, d
-	case errors.Is(err, fsm.ErrKeyNotFound), errors.Is(err, errRouteNotFound):
+	case errors.Is(err, fsm.ErrKeyNotFound), errors.Is(err, errRouteNotFound), errors.Is(err, registry.ErrNotMember):
 		d.Code = api.CodeNotFound
 		return http.StatusNotFound, d
 	case errors.Is(err, errMethodNotAllowed):

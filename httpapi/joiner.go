@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/rosterhq/roster/api"
@@ -24,7 +25,18 @@ var _ registry.Joiner = Joiner{}
 
 // Join posts req to addr's /v1/cluster/members.
 func (j Joiner) Join(ctx context.Context, addr string, req registry.JoinRequest) error {
-	body, err := json.Marshal(api.AddMemberRequest{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr, Voter: &req.Voter})
+	return j.send(ctx, http.MethodPost, addr, "/v1/cluster/members",
+		api.AddMemberRequest{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr, Voter: &req.Voter})
+}
+
+// UpdateMember puts req to addr's /v1/cluster/members/{id}.
+func (j Joiner) UpdateMember(ctx context.Context, addr string, req registry.JoinRequest) error {
+	return j.send(ctx, http.MethodPut, addr, "/v1/cluster/members/"+url.PathEscape(req.ID),
+		api.AddMemberRequest{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr})
+}
+
+func (j Joiner) send(ctx context.Context, method, addr, path string, v any) error {
+	body, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
@@ -32,7 +44,7 @@ func (j Joiner) Join(ctx context.Context, addr string, req registry.JoinRequest)
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/cluster/members", bytes.NewReader(body))
+	hr, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -48,7 +60,7 @@ func (j Joiner) Join(ctx context.Context, addr string, req registry.JoinRequest)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("join via %s: %d %s", addr, resp.StatusCode, strings.TrimSpace(string(b)))
+		return fmt.Errorf("%s %s via %s: %d %s", method, path, addr, resp.StatusCode, strings.TrimSpace(string(b)))
 	}
 	return nil
 }

@@ -40,21 +40,27 @@ func (s *Server) compatJoin(c *gin.Context) {
 	s.join(c, registry.JoinRequest{ID: req.ID, RaftAddr: raftAddr, HTTPAddr: req.HTTPAddr, Voter: true})
 }
 
-func (s *Server) join(c *gin.Context, req registry.JoinRequest) {
+// validateMember checks a member request before the Backend sees it.
+func validateMember(req registry.JoinRequest) error {
 	if req.ID == "" {
-		s.fail(c, invalidf("member id is required"))
-		return
+		return invalidf("member id is required")
 	}
 	if _, _, err := net.SplitHostPort(req.RaftAddr); err != nil {
-		s.fail(c, invalidf("raft address %q is not host:port", clip(req.RaftAddr)))
-		return
+		return invalidf("raft address %q is not host:port", clip(req.RaftAddr))
 	}
 	if req.HTTPAddr != "" {
 		// host:port, or with a scheme (https:// when the member serves TLS).
 		if _, _, err := net.SplitHostPort(memberURL(req.HTTPAddr).Host); err != nil || strings.Contains(memberURL(req.HTTPAddr).Host, "/") {
-			s.fail(c, invalidf("http address %q is not host:port or https://host:port", clip(req.HTTPAddr)))
-			return
+			return invalidf("http address %q is not host:port or https://host:port", clip(req.HTTPAddr))
 		}
+	}
+	return nil
+}
+
+func (s *Server) join(c *gin.Context, req registry.JoinRequest) {
+	if err := validateMember(req); err != nil {
+		s.fail(c, err)
+		return
 	}
 	if err := s.b.AddMember(c.Request.Context(), req); err != nil {
 		s.fail(c, err)
@@ -75,4 +81,31 @@ func (s *Server) removeMember(c *gin.Context) {
 		return
 	}
 	writeJSON(c, 200, api.RemovedResponse{Removed: id})
+}
+
+// updateMember: PUT /v1/cluster/members/{id} with {"raft_addr","http_addr"}
+// re-records the HTTP address of a member that is in the configuration at
+// that raft address; 404 not_found otherwise. It never adds a member: a
+// member's metadata keeper uses it, and a removed member must not be able
+// to bring itself back.
+func (s *Server) updateMember(c *gin.Context) {
+	var req api.AddMemberRequest
+	if err := decodeJSON(c, &req, false); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if req.ID != "" && req.ID != c.Param("id") {
+		s.fail(c, invalidf("member id %q in the body differs from %q in the path", clip(req.ID), clip(c.Param("id"))))
+		return
+	}
+	jr := registry.JoinRequest{ID: c.Param("id"), RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr, Voter: true}
+	if err := validateMember(jr); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.b.UpdateMember(c.Request.Context(), jr); err != nil {
+		s.fail(c, err)
+		return
+	}
+	writeJSON(c, 200, api.Member{ID: jr.ID, RaftAddr: jr.RaftAddr, HTTPAddr: jr.HTTPAddr, Voter: true})
 }

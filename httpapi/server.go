@@ -140,6 +140,7 @@ func (s *Server) routes(e *gin.Engine) {
 	v1.GET("/cluster", s.cluster)
 	v1.POST("/cluster/snapshot", s.snapshot)
 	v1.POST("/cluster/members", lead, s.addMember)
+	v1.PUT("/cluster/members/:id", lead, s.updateMember)
 	v1.DELETE("/cluster/members/:id", lead, s.removeMember)
 
 	e.GET("/healthz", s.healthz)

@@ -19,6 +19,9 @@ var (
 	ErrClosed = errors.New("node is closed")
 	// ErrTooLarge: a value over the configured limit.
 	ErrTooLarge = errors.New("too large")
+	// ErrNotMember: the member is not part of the raft configuration (at
+	// the address given).
+	ErrNotMember = errors.New("not a member of the cluster")
 )
 
 // NotLeaderError is returned when an operation that must run on the leader

@@ -79,6 +79,12 @@ func (n *Node) lead(ctx context.Context) {
 			return
 		}
 	}
+	if err := n.forgetRemoved(ctx); err != nil {
+		n.log.Warn("could not forget the records of removed members", "error", err)
+		if ctx.Err() != nil {
+			return
+		}
+	}
 	// One tick right away so the last committed entry is a command the
 	// state machine sees: linearizable reads wait for its index.
 	n.tick(ctx, meter)

@@ -19,10 +19,15 @@ type JoinRequest struct {
 	Voter    bool
 }
 
-// Joiner delivers a JoinRequest to the member at addr (an HTTP host:port).
-// The HTTP front end implements it; registry knows nothing of HTTP.
+// Joiner delivers requests about this member to the member at addr (an
+// HTTP host:port). The HTTP front end implements it; registry knows nothing
+// of HTTP.
 type Joiner interface {
+	// Join asks to add the member (AddMember).
 	Join(ctx context.Context, addr string, req JoinRequest) error
+	// UpdateMember asks to re-record the member's addresses, only if it is
+	// in the configuration (UpdateMember).
+	UpdateMember(ctx context.Context, addr string, req JoinRequest) error
 }
 
 // AddMember adds (or re-addresses) a member on the leader and records its
@@ -77,6 +82,11 @@ func (n *Node) AddMember(ctx context.Context, req JoinRequest) error {
 
 // RemoveMember removes a member from the configuration and forgets its
 // metadata. Removing an unknown member succeeds (it is not a member).
+//
+// The configuration goes first: a member whose record vanished while it was
+// still a voter would have its metadata keeper ask for the record back. If
+// the leader removed itself it can no longer propose; the next leader
+// forgets the record (forgetRemoved).
 func (n *Node) RemoveMember(ctx context.Context, id string) error {
 	if id == "" {
 		return fmt.Errorf("%w: member id is required", fsm.ErrInvalidArgument)
@@ -84,17 +94,78 @@ func (n *Node) RemoveMember(ctx context.Context, id string) error {
 	if err := n.waitLeaderReady(ctx); err != nil {
 		return err
 	}
-	// Forget the metadata first: once the leader removes itself it can no
-	// longer propose anything.
-	if _, ok := n.fsm.State().Member(id); ok {
-		if _, err := n.propose(ctx, "member", fsm.DelMember{ID: id}); err != nil {
-			return err
-		}
-	}
 	if err := n.raft.RemoveServer(raft.ServerID(id), 0, n.cfg.ApplyTimeout).Error(); err != nil {
 		return n.mapProposeErr(err)
 	}
 	n.log.Info("member removed", "id", id)
+	if _, ok := n.fsm.State().Member(id); ok && n.IsLeader() {
+		if _, err := n.propose(ctx, "member", fsm.DelMember{ID: id}); err != nil {
+			n.log.Warn("removed member's record not yet forgotten; the leader will retry", "id", id, "error", err)
+		}
+	}
+	return nil
+}
+
+// UpdateMember re-records the HTTP address of a member that is part of the
+// configuration at req.RaftAddr. It never adds a member or changes the
+// configuration: a member's metadata keeper uses it, and a removed member
+// must not be able to bring itself back.
+func (n *Node) UpdateMember(ctx context.Context, req JoinRequest) error {
+	if req.ID == "" || req.RaftAddr == "" {
+		return fmt.Errorf("%w: member id and raft address are required", fsm.ErrInvalidArgument)
+	}
+	if err := n.waitLeaderReady(ctx); err != nil {
+		return err
+	}
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return n.mapRaftErr(err)
+	}
+	in := false
+	for _, s := range cf.Configuration().Servers {
+		if s.ID == raft.ServerID(req.ID) {
+			if s.Address != raft.ServerAddress(req.RaftAddr) {
+				return fmt.Errorf("%w: %s is a member at raft address %s, not %s", ErrNotMember, req.ID, s.Address, req.RaftAddr)
+			}
+			in = true
+		}
+	}
+	if !in {
+		return fmt.Errorf("%w: %s", ErrNotMember, req.ID)
+	}
+	st := n.fsm.State()
+	m := fsm.Member{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr}
+	if old, ok := st.Member(req.ID); ok && old.Node > 0 {
+		m.Node = old.Node
+	} else {
+		m.Node = freeNodeNumber(st.Members(), req.ID)
+	}
+	if _, err := n.propose(ctx, "member", fsm.SetMember{Member: m}); err != nil {
+		return err
+	}
+	n.log.Info("member metadata updated", "id", req.ID, "http", req.HTTPAddr)
+	return nil
+}
+
+// forgetRemoved deletes the records of members no longer in the
+// configuration (a leader that removed itself could not). Leader only.
+func (n *Node) forgetRemoved(ctx context.Context) error {
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return n.mapRaftErr(err)
+	}
+	in := map[string]bool{}
+	for _, s := range cf.Configuration().Servers {
+		in[string(s.ID)] = true
+	}
+	for _, m := range n.fsm.State().Members() {
+		if !in[m.ID] {
+			if _, err := n.propose(ctx, "member", fsm.DelMember{ID: m.ID}); err != nil {
+				return err
+			}
+			n.log.Info("forgot the record of a removed member", "id", m.ID)
+		}
+	}
 	return nil
 }
 
@@ -143,7 +214,7 @@ func (n *Node) keepMetadata(j Joiner) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		req := JoinRequest{ID: n.cfg.ID, RaftAddr: n.RaftAddr(), HTTPAddr: n.cfg.HTTPAdvertise, Voter: true}
-		if err := j.Join(ctx, leader, req); err != nil {
+		if err := j.UpdateMember(ctx, leader, req); err != nil {
 			n.log.Warn("could not update this member's metadata on the leader", "leader", leader, "error", err)
 		} else {
 			n.log.Info("updated this member's metadata on the leader", "http", n.cfg.HTTPAdvertise)

@@ -1,0 +1,126 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rosterhq/roster/internal/logging"
+	"github.com/rosterhq/roster/internal/testutil"
+	"github.com/rosterhq/roster/registry"
+)
+
+// startTrio starts an in-process three-member cluster on 127.0.0.1: n1
+// bootstraps and adds the other two. It returns the members, n1 first.
+func startTrio(t *testing.T) []*registry.Node {
+	t.Helper()
+	var nodes []*registry.Node
+	for i, id := range []string{"n1", "n2", "n3"} {
+		n, err := registry.Open(registry.Config{
+			ID: id, DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: i == 0, NodeNumber: -1,
+			HTTPAdvertise: "127.0.0.1:1" + id[1:],
+		}, logging.ForTest(t), prometheus.NewRegistry())
+		if err != nil {
+			t.Fatalf("open %s: %v", id, err)
+		}
+		t.Cleanup(func() { n.Close() })
+		nodes = append(nodes, n)
+	}
+	testutil.Eventually(t, 10*time.Second, "n1 ready", func() bool { return nodes[0].Ready() == nil })
+	ctx := context.Background()
+	for _, n := range nodes[1:] {
+		req := registry.JoinRequest{ID: n.ID(), RaftAddr: n.RaftAddr(), HTTPAddr: "127.0.0.1:1" + n.ID()[1:], Voter: true}
+		if err := nodes[0].AddMember(ctx, req); err != nil {
+			t.Fatalf("add %s: %v", n.ID(), err)
+		}
+	}
+	for _, n := range nodes {
+		testutil.Eventually(t, 10*time.Second, n.ID()+" ready", func() bool { return n.Ready() == nil })
+	}
+	return nodes
+}
+
+func configIDs(t *testing.T, n *registry.Node) []string {
+	t.Helper()
+	info, err := n.Cluster(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range info.Members {
+		ids = append(ids, m.ID)
+	}
+	return ids
+}
+
+// A removed member cannot bring itself back: what its metadata keeper asks
+// for (UpdateMember) only re-records a member that is in the
+// configuration, and the removal takes the configuration first, the record
+// after.
+func TestRemovedMemberCannotComeBack(t *testing.T) {
+	nodes := startTrio(t)
+	leader, victim := nodes[0], nodes[2]
+	ctx := context.Background()
+	if err := leader.RemoveMember(ctx, victim.ID()); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	if ids := configIDs(t, leader); slices.Contains(ids, victim.ID()) {
+		t.Fatalf("configuration after removal: %v", ids)
+	}
+	if _, ok := leader.FSM().State().Member(victim.ID()); ok {
+		t.Fatalf("the removed member's record is still there")
+	}
+	req := registry.JoinRequest{ID: victim.ID(), RaftAddr: victim.RaftAddr(), HTTPAddr: "127.0.0.1:9", Voter: true}
+	if err := leader.UpdateMember(ctx, req); !errors.Is(err, registry.ErrNotMember) {
+		t.Fatalf("UpdateMember of a removed member: %v, want ErrNotMember", err)
+	}
+	if ids := configIDs(t, leader); slices.Contains(ids, victim.ID()) {
+		t.Fatalf("configuration after the removed member asked to be re-recorded: %v", ids)
+	}
+	if _, ok := leader.FSM().State().Member(victim.ID()); ok {
+		t.Fatalf("the removed member got its record back")
+	}
+	// A member in the configuration gets its HTTP address re-recorded, at
+	// its own raft address only.
+	other := nodes[1]
+	wrong := registry.JoinRequest{ID: other.ID(), RaftAddr: "127.0.0.1:1", HTTPAddr: "127.0.0.1:7", Voter: true}
+	if err := leader.UpdateMember(ctx, wrong); !errors.Is(err, registry.ErrNotMember) {
+		t.Fatalf("UpdateMember at another raft address: %v, want ErrNotMember", err)
+	}
+	ok := registry.JoinRequest{ID: other.ID(), RaftAddr: other.RaftAddr(), HTTPAddr: "127.0.0.1:7", Voter: true}
+	if err := leader.UpdateMember(ctx, ok); err != nil {
+		t.Fatalf("UpdateMember: %v", err)
+	}
+	if m, _ := leader.FSM().State().Member(other.ID()); m.HTTPAddr != "127.0.0.1:7" {
+		t.Fatalf("record after update: %+v", m)
+	}
+}
+
+// A leader that removes itself cannot propose the record's deletion; the
+// next leader forgets it.
+func TestLeaderRemovingItselfIsForgottenByTheNext(t *testing.T) {
+	nodes := startTrio(t)
+	old := nodes[0]
+	if err := old.RemoveMember(context.Background(), old.ID()); err != nil && !errors.Is(err, registry.ErrTimeout) {
+		t.Fatalf("remove self: %v", err)
+	}
+	var next *registry.Node
+	testutil.Eventually(t, 15*time.Second, "a new leader forgets n1's record", func() bool {
+		for _, n := range nodes[1:] {
+			if n.IsLeader() && n.Ready() == nil {
+				next = n
+			}
+		}
+		if next == nil {
+			return false
+		}
+		_, has := next.FSM().State().Member(old.ID())
+		return !has
+	})
+	if f := next.FSM().State(); len(f.Members()) != 2 {
+		t.Fatalf("records left: %+v", f.Members())
+	}
+}
