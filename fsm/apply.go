@@ -20,10 +20,14 @@ const (
 
 // Event is one key change, in revision order. For a delete, KV holds the key
 // and the revision of the delete (ModRevision); Prev holds what was removed.
+// Expired marks a delete made by a tick because the key's lease expired
+// (not a delete, nor a revocation), for front ends that tell them apart
+// (the Redis port's "expired" notification).
 type Event struct {
-	Type EventType
-	KV   *KV
-	Prev *KV
+	Type    EventType
+	KV      *KV
+	Prev    *KV
+	Expired bool
 }
 
 // Result is what applying one command returned. Err is a state error
@@ -254,7 +258,11 @@ func (b *batch) tick(c Tick) Result {
 	}
 	// One revision per key, in key order across every lease of this tick.
 	sort.Strings(keys)
+	first := len(b.events)
 	b.deleteKeys(keys)
+	for i := first; i < len(b.events); i++ {
+		b.events[i].Expired = true
+	}
 	b.expired += int64(len(ids))
 	more := len(b.s.leases.Expired(b.s.clock, 1)) > 0
 	return Result{Revision: b.s.revision, Expired: int64(len(ids)), Deleted: int64(len(keys)), More: more}

@@ -542,8 +542,8 @@ func TestTickExpiresExactlyAtDeadline(t *testing.T) {
 	h.get("/svc/c")
 	evs := h.takeEvents()
 	want := []string{
-		fmtEvent(fsm.Event{Type: fsm.EventDelete, KV: &fsm.KV{Key: "/svc/a", ModRevision: rev + 1}, Prev: &prevA}),
-		fmtEvent(fsm.Event{Type: fsm.EventDelete, KV: &fsm.KV{Key: "/svc/b", ModRevision: rev + 2}, Prev: &prevB}),
+		fmtEvent(fsm.Event{Type: fsm.EventDelete, KV: &fsm.KV{Key: "/svc/a", ModRevision: rev + 1}, Prev: &prevA, Expired: true}),
+		fmtEvent(fsm.Event{Type: fsm.EventDelete, KV: &fsm.KV{Key: "/svc/b", ModRevision: rev + 2}, Prev: &prevB, Expired: true}),
 	}
 	var got []string
 	for _, e := range evs {
@@ -672,7 +672,9 @@ func TestBulkDeletesTakeConsecutiveRevisions(t *testing.T) {
 			}
 			for i, k := range tc.keys {
 				prev, _ := s0.Get(k)
-				want := fsm.Event{Type: fsm.EventDelete, KV: &fsm.KV{Key: k, ModRevision: rev + int64(i) + 1}, Prev: prev}
+				// Only a tick's deletes are expiries.
+				_, byTick := tc.cmd.(fsm.Tick)
+				want := fsm.Event{Type: fsm.EventDelete, KV: &fsm.KV{Key: k, ModRevision: rev + int64(i) + 1}, Prev: prev, Expired: byTick}
 				if fmtEvent(evs[i]) != fmtEvent(want) {
 					t.Fatalf("event %d: %s, want %s", i, fmtEvent(evs[i]), fmtEvent(want))
 				}

@@ -99,11 +99,14 @@ func (m *model) status(id int64) fsm.LeaseStatus {
 	return fsm.LeaseStatus{ID: id, TTL: l.ttl, Remaining: m.remaining(id), Name: l.name}
 }
 
-func (m *model) del(key string) {
+func (m *model) del(key string) { m.delFor(key, false) }
+
+// delFor deletes a key; expired marks a delete by lease expiry.
+func (m *model) delFor(key string, expired bool) {
 	prev := m.kvOf(key)
 	m.rev++
 	delete(m.kv, key)
-	m.events = append(m.events, fmtEvent(fsm.Event{Type: fsm.EventDelete, KV: &fsm.KV{Key: key, ModRevision: m.rev}, Prev: prev}))
+	m.events = append(m.events, fmtEvent(fsm.Event{Type: fsm.EventDelete, KV: &fsm.KV{Key: key, ModRevision: m.rev}, Prev: prev, Expired: expired}))
 }
 
 func (m *model) store(key string, value []byte, leaseID int64) {
@@ -239,7 +242,7 @@ func (m *model) apply(c fsm.Command) fsm.Result {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			m.del(k)
+			m.delFor(k, true)
 		}
 		return fsm.Result{Revision: m.rev, Expired: int64(n), Deleted: int64(len(keys)), More: n < len(due)}
 	case fsm.Txn:

@@ -231,7 +231,11 @@ func fmtKV(kv *fsm.KV) string {
 }
 
 func fmtEvent(e fsm.Event) string {
-	return fmt.Sprintf("type=%d kv=%s prev=%s", e.Type, fmtKV(e.KV), fmtKV(e.Prev))
+	s := fmt.Sprintf("type=%d kv=%s prev=%s", e.Type, fmtKV(e.KV), fmtKV(e.Prev))
+	if e.Expired {
+		s += " expired"
+	}
+	return s
 }
 
 // errClass names an error by what callers can test for.

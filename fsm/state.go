@@ -108,6 +108,16 @@ func (s *State) status(l *lease.Lease) LeaseStatus {
 	return LeaseStatus{ID: l.ID, TTL: l.TTL, Remaining: min(l.Remaining(s.clock), l.TTL), Name: l.Name}
 }
 
+// LeaseRemainingMs is the time a lease has left, in milliseconds of the
+// lease clock, never more than its TTL (the Redis port's PTTL).
+func (s *State) LeaseRemainingMs(id int64) (int64, bool) {
+	l, ok := s.leases.Get(id)
+	if !ok {
+		return 0, false
+	}
+	return min(max(l.Deadline-s.clock, 0), l.TTL*1000), true
+}
+
 // NextExpiry is the lease-clock time (ms) at which the earliest lease
 // expires, if any lease is alive.
 func (s *State) NextExpiry() (int64, bool) { return s.leases.NextDeadline() }

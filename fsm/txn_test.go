@@ -179,3 +179,24 @@ func TestTxnRevisionMoves(t *testing.T) {
 		t.Fatalf("unchanged key rewritten: %s", fmtKV(kv))
 	}
 }
+
+// TestLeaseRemainingMs: milliseconds left on the lease clock, capped at
+// the TTL (slack may put the deadline further out), 0 once due.
+func TestLeaseRemainingMs(t *testing.T) {
+	h := newHarness(t)
+	h.must(fsm.Grant{ID: 1, TTL: 5, SlackMs: 300})
+	h.must(fsm.Grant{ID: 2, TTL: 2})
+	h.must(fsm.Tick{ElapsedMs: 1250})
+	for id, want := range map[int64]int64{1: 4050, 2: 750} {
+		if got, ok := h.state().LeaseRemainingMs(id); !ok || got != want {
+			t.Errorf("lease %d: %d ms (%v), want %d", id, got, ok, want)
+		}
+	}
+	h.must(fsm.Grant{ID: 3, TTL: 5, SlackMs: 900})
+	if got, _ := h.state().LeaseRemainingMs(3); got != 5000 {
+		t.Errorf("slack shows: %d ms", got)
+	}
+	if _, ok := h.state().LeaseRemainingMs(99); ok {
+		t.Error("unknown lease found")
+	}
+}

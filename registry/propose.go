@@ -113,28 +113,16 @@ func (n *Node) Revoke(ctx context.Context, id int64) (int64, error) {
 
 // Put writes a key.
 func (n *Node) Put(ctx context.Context, p fsm.Put) (fsm.Result, error) {
-	if err := fsm.ValidateKey(p.Key); err != nil {
+	if err := n.checkPut(p); err != nil {
 		return fsm.Result{}, err
-	}
-	if len(p.Value) > n.cfg.MaxValue {
-		return fsm.Result{}, fmt.Errorf("%w: value is %d bytes, the limit is %d", ErrTooLarge, len(p.Value), n.cfg.MaxValue)
-	}
-	if p.Lease < 0 || p.CAS < 0 {
-		return fsm.Result{}, fmt.Errorf("%w: negative lease or cas", fsm.ErrInvalidArgument)
 	}
 	return n.propose(ctx, "put", p)
 }
 
 // Delete removes a key or a prefix.
 func (n *Node) Delete(ctx context.Context, d fsm.Delete) (fsm.Result, error) {
-	if err := fsm.ValidateKey(d.Key); err != nil {
+	if err := checkDelete(d); err != nil {
 		return fsm.Result{}, err
-	}
-	if d.Prefix && d.HasCAS {
-		return fsm.Result{}, fmt.Errorf("%w: cas cannot be combined with a prefix delete", fsm.ErrInvalidArgument)
-	}
-	if d.CAS < 0 {
-		return fsm.Result{}, fmt.Errorf("%w: negative cas", fsm.ErrInvalidArgument)
 	}
 	return n.propose(ctx, "delete", d)
 }

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/hashicorp/raft"
@@ -30,11 +31,29 @@ func TxnLease(i int) int64 { return -1 - int64(i) }
 // operation (Result.Ops); a refused Txn changed nothing and its error says
 // which operation failed.
 func (n *Node) Txn(ctx context.Context, ops []fsm.Command) (fsm.Result, error) {
-	t, err := n.prepareTxn(ops)
-	if err != nil {
-		return fsm.Result{}, err
+	for attempt := 0; ; attempt++ {
+		t, err := n.prepareTxn(ops)
+		if err != nil {
+			return fsm.Result{}, err
+		}
+		res, err := n.propose(ctx, "txn", t)
+		// A grant with an explicit ID in flight can take an ID picked here
+		// first (see Grant): the Txn changed nothing; pick again.
+		if errors.Is(err, fsm.ErrLeaseExists) && picksIDs(ops) && attempt < 3 {
+			continue
+		}
+		return res, err
 	}
-	return n.propose(ctx, "txn", t)
+}
+
+// picksIDs reports whether a Txn has a grant whose ID the leader picks.
+func picksIDs(ops []fsm.Command) bool {
+	for _, op := range ops {
+		if g, ok := op.(fsm.Grant); ok && g.ID == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // prepareTxn validates ops and returns the Txn to propose, with lease IDs

@@ -1,0 +1,140 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/rosterhq/roster/fsm"
+)
+
+// BatchResult is the outcome of one command of Batch.
+type BatchResult struct {
+	Result fsm.Result
+	Err    error
+}
+
+// Batch proposes writes (fsm.Put, fsm.Delete, fsm.Incr, fsm.Txn) in the
+// order given without waiting for one before proposing the next, then
+// waits for all of them: the log holds them in that order, so a client's
+// pipelined writes apply in its order while committing together (one
+// group commit instead of one per write). Each command is validated as its
+// single method (Put, Delete, Incr, Txn) validates it; one that is invalid
+// gets its error and is not proposed, the others are.
+//
+// Batch runs on the leader: on a follower every command fails with a
+// *NotLeaderError and nothing is proposed; callers then send the writes
+// one by one through the single methods.
+func (n *Node) Batch(ctx context.Context, cmds []fsm.Command) []BatchResult {
+	out := make([]BatchResult, len(cmds))
+	fail := func(err error) []BatchResult {
+		for i := range out {
+			out[i].Err = err
+		}
+		return out
+	}
+	select {
+	case <-n.stop:
+		return fail(ErrClosed)
+	default:
+	}
+	if n.raft.State() != raft.Leader {
+		return fail(n.notLeader())
+	}
+	timeout := n.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
+	if timeout <= 0 || ctx.Err() != nil {
+		return fail(fmt.Errorf("%w: the request ended before proposing", ErrNoLeader))
+	}
+	start := time.Now()
+	futures := make([]raft.ApplyFuture, len(cmds))
+	for i, c := range cmds {
+		prepared, err := n.prepare(c)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		futures[i] = n.raft.Apply(fsm.Encode(prepared), timeout)
+	}
+	// Wait for the futures in order, in one goroutine, so that the caller
+	// can give up on ctx without leaking one goroutine per command.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i, f := range futures {
+			if f == nil {
+				continue
+			}
+			if err := f.Error(); err != nil {
+				out[i].Err = n.mapRaftErr(err)
+				continue
+			}
+			res, ok := f.Response().(fsm.Result)
+			if !ok {
+				out[i].Err = fmt.Errorf("registry: unexpected apply response %T", f.Response())
+				continue
+			}
+			out[i] = BatchResult{Result: res, Err: res.Err}
+		}
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		// The outcome of what was proposed is unknown; give the caller
+		// its own copy, since the waiter still writes to out.
+		res := make([]BatchResult, len(cmds))
+		for i := range res {
+			res[i].Err = fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())
+		}
+		return res
+	}
+	n.met.applyDuration.WithLabelValues("batch").Observe(time.Since(start).Seconds())
+	return out
+}
+
+// prepare validates one write of Batch as its single method would, and
+// returns what to propose.
+func (n *Node) prepare(c fsm.Command) (fsm.Command, error) {
+	switch c := c.(type) {
+	case fsm.Put:
+		return c, n.checkPut(c)
+	case fsm.Delete:
+		return c, checkDelete(c)
+	case fsm.Incr:
+		return c, fsm.ValidateKey(c.Key)
+	case fsm.Txn:
+		return n.prepareTxn(c.Ops)
+	}
+	return nil, fmt.Errorf("%w: a batch holds puts, deletes, increments and txns, not %T", fsm.ErrInvalidArgument, c)
+}
+
+// checkPut validates a put before it is proposed.
+func (n *Node) checkPut(p fsm.Put) error {
+	if err := fsm.ValidateKey(p.Key); err != nil {
+		return err
+	}
+	if len(p.Value) > n.cfg.MaxValue {
+		return fmt.Errorf("%w: value is %d bytes, the limit is %d", ErrTooLarge, len(p.Value), n.cfg.MaxValue)
+	}
+	if p.Lease < 0 || p.CAS < 0 {
+		return fmt.Errorf("%w: negative lease or cas", fsm.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// checkDelete validates a delete before it is proposed.
+func checkDelete(d fsm.Delete) error {
+	if err := fsm.ValidateKey(d.Key); err != nil {
+		return err
+	}
+	if d.Prefix && d.HasCAS {
+		return fmt.Errorf("%w: cas cannot be combined with a prefix delete", fsm.ErrInvalidArgument)
+	}
+	if d.CAS < 0 {
+		return fmt.Errorf("%w: negative cas", fsm.ErrInvalidArgument)
+	}
+	return nil
+}
