@@ -42,3 +42,34 @@ type SnapshotResponse struct {
 type StatusResponse struct {
 	Status string `json:"status"`
 }
+
+// CodeUnreachable is the error code of a member that did not answer the
+// probe of GET /v1/cluster/status (never an HTTP status of its own).
+const CodeUnreachable = "unreachable"
+
+// MemberStatus is one member in GET /v1/cluster/status: the member as the
+// answering member's configuration has it, then what the member reports
+// about itself (absent when it did not answer).
+type MemberStatus struct {
+	Member
+	// Reachable is false when the member did not answer the probe.
+	Reachable bool `json:"reachable"`
+	// Ready is what the member's /readyz would say; Error says why not
+	// (no_leader, not_ready, unreachable, or the member's refusal).
+	Ready        bool         `json:"ready"`
+	Error        *ErrorDetail `json:"error,omitempty"`
+	LeaderID     string       `json:"leader_id,omitempty"` // the leader this member knows
+	Term         *uint64      `json:"term,omitempty"`
+	CommitIndex  *uint64      `json:"commit_index,omitempty"`
+	AppliedIndex *uint64      `json:"applied_index,omitempty"`
+	Version      string       `json:"version,omitempty"` // of its rosterd build
+	// RTTMillis is the probe's round trip, absent for the answering member.
+	RTTMillis *float64 `json:"rtt_ms,omitempty"`
+}
+
+// ClusterStatusResponse answers GET /v1/cluster/status: every member of
+// the configuration (with ?local=true: the answering member only).
+type ClusterStatusResponse struct {
+	Member  string         `json:"member"` // the member that answered
+	Members []MemberStatus `json:"members"`
+}

@@ -54,13 +54,9 @@ func (s *Server) healthz(c *gin.Context) {
 // not_ready. Any other reason the Backend gives is still "not ready": a
 // load balancer only needs to know whether to send traffic here.
 func (s *Server) readyz(c *gin.Context) {
-	err := s.b.Ready()
-	if err == nil {
-		writeJSON(c, http.StatusOK, api.StatusResponse{Status: "ready"})
+	if err := s.readiness(); err != nil {
+		s.fail(c, err)
 		return
 	}
-	if status, _ := errorStatus(err); status != http.StatusServiceUnavailable {
-		err = notReady(err)
-	}
-	s.fail(c, err)
+	writeJSON(c, http.StatusOK, api.StatusResponse{Status: "ready"})
 }

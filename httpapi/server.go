@@ -32,6 +32,9 @@ type Config struct {
 	// PeerTLS is the client configuration for dialing other members'
 	// https:// HTTP addresses when forwarding (nil: Go's defaults).
 	PeerTLS *tls.Config
+	// Version is the version this member reports in GET
+	// /v1/cluster/status (default BuildVersion()).
+	Version string
 }
 
 // DefaultRequestTimeout is Config.RequestTimeout's default.
@@ -48,6 +51,7 @@ type Server struct {
 	fwd     *forwarder
 	kafwd   *kaForwarder
 	frames  frameCache
+	console *console      // the web console's embedded files (console.go)
 	closing chan struct{} // closed on Shutdown: ends watches and blocking reads
 
 	shutdownOnce sync.Once
@@ -69,6 +73,9 @@ func New(cfg Config, b Backend, log *slog.Logger, reg prometheus.Registerer) (*S
 	if cfg.WatchWriteTimeout <= 0 {
 		cfg.WatchWriteTimeout = DefaultWatchWriteTimeout
 	}
+	if cfg.Version == "" {
+		cfg.Version = BuildVersion()
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -76,7 +83,11 @@ func New(cfg Config, b Backend, log *slog.Logger, reg prometheus.Registerer) (*S
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, b: b, log: log, metrics: m, closing: make(chan struct{})}
+	ui, err := newConsole()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, b: b, log: log, metrics: m, console: ui, closing: make(chan struct{})}
 	s.fwd = s.newForwarder()
 	s.kafwd = newKAForwarder(s, s.fwd.proxy.Transport)
 
@@ -159,6 +170,8 @@ func (s *Server) routes(e *gin.Engine) {
 	e.DELETE("/key/*key", lead, s.compatDeleteKey)
 	e.POST("/join", lead, s.compatJoin)
 	s.seedRoutes(e, lead) // POST /key, /put, /get, /delete, /inc (compat_seed.go)
+
+	s.consoleRoutes(e) // the web console and its cluster status route
 }
 
 // Handler returns the http.Handler serving the API (for tests and for
