@@ -69,7 +69,7 @@ func (n *Node) Batch(ctx context.Context, cmds []fsm.Command) []BatchResult {
 				continue
 			}
 			if err := f.Error(); err != nil {
-				out[i].Err = n.mapRaftErr(err)
+				out[i].Err = n.mapProposeErr(err)
 				continue
 			}
 			res, ok := f.Response().(fsm.Result)
@@ -80,19 +80,34 @@ func (n *Node) Batch(ctx context.Context, cmds []fsm.Command) []BatchResult {
 			out[i] = BatchResult{Result: res, Err: res.Err}
 		}
 	}()
+	// As in propose, raft with BatchApplyCh neither times out nor answers
+	// entries still queued when it shuts down: bound the wait here.
+	wait := time.NewTimer(timeout)
+	defer wait.Stop()
+	var cause error
 	select {
 	case <-done:
+		n.met.applyDuration.WithLabelValues("batch").Observe(time.Since(start).Seconds())
+		n.failpoint(FailCommitBeforeAck)
+		return out
 	case <-ctx.Done():
-		// The outcome of what was proposed is unknown; give the caller
-		// its own copy, since the waiter still writes to out.
-		res := make([]BatchResult, len(cmds))
-		for i := range res {
-			res[i].Err = fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())
-		}
-		return res
+		cause = ctx.Err()
+	case <-wait.C:
+		cause = fmt.Errorf("no commit within %v", timeout)
+	case <-n.raftDown:
+		cause = fmt.Errorf("the node shut down with the writes in flight")
 	}
-	n.met.applyDuration.WithLabelValues("batch").Observe(time.Since(start).Seconds())
-	return out
+	// The outcome of what was proposed is unknown; give the caller its own
+	// copy, since the waiter may still write to out.
+	res := make([]BatchResult, len(cmds))
+	for i := range res {
+		if futures[i] == nil && out[i].Err != nil {
+			res[i].Err = out[i].Err // refused by validation, never proposed
+			continue
+		}
+		res[i].Err = fmt.Errorf("%w: %v", ErrTimeout, cause)
+	}
+	return res
 }
 
 // prepare validates one write of Batch as its single method would, and
