@@ -20,6 +20,9 @@ type Cluster struct {
 	// Args are extra flags for every member (e.g. "-tick", "100ms").
 	Args   []string
 	Client *http.Client
+	// Net, when set (StartNet, WithNet), is the proxied network between
+	// the members: partitions, black holes and delays per directed link.
+	Net *Net
 }
 
 // New prepares an empty cluster; members are stopped and, if the test
@@ -56,6 +59,34 @@ func StartWith(t testing.TB, n int, hc *http.Client, args ...string) *Cluster {
 	if hc != nil {
 		c.Client = hc
 	}
+	c.Launch(n)
+	return c
+}
+
+// StartNet is Start with every member behind the test's proxies (Net), so
+// the test can partition them.
+func StartNet(t testing.TB, n int, args ...string) *Cluster {
+	t.Helper()
+	if err := NetAvailable(); err != nil {
+		t.Skipf("%v", err)
+	}
+	c := New(t, args...).WithNet()
+	c.Launch(n)
+	return c
+}
+
+// WithNet puts the members added from now on behind proxies (c.Net).
+func (c *Cluster) WithNet() *Cluster {
+	if c.Net == nil {
+		c.Net = newNet(c.t)
+	}
+	return c
+}
+
+// Launch adds and starts n members: the first bootstraps, the others join
+// through the first; it waits until all are ready voters.
+func (c *Cluster) Launch(n int) {
+	c.t.Helper()
 	first := c.Add()
 	first.Start()
 	c.WaitReady(30*time.Second, first)
@@ -65,7 +96,6 @@ func StartWith(t testing.TB, n int, hc *http.Client, args ...string) *Cluster {
 	}
 	c.WaitReady(60*time.Second, c.Members...)
 	c.WaitVoters(60*time.Second, n)
-	return c
 }
 
 // Add allocates a new member (not started) with fresh ports and data dir.
@@ -76,6 +106,9 @@ func (c *Cluster) Add() *Member {
 		ID: id, HTTP: freePort(c.t), Raft: freePort(c.t),
 		Dir: filepath.Join(c.t.TempDir(), id), Args: append([]string(nil), c.Args...),
 		t: c.t, bin: c.bin, logs: &testutil.SyncBuffer{},
+	}
+	if c.Net != nil {
+		c.Net.attach(m)
 	}
 	c.Members = append(c.Members, m)
 	return m

@@ -23,6 +23,11 @@ type Member struct {
 	// Env is added to the process environment at each Start (e.g.
 	// "ROSTER_FAILPOINT=commit-before-ack"); change it between runs.
 	Env []string
+	// RaftProxy and HTTPProxy, when set (a cluster with a Net), are the
+	// addresses of the test's proxies in front of Raft and HTTP: the member
+	// advertises them, so every other member reaches it through them.
+	RaftProxy string
+	HTTPProxy string
 
 	t   testing.TB
 	bin string
@@ -57,6 +62,12 @@ func (m *Member) Start(extra ...string) {
 		m.t.Fatalf("cluster: member %s already running", m.ID)
 	}
 	args := []string{"-id", m.ID, "-http", m.HTTP, "-raft", m.Raft, "-data", m.Dir, "-log-level", "info"}
+	if m.RaftProxy != "" {
+		args = append(args, "-advertise-raft", m.RaftProxy)
+	}
+	if m.HTTPProxy != "" {
+		args = append(args, "-advertise-http", m.HTTPProxy)
+	}
 	args = append(args, m.Args...)
 	args = append(args, extra...)
 	cmd := exec.Command(m.bin, args...)

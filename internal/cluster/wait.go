@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"syscall"
 	"testing"
 	"time"
@@ -108,4 +110,38 @@ func (c *Cluster) WaitNewLeader(d time.Duration, old *Member) *Member {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// quickClient bounds the questions CurrentLeader asks, so a paused or
+// partitioned member costs a second, not the default client's timeout.
+var quickClient = &http.Client{Timeout: time.Second}
+
+// CurrentLeader returns the member that the first running member to
+// answer names as leader, or nil when none answers or none knows one. It
+// does not wait: use Leader to wait for an agreed, ready leader.
+func (c *Cluster) CurrentLeader() *Member {
+	for _, m := range c.Running() {
+		resp, err := quickClient.Get(m.URL("/v1/cluster"))
+		if err != nil {
+			continue
+		}
+		var info Info
+		err = json.NewDecoder(resp.Body).Decode(&info)
+		resp.Body.Close()
+		if err != nil || info.Leader == nil {
+			continue
+		}
+		for _, mm := range c.Members {
+			if mm.ID == info.Leader.ID {
+				return mm
+			}
+		}
+	}
+	return nil
+}
+
+// CurrentLeaderOf is CurrentLeader asking only the given members.
+func (c *Cluster) CurrentLeaderOf(ms ...*Member) *Member {
+	sub := &Cluster{t: c.t, Members: ms}
+	return sub.CurrentLeader()
 }
