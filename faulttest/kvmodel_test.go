@@ -1,0 +1,230 @@
+package faulttest
+
+import (
+	"fmt"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// The porcupine model of one key (the history is partitioned by key, so
+// each key is checked on its own and checking stays fast). Values are
+// integers: puts write unique ones, incr adds to them.
+
+type opKind int
+
+const (
+	opGet opKind = iota
+	opPut
+	opCAS
+	opDelete
+	opIncr
+)
+
+func (k opKind) String() string {
+	return [...]string{"get", "put", "cas", "delete", "incr"}[k]
+}
+
+// kvInput is what a client asked.
+type kvInput struct {
+	Kind   opKind
+	Key    string
+	Value  int64 // put, cas
+	Expect int64 // cas: the mod_revision expected (0: absent)
+	By     int64 // incr
+}
+
+// kvOutput is what it was answered. Unknown: the outcome is not known
+// (the operation's return is then the end of the history).
+type kvOutput struct {
+	Unknown   bool
+	Found     bool  // get
+	Value     int64 // get, incr
+	Rev       int64 // get: mod_revision; writes: the revision of the change
+	Deleted   int64 // delete
+	CASFailed bool  // cas: 409 cas_failed
+	Current   int64 // cas_failed: current_mod_revision
+	NotInt    bool  // incr: 400, the value is not an integer
+}
+
+// kvState is one key. ModRev is -1 when an operation of unknown outcome
+// wrote it: its revision was never seen; the next read learns it.
+type kvState struct {
+	Exists bool
+	Value  int64
+	ModRev int64
+}
+
+const revUnknown = -1
+
+// newerThan: a change's revision must exceed the key's current one (store
+// revisions only grow), unless that one is unknown.
+func (s kvState) newerThan(rev int64) bool { return s.ModRev == revUnknown || rev > s.ModRev }
+
+func kvStep(st, in, out any) []any {
+	s, i, o := st.(kvState), in.(kvInput), out.(kvOutput)
+	switch i.Kind {
+	case opGet:
+		if o.Found != s.Exists {
+			return nil
+		}
+		if !o.Found {
+			return []any{s}
+		}
+		if o.Value != s.Value || (s.ModRev != revUnknown && o.Rev != s.ModRev) {
+			return nil
+		}
+		s.ModRev = o.Rev
+		return []any{s}
+	case opPut:
+		if o.Unknown {
+			return []any{kvState{Exists: true, Value: i.Value, ModRev: revUnknown}}
+		}
+		if !s.newerThan(o.Rev) {
+			return nil
+		}
+		return []any{kvState{Exists: true, Value: i.Value, ModRev: o.Rev}}
+	case opCAS:
+		return casStep(s, i, o)
+	case opDelete:
+		if o.Unknown {
+			return []any{kvState{}}
+		}
+		if want := map[bool]int64{true: 1, false: 0}[s.Exists]; o.Deleted != want {
+			return nil
+		}
+		return []any{kvState{}}
+	case opIncr:
+		base := int64(0)
+		if s.Exists {
+			base = s.Value
+		}
+		if o.NotInt {
+			return nil // every value written here is an integer
+		}
+		if o.Unknown {
+			return []any{kvState{Exists: true, Value: base + i.By, ModRev: revUnknown}}
+		}
+		if o.Value != base+i.By || !s.newerThan(o.Rev) {
+			return nil
+		}
+		return []any{kvState{Exists: true, Value: o.Value, ModRev: o.Rev}}
+	}
+	return nil
+}
+
+// casStep: a CAS succeeds exactly when the key's mod_revision is the one
+// expected (0: absent). When the current revision is unknown, both
+// outcomes are possible and what the answer says is learned.
+func casStep(s kvState, i kvInput, o kvOutput) []any {
+	written := kvState{Exists: true, Value: i.Value, ModRev: o.Rev}
+	var match, known bool
+	switch {
+	case !s.Exists:
+		match, known = i.Expect == 0, true
+	case s.ModRev == revUnknown && i.Expect == 0:
+		match, known = false, true // it exists: "absent" cannot match
+	case s.ModRev == revUnknown:
+		match, known = false, false // may match, may not
+	default:
+		match, known = s.ModRev == i.Expect, true
+	}
+	switch {
+	case o.Unknown:
+		written.ModRev = revUnknown
+		if known && match {
+			return []any{written}
+		}
+		if known {
+			return []any{s}
+		}
+		return []any{written, s}
+	case o.CASFailed:
+		if known && match {
+			return nil
+		}
+		cur := int64(0)
+		if s.Exists {
+			cur = s.ModRev
+		}
+		if s.Exists && s.ModRev == revUnknown {
+			if o.Current == i.Expect || o.Current <= 0 {
+				return nil
+			}
+			s.ModRev = o.Current
+			return []any{s}
+		}
+		if o.Current != cur {
+			return nil
+		}
+		return []any{s}
+	default:
+		if known && !match || !s.newerThan(o.Rev) {
+			return nil
+		}
+		return []any{written}
+	}
+}
+
+var kvModel = porcupine.NondeterministicModel{
+	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
+		byKey := map[string][]porcupine.Operation{}
+		var keys []string
+		for _, op := range history {
+			k := op.Input.(kvInput).Key
+			if _, ok := byKey[k]; !ok {
+				keys = append(keys, k)
+			}
+			byKey[k] = append(byKey[k], op)
+		}
+		out := make([][]porcupine.Operation, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, byKey[k])
+		}
+		return out
+	},
+	Init: func() []any { return []any{kvState{}} },
+	Step: kvStep,
+	DescribeOperation: func(in, out any) string {
+		i, o := in.(kvInput), out.(kvOutput)
+		var call string
+		switch i.Kind {
+		case opGet:
+			call = "get(" + i.Key + ")"
+		case opPut:
+			call = fmt.Sprintf("put(%s, %d)", i.Key, i.Value)
+		case opCAS:
+			call = fmt.Sprintf("cas(%s, rev %d, %d)", i.Key, i.Expect, i.Value)
+		case opDelete:
+			call = "delete(" + i.Key + ")"
+		case opIncr:
+			call = fmt.Sprintf("incr(%s, %d)", i.Key, i.By)
+		}
+		switch {
+		case o.Unknown:
+			return call + " -> unknown"
+		case i.Kind == opGet && !o.Found:
+			return call + " -> not found"
+		case i.Kind == opGet:
+			return fmt.Sprintf("%s -> %d @%d", call, o.Value, o.Rev)
+		case o.CASFailed:
+			return fmt.Sprintf("%s -> cas_failed (current %d)", call, o.Current)
+		case o.NotInt:
+			return call + " -> not an integer"
+		case i.Kind == opDelete:
+			return fmt.Sprintf("%s -> deleted %d @%d", call, o.Deleted, o.Rev)
+		case i.Kind == opIncr:
+			return fmt.Sprintf("%s -> %d @%d", call, o.Value, o.Rev)
+		}
+		return fmt.Sprintf("%s -> ok @%d", call, o.Rev)
+	},
+	DescribeState: func(st any) string {
+		s := st.(kvState)
+		if !s.Exists {
+			return "absent"
+		}
+		if s.ModRev == revUnknown {
+			return fmt.Sprintf("%d @?", s.Value)
+		}
+		return fmt.Sprintf("%d @%d", s.Value, s.ModRev)
+	},
+}

@@ -1,0 +1,222 @@
+package faulttest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/rosterhq/roster/internal/cluster"
+)
+
+// linWorkload runs clients that put / get / cas / delete / incr a handful
+// of keys under /lin/ at random members and records a porcupine history.
+type linWorkload struct {
+	c     *cluster.Cluster
+	keys  []string
+	start time.Time
+
+	mu      sync.Mutex
+	ops     []porcupine.Operation
+	unknown int // operations of unknown outcome
+	dropped int // provably without effect, left out
+	nextCID atomic.Int64
+}
+
+func newLinWorkload(c *cluster.Cluster, nkeys int) *linWorkload {
+	w := &linWorkload{c: c, start: time.Now()}
+	for i := range nkeys {
+		w.keys = append(w.keys, fmt.Sprintf("/lin/k%d", i))
+	}
+	return w
+}
+
+// run starts n clients; they stop when ctx ends.
+func (w *linWorkload) run(ctx context.Context, wg *sync.WaitGroup, seed uint64, n int) {
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.client(ctx, newRand(seed, 100+i), i)
+		}()
+	}
+}
+
+func (w *linWorkload) now() int64 { return int64(time.Since(w.start)) }
+
+func (w *linWorkload) client(ctx context.Context, rng *rand.Rand, id int) {
+	cid := int(w.nextCID.Add(1) - 1)
+	lastRev := map[string]int64{}
+	for seq := int64(1); ctx.Err() == nil; seq++ {
+		key := w.keys[rng.IntN(len(w.keys))]
+		m := randomMember(rng, w.c)
+		in := kvInput{Key: key}
+		p := rng.IntN(100)
+		switch {
+		case p < 35:
+			in.Kind = opGet
+		case p < 55:
+			in.Kind, in.Value = opPut, int64(id+1)*1_000_000_000+seq
+		case p < 75:
+			in.Kind, in.Value = opCAS, int64(id+1)*1_000_000_000+seq
+			in.Expect = lastRev[key]
+			if rng.IntN(4) == 0 {
+				in.Expect = int64(rng.IntN(3)) // often stale or absent: failures matter too
+			}
+		case p < 85:
+			in.Kind = opDelete
+		default:
+			in.Kind, in.By = opIncr, int64(1+rng.IntN(5))
+		}
+		call := w.now()
+		out, keep := w.do(m, in)
+		ret := w.now()
+		if !keep {
+			w.mu.Lock()
+			w.dropped++
+			w.mu.Unlock()
+			time.Sleep(20 * time.Millisecond) // no leader: let it elect one
+			continue
+		}
+		if !out.Unknown && (in.Kind == opGet && out.Found || in.Kind != opGet && !out.CASFailed) {
+			lastRev[key] = out.Rev
+		}
+		if in.Kind == opDelete && !out.Unknown {
+			lastRev[key] = 0
+		}
+		op := porcupine.Operation{ClientId: cid, Input: in, Call: call, Output: out, Return: ret, Metadata: m.ID}
+		w.mu.Lock()
+		if out.Unknown {
+			op.Return = -1 // set to the end of the history by history()
+			w.unknown++
+		}
+		w.ops = append(w.ops, op)
+		w.mu.Unlock()
+		if out.Unknown {
+			// This client's operation may still be pending: go on as a new
+			// client, as Jepsen does with a crashed process.
+			cid = int(w.nextCID.Add(1) - 1)
+		}
+	}
+}
+
+// do runs one operation; keep is false when it provably changed nothing
+// (and, for a read, when it returned nothing).
+func (w *linWorkload) do(m *cluster.Member, in kvInput) (kvOutput, bool) {
+	u := m.URL("/v1/kv" + in.Key)
+	var r reply
+	switch in.Kind {
+	case opGet:
+		r = send("GET", u, nil)
+	case opPut:
+		r = send("PUT", u, []byte(strconv.FormatInt(in.Value, 10)))
+	case opCAS:
+		r = send("PUT", u+"?cas="+strconv.FormatInt(in.Expect, 10), []byte(strconv.FormatInt(in.Value, 10)))
+	case opDelete:
+		r = send("DELETE", u, nil)
+	case opIncr:
+		r = send("POST", u+"/incr", []byte(`{"by":`+strconv.FormatInt(in.By, 10)+`}`))
+	}
+	switch r.fate {
+	case noEffect:
+		return kvOutput{}, false
+	case unknownFx:
+		return kvOutput{Unknown: true}, in.Kind != opGet
+	}
+	var out kvOutput
+	switch {
+	case r.status == 200:
+	case in.Kind == opGet && r.status == 404 && r.code == "not_found":
+		return kvOutput{Found: false}, true
+	case in.Kind == opCAS && r.status == 409 && r.code == "cas_failed":
+		var e struct {
+			Error struct {
+				Current int64 `json:"current_mod_revision"`
+			} `json:"error"`
+		}
+		_ = r.decode(&e)
+		return kvOutput{CASFailed: true, Current: e.Error.Current}, true
+	case in.Kind == opIncr && r.status == 400:
+		return kvOutput{NotInt: true}, true
+	default:
+		// Any other 4xx changed nothing and says nothing about the key.
+		return kvOutput{}, false
+	}
+	switch in.Kind {
+	case opGet:
+		var kv struct {
+			Value       string `json:"value"`
+			ModRevision int64  `json:"mod_revision"`
+		}
+		if r.decode(&kv) != nil {
+			return kvOutput{}, false
+		}
+		v, err := strconv.ParseInt(kv.Value, 10, 64)
+		if err != nil {
+			v = -1 // not a value any client wrote: the model rejects it
+		}
+		out = kvOutput{Found: true, Value: v, Rev: kv.ModRevision}
+	case opPut, opCAS:
+		var p struct {
+			Revision int64 `json:"revision"`
+		}
+		_ = r.decode(&p)
+		out = kvOutput{Rev: p.Revision}
+	case opDelete:
+		var d struct {
+			Revision int64 `json:"revision"`
+			Deleted  int64 `json:"deleted"`
+		}
+		_ = r.decode(&d)
+		out = kvOutput{Rev: d.Revision, Deleted: d.Deleted}
+	case opIncr:
+		var d struct {
+			Revision int64 `json:"revision"`
+			Value    int64 `json:"value"`
+		}
+		_ = r.decode(&d)
+		out = kvOutput{Rev: d.Revision, Value: d.Value}
+	}
+	return out, true
+}
+
+// history returns the recorded operations, those of unknown outcome
+// returning at the end of the history.
+func (w *linWorkload) history() []porcupine.Operation {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	end := w.now() + 1
+	ops := append([]porcupine.Operation(nil), w.ops...)
+	for i := range ops {
+		if ops[i].Return == -1 {
+			ops[i].Return = end
+		}
+	}
+	return ops
+}
+
+// checkLinearizable runs porcupine over ops; on a violation it writes the
+// visualisation to a file that outlives the test and fails naming it.
+func checkLinearizable(t testing.TB, ops []porcupine.Operation, timeout time.Duration) porcupine.CheckResult {
+	t.Helper()
+	model := kvModel.ToModel()
+	start := time.Now()
+	res, info := porcupine.CheckOperationsVerbose(model, ops, timeout)
+	t.Logf("porcupine: %d operations, result %s, checked in %v", len(ops), res, time.Since(start).Round(time.Millisecond))
+	switch res {
+	case porcupine.Illegal:
+		path := artifactPath(t, "porcupine", "html")
+		if err := porcupine.VisualizePath(model, info, path); err != nil {
+			t.Errorf("writing the visualisation: %v", err)
+		}
+		t.Errorf("history of %d operations is NOT linearizable; visualisation: %s", len(ops), path)
+	case porcupine.Unknown:
+		t.Logf("porcupine gave up after %v: this history is neither proved nor refuted", timeout)
+	}
+	return res
+}
