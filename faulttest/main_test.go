@@ -72,5 +72,6 @@ func artifactPath(t testing.TB, what, ext string) string {
 		return filepath.Join(dir, strings.Replace(pattern, "*", strconv.Itoa(os.Getpid()), 1))
 	}
 	f.Close()
+	_ = os.Chmod(f.Name(), 0o644) // a report for whoever reads the CI output
 	return f.Name()
 }

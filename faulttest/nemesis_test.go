@@ -24,6 +24,11 @@ func TestNemesis(t *testing.T) {
 	lin.run(ctx, &wg, s, p.Clients)
 	leases := newLeaseWorkload(c)
 	leases.run(ctx, &wg, s, p.Keepers)
+	watches := newWatchWorkload(c)
+	stopWatchers := make(chan struct{})
+	stopWatching := sync.OnceFunc(func() { close(stopWatchers) })
+	var watchWG sync.WaitGroup
+	watches.run(ctx, stopWatchers, &watchWG, s, p.Watchers)
 
 	nem := cluster.NewNemesis(c, s)
 	if p.Soak {
@@ -31,8 +36,21 @@ func TestNemesis(t *testing.T) {
 	}
 	func() {
 		// Stop the workload even when the nemesis fails the test.
-		defer func() { cancel(); wg.Wait() }()
+		defer func() {
+			cancel()
+			wg.Wait()
+			stopWatching()
+			watchWG.Wait()
+		}()
 		nem.RunFor(p.Duration)
+		// Writers stop with ctx; the fence tells watchers they have all.
+		cancel()
+		wg.Wait()
+		watches.finish(t)
+		if !waitGroupWithin(&watchWG, 60*time.Second) {
+			stopWatching()
+			t.Errorf("watch: watchers did not reach the fence within 60 s")
+		}
 	}()
 	refused, dropped := c.Net.Stats()
 	t.Logf("faults injected: %d (%s); proxies refused %d connections, dropped %d bytes", nem.Count(), nem.Summary(), refused, dropped)
@@ -48,5 +66,23 @@ func TestNemesis(t *testing.T) {
 	t.Log(summary)
 	for _, v := range violations {
 		t.Errorf("lease safety: %s", v)
+	}
+
+	violations, summary = watches.check()
+	t.Log(summary)
+	for _, v := range violations {
+		t.Errorf("watch safety: %s", v)
+	}
+}
+
+// waitGroupWithin waits for wg, at most d; it reports whether wg finished.
+func waitGroupWithin(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
 	}
 }
