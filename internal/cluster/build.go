@@ -14,8 +14,9 @@ import (
 )
 
 // buildDirPrefix names the directories Binary builds into, under
-// os.TempDir(): rosterd-bin-<pid of the test process>-<random>.
-const buildDirPrefix = "rosterd-bin-"
+// os.TempDir(): rosterd-build-<pid of the test process>-<random>. The
+// sweep touches only names of exactly that shape.
+const buildDirPrefix = "rosterd-build-"
 
 var buildOnce struct {
 	sync.Once
@@ -88,7 +89,10 @@ func sweepBuildDirs() {
 		if !ok || !e.IsDir() {
 			continue
 		}
-		pidText, _, _ := strings.Cut(rest, "-")
+		pidText, _, ok := strings.Cut(rest, "-")
+		if !ok {
+			continue
+		}
 		pid, err := strconv.Atoi(pidText)
 		if err != nil || pid <= 0 || processAlive(pid) {
 			continue
