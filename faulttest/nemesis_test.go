@@ -49,7 +49,13 @@ func TestNemesis(t *testing.T) {
 		watches.finish(t)
 		if !waitGroupWithin(&watchWG, 60*time.Second) {
 			stopWatching()
-			t.Errorf("watch: watchers did not reach the fence within 60 s")
+			t.Errorf("watch: watchers did not reach the fence %d within 60 s", watches.fence.Load())
+			for _, st := range watches.states() {
+				t.Logf("  %s", st)
+			}
+			for _, st := range watches.probe(watches.lowest()) {
+				t.Logf("  %s", st)
+			}
 		}
 	}()
 	refused, dropped := c.Net.Stats()

@@ -35,6 +35,7 @@ type watchWorkload struct {
 	resumes   int
 	resyncs   int
 	fence     atomic.Int64 // revision of the final put; watchers stop after it
+	state     map[int]string // watcher → what it last did, for a failure report
 	stats     struct{ puts, deletes int }
 }
 
@@ -62,7 +63,7 @@ func (s *segment) end() int64 {
 }
 
 func newWatchWorkload(c *cluster.Cluster) *watchWorkload {
-	w := &watchWorkload{c: c, prefix: "/watch/", acked: map[int64]watchEvent{}, attempted: map[string]map[string]bool{}}
+	w := &watchWorkload{c: c, prefix: "/watch/", acked: map[int64]watchEvent{}, attempted: map[string]map[string]bool{}, state: map[int]string{}}
 	for i := range 6 {
 		w.keys = append(w.keys, fmt.Sprintf("/watch/k%d", i))
 	}
@@ -177,6 +178,10 @@ func (w *watchWorkload) watcher(stop <-chan struct{}, rng *rand.Rand, id int) {
 		default:
 		}
 		m := randomMember(rng, w.c)
+		rev0 := cur
+		w.mu.Lock()
+		w.state[id] = fmt.Sprintf("%s: streaming from %s at rev %d", time.Now().Format("15:04:05.000"), m.ID, cur)
+		w.mu.Unlock()
 		status, err := w.stream(stop, m, cur, func(ev watchEvent) {
 			w.mu.Lock()
 			seg.Events = append(seg.Events, ev)
@@ -185,6 +190,10 @@ func (w *watchWorkload) watcher(stop <-chan struct{}, rng *rand.Rand, id int) {
 				cur = ev.Rev
 			}
 		}, func(resume int64) { cur = resume })
+		w.mu.Lock()
+		w.state[id] = fmt.Sprintf("%s: last stream to %s at rev %d ended with status %d, error %v; now at %d",
+			time.Now().Format("15:04:05.000"), m.ID, rev0, status, err, cur)
+		w.mu.Unlock()
 		switch {
 		case status == http.StatusGone:
 			compacted++
@@ -212,7 +221,6 @@ func (w *watchWorkload) watcher(stop <-chan struct{}, rng *rand.Rand, id int) {
 			w.resumes++
 			w.mu.Unlock()
 		default:
-			_ = err
 			time.Sleep(50 * time.Millisecond) // pacing: the member is down
 		}
 	}
@@ -225,9 +233,15 @@ func (w *watchWorkload) stream(stop <-chan struct{}, m *cluster.Member, rev int6
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", m.URL("/v1/watch"+w.prefix+"?prefix=true&rev="+strconv.FormatInt(rev, 10)), nil)
 	activity := make(chan struct{}, 1)
+	var seen atomic.Int64 // the last id received
+	seen.Store(rev)
 	go func() {
 		t := time.NewTimer(watchIdle)
 		defer t.Stop()
+		// The fence may be recorded only after its event arrived: check
+		// again now and then, or a healthy idle stream would never end.
+		fence := time.NewTicker(100 * time.Millisecond)
+		defer fence.Stop()
 		for {
 			select {
 			case <-ctx.Done():
@@ -235,6 +249,11 @@ func (w *watchWorkload) stream(stop <-chan struct{}, m *cluster.Member, rev int6
 			case <-stop:
 				cancel()
 				return
+			case <-fence.C:
+				if f := w.fence.Load(); f > 0 && seen.Load() >= f {
+					cancel()
+					return
+				}
 			case <-activity:
 				t.Reset(watchIdle)
 			case <-t.C:
@@ -287,6 +306,7 @@ func (w *watchWorkload) stream(stop <-chan struct{}, m *cluster.Member, rev int6
 				return resp.StatusCode, nil
 			}
 			onEvent(watchEvent{Rev: id, Type: d.Type, Key: d.KV.Key, Value: d.KV.Value})
+			seen.Store(id)
 			if f := w.fence.Load(); f > 0 && id >= f {
 				return resp.StatusCode, nil
 			}
@@ -392,6 +412,36 @@ func (w *watchWorkload) check() ([]string, string) {
 		w.watchers(), len(w.segments), w.resyncs, w.resumes, events, len(union), w.stats.puts, w.stats.deletes)
 }
 
+// probe describes, for a failure report, what each member holds: its
+// own revision (a stale read) and how many events a 2 s watch from rev
+// delivers there.
+func (w *watchWorkload) probe(rev int64) []string {
+	var out []string
+	for _, m := range w.c.Members {
+		r := send("GET", m.URL("/v1/kv"+w.prefix+"?prefix=true&count_only=true&stale=true"), nil)
+		stop := make(chan struct{})
+		time.AfterFunc(2*time.Second, func() { close(stop) })
+		n := 0
+		var last int64
+		status, err := w.stream(stop, m, rev, func(ev watchEvent) { n++; last = ev.Rev }, func(int64) {})
+		out = append(out, fmt.Sprintf("member %s: revision %d (status %d); a watch from %d: status %d, %v, %d events up to %d",
+			m.ID, r.rev, r.status, rev, status, err, n, last))
+	}
+	return out
+}
+
+// states describes what each watcher last did.
+func (w *watchWorkload) states() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for id, s := range w.state {
+		out = append(out, fmt.Sprintf("watcher %d: %s", id, s))
+	}
+	sort.Strings(out)
+	return out
+}
+
 func (w *watchWorkload) lastSegment(watcher int) *segment {
 	var last *segment
 	for _, s := range w.segments {
@@ -434,4 +484,24 @@ func (w *watchWorkload) listing() (map[string]listedKV, error) {
 		time.Sleep(100 * time.Millisecond) // pacing retries
 	}
 	return nil, fmt.Errorf("no member answered the listing: %d %s %v", last.status, last.body, last.err)
+}
+
+// lowest is the smallest revision a watcher has reached in its current
+// segment.
+func (w *watchWorkload) lowest() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	low := int64(-1)
+	for id := range w.state {
+		var s *segment
+		for _, seg := range w.segments {
+			if seg.Watcher == id {
+				s = seg
+			}
+		}
+		if s != nil && (low < 0 || s.end() < low) {
+			low = s.end()
+		}
+	}
+	return low
 }

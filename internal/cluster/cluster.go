@@ -87,15 +87,26 @@ func (c *Cluster) WithNet() *Cluster {
 // through the first; it waits until all are ready voters.
 func (c *Cluster) Launch(n int) {
 	c.t.Helper()
-	first := c.Add()
+	ms := make([]*Member, n)
+	for i := range ms {
+		ms[i] = c.Add()
+	}
+	c.Boot(ms...)
+}
+
+// Boot starts members added (and possibly adjusted: Dir, Env, Args) but
+// not started yet: the first bootstraps, the others join through it; it
+// waits until all are ready voters.
+func (c *Cluster) Boot(ms ...*Member) {
+	c.t.Helper()
+	first := ms[0]
 	first.Start()
 	c.WaitReady(30*time.Second, first)
-	for i := 1; i < n; i++ {
-		m := c.Add()
+	for _, m := range ms[1:] {
 		m.Start("-join", first.HTTP)
 	}
 	c.WaitReady(60*time.Second, c.Members...)
-	c.WaitVoters(60*time.Second, n)
+	c.WaitVoters(60*time.Second, len(ms))
 }
 
 // Add allocates a new member (not started) with fresh ports and data dir.
