@@ -59,7 +59,12 @@ func (m *Member) Start(extra ...string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.cmd != nil {
-		m.t.Fatalf("cluster: member %s already running", m.ID)
+		select {
+		case <-m.exited: // it exited on its own (a fatal error): start again
+			m.cmd = nil
+		default:
+			m.t.Fatalf("cluster: member %s already running", m.ID)
+		}
 	}
 	args := []string{"-id", m.ID, "-http", m.HTTP, "-raft", m.Raft, "-data", m.Dir, "-log-level", "info"}
 	if m.RaftProxy != "" {
