@@ -17,7 +17,13 @@ import (
 //     the same lease;
 //   - remaining TTL carries over a leader change (kill -9 of the leader);
 //   - lease IDs stay unique across a kill -9 and restart of every member.
+//
+// The long profile repeats the first two five times.
 func TestLeaseSafetyScenarios(t *testing.T) {
+	rounds := 1
+	if currentProfile(t).Soak {
+		rounds = 5
+	}
 	c := cluster.StartNet(t, 3, "-tick", "100ms")
 	ids := map[int64]bool{}
 	grant := func(m *cluster.Member, ttl int) int64 {
@@ -41,17 +47,45 @@ func TestLeaseSafetyScenarios(t *testing.T) {
 		return id
 	}
 
-	t.Run("minority expires nothing", func(t *testing.T) {
+	for round := range rounds {
+		leaseScenarioRound(t, c, round, grant)
+	}
+
+	t.Log("scenario: IDs unique across restarts")
+	{
+		for range 10 {
+			grant(c.Leader(30*time.Second), 60)
+		}
+		for _, m := range c.Members {
+			m.Kill()
+		}
+		for _, m := range c.Members {
+			m.Restart()
+		}
+		c.WaitReady(60*time.Second, c.Members...)
+		for range 10 {
+			grant(c.Leader(30*time.Second), 60) // fails on a repeated ID
+		}
+		t.Logf("%d lease IDs, all distinct", len(ids))
+	}
+}
+
+// leaseScenarioRound runs the minority and TTL carry-over scenarios once.
+func leaseScenarioRound(t testing.TB, c *cluster.Cluster, round int, grant func(*cluster.Member, int) int64) {
+	key := fmt.Sprintf("/minority/%d", round)
+	t.Logf("scenario %d: the minority expires nothing", round)
+	func() {
 		leader := c.Leader(30 * time.Second)
 		const ttl = 3
 		id := grant(leader, ttl)
 		lid := strconv.FormatInt(id, 10)
-		if r := send("PUT", leader.URL("/v1/kv/minority/a?lease="+lid), []byte("x")); r.status != 200 {
+		if r := send("PUT", leader.URL("/v1/kv"+key+"?lease="+lid), []byte("x")); r.status != 200 {
 			t.Fatalf("put: %d %s", r.status, r.body)
 		}
 		c.WaitCaughtUp(30 * time.Second)
 		before := send("GET", leader.URL("/v1/kv/minority/?prefix=true&stale=true"), nil)
 		c.Net.Isolate(cluster.Cut, leader)
+		defer c.Net.Heal()
 		cut := time.Now()
 		majority := c.Followers(leader)
 		expiredOnMajority := false
@@ -59,7 +93,7 @@ func TestLeaseSafetyScenarios(t *testing.T) {
 			if time.Since(cut) > 60*time.Second {
 				t.Fatalf("the majority did not expire the lease within 60 s of the partition")
 			}
-			kv := send("GET", leader.URL("/v1/kv/minority/a?stale=true"), nil)
+			kv := send("GET", leader.URL("/v1/kv"+key+"?stale=true"), nil)
 			l := send("GET", leader.URL("/v1/leases/"+lid+"?stale=true"), nil)
 			if kv.status != 200 || l.status != 200 || kv.rev != before.rev {
 				t.Fatalf("%v after the partition the isolated member shows key %d %s, lease %d %s, revision %d (was %d)",
@@ -74,11 +108,12 @@ func TestLeaseSafetyScenarios(t *testing.T) {
 		t.Logf("the isolated member kept the lease and its key %v past the TTL while the majority expired it", time.Since(cut).Round(time.Millisecond))
 		c.Net.Heal()
 		c.Eventually(30*time.Second, "the healed member to apply the expiry", func() bool {
-			return send("GET", leader.URL("/v1/kv/minority/a?stale=true"), nil).status == 404
+			return send("GET", leader.URL("/v1/kv"+key+"?stale=true"), nil).status == 404
 		})
-	})
+	}()
 
-	t.Run("remaining TTL carries over a leader change", func(t *testing.T) {
+	t.Logf("scenario %d: remaining TTL carries over a leader change", round)
+	{
 		leader := c.Leader(30 * time.Second)
 		const ttl = 10
 		lid := strconv.FormatInt(grant(leader, ttl), 10)
@@ -112,22 +147,5 @@ func TestLeaseSafetyScenarios(t *testing.T) {
 		}
 		leader.Restart()
 		c.WaitReady(60*time.Second, c.Members...)
-	})
-
-	t.Run("IDs unique across restarts", func(t *testing.T) {
-		for range 10 {
-			grant(c.Leader(30*time.Second), 60)
-		}
-		for _, m := range c.Members {
-			m.Kill()
-		}
-		for _, m := range c.Members {
-			m.Restart()
-		}
-		c.WaitReady(60*time.Second, c.Members...)
-		for range 10 {
-			grant(c.Leader(30*time.Second), 60) // fails on a repeated ID
-		}
-		t.Logf("%d lease IDs, all distinct", len(ids))
-	})
+	}
 }

@@ -34,7 +34,7 @@ type watchWorkload struct {
 	segments  []*segment
 	resumes   int
 	resyncs   int
-	fence     atomic.Int64 // revision of the final put; watchers stop after it
+	fence     atomic.Int64   // revision of the final put; watchers stop after it
 	state     map[int]string // watcher → what it last did, for a failure report
 	stats     struct{ puts, deletes int }
 }
