@@ -71,7 +71,7 @@ function render() {
   if (failure) {
     R.notice(notice, 'error', failure.text, last ? 'Showing the last answer; retrying.' : '');
     R.$('cluster-table').classList.add('stale');
-    R.$('summary').replaceChildren(R.badge('unreachable', 'bad'));
+    R.$('summary').replaceChildren(R.badge(failure.code.replace(/_/g, ' '), 'bad'));
   } else {
     R.notice(notice);
     R.$('cluster-table').classList.remove('stale');

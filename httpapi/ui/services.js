@@ -111,6 +111,10 @@ function render() {
 function emptyState() {
   const st = R.store.state;
   if (st === 'loading') return R.h('p', { class: 'empty', text: 'Loading…' });
+  if (st === 'error' && R.store.error && R.store.error.status === 403) {
+    return R.h('p', { class: 'empty', text: 'Enter a prefix this token may read in the Prefix box above.' });
+  }
+  if (st === 'error' && R.store.error && R.store.error.status === 401) return R.h('p', { class: 'empty', text: 'Sign in to see the services.' });
   if (st === 'error') return R.h('p', { class: 'empty', text: 'Nothing to show.' });
   return R.h('div', { class: 'empty' },
     R.h('p', {}, 'No keys under ', R.h('code', { text: R.store.prefix }), ' yet.'),
@@ -122,7 +126,8 @@ function summary() {
   const n = R.store.kvs.size;
   R.$('count-services').textContent = R.store.state === 'loading' ? '' : n;
   R.$('services-sub').textContent = R.store.state === 'loading' ? 'Listing ' + R.store.prefix + '…'
-    : `${n.toLocaleString('en-US')} ${n === 1 ? 'key' : 'keys'} under ${R.store.prefix} · revision ${R.store.rev}`;
+    : R.store.state === 'error' && !n ? `Could not list ${R.store.prefix}`
+      : `${n.toLocaleString('en-US')} ${n === 1 ? 'key' : 'keys'} under ${R.store.prefix} · revision ${R.store.rev}`;
   const notice = R.$('services-notice');
   if (R.store.state === 'error' && R.store.error) R.notice(notice, 'error', R.store.error.text);
   else if (R.store.more) R.notice(notice, 'warn', `Showing the first ${R.store.kvs.size} keys.`, 'Narrow the prefix to see the rest.');
