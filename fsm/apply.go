@@ -54,6 +54,7 @@ type batch struct {
 	kv      map[string]*KV         // nil: deleted
 	leases  map[int64]*lease.Lease // nil: deleted
 	members bool                   // members changed: rewrite the bucket
+	auth    bool                   // access control changed: rewrite its bucket
 	events  []Event
 	expired int64
 }
@@ -84,6 +85,14 @@ func (b *batch) apply(c Command) Result {
 		return b.delMember(c.ID)
 	case Txn:
 		return b.txn(c)
+	case PutRole:
+		return b.putRole(c)
+	case DeleteRole:
+		return b.deleteRole(c)
+	case PutToken:
+		return b.putToken(c)
+	case DeleteToken:
+		return b.deleteToken(c)
 	}
 	return Result{Err: invalid("unknown command %T", c)}
 }

@@ -73,6 +73,8 @@ func appendFields(b []byte, c Command) []byte {
 			b = protowire.AppendTag(b, protowire.Number(op.cmdType()), protowire.BytesType)
 			b = protowire.AppendBytes(b, appendFields(nil, op))
 		}
+	case PutRole, DeleteRole, PutToken, DeleteToken:
+		b = encodeAuth(b, c)
 	}
 	return b
 }
@@ -244,6 +246,8 @@ func decodeFields(typ byte, body []byte) (Command, error) {
 			return nil
 		})
 		c = t
+	case typePutRole, typeDeleteRole, typePutToken, typeDeleteToken:
+		c, err = decodeAuth(typ, body)
 	default:
 		return nil, fmt.Errorf("%w: unknown command type %d", ErrDecode, typ)
 	}

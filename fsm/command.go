@@ -19,7 +19,11 @@ const (
 	typeSetMember byte = 8
 	typeDelMember byte = 9
 	typeTxn       byte = 10
-	// 11-15 are reserved for access control; 16+ ask first.
+	// 11-15: access control (auth.go); 15 is spare. 16+ ask first.
+	typePutRole     byte = 11
+	typeDeleteRole  byte = 12
+	typePutToken    byte = 13
+	typeDeleteToken byte = 14
 )
 
 // Grant creates a lease. The ID is chosen by the proposer.

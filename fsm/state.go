@@ -41,10 +41,11 @@ type State struct {
 	kv         *btree.BTreeG[*KV]
 	leases     *lease.Table
 	members    []Member // sorted by ID; replaced, never modified in place
+	auth       *authTables
 }
 
 func newState() *State {
-	return &State{kv: btree.NewG(32, kvLess), leases: lease.NewTable(), members: []Member{}}
+	return &State{kv: btree.NewG(32, kvLess), leases: lease.NewTable(), members: []Member{}, auth: newAuthTables()}
 }
 
 // clone returns a copy-on-write copy in O(1); the receiver must not be

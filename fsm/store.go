@@ -18,6 +18,7 @@ var (
 	bucketKV      = []byte("kv")
 	bucketLeases  = []byte("leases")
 	bucketMembers = []byte("members")
+	bucketAuth    = []byte("auth")
 
 	metaApplied  = []byte("applied_index")
 	metaRevision = []byte("revision")
@@ -46,7 +47,7 @@ func openDB(path string, noSync bool) (*bolt.DB, error) {
 	}
 	db.NoSync = noSync
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketKV, bucketLeases, bucketMembers} {
+		for _, name := range [][]byte{bucketMeta, bucketKV, bucketLeases, bucketMembers, bucketAuth} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -104,6 +105,9 @@ func loadState(db *bolt.DB) (*State, error) {
 			return nil
 		})
 		if err != nil {
+			return err
+		}
+		if err := loadAuth(tx.Bucket(bucketAuth), s.auth); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketMembers).ForEach(func(k, v []byte) error {
@@ -165,6 +169,11 @@ func writeBatch(db *bolt.DB, b *batch) error {
 				if err := mb.Put([]byte(m.ID), Encode(SetMember{Member: m})); err != nil {
 					return err
 				}
+			}
+		}
+		if b.auth {
+			if err := writeAuth(tx, b.s.auth); err != nil {
+				return err
 			}
 		}
 		meta := tx.Bucket(bucketMeta)

@@ -42,6 +42,15 @@ type Backend interface {
 	// UpdateMember re-records a configured member's HTTP address; it never
 	// adds a member (registry.ErrNotMember when it is not one).
 	UpdateMember(ctx context.Context, req registry.JoinRequest) error
+
+	// Access control: Authenticate resolves a bearer token against this
+	// member's applied state; the rest change the replicated tables.
+	Authenticate(token string) (*registry.Principal, error)
+	PutRole(ctx context.Context, r fsm.Role) error
+	DeleteRole(ctx context.Context, name string) error
+	// CreateToken returns the new token's record and its secret.
+	CreateToken(ctx context.Context, name string, roles []string) (fsm.Token, string, error)
+	DeleteToken(ctx context.Context, id string) error
 }
 
 var _ Backend = (*registry.Node)(nil)

@@ -69,9 +69,18 @@ func errorStatus(err error) (int, api.ErrorDetail) {
 		var cur int64
 		d.Code, d.CurrentModRevision = api.CodeCASFailed, &cur
 		return http.StatusConflict, d
-	case errors.Is(err, fsm.ErrLeaseExists):
+	case errors.Is(err, registry.ErrUnauthenticated):
+		d.Code = api.CodeUnauthenticated
+		return http.StatusUnauthorized, d
+	case errors.Is(err, registry.ErrPermissionDenied):
+		d.Code = api.CodePermissionDenied
+		return http.StatusForbidden, d
+	case errors.Is(err, fsm.ErrLeaseExists), errors.Is(err, fsm.ErrTokenExists):
 		d.Code = api.CodeAlreadyExists
 		return http.StatusConflict, d
+	case errors.Is(err, fsm.ErrRoleNotFound), errors.Is(err, fsm.ErrTokenNotFound):
+		d.Code = api.CodeNotFound
+		return http.StatusNotFound, d
 	case errors.Is(err, fsm.ErrLeaseNotFound):
 		d.Code = api.CodeLeaseNotFound
 		return http.StatusNotFound, d

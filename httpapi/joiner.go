@@ -19,6 +19,9 @@ import (
 // request (a follower forwards it to the leader).
 type Joiner struct {
 	Client *http.Client
+	// Token is presented as a bearer token: joining a cluster that
+	// enforces access control needs an admin token.
+	Token string
 }
 
 var _ registry.Joiner = Joiner{}
@@ -49,6 +52,9 @@ func (j Joiner) send(ctx context.Context, method, addr, path string, v any) erro
 		return err
 	}
 	hr.Header.Set("Content-Type", contentJSON)
+	if j.Token != "" {
+		hr.Header.Set("Authorization", "Bearer "+j.Token)
+	}
 	client := j.Client
 	if client == nil {
 		client = http.DefaultClient

@@ -34,11 +34,16 @@ func (s *Server) renew(c *gin.Context, ids []int64) ([]fsm.LeaseStatus, []int64,
 			return nil, nil, err
 		}
 		if !self {
-			return s.kafwd.renew(ctx, addr, ids)
+			// Renewals coalesce per token: the leader checks the batch
+			// against the token that every renewal in it carried.
+			return s.kafwd.renew(ctx, kaTarget{addr, c.GetHeader("Authorization")}, ids)
 		}
 	}
 	return s.b.KeepAlive(ctx, ids)
 }
+
+// kaTarget is where, and with which Authorization header, a batch goes.
+type kaTarget struct{ addr, authz string }
 
 type kaWaiter struct {
 	ids  []int64
@@ -55,18 +60,18 @@ type kaForwarder struct {
 	hc      *http.Client
 	sem     chan struct{}
 	mu      sync.Mutex
-	pending map[string][]*kaWaiter // by leader address
+	pending map[kaTarget][]*kaWaiter
 	running bool
 }
 
 func newKAForwarder(s *Server, tr http.RoundTripper) *kaForwarder {
 	return &kaForwarder{
 		s: s, hc: &http.Client{Transport: tr, Timeout: s.cfg.RequestTimeout},
-		sem: make(chan struct{}, kaForwardInFlight), pending: map[string][]*kaWaiter{},
+		sem: make(chan struct{}, kaForwardInFlight), pending: map[kaTarget][]*kaWaiter{},
 	}
 }
 
-func (f *kaForwarder) renew(ctx context.Context, addr string, ids []int64) ([]fsm.LeaseStatus, []int64, error) {
+func (f *kaForwarder) renew(ctx context.Context, addr kaTarget, ids []int64) ([]fsm.LeaseStatus, []int64, error) {
 	w := &kaWaiter{ids: ids, done: make(chan kaBatchResult, 1)}
 	f.mu.Lock()
 	f.pending[addr] = append(f.pending[addr], w)
@@ -102,12 +107,13 @@ func (f *kaForwarder) loop() {
 	for {
 		f.sem <- struct{}{}
 		f.mu.Lock()
-		var addr string
+		var addr kaTarget
+		found := false
 		for a := range f.pending {
-			addr = a
+			addr, found = a, true
 			break
 		}
-		if addr == "" {
+		if !found {
 			f.running = false
 			f.mu.Unlock()
 			<-f.sem
@@ -136,7 +142,7 @@ func (f *kaForwarder) loop() {
 	}
 }
 
-func (f *kaForwarder) send(addr string, batch []*kaWaiter) kaBatchResult {
+func (f *kaForwarder) send(to kaTarget, batch []*kaWaiter) kaBatchResult {
 	seen := map[int64]struct{}{}
 	ids := []api.LeaseID{}
 	for _, w := range batch {
@@ -148,9 +154,12 @@ func (f *kaForwarder) send(addr string, batch []*kaWaiter) kaBatchResult {
 		}
 	}
 	body, _ := json.Marshal(api.KeepAliveRequest{IDs: ids})
-	req, err := http.NewRequest(http.MethodPost, memberURL(addr).String()+"/v1/leases/keepalive", bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, memberURL(to.addr).String()+"/v1/leases/keepalive", bytes.NewReader(body))
 	if err != nil {
 		return kaBatchResult{err: err}
+	}
+	if to.authz != "" {
+		req.Header.Set("Authorization", to.authz)
 	}
 	req.Header.Set("Content-Type", contentJSON)
 	req.Header.Set(headerForwarded, f.s.b.ID())
@@ -196,6 +205,10 @@ func remoteError(status int, body []byte) error {
 		return fmt.Errorf("%w: %s", registry.ErrTimeout, msg)
 	case api.CodeInvalidArgument:
 		return invalidf("%s", msg)
+	case api.CodeUnauthenticated:
+		return fmt.Errorf("%w: %s", registry.ErrUnauthenticated, msg)
+	case api.CodePermissionDenied:
+		return fmt.Errorf("%w: %s", registry.ErrPermissionDenied, msg)
 	case api.CodeTooLarge:
 		return fmt.Errorf("%w: %s", registry.ErrTooLarge, msg)
 	}

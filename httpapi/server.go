@@ -29,6 +29,9 @@ type Config struct {
 	// DefaultWatchWriteTimeout).
 	WatchLagLimit     int64
 	WatchWriteTimeout time.Duration
+	// Auth turns access control on: every route but the open ones needs a
+	// token (auth.go).
+	Auth bool
 	// PeerTLS is the client configuration for dialing other members'
 	// https:// HTTP addresses when forwarding (nil: Go's defaults).
 	PeerTLS *tls.Config
@@ -106,7 +109,7 @@ func New(cfg Config, b Backend, log *slog.Logger, reg prometheus.Registerer) (*S
 	if err := e.SetTrustedProxies(nil); err != nil {
 		return nil, err
 	}
-	e.Use(m.observe, s.recoverPanic, s.withTimeout)
+	e.Use(m.observe, s.recoverPanic, s.withTimeout, s.authorize)
 	e.NoRoute(func(c *gin.Context) { s.fail(c, errRouteNotFound) })
 	e.NoMethod(func(c *gin.Context) { s.fail(c, errMethodNotAllowed) })
 	s.routes(e)
@@ -172,6 +175,16 @@ func (s *Server) routes(e *gin.Engine) {
 	s.seedRoutes(e, lead) // POST /key, /put, /get, /delete, /inc (compat_seed.go)
 
 	s.consoleRoutes(e) // the web console and its cluster status route
+
+	au := v1.Group("/auth")
+	au.PUT("/roles/:name", lead, s.putRole)
+	au.GET("/roles", read, s.listRoles)
+	au.GET("/roles/:name", read, s.getRole)
+	au.DELETE("/roles/:name", lead, s.deleteRole)
+	au.POST("/tokens", lead, s.createToken)
+	au.GET("/tokens", read, s.listTokens)
+	au.DELETE("/tokens/:id", lead, s.deleteToken)
+	au.GET("/whoami", s.whoami) // this member's own replica: no round trip
 }
 
 // Handler returns the http.Handler serving the API (for tests and for

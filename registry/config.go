@@ -64,6 +64,13 @@ type Config struct {
 	// Failpoint, when set, is called with the name of each crash point the
 	// node passes (see Failpoints); crash tests make it kill the process.
 	Failpoint func(name string)
+
+	// Auth says this member enforces access control (only for its log
+	// messages: the front ends enforce it).
+	Auth bool
+	// RootTokenHash is HashToken of the root token: a leader that finds
+	// no token in the cluster creates it (auth.go). Never the secret.
+	RootTokenHash []byte
 }
 
 // Defaults.

@@ -85,6 +85,7 @@ func (n *Node) lead(ctx context.Context) {
 			return
 		}
 	}
+	n.bootstrapRoot(ctx)
 	// One tick right away so the last committed entry is a command the
 	// state machine sees: linearizable reads wait for its index.
 	n.tick(ctx, meter)

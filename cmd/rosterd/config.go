@@ -231,6 +231,7 @@ func parseConfig(args []string, env environment) (Config, error) {
 	check(checkAddr("-raft", rc.RaftAddr, false))
 	cfg.Security, err = f.sec.parse(env)
 	check(err)
+	rc.Auth, rc.RootTokenHash = cfg.Security.Auth, cfg.Security.RootTokenHash
 	tlsOn := cfg.Security.CertFile != ""
 	if rc.HTTPAdvertise != "" {
 		var adv string

@@ -166,7 +166,7 @@ func run(ctx context.Context, cfg Config, stderr io.Writer, reload <-chan struct
 		}
 		return fmt.Errorf("open node: %w", err)
 	}
-	srv, err := httpapi.New(httpapi.Config{Gatherer: reg, PeerTLS: tlsc.member.ClientConfig()}, node, log, reg)
+	srv, err := httpapi.New(httpapi.Config{Gatherer: reg, PeerTLS: tlsc.member.ClientConfig(), Auth: cfg.Security.Auth}, node, log, reg)
 	if err != nil {
 		return errors.Join(fmt.Errorf("http api: %w", err), closeNode(log, node))
 	}
@@ -176,7 +176,8 @@ func run(ctx context.Context, cfg Config, stderr io.Writer, reload <-chan struct
 	}
 	ln = tlsc.listener(ln)
 	log.Info("rosterd serving", "id", rc.ID, "http", ln.Addr().String(), "advertise_http", rc.HTTPAdvertise,
-		"raft", node.RaftAddr(), "data", rc.DataDir, "tls", tlsc.http != nil, "client_certs", cfg.Security.ClientCAFile != "")
+		"raft", node.RaftAddr(), "data", rc.DataDir, "tls", tlsc.http != nil, "client_certs", cfg.Security.ClientCAFile != "", "peer_tls", cfg.Security.PeerCertFile != "",
+		"auth", cfg.Security.Auth)
 	stopReload := tlsc.reloadOn(reload)
 	defer stopReload()
 
@@ -189,7 +190,7 @@ func run(ctx context.Context, cfg Config, stderr io.Writer, reload <-chan struct
 	// Ask to be added only once this member can answer: the leader may
 	// call back (forwarded requests, health checks) as soon as it is in.
 	node.StartJoin(httpapi.Joiner{Client: &http.Client{Timeout: 30 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: tlsc.member.ClientConfig()}}})
+		Transport: &http.Transport{TLSClientConfig: tlsc.member.ClientConfig()}}, Token: cfg.Security.JoinToken})
 
 	var cause error
 	select {

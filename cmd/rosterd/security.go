@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 
 	"github.com/rosterhq/roster/internal/tlsutil"
+	"github.com/rosterhq/roster/registry"
 )
 
 // Security is the TLS part of rosterd's configuration (API.md "Security:
@@ -23,12 +25,29 @@ type Security struct {
 	ClientCAFile string
 	// PeerCertFile, PeerKeyFile and PeerCAFile: mutual TLS between members.
 	PeerCertFile, PeerKeyFile, PeerCAFile string
+
+	// Auth turns access control on (-auth).
+	Auth bool
+	// RootTokenHash is the hash of the root token (ROSTER_ROOT_TOKEN or
+	// -root-token-file); the secret itself is dropped once hashed.
+	RootTokenHash []byte
+	// JoinToken (ROSTER_TOKEN) is presented when asking to join a cluster
+	// that enforces access control: an admin token.
+	JoinToken string
 }
+
+// Environment variables of secrets: never flags, which ps shows.
+const (
+	envRootToken = "ROSTER_ROOT_TOKEN"
+	envToken     = "ROSTER_TOKEN"
+)
 
 // securityFlags are the flags behind Security.
 type securityFlags struct {
 	certFile, keyFile, clientCAFile       string
 	peerCertFile, peerKeyFile, peerCAFile string
+	auth                                  bool
+	rootTokenFile                         string
 }
 
 func (f *securityFlags) register(fs *flag.FlagSet) {
@@ -38,15 +57,24 @@ func (f *securityFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.peerCertFile, "peer-cert-file", "", "PEM certificate `file` this member presents to other members (with -peer-key-file, -peer-ca-file)")
 	fs.StringVar(&f.peerKeyFile, "peer-key-file", "", "PEM private key `file` of -peer-cert-file")
 	fs.StringVar(&f.peerCAFile, "peer-ca-file", "", "PEM CA `file` that signs the members' certificates; verifies other members")
+	fs.BoolVar(&f.auth, "auth", false, "access control: every request but /healthz, /readyz and /metrics needs a token")
+	fs.StringVar(&f.rootTokenFile, "root-token-file", "", "`file` holding the root token a new access-controlled cluster starts with (or "+envRootToken+")")
 }
 
 // parse checks that the TLS files come in the combinations that make sense.
-func (f *securityFlags) parse(environment) (Security, error) {
+func (f *securityFlags) parse(env environment) (Security, error) {
 	s := Security{
 		CertFile: f.certFile, KeyFile: f.keyFile, ClientCAFile: f.clientCAFile,
 		PeerCertFile: f.peerCertFile, PeerKeyFile: f.peerKeyFile, PeerCAFile: f.peerCAFile,
+		Auth: f.auth, JoinToken: strings.TrimSpace(env.getenv(envToken)),
 	}
 	var errs []error
+	root, err := f.rootToken(env)
+	if err != nil {
+		errs = append(errs, err)
+	} else if root != "" {
+		s.RootTokenHash = registry.HashToken(root)
+	}
 	if (s.CertFile == "") != (s.KeyFile == "") {
 		errs = append(errs, errors.New("-cert-file and -key-file go together"))
 	}
@@ -60,6 +88,29 @@ func (f *securityFlags) parse(environment) (Security, error) {
 		errs = append(errs, errors.New("-peer-cert-file needs -peer-ca-file to verify the other members"))
 	}
 	return s, errors.Join(errs...)
+}
+
+// rootToken reads the root token from ROSTER_ROOT_TOKEN or the file of
+// -root-token-file (surrounding white space dropped).
+func (f *securityFlags) rootToken(env environment) (string, error) {
+	tok := strings.TrimSpace(env.getenv(envRootToken))
+	if f.rootTokenFile != "" {
+		if tok != "" {
+			return "", fmt.Errorf("-root-token-file and %s both give a root token: give one", envRootToken)
+		}
+		b, err := os.ReadFile(f.rootTokenFile)
+		if err != nil {
+			return "", fmt.Errorf("-root-token-file: %w", err)
+		}
+		tok = strings.TrimSpace(string(b))
+		if tok == "" {
+			return "", fmt.Errorf("-root-token-file %s is empty", f.rootTokenFile)
+		}
+	}
+	if tok != "" && (len(tok) < registry.MinRootTokenLength || strings.ContainsAny(tok, " \t\r\n")) {
+		return "", fmt.Errorf("the root token must be at least %d characters without white space (e.g. openssl rand -hex 32)", registry.MinRootTokenLength)
+	}
+	return tok, nil
 }
 
 // httpURL normalises an HTTP address given as host:port, http://host:port

@@ -1,0 +1,304 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/rosterhq/roster/api"
+	"github.com/rosterhq/roster/registry"
+)
+
+// Access control (API.md "Security"). With Config.Auth, every request
+// passes authorize: the one place that decides, from routeAccess, what a
+// route needs. A route missing from the table is refused (and a test
+// checks every registered route has an entry), so a new route cannot
+// silently skip the check. Refusals happen before any handler or
+// forwarding runs, so they change nothing.
+
+// access is what one route needs.
+type access struct {
+	// open routes need no token (probes, metrics, the console's assets).
+	open bool
+	// check decides for a valid token; nil: any valid token will do.
+	check func(s *Server, c *gin.Context, p *registry.Principal) error
+	// admin marks refusals worth an audit line: the route needs admin.
+	admin bool
+}
+
+var (
+	openRoute  = access{open: true}
+	anyToken   = access{}
+	adminOnly  = access{check: needAdmin, admin: true}
+	kvRead     = access{check: checkKVRead}
+	kvWrite    = access{check: checkKVWrite}
+	leaseWrite = access{check: checkLeaseWrite}
+)
+
+// routeAccess maps "METHOD /registered/path" to what the route needs.
+var routeAccess = map[string]access{
+	"POST /v1/leases":                anyToken,
+	"GET /v1/leases":                 adminOnly,
+	"POST /v1/leases/keepalive":      {check: checkKeepAliveBatch},
+	"GET /v1/leases/:id":             leaseWrite,
+	"DELETE /v1/leases/:id":          leaseWrite,
+	"POST /v1/leases/:id/keepalive":  leaseWrite,
+	"GET /v1/kv/*key":                kvRead,
+	"PUT /v1/kv/*key":                kvWrite,
+	"DELETE /v1/kv/*key":             kvWrite,
+	"POST /v1/kv/*key":               {check: checkIncr},
+	"GET /v1/watch/*key":             kvRead,
+	"GET /v1/cluster":                anyToken,
+	"POST /v1/cluster/snapshot":      adminOnly,
+	"POST /v1/cluster/members":       adminOnly,
+	"DELETE /v1/cluster/members/:id": adminOnly,
+	"PUT /v1/auth/roles/:name":       adminOnly,
+	"GET /v1/auth/roles":             adminOnly,
+	"GET /v1/auth/roles/:name":       adminOnly,
+	"DELETE /v1/auth/roles/:name":    adminOnly,
+	"POST /v1/auth/tokens":           adminOnly,
+	"GET /v1/auth/tokens":            adminOnly,
+	"DELETE /v1/auth/tokens/:id":     adminOnly,
+	"GET /v1/auth/whoami":            anyToken,
+	"GET /healthz":                   openRoute,
+	"HEAD /healthz":                  openRoute,
+	"GET /readyz":                    openRoute,
+	"HEAD /readyz":                   openRoute,
+	"GET /metrics":                   openRoute,
+	"POST /lease/grant":              anyToken,
+	"POST /lease/keepalive/:id":      {check: checkCompatKeepAlive},
+	"POST /lease/revoke/:id":         leaseWrite,
+	"POST /lease/timetolive/:id":     leaseWrite,
+	"POST /lease/kv/*key":            {check: checkCompatLeaseKV},
+	"PUT /key/*key":                  kvWrite,
+	"GET /key/*key":                  kvRead,
+	"DELETE /key/*key":               kvWrite,
+	"POST /join":                     adminOnly,
+}
+
+// ctxPrincipal is the gin context key of the request's *registry.Principal.
+const ctxPrincipal = "roster.principal"
+
+// authorize is the access control middleware.
+func (s *Server) authorize(c *gin.Context) {
+	if !s.cfg.Auth {
+		c.Next()
+		return
+	}
+	route := c.FullPath()
+	if route == "" {
+		c.Next() // no such route: 404 or 405, which reveal nothing
+		return
+	}
+	a, ok := routeAccess[c.Request.Method+" "+route]
+	if !ok {
+		s.refuse(c, nil, true, fmt.Errorf("%w: route %s %s has no access rule", registry.ErrPermissionDenied, c.Request.Method, route))
+		return
+	}
+	if a.open {
+		c.Next()
+		return
+	}
+	p, err := s.b.Authenticate(bearer(c))
+	if err != nil {
+		s.refuse(c, nil, a.admin, err)
+		return
+	}
+	c.Set(ctxPrincipal, p)
+	if a.check != nil {
+		if err := a.check(s, c, p); err != nil {
+			s.refuse(c, p, a.admin, err)
+			return
+		}
+	}
+	c.Next()
+}
+
+// bearer is the token of the Authorization header ("" when none).
+func bearer(c *gin.Context) string {
+	h := c.GetHeader("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// principal is the request's caller; nil when access control is off.
+func principal(c *gin.Context) *registry.Principal {
+	if v, ok := c.Get(ctxPrincipal); ok {
+		return v.(*registry.Principal)
+	}
+	return nil
+}
+
+// refuse answers 401 or 403. Refused admin requests are audited, with the
+// token's name (never its secret).
+func (s *Server) refuse(c *gin.Context, p *registry.Principal, admin bool, err error) {
+	if admin {
+		attrs := []any{"method", c.Request.Method, "path", c.Request.URL.Path, "remote", c.ClientIP(), "reason", err.Error()}
+		if p != nil {
+			attrs = append(attrs, "token", p.Name, "token_id", p.TokenID)
+		}
+		s.log.Warn("audit: admin request refused", attrs...)
+	}
+	if status, _ := errorStatus(err); status == http.StatusUnauthorized {
+		c.Header("WWW-Authenticate", `Bearer realm="roster"`)
+	}
+	s.fail(c, err)
+}
+
+// audit logs an access control change with the token that made it.
+func (s *Server) audit(c *gin.Context, what string, attrs ...any) {
+	if p := principal(c); p != nil {
+		attrs = append(attrs, "by_token", p.Name, "by_token_id", p.TokenID)
+	}
+	s.log.Info("audit: "+what, attrs...)
+}
+
+func denied(p *registry.Principal, format string, a ...any) error {
+	return fmt.Errorf("%w: token %q may not %s", registry.ErrPermissionDenied, p.Name, fmt.Sprintf(format, a...))
+}
+
+func needAdmin(_ *Server, c *gin.Context, p *registry.Principal) error {
+	if !p.Admin() {
+		return denied(p, "%s %s: admin only", c.Request.Method, c.FullPath())
+	}
+	return nil
+}
+
+// checkKVRead: read on the key, or on a rule covering the whole prefix.
+func checkKVRead(_ *Server, c *gin.Context, p *registry.Principal) error {
+	key := c.Param("key")
+	q := newQuery(c)
+	prefix := q.flag("prefix")
+	if q.err != nil {
+		return q.err
+	}
+	if prefix && !p.CanReadPrefix(key) {
+		return denied(p, "read every key under %q", clip(key))
+	}
+	if !prefix && !p.CanRead(key) {
+		return denied(p, "read %q", clip(key))
+	}
+	return nil
+}
+
+// checkKVWrite: write on the key (put, CAS, attaching to a lease, delete),
+// or on a rule covering the whole prefix (prefix delete).
+func checkKVWrite(_ *Server, c *gin.Context, p *registry.Principal) error {
+	key := c.Param("key")
+	q := newQuery(c)
+	prefix := c.Request.Method == http.MethodDelete && q.flag("prefix")
+	if q.err != nil {
+		return q.err
+	}
+	if prefix && !p.CanWritePrefix(key) {
+		return denied(p, "delete every key under %q", clip(key))
+	}
+	if !prefix && !p.CanWrite(key) {
+		return denied(p, "write %q", clip(key))
+	}
+	return nil
+}
+
+// checkIncr: POST /v1/kv/{key}/incr writes key.
+func checkIncr(_ *Server, c *gin.Context, p *registry.Principal) error {
+	key := strings.TrimSuffix(c.Param("key"), incrSuffix)
+	if !p.CanWrite(key) {
+		return denied(p, "write %q", clip(key))
+	}
+	return nil
+}
+
+// checkLeaseWrite: keep-alive, time-to-live and revoke of the :id lease
+// need write on every key attached to it, or admin. The keys come from
+// this member's own replica: no round trip.
+func checkLeaseWrite(s *Server, c *gin.Context, p *registry.Principal) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	return s.mayRenew(c, p, id)
+}
+
+func (s *Server) mayRenew(c *gin.Context, p *registry.Principal, ids ...int64) error {
+	if p.Admin() {
+		return nil
+	}
+	st, err := s.b.Read(c.Request.Context(), true)
+	if err != nil {
+		return err
+	}
+	return registry.MayRenew(p, st, ids...)
+}
+
+// checkKeepAliveBatch: every lease of the batch must be renewable by the
+// token; one that is not refuses the whole batch. The body is read here
+// and put back for the handler.
+func checkKeepAliveBatch(s *Server, c *gin.Context, p *registry.Principal) error {
+	if p.Admin() {
+		return nil
+	}
+	data, err := readBody(c, maxJSONBody)
+	if err != nil {
+		return err
+	}
+	c.Request.Body = io.NopCloser(bytes.NewReader(data))
+	c.Request.ContentLength = int64(len(data))
+	var req api.KeepAliveRequest
+	if err := json.Unmarshal(data, &req); err != nil {
+		return invalidf("bad JSON body: %v", err)
+	}
+	ids := make([]int64, len(req.IDs))
+	for i, id := range req.IDs {
+		ids[i] = int64(id)
+	}
+	return s.mayRenew(c, p, ids...)
+}
+
+// checkCompatKeepAlive: renewing needs what a keep-alive needs; storing
+// data under {name}/{key} needs write on that key too.
+func checkCompatKeepAlive(s *Server, c *gin.Context, p *registry.Principal) error {
+	if err := checkLeaseWrite(s, c, p); err != nil || p.Admin() {
+		return err
+	}
+	if err := s.parseForm(c); err != nil {
+		return err
+	}
+	key := c.Request.FormValue("key")
+	if key == "" {
+		return nil
+	}
+	id, _ := pathID(c) // checked by checkLeaseWrite
+	st, err := s.b.Read(c.Request.Context(), true)
+	if err != nil {
+		return err
+	}
+	l, ok := st.Lease(id)
+	if !ok {
+		return nil // the handler answers not found
+	}
+	if full := l.Name + "/" + key; !p.CanWrite(full) {
+		return denied(p, "write %q", clip(full))
+	}
+	return nil
+}
+
+// checkCompatLeaseKV: reads keys under the form's prefix.
+func checkCompatLeaseKV(s *Server, c *gin.Context, p *registry.Principal) error {
+	if err := s.parseForm(c); err != nil {
+		return err
+	}
+	prefix := c.Request.FormValue("prefix")
+	if !strings.HasPrefix(prefix, "/") {
+		prefix = "" // every key: only a rule on "/" covers it
+	}
+	if !p.CanReadPrefix(prefix) {
+		return denied(p, "read every key under %q", clip(prefix))
+	}
+	return nil
+}
