@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -44,6 +45,20 @@ type Config struct {
 	// transport of its own). Its Timeout field must be zero: it would cut
 	// watch streams; use RequestTimeout instead.
 	HTTPClient *http.Client
+
+	// TLS is used for https:// endpoints (by the client's own transport;
+	// a caller-supplied HTTPClient brings its own). When it is nil but
+	// CAFile or CertFile is set, the client builds it from the files:
+	// CAFile (PEM) is the CA that signed the members' certificates
+	// (default: the system roots), CertFile and KeyFile the client
+	// certificate to present (members started with -client-ca-file
+	// require one). With any TLS setting, endpoints given as host:port
+	// are https.
+	TLS                       *tls.Config
+	CAFile, CertFile, KeyFile string
+	// Token is sent as "Authorization: Bearer <token>" with every request
+	// (members started with -auth require one).
+	Token string
 }
 
 // Client talks to a Roster cluster. It is safe for concurrent use; create
@@ -93,11 +108,15 @@ func New(cfg Config) (*Client, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
+	tlsConf, err := clientTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
 	c := &Client{cfg: cfg}
 	c.life, c.cancelLife = context.WithCancel(context.Background())
 	seen := map[string]bool{}
 	for _, e := range cfg.Endpoints {
-		u, err := parseEndpoint(e)
+		u, err := parseEndpoint(e, tlsConf != nil)
 		if err != nil {
 			return nil, err
 		}
@@ -113,7 +132,9 @@ func New(cfg Config) (*Client, error) {
 		}
 		c.hc = cfg.HTTPClient
 	} else {
-		c.hc = &http.Client{Transport: newTransport(cfg.DialTimeout)}
+		tr := newTransport(cfg.DialTimeout)
+		tr.TLSClientConfig = tlsConf
+		c.hc = &http.Client{Transport: tr}
 		c.ownsHC = true
 	}
 	// A redirect would silently move a write to another URL; the contract
@@ -140,13 +161,17 @@ func newTransport(dialTimeout time.Duration) *http.Transport {
 	}
 }
 
-func parseEndpoint(s string) (*url.URL, error) {
+func parseEndpoint(s string, https bool) (*url.URL, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return nil, fmt.Errorf("%w: client: empty endpoint", ErrInvalidArgument)
 	}
 	if !strings.Contains(s, "://") {
-		s = "http://" + s
+		if https {
+			s = "https://" + s
+		} else {
+			s = "http://" + s
+		}
 	}
 	u, err := url.Parse(s)
 	if err != nil {

@@ -43,21 +43,29 @@ var (
 	ErrInvalidArgument = errors.New("roster: invalid argument")
 	// ErrTooLarge: a value or body is over the server's limit (413 too_large).
 	ErrTooLarge = errors.New("roster: too large")
+	// ErrUnauthenticated: the member enforces access control and the
+	// request had no token, or one it does not know (401).
+	ErrUnauthenticated = errors.New("roster: unauthenticated")
+	// ErrPermissionDenied: the token's roles do not allow the request
+	// (403); nothing was changed.
+	ErrPermissionDenied = errors.New("roster: permission denied")
 	// ErrClosed: the Client (or Registration, Resolver) was closed.
 	ErrClosed = errors.New("roster: client closed")
 )
 
 // codeSentinel maps the contract's error codes to the sentinels.
 var codeSentinel = map[string]error{
-	api.CodeNotFound:        ErrKeyNotFound,
-	api.CodeLeaseNotFound:   ErrLeaseNotFound,
-	api.CodeCASFailed:       ErrCASFailed,
-	api.CodeAlreadyExists:   ErrAlreadyExists,
-	api.CodeCompacted:       ErrCompacted,
-	api.CodeNoLeader:        ErrNoLeader,
-	api.CodeTimeout:         ErrTimeout,
-	api.CodeInvalidArgument: ErrInvalidArgument,
-	api.CodeTooLarge:        ErrTooLarge,
+	api.CodeNotFound:         ErrKeyNotFound,
+	api.CodeLeaseNotFound:    ErrLeaseNotFound,
+	api.CodeCASFailed:        ErrCASFailed,
+	api.CodeAlreadyExists:    ErrAlreadyExists,
+	api.CodeCompacted:        ErrCompacted,
+	api.CodeNoLeader:         ErrNoLeader,
+	api.CodeTimeout:          ErrTimeout,
+	api.CodeInvalidArgument:  ErrInvalidArgument,
+	api.CodeTooLarge:         ErrTooLarge,
+	api.CodeUnauthenticated:  ErrUnauthenticated,
+	api.CodePermissionDenied: ErrPermissionDenied,
 }
 
 // StatusError is an error answer from a member: the HTTP status and the

@@ -224,6 +224,7 @@ func (c *Client) newRequest(ctx context.Context, ep *endpoint, cl *call) (*http.
 		req.Header.Set("Content-Type", cl.contentType)
 	}
 	req.Header.Set("Accept", "application/json")
+	c.authorize(req)
 	return req, nil
 }
 

@@ -67,13 +67,13 @@ func TestParseEndpoint(t *testing.T) {
 		"http://127.0.0.1:7370/": "http://127.0.0.1:7370",
 		"https://h:1":            "https://h:1",
 	} {
-		u, err := parseEndpoint(in)
+		u, err := parseEndpoint(in, false)
 		if err != nil || u.String() != want {
 			t.Errorf("parseEndpoint(%q) = %v, %v; want %s", in, u, err, want)
 		}
 	}
 	for _, bad := range []string{"", "ftp://h:1", "http://h:1/base", "http://"} {
-		if _, err := parseEndpoint(bad); !errors.Is(err, ErrInvalidArgument) {
+		if _, err := parseEndpoint(bad, false); !errors.Is(err, ErrInvalidArgument) {
 			t.Errorf("parseEndpoint(%q): %v, want ErrInvalidArgument", bad, err)
 		}
 	}

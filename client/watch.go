@@ -249,6 +249,7 @@ func (w *watcher) connect(ctx context.Context, ep *endpoint) (*streamConn, func(
 		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
 	}
 	req.Header.Set("Accept", "text/event-stream")
+	w.c.authorize(req)
 	if w.from {
 		req.Header.Set("Last-Event-ID", strconv.FormatInt(w.rev, 10))
 	}

@@ -50,7 +50,7 @@ func send(t testing.TB, hc *http.Client, method, url string, body []byte) (int, 
 func TestTLSClusterFormsAndForwards(t *testing.T) {
 	certs := testcerts.New(t)
 	hc := tlsClient(t, certs, &certs.Client)
-	c := cluster.StartWith(t, 3, hc, tlsArgs(certs)...)
+	c := cluster.StartWith(t, 3, cluster.Options{Client: hc}, tlsArgs(certs)...)
 	leader := c.Leader(30 * time.Second)
 
 	info, err := c.ClusterInfo(leader)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/rosterhq/roster/client"
@@ -151,15 +152,25 @@ func (a *app) printStatus(s statusJSON) error {
 // /v1/cluster. The client talks to "any member", so these per-member calls
 // use a plain HTTP client with the scheme of the first endpoint.
 func (a *app) probeMembers(ctx context.Context, cli *client.Client, members []client.Member) []memberStatus {
+	out := make([]memberStatus, len(members))
+	var err error
 	scheme := "http"
 	if eps := cli.Endpoints(); len(eps) > 0 {
 		if u, err := url.Parse(eps[0]); err == nil && u.Scheme != "" {
 			scheme = u.Scheme
 		}
 	}
-	hc := &http.Client{Timeout: a.timeout}
+	tr := &http.Transport{}
+	if a.cacert != "" || a.cert != "" {
+		if tr.TLSClientConfig, err = client.LoadTLS(a.cacert, a.cert, a.key); err != nil {
+			for i, m := range members {
+				out[i] = memberStatus{Member: m, Health: "unknown", Error: err.Error()}
+			}
+			return out
+		}
+	}
+	hc := &http.Client{Timeout: a.timeout, Transport: tr}
 	defer hc.CloseIdleConnections()
-	out := make([]memberStatus, len(members))
 	var wg sync.WaitGroup
 	for i, m := range members {
 		out[i] = memberStatus{Member: m}
@@ -167,15 +178,19 @@ func (a *app) probeMembers(ctx context.Context, cli *client.Client, members []cl
 			out[i].Health, out[i].Error = "unknown", "no HTTP address known"
 			continue
 		}
-		wg.Go(func() { probe(ctx, hc, scheme+"://"+m.HTTPAddr, &out[i]) })
+		base := m.HTTPAddr // https://host:port when the member serves TLS
+		if !strings.Contains(base, "://") {
+			base = scheme + "://" + base
+		}
+		wg.Go(func() { probe(ctx, hc, a.tokenOrEnv(), base, &out[i]) })
 	}
 	wg.Wait()
 	return out
 }
 
 // probe fills in one member's health and raft state.
-func probe(ctx context.Context, hc *http.Client, base string, st *memberStatus) {
-	status, body, err := httpGet(ctx, hc, base+"/readyz")
+func probe(ctx context.Context, hc *http.Client, token, base string, st *memberStatus) {
+	status, body, err := httpGet(ctx, hc, "", base+"/readyz")
 	if err != nil {
 		st.Health, st.Error = "unreachable", err.Error()
 		return
@@ -196,7 +211,7 @@ func probe(ctx context.Context, hc *http.Client, base string, st *memberStatus) 
 			st.Error = fmt.Sprintf("/readyz answered %d", status)
 		}
 	}
-	status, body, err = httpGet(ctx, hc, base+"/v1/cluster")
+	status, body, err = httpGet(ctx, hc, token, base+"/v1/cluster")
 	if err != nil || status != http.StatusOK {
 		return
 	}
@@ -206,10 +221,13 @@ func probe(ctx context.Context, hc *http.Client, base string, st *memberStatus) 
 	}
 }
 
-func httpGet(ctx context.Context, hc *http.Client, u string) (int, []byte, error) {
+func httpGet(ctx context.Context, hc *http.Client, token, u string) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return 0, nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

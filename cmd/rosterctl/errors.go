@@ -20,6 +20,7 @@ const (
 	exitLeaseNotFound = 4
 	exitCASFailed     = 5
 	exitUnavailable   = 6
+	exitDenied        = 7
 	exitInterrupted   = 130
 )
 
@@ -58,6 +59,8 @@ func (a *app) classify(err error) (int, string) {
 	var ne net.Error
 	var oe *net.OpError
 	switch {
+	case errors.Is(err, client.ErrUnauthenticated), errors.Is(err, client.ErrPermissionDenied):
+		return exitDenied, msg
 	case errors.Is(err, client.ErrInvalidArgument), errors.Is(err, client.ErrTooLarge):
 		return exitUsage, msg
 	case errors.Is(err, client.ErrKeyNotFound):

@@ -28,6 +28,8 @@ type app struct {
 	endpoints string
 	output    string
 	timeout   time.Duration
+	// TLS and access control: --cacert, --cert, --key, --token.
+	cacert, cert, key, token string
 
 	// started is set when a command's own code begins to run: an error
 	// that comes before (cobra's flag and argument checks) is a usage
@@ -98,13 +100,18 @@ keepalive and register).
 	pf.StringVar(&a.endpoints, "endpoints", def, "comma-separated member HTTP addresses (host:port or http://host:port; default from $"+envEndpoints+")")
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	pf.DurationVar(&a.timeout, "timeout", defaultTimeout, "time limit of each request, retries and fail-over included")
+	pf.StringVar(&a.cacert, "cacert", "", "verify members' TLS certificates with this PEM CA `file` (endpoints are then https)")
+	pf.StringVar(&a.cert, "cert", "", "present this PEM client certificate `file` (members started with -client-ca-file)")
+	pf.StringVar(&a.key, "key", "", "PEM private key `file` of --cert")
+	// Not the flag's default: -h would print the secret.
+	pf.StringVar(&a.token, "token", "", "bearer `token` for members started with -auth (default: $"+envToken+")")
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err.Error()) })
 
 	root.AddCommand(
 		a.putCmd(), a.getCmd(), a.delCmd(), a.watchCmd(),
 		a.leaseCmd(), a.memberCmd(), a.snapshotCmd(), a.statusCmd(),
-		a.registerCmd(), a.versionCmd(),
+		a.registerCmd(), a.authCmd(), a.versionCmd(),
 	)
 	// cobra's own completion command (bash, zsh, fish, powershell), added
 	// now rather than at Execute so that an unknown shell is a usage error
@@ -129,6 +136,8 @@ Exit codes:
   5    compare-and-swap failed; the message ends with the key's current
        mod revision (0: the key does not exist)
   6    unavailable: no leader, timeout, or no member reachable
+  7    access denied: no token, an unknown token, or one whose roles do
+       not allow the request
   130  interrupted (Ctrl-C) before a one-shot command finished
 Errors are printed to standard error as "rosterctl: <message>".`
 
@@ -189,12 +198,24 @@ func (a *app) client() (*client.Client, error) {
 		Endpoints:      eps,
 		DialTimeout:    min(client.DefaultDialTimeout, a.timeout),
 		RequestTimeout: a.timeout,
+		CAFile:         a.cacert,
+		CertFile:       a.cert,
+		KeyFile:        a.key,
+		Token:          a.tokenOrEnv(),
 	})
 	if err != nil {
 		return nil, usageError(strings.TrimPrefix(err.Error(), "roster: "))
 	}
 	a.cli = cli
 	return cli, nil
+}
+
+// tokenOrEnv is --token, else $ROSTER_TOKEN.
+func (a *app) tokenOrEnv() string {
+	if a.token != "" {
+		return a.token
+	}
+	return strings.TrimSpace(a.getenv(envToken))
 }
 
 // readValue is a VALUE argument: "-" reads standard input to its end.

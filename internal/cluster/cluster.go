@@ -18,7 +18,10 @@ type Cluster struct {
 	bin     string
 	Members []*Member
 	// Args are extra flags for every member (e.g. "-tick", "100ms").
-	Args   []string
+	Args []string
+	// Env is extra environment (KEY=value) for every member added after
+	// it is set: secrets such as ROSTER_TOKEN, which are never flags.
+	Env    []string
 	Client *http.Client
 	// Net, when set (StartNet, WithNet), is the proxied network between
 	// the members: partitions, black holes and delays per directed link.
@@ -47,18 +50,27 @@ func New(t testing.TB, args ...string) *Cluster {
 // the first; it waits until all are ready voters.
 func Start(t testing.TB, n int, args ...string) *Cluster {
 	t.Helper()
-	return StartWith(t, n, nil, args...)
+	return StartWith(t, n, Options{}, args...)
 }
 
-// StartWith is Start with the HTTP client every helper uses (nil: the
-// default): one that trusts a test CA and presents a client certificate,
-// or adds a token, for a secured cluster.
-func StartWith(t testing.TB, n int, hc *http.Client, args ...string) *Cluster {
+// Options are what StartWith adds to Start.
+type Options struct {
+	// Client is the HTTP client every helper uses (nil: the default): one
+	// that trusts a test CA and presents a client certificate, or adds a
+	// token (TokenClient), for a secured cluster.
+	Client *http.Client
+	// Env is extra environment for every member (Cluster.Env).
+	Env []string
+}
+
+// StartWith is Start with options, for secured clusters.
+func StartWith(t testing.TB, n int, o Options, args ...string) *Cluster {
 	t.Helper()
 	c := New(t, args...)
-	if hc != nil {
-		c.Client = hc
+	if o.Client != nil {
+		c.Client = o.Client
 	}
+	c.Env = o.Env
 	c.Launch(n)
 	return c
 }
@@ -116,7 +128,7 @@ func (c *Cluster) Add() *Member {
 	m := &Member{
 		ID: id, HTTP: freePort(c.t), Raft: freePort(c.t),
 		Dir: filepath.Join(c.t.TempDir(), id), Args: append([]string(nil), c.Args...),
-		t: c.t, bin: c.bin, logs: &testutil.SyncBuffer{},
+		t: c.t, bin: c.bin, logs: &testutil.SyncBuffer{}, Env: append([]string(nil), c.Env...),
 	}
 	if c.Net != nil {
 		c.Net.attach(m)
@@ -264,4 +276,30 @@ func (c *Cluster) Followers(leader *Member) []*Member {
 		}
 	}
 	return out
+}
+
+// TokenClient returns a copy of hc (nil: a new client) that sends token as
+// a bearer token with every request.
+func TokenClient(hc *http.Client, token string) *http.Client {
+	c := &http.Client{Timeout: 15 * time.Second}
+	if hc != nil {
+		*c = *hc
+	}
+	base := c.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	c.Transport = tokenTransport{base, token}
+	return c
+}
+
+type tokenTransport struct {
+	base  http.RoundTripper
+	token string
+}
+
+func (t tokenTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+t.token)
+	return t.base.RoundTrip(r)
 }
