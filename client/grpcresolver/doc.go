@@ -54,4 +54,9 @@
 // all of its goroutines. Closing the Client ends every resolver built on
 // it: each reports client.ErrClosed to grpc, and its ClientConn goes on
 // with the addresses it last had, never updated again.
+//
+// A secured registry needs nothing here: the resolvers speak through the
+// Client, so the TLS settings and the token of its client.Config apply
+// (the token needs read on the prefix; a watch or list it may not read
+// fails, and is reported to grpc like any other resolver error).
 package grpcresolver

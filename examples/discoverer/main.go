@@ -12,7 +12,6 @@ import (
 	"log"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -20,12 +19,13 @@ import (
 )
 
 func main() {
-	endpoints := flag.String("endpoints", "127.0.0.1:7370", "comma-separated member addresses (host:port or http://host:port)")
+	// -endpoints, and -cacert/-cert/-key/-token for a secured cluster.
+	conn := client.Flags(flag.CommandLine, "127.0.0.1:7370")
 	prefix := flag.String("prefix", "/services/demo/", "key prefix to follow")
 	keep := flag.Bool("keep-last-known", true, "keep the last known instances while the registry is unreachable")
 	flag.Parse()
 
-	c, err := client.New(client.Config{Endpoints: strings.Split(*endpoints, ",")})
+	c, err := client.New(conn())
 	if err != nil {
 		log.Fatal(err)
 	}

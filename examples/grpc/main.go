@@ -20,7 +20,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -35,13 +34,14 @@ import (
 )
 
 func main() {
-	endpoints := flag.String("endpoints", "127.0.0.1:7370", "comma-separated Roster member addresses")
+	// -endpoints, and -cacert/-cert/-key/-token for a secured cluster.
+	conn := client.Flags(flag.CommandLine, "127.0.0.1:7370")
 	prefix := flag.String("prefix", "/services/grpc-demo/", "key prefix of the service")
 	serve := flag.String("serve", "", "serve on this address and register it (instead of calling)")
 	ttl := flag.Int64("ttl", 10, "lease TTL of the registration, seconds")
 	flag.Parse()
 
-	c, err := client.New(client.Config{Endpoints: strings.Split(*endpoints, ",")})
+	c, err := client.New(conn())
 	if err != nil {
 		log.Fatal(err)
 	}

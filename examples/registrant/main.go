@@ -12,7 +12,6 @@ import (
 	"log"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -20,13 +19,14 @@ import (
 )
 
 func main() {
-	endpoints := flag.String("endpoints", "127.0.0.1:7370", "comma-separated member addresses (host:port or http://host:port)")
+	// -endpoints, and -cacert/-cert/-key/-token for a secured cluster.
+	conn := client.Flags(flag.CommandLine, "127.0.0.1:7370")
 	key := flag.String("key", "/services/demo/"+hostname(), "key to register")
 	value := flag.String("value", `{"addr":"127.0.0.1:8080"}`, "value to register")
 	ttl := flag.Int64("ttl", 10, "lease TTL in seconds")
 	flag.Parse()
 
-	c, err := client.New(client.Config{Endpoints: strings.Split(*endpoints, ",")})
+	c, err := client.New(conn())
 	if err != nil {
 		log.Fatal(err)
 	}
