@@ -28,6 +28,8 @@ type access struct {
 	check func(s *Server, c *gin.Context, p *registry.Principal) error
 	// admin marks refusals worth an audit line: the route needs admin.
 	admin bool
+	// demo: the route answers errors in the gin + raft demo's shape.
+	demo bool
 }
 
 var (
@@ -78,6 +80,11 @@ var routeAccess = map[string]access{
 	"GET /key/*key":                  kvRead,
 	"DELETE /key/*key":               kvWrite,
 	"POST /join":                     adminOnly,
+	"POST /key":                      {check: checkSetKeys},
+	"POST /put":                      {check: checkDemo(true, true), demo: true},
+	"POST /get":                      {check: checkDemo(false, false), demo: true},
+	"POST /delete":                   {check: checkDemo(false, true), demo: true},
+	"POST /inc":                      {check: checkDemo(true, true), demo: true},
 }
 
 // ctxPrincipal is the gin context key of the request's *registry.Principal.
@@ -102,6 +109,9 @@ func (s *Server) authorize(c *gin.Context) {
 	if a.open {
 		c.Next()
 		return
+	}
+	if a.demo {
+		c.Set(ctxDemoErrors, true) // refusals too answer in the demo's shape
 	}
 	p, err := s.b.Authenticate(bearer(c))
 	if err != nil {
@@ -243,12 +253,10 @@ func checkKeepAliveBatch(s *Server, c *gin.Context, p *registry.Principal) error
 	if p.Admin() {
 		return nil
 	}
-	data, err := readBody(c, maxJSONBody)
+	data, err := peekBody(c, maxJSONBody)
 	if err != nil {
 		return err
 	}
-	c.Request.Body = io.NopCloser(bytes.NewReader(data))
-	c.Request.ContentLength = int64(len(data))
 	var req api.KeepAliveRequest
 	if err := json.Unmarshal(data, &req); err != nil {
 		return invalidf("bad JSON body: %v", err)
@@ -286,6 +294,57 @@ func checkCompatKeepAlive(s *Server, c *gin.Context, p *registry.Principal) erro
 		return denied(p, "write %q", clip(full))
 	}
 	return nil
+}
+
+// peekBody reads the body for a check and puts it back for the handler.
+func peekBody(c *gin.Context, limit int64) ([]byte, error) {
+	data, err := readBody(c, limit)
+	if err != nil {
+		return nil, err
+	}
+	c.Request.Body = io.NopCloser(bytes.NewReader(data))
+	c.Request.ContentLength = int64(len(data))
+	return data, nil
+}
+
+// checkSetKeys: hraftd's POST /key writes /k for every k of the object.
+func checkSetKeys(s *Server, c *gin.Context, p *registry.Principal) error {
+	body, err := peekBody(c, s.seedBodyLimit())
+	if err != nil {
+		return err
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(body, &obj); err != nil {
+		return invalidf("bad JSON body: %v", err)
+	}
+	for k := range obj { // any refusal refuses all: the order does not matter
+		if !p.CanWrite("/" + k) {
+			return denied(p, "write %q", clip("/"+k))
+		}
+	}
+	return nil
+}
+
+// checkDemo: the demo's routes read or write the one key of their body.
+func checkDemo(withValue, write bool) func(*Server, *gin.Context, *registry.Principal) error {
+	return func(s *Server, c *gin.Context, p *registry.Principal) error {
+		body, err := peekBody(c, s.seedBodyLimit())
+		if err != nil {
+			return err
+		}
+		key, _, err := s.demoBody(c, withValue)
+		c.Request.Body = io.NopCloser(bytes.NewReader(body))
+		c.Request.ContentLength = int64(len(body))
+		switch {
+		case err != nil:
+			return err
+		case write && !p.CanWrite(key):
+			return denied(p, "write %q", clip(key))
+		case !write && !p.CanRead(key):
+			return denied(p, "read %q", clip(key))
+		}
+		return nil
+	}
 }
 
 // checkCompatLeaseKV: reads keys under the form's prefix.
