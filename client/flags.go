@@ -7,7 +7,7 @@ import (
 )
 
 // Flags registers the connection flags most programs want on fs:
-// -endpoints (comma-separated), -cacert, -cert, -key and -token (default:
+// -endpoints (comma-separated), -cacert, -cert, -cert-key and -token (default:
 // the environment variable ROSTER_TOKEN, so that the secret need not be
 // on the command line). After fs is parsed, the returned function builds
 // the Config.
@@ -19,7 +19,7 @@ func Flags(fs *flag.FlagSet, defaultEndpoints string) func() Config {
 	endpoints := fs.String("endpoints", defaultEndpoints, "comma-separated member addresses (host:port, http://host:port or https://host:port)")
 	ca := fs.String("cacert", "", "PEM CA file that signed the members' certificates (endpoints are then https)")
 	cert := fs.String("cert", "", "PEM client certificate file, for members that require one")
-	key := fs.String("key", "", "PEM private key file of -cert")
+	key := fs.String("cert-key", "", "PEM private key file of -cert")
 	token := fs.String("token", "", "bearer token for members with access control (default: $ROSTER_TOKEN)")
 	return func() Config {
 		tok := *token
