@@ -58,6 +58,7 @@ var routeAccess = map[string]access{
 	"POST /v1/cluster/snapshot":      adminOnly,
 	"POST /v1/cluster/members":       adminOnly,
 	"DELETE /v1/cluster/members/:id": adminOnly,
+	"PUT /v1/cluster/members/:id":    adminOnly,
 	"PUT /v1/auth/roles/:name":       adminOnly,
 	"GET /v1/auth/roles":             adminOnly,
 	"GET /v1/auth/roles/:name":       adminOnly,
