@@ -72,6 +72,11 @@ var routeAccess = map[string]access{
 	"GET /readyz":                    openRoute,
 	"HEAD /readyz":                   openRoute,
 	"GET /metrics":                   openRoute,
+	"GET /":                          openRoute, // the console: it asks for a token itself
+	"HEAD /":                         openRoute,
+	"GET /ui/*file":                  openRoute,
+	"HEAD /ui/*file":                 openRoute,
+	"GET /v1/cluster/status":         anyToken,
 	"POST /lease/grant":              anyToken,
 	"POST /lease/keepalive/:id":      {check: checkCompatKeepAlive},
 	"POST /lease/revoke/:id":         leaseWrite,

@@ -116,6 +116,9 @@ func TestAccessControl(t *testing.T) {
 		{"", "HEAD", "/healthz", "", 200, nil},
 		{"", "GET", "/readyz", "", 200, nil},
 		{"", "GET", "/metrics", "", 200, nil},
+		{"", "GET", "/", "", 200, nil}, // the console asks for a token itself
+		{"", "GET", "/v1/cluster/status?local=true", "", 401, nil},
+		{reg, "GET", "/v1/cluster/status?local=true", "", 200, nil},
 		// No token, or an unknown one: 401.
 		{"", "GET", "/v1/kv/services/api/n1", "", 401, nil},
 		{"", "PUT", "/v1/kv/services/api/n1", "x", 401, nil},
