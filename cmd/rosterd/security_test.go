@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/rosterhq/roster/registry"
 )
 
 func TestParseConfigTLS(t *testing.T) {
@@ -81,6 +86,66 @@ func TestParseConfigTLSErrors(t *testing.T) {
 			_, err := parseConfig(tt.args, fakeEnv(nil))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("parseConfig(%q) error = %v, want it to contain %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseConfigAuth(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/root"
+	if err := os.WriteFile(file, []byte("  file-root-token-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		root string // the root token whose hash is expected ("" none)
+		join string
+	}{
+		{name: "flag and file", args: []string{"-auth", "-root-token-file", file}, root: "file-root-token-0123456789"},
+		{name: "environment", env: map[string]string{"ROSTER_AUTH": "true", "ROSTER_ROOT_TOKEN": "env-root-token-0123456789", "ROSTER_TOKEN": "join-token"},
+			root: "env-root-token-0123456789", join: "join-token"},
+		{name: "file from the environment", env: map[string]string{"ROSTER_AUTH": "1", "ROSTER_ROOT_TOKEN_FILE": file}, root: "file-root-token-0123456789"},
+		{name: "auth without a root token (a joining member)", args: []string{"-auth"}, env: map[string]string{"ROSTER_TOKEN": "t"}, join: "t"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parseConfig(tt.args, fakeEnv(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !cfg.Security.Auth || !cfg.Registry.Auth {
+				t.Error("auth is off")
+			}
+			var want []byte
+			if tt.root != "" {
+				want = registry.HashToken(tt.root)
+			}
+			if !bytes.Equal(cfg.Security.RootTokenHash, want) || !bytes.Equal(cfg.Registry.RootTokenHash, want) {
+				t.Errorf("root token hash %x, want %x", cfg.Registry.RootTokenHash, want)
+			}
+			if cfg.Security.JoinToken != tt.join {
+				t.Errorf("join token %q, want %q", cfg.Security.JoinToken, tt.join)
+			}
+			if strings.Contains(fmt.Sprintf("%+v", cfg), "root-token-0123456789") {
+				t.Error("the configuration holds the root token itself")
+			}
+		})
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"short root token", nil, map[string]string{"ROSTER_ROOT_TOKEN": "short"}, "at least 16 characters"},
+		{"both root tokens", []string{"-root-token-file", file}, map[string]string{"ROSTER_ROOT_TOKEN": "env-root-token-0123456789"}, "give one"},
+		{"missing file", []string{"-root-token-file", dir + "/absent"}, nil, "-root-token-file"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := parseConfig(tt.args, fakeEnv(tt.env)); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want it to contain %q", err, tt.want)
 			}
 		})
 	}
