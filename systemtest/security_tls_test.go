@@ -53,15 +53,23 @@ func TestTLSClusterFormsAndForwards(t *testing.T) {
 	c := cluster.StartWith(t, 3, cluster.Options{Client: hc}, tlsArgs(certs)...)
 	leader := c.Leader(30 * time.Second)
 
-	info, err := c.ClusterInfo(leader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range info.Members {
-		if !strings.HasPrefix(m.HTTPAddr, "https://127.0.0.1:") {
-			t.Errorf("member %s recorded with http address %q, want https://", m.ID, m.HTTPAddr)
+	// A joined member's HTTP address is recorded just after it is added to
+	// the configuration: wait for the records, then check them.
+	c.Eventually(10*time.Second, "every member's https address recorded", func() bool {
+		info, err := c.ClusterInfo(leader)
+		if err != nil || len(info.Members) != 3 {
+			return false
 		}
-	}
+		for _, m := range info.Members {
+			if m.HTTPAddr == "" {
+				return false
+			}
+			if !strings.HasPrefix(m.HTTPAddr, "https://127.0.0.1:") {
+				t.Fatalf("member %s recorded with http address %q, want https://", m.ID, m.HTTPAddr)
+			}
+		}
+		return true
+	})
 	for i, m := range c.Followers(leader) {
 		key := fmt.Sprintf("/v1/kv/tls/k%d", i)
 		if code, b := send(t, hc, "PUT", m.URL(key), []byte(m.ID)); code != 200 {
