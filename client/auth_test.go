@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,10 +17,7 @@ import (
 func TestSecuredCluster(t *testing.T) {
 	certs := testcerts.New(t)
 	const root = "root-token-of-the-client-test"
-	file := filepath.Join(t.TempDir(), "root-token")
-	if err := os.WriteFile(file, []byte(root), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	file := certs.TokenFile(t, root)
 	tc, err := LoadTLS(certs.CAFile(), certs.Client.CertFile, certs.Client.KeyFile)
 	if err != nil {
 		t.Fatal(err)

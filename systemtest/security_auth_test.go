@@ -27,10 +27,7 @@ func secureCluster(t *testing.T, n int) (*cluster.Cluster, *http.Client, string)
 	var b [16]byte
 	rand.Read(b[:])
 	root := "root-" + hex.EncodeToString(b[:])
-	file := filepath.Join(t.TempDir(), "root-token")
-	if err := os.WriteFile(file, []byte(root+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	file := certs.TokenFile(t, root)
 	base := tlsClient(t, certs, &certs.Client)
 	args := append(tlsArgs(certs), "-auth", "-root-token-file", file)
 	c := cluster.StartWith(t, n, cluster.Options{Client: cluster.TokenClient(base, root), Env: []string{"ROSTER_TOKEN=" + root}}, args...)

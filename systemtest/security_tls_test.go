@@ -16,11 +16,7 @@ import (
 // tlsArgs are the flags of a member serving HTTPS with client
 // certificates required and peer certificates for member-to-member dials.
 func tlsArgs(certs *testcerts.Set) []string {
-	return []string{
-		"-cert-file", certs.Server.CertFile, "-key-file", certs.Server.KeyFile, "-client-ca-file", certs.CAFile(),
-		"-peer-cert-file", certs.Peer.CertFile, "-peer-key-file", certs.Peer.KeyFile, "-peer-ca-file", certs.CAFile(),
-		"-tick", "100ms",
-	}
+	return append(certs.MemberArgs(), "-tick", "100ms")
 }
 
 // tlsClient trusts the set's CA and presents cert (nil: none).

@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -21,10 +19,7 @@ func TestAuth(t *testing.T) {
 	t.Parallel()
 	certs := testcerts.New(t)
 	const root = "root-token-of-the-rosterctl-test"
-	file := filepath.Join(t.TempDir(), "root-token")
-	if err := os.WriteFile(file, []byte(root), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	file := certs.TokenFile(t, root)
 	tlsc, err := testcertsClient(certs)
 	if err != nil {
 		t.Fatal(err)

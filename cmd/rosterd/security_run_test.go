@@ -31,7 +31,7 @@ func TestRosterdServesHTTPS(t *testing.T) {
 	certs := testcerts.New(t)
 	// The server's certificate lives in copies the test replaces later.
 	live := testcerts.Pair{CertFile: t.TempDir() + "/server.crt", KeyFile: t.TempDir() + "/server.key"}
-	copyPair(t, live, certs.Server)
+	certs.Server.CopyTo(t, live)
 	s := start(t, append(fastArgs(t.TempDir()), "-cert-file", live.CertFile, "-key-file", live.KeyFile)...)
 	t.Cleanup(func() { s.stop() })
 	trust := certs.ClientTLS(t, nil)
@@ -67,7 +67,7 @@ func TestRosterdServesHTTPS(t *testing.T) {
 
 	// SIGHUP reloads the certificate: the next connection sees the new one.
 	next := certs.CA.Sign(t, t.TempDir(), "next", "roster-server-2", true)
-	copyPair(t, live, next)
+	next.CopyTo(t, live)
 	s.sigs <- syscall.SIGHUP
 	testutil.Eventually(t, 10*time.Second, "the new certificate served", func() bool {
 		c, err := tls.Dial("tcp", s.addr, trust)
@@ -117,21 +117,5 @@ func TestRosterdBadCertificateFilesAreUsageErrors(t *testing.T) {
 	args := append(fastArgs(t.TempDir()), "-cert-file", certs.Server.CertFile, "-key-file", certs.Peer.KeyFile)
 	if got := rosterd(t.Context(), args, env, &stderr, nil); got != exitUsage || !strings.Contains(stderr.String(), "private key does not match") {
 		t.Errorf("mismatched key: exit %d\n%s", got, stderr.String())
-	}
-}
-
-func copyPair(t *testing.T, dst, src testcerts.Pair) {
-	t.Helper()
-	for _, p := range [][2]string{{src.CertFile, dst.CertFile}, {src.KeyFile, dst.KeyFile}} {
-		b, err := os.ReadFile(p[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p[1]+".tmp", b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(p[1]+".tmp", p[1]); err != nil {
-			t.Fatal(err)
-		}
 	}
 }

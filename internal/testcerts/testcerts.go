@@ -172,3 +172,43 @@ func write(t testing.TB, dir, name string, der []byte, key *ecdsa.PrivateKey) Pa
 	}
 	return p
 }
+
+// CopyTo replaces dst's certificate and key files with p's (each written
+// to a temporary file and renamed over, as a careful operator would), for
+// tests of certificate reloading.
+func (p Pair) CopyTo(t testing.TB, dst Pair) {
+	t.Helper()
+	for _, f := range [][2]string{{p.CertFile, dst.CertFile}, {p.KeyFile, dst.KeyFile}} {
+		b, err := os.ReadFile(f[0])
+		if err != nil {
+			t.Fatalf("testcerts: %v", err)
+		}
+		if err := os.WriteFile(f[1]+".tmp", b, 0o600); err != nil {
+			t.Fatalf("testcerts: %v", err)
+		}
+		if err := os.Rename(f[1]+".tmp", f[1]); err != nil {
+			t.Fatalf("testcerts: %v", err)
+		}
+	}
+}
+
+// MemberArgs are the rosterd flags of a fully secured member: HTTPS with
+// the server certificate, client certificates required, and the peer
+// certificate towards the other members.
+func (s *Set) MemberArgs() []string {
+	return []string{
+		"-cert-file", s.Server.CertFile, "-key-file", s.Server.KeyFile, "-client-ca-file", s.CAFile(),
+		"-peer-cert-file", s.Peer.CertFile, "-peer-key-file", s.Peer.KeyFile, "-peer-ca-file", s.CAFile(),
+	}
+}
+
+// TokenFile writes token to a file of its own (for -root-token-file) and
+// returns its path.
+func (s *Set) TokenFile(t testing.TB, token string) string {
+	t.Helper()
+	f := filepath.Join(s.Dir, "root-token")
+	if err := os.WriteFile(f, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatalf("testcerts: %v", err)
+	}
+	return f
+}

@@ -129,30 +129,12 @@ func TestPeerConfigBothEnds(t *testing.T) {
 	}
 }
 
-// replace overwrites dst's cert and key files with src's.
-func replace(t *testing.T, dst, src testcerts.Pair) {
-	t.Helper()
-	for _, p := range [][2]string{{src.CertFile, dst.CertFile}, {src.KeyFile, dst.KeyFile}} {
-		b, err := os.ReadFile(p[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmp := p[1] + ".tmp"
-		if err := os.WriteFile(tmp, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, p[1]); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func TestReloadOnChangeAndOnRequest(t *testing.T) {
 	certs := testcerts.New(t)
 	// The server's files live in their own copies, replaced during the test.
 	dir := t.TempDir()
 	live := testcerts.Pair{CertFile: dir + "/live.crt", KeyFile: dir + "/live.key"}
-	replace(t, live, certs.Server)
+	certs.Server.CopyTo(t, live)
 	srv := load(t, tlsutil.Files{CertFile: live.CertFile, KeyFile: live.KeyFile})
 	addr := serve(t, srv.ServerConfig(false))
 	client := load(t, tlsutil.Files{CAFiles: []string{certs.CAFile()}})
@@ -163,7 +145,7 @@ func TestReloadOnChangeAndOnRequest(t *testing.T) {
 	}
 	// A new certificate on disk is served to the next connection.
 	next := certs.CA.Sign(t, t.TempDir(), "next", "roster-server-2", true)
-	replace(t, live, next)
+	next.CopyTo(t, live)
 	got, err := dial(addr, client.ClientConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -187,13 +169,13 @@ func TestReloadOnChangeAndOnRequest(t *testing.T) {
 	// Reload on request (SIGHUP) with a slow check interval.
 	dir2 := t.TempDir()
 	hup := testcerts.Pair{CertFile: dir2 + "/hup.crt", KeyFile: dir2 + "/hup.key"}
-	replace(t, hup, certs.Server)
+	certs.Server.CopyTo(t, hup)
 	slow, err := tlsutil.Load(tlsutil.Files{CertFile: hup.CertFile, KeyFile: hup.KeyFile}, tlsutil.Options{CheckInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr2 := serve(t, slow.ServerConfig(false))
-	replace(t, hup, next)
+	next.CopyTo(t, hup)
 	if got, _ := dial(addr2, client.ClientConfig()); got == nil || got.Subject.CommonName != "roster-server" {
 		t.Fatalf("reloaded before the check interval: %v", got)
 	}
