@@ -30,6 +30,8 @@ type Config struct {
 	Security Security
 	// Failpoints are the crash points chosen with ROSTER_FAILPOINT.
 	Failpoints failpoints
+	// RedisAddr is the RESP2 listen address; "" serves no Redis port.
+	RedisAddr string
 }
 
 // environment is what parseConfig reads besides its arguments, passed in so
@@ -79,6 +81,7 @@ type flags struct {
 	snapInterval                                   time.Duration
 	snapThreshold, trailingLogs                    uint64
 	sec                                            securityFlags
+	redis                                          string
 }
 
 func newFlags() *flags {
@@ -89,6 +92,7 @@ func newFlags() *flags {
 
 	fs.StringVar(&f.id, "id", "", "member ID (default: this machine's host name)")
 	fs.StringVar(&f.http, "http", defaultHTTP, "HTTP listen `address`")
+	fs.StringVar(&f.redis, "redis", "", "Redis protocol (RESP2) listen `address` (default: no Redis port)")
 	fs.StringVar(&f.haddr, "haddr", "", "same as -http (raftd/hraftd spelling)")
 	fs.StringVar(&f.raft, "raft", defaultRaft, "raft listen `address`")
 	fs.StringVar(&f.raddr, "raddr", "", "same as -raft (raftd/hraftd spelling)")
@@ -186,6 +190,7 @@ func parseConfig(args []string, env environment) (Config, error) {
 	cfg := Config{
 		HTTPAddr:  httpAddr,
 		LogFormat: f.logFormat,
+		RedisAddr: f.redis,
 		Registry: registry.Config{
 			WatchHistory:       f.watchHistory,
 			ID:                 f.id,
@@ -228,6 +233,9 @@ func parseConfig(args []string, env environment) (Config, error) {
 		rc.ID = host
 	}
 	check(checkAddr("-http", cfg.HTTPAddr, false))
+	if src["redis"] != fromDefault {
+		check(checkAddr("-redis", cfg.RedisAddr, false))
+	}
 	check(checkAddr("-raft", rc.RaftAddr, false))
 	cfg.Security, err = f.sec.parse(env)
 	check(err)

@@ -125,6 +125,16 @@ func TestParseConfig(t *testing.T) {
 			},
 		},
 		{
+			name: "redis port by flag",
+			args: []string{"-redis", "127.0.0.1:6379"},
+			edit: func(c *Config) { c.RedisAddr = "127.0.0.1:6379" },
+		},
+		{
+			name: "redis port by environment",
+			env:  map[string]string{"ROSTER_REDIS": ":6380"},
+			edit: func(c *Config) { c.RedisAddr = ":6380" },
+		},
+		{
 			name: "positional before flags",
 			args: []string{"dir", "-id", "x"},
 			edit: func(c *Config) { c.Registry.DataDir, c.Registry.ID = "dir", "x" },
@@ -223,6 +233,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad level", []string{"-log-level", "loud"}, nil, "-log-level"},
 		{"bad format", []string{"-log-format", "xml"}, nil, `-log-format "xml"`},
 		{"several at once", []string{"-http", "x", "-raft", "y"}, nil, "-raft \"y\""},
+		{"bad redis", []string{"-redis", "6379"}, nil, `-redis "6379": want host:port`},
+		{"empty redis env", nil, map[string]string{"ROSTER_REDIS": "nohost"}, `-redis "nohost"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

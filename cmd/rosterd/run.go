@@ -175,6 +175,11 @@ func run(ctx context.Context, cfg Config, stderr io.Writer, reload <-chan struct
 		return errors.Join(fmt.Errorf("http: %w", err), closeNode(log, node))
 	}
 	ln = tlsc.listener(ln)
+	stopRedis, err := startRedis(cfg.RedisAddr, node, tlsc, log)
+	if err != nil {
+		ln.Close()
+		return errors.Join(err, closeNode(log, node))
+	}
 	log.Info("rosterd serving", "id", rc.ID, "http", ln.Addr().String(), "advertise_http", rc.HTTPAdvertise,
 		"raft", node.RaftAddr(), "data", rc.DataDir, "tls", tlsc.http != nil, "client_certs", cfg.Security.ClientCAFile != "", "peer_tls", cfg.Security.PeerCertFile != "",
 		"auth", cfg.Security.Auth)
@@ -220,6 +225,7 @@ func run(ctx context.Context, cfg Config, stderr io.Writer, reload <-chan struct
 	}
 	<-served
 	log.Info("http server stopped")
+	stopRedis()
 	return errors.Join(cause, herr, closeNode(log, node))
 }
 

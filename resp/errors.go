@@ -1,0 +1,84 @@
+package resp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/registry"
+)
+
+// Errors of the Redis front end itself; the rest come from fsm and
+// registry. errorText is the one place that turns an error into the text of
+// a RESP error reply.
+var (
+	errSyntax       = errors.New("syntax error")
+	errNotInteger   = errors.New("value is not an integer or out of range")
+	errExpireTime   = errors.New("invalid expire time")
+	errNoAuth       = errors.New("authentication required")
+	errAuthDisabled = errors.New("AUTH called without any password configured")
+	errWrongPass    = errors.New("invalid token")
+	errDBIndex      = errors.New("DB index is out of range")
+	errBadCursor    = errors.New("invalid cursor")
+	errContended    = errors.New("the key kept changing; try again")
+)
+
+// unknownCommand and wrongArity are reply errors naming the command.
+type unknownCommand struct{ name string }
+
+func (e unknownCommand) Error() string { return fmt.Sprintf("unknown command '%s'", e.name) }
+
+type wrongArity struct{ name string }
+
+func (e wrongArity) Error() string {
+	return fmt.Sprintf("wrong number of arguments for '%s' command", e.name)
+}
+
+// noPerm is a command the connection's identity may not run.
+type noPerm struct{ what string }
+
+func (e noPerm) Error() string { return e.what }
+
+// errorText is the RESP error reply for err, without the leading '-'.
+func errorText(err error) string {
+	var unknown unknownCommand
+	var arity wrongArity
+	var perm noPerm
+	var cas *fsm.CASError
+	switch {
+	case errors.As(err, &unknown), errors.As(err, &arity):
+		return "ERR " + err.Error()
+	case errors.As(err, &perm):
+		return "NOPERM this token has no permission to " + perm.what
+	case errors.Is(err, errNoAuth):
+		return "NOAUTH Authentication required."
+	case errors.Is(err, errAuthDisabled):
+		return "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
+	case errors.Is(err, errWrongPass):
+		return "WRONGPASS invalid username-password pair or user is disabled."
+	case errors.Is(err, errSyntax), errors.Is(err, errNotInteger), errors.Is(err, errExpireTime),
+		errors.Is(err, errDBIndex), errors.Is(err, errBadCursor), errors.Is(err, errContended):
+		return "ERR " + err.Error()
+	case errors.As(err, &cas):
+		return "ERR " + oneLine(err.Error())
+	case errors.Is(err, fsm.ErrInvalidArgument), errors.Is(err, registry.ErrTooLarge),
+		errors.Is(err, fsm.ErrLeaseNotFound), errors.Is(err, fsm.ErrLeaseExists),
+		errors.Is(err, fsm.ErrKeyNotFound):
+		return "ERR " + oneLine(err.Error())
+	case errors.Is(err, registry.ErrNoLeader), errors.Is(err, registry.ErrClosed):
+		// Nothing was proposed: the client may retry.
+		return "TRYAGAIN no leader"
+	case errors.Is(err, registry.ErrTimeout), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, context.Canceled):
+		// The outcome is unknown: the write may still commit.
+		return "TIMEOUT " + oneLine(err.Error())
+	}
+	return "ERR internal error: " + oneLine(err.Error())
+}
+
+// oneLine keeps a message on one line: a RESP error ends at CR LF.
+func oneLine(s string) string {
+	return strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
+}

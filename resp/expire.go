@@ -1,0 +1,111 @@
+package resp
+
+import (
+	"context"
+	"strings"
+
+	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/registry"
+)
+
+// EXPIRE key seconds, PEXPIRE key ms: 1 when the key now has a lease of
+// that TTL, 0 when the key does not exist. A Txn grants the new lease and
+// puts the key again, attached to it, compared on the key's mod revision
+// (so a write in between is never undone; the read is repeated instead).
+// The key's old lease, if any, keeps its other keys.
+func doExpire(ctx context.Context, s *session, args [][]byte) reply {
+	key, err := rosterKey(args[1])
+	if err != nil {
+		return errReply(err)
+	}
+	n, err := parseInt(args[2])
+	if err != nil {
+		return errReply(err)
+	}
+	ttl, err := leaseTTL(n, strings.EqualFold(string(args[0]), "pexpire"))
+	if err != nil {
+		return errReply(err)
+	}
+	return s.rewrite(ctx, key, func(kv *fsm.KV) (fsm.Command, bool) {
+		return fsm.Txn{Ops: []fsm.Command{
+			fsm.Grant{TTL: ttl, Name: key},
+			fsm.Put{Key: key, Value: kv.Value, Lease: registry.TxnLease(0), HasCAS: true, CAS: kv.ModRevision},
+		}}, true
+	})
+}
+
+// PERSIST key: 1 when the key had a lease and no longer has, else 0.
+func doPersist(ctx context.Context, s *session, args [][]byte) reply {
+	key, err := rosterKey(args[1])
+	if err != nil {
+		return errReply(err)
+	}
+	return s.rewrite(ctx, key, func(kv *fsm.KV) (fsm.Command, bool) {
+		if kv.Lease == 0 {
+			return nil, false
+		}
+		return fsm.Put{Key: key, Value: kv.Value, HasCAS: true, CAS: kv.ModRevision}, true
+	})
+}
+
+// rewrite reads key and writes what change makes of it, compared on its
+// mod revision, until the write goes through: 1 then, 0 when the key is
+// absent or change declines.
+func (s *session) rewrite(ctx context.Context, key string, change func(*fsm.KV) (fsm.Command, bool)) reply {
+	b := s.srv.b
+	for range casAttempts {
+		st, err := b.Read(ctx, false)
+		if err != nil {
+			return errReply(err)
+		}
+		kv, ok := st.Get(key)
+		if !ok {
+			return integer(0)
+		}
+		cmd, ok := change(kv)
+		if !ok {
+			return integer(0)
+		}
+		_, err = writeOne(ctx, b, cmd)
+		switch {
+		case isCAS(err):
+			continue
+		case err != nil:
+			return errReply(err)
+		}
+		return integer(1)
+	}
+	return errReply(errContended)
+}
+
+// TTL key, PTTL key: the time left on the key's lease, in seconds (rounded
+// up) or milliseconds; -1 when the key has no lease, -2 when it does not
+// exist. A key put on a lease over HTTP shows that lease's time too.
+func readTTL(_ *session, args [][]byte) (func(*fsm.State) reply, error) {
+	key, err := rosterKey(args[1])
+	if err != nil {
+		return nil, err
+	}
+	ms := strings.EqualFold(string(args[0]), "pttl")
+	return func(st *fsm.State) reply {
+		kv, ok := st.Get(key)
+		switch {
+		case !ok:
+			return integer(-2)
+		case kv.Lease == 0:
+			return integer(-1)
+		}
+		if ms {
+			left, ok := st.LeaseRemainingMs(kv.Lease)
+			if !ok {
+				return integer(-1)
+			}
+			return integer(left)
+		}
+		l, ok := st.Lease(kv.Lease)
+		if !ok {
+			return integer(-1)
+		}
+		return integer(l.Remaining)
+	}, nil
+}

@@ -1,0 +1,297 @@
+package resp
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// The framing guard sits between the network and redcon's parser. redcon
+// accepts any bulk or array length and grows its buffer to fit, and a
+// malformed frame makes it drop the commands it had parsed from the same
+// read. The guard scans the byte stream itself, frame by frame, with
+// redcon's rules (or stricter ones) plus the limits, and hands redcon only
+// the bytes before the first violation: the complete commands before it
+// are executed and answered, the bad one is never complete for redcon.
+// The next read answers -ERR Protocol error and fails, which closes the
+// connection.
+
+// maxHeader bounds a "*N" or "$N" header line; maxInline is Redis's own
+// limit on an inline (telnet-style) command line.
+const (
+	maxHeader = 32
+	maxInline = 64 << 10
+)
+
+// limits of one connection's input.
+type limits struct {
+	bulk    int64 // bytes of one bulk string
+	array   int64 // elements of one command
+	command int64 // bytes of one command, headers included
+}
+
+// protocolError is a violation; its text follows "ERR " in the reply.
+type protocolError struct{ msg string }
+
+func (e *protocolError) Error() string { return "Protocol error: " + e.msg }
+
+func protoErr(format string, a ...any) error { return &protocolError{fmt.Sprintf(format, a...)} }
+
+// Scanner states.
+const (
+	stStart    = iota // at the start of a command
+	stArrayHdr        // after '*', reading the element count
+	stBulkMark        // expecting '$'
+	stBulkHdr         // after '$', reading the length
+	stBulkData        // inside a bulk string
+	stBulkCR          // expecting the CR after a bulk string
+	stBulkLF          // expecting its LF
+	stInline          // inside an inline command line
+)
+
+// scanner follows the frames of one connection's input.
+type scanner struct {
+	lim   limits
+	st    int
+	hdr   []byte // header bytes after the marker, up to the LF
+	left  int64  // bulk bytes left (stBulkData) or elements left
+	data  int64  // bulk bytes left in the current bulk string
+	cmd   int64  // bytes of the current command so far
+	line  []byte // the current inline line
+	quote bool   // scanning state of inline quoting, see checkInline
+}
+
+// scan consumes p and returns how many of its bytes are fine. When it is
+// less than len(p), err says what is wrong with p[ok].
+func (s *scanner) scan(p []byte) (ok int, err error) {
+	for i := 0; i < len(p); {
+		c := p[i]
+		if s.st != stStart && s.st != stInline {
+			s.cmd++
+			if s.cmd > s.lim.command {
+				return i, protoErr("command of more than %d bytes", s.lim.command)
+			}
+		}
+		switch s.st {
+		case stStart:
+			if c == '*' {
+				s.st, s.cmd, s.hdr = stArrayHdr, 1, s.hdr[:0]
+			} else {
+				s.st, s.line = stInline, s.line[:0]
+				continue // the byte belongs to the line
+			}
+		case stArrayHdr, stBulkHdr:
+			if c != '\n' {
+				if len(s.hdr) >= maxHeader {
+					return i, s.lengthErr()
+				}
+				s.hdr = append(s.hdr, c)
+				break
+			}
+			n, ok := headerValue(s.hdr)
+			if s.st == stArrayHdr {
+				switch {
+				case !ok || n <= 0:
+					return i, protoErr("invalid multibulk length")
+				case n > s.lim.array:
+					return i, protoErr("invalid multibulk length (%d elements; the limit is %d)", n, s.lim.array)
+				}
+				s.left, s.st = n, stBulkMark
+				break
+			}
+			switch {
+			case !ok:
+				return i, protoErr("invalid bulk length")
+			case n > s.lim.bulk:
+				return i, protoErr("invalid bulk length (%d bytes; the limit is %d)", n, s.lim.bulk)
+			}
+			s.data, s.st = n, stBulkData
+			if n == 0 {
+				s.st = stBulkCR
+			}
+		case stBulkMark:
+			if c != '$' {
+				got := string(c)
+				if c < 0x20 || c > 0x7e {
+					got = fmt.Sprintf("\\x%02x", c)
+				}
+				return i, protoErr("expected '$', got '%s'", got)
+			}
+			s.st, s.hdr = stBulkHdr, s.hdr[:0]
+		case stBulkData:
+			// Skip the data in one step (the command budget included).
+			n := min(s.data, int64(len(p)-i))
+			if s.cmd-1+n > s.lim.command {
+				return i + int(s.lim.command-s.cmd+1), protoErr("command of more than %d bytes", s.lim.command)
+			}
+			s.cmd += n - 1
+			s.data -= n
+			i += int(n)
+			if s.data == 0 {
+				s.st = stBulkCR
+			}
+			continue
+		case stBulkCR:
+			if c != '\r' {
+				return i, protoErr("invalid bulk length")
+			}
+			s.st = stBulkLF
+		case stBulkLF:
+			if c != '\n' {
+				return i, protoErr("invalid bulk length")
+			}
+			s.left--
+			s.st = stBulkMark
+			if s.left == 0 {
+				s.st = stStart
+			}
+		case stInline:
+			if c == '\n' {
+				line := s.line
+				if len(line) > 0 && line[len(line)-1] == '\r' {
+					line = line[:len(line)-1]
+				}
+				if err := checkInline(line); err != nil {
+					return i, err
+				}
+				s.st = stStart
+				break
+			}
+			if len(s.line) >= maxInline {
+				return i, protoErr("too big inline request")
+			}
+			s.line = append(s.line, c)
+		}
+		i++
+	}
+	return len(p), nil
+}
+
+func (s *scanner) lengthErr() error {
+	if s.st == stArrayHdr {
+		return protoErr("invalid multibulk length")
+	}
+	return protoErr("invalid bulk length")
+}
+
+// headerValue parses a header line "<digits>\r": digits only, no sign.
+func headerValue(h []byte) (int64, bool) {
+	if len(h) < 2 || h[len(h)-1] != '\r' {
+		return 0, false
+	}
+	digits := h[:len(h)-1]
+	for _, d := range digits {
+		if d < '0' || d > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(string(digits), 10, 64)
+	return n, err == nil
+}
+
+var errUnbalancedQuotes = protoErr("unbalanced quotes in request")
+
+// checkInline refuses what redcon's inline parser refuses: a quote that
+// does not start an argument, a closing quote not followed by a space or
+// the end of the line, and a quote left open.
+func checkInline(line []byte) error {
+	var quote, escape, afterQuote bool
+	var q byte
+	argStart := true
+	for _, c := range line {
+		switch {
+		case afterQuote:
+			if c != ' ' {
+				return errUnbalancedQuotes
+			}
+			afterQuote, argStart = false, true
+		case !quote && c == ' ':
+			argStart = true
+		case !quote && (c == '"' || c == '\''):
+			if !argStart {
+				return errUnbalancedQuotes
+			}
+			quote, q = true, c
+		case !quote:
+			argStart = false
+		case escape:
+			escape = false
+		case c == q:
+			quote, afterQuote = false, true
+		case c == '\\':
+			escape = true
+		}
+	}
+	if quote {
+		return errUnbalancedQuotes
+	}
+	return nil
+}
+
+// guardConn passes a connection's input through the scanner.
+type guardConn struct {
+	net.Conn
+	sc scanner
+
+	wmu      sync.Mutex // one writer at a time: replies, or the rejection
+	rejected error      // set once a violation was found
+}
+
+// errRejected ends the connection after a protocol error was answered.
+var errRejected = errors.New("resp: connection closed after a protocol error")
+
+func (g *guardConn) Read(p []byte) (int, error) {
+	if g.rejected != nil {
+		g.reject()
+		return 0, errRejected
+	}
+	n, err := g.Conn.Read(p)
+	ok, verr := g.sc.scan(p[:n])
+	if verr == nil {
+		return n, err
+	}
+	g.rejected = verr
+	if ok > 0 {
+		return ok, nil // the commands before the violation go first
+	}
+	g.reject()
+	return 0, errRejected
+}
+
+// reject answers the protocol error. The caller (redcon's loop, or the
+// pub/sub reader) then closes the connection.
+func (g *guardConn) reject() {
+	g.wmu.Lock()
+	defer g.wmu.Unlock()
+	_ = g.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = g.Conn.Write([]byte("-ERR " + g.rejected.Error() + "\r\n"))
+}
+
+func (g *guardConn) Write(p []byte) (int, error) {
+	g.wmu.Lock()
+	defer g.wmu.Unlock()
+	return g.Conn.Write(p)
+}
+
+// guardListener wraps every accepted connection (after TLS, so the guard
+// sees the plain stream).
+type guardListener struct {
+	net.Listener
+	tls *tls.Config
+	lim limits
+}
+
+func (l *guardListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if l.tls != nil {
+		c = tls.Server(c, l.tls)
+	}
+	return &guardConn{Conn: c, sc: scanner{lim: l.lim}}, nil
+}

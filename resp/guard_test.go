@@ -1,0 +1,132 @@
+package resp
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// exchange writes raw bytes and reads everything until the server closes
+// the connection (or 10 s pass).
+func exchange(t *testing.T, c net.Conn, raw string) string {
+	t.Helper()
+	if _, err := c.Write([]byte(raw)); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("reading until the server closes: %v (got %q)", err, got)
+	}
+	return string(got)
+}
+
+// TestMalformedFrames: a bad frame is answered -ERR Protocol error and the
+// connection closes; the commands before it on the connection (even in the
+// same packet) are answered, and nothing of the bad one is written.
+func TestMalformedFrames(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, func(c *Config) { c.MaxArrayLen = 8; c.MaxCommandBytes = 4096 })
+	max := e.node.MaxValueBytes()
+	good := "*3\r\n$3\r\nSET\r\n$4\r\ngood\r\n$1\r\n1\r\n*1\r\n$4\r\nPING\r\n"
+	goodReplies := "+OK\r\n+PONG\r\n"
+	for _, tc := range []struct{ name, bad, err string }{
+		{"bad multibulk length", "*x\r\n", "invalid multibulk length"},
+		{"zero elements", "*0\r\n", "invalid multibulk length"},
+		{"negative elements", "*-1\r\n", "invalid multibulk length"},
+		{"no CR", "*1\n$4\r\nPING\r\n", "invalid multibulk length"},
+		{"bad bulk length", "*1\r\n$x\r\nPING\r\n", "invalid bulk length"},
+		{"negative bulk length", "*1\r\n$-1\r\n", "invalid bulk length"},
+		{"missing $", "*1\r\n+PING\r\n", "expected '$', got '+'"},
+		{"bulk not terminated", "*1\r\n$4\r\nPINGXX", "invalid bulk length"},
+		{"huge header", "*1\r\n$" + strings.Repeat("9", 40) + "\r\n", "invalid bulk length"},
+		{"bulk over the limit", "*3\r\n$3\r\nSET\r\n$3\r\nbad\r\n$" + itoa(int64(max+1)) + "\r\n", "invalid bulk length (" + itoa(int64(max+1)) + " bytes; the limit is " + itoa(int64(max)) + ")"},
+		{"array over the limit", "*9\r\n$3\r\nDEL\r\n", "invalid multibulk length (9 elements; the limit is 8)"},
+		{"command over the limit", "*3\r\n$3\r\nSET\r\n$3\r\nbad\r\n$5000\r\n" + strings.Repeat("x", 5000) + "\r\n", "command of more than 4096 bytes"},
+		{"unbalanced quotes", "SET bad \"x\r\n", "unbalanced quotes in request"},
+		{"quote inside an argument", "SET bad a\"x\"\r\n", "unbalanced quotes in request"},
+		{"inline too big", "SET bad " + strings.Repeat("x", 70<<10), "too big inline request"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := exchange(t, e.dial(), good+tc.bad)
+			if want := goodReplies + "-ERR Protocol error: " + tc.err + "\r\n"; got != want {
+				t.Fatalf("answer %q, want %q", got, want)
+			}
+			if _, ok := e.value("/bad"); ok {
+				t.Fatal("the bad command was written")
+			}
+		})
+	}
+	// Limits hold whatever the packets: the same bytes trickled one by one.
+	c := e.dial()
+	bad := "*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$" + itoa(int64(max+1)) + "\r\n"
+	for i := range len(bad) {
+		if _, err := c.Write([]byte{bad[i]}); err != nil {
+			break
+		}
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, _ := io.ReadAll(c)
+	if !bytes.HasPrefix(got, []byte("+PONG\r\n-ERR Protocol error: invalid bulk length")) {
+		t.Fatalf("trickled: %q", got)
+	}
+	// The port still serves everyone else.
+	if v, err := e.client().Get(ctx(), "good").Result(); err != nil || v != "1" {
+		t.Fatalf("GET good: %q %v", v, err)
+	}
+}
+
+// TestScannerSplitsAnywhere: feeding valid input in any split leaves the
+// scanner in step with the frames.
+func TestScannerSplitsAnywhere(t *testing.T) {
+	in := []byte("*2\r\n$3\r\nGET\r\n$0\r\n\r\nPING\r\n*1\r\n$4\r\nPING\r\nECHO 'a b' \"c\\\"d\"\n")
+	for split := 1; split <= len(in); split++ {
+		s := scanner{lim: limits{bulk: 100, array: 10, command: 1000}}
+		for i := 0; i < len(in); i += split {
+			end := min(i+split, len(in))
+			if ok, err := s.scan(in[i:end]); err != nil || ok != end-i {
+				t.Fatalf("split %d at %d: %d, %v", split, i, ok, err)
+			}
+		}
+		if s.st != stStart {
+			t.Fatalf("split %d: ends in state %d", split, s.st)
+		}
+	}
+}
+
+// TestMaxConns: one connection more than the limit is refused with Redis's
+// error; the others are not disturbed.
+func TestMaxConns(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, func(c *Config) { c.MaxConns = 2 })
+	a, b := e.dial(), e.dial()
+	for _, c := range []net.Conn{a, b} {
+		c.Write([]byte("PING\r\n"))
+		buf := make([]byte, 7)
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "+PONG\r\n" {
+			t.Fatalf("PING: %q %v", buf, err)
+		}
+	}
+	if got := exchange(t, e.dial(), ""); got != "-ERR max number of clients reached\r\n" {
+		t.Fatalf("third connection: %q", got)
+	}
+	a.Close()
+	// The freed slot is taken again (the server counts the close first).
+	var got string
+	for range 50 {
+		c := e.dial()
+		c.Write([]byte("PING\r\n"))
+		buf := make([]byte, 7)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, _ := io.ReadFull(c, buf)
+		if got = string(buf[:n]); got == "+PONG\r\n" {
+			return
+		}
+		c.Close()
+		time.Sleep(20 * time.Millisecond) // the server notices the close asynchronously
+	}
+	t.Fatalf("a freed slot was not reusable: %q", got)
+}

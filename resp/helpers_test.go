@@ -1,0 +1,128 @@
+package resp
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/rosterhq/roster/internal/logging"
+	"github.com/rosterhq/roster/internal/testutil"
+	"github.com/rosterhq/roster/registry"
+)
+
+// testTick is the lease tick of test nodes: short, so expiry is prompt.
+const testTick = 50 * time.Millisecond
+
+// env is one real single-member node with the Redis port served in front
+// of it.
+type env struct {
+	t    testing.TB
+	node *registry.Node
+	srv  *Server
+	addr string
+	reg  *prometheus.Registry
+}
+
+func newEnv(t testing.TB) *env { t.Helper(); return newEnvWith(t, nil) }
+
+func newEnvWith(t testing.TB, adjust func(*Config)) *env {
+	t.Helper()
+	log := logging.ForTest(t)
+	reg := prometheus.NewRegistry()
+	node, err := registry.Open(registry.Config{
+		ID: "n1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: true, NoSync: true,
+		Tick: testTick, HTTPAdvertise: "127.0.0.1:1",
+	}, log, reg)
+	if err != nil {
+		t.Fatalf("open node: %v", err)
+	}
+	t.Cleanup(func() { _ = node.Close() })
+	testutil.Eventually(t, 10*time.Second, "node ready", func() bool { return node.Ready() == nil })
+	var cfg Config
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	srv, err := New(cfg, node, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return &env{t: t, node: node, srv: srv, addr: ln.Addr().String(), reg: reg}
+}
+
+// client is a go-redis client of the port, closed at cleanup.
+func (e *env) client() *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: e.addr, MaxRetries: -1, ReadTimeout: 10 * time.Second})
+	e.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// dial opens a raw TCP connection to the port.
+func (e *env) dial() net.Conn {
+	e.t.Helper()
+	c, err := net.DialTimeout("tcp", e.addr, 5*time.Second)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// value reads a Roster key straight from the node's applied state.
+func (e *env) value(key string) (string, bool) {
+	kv, ok := e.node.FSM().State().Get(key)
+	if !ok {
+		return "", false
+	}
+	return string(kv.Value), true
+}
+
+func ctx() context.Context { return context.Background() }
+
+// wantErr asserts err is the RESP error text want.
+func wantErr(t testing.TB, err error, want string) {
+	t.Helper()
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v, want %q", err, want)
+	}
+}
+
+// batches counts the Batch proposals the node made (its apply-duration
+// histogram, label "batch").
+func (e *env) batches() uint64 {
+	e.t.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "roster_raft_apply_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "command" && l.GetValue() == "batch" {
+					return m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

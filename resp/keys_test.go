@@ -1,0 +1,184 @@
+package resp
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/internal/testutil"
+)
+
+// TestExpireTTLPersist: TTLs are leases, whichever front end made them.
+func TestExpireTTLPersist(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	c.Set(ctx(), "k", "v", 0)
+	if ttl, _ := c.TTL(ctx(), "k").Result(); ttl != -1 {
+		t.Fatalf("TTL without lease: %v", ttl)
+	}
+	if ttl, _ := c.PTTL(ctx(), "absent").Result(); ttl != -2 {
+		t.Fatalf("PTTL absent: %v", ttl)
+	}
+	before, _ := e.node.FSM().State().Get("/k")
+	if ok, err := c.Expire(ctx(), "k", 20*time.Second).Result(); err != nil || !ok {
+		t.Fatalf("EXPIRE: %v %v", ok, err)
+	}
+	kv, _ := e.node.FSM().State().Get("/k")
+	if kv.Lease == 0 || string(kv.Value) != "v" || kv.CreateRevision != before.CreateRevision {
+		t.Fatalf("after EXPIRE: %+v", kv)
+	}
+	if ttl, _ := c.TTL(ctx(), "k").Result(); ttl != 20*time.Second {
+		t.Fatalf("TTL: %v", ttl)
+	}
+	if pttl, _ := c.PTTL(ctx(), "k").Result(); pttl <= 19*time.Second || pttl > 20*time.Second {
+		t.Fatalf("PTTL: %v", pttl)
+	}
+	if ok, _ := c.PExpire(ctx(), "k", 4001*time.Millisecond).Result(); !ok {
+		t.Fatal("PEXPIRE")
+	}
+	kv2, _ := e.node.FSM().State().Get("/k")
+	if l, _ := e.node.FSM().State().Lease(kv2.Lease); l.TTL != 5 || kv2.Lease == kv.Lease {
+		t.Fatalf("PEXPIRE 4001 ms: lease %+v", l)
+	}
+	if ok, _ := c.Expire(ctx(), "absent", 10*time.Second).Result(); ok {
+		t.Fatal("EXPIRE of an absent key answered 1")
+	}
+	if _, ok := e.value("/absent"); ok {
+		t.Fatal("EXPIRE created a key")
+	}
+	if ok, _ := c.Persist(ctx(), "k").Result(); !ok {
+		t.Fatal("PERSIST")
+	}
+	if ttl, _ := c.TTL(ctx(), "k").Result(); ttl != -1 {
+		t.Fatalf("TTL after PERSIST: %v", ttl)
+	}
+	if ok, _ := c.Persist(ctx(), "k").Result(); ok {
+		t.Fatal("PERSIST of a key without lease answered 1")
+	}
+	// A key put on a lease over HTTP (here: through the node) shows that
+	// lease's time.
+	l, err := e.node.Grant(ctx(), 30, "/svc", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.node.Put(ctx(), fsm.Put{Key: "/svc/a", Value: []byte("x"), Lease: l.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if ttl, _ := c.TTL(ctx(), "svc/a").Result(); ttl != 30*time.Second {
+		t.Fatalf("TTL of an HTTP lease: %v", ttl)
+	}
+	// Expiry: the key vanishes with its lease.
+	c.Set(ctx(), "short", "v", 2*time.Second)
+	testutil.Eventually(t, 5*time.Second, "SET EX 2 expires", func() bool {
+		n, _ := c.Exists(ctx(), "short").Result()
+		return n == 0
+	})
+}
+
+// TestKeysAndScan: globs over prefixes, SCAN cursors.
+func TestKeysAndScan(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	var kvs []any
+	for _, k := range []string{"services/api/n1", "services/api/n2", "services/db/n1", "servicesX", "other", "a*b", "h[e]llo", "hallo", "hxllo"} {
+		kvs = append(kvs, k, "v")
+	}
+	c.MSet(ctx(), kvs...)
+	for _, tc := range []struct{ glob, want string }{
+		{"*", "a*b h[e]llo hallo hxllo other services/api/n1 services/api/n2 services/db/n1 servicesX"},
+		{"services/*", "services/api/n1 services/api/n2 services/db/n1"},
+		{"services*", "services/api/n1 services/api/n2 services/db/n1 servicesX"},
+		{"services/*/n1", "services/api/n1 services/db/n1"},
+		{"services/api/n?", "services/api/n1 services/api/n2"},
+		{"h[ae]llo", "hallo"},
+		{"h[^e]llo", "hallo hxllo"},
+		{"h[a-b]llo", "hallo"},
+		{`h\[e\]llo`, "h[e]llo"},
+		{`a\*b`, "a*b"},
+		{"other", "other"},
+		{"nothing*", ""},
+	} {
+		got, err := c.Keys(ctx(), tc.glob).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sort.Strings(got)
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("KEYS %s = %q, want %q", tc.glob, strings.Join(got, " "), tc.want)
+		}
+	}
+	// SCAN walks every key exactly once, in pages, even while keys change.
+	for i := range 45 {
+		c.Set(ctx(), fmt.Sprintf("scan/%02d", i), "v", 0)
+	}
+	seen := map[string]int{}
+	var cursor uint64
+	pages := 0
+	for {
+		keys, next, err := c.Scan(ctx(), cursor, "scan/*", 10).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			seen[k]++
+		}
+		if pages == 1 {
+			c.Del(ctx(), "scan/00", "scan/01", "scan/02") // behind the cursor
+			c.Set(ctx(), "scan/99", "late", 0)
+		}
+		pages++
+		if next == 0 {
+			break
+		}
+		cursor = next
+	}
+	if pages < 5 || seen["scan/99"] != 1 {
+		t.Fatalf("SCAN: %d pages, scan/99 seen %d times", pages, seen["scan/99"])
+	}
+	for i := range 45 {
+		if k := fmt.Sprintf("scan/%02d", i); seen[k] != 1 {
+			t.Fatalf("SCAN returned %s %d times", k, seen[k])
+		}
+	}
+	if keys, next, _ := c.Scan(ctx(), 0, "h?llo", 1000).Result(); next != 0 || len(keys) != 2 {
+		t.Fatalf("SCAN MATCH: %v %d", keys, next)
+	}
+	if keys, _, _ := c.ScanType(ctx(), 0, "*", 1000, "hash").Result(); len(keys) != 0 {
+		t.Fatalf("SCAN TYPE hash: %v", keys)
+	}
+	if n, _ := c.DBSize(ctx()).Result(); n != int64(e.node.FSM().State().KeyCount()) || n < 50 {
+		t.Fatalf("DBSIZE %d", n)
+	}
+}
+
+func TestGlobMatch(t *testing.T) {
+	for _, tc := range []struct {
+		p, s string
+		want bool
+	}{
+		{"*", "", true}, {"*", "abc", true}, {"a*c", "abbbc", true}, {"a*c", "abd", false},
+		{"a?c", "abc", true}, {"a?c", "ac", false}, {"[abc]", "b", true}, {"[abc]", "d", false},
+		{"[^abc]", "d", true}, {"[a-c]x", "bx", true}, {"[c-a]x", "bx", true}, {`\*`, "*", true},
+		{`\*`, "a", false}, {"[", "[", false}, {"[\\]]", "]", true}, {"**a", "xa", true}, {"a[", "a", false},
+	} {
+		if got := globMatch(tc.p, tc.s); got != tc.want {
+			t.Errorf("globMatch(%q, %q) = %v", tc.p, tc.s, got)
+		}
+	}
+	for _, tc := range []struct {
+		p, prefix string
+		plain     bool
+	}{
+		{"services/*", "services/", true}, {"*", "", true}, {"a*b", "a", false}, {"a?", "a", false},
+		{`a\*b*`, "a*b", true}, {"abc", "abc", false}, {"ab[c]*", "ab", false},
+	} {
+		if prefix, plain := globPrefix(tc.p); prefix != tc.prefix || plain != tc.plain {
+			t.Errorf("globPrefix(%q) = %q %v", tc.p, prefix, plain)
+		}
+	}
+}

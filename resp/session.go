@@ -1,0 +1,206 @@
+package resp
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/registry"
+	"github.com/tidwall/redcon"
+)
+
+// session is the state of one connection.
+type session struct {
+	srv      *Server
+	id       int64
+	name     string
+	readonly bool     // READONLY: reads come from the local replica
+	ident    Identity // nil until AUTH when access control is on
+	detached bool     // handed over to pub/sub (pubsub.go)
+}
+
+// writeOp is a write that can join a Batch: the command to propose and how
+// to answer its result. A write that must read first (SET … XX) sets alone
+// instead: it runs by itself, after the commands before it.
+type writeOp struct {
+	cmd   fsm.Command
+	done  func(registry.BatchResult) reply
+	alone func(ctx context.Context) reply
+}
+
+// pipeline collects a run of commands of one kind so that they execute
+// together: writes as one Batch, reads on one state.
+type pipeline struct {
+	s       *session
+	ctx     context.Context
+	replies []reply
+	writes  []int // positions of pending writes
+	ops     []writeOp
+	reads   []int // positions of pending reads
+	readFns []func(*fsm.State) reply
+}
+
+// run executes cmds in order and writes their replies in order. It stops
+// early when a command hands the connection over to pub/sub (rest holds
+// that command and the ones after it) or asks to quit.
+func (s *session) run(ctx context.Context, w redcon.Conn, cmds []redcon.Command) (rest []redcon.Command, quit bool) {
+	p := &pipeline{s: s, ctx: ctx, replies: make([]reply, 0, len(cmds))}
+	for i, cmd := range cmds {
+		name := strings.ToLower(string(cmd.Args[0]))
+		if name == "subscribe" || name == "psubscribe" {
+			rest = cmds[i:]
+			break
+		}
+		if name == "quit" {
+			p.answer(okReply)
+			quit = true
+			break
+		}
+		p.add(name, cmd.Args)
+	}
+	p.flush()
+	for _, r := range p.replies {
+		r(w)
+	}
+	return rest, quit
+}
+
+// answer records the reply of the next command right away.
+func (p *pipeline) answer(r reply) { p.replies = append(p.replies, r) }
+
+// add classifies one command and either answers it at once, queues it
+// with the writes or reads before it, or runs it alone after them.
+func (p *pipeline) add(name string, args [][]byte) {
+	sp, ok := commands[name]
+	if !ok {
+		p.answer(errReply(unknownCommand{string(args[0])}))
+		return
+	}
+	if (sp.arity > 0 && len(args) != sp.arity) || (sp.arity < 0 && len(args) < -sp.arity) {
+		p.answer(errReply(wrongArity{name}))
+		return
+	}
+	if err := p.s.allowed(name, sp, args); err != nil {
+		p.answer(errReply(err))
+		return
+	}
+	switch {
+	case sp.write != nil:
+		op, err := sp.write(p.s, args)
+		if err != nil {
+			p.answer(errReply(err))
+			return
+		}
+		if op.alone != nil {
+			p.flush()
+			p.answer(op.alone(p.ctx))
+			return
+		}
+		p.flushReads()
+		p.writes = append(p.writes, len(p.replies))
+		p.ops = append(p.ops, op)
+		p.answer(nil)
+	case sp.read != nil:
+		fn, err := sp.read(p.s, args)
+		if err != nil {
+			p.answer(errReply(err))
+			return
+		}
+		p.flushWrites()
+		p.reads = append(p.reads, len(p.replies))
+		p.readFns = append(p.readFns, fn)
+		p.answer(nil)
+	default:
+		p.flush()
+		p.answer(sp.do(p.ctx, p.s, args))
+	}
+}
+
+func (p *pipeline) flush() {
+	p.flushWrites()
+	p.flushReads()
+}
+
+// flushWrites proposes the pending writes as one Batch. A follower refuses
+// a Batch without proposing anything; its writes then go one by one, in
+// order, through the node's single write methods, which forward them.
+func (p *pipeline) flushWrites() {
+	if len(p.ops) == 0 {
+		return
+	}
+	b := p.s.srv.b
+	cmds := make([]fsm.Command, len(p.ops))
+	for i, op := range p.ops {
+		cmds[i] = op.cmd
+	}
+	res := b.Batch(p.ctx, cmds)
+	var nl *registry.NotLeaderError
+	if len(res) > 0 && errors.As(res[0].Err, &nl) {
+		for i, c := range cmds {
+			r, err := writeOne(p.ctx, b, c)
+			res[i] = registry.BatchResult{Result: r, Err: err}
+		}
+	}
+	for i, op := range p.ops {
+		p.replies[p.writes[i]] = op.done(res[i])
+	}
+	p.writes, p.ops = p.writes[:0], p.ops[:0]
+}
+
+// writeOne sends one write through the single methods of the backend.
+func writeOne(ctx context.Context, b Backend, c fsm.Command) (fsm.Result, error) {
+	switch c := c.(type) {
+	case fsm.Put:
+		return b.Put(ctx, c)
+	case fsm.Delete:
+		return b.Delete(ctx, c)
+	case fsm.Incr:
+		return b.Incr(ctx, c.Key, c.By)
+	case fsm.Txn:
+		return b.Txn(ctx, c.Ops)
+	}
+	return fsm.Result{}, errSyntax // unreachable: commands build only these
+}
+
+// flushReads serves the pending reads from one state.
+func (p *pipeline) flushReads() {
+	if len(p.readFns) == 0 {
+		return
+	}
+	st, err := p.s.srv.b.Read(p.ctx, p.s.readonly)
+	for i, fn := range p.readFns {
+		if err != nil {
+			p.replies[p.reads[i]] = errReply(err)
+			continue
+		}
+		p.replies[p.reads[i]] = fn(st)
+	}
+	p.reads, p.readFns = p.reads[:0], p.readFns[:0]
+}
+
+// allowed checks authentication and permissions when access control is on.
+func (s *session) allowed(name string, sp *spec, args [][]byte) error {
+	if s.srv.cfg.Auth == nil || sp.access == accessOpen {
+		return nil
+	}
+	if s.ident == nil {
+		return errNoAuth
+	}
+	switch sp.access {
+	case accessAdmin:
+		if !s.ident.Admin() {
+			return noPerm{"run '" + name + "' (admin only)"}
+		}
+	case accessRead, accessWrite:
+		for _, k := range sp.keysOf(args) {
+			if sp.access == accessRead && !s.ident.CanRead(k) {
+				return noPerm{"read " + k}
+			}
+			if sp.access == accessWrite && !s.ident.CanWrite(k) {
+				return noPerm{"write " + k}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,344 @@
+package resp
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/registry"
+)
+
+// rosterKey maps the RESP key K to the Roster key /K, checked.
+func rosterKey(k []byte) (string, error) {
+	key := "/" + string(k)
+	return key, fsm.ValidateKey(key)
+}
+
+// redisKey maps a Roster key back: the leading / goes.
+func redisKey(key string) string { return strings.TrimPrefix(key, "/") }
+
+// rosterKeys maps every argument from i on, checked; duplicates count once
+// (the first one), since a Txn names each key once.
+func rosterKeys(args [][]byte) ([]string, error) {
+	out := make([]string, 0, len(args))
+	seen := make(map[string]bool, len(args))
+	for _, a := range args {
+		k, err := rosterKey(a)
+		if err != nil {
+			return nil, err
+		}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+func isCAS(err error) bool { return errors.Is(err, fsm.ErrCASFailed) }
+
+// GET key
+func readGet(_ *session, args [][]byte) (func(*fsm.State) reply, error) {
+	key, err := rosterKey(args[1])
+	if err != nil {
+		return nil, err
+	}
+	return func(st *fsm.State) reply {
+		if kv, ok := st.Get(key); ok {
+			return bulk(kv.Value)
+		}
+		return nullReply
+	}, nil
+}
+
+// MGET key…: a null for each absent key.
+func readMGet(_ *session, args [][]byte) (func(*fsm.State) reply, error) {
+	keys := make([]string, 0, len(args)-1)
+	for _, a := range args[1:] {
+		k, err := rosterKey(a)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return func(st *fsm.State) reply {
+		items := make([]reply, len(keys))
+		for i, k := range keys {
+			items[i] = nullReply
+			if kv, ok := st.Get(k); ok {
+				items[i] = bulk(kv.Value)
+			}
+		}
+		return array(items)
+	}, nil
+}
+
+// EXISTS key…: how many of them exist, a key named twice counting twice.
+func readExists(_ *session, args [][]byte) (func(*fsm.State) reply, error) {
+	keys := make([]string, 0, len(args)-1)
+	for _, a := range args[1:] {
+		k, err := rosterKey(a)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return func(st *fsm.State) reply {
+		var n int64
+		for _, k := range keys {
+			if _, ok := st.Get(k); ok {
+				n++
+			}
+		}
+		return integer(n)
+	}, nil
+}
+
+// setArgs are SET's options.
+type setArgs struct {
+	key    string
+	value  []byte
+	ttl    int64 // seconds; 0: no lease (SET drops any lease, like Redis)
+	nx, xx bool
+	get    bool
+	hasTTL bool
+}
+
+func parseSet(args [][]byte) (setArgs, error) {
+	var a setArgs
+	var err error
+	if a.key, err = rosterKey(args[1]); err != nil {
+		return a, err
+	}
+	a.value = args[2]
+	for i := 3; i < len(args); i++ {
+		switch opt := strings.ToLower(string(args[i])); opt {
+		case "nx", "xx":
+			if a.nx || a.xx {
+				return a, errSyntax
+			}
+			a.nx, a.xx = opt == "nx", opt == "xx"
+		case "get":
+			a.get = true
+		case "ex", "px":
+			if a.hasTTL || i+1 >= len(args) {
+				return a, errSyntax
+			}
+			i++
+			n, err := parseInt(args[i])
+			if err != nil {
+				return a, err
+			}
+			if a.ttl, err = leaseTTL(n, opt == "px"); err != nil {
+				return a, err
+			}
+			a.hasTTL = true
+		default:
+			return a, errSyntax // EXAT, PXAT, KEEPTTL: not supported
+		}
+	}
+	return a, nil
+}
+
+// leaseTTL turns an expire time into a lease TTL in whole seconds:
+// milliseconds round up; below the shortest lease (2 s) or above the
+// longest is an invalid expire time.
+func leaseTTL(n int64, ms bool) (int64, error) {
+	if ms {
+		if n > 0 {
+			n = (n-1)/1000 + 1
+		} else {
+			n = 0
+		}
+	}
+	if fsm.ValidateTTL(n) != nil {
+		return 0, errExpireTime
+	}
+	return n, nil
+}
+
+// command is the write of a SET: a put, or with a TTL a Txn granting a
+// lease (named after the key) and putting the key on it. casRev applies
+// when hasCAS.
+func (a setArgs) command(hasCAS bool, casRev int64) fsm.Command {
+	put := fsm.Put{Key: a.key, Value: a.value, HasCAS: hasCAS, CAS: casRev}
+	if !a.hasTTL {
+		return put
+	}
+	put.Lease = registry.TxnLease(0)
+	return fsm.Txn{Ops: []fsm.Command{fsm.Grant{TTL: a.ttl, Name: a.key}, put}}
+}
+
+// prevOf is the key's value before a SET's write.
+func prevOf(r fsm.Result) *fsm.KV {
+	if len(r.Ops) == 2 {
+		return r.Ops[1].Prev
+	}
+	return r.Prev
+}
+
+// SET key value [EX s|PX ms] [NX|XX] [GET]
+func writeSet(s *session, args [][]byte) (writeOp, error) {
+	a, err := parseSet(args)
+	if err != nil {
+		return writeOp{}, err
+	}
+	if a.xx || (a.nx && a.get) {
+		// The condition needs the key's current state: read, then write
+		// comparing its mod revision, again if it changed meanwhile.
+		return writeOp{alone: func(ctx context.Context) reply { return s.setChecked(ctx, a) }}, nil
+	}
+	return writeOp{cmd: a.command(a.nx, 0), done: func(r registry.BatchResult) reply {
+		switch {
+		case a.nx && isCAS(r.Err):
+			return nullReply // the key exists: not set
+		case r.Err != nil:
+			return errReply(r.Err)
+		case a.get:
+			if prev := prevOf(r.Result); prev != nil {
+				return bulk(prev.Value)
+			}
+			return nullReply
+		}
+		return okReply
+	}}, nil
+}
+
+// casAttempts bounds the read-and-compare loops of SET XX, EXPIRE and
+// PERSIST against a key that keeps changing.
+const casAttempts = 10
+
+// setChecked runs SET … XX, and SET … NX GET.
+func (s *session) setChecked(ctx context.Context, a setArgs) reply {
+	b := s.srv.b
+	for range casAttempts {
+		st, err := b.Read(ctx, false)
+		if err != nil {
+			return errReply(err)
+		}
+		kv, exists := st.Get(a.key)
+		switch {
+		case a.xx && !exists:
+			return nullReply
+		case a.nx && exists: // NX GET: not set; the old value
+			return bulk(kv.Value)
+		}
+		var rev int64
+		if exists {
+			rev = kv.ModRevision
+		}
+		_, err = writeOne(ctx, b, a.command(true, rev))
+		switch {
+		case isCAS(err):
+			continue
+		case err != nil:
+			return errReply(err)
+		case a.get && exists:
+			return bulk(kv.Value)
+		case a.get:
+			return nullReply
+		}
+		return okReply
+	}
+	return errReply(errContended)
+}
+
+// SETNX key value: 1 when set, 0 when the key existed.
+func writeSetNX(_ *session, args [][]byte) (writeOp, error) {
+	key, err := rosterKey(args[1])
+	if err != nil {
+		return writeOp{}, err
+	}
+	return writeOp{cmd: fsm.Put{Key: key, Value: args[2], HasCAS: true}, done: func(r registry.BatchResult) reply {
+		switch {
+		case isCAS(r.Err):
+			return integer(0)
+		case r.Err != nil:
+			return errReply(r.Err)
+		}
+		return integer(1)
+	}}, nil
+}
+
+// MSET key value [key value…]: one Txn, all or nothing. A key given twice
+// takes its last value.
+func writeMSet(_ *session, args [][]byte) (writeOp, error) {
+	if len(args)%2 != 1 {
+		return writeOp{}, wrongArity{"mset"}
+	}
+	at := make(map[string]int, len(args)/2)
+	var ops []fsm.Command
+	for i := 1; i < len(args); i += 2 {
+		key, err := rosterKey(args[i])
+		if err != nil {
+			return writeOp{}, err
+		}
+		put := fsm.Put{Key: key, Value: args[i+1]}
+		if j, dup := at[key]; dup {
+			ops[j] = put
+			continue
+		}
+		at[key] = len(ops)
+		ops = append(ops, put)
+	}
+	return writeOp{cmd: fsm.Txn{Ops: ops}, done: func(r registry.BatchResult) reply {
+		if r.Err != nil {
+			return errReply(r.Err)
+		}
+		return okReply
+	}}, nil
+}
+
+// DEL key… and UNLINK key…: how many existed (one Txn).
+func writeDel(_ *session, args [][]byte) (writeOp, error) {
+	keys, err := rosterKeys(args[1:])
+	if err != nil {
+		return writeOp{}, err
+	}
+	ops := make([]fsm.Command, len(keys))
+	for i, k := range keys {
+		ops[i] = fsm.Delete{Key: k}
+	}
+	return writeOp{cmd: fsm.Txn{Ops: ops}, done: func(r registry.BatchResult) reply {
+		if r.Err != nil {
+			return errReply(r.Err)
+		}
+		var n int64
+		for _, op := range r.Result.Ops {
+			n += op.Deleted
+		}
+		return integer(n)
+	}}, nil
+}
+
+// INCR, DECR, INCRBY, DECRBY: the new value; a key that holds anything but
+// a decimal integer, or a result out of range, is an error. A key's lease
+// is kept, as Redis keeps a key's TTL.
+func writeIncr(_ *session, args [][]byte) (writeOp, error) {
+	key, err := rosterKey(args[1])
+	if err != nil {
+		return writeOp{}, err
+	}
+	by := int64(1)
+	if len(args) == 3 {
+		if by, err = parseInt(args[2]); err != nil {
+			return writeOp{}, err
+		}
+	}
+	if name := strings.ToLower(string(args[0])); strings.HasPrefix(name, "decr") {
+		if by == -by && by != 0 { // MinInt64 has no negation
+			return writeOp{}, errNotInteger
+		}
+		by = -by
+	}
+	return writeOp{cmd: fsm.Incr{Key: key, By: by}, done: func(r registry.BatchResult) reply {
+		switch {
+		case errors.Is(r.Err, fsm.ErrInvalidArgument):
+			return errReply(errNotInteger)
+		case r.Err != nil:
+			return errReply(r.Err)
+		}
+		return integer(r.Result.Value)
+	}}, nil
+}

@@ -1,0 +1,223 @@
+package resp
+
+import (
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rosterhq/roster/fsm"
+)
+
+// TestStringCommands drives the string commands with go-redis and checks
+// both the replies and what the registry stored (K is /K).
+func TestStringCommands(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	if err := c.Set(ctx(), "services/api/n1", "10.0.0.1:80", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := e.value("/services/api/n1"); !ok || v != "10.0.0.1:80" {
+		t.Fatalf("stored %q %v", v, ok)
+	}
+	if v, err := c.Get(ctx(), "services/api/n1").Result(); err != nil || v != "10.0.0.1:80" {
+		t.Fatalf("GET: %q %v", v, err)
+	}
+	if _, err := c.Get(ctx(), "absent").Result(); err != redis.Nil {
+		t.Fatalf("GET absent: %v", err)
+	}
+	bin := string([]byte{0, 0xff, '\r', '\n', 1})
+	c.Set(ctx(), "bin", bin, 0)
+	if v, _ := c.Get(ctx(), "bin").Result(); v != bin {
+		t.Fatalf("binary value %q", v)
+	}
+
+	if err := c.MSet(ctx(), "m1", "a", "m2", "b", "m1", "c").Err(); err != nil {
+		t.Fatal(err)
+	}
+	vals, err := c.MGet(ctx(), "m1", "m2", "absent").Result()
+	if err != nil || len(vals) != 3 || vals[0] != "c" || vals[1] != "b" || vals[2] != nil {
+		t.Fatalf("MGET: %v %v", vals, err)
+	}
+	m1, _ := e.node.FSM().State().Get("/m1")
+	m2, _ := e.node.FSM().State().Get("/m2")
+	if m2.ModRevision != m1.ModRevision+1 {
+		t.Fatalf("MSET is one entry of consecutive revisions: %d, %d", m1.ModRevision, m2.ModRevision)
+	}
+	if ok, err := c.SetNX(ctx(), "m1", "x", 0).Result(); err != nil || ok {
+		t.Fatalf("SETNX existing: %v %v", ok, err)
+	}
+	if ok, err := c.SetNX(ctx(), "nx", "x", 0).Result(); err != nil || !ok {
+		t.Fatalf("SETNX absent: %v %v", ok, err)
+	}
+	if n, err := c.Exists(ctx(), "m1", "m2", "absent", "m1").Result(); err != nil || n != 3 {
+		t.Fatalf("EXISTS: %d %v", n, err)
+	}
+	rev := e.node.FSM().State().Revision()
+	if n, err := c.Del(ctx(), "m1", "absent", "m1").Result(); err != nil || n != 1 {
+		t.Fatalf("DEL: %d %v", n, err)
+	}
+	if n, err := c.Unlink(ctx(), "m2", "nx").Result(); err != nil || n != 2 {
+		t.Fatalf("UNLINK: %d %v", n, err)
+	}
+	if got := e.node.FSM().State().Revision(); got != rev+3 {
+		t.Fatalf("3 keys deleted moved the revision by %d", got-rev)
+	}
+
+	for _, step := range []struct {
+		cmd  *redis.IntCmd
+		want int64
+	}{
+		{c.Incr(ctx(), "n"), 1}, {c.IncrBy(ctx(), "n", 41), 42}, {c.Decr(ctx(), "n"), 41},
+		{c.DecrBy(ctx(), "n", 50), -9}, {c.IncrBy(ctx(), "n", 0), -9},
+	} {
+		if v, err := step.cmd.Result(); err != nil || v != step.want {
+			t.Fatalf("%v: %d %v, want %d", step.cmd.Args(), v, err, step.want)
+		}
+	}
+	rev = e.node.FSM().State().Revision()
+	wantErr(t, c.Incr(ctx(), "bin").Err(), "ERR value is not an integer or out of range")
+	c.Set(ctx(), "max", "9223372036854775807", 0)
+	wantErr(t, c.Incr(ctx(), "max").Err(), "ERR value is not an integer or out of range")
+	wantErr(t, c.Do(ctx(), "INCRBY", "n", "x").Err(), "ERR value is not an integer or out of range")
+	wantErr(t, c.Do(ctx(), "DECRBY", "n", "-9223372036854775808").Err(), "ERR value is not an integer or out of range")
+	if got := e.node.FSM().State().Revision(); got != rev+1 { // the SET of max only
+		t.Fatalf("refused increments moved the revision by %d", got-rev-1)
+	}
+}
+
+// TestCommandErrors: unknown commands, wrong arity, syntax and bad keys
+// are answered with Redis's errors and change nothing.
+func TestCommandErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	c.Set(ctx(), "k", "v", 0)
+	rev := e.node.FSM().State().Revision()
+	for _, tc := range []struct {
+		args []any
+		want string
+	}{
+		{[]any{"NOSUCH", "x"}, "ERR unknown command 'NOSUCH'"},
+		{[]any{"hello", "3"}, "ERR unknown command 'hello'"},
+		{[]any{"GET"}, "ERR wrong number of arguments for 'get' command"},
+		{[]any{"get", "a", "b"}, "ERR wrong number of arguments for 'get' command"},
+		{[]any{"SET", "k"}, "ERR wrong number of arguments for 'set' command"},
+		{[]any{"MSET", "a", "1", "b"}, "ERR wrong number of arguments for 'mset' command"},
+		{[]any{"SET", "k", "v", "NX", "XX"}, "ERR syntax error"},
+		{[]any{"SET", "k", "v", "EX", "10", "PX", "100"}, "ERR syntax error"},
+		{[]any{"SET", "k", "v", "EX"}, "ERR syntax error"},
+		{[]any{"SET", "k", "v", "KEEPTTL"}, "ERR syntax error"},
+		{[]any{"SET", "k", "v", "EX", "ten"}, "ERR value is not an integer or out of range"},
+		{[]any{"SET", "k", "v", "EX", "1"}, "ERR invalid expire time"},
+		{[]any{"SET", "k", "v", "EX", "0"}, "ERR invalid expire time"},
+		{[]any{"SET", "k", "v", "PX", "1000"}, "ERR invalid expire time"},
+		{[]any{"SET", "k", "v", "EX", "2592001"}, "ERR invalid expire time"},
+		{[]any{"SET", "bad\x00key", "v"}, "ERR invalid argument: key contains a NUL byte"},
+		{[]any{"MSET", "ok", "1", "bad\x00key", "2"}, "ERR invalid argument: key contains a NUL byte"},
+		{[]any{"DEL", "ok", "bad\x00key"}, "ERR invalid argument: key contains a NUL byte"},
+		{[]any{"SELECT", "1"}, "ERR DB index is out of range"},
+		{[]any{"AUTH", "secret"}, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"},
+		{[]any{"EXPIRE", "k", "1"}, "ERR invalid expire time"},
+		{[]any{"PEXPIRE", "k", "999"}, "ERR invalid expire time"},
+		{[]any{"SCAN", "x"}, "ERR invalid cursor"},
+		{[]any{"SCAN", "12345"}, "ERR invalid cursor"},
+		{[]any{"SCAN", "0", "COUNT", "0"}, "ERR syntax error"},
+		{[]any{"SCAN", "0", "MATCH"}, "ERR syntax error"},
+	} {
+		wantErr(t, c.Do(ctx(), tc.args...).Err(), tc.want)
+	}
+	if got := e.node.FSM().State().Revision(); got != rev {
+		t.Fatalf("refused commands moved the revision by %d", got-rev)
+	}
+	if _, ok := e.value("/ok"); ok {
+		t.Fatal("a refused MSET wrote part of itself")
+	}
+	big := make([]byte, e.node.MaxValueBytes()-100)
+	if err := c.Set(ctx(), "big", big, 0).Err(); err != nil {
+		t.Fatalf("a value within the limit: %v", err)
+	}
+}
+
+// TestSetOptions covers SET's EX, PX, NX, XX and GET, alone and combined.
+func TestSetOptions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	st := func() *fsm.State { return e.node.FSM().State() }
+
+	if err := c.Set(ctx(), "k", "v1", 10*time.Second).Err(); err != nil {
+		t.Fatal(err)
+	}
+	kv, _ := st().Get("/k")
+	l, ok := st().Lease(kv.Lease)
+	if kv.Lease == 0 || !ok || l.TTL != 10 || l.Name != "/k" {
+		t.Fatalf("SET EX 10: kv %+v, lease %+v", kv, l)
+	}
+	// PX rounds up to whole seconds.
+	c.Set(ctx(), "px", "v", 1500*time.Millisecond)
+	kv, _ = st().Get("/px")
+	if l, _ := st().Lease(kv.Lease); l.TTL != 2 {
+		t.Fatalf("PX 1500: lease ttl %d", l.TTL)
+	}
+	// A plain SET drops the lease, as Redis drops a TTL.
+	c.Set(ctx(), "k", "v2", 0)
+	if kv, _ := st().Get("/k"); kv.Lease != 0 {
+		t.Fatal("SET without EX kept the lease")
+	}
+	if v, err := c.SetArgs(ctx(), "k", "v3", redis.SetArgs{Get: true}).Result(); err != nil || v != "v2" {
+		t.Fatalf("SET GET: %q %v", v, err)
+	}
+	if _, err := c.SetArgs(ctx(), "new", "v", redis.SetArgs{Get: true}).Result(); err != redis.Nil {
+		t.Fatalf("SET GET of a new key: %v", err)
+	}
+	if err := c.SetArgs(ctx(), "k", "nx", redis.SetArgs{Mode: "NX"}).Err(); err != redis.Nil {
+		t.Fatalf("SET NX existing: %v", err)
+	}
+	if v, _ := e.value("/k"); v != "v3" {
+		t.Fatalf("SET NX wrote %q", v)
+	}
+	if err := c.SetArgs(ctx(), "nx", "1", redis.SetArgs{Mode: "NX", TTL: 5 * time.Second}).Err(); err != nil {
+		t.Fatalf("SET NX EX absent: %v", err)
+	}
+	if err := c.SetArgs(ctx(), "xx-absent", "1", redis.SetArgs{Mode: "XX"}).Err(); err != redis.Nil {
+		t.Fatalf("SET XX absent: %v", err)
+	}
+	if _, ok := e.value("/xx-absent"); ok {
+		t.Fatal("SET XX created a key")
+	}
+	if v, err := c.SetArgs(ctx(), "k", "v4", redis.SetArgs{Mode: "XX", Get: true, TTL: 3 * time.Second}).Result(); err != nil || v != "v3" {
+		t.Fatalf("SET XX GET EX: %q %v", v, err)
+	}
+	if kv, _ := st().Get("/k"); string(kv.Value) != "v4" || kv.Lease == 0 {
+		t.Fatalf("after SET XX EX: %+v", kv)
+	}
+	if v, err := c.SetArgs(ctx(), "k", "v5", redis.SetArgs{Mode: "NX", Get: true}).Result(); err != nil || v != "v4" {
+		t.Fatalf("SET NX GET existing: %q %v", v, err)
+	}
+	if _, err := c.SetArgs(ctx(), "nxget", "v", redis.SetArgs{Mode: "NX", Get: true}).Result(); err != redis.Nil {
+		t.Fatalf("SET NX GET absent: %v", err)
+	}
+	if v, _ := e.value("/nxget"); v != "v" {
+		t.Fatalf("SET NX GET absent stored %q", v)
+	}
+}
+
+// TestIncrKeepsLease: INCR of a key with a TTL keeps it, as in Redis.
+func TestIncrKeepsLease(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	c.Set(ctx(), "n", "1", 30*time.Second)
+	kv, _ := e.node.FSM().State().Get("/n")
+	if err := c.Incr(ctx(), "n").Err(); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := e.node.FSM().State().Get("/n")
+	if after.Lease != kv.Lease || string(after.Value) != "2" {
+		t.Fatalf("INCR: %+v (lease was %d)", after, kv.Lease)
+	}
+	if ttl, err := c.TTL(ctx(), "n").Result(); err != nil || ttl <= 25*time.Second {
+		t.Fatalf("TTL after INCR: %v %v", ttl, err)
+	}
+}
