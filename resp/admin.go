@@ -48,7 +48,7 @@ func doAuth(ctx context.Context, s *session, args [][]byte) reply {
 	if err != nil || id == nil {
 		return errReply(errWrongPass)
 	}
-	s.ident = id
+	s.token, s.ident = string(args[len(args)-1]), id
 	return okReply
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -28,11 +29,16 @@ func (i testIdentity) CanRead(k string) bool  { return covered(i.read, k) }
 func (i testIdentity) CanWrite(k string) bool { return covered(i.write, k) }
 func (i testIdentity) Admin() bool            { return i.admin }
 
-// testAuth knows a fixed set of tokens: the hook's contract, not storage.
-type testAuth map[string]testIdentity
+// testAuth knows a set of tokens: the hook's contract, not storage.
+type testAuth struct {
+	mu     sync.Mutex
+	tokens map[string]testIdentity
+}
 
-func (a testAuth) Authenticate(_ context.Context, token string) (Identity, error) {
-	id, ok := a[token]
+func (a *testAuth) Authenticate(_ context.Context, token string) (Identity, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	id, ok := a.tokens[token]
 	if !ok {
 		return nil, errors.New("unknown token")
 	}
@@ -41,13 +47,14 @@ func (a testAuth) Authenticate(_ context.Context, token string) (Identity, error
 
 // TestAuthHook: with an Authenticator, only AUTH, HELLO and QUIT work
 // before AUTH; a bad token is WRONGPASS; then every key a command names is
-// checked, and a refused command changes nothing.
+// checked, a refused command changes nothing, and the token is checked
+// again for every pipeline.
 func TestAuthHook(t *testing.T) {
 	t.Parallel()
-	auth := testAuth{
+	auth := &testAuth{tokens: map[string]testIdentity{
 		"api":  {read: []string{"/services/"}, write: []string{"/services/api/"}},
 		"root": {read: []string{"/"}, write: []string{"/"}, admin: true},
-	}
+	}}
 	e := newEnvWith(t, func(c *Config) { c.Auth = auth })
 	c := e.client()
 	conn := c.Conn()
@@ -92,4 +99,9 @@ func TestAuthHook(t *testing.T) {
 	if err := conn.Do(ctx(), "SNAPSHOT").Err(); err != nil {
 		t.Fatalf("SNAPSHOT as admin: %v", err)
 	}
+	// A token deleted after AUTH stops working at the next command.
+	auth.mu.Lock()
+	delete(auth.tokens, "root")
+	auth.mu.Unlock()
+	wantErr(t, conn.Get(ctx(), "services/api/a").Err(), "NOAUTH Authentication required.")
 }

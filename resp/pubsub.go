@@ -97,6 +97,7 @@ func (sub *subscriber) count() int { return len(sub.channels) + len(sub.patterns
 func (sub *subscriber) exec(cmd redcon.Command) bool {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
+	sub.sess.reauthenticate(sub.ctx)
 	w := sub.dc
 	name := strings.ToLower(string(cmd.Args[0]))
 	switch name {

@@ -16,7 +16,8 @@ type session struct {
 	id       int64
 	name     string
 	readonly bool     // READONLY: reads come from the local replica
-	ident    Identity // nil until AUTH when access control is on
+	token    string   // the token of the last good AUTH
+	ident    Identity // what the token may do; nil until AUTH
 	detached bool     // handed over to pub/sub (pubsub.go)
 }
 
@@ -46,6 +47,7 @@ type pipeline struct {
 // that command and the ones after it) or asks to quit.
 func (s *session) run(ctx context.Context, w redcon.Conn, cmds []redcon.Command) (rest []redcon.Command, quit bool) {
 	p := &pipeline{s: s, ctx: ctx, replies: make([]reply, 0, len(cmds))}
+	s.reauthenticate(ctx)
 	for i, cmd := range cmds {
 		name := strings.ToLower(string(cmd.Args[0]))
 		if name == "subscribe" || name == "psubscribe" {
@@ -203,4 +205,18 @@ func (s *session) allowed(name string, sp *spec, args [][]byte) error {
 		}
 	}
 	return nil
+}
+
+// reauthenticate resolves the connection's token again, so that a token or
+// role changed since AUTH is in force from the next pipeline on (a deleted
+// token makes the connection unauthenticated).
+func (s *session) reauthenticate(ctx context.Context) {
+	if s.srv.cfg.Auth == nil || s.token == "" {
+		return
+	}
+	id, err := s.srv.cfg.Auth.Authenticate(ctx, s.token)
+	if err != nil {
+		id = nil
+	}
+	s.ident = id
 }

@@ -1,6 +1,7 @@
 package systemtest
 
 import (
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -8,12 +9,39 @@ import (
 	"github.com/rosterhq/roster/internal/cluster"
 )
 
-// TestSeedFrontEnds runs the seed projects' ways in (their JSON routes, and
-// later the Redis port) against a real three-member cluster, through a
-// follower. One cluster serves every subtest.
+// TestSeedFrontEnds runs the seed projects' ways in (their JSON routes and
+// the Redis port) against a real three-member cluster, each member serving
+// RESP too. One cluster serves every subtest.
 func TestSeedFrontEnds(t *testing.T) {
-	c := cluster.Start(t, 3, "-tick", "100ms")
+	c := cluster.New(t, "-tick", "100ms")
+	ports := map[*cluster.Member]string{}
+	for i := range 3 {
+		m := c.Add()
+		ports[m] = freeAddr(t)
+		if i == 0 {
+			m.Start("-redis", ports[m])
+			c.WaitReady(30*time.Second, m)
+			continue
+		}
+		m.Start("-redis", ports[m], "-join", c.Members[0].HTTP)
+	}
+	c.WaitReady(60*time.Second, c.Members...)
+	c.WaitVoters(60*time.Second, 3)
 	t.Run("SeedRoutesThroughFollower", func(t *testing.T) { seedRoutesThroughFollower(t, c) })
+	t.Run("RedisOnTheLeader", func(t *testing.T) { redisOnTheLeader(t, c, ports) })
+	t.Run("RedisOnAFollower", func(t *testing.T) { redisOnAFollower(t, c, ports) })
+	t.Run("RedisCLIAndBenchmark", func(t *testing.T) { redisTools(t, c, ports) })
+}
+
+// freeAddr is a free loopback address for a member's Redis port.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // follower returns a running member that is not the leader.

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"crypto/tls"
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,17 +11,21 @@ import (
 )
 
 // startRedis serves the Redis protocol on addr (nothing when addr is ""),
-// over TLS when the HTTP port has it, with the same certificates. stop
-// closes the port and waits for its connections to end.
-func startRedis(addr string, node *registry.Node, tlsc *tlsSources, log *slog.Logger) (stop func(), err error) {
+// over TLS when the HTTP port has it, with the same certificates, and with
+// the same tokens when access control is on (AUTH <token>). stop closes
+// the port and waits for its connections to end.
+func startRedis(addr string, node *registry.Node, tlsc *tlsSources, auth bool, log *slog.Logger) (stop func(), err error) {
 	if addr == "" {
 		return func() {}, nil
 	}
-	var tc *tls.Config
+	cfg := resp.Config{}
 	if tlsc.http != nil {
-		tc = tlsc.http.ServerConfig(tlsc.clientAuth)
+		cfg.TLS = tlsc.http.ServerConfig(tlsc.clientAuth)
 	}
-	srv, err := resp.New(resp.Config{TLS: tc}, node, log)
+	if auth {
+		cfg.Auth = nodeTokens{node}
+	}
+	srv, err := resp.New(cfg, node, log)
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
@@ -29,7 +33,7 @@ func startRedis(addr string, node *registry.Node, tlsc *tlsSources, log *slog.Lo
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
-	log.Info("serving the Redis protocol", "redis", ln.Addr().String(), "tls", tc != nil)
+	log.Info("serving the Redis protocol", "redis", ln.Addr().String(), "tls", cfg.TLS != nil, "auth", auth)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -42,4 +46,15 @@ func startRedis(addr string, node *registry.Node, tlsc *tlsSources, log *slog.Lo
 		<-done
 		log.Info("redis port stopped")
 	}, nil
+}
+
+// nodeTokens checks AUTH's token against the node's replicated tokens.
+type nodeTokens struct{ n *registry.Node }
+
+func (a nodeTokens) Authenticate(_ context.Context, token string) (resp.Identity, error) {
+	p, err := a.n.Authenticate(token)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }

@@ -175,7 +175,7 @@ func run(ctx context.Context, cfg Config, stderr io.Writer, reload <-chan struct
 		return errors.Join(fmt.Errorf("http: %w", err), closeNode(log, node))
 	}
 	ln = tlsc.listener(ln)
-	stopRedis, err := startRedis(cfg.RedisAddr, node, tlsc, log)
+	stopRedis, err := startRedis(cfg.RedisAddr, node, tlsc, cfg.Security.Auth, log)
 	if err != nil {
 		ln.Close()
 		return errors.Join(err, closeNode(log, node))
