@@ -232,6 +232,26 @@ func TestConsole(t *testing.T) {
 		b.click(t, `.nav a[data-view="cluster"]`)
 	})
 
+	// The member serving the console restarts: the open page reconnects
+	// its watch by itself and shows what changed meanwhile (resumed from
+	// its last revision, or listed again if that member's history no
+	// longer reaches back).
+	t.Run("ServingMemberRestarts", func(t *testing.T) {
+		needBrowser(t)
+		b.open(t, base+"/?view=services")
+		b.waitFor(t, 5*time.Second, "the live view", `Roster.store.state === 'live' && document.querySelector('[data-key="/services/api/node-1"]')`)
+		serving.Stop()
+		b.waitFor(t, 10*time.Second, "the watch to notice", `Roster.store.state !== 'live'`)
+		other := "http://" + c.Members[1].HTTP
+		c.Eventually(15*time.Second, "a write through another member", func() bool {
+			return api.call("PUT", other+"/v1/kv/services/api/node-5", `{"addr":"10.0.1.5:8080"}`, nil) == http.StatusOK
+		})
+		serving.Restart()
+		c.WaitReady(30*time.Second, serving)
+		took := b.waitFor(t, 15*time.Second, "the change made while the member was down", `Roster.store.state === 'live' && document.querySelector('[data-key="/services/api/node-5"]')`)
+		t.Logf("the page was live again %v after the member was ready", took)
+	})
+
 	t.Run("MemberDown", func(t *testing.T) {
 		if b != nil {
 			b.click(t, `.nav a[data-view="cluster"]`)
