@@ -1,6 +1,7 @@
 package consoletest
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,6 +15,7 @@ import (
 // works with a right one, keeps it in sessionStorage only, and shows a 403
 // as the API gave it.
 func TestConsoleAccessControl(t *testing.T) {
+	t.Parallel() // each has its own cluster and browser
 	if chromiumPath() == "" {
 		t.Skip("no Chromium found (install Debian's chromium, as .ci/run does, or set ROSTER_CHROMIUM): skipping")
 	}
@@ -25,15 +27,10 @@ func TestConsoleAccessControl(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte(root+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// One member: cluster.Start's voter wait reads /v1/cluster, which
-	// needs a token now; /readyz does not.
-	c := cluster.New(t, "-auth", "-root-token-file", tokenFile)
-	m := c.Add()
-	m.Start()
-	c.WaitReady(30*time.Second, m)
-	base := "http://" + m.HTTP
-	admin := &apiClient{t: t, hc: c.Client, token: root}
-	anon := &apiClient{t: t, hc: c.Client}
+	c := cluster.StartWith(t, 1, cluster.Options{Client: cluster.TokenClient(nil, root)}, "-auth", "-root-token-file", tokenFile)
+	base := "http://" + c.Members[0].HTTP
+	admin := &apiClient{t: t, hc: c.Client}
+	anon := &apiClient{t: t, hc: &http.Client{Timeout: 15 * time.Second}}
 	anon.must(401, "GET", base+"/v1/kv/?prefix=true", "", nil)
 	admin.must(200, "PUT", base+"/v1/kv/services/api/node-1", `{"addr":"10.0.1.1:8080"}`, nil)
 	admin.must(200, "PUT", base+"/v1/kv/config/mode", "blue", nil)

@@ -53,6 +53,7 @@ func seed(a *apiClient, base string) {
 // browser; the subtests run in order and build on each other (the member
 // kill comes last).
 func TestConsole(t *testing.T) {
+	t.Parallel() // each has its own cluster and browser
 	c := cluster.Start(t, 3)
 	serving, victim := c.Members[0], c.Members[2]
 	base := "http://" + serving.HTTP
