@@ -33,6 +33,9 @@ func openNode(t *testing.T, dir string, tick time.Duration) *registry.Node {
 func TestPutReadGrantExpire(t *testing.T) {
 	n := openNode(t, t.TempDir(), 20*time.Millisecond)
 	ctx := context.Background()
+	// The lease's deadline is set when the grant applies, which is after
+	// this: measuring from here can only make expiry look later.
+	granted := time.Now()
 	l, err := n.Grant(ctx, 2, "/svc/a", 0)
 	if err != nil || l.ID <= 0 || l.TTL != 2 || l.Remaining != 2 {
 		t.Fatalf("grant: %+v %v", l, err)
@@ -49,7 +52,6 @@ func TestPutReadGrantExpire(t *testing.T) {
 	if !ok || string(kv.Value) != "x" || kv.Lease != l.ID {
 		t.Fatalf("get: %+v %v", kv, ok)
 	}
-	granted := time.Now()
 	testutil.Eventually(t, 5*time.Second, "expiry", func() bool {
 		_, ok := n.FSM().State().Get("/svc/a/ep")
 		return !ok
