@@ -2,6 +2,8 @@ package faulttest
 
 import (
 	"context"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,6 +33,9 @@ func TestNemesis(t *testing.T) {
 	watches.run(ctx, stopWatchers, &watchWG, s, p.Watchers)
 
 	nem := cluster.NewNemesis(c, s)
+	if only := faultsFromEnv(t); only != nil {
+		nem.Faults = only
+	}
 	if p.Soak {
 		nem.Hold = [2]time.Duration{time.Second, 8 * time.Second}
 	}
@@ -79,6 +84,30 @@ func TestNemesis(t *testing.T) {
 	for _, v := range violations {
 		t.Errorf("watch safety: %s", v)
 	}
+}
+
+// faultsFromEnv reads ROSTER_FAULTS, a comma-separated list of faults
+// (kill-one, partition, ...) to restrict the nemesis to; nil when unset.
+func faultsFromEnv(t testing.TB) []cluster.Fault {
+	t.Helper()
+	v := os.Getenv("ROSTER_FAULTS")
+	if v == "" {
+		return nil
+	}
+	known := map[cluster.Fault]bool{}
+	for _, f := range cluster.AllFaults() {
+		known[f] = true
+	}
+	var out []cluster.Fault
+	for _, name := range strings.Split(v, ",") {
+		f := cluster.Fault(strings.TrimSpace(name))
+		if !known[f] {
+			t.Fatalf("ROSTER_FAULTS: unknown fault %q; known: %v", f, cluster.AllFaults())
+		}
+		out = append(out, f)
+	}
+	t.Logf("nemesis restricted to %v (ROSTER_FAULTS)", out)
+	return out
 }
 
 // waitGroupWithin waits for wg, at most d; it reports whether wg finished.

@@ -15,11 +15,14 @@ type Fault string
 
 // The faults. Kills are SIGKILL (no clean shutdown) followed by a restart
 // on the same data directory; pauses are SIGSTOP then SIGCONT; network
-// faults need the cluster's Net (StartNet).
+// faults need the cluster's Net (StartNet). Stops are SIGTERM: the
+// graceful path, where in-flight writes meet a closing node.
 const (
 	KillOne         Fault = "kill-one"         // a random member
 	KillLeader      Fault = "kill-leader"      // the leader
 	KillAll         Fault = "kill-all"         // every member at once
+	StopOne         Fault = "stop-one"         // SIGTERM (graceful) a random member
+	StopLeader      Fault = "stop-leader"      // SIGTERM the leader: it hands leadership over first
 	PauseOne        Fault = "pause-one"        // SIGSTOP a random member
 	PauseLeader     Fault = "pause-leader"     // SIGSTOP the leader
 	IsolateLeader   Fault = "isolate-leader"   // cut the leader off, both ways
@@ -32,9 +35,12 @@ const (
 	IsolateFollower Fault = "isolate-follower" // cut one follower off, both ways
 )
 
+// AllFaults lists every fault.
+func AllFaults() []Fault { return append(append([]Fault(nil), ProcessFaults...), NetFaults...) }
+
 // ProcessFaults need no Net; NetFaults do.
 var (
-	ProcessFaults = []Fault{KillOne, KillLeader, KillAll, PauseOne, PauseLeader, PauseMinority}
+	ProcessFaults = []Fault{KillOne, KillLeader, KillAll, StopOne, StopLeader, PauseOne, PauseLeader, PauseMinority}
 	NetFaults     = []Fault{IsolateLeader, IsolateFollower, PartitionHalf, BlackholeOne, OneWayLeader, DelayLinks, FlakyBridge}
 )
 
@@ -128,6 +134,13 @@ func (n *Nemesis) inject(f Fault) string {
 		}
 		m.Kill()
 		return "killed " + m.ID
+	case StopOne, StopLeader:
+		m := pick()
+		if f == StopLeader {
+			m = leader
+		}
+		m.Stop()
+		return "stopped " + m.ID
 	case KillAll:
 		for _, m := range ms {
 			m.Kill()
