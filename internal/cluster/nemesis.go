@@ -117,6 +117,13 @@ func (n *Nemesis) inject(f Fault) string {
 	if leader == nil {
 		leader = pick()
 	}
+	// one is the leader for the leader's variant of a fault, else anyone.
+	one := func(leaderVariant Fault) *Member {
+		if f == leaderVariant {
+			return leader
+		}
+		return pick()
+	}
 	minority := func() []*Member {
 		perm := n.Rand.Perm(len(ms))
 		k := 1 + n.Rand.IntN((len(ms)-1)/2)
@@ -128,17 +135,11 @@ func (n *Nemesis) inject(f Fault) string {
 	}
 	switch f {
 	case KillOne, KillLeader:
-		m := pick()
-		if f == KillLeader {
-			m = leader
-		}
+		m := one(KillLeader)
 		m.Kill()
 		return "killed " + m.ID
 	case StopOne, StopLeader:
-		m := pick()
-		if f == StopLeader {
-			m = leader
-		}
+		m := one(StopLeader)
 		m.Stop()
 		return "stopped " + m.ID
 	case KillAll:
@@ -147,10 +148,7 @@ func (n *Nemesis) inject(f Fault) string {
 		}
 		return "killed all"
 	case PauseOne, PauseLeader:
-		m := pick()
-		if f == PauseLeader {
-			m = leader
-		}
+		m := one(PauseLeader)
 		m.Freeze()
 		return "paused " + m.ID
 	case PauseMinority:
