@@ -28,7 +28,11 @@ func TestFullDisk(t *testing.T) {
 	acked := map[string]bool{}
 	deadline := time.Now().Add(60 * time.Second)
 	var free int64
-	extra := 0 // writes acknowledged after the disk filled up
+	extra := 0 // writes attempted after the disk filled up
+	afterFull := 50
+	if p.Soak {
+		afterFull = 500
+	}
 	for i := 0; time.Now().Before(deadline); i++ {
 		key := fmt.Sprintf("/disk/k%05d", i)
 		r := send("PUT", randomMember(newRand(uint64(i), 0), c).URL("/v1/kv"+key), value)
@@ -41,7 +45,7 @@ func TestFullDisk(t *testing.T) {
 		}
 		if free < 64<<10 || !full.Running() {
 			extra++
-			if extra > 50 || p.Soak && extra > 500 {
+			if extra > afterFull {
 				break
 			}
 		}
