@@ -71,7 +71,7 @@ func TestNemesis(t *testing.T) {
 
 	ops := lin.history()
 	t.Logf("linearizability: %d operations recorded (%d of unknown outcome), %d left out as provably without effect", len(ops), lin.unknown, lin.dropped)
-	checkLinearizable(t, ops, 2*time.Minute)
+	checkLinearizable(t, ops, time.Minute)
 
 	violations, summary := leases.report()
 	t.Log(summary)
