@@ -1,6 +1,6 @@
 package api
 
-// Error codes of the contract (API.md "Conventions"), plus not_ready for
+// Error codes of the HTTP API (docs/api.md, Errors), plus not_ready for
 // /readyz.
 const (
 	CodeInvalidArgument  = "invalid_argument"  // 400

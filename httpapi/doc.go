@@ -1,5 +1,5 @@
-// Package httpapi serves Roster's HTTP API (docs: /work/shared/design/API.md)
-// on top of a Backend, normally a *registry.Node.
+// Package httpapi serves Roster's HTTP API (documented in docs/api.md) on
+// top of a Backend, normally a *registry.Node.
 //
 // The package owns the wire: the gin router, JSON shapes, query parsing and
 // the mapping from errors to status codes (errors.go, the only place that

@@ -19,12 +19,12 @@ import (
 // BenchmarkRedisPort compares, on one three-member cluster in one run, the
 // HTTP put rate with redis-benchmark's SET and GET rates, without and with
 // pipelining, all against the leader and with 50 clients each. It prints a
-// table; docs/benchmarks.md quotes it. Take the benchmark lock first:
+// table; docs/benchmarks.md quotes it. Hold the machine's benchmark lock so
+// that nothing else measures at the same time:
 //
-//	flock /work/coord/bench.lock go test ./systemtest -run '^$' -bench RedisPort -benchtime 1x
+//	flock bench.lock go test ./systemtest -run '^$' -bench RedisPort -benchtime 1x
 //
-// (any lock file serves outside the project's machine). redis-benchmark
-// comes with Debian's redis-tools.
+// redis-benchmark comes with Debian's redis-tools.
 func BenchmarkRedisPort(b *testing.B) {
 	bench, err := exec.LookPath("redis-benchmark")
 	if err != nil {
