@@ -46,22 +46,20 @@ type Result struct {
 	Ops      []Result      // txn: one result per operation, when it applied
 }
 
-// batch is one ApplyBatch in progress: the cloned state being mutated plus
-// the final value of every record touched, to be written to bbolt in one
-// transaction.
+// batch is one ApplyBatch in progress: the cloned state being mutated and
+// the records it changed, for the next checkpoint.
 type batch struct {
 	s       *State
-	kv      map[string]*KV         // nil: deleted
-	leases  map[int64]*lease.Lease // nil: deleted
-	members bool                   // members changed: rewrite the bucket
-	auth    bool                   // access control changed: rewrite its bucket
+	touched changeSet
 	events  []Event
 	expired int64
 }
 
-func newBatch(s *State) *batch {
-	return &batch{s: s, kv: map[string]*KV{}, leases: map[int64]*lease.Lease{}}
-}
+func newBatch(s *State) *batch { return &batch{s: s} }
+
+// touch marks a record changed; every change to replicated state goes
+// through it, or the checkpoint would not persist it.
+func (b *batch) touch(k recordKind, key string) { b.touched.add(k, key) }
 
 func (b *batch) apply(c Command) Result {
 	switch c := c.(type) {
@@ -103,7 +101,7 @@ func (b *batch) grant(c Grant) Result {
 	}
 	l := &lease.Lease{ID: c.ID, TTL: c.TTL, Name: c.Name, Deadline: lease.Deadline(b.s.clock, c.TTL) + max(c.SlackMs, 0)}
 	b.s.leases.Put(l)
-	b.leases[l.ID] = l
+	b.touch(kindLease, leaseKey(l.ID))
 	b.s.maxLeaseID = max(b.s.maxLeaseID, l.ID)
 	return Result{Revision: b.s.revision, Lease: b.s.status(l)}
 }
@@ -118,7 +116,7 @@ func (b *batch) keepAlive(c KeepAlive) Result {
 		}
 		l := &lease.Lease{ID: id, TTL: old.TTL, Name: old.Name, Deadline: lease.Deadline(b.s.clock, old.TTL) + max(c.SlackMs, 0)}
 		b.s.leases.Put(l)
-		b.leases[id] = l
+		b.touch(kindLease, leaseKey(id))
 		r.Renewed = append(r.Renewed, b.s.status(l))
 	}
 	return r
@@ -136,7 +134,7 @@ func (b *batch) revoke(c Revoke) Result {
 // dropLease removes a lease and returns its keys (still stored).
 func (b *batch) dropLease(id int64) []string {
 	_, keys, _ := b.s.leases.Delete(id)
-	b.leases[id] = nil
+	b.touch(kindLease, leaseKey(id))
 	return keys
 }
 
@@ -153,7 +151,7 @@ func (b *batch) deleteKeys(keys []string) {
 			b.s.leases.Detach(prev.Lease, k)
 		}
 		b.s.kv.Delete(prev)
-		b.kv[k] = nil
+		b.touch(kindKV, k)
 		b.events = append(b.events, Event{Type: EventDelete, KV: &KV{Key: k, ModRevision: b.s.revision}, Prev: prev})
 	}
 }
@@ -190,7 +188,7 @@ func (b *batch) store(key string, value []byte, leaseID int64, prev *KV) *KV {
 		b.s.leases.Attach(leaseID, key)
 	}
 	b.s.kv.ReplaceOrInsert(kv)
-	b.kv[key] = kv
+	b.touch(kindKV, key)
 	b.events = append(b.events, Event{Type: EventPut, KV: kv, Prev: prev})
 	return kv
 }
@@ -287,7 +285,7 @@ func (b *batch) setMember(m Member) Result {
 	ms = append(ms, m)
 	sort.Slice(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })
 	b.s.members = ms
-	b.members = true
+	b.touch(kindMember, m.ID)
 	return Result{Revision: b.s.revision}
 }
 
@@ -299,6 +297,6 @@ func (b *batch) delMember(id string) Result {
 		}
 	}
 	b.s.members = ms
-	b.members = true
+	b.touch(kindMember, id)
 	return Result{Revision: b.s.revision}
 }

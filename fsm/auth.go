@@ -8,7 +8,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -181,7 +180,7 @@ func (b *batch) commitAuth(next *authTables) error {
 	if b.s.auth.adminTokens() > 0 && next.adminTokens() == 0 {
 		return invalid("the change would leave no token with admin rights")
 	}
-	b.s.auth, b.auth = next, true
+	b.s.auth = next
 	return nil
 }
 
@@ -192,7 +191,9 @@ func (b *batch) putRole(c PutRole) Result {
 	}
 	next := b.s.auth.clone()
 	next.roles[c.Role.Name] = c.Role
-	res.Err = b.commitAuth(next)
+	if res.Err = b.commitAuth(next); res.Err == nil {
+		b.touch(kindAuth, authRoleKey(c.Role.Name))
+	}
 	return res
 }
 
@@ -204,7 +205,9 @@ func (b *batch) deleteRole(c DeleteRole) Result {
 	}
 	next := b.s.auth.clone()
 	delete(next.roles, c.Name)
-	res.Err = b.commitAuth(next)
+	if res.Err = b.commitAuth(next); res.Err == nil {
+		b.touch(kindAuth, authRoleKey(c.Name))
+	}
 	return res
 }
 
@@ -233,7 +236,9 @@ func (b *batch) putToken(c PutToken) Result {
 	next := a.clone()
 	next.tokens[t.ID] = t
 	next.byHash[string(t.Hash)] = t.ID
-	res.Err = b.commitAuth(next)
+	if res.Err = b.commitAuth(next); res.Err == nil {
+		b.touch(kindAuth, authTokenKey(t.ID))
+	}
 	return res
 }
 
@@ -247,7 +252,9 @@ func (b *batch) deleteToken(c DeleteToken) Result {
 	next := b.s.auth.clone()
 	delete(next.tokens, c.ID)
 	delete(next.byHash, string(t.Hash))
-	res.Err = b.commitAuth(next)
+	if res.Err = b.commitAuth(next); res.Err == nil {
+		b.touch(kindAuth, authTokenKey(c.ID))
+	}
 	return res
 }
 
@@ -439,44 +446,44 @@ func decodeAuth(typ byte, body []byte) (Command, error) {
 }
 
 // The auth bucket holds one record per role ("r/" + name) and per token
-// ("t/" + id), each the encoding of the command that creates it. A change
-// rewrites the bucket whole: the tables are small and change rarely.
-func writeAuth(tx *bolt.Tx, a *authTables) error {
-	if err := tx.DeleteBucket(bucketAuth); err != nil {
-		return err
-	}
-	ab, err := tx.CreateBucket(bucketAuth)
-	if err != nil {
-		return err
-	}
-	for name, r := range a.roles {
-		if err := ab.Put([]byte("r/"+name), Encode(PutRole{Role: r})); err != nil {
-			return err
+// ("t/" + id), each the encoding of the command that creates it; the
+// checkpoint writes the ones a batch touched (records.go).
+func authRoleKey(name string) string { return "r/" + name }
+func authTokenKey(id string) string  { return "t/" + id }
+
+// storedAuth is the stored form of one auth record as s has it.
+func storedAuth(s *State, key string) ([]byte, bool) {
+	switch {
+	case strings.HasPrefix(key, "r/"):
+		r, ok := s.auth.roles[key[2:]]
+		if !ok {
+			return nil, false
 		}
-	}
-	for id, t := range a.tokens {
-		if err := ab.Put([]byte("t/"+id), Encode(PutToken{Token: t})); err != nil {
-			return err
+		return Encode(PutRole{Role: r}), true
+	case strings.HasPrefix(key, "t/"):
+		t, ok := s.auth.tokens[key[2:]]
+		if !ok {
+			return nil, false
 		}
+		return Encode(PutToken{Token: t}), true
 	}
-	return nil
+	return nil, false
 }
 
-func loadAuth(ab *bolt.Bucket, a *authTables) error {
-	return ab.ForEach(func(k, v []byte) error {
-		c, err := Decode(v)
-		if err != nil {
-			return fmt.Errorf("auth record %q: %w", k, err)
-		}
-		switch c := c.(type) {
-		case PutRole:
-			a.roles[c.Role.Name] = c.Role
-		case PutToken:
-			a.tokens[c.Token.ID] = c.Token
-			a.byHash[string(c.Token.Hash)] = c.Token.ID
-		default:
-			return fmt.Errorf("auth record %q: unexpected %T", k, c)
-		}
-		return nil
-	})
+func (l *loader) auth(k, v []byte) error {
+	c, err := Decode(v)
+	if err != nil {
+		return fmt.Errorf("auth record %q: %w", k, err)
+	}
+	a := l.s.auth
+	switch c := c.(type) {
+	case PutRole:
+		a.roles[c.Role.Name] = c.Role
+	case PutToken:
+		a.tokens[c.Token.ID] = c.Token
+		a.byHash[string(c.Token.Hash)] = c.Token.ID
+	default:
+		return fmt.Errorf("auth record %q: unexpected %T", k, c)
+	}
+	return nil
 }

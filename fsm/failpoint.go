@@ -32,6 +32,7 @@ func Failpoints() []string {
 	return []string{
 		FailSnapshotPersistStart, FailSnapshotPersistWritten, FailSnapshotPersisted,
 		FailRestoreWritten, FailRestoreSynced, FailRestoreRenamed, FailRestoreReloaded,
+		FailCheckpointBeforeCommit, FailCheckpointAfterCommit,
 	}
 }
 

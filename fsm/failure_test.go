@@ -91,22 +91,27 @@ func TestUndecodableEntryStopsFSM(t *testing.T) {
 	}
 }
 
-// TestStorageFailureStopsFSM: a batch that cannot be written to bbolt (here:
-// the file is closed) stops the state machine rather than publish a state
-// that is not durable.
+// TestStorageFailureStopsFSM: a checkpoint that cannot be written (here:
+// the file is closed) stops the state machine, since the changes it held
+// are no longer tracked; later entries are refused.
 func TestStorageFailureStopsFSM(t *testing.T) {
 	h := newHarness(t)
 	h.must(put("/a", "1"))
-	want := dump(h.state())
+	h.checkpoint()
 	if err := h.f.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.f.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	r := h.do(put("/b", "2"))
-	if !errors.Is(r.Err, fsm.ErrFailed) || !isClosed(h.f.Failed()) {
-		t.Fatalf("apply on a closed store: %s", fmtResult(r))
+	// Applying is in memory: it still works.
+	h.must(put("/b", "2"))
+	want := dump(h.state())
+	if err := h.f.Checkpoint(); !errors.Is(err, fsm.ErrFailed) || !isClosed(h.f.Failed()) {
+		t.Fatalf("checkpoint on a closed store: %v", err)
+	}
+	if r := h.do(put("/c", "3")); !errors.Is(r.Err, fsm.ErrFailed) {
+		t.Fatalf("apply after the failed checkpoint: %s", fmtResult(r))
 	}
 	sameDump(t, "after storage failure", want, dump(h.state()))
 }

@@ -17,7 +17,7 @@ import (
 
 // Config configures an FSM.
 type Config struct {
-	// Path is the bbolt file holding the state (created when absent).
+	// Path is the bbolt file holding the checkpoint (created when absent).
 	Path string
 	// NoSync skips fsync of the state file. Only for tests and benchmarks:
 	// the raft log is the durable record, but an unsynced bbolt file can
@@ -26,18 +26,23 @@ type Config struct {
 	// WatchHistory is how many recent events History keeps for watches
 	// (default DefaultWatchHistory).
 	WatchHistory int
-	Logger       *slog.Logger
+	// CheckpointEntries is how many applied entries make a checkpoint
+	// wanted at once rather than at the owner's next interval (default
+	// DefaultCheckpointEntries).
+	CheckpointEntries int
+	Logger            *slog.Logger
 	// Failpoint, when set, is called at each crash point (see Failpoints)
 	// with its name; tests make it kill the process.
 	Failpoint func(name string)
 }
 
-// Observer is told about every published batch, after it is durable and
-// visible to readers, on the apply goroutine: it must not block.
+// Observer is told about every published batch, once it is visible to
+// readers, on the apply goroutine: it must not block.
 type Observer func(s *State, events []Event)
 
-// FSM is Roster's replicated state machine: a raft.BatchingFSM over bbolt
-// with an in-memory copy-on-write index that serves every read.
+// FSM is Roster's replicated state machine: a raft.BatchingFSM whose live
+// state is an in-memory copy-on-write index, checkpointed to bbolt in the
+// background (see doc.go).
 //
 // Apply never reads the clock, draws random numbers, starts goroutines or
 // lets map order decide an outcome; everything it needs travels in the
@@ -50,6 +55,18 @@ type FSM struct {
 	db   *bolt.DB
 
 	cur atomic.Pointer[State]
+
+	// Change tracking for the checkpoint. dirtyMu is held only to record a
+	// batch's changes together with publishing its state, and to swap both
+	// out: never across I/O.
+	dirtyMu sync.Mutex
+	dirty   changeSet
+	pending int           // entries applied since the last checkpoint
+	wanted  chan struct{} // cap 1: a checkpoint is wanted
+
+	ckptMu      sync.Mutex    // one checkpoint (or restore) at a time
+	durable     atomic.Uint64 // applied index of the state file
+	checkpoints atomic.Int64  // checkpoint transactions committed
 
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed whenever cur changes
@@ -70,10 +87,16 @@ var (
 	_ raft.BatchingFSM = (*FSM)(nil)
 )
 
+// DefaultCheckpointEntries is Config.CheckpointEntries' default.
+const DefaultCheckpointEntries = 10_000
+
 // Open opens (or creates) the state file and loads it into memory.
 func Open(cfg Config) (*FSM, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.CheckpointEntries <= 0 {
+		cfg.CheckpointEntries = DefaultCheckpointEntries
 	}
 	db, err := openDB(cfg.Path, cfg.NoSync)
 	if err != nil {
@@ -85,8 +108,9 @@ func Open(cfg Config) (*FSM, error) {
 		return nil, err
 	}
 	f := &FSM{cfg: cfg, log: cfg.Logger, db: db, notify: make(chan struct{}), failed: make(chan struct{}),
-		history: NewHistory(cfg.WatchHistory, s.revision)}
+		wanted: make(chan struct{}, 1), history: NewHistory(cfg.WatchHistory, s.revision)}
 	f.cur.Store(s)
+	f.durable.Store(s.applied)
 	return f, nil
 }
 
@@ -152,10 +176,33 @@ func (f *FSM) WaitApplied(ctx context.Context, idx uint64) error {
 	}
 }
 
-// publish makes s the state readers see. restored means s replaced the
+// publish makes s the state readers see and records the batch's changes
+// for the next checkpoint, together: a checkpoint that takes the changes
+// also takes a state that includes them. restored means s replaced the
 // state wholesale (snapshot restore): the event history is reset.
-func (f *FSM) publish(s *State, events []Event, restored bool) {
+func (f *FSM) publish(s *State, b *batch, entries int, restored bool) {
+	f.dirtyMu.Lock()
 	f.cur.Store(s)
+	var want bool
+	if b != nil {
+		f.dirty.merge(&b.touched)
+		before := f.pending
+		f.pending += entries
+		// Wanted when the first change since a checkpoint arrives (the
+		// owner then waits its interval) and when enough piled up.
+		want = before == 0 || before < f.cfg.CheckpointEntries && f.pending >= f.cfg.CheckpointEntries
+	}
+	f.dirtyMu.Unlock()
+	if want {
+		select {
+		case f.wanted <- struct{}{}:
+		default:
+		}
+	}
+	var events []Event
+	if b != nil {
+		events = b.events
+	}
 	if restored {
 		f.history.reset(s.revision)
 	} else {
@@ -173,10 +220,11 @@ func (f *FSM) publish(s *State, events []Event, restored bool) {
 // Apply applies one entry; raft uses ApplyBatch, this is for completeness.
 func (f *FSM) Apply(l *raft.Log) interface{} { return f.ApplyBatch([]*raft.Log{l})[0] }
 
-// ApplyBatch applies entries in one bbolt transaction and publishes the new
-// state once it is durable. Entries at or below the applied index are
-// skipped: raft replays the log after its last snapshot on restart, and the
-// bbolt state may already include them.
+// ApplyBatch applies entries to the in-memory state and publishes it at
+// once: the entries are durable in the raft log already, and the checkpoint
+// follows in the background. Entries at or below the applied index are
+// skipped without being decoded: raft hands back the log after its last
+// snapshot on restart, and the checkpoint may include them already.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
 	if err := f.Err(); err != nil {
@@ -185,8 +233,15 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		}
 		return out
 	}
-	b := newBatch(f.cur.Load().clone())
-	changed := false
+	cur := f.cur.Load()
+	if len(logs) == 0 || logs[len(logs)-1].Index <= cur.applied {
+		for i := range out {
+			out[i] = Result{Revision: cur.revision}
+		}
+		return out
+	}
+	b := newBatch(cur.clone())
+	applied := 0
 	// fatal is an entry this replica cannot decode. The entries before it
 	// in the batch were committed like it and keep their real results; it
 	// and those after it fail, and the state machine stops.
@@ -197,7 +252,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			continue
 		}
 		if l.Type != raft.LogCommand {
-			changed = true
+			applied++
 			b.s.applied = l.Index
 			out[i] = Result{Revision: b.s.revision}
 			continue
@@ -211,28 +266,14 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			}
 			break
 		}
-		changed = true
+		applied++
 		b.s.applied = l.Index
 		out[i] = b.apply(cmd)
 	}
-	if !changed {
-		if fatal != nil {
-			f.fail(fatal)
-		}
-		return out
+	if applied > 0 {
+		f.expired.Add(b.expired)
+		f.publish(b.s, b, applied, false)
 	}
-	f.dbMu.RLock()
-	err := writeBatch(f.db, b)
-	f.dbMu.RUnlock()
-	if err != nil {
-		f.fail(fmt.Errorf("persist entries up to %d: %w", b.s.applied, err))
-		for j := range out {
-			out[j] = Result{Err: f.Err()}
-		}
-		return out
-	}
-	f.expired.Add(b.expired)
-	f.publish(b.s, b.events, false)
 	if fatal != nil {
 		f.fail(fatal)
 	}
@@ -244,6 +285,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 // crash at any step leaves either the old or the new state, both usable.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	// No checkpoint may write the old state over the new file.
+	f.ckptMu.Lock()
+	defer f.ckptMu.Unlock()
 	tmp := f.cfg.Path + ".restore"
 	if err := readSnapshot(rc, tmp, f.failpoint); err != nil {
 		os.Remove(tmp)
@@ -284,7 +328,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	return err
 }
 
-// reopenAfter reopens the state file (dbMu held) and publishes its state.
+// reopenAfter reopens the state file (dbMu and ckptMu held) and publishes
+// its state, which is the checkpoint: the changes recorded for the old
+// state are dropped.
 func (f *FSM) reopenAfter(cause error) error {
 	db, err := openDB(f.cfg.Path, f.cfg.NoSync)
 	if err != nil {
@@ -297,7 +343,12 @@ func (f *FSM) reopenAfter(cause error) error {
 		f.fail(err)
 		return errors.Join(cause, err)
 	}
-	f.publish(s, nil, true)
+	f.dirtyMu.Lock()
+	f.dirty = changeSet{}
+	f.pending = 0
+	f.dirtyMu.Unlock()
+	f.durable.Store(s.applied)
+	f.publish(s, nil, 0, true)
 	f.log.Info("state restored from snapshot", "applied_index", s.applied, "keys", s.KeyCount(), "leases", s.LeaseCount())
 	return cause
 }

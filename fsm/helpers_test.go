@@ -25,6 +25,10 @@ type harness struct {
 	idx  uint64
 	term uint64
 
+	// log is every entry applied, by index: what raft's log would hold,
+	// and what reopen replays on top of the checkpoint.
+	log map[uint64]*raft.Log
+
 	mu     sync.Mutex
 	events []fsm.Event
 	calls  int // observer calls
@@ -46,7 +50,7 @@ func newHarness(tb testing.TB) *harness {
 
 func newHarnessAt(tb testing.TB, path string) *harness {
 	tb.Helper()
-	h := &harness{tb: tb, path: path, term: 1}
+	h := &harness{tb: tb, path: path, term: 1, log: map[uint64]*raft.Log{}}
 	h.f = openFSM(tb, path)
 	h.idx = h.f.State().AppliedIndex()
 	h.observe()
@@ -72,15 +76,66 @@ func (h *harness) takeEvents() []fsm.Event {
 	return evs
 }
 
-// reopen closes the FSM and opens its bbolt file again.
+// reopen restarts the FSM as raft does after a crash: it closes it without
+// a checkpoint, opens the state file again and replays the log after the
+// checkpoint's index up to the last entry given.
 func (h *harness) reopen() {
+	h.tb.Helper()
+	h.reopenAt(0)
+}
+
+// reopenAt is reopen with raft's replay starting after index from (its
+// last snapshot); entries up to the checkpoint must be skipped.
+func (h *harness) reopenAt(from uint64) {
 	h.tb.Helper()
 	if err := h.f.Close(); err != nil {
 		h.tb.Fatalf("close: %v", err)
 	}
 	h.f = openFSM(h.tb, h.path)
-	h.observe()
 	h.tb.Cleanup(func() { h.f.Close() })
+	h.replay(max(from, 0)+1, h.idx, 64)
+	h.observe()
+}
+
+// replay hands entries [lo, hi] of the log to ApplyBatch in batches of
+// size, as raft does after a restart, without recording them again.
+func (h *harness) replay(lo, hi uint64, size int) {
+	h.tb.Helper()
+	var batch []*raft.Log
+	flush := func() {
+		if len(batch) > 0 {
+			h.f.ApplyBatch(batch)
+			batch = batch[:0]
+		}
+	}
+	for i := lo; i <= hi; i++ {
+		if l, ok := h.log[i]; ok {
+			batch = append(batch, l)
+			if len(batch) == size {
+				flush()
+			}
+		}
+	}
+	flush()
+}
+
+// restore restores a snapshot as raft does for a follower that fell
+// behind: the log before it is gone, and entries continue after its index.
+func (h *harness) restore(data []byte) error {
+	err := h.f.Restore(readCloser(data))
+	if err == nil {
+		h.idx = h.f.State().AppliedIndex()
+		h.log = map[uint64]*raft.Log{}
+	}
+	return err
+}
+
+// checkpoint commits the FSM's checkpoint.
+func (h *harness) checkpoint() {
+	h.tb.Helper()
+	if err := h.f.Checkpoint(); err != nil {
+		h.tb.Fatalf("checkpoint: %v", err)
+	}
 }
 
 func (h *harness) state() *fsm.State { return h.f.State() }
@@ -103,6 +158,10 @@ func (h *harness) apply(cmds ...fsm.Command) []fsm.Result {
 
 func (h *harness) applyLogs(ls []*raft.Log) []fsm.Result {
 	h.tb.Helper()
+	for _, l := range ls {
+		h.log[l.Index] = l
+		h.idx = max(h.idx, l.Index)
+	}
 	out := h.f.ApplyBatch(ls)
 	if len(out) != len(ls) {
 		h.tb.Fatalf("ApplyBatch returned %d results for %d entries", len(out), len(ls))

@@ -24,14 +24,25 @@ var snapMagic = []byte("RSTRSNAP")
 
 const snapVersion = 1
 
-// Snapshot captures the state with a bbolt read transaction; Persist
-// streams it without holding up the apply path.
+// Snapshot commits the checkpoint, then captures it with a bbolt read
+// transaction; Persist streams it without holding up the apply path.
+// raft calls Snapshot on the apply goroutine, so the checkpoint is the
+// state as of the snapshot's index exactly; and since the checkpoint is
+// durable before raft may compact the log up to that index, the log always
+// holds every entry after the state file's index.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	if err := f.Checkpoint(); err != nil {
+		return nil, fmt.Errorf("fsm: snapshot: %w", err)
+	}
 	f.dbMu.RLock()
 	tx, err := f.db.Begin(false)
 	f.dbMu.RUnlock()
 	if err != nil {
 		return nil, fmt.Errorf("fsm: snapshot: %w", err)
+	}
+	if got, want := getU64(tx.Bucket(bucketMeta).Get(metaApplied)), f.cur.Load().applied; got != want {
+		_ = tx.Rollback()
+		return nil, fmt.Errorf("fsm: snapshot: the state file is at index %d, the state at %d", got, want)
 	}
 	return &snapshot{tx: tx, failpoint: f.failpoint}, nil
 }

@@ -57,7 +57,7 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 		h := tc.h
 		t.Run(tc.name, func(t *testing.T) {
 			h.takeEvents() // of the state being replaced
-			if err := h.f.Restore(readCloser(data)); err != nil {
+			if err := h.restore(data); err != nil {
 				t.Fatalf("Restore: %v", err)
 			}
 			if evs := h.takeEvents(); len(evs) != 0 {

@@ -11,14 +11,12 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// bbolt layout. The applied index, revision and lease clock live in meta and
-// are written in the same transaction as the changes they describe.
+// bbolt layout: one bucket per record kind (records.go) plus meta. The
+// applied index, revision and lease clock live in meta and are written in
+// the same transaction as the records they describe: the file is always
+// the state as of exactly its applied index.
 var (
-	bucketMeta    = []byte("meta")
-	bucketKV      = []byte("kv")
-	bucketLeases  = []byte("leases")
-	bucketMembers = []byte("members")
-	bucketAuth    = []byte("auth")
+	bucketMeta = []byte("meta")
 
 	metaApplied  = []byte("applied_index")
 	metaRevision = []byte("revision")
@@ -47,8 +45,11 @@ func openDB(path string, noSync bool) (*bolt.DB, error) {
 	}
 	db.NoSync = noSync
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketKV, bucketLeases, bucketMembers, bucketAuth} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+		if _, err := tx.CreateBucketIfNotExists(bucketMeta); err != nil {
+			return err
+		}
+		for _, k := range kinds {
+			if _, err := tx.CreateBucketIfNotExists(k.bucket); err != nil {
 				return err
 			}
 		}
@@ -69,124 +70,96 @@ func openDB(path string, noSync bool) (*bolt.DB, error) {
 
 // loadState rebuilds the in-memory state from bbolt.
 func loadState(db *bolt.DB) (*State, error) {
-	s := newState()
+	l := &loader{s: newState()}
 	err := db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			return errors.New("missing meta bucket")
 		}
-		s.applied = getU64(meta.Get(metaApplied))
-		s.revision = int64(getU64(meta.Get(metaRevision)))
-		s.clock = int64(getU64(meta.Get(metaClock)))
-		s.maxLeaseID = int64(getU64(meta.Get(metaMaxLease)))
-		err := tx.Bucket(bucketLeases).ForEach(func(k, v []byte) error {
-			l, err := decodeLease(k, v)
-			if err != nil {
+		l.s.applied = getU64(meta.Get(metaApplied))
+		l.s.revision = int64(getU64(meta.Get(metaRevision)))
+		l.s.clock = int64(getU64(meta.Get(metaClock)))
+		l.s.maxLeaseID = int64(getU64(meta.Get(metaMaxLease)))
+		// Leases before keys: a key's lease must exist to attach it.
+		for _, k := range []recordKind{kindLease, kindKV, kindMember, kindAuth} {
+			spec := &kinds[k]
+			b := tx.Bucket(spec.bucket)
+			if b == nil {
+				return fmt.Errorf("missing %s bucket", spec.bucket)
+			}
+			if err := b.ForEach(func(k, v []byte) error { return spec.load(l, k, v) }); err != nil {
 				return err
 			}
-			s.leases.Put(l)
-			// Stores written before max_lease_id existed: the live
-			// leases are the best floor they can offer.
-			s.maxLeaseID = max(s.maxLeaseID, l.ID)
-			return nil
-		})
-		if err != nil {
-			return err
 		}
-		err = tx.Bucket(bucketKV).ForEach(func(k, v []byte) error {
-			kv, err := decodeKV(k, v)
-			if err != nil {
-				return err
-			}
-			s.kv.ReplaceOrInsert(kv)
-			if kv.Lease != 0 {
-				s.leases.Attach(kv.Lease, kv.Key)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if err := loadAuth(tx.Bucket(bucketAuth), s.auth); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketMembers).ForEach(func(k, v []byte) error {
-			c, err := Decode(v)
-			if err != nil {
-				return err
-			}
-			m, ok := c.(SetMember)
-			if !ok {
-				return fmt.Errorf("member %q: unexpected record %T", k, c)
-			}
-			s.members = append(s.members, m.Member) // bbolt iterates in key (ID) order
-			return nil
-		})
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fsm: load state: %w", err)
 	}
-	return s, nil
+	return l.s, nil
 }
 
-// writeBatch persists everything a batch touched plus the meta values, in
-// one transaction.
-func writeBatch(db *bolt.DB, b *batch) error {
+// loader fills a fresh State from stored records, in each bucket's key
+// order.
+type loader struct {
+	s *State
+}
+
+func (l *loader) kv(k, v []byte) error {
+	kv, err := decodeKV(k, v)
+	if err != nil {
+		return err
+	}
+	l.s.kv.ReplaceOrInsert(kv)
+	if kv.Lease != 0 {
+		l.s.leases.Attach(kv.Lease, kv.Key)
+	}
+	return nil
+}
+
+func (l *loader) lease(k, v []byte) error {
+	ls, err := decodeLease(k, v)
+	if err != nil {
+		return err
+	}
+	l.s.leases.Put(ls)
+	// Stores written before max_lease_id existed: the live leases are the
+	// best floor they can offer.
+	l.s.maxLeaseID = max(l.s.maxLeaseID, ls.ID)
+	return nil
+}
+
+func (l *loader) member(k, v []byte) error {
+	c, err := Decode(v)
+	if err != nil {
+		return err
+	}
+	m, ok := c.(SetMember)
+	if !ok || m.Member.ID != string(k) {
+		return fmt.Errorf("member %q: unexpected record %T", k, c)
+	}
+	l.s.members = append(l.s.members, m.Member) // bbolt iterates in key (ID) order
+	return nil
+}
+
+// writeCheckpoint writes the records of c as found in s and the meta values
+// of s, in one transaction.
+func writeCheckpoint(db *bolt.DB, s *State, c *changeSet) error {
 	return db.Update(func(tx *bolt.Tx) error {
-		kvb := tx.Bucket(bucketKV)
-		for k, kv := range b.kv {
-			var err error
-			if kv == nil {
-				err = kvb.Delete([]byte(k))
-			} else {
-				err = kvb.Put([]byte(k), encodeKV(kv))
-			}
-			if err != nil {
-				return err
-			}
-		}
-		lb := tx.Bucket(bucketLeases)
-		for id, l := range b.leases {
-			var err error
-			if l == nil {
-				err = lb.Delete(u64(uint64(id)))
-			} else {
-				err = lb.Put(u64(uint64(id)), encodeLease(l))
-			}
-			if err != nil {
-				return err
-			}
-		}
-		if b.members {
-			if err := tx.DeleteBucket(bucketMembers); err != nil {
-				return err
-			}
-			mb, err := tx.CreateBucket(bucketMembers)
-			if err != nil {
-				return err
-			}
-			for _, m := range b.s.members {
-				if err := mb.Put([]byte(m.ID), Encode(SetMember{Member: m})); err != nil {
-					return err
-				}
-			}
-		}
-		if b.auth {
-			if err := writeAuth(tx, b.s.auth); err != nil {
-				return err
-			}
+		if err := writeRecords(tx, s, c); err != nil {
+			return err
 		}
 		meta := tx.Bucket(bucketMeta)
-		if err := meta.Put(metaApplied, u64(b.s.applied)); err != nil {
+		if err := meta.Put(metaApplied, u64(s.applied)); err != nil {
 			return err
 		}
-		if err := meta.Put(metaRevision, u64(uint64(b.s.revision))); err != nil {
+		if err := meta.Put(metaRevision, u64(uint64(s.revision))); err != nil {
 			return err
 		}
-		if err := meta.Put(metaMaxLease, u64(uint64(b.s.maxLeaseID))); err != nil {
+		if err := meta.Put(metaMaxLease, u64(uint64(s.maxLeaseID))); err != nil {
 			return err
 		}
-		return meta.Put(metaClock, u64(uint64(b.s.clock)))
+		return meta.Put(metaClock, u64(uint64(s.clock)))
 	})
 }
 

@@ -58,6 +58,13 @@ type Config struct {
 	SnapshotRetain    int
 	TrailingLogs      uint64
 
+	// CheckpointInterval is how long after the first change the state
+	// machine's checkpoint is committed to the state file (default
+	// 100ms); CheckpointEntries applied entries commit it sooner (default
+	// 10000). Neither is on the acknowledgement path.
+	CheckpointInterval time.Duration
+	CheckpointEntries  int
+
 	// NoSync skips fsync of the state file (tests and benchmarks only).
 	NoSync bool
 
@@ -82,6 +89,9 @@ const (
 	DefaultLeaderWait     = 3 * time.Second
 	DefaultKeepAliveBatch = 20000
 	DefaultSnapshotRetain = 2
+
+	DefaultCheckpointInterval = 100 * time.Millisecond
+	DefaultCheckpointEntries  = fsm.DefaultCheckpointEntries
 )
 
 func (c *Config) setDefaults() {
@@ -98,6 +108,10 @@ func (c *Config) setDefaults() {
 	def(&c.LeaderLeaseTimeout, 500*time.Millisecond)
 	def(&c.CommitTimeout, 50*time.Millisecond)
 	def(&c.SnapshotInterval, 2*time.Minute)
+	def(&c.CheckpointInterval, DefaultCheckpointInterval)
+	if c.CheckpointEntries == 0 {
+		c.CheckpointEntries = DefaultCheckpointEntries
+	}
 	if c.ExpireLimit == 0 {
 		c.ExpireLimit = DefaultExpireLimit
 	}

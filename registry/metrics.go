@@ -13,6 +13,8 @@ type metrics struct {
 	tickDuration   prometheus.Histogram
 	keepAliveBatch prometheus.Histogram
 	isLeader       prometheus.Gauge
+
+	checkpointDuration prometheus.Histogram
 }
 
 func newMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
@@ -36,9 +38,16 @@ func newMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
 		isLeader: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "roster_is_leader", Help: "1 while this member is the raft leader.",
 		}),
+		checkpointDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "roster_checkpoint_duration_seconds",
+			Help:    "Time to commit one background checkpoint of the state machine to the state file.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
 	}
 	m.cs = []prometheus.Collector{
-		m.applyDuration, m.tickDuration, m.keepAliveBatch, m.isLeader,
+		m.applyDuration, m.tickDuration, m.keepAliveBatch, m.isLeader, m.checkpointDuration,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "roster_checkpoint_index", Help: "Raft index of the last checkpoint committed to the state file."},
+			func() float64 { return float64(n.fsm.DurableIndex()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "roster_leases_alive", Help: "Live leases."},
 			func() float64 { return float64(n.fsm.State().LeaseCount()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "roster_keys", Help: "Stored keys."},

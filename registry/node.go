@@ -89,10 +89,11 @@ func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Node, error
 		return nil, err
 	}
 	n.met = met
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.watchLeadership()
 	go n.runKeepAliveBatcher()
 	go n.watchFSM()
+	go n.runCheckpointer()
 	log.Info("node started", "raft", n.trans.LocalAddr(), "data", cfg.DataDir, "applied_index", n.fsm.State().AppliedIndex())
 	return n, nil
 }
@@ -100,7 +101,8 @@ func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Node, error
 func (n *Node) openStores(raftDir string) error {
 	hlog := logging.HCLog(n.log, "raft")
 	var err error
-	n.fsm, err = fsm.Open(fsm.Config{Path: n.statePath(), NoSync: n.cfg.NoSync, WatchHistory: n.cfg.WatchHistory, Logger: n.log, Failpoint: n.cfg.Failpoint})
+	n.fsm, err = fsm.Open(fsm.Config{Path: n.statePath(), NoSync: n.cfg.NoSync, WatchHistory: n.cfg.WatchHistory,
+		CheckpointEntries: n.cfg.CheckpointEntries, Logger: n.log, Failpoint: n.cfg.Failpoint})
 	if err != nil {
 		return err
 	}
@@ -340,6 +342,11 @@ func (n *Node) Close() error {
 		err := n.raft.Shutdown().Error()
 		close(n.raftDown)
 		n.wg.Wait()
+		// A clean stop leaves a current checkpoint: the restart replays
+		// nothing. (A failed state machine refuses, which is right.)
+		if cerr := n.fsm.Checkpoint(); cerr != nil {
+			n.log.Warn("final checkpoint failed", "error", cerr)
+		}
 		n.met.unregister()
 		n.closeStores()
 		n.closeErr = err

@@ -75,10 +75,10 @@ type flags struct {
 	data, join, logLevel, logFormat                string
 	bootstrap                                      bool
 	bind                                           int64
-	watchHistory, snapRetain                       int
+	watchHistory, snapRetain, ckptEntries          int
 	maxValue                                       byteSize
 	tick, heartbeat, election, leaderLease, commit time.Duration
-	snapInterval                                   time.Duration
+	snapInterval, ckptInterval                     time.Duration
 	snapThreshold, trailingLogs                    uint64
 	sec                                            securityFlags
 	redis                                          string
@@ -115,6 +115,8 @@ func newFlags() *flags {
 	fs.DurationVar(&f.snapInterval, "snapshot-interval", defaultSnapshotInterval, "how often to check whether a snapshot is due")
 	fs.IntVar(&f.snapRetain, "snapshot-retain", registry.DefaultSnapshotRetain, "snapshot `files` kept")
 	fs.Uint64Var(&f.trailingLogs, "trailing-logs", defaultTrailingLogs, "log `entries` kept after a snapshot for slow followers")
+	fs.DurationVar(&f.ckptInterval, "checkpoint-interval", registry.DefaultCheckpointInterval, "how long after a change the state file's background checkpoint is committed")
+	fs.IntVar(&f.ckptEntries, "checkpoint-entries", registry.DefaultCheckpointEntries, "applied `entries` that commit the checkpoint before the interval ends")
 	f.sec.register(fs)
 
 	fs.VisitAll(func(fl *flag.Flag) { fl.Usage += " [" + envName(fl.Name) + "]" })
@@ -210,6 +212,8 @@ func parseConfig(args []string, env environment) (Config, error) {
 			SnapshotInterval:   f.snapInterval,
 			SnapshotRetain:     f.snapRetain,
 			TrailingLogs:       f.trailingLogs,
+			CheckpointInterval: f.ckptInterval,
+			CheckpointEntries:  f.ckptEntries,
 		},
 	}
 	rc := &cfg.Registry
@@ -270,6 +274,7 @@ func parseConfig(args []string, env environment) (Config, error) {
 		{"raft-leader-lease-timeout", rc.LeaderLeaseTimeout},
 		{"raft-commit-timeout", rc.CommitTimeout},
 		{"snapshot-interval", rc.SnapshotInterval},
+		{"checkpoint-interval", rc.CheckpointInterval},
 	} {
 		if d.v <= 0 {
 			check(fmt.Errorf("-%s %v: must be positive", d.name, d.v))
@@ -281,6 +286,9 @@ func parseConfig(args []string, env environment) (Config, error) {
 	}
 	if rc.TrailingLogs == 0 {
 		check(errors.New("-trailing-logs 0: must be positive"))
+	}
+	if rc.CheckpointEntries < 1 {
+		check(fmt.Errorf("-checkpoint-entries %d: must be at least 1", rc.CheckpointEntries))
 	}
 	if rc.SnapshotRetain < 1 {
 		check(fmt.Errorf("-snapshot-retain %d: must be at least 1", rc.SnapshotRetain))

@@ -44,6 +44,8 @@ func defaultConfig() Config {
 			SnapshotInterval:   2 * time.Minute,
 			SnapshotRetain:     2,
 			TrailingLogs:       10240,
+			CheckpointInterval: 100 * time.Millisecond,
+			CheckpointEntries:  10000,
 		},
 	}
 }
@@ -68,6 +70,7 @@ func TestParseConfig(t *testing.T) {
 				"-raft-leader-lease-timeout", "1s", "-raft-commit-timeout", "10ms",
 				"-snapshot-threshold", "100", "-snapshot-interval", "30s",
 				"-snapshot-retain", "5", "-trailing-logs", "1000",
+				"-checkpoint-interval", "1s", "-checkpoint-entries", "500",
 			},
 			edit: func(c *Config) {
 				c.HTTPAddr = "0.0.0.0:8000"
@@ -82,6 +85,7 @@ func TestParseConfig(t *testing.T) {
 				r.HeartbeatTimeout, r.ElectionTimeout = 2*time.Second, 1500*time.Millisecond
 				r.LeaderLeaseTimeout, r.CommitTimeout = time.Second, 10*time.Millisecond
 				r.SnapshotThreshold, r.SnapshotInterval, r.SnapshotRetain, r.TrailingLogs = 100, 30*time.Second, 5, 1000
+				r.CheckpointInterval, r.CheckpointEntries = time.Second, 500
 			},
 		},
 		{
@@ -90,7 +94,7 @@ func TestParseConfig(t *testing.T) {
 				"ROSTER_ID": "envnode", "ROSTER_HTTP": "127.0.0.1:1", "ROSTER_ADVERTISE_HTTP": "h:1",
 				"ROSTER_BOOTSTRAP": "false", "ROSTER_TICK": "1s", "ROSTER_JOIN": "http://a:1,b:2",
 				"ROSTER_MAX_VALUE_SIZE": "2048", "ROSTER_RAFT_ELECTION_TIMEOUT": "500ms",
-				"ROSTER_LOG_LEVEL": "trace", "ROSTER_BIND": "3",
+				"ROSTER_LOG_LEVEL": "trace", "ROSTER_BIND": "3", "ROSTER_CHECKPOINT_INTERVAL": "250ms",
 			},
 			edit: func(c *Config) {
 				c.HTTPAddr = "127.0.0.1:1"
@@ -98,6 +102,7 @@ func TestParseConfig(t *testing.T) {
 				r := &c.Registry
 				r.ID, r.HTTPAdvertise, r.Bootstrap, r.Tick = "envnode", "h:1", false, time.Second
 				r.Join, r.MaxValue, r.ElectionTimeout, r.NodeNumber = []string{"a:1", "b:2"}, 2048, 500*time.Millisecond, 3
+				r.CheckpointInterval = 250 * time.Millisecond
 			},
 		},
 		{
@@ -226,6 +231,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"zero threshold", []string{"-snapshot-threshold", "0"}, nil, "-snapshot-threshold 0"},
 		{"zero trailing logs", []string{"-trailing-logs", "0"}, nil, "-trailing-logs 0"},
 		{"zero retain", []string{"-snapshot-retain", "0"}, nil, "-snapshot-retain 0"},
+		{"zero checkpoint interval", []string{"-checkpoint-interval", "0s"}, nil, "-checkpoint-interval 0s: must be positive"},
+		{"zero checkpoint entries", []string{"-checkpoint-entries", "0"}, nil, "-checkpoint-entries 0"},
 		{"negative history", []string{"-watch-history", "-1"}, nil, "-watch-history -1"},
 		{"bad size", []string{"-max-value-size", "1TB"}, nil, "-max-value-size"},
 		{"size too big", []string{"-max-value-size", "2GiB"}, nil, "up to 1GiB"},
