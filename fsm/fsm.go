@@ -157,6 +157,13 @@ func (f *FSM) fail(err error) {
 	})
 }
 
+// Changed returns a channel closed at the next publish of a new state.
+func (f *FSM) Changed() <-chan struct{} {
+	f.notifyMu.Lock()
+	defer f.notifyMu.Unlock()
+	return f.notify
+}
+
 // WaitApplied blocks until the state includes raft index idx.
 func (f *FSM) WaitApplied(ctx context.Context, idx uint64) error {
 	for {

@@ -70,6 +70,19 @@ func (s *State) Clock() int64 { return s.clock }
 // (0 when none); the leader chooses new IDs above it.
 func (s *State) MaxLeaseID() int64 { return s.maxLeaseID }
 
+// AtClock returns a read-only view of s whose lease clock reads ms when ms
+// is ahead of s's: ticks follow lease deadlines, so between two of them
+// the registry advances the clock for reads by the real time elapsed, and
+// remaining TTLs stay exact. The view is never applied to.
+func (s *State) AtClock(ms int64) *State {
+	if ms <= s.clock {
+		return s
+	}
+	c := *s
+	c.clock = ms
+	return &c
+}
+
 // KeyCount is the number of keys stored.
 func (s *State) KeyCount() int { return s.kv.Len() }
 

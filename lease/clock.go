@@ -23,37 +23,56 @@ type Meter struct {
 	max time.Duration
 
 	mu       sync.Mutex
-	last     time.Time
-	inflight int64 // ms taken by ticks not yet known to be applied
+	last     time.Time // real time measured up to here
+	acc      int64     // ms measured, not yet taken
+	inflight int64     // ms taken by ticks not yet known to be applied
 }
 
-// NewMeter starts measuring at now(). max caps what one TakeMs returns (0:
-// no cap) so that a stalled process cannot jump the clock by minutes at
-// once; capping errs on the side of leases living longer.
+// NewMeter starts measuring at now(). max caps what one measurement step
+// counts (0: no cap) so that a stalled process cannot jump the clock by
+// minutes at once; capping errs on the side of leases living longer. Since
+// ticks follow lease deadlines and may be far apart, the owner calls
+// Sample about once a tick interval: the cap then applies per interval,
+// not per tick.
 func NewMeter(now func() time.Time, max time.Duration) *Meter {
 	return &Meter{now: now, last: now(), max: max}
 }
 
-// TakeMs returns the whole milliseconds elapsed since the measurement
-// (re)started and restarts it. The sub-millisecond remainder is carried to
-// the next call, so the lease clock does not drift behind real time. The
-// caller reports the tick's fate with Done.
-func (m *Meter) TakeMs() int64 {
+// Sample adds the whole milliseconds elapsed since the last measurement to
+// what the next TakeMs returns (at most max of them: a longer gap means the
+// process stalled). The sub-millisecond remainder is carried, so the lease
+// clock does not drift behind real time.
+func (m *Meter) Sample() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.sample()
+}
+
+func (m *Meter) sample() {
 	t := m.now()
 	d := t.Sub(m.last)
 	if d <= 0 {
-		return 0
+		return
 	}
-	var ms int64
 	if m.max > 0 && d > m.max {
 		m.last = t
-		ms = m.max.Milliseconds()
-	} else {
-		ms = d.Milliseconds()
-		m.last = m.last.Add(time.Duration(ms) * time.Millisecond)
+		m.acc += m.max.Milliseconds()
+		return
 	}
+	ms := d.Milliseconds()
+	m.last = m.last.Add(time.Duration(ms) * time.Millisecond)
+	m.acc += ms
+}
+
+// TakeMs returns the milliseconds measured since the last TakeMs (Sample
+// included) and starts again. The caller reports the tick's fate with
+// Done.
+func (m *Meter) TakeMs() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sample()
+	ms := m.acc
+	m.acc = 0
 	m.inflight += ms
 	return ms
 }
@@ -66,8 +85,10 @@ func (m *Meter) Done(ms int64) {
 	m.mu.Unlock()
 }
 
-// SlackMs is how far real time may be ahead of the applied lease clock:
-// the time not yet taken, rounded up, plus what ticks in flight carry.
+// SlackMs is how far the applied lease clock will advance for time that
+// has already passed: what is measured and not taken, the time since the
+// last measurement rounded up (capped like a sample), and what ticks in
+// flight carry.
 func (m *Meter) SlackMs() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -75,5 +96,8 @@ func (m *Meter) SlackMs() int64 {
 	if d < 0 {
 		d = 0
 	}
-	return int64((d+time.Millisecond-1)/time.Millisecond) + m.inflight
+	if m.max > 0 && d > m.max {
+		d = m.max
+	}
+	return m.acc + int64((d+time.Millisecond-1)/time.Millisecond) + m.inflight
 }

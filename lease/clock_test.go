@@ -188,3 +188,33 @@ func TestMeterConcurrent(t *testing.T) {
 	}
 	<-done
 }
+
+// TestMeterSampleSpansLongGapsBetweenTicks: ticks may be a minute apart
+// (they follow lease deadlines); sampled every interval, the whole minute
+// is counted, while one stall longer than the cap still counts only the
+// cap. Slack covers everything measured and not yet taken.
+func TestMeterSampleSpansLongGapsBetweenTicks(t *testing.T) {
+	c := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	m := lease.NewMeter(c.now, 2*time.Second)
+	for i := 0; i < 120; i++ {
+		c.advance(500 * time.Millisecond)
+		m.Sample()
+	}
+	c.advance(300 * time.Millisecond)
+	if s := m.SlackMs(); s != 60_300 {
+		t.Fatalf("SlackMs after a sampled minute = %d, want 60300", s)
+	}
+	if got := m.TakeMs(); got != 60_300 {
+		t.Fatalf("TakeMs after a sampled minute = %d, want 60300", got)
+	}
+	m.Done(60_300)
+	c.advance(time.Minute) // a stall: no sample ran
+	if s := m.SlackMs(); s != 2000 {
+		t.Fatalf("SlackMs across a stall = %d, want the 2000 cap", s)
+	}
+	m.Sample()
+	c.advance(100 * time.Millisecond)
+	if got := m.TakeMs(); got != 2100 {
+		t.Fatalf("TakeMs after a stall = %d, want 2100", got)
+	}
+}

@@ -92,32 +92,55 @@ func (n *Node) lead(ctx context.Context) {
 	n.leaderReady.Store(true)
 	n.log.Info("leader ready", "applied_index", n.fsm.State().AppliedIndex(), "lease_clock_ms", n.fsm.State().Clock())
 
-	t := time.NewTimer(n.nextTick(meter))
+	// Ticks follow the lease deadlines: none while no lease is alive (an
+	// idle cluster writes nothing), otherwise one when the earliest lease
+	// falls due. The meter samples real time once a tick interval (no
+	// I/O), so a stall is still capped per interval however far apart the
+	// ticks are; reads extrapolate the clock between ticks (leaseClock).
+	sample := time.NewTicker(n.cfg.Tick)
+	defer sample.Stop()
+	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	for {
+		changed := n.fsm.Changed()
+		var due <-chan time.Time
+		if wait, ok := n.nextTick(meter); ok {
+			t.Reset(wait)
+			due = t.C
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-sample.C:
+			meter.Sample()
+		case <-changed:
+			// A grant, renewal or expiry may have moved the earliest
+			// deadline: look again.
+		case <-due:
 			n.tick(ctx, meter)
-			t.Reset(n.nextTick(meter))
+		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
 		}
 	}
 }
 
-// nextTick is how long to wait before the next tick: the tick interval, or
-// less when a lease falls due sooner, so that expiry follows the deadline
-// rather than the tick cadence. A floor of a tenth of the interval bounds
-// how often ticks are proposed when deadlines are close together.
-func (n *Node) nextTick(meter *lease.Meter) time.Duration {
-	wait := n.cfg.Tick
+// nextTick is how long to wait before the next tick, false when no lease
+// is alive: the earliest lease deadline, as real time, so that expiry
+// follows the deadline. A floor of a tenth of the interval bounds how
+// often ticks are proposed when deadlines are close together.
+func (n *Node) nextTick(meter *lease.Meter) (time.Duration, bool) {
 	st := n.fsm.State()
-	if due, ok := st.NextExpiry(); ok {
-		// Real time now is about the applied clock plus the meter's slack.
-		until := time.Duration(due-st.Clock()-meter.SlackMs()) * time.Millisecond
-		wait = min(wait, max(until, n.cfg.Tick/10, time.Millisecond))
+	due, ok := st.NextExpiry()
+	if !ok {
+		return 0, false
 	}
-	return wait
+	// Real time now is about the applied clock plus the meter's slack.
+	until := time.Duration(due-st.Clock()-meter.SlackMs()) * time.Millisecond
+	return max(until, n.cfg.Tick/10, time.Millisecond), true
 }
 
 // tick proposes one Tick, then more at once while expired leases remain

@@ -16,13 +16,13 @@ import (
 // until the state machine has applied that index — one confirmation round
 // shared by every read that arrives while the previous round runs.
 func (n *Node) Read(ctx context.Context, stale bool) (*fsm.State, error) {
-	if stale {
-		return n.fsm.State(), nil
+	if !stale {
+		if err := n.reads.wait(ctx); err != nil {
+			return nil, err
+		}
 	}
-	if err := n.reads.wait(ctx); err != nil {
-		return nil, err
-	}
-	return n.fsm.State(), nil
+	st := n.fsm.State()
+	return st.AtClock(n.readClock(st.Clock())), nil
 }
 
 // readBatcher batches read-index rounds.

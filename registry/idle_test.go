@@ -1,0 +1,116 @@
+package registry_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rosterhq/roster/internal/logging"
+	"github.com/rosterhq/roster/internal/testutil"
+	"github.com/rosterhq/roster/registry"
+)
+
+// writes is what an idle member must not move: the raft log's last index
+// and the state file's checkpoint transactions.
+func writes(t *testing.T, n *registry.Node) (uint64, int64) {
+	t.Helper()
+	info, err := n.Cluster(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.CommitIndex, n.FSM().Checkpoints()
+}
+
+// settle waits until the leader is ready and the checkpoint has caught up
+// with everything applied (the start-up entries).
+func settle(t *testing.T, n *registry.Node) {
+	t.Helper()
+	testutil.Eventually(t, 5*time.Second, "checkpoint caught up", func() bool {
+		return n.FSM().DurableIndex() == n.FSM().State().AppliedIndex()
+	})
+}
+
+// TestIdleMemberWritesNothing: with no lease alive, no tick is committed
+// and no checkpoint is written, before any lease and after the last one
+// expired. The window is 30 tick intervals.
+func TestIdleMemberWritesNothing(t *testing.T) {
+	const tick = 20 * time.Millisecond
+	n, err := registry.Open(registry.Config{
+		ID: "n1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: true, NodeNumber: -1,
+		Tick: tick, HTTPAdvertise: "127.0.0.1:1", CheckpointInterval: 10 * time.Millisecond,
+	}, logging.ForTest(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	testutil.Eventually(t, 10*time.Second, "node ready", func() bool { return n.Ready() == nil })
+	idle := func(what string) {
+		t.Helper()
+		settle(t, n)
+		idx, ckpts := writes(t, n)
+		time.Sleep(30 * tick) // an observation window, not a wait for raft
+		if idx2, ckpts2 := writes(t, n); idx2 != idx || ckpts2 != ckpts {
+			t.Fatalf("%s: an idle member wrote: raft index %d -> %d, checkpoints %d -> %d", what, idx, idx2, ckpts, ckpts2)
+		}
+	}
+	idle("before any lease")
+
+	l, err := n.Grant(context.Background(), 2, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, "the lease to expire", func() bool {
+		_, ok := n.FSM().State().Lease(l.ID)
+		return !ok
+	})
+	idle("after the last lease expired")
+}
+
+// TestLeaseAfterIdleKeepsItsTTL: a lease granted after a long idle period
+// (nothing ticked meanwhile) expires neither early nor late, and its
+// remaining TTL reads right between ticks, which now follow deadlines.
+func TestLeaseAfterIdleKeepsItsTTL(t *testing.T) {
+	const tick = 50 * time.Millisecond
+	n := openNode(t, t.TempDir(), tick)
+	ctx := context.Background()
+	settle(t, n)
+	time.Sleep(1500 * time.Millisecond) // idle: the meter runs, nothing ticks
+
+	start := time.Now()
+	l, err := n.Grant(ctx, 3, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked := time.Now()
+	if l.Remaining != 3 {
+		t.Fatalf("granted lease shows %d s remaining", l.Remaining)
+	}
+	clock := n.FSM().State().Clock()
+	// 1.2 s later: 1.8 s left, shown as 2 (rounded up), though no tick ran.
+	time.Sleep(time.Until(acked.Add(1200 * time.Millisecond)))
+	st, err := n.Read(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.FSM().State().Clock() != clock {
+		t.Log("a tick ran before the deadline") // allowed, not needed
+	}
+	if got, ok := st.Lease(l.ID); !ok || got.Remaining != 2 {
+		t.Fatalf("1.2 s after a 3 s grant: %+v %v, want 2 s remaining", got, ok)
+	}
+	var expired time.Time
+	testutil.Eventually(t, 10*time.Second, "the lease to expire", func() bool {
+		_, ok := n.FSM().State().Lease(l.ID)
+		expired = time.Now()
+		return !ok
+	})
+	if early := expired.Sub(start); early < 3*time.Second {
+		t.Fatalf("expired %v after the grant was sent: before its 3 s TTL", early)
+	}
+	// Contract: no later than ttl + two ticks + one commit; the extra 250 ms
+	// covers this test's polling and a loaded -race run.
+	if late := expired.Sub(acked) - 3*time.Second; late > 2*tick+250*time.Millisecond {
+		t.Fatalf("expired %v after its TTL", late)
+	}
+}
