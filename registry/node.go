@@ -17,7 +17,12 @@ import (
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/internal/logging"
 	"github.com/rosterhq/roster/lease"
+	bolt "go.etcd.io/bbolt"
 )
+
+// logCacheSize is how many recent log entries raft.LogCache keeps (about
+// the entries a follower that fell briefly behind needs).
+const logCacheSize = 4096
 
 // Node is one member of a Roster cluster.
 type Node struct {
@@ -29,6 +34,7 @@ type Node struct {
 	raft     *raft.Raft
 	trans    *raft.NetworkTransport
 	logStore *raftboltdb.BoltStore
+	logs     raft.LogStore // logStore behind a cache of recent entries
 	snaps    *raft.FileSnapshotStore
 
 	idgen       atomic.Pointer[lease.IDGen] // set while leading
@@ -108,9 +114,20 @@ func (n *Node) openStores(raftDir string) error {
 	if err != nil {
 		return err
 	}
-	n.logStore, err = raftboltdb.New(raftboltdb.Options{Path: n.logPath(), NoSync: n.cfg.NoSync})
+	// bbolt's map freelist, not rebuilt from a synced page list: with the
+	// default array freelist every commit copies and writes the whole free
+	// list, which grows with the log's churn; the map type is rebuilt on
+	// open instead. The log's own fsync stays on (NoSync is for tests).
+	n.logStore, err = raftboltdb.New(raftboltdb.Options{Path: n.logPath(), NoSync: n.cfg.NoSync,
+		BoltOptions: &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}})
 	if err != nil {
 		return fmt.Errorf("registry: raft log: %w", err)
+	}
+	// Recent entries are served from memory: replication to followers and
+	// the apply path read back what was just appended.
+	n.logs, err = raft.NewLogCache(logCacheSize, n.logStore)
+	if err != nil {
+		return fmt.Errorf("registry: raft log cache: %w", err)
 	}
 	n.snaps, err = raft.NewFileSnapshotStoreWithLogger(raftDir, n.cfg.SnapshotRetain, hlog)
 	if err != nil {
@@ -237,13 +254,23 @@ func (n *Node) startRaft() error {
 	} else {
 		n.log.Info("first start without bootstrap or join: waiting to be added by an existing member")
 	}
-	var logs raft.LogStore = n.logStore
+	sole, err := n.soleVoter()
+	if err != nil {
+		return fmt.Errorf("registry: read the raft configuration: %w", err)
+	}
+	if sole {
+		fastElectionConfig(conf)
+	}
+	logs := n.logs
 	if n.cfg.Failpoint != nil {
 		logs = compactHookStore{LogStore: logs, failpoint: n.cfg.Failpoint}
 	}
 	n.raft, err = raft.NewRaft(conf, n.fsm, logs, n.logStore, n.snaps, n.trans)
 	if err != nil {
 		return fmt.Errorf("registry: start raft: %w", err)
+	}
+	if sole {
+		n.electAtOnce()
 	}
 	if has && len(n.cfg.Join) > 0 && n.addressChanged() {
 		// Restarted with its state but on a new raft address: the others
