@@ -187,7 +187,7 @@ func (b *batch) store(key string, value []byte, leaseID int64, prev *KV) *KV {
 	if leaseID != 0 {
 		b.s.leases.Attach(leaseID, key)
 	}
-	b.s.kv.ReplaceOrInsert(kv)
+	b.s.kv.Set(kv)
 	b.touch(kindKV, key)
 	b.events = append(b.events, Event{Type: EventPut, KV: kv, Prev: prev})
 	return kv

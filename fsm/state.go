@@ -3,8 +3,8 @@ package fsm
 import (
 	"strings"
 
-	"github.com/google/btree"
 	"github.com/rosterhq/roster/lease"
+	"github.com/tidwall/btree"
 )
 
 // KV is one stored key. Published KVs are immutable.
@@ -45,14 +45,20 @@ type State struct {
 }
 
 func newState() *State {
-	return &State{kv: btree.NewG(32, kvLess), leases: lease.NewTable(), members: []Member{}, auth: newAuthTables()}
+	return &State{kv: newKVTree(), leases: lease.NewTable(), members: []Member{}, auth: newAuthTables()}
+}
+
+// newKVTree is the ordered index of keys: copy-on-write, no locks (see
+// lease.newTree for why tidwall/btree).
+func newKVTree() *btree.BTreeG[*KV] {
+	return btree.NewBTreeGOptions(kvLess, btree.Options{Degree: 32, NoLocks: true})
 }
 
 // clone returns a copy-on-write copy in O(1); the receiver must not be
 // written to afterwards.
 func (s *State) clone() *State {
 	c := *s
-	c.kv = s.kv.Clone()
+	c.kv = s.kv.Copy()
 	c.leases = s.leases.Clone()
 	return &c
 }
@@ -99,7 +105,7 @@ func (s *State) Range(prefix, after string, fn func(*KV) bool) {
 	if after >= start {
 		start = after + "\x00"
 	}
-	s.kv.AscendGreaterOrEqual(&KV{Key: start}, func(kv *KV) bool {
+	s.kv.Ascend(&KV{Key: start}, func(kv *KV) bool {
 		if !strings.HasPrefix(kv.Key, prefix) {
 			return false
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/rosterhq/roster/lease"
 	bolt "go.etcd.io/bbolt"
@@ -34,12 +35,14 @@ const storeFormat = 1
 //
 // The freelist is a map (not bbolt's default array, which every commit
 // copies and shifts): with the array, even an empty tick cost grew with the
-// size of the store. It is rebuilt on open (NoFreelistSync), so the choice
-// is not recorded in the file.
+// size of the store. It is written with each commit rather than rebuilt on
+// open (NoFreelistSync): rebuilding walks every page of the file, 0.7 s of
+// CPU for a million keys on a restart, while checkpoints are few (at most
+// one per checkpoint interval) and the freelist they write is small.
 const initialMmapSize = 4 << 30
 
 func openDB(path string, noSync bool) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType, InitialMmapSize: initialMmapSize})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, FreelistType: bolt.FreelistMapType, InitialMmapSize: initialMmapSize})
 	if err != nil {
 		return nil, fmt.Errorf("fsm: open %s: %w", path, err)
 	}
@@ -70,7 +73,7 @@ func openDB(path string, noSync bool) (*bolt.DB, error) {
 
 // loadState rebuilds the in-memory state from bbolt.
 func loadState(db *bolt.DB) (*State, error) {
-	l := &loader{s: newState()}
+	l := &loader{s: newState(), leases: lease.NewBuilder()}
 	err := db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
@@ -96,13 +99,15 @@ func loadState(db *bolt.DB) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fsm: load state: %w", err)
 	}
+	l.s.leases = l.leases.Table()
 	return l.s, nil
 }
 
 // loader fills a fresh State from stored records, in each bucket's key
-// order.
+// order: the trees are bulk-loaded (full nodes, no search per insert).
 type loader struct {
-	s *State
+	s      *State
+	leases *lease.Builder
 }
 
 func (l *loader) kv(k, v []byte) error {
@@ -110,9 +115,9 @@ func (l *loader) kv(k, v []byte) error {
 	if err != nil {
 		return err
 	}
-	l.s.kv.ReplaceOrInsert(kv)
+	l.s.kv.Load(kv)
 	if kv.Lease != 0 {
-		l.s.leases.Attach(kv.Lease, kv.Key)
+		l.leases.Attach(kv.Lease, kv.Key)
 	}
 	return nil
 }
@@ -122,7 +127,7 @@ func (l *loader) lease(k, v []byte) error {
 	if err != nil {
 		return err
 	}
-	l.s.leases.Put(ls)
+	l.leases.Lease(ls)
 	// Stores written before max_lease_id existed: the live leases are the
 	// best floor they can offer.
 	l.s.maxLeaseID = max(l.s.maxLeaseID, ls.ID)
@@ -183,16 +188,25 @@ func encodeKV(kv *KV) []byte {
 }
 
 func decodeKV(k, v []byte) (*KV, error) {
-	kv := &KV{Key: string(k)}
-	for _, dst := range []*int64{&kv.CreateRevision, &kv.ModRevision, &kv.Version, &kv.Lease} {
+	var f [4]int64 // create, mod, version, lease
+	for i := range f {
 		x, n := protowire.ConsumeVarint(v)
 		if n < 0 {
 			return nil, fmt.Errorf("key %q: corrupt record", k)
 		}
-		*dst = int64(x)
+		f[i] = int64(x)
 		v = v[n:]
 	}
-	kv.Value = append([]byte{}, v...)
+	// Key and value share one allocation (both are immutable): a load of
+	// a million keys makes a million fewer objects.
+	buf := make([]byte, len(k)+len(v))
+	copy(buf, k)
+	copy(buf[len(k):], v)
+	kv := &KV{CreateRevision: f[0], ModRevision: f[1], Version: f[2], Lease: f[3]}
+	if len(k) > 0 {
+		kv.Key = unsafe.String(&buf[0], len(k))
+	}
+	kv.Value = buf[len(k):len(buf):len(buf)]
 	return kv, nil
 }
 

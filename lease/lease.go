@@ -2,8 +2,9 @@ package lease
 
 import (
 	"math"
+	"slices"
 
-	"github.com/google/btree"
+	"github.com/tidwall/btree"
 )
 
 // Lease is one lease record. Records are immutable once stored in a Table:
@@ -48,7 +49,18 @@ func attachLess(a, b attachment) bool {
 
 func leaseLess(a, b *Lease) bool { return a.ID < b.ID }
 
+// degree of the B-trees. Nodes hold up to 2*degree-1 items; a bulk load
+// (Builder) fills them.
 const degree = 32
+
+// newTree returns an empty copy-on-write B-tree. tidwall/btree rather than
+// google/btree: it bulk-loads sorted items (a restart builds a table of a
+// million leases in one pass, with full nodes), and Copy is O(1) with
+// copy-on-write like google/btree's Clone. No locks: a tree is written by
+// one goroutine, and a published copy is never written again.
+func newTree[T any](less func(a, b T) bool) *btree.BTreeG[T] {
+	return btree.NewBTreeGOptions(less, btree.Options{Degree: degree, NoLocks: true})
+}
 
 // Table is the set of live leases, their expiry queue and the keys attached
 // to each. The zero value is not usable; call NewTable.
@@ -60,18 +72,14 @@ type Table struct {
 
 // NewTable returns an empty table.
 func NewTable() *Table {
-	return &Table{
-		byID:  btree.NewG(degree, leaseLess),
-		queue: NewQueue(),
-		keys:  btree.NewG(degree, attachLess),
-	}
+	return &Table{byID: newTree(leaseLess), queue: NewQueue(), keys: newTree(attachLess)}
 }
 
 // Clone returns a copy-on-write copy in O(1). After Clone, the receiver must
 // no longer be written to; it may still be read concurrently with writes to
 // the clone.
 func (t *Table) Clone() *Table {
-	return &Table{byID: t.byID.Clone(), queue: t.queue.Clone(), keys: t.keys.Clone()}
+	return &Table{byID: t.byID.Copy(), queue: t.queue.Clone(), keys: t.keys.Copy()}
 }
 
 // Len is the number of live leases.
@@ -85,7 +93,7 @@ func (t *Table) Get(id int64) (*Lease, bool) {
 // Put inserts l or replaces the lease with the same ID, keeping the expiry
 // queue in step. l must not be modified afterwards.
 func (t *Table) Put(l *Lease) {
-	if old, ok := t.byID.ReplaceOrInsert(l); ok {
+	if old, ok := t.byID.Set(l); ok {
 		t.queue.Remove(old.ID, old.Deadline)
 	}
 	t.queue.Add(l.ID, l.Deadline)
@@ -107,7 +115,7 @@ func (t *Table) Delete(id int64) (*Lease, []string, bool) {
 }
 
 // Attach records that key belongs to lease id.
-func (t *Table) Attach(id int64, key string) { t.keys.ReplaceOrInsert(attachment{id, key}) }
+func (t *Table) Attach(id int64, key string) { t.keys.Set(attachment{id, key}) }
 
 // Detach forgets that key belongs to lease id.
 func (t *Table) Detach(id int64, key string) { t.keys.Delete(attachment{id, key}) }
@@ -115,7 +123,7 @@ func (t *Table) Detach(id int64, key string) { t.keys.Delete(attachment{id, key}
 // Keys lists the keys attached to lease id, in key order.
 func (t *Table) Keys(id int64) []string {
 	keys := []string{}
-	t.keys.AscendGreaterOrEqual(attachment{lease: id}, func(a attachment) bool {
+	t.keys.Ascend(attachment{lease: id}, func(a attachment) bool {
 		if a.lease != id {
 			return false
 		}
@@ -138,10 +146,57 @@ func (t *Table) NextDeadline() (int64, bool) { return t.queue.Next() }
 func (t *Table) Ascend(after int64, fn func(*Lease) bool) {
 	switch {
 	case after <= 0:
-		t.byID.Ascend(fn)
+		t.byID.Scan(fn)
 	case after == math.MaxInt64:
 		// nothing sorts after the largest ID (and after+1 would wrap)
 	default:
-		t.byID.AscendGreaterOrEqual(&Lease{ID: after + 1}, fn)
+		t.byID.Ascend(&Lease{ID: after + 1}, fn)
 	}
+}
+
+// Builder bulk-loads a Table, as a restart does: leases in ascending ID
+// order and attachments in any order; Table sorts what needs sorting and
+// loads each tree in one pass with full nodes, instead of a B-tree insert
+// per item.
+type Builder struct {
+	t      *Table
+	queue  []queueItem
+	attach []attachment
+}
+
+// NewBuilder starts an empty table.
+func NewBuilder() *Builder { return &Builder{t: NewTable()} }
+
+// Lease adds a lease; IDs should ascend (others are inserted normally).
+func (b *Builder) Lease(l *Lease) {
+	b.t.byID.Load(l)
+	b.queue = append(b.queue, queueItem{l.Deadline, l.ID})
+}
+
+// Attach records that key belongs to lease id.
+func (b *Builder) Attach(id int64, key string) { b.attach = append(b.attach, attachment{id, key}) }
+
+// Table returns the table built; the builder must not be used after.
+func (b *Builder) Table() *Table {
+	slices.SortFunc(b.queue, func(x, y queueItem) int { return cmpBool(queueLess(x, y), queueLess(y, x)) })
+	for _, it := range b.queue {
+		b.t.queue.t.Load(it)
+	}
+	slices.SortFunc(b.attach, func(x, y attachment) int { return cmpBool(attachLess(x, y), attachLess(y, x)) })
+	for _, a := range b.attach {
+		b.t.keys.Load(a)
+	}
+	t := b.t
+	*b = Builder{}
+	return t
+}
+
+func cmpBool(less, greater bool) int {
+	switch {
+	case less:
+		return -1
+	case greater:
+		return 1
+	}
+	return 0
 }

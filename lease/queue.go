@@ -1,6 +1,6 @@
 package lease
 
-import "github.com/google/btree"
+import "github.com/tidwall/btree"
 
 type queueItem struct {
 	deadline int64
@@ -22,13 +22,13 @@ type Queue struct {
 }
 
 // NewQueue returns an empty queue.
-func NewQueue() *Queue { return &Queue{t: btree.NewG(degree, queueLess)} }
+func NewQueue() *Queue { return &Queue{t: newTree(queueLess)} }
 
 // Clone returns a copy-on-write copy in O(1); see Table.Clone.
-func (q *Queue) Clone() *Queue { return &Queue{t: q.t.Clone()} }
+func (q *Queue) Clone() *Queue { return &Queue{t: q.t.Copy()} }
 
 // Add enqueues lease id with its deadline.
-func (q *Queue) Add(id, deadline int64) { q.t.ReplaceOrInsert(queueItem{deadline, id}) }
+func (q *Queue) Add(id, deadline int64) { q.t.Set(queueItem{deadline, id}) }
 
 // Remove dequeues lease id, which must have been added with deadline.
 func (q *Queue) Remove(id, deadline int64) { q.t.Delete(queueItem{deadline, id}) }
@@ -46,7 +46,7 @@ func (q *Queue) Next() (deadline int64, ok bool) {
 // before now, in queue order. It does not remove them.
 func (q *Queue) Expired(now int64, max int) []int64 {
 	var ids []int64
-	q.t.Ascend(func(it queueItem) bool {
+	q.t.Scan(func(it queueItem) bool {
 		if it.deadline > now || (max > 0 && len(ids) >= max) {
 			return false
 		}
