@@ -150,7 +150,7 @@ func (n *Node) tick(ctx context.Context, meter *lease.Meter) {
 	for ctx.Err() == nil {
 		start := time.Now()
 		ms := meter.TakeMs()
-		res, err := n.propose(ctx, "tick", fsm.Tick{ElapsedMs: ms, Limit: int64(n.cfg.ExpireLimit)})
+		res, err := n.propose(ctx, "tick", fsm.Tick{ElapsedMs: ms, Limit: int64(n.cfg.ExpireLimit), WallMs: time.Now().UnixMilli()})
 		// Applied, or failed: either way it no longer counts as in flight.
 		// (A tick whose outcome is unknown may still apply later; counting
 		// it as done errs towards shorter slack only by that one tick,

@@ -40,7 +40,6 @@ type Node struct {
 	idgen       atomic.Pointer[lease.IDGen] // set while leading
 	leaderReady atomic.Bool                 // leader duties started and caught up
 	meter       atomic.Pointer[lease.Meter] // the lease clock meter while leading
-	clockSeen   atomic.Pointer[clockMark]   // when the applied lease clock last moved
 
 	needJoin bool // first start with -join: StartJoin asks to be added
 
@@ -96,8 +95,7 @@ func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Node, error
 		return nil, err
 	}
 	n.met = met
-	n.wg.Add(5)
-	go n.watchClock()
+	n.wg.Add(4)
 	go n.watchLeadership()
 	go n.runKeepAliveBatcher()
 	go n.watchFSM()

@@ -22,7 +22,7 @@ func (n *Node) Read(ctx context.Context, stale bool) (*fsm.State, error) {
 		}
 	}
 	st := n.fsm.State()
-	return st.AtClock(n.readClock(st.Clock())), nil
+	return st.AtClock(n.readClock(st)), nil
 }
 
 // readBatcher batches read-index rounds.
