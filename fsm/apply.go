@@ -254,9 +254,6 @@ func (b *batch) tick(c Tick) Result {
 	if c.ElapsedMs > 0 {
 		b.s.clock += c.ElapsedMs
 	}
-	if c.WallMs > 0 {
-		b.s.tickWall = c.WallMs
-	}
 	limit := int(c.Limit)
 	if limit <= 0 {
 		limit = math.MaxInt32

@@ -57,7 +57,6 @@ func appendFields(b []byte, c Command) []byte {
 	case Tick:
 		b = putVarint(b, 1, c.ElapsedMs)
 		b = putVarint(b, 2, c.Limit)
-		b = putVarint(b, 3, c.WallMs)
 	case SetMember:
 		b = putString(b, 1, c.Member.ID)
 		b = putString(b, 2, c.Member.RaftAddr)
@@ -199,8 +198,6 @@ func decodeFields(typ byte, body []byte) (Command, error) {
 				return f.varint(&t.ElapsedMs)
 			case 2:
 				return f.varint(&t.Limit)
-			case 3:
-				return f.varint(&t.WallMs)
 			}
 			return errUnknownField
 		})

@@ -82,12 +82,6 @@ type Incr struct {
 type Tick struct {
 	ElapsedMs int64
 	Limit     int64
-	// WallMs is the proposing leader's wall clock (Unix ms) when it
-	// measured ElapsedMs. Ticks follow lease deadlines and can be far
-	// apart; every member extrapolates the lease clock for reads from it
-	// (State.TickWall), restarted and new members alike. It never decides
-	// an outcome.
-	WallMs int64
 }
 
 // SetMember records (or replaces) a cluster member's metadata.

@@ -38,13 +38,10 @@ type State struct {
 	// maxLeaseID is the largest lease ID ever granted (live or not): new
 	// IDs are chosen above it, so none is ever issued twice.
 	maxLeaseID int64
-	// tickWall is the leader's wall clock (Unix ms) when the last tick's
-	// time was measured: reads extrapolate the lease clock from it.
-	tickWall int64
-	kv       *btree.BTreeG[*KV]
-	leases   *lease.Table
-	members  []Member // sorted by ID; replaced, never modified in place
-	auth     *authTables
+	kv         *btree.BTreeG[*KV]
+	leases     *lease.Table
+	members    []Member // sorted by ID; replaced, never modified in place
+	auth       *authTables
 }
 
 func newState() *State {
@@ -78,23 +75,6 @@ func (s *State) Clock() int64 { return s.clock }
 // MaxLeaseID is the largest lease ID ever granted in this state's history
 // (0 when none); the leader chooses new IDs above it.
 func (s *State) MaxLeaseID() int64 { return s.maxLeaseID }
-
-// TickWall is the proposing leader's wall clock (Unix ms) at the last
-// tick, 0 before any: the lease clock read clock() at that instant.
-func (s *State) TickWall() int64 { return s.tickWall }
-
-// AtClock returns a read-only view of s whose lease clock reads ms when ms
-// is ahead of s's: ticks follow lease deadlines, so between two of them
-// the registry advances the clock for reads by the real time elapsed, and
-// remaining TTLs stay exact. The view is never applied to.
-func (s *State) AtClock(ms int64) *State {
-	if ms <= s.clock {
-		return s
-	}
-	c := *s
-	c.clock = ms
-	return &c
-}
 
 // KeyCount is the number of keys stored.
 func (s *State) KeyCount() int { return s.kv.Len() }

@@ -24,7 +24,6 @@ var (
 	metaClock    = []byte("lease_clock")
 	metaFormat   = []byte("format")
 	metaMaxLease = []byte("max_lease_id")
-	metaTickWall = []byte("tick_wall")
 )
 
 const storeFormat = 1
@@ -84,7 +83,6 @@ func loadState(db *bolt.DB) (*State, error) {
 		l.s.revision = int64(getU64(meta.Get(metaRevision)))
 		l.s.clock = int64(getU64(meta.Get(metaClock)))
 		l.s.maxLeaseID = int64(getU64(meta.Get(metaMaxLease)))
-		l.s.tickWall = int64(getU64(meta.Get(metaTickWall)))
 		// Leases before keys: a key's lease must exist to attach it.
 		for _, k := range []recordKind{kindLease, kindKV, kindMember, kindAuth} {
 			spec := &kinds[k]
@@ -164,9 +162,6 @@ func writeCheckpoint(db *bolt.DB, s *State, c *changeSet) error {
 			return err
 		}
 		if err := meta.Put(metaMaxLease, u64(uint64(s.maxLeaseID))); err != nil {
-			return err
-		}
-		if err := meta.Put(metaTickWall, u64(uint64(s.tickWall))); err != nil {
 			return err
 		}
 		return meta.Put(metaClock, u64(uint64(s.clock)))

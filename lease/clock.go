@@ -31,7 +31,7 @@ type Meter struct {
 // NewMeter starts measuring at now(). max caps what one measurement step
 // counts (0: no cap) so that a stalled process cannot jump the clock by
 // minutes at once; capping errs on the side of leases living longer. Since
-// ticks follow lease deadlines and may be far apart, the owner calls
+// ticks may be far apart (none while no lease is alive), the owner calls
 // Sample about once a tick interval: the cap then applies per interval,
 // not per tick.
 func NewMeter(now func() time.Time, max time.Duration) *Meter {

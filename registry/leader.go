@@ -92,11 +92,11 @@ func (n *Node) lead(ctx context.Context) {
 	n.leaderReady.Store(true)
 	n.log.Info("leader ready", "applied_index", n.fsm.State().AppliedIndex(), "lease_clock_ms", n.fsm.State().Clock())
 
-	// Ticks follow the lease deadlines: none while no lease is alive (an
-	// idle cluster writes nothing), otherwise one when the earliest lease
-	// falls due. The meter samples real time once a tick interval (no
-	// I/O), so a stall is still capped per interval however far apart the
-	// ticks are; reads extrapolate the clock between ticks (leaseClock).
+	// No tick while no lease is alive (an idle cluster writes nothing);
+	// otherwise one when the earliest lease falls due, and at least once a
+	// tick interval (nextTick). The meter samples real time once a tick
+	// interval without I/O, so a stall is capped per interval even while
+	// nothing ticks.
 	sample := time.NewTicker(n.cfg.Tick)
 	defer sample.Stop()
 	t := time.NewTimer(time.Hour)
@@ -129,9 +129,13 @@ func (n *Node) lead(ctx context.Context) {
 }
 
 // nextTick is how long to wait before the next tick, false when no lease
-// is alive: the earliest lease deadline, as real time, so that expiry
-// follows the deadline. A floor of a tenth of the interval bounds how
-// often ticks are proposed when deadlines are close together.
+// is alive. With leases alive: the earliest lease deadline, as real time,
+// so that expiry follows the deadline; but at least once a tick interval,
+// because time not yet carried by a committed tick is lost when the leader
+// fails (a new leader only counts time from its own start), and leases
+// must not get it back: remaining TTLs carry over leader changes. A floor
+// of a tenth of the interval bounds how often ticks are proposed when
+// deadlines are close together.
 func (n *Node) nextTick(meter *lease.Meter) (time.Duration, bool) {
 	st := n.fsm.State()
 	due, ok := st.NextExpiry()
@@ -140,7 +144,7 @@ func (n *Node) nextTick(meter *lease.Meter) (time.Duration, bool) {
 	}
 	// Real time now is about the applied clock plus the meter's slack.
 	until := time.Duration(due-st.Clock()-meter.SlackMs()) * time.Millisecond
-	return max(until, n.cfg.Tick/10, time.Millisecond), true
+	return min(n.cfg.Tick, max(until, n.cfg.Tick/10, time.Millisecond)), true
 }
 
 // tick proposes one Tick, then more at once while expired leases remain
@@ -150,7 +154,7 @@ func (n *Node) tick(ctx context.Context, meter *lease.Meter) {
 	for ctx.Err() == nil {
 		start := time.Now()
 		ms := meter.TakeMs()
-		res, err := n.propose(ctx, "tick", fsm.Tick{ElapsedMs: ms, Limit: int64(n.cfg.ExpireLimit), WallMs: time.Now().UnixMilli()})
+		res, err := n.propose(ctx, "tick", fsm.Tick{ElapsedMs: ms, Limit: int64(n.cfg.ExpireLimit)})
 		// Applied, or failed: either way it no longer counts as in flight.
 		// (A tick whose outcome is unknown may still apply later; counting
 		// it as done errs towards shorter slack only by that one tick,

@@ -21,8 +21,7 @@ func (n *Node) Read(ctx context.Context, stale bool) (*fsm.State, error) {
 			return nil, err
 		}
 	}
-	st := n.fsm.State()
-	return st.AtClock(n.readClock(st)), nil
+	return n.fsm.State(), nil
 }
 
 // readBatcher batches read-index rounds.
