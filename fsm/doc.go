@@ -14,8 +14,9 @@
 //
 // bbolt holds a checkpoint of that state (etcd's backend batch interval
 // and consistent index). Every change to replicated state is a record of
-// some kind (records.go: keys, leases, members; scalars such as the
-// revision and the lease clock live in the meta bucket): applying an entry
+// some kind (records.go: keys, leases, members, roles and tokens; scalars
+// such as the revision and the lease clock live in the meta bucket):
+// applying an entry
 // marks the records it touched, under a small mutex, together with
 // publishing the new State. Checkpoint swaps out the marked set with the
 // State it belongs to, then, holding no lock, writes each marked record as
