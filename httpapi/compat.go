@@ -251,18 +251,26 @@ func (s *Server) compatGetKey(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	if kv, ok := s.readKey(c, key); ok {
+		c.Data(http.StatusOK, contentBinary, kv.Value)
+	}
+}
+
+// readKey reads one key linearizably for a compatibility route, with the
+// revision header; when it is absent (or the read fails) it answers the
+// error and reports false.
+func (s *Server) readKey(c *gin.Context, key string) (*fsm.KV, bool) {
 	state, err := s.b.Read(c.Request.Context(), false)
 	if err != nil {
 		s.fail(c, err)
-		return
+		return nil, false
 	}
 	writeRevision(c, state.Revision())
 	kv, ok := state.Get(key)
 	if !ok {
 		s.fail(c, keyNotFound(key))
-		return
 	}
-	c.Data(http.StatusOK, contentBinary, kv.Value)
+	return kv, ok
 }
 
 // DELETE /key/{key} → 200, empty body, whether or not the key existed.

@@ -213,15 +213,8 @@ func (s *Server) demoGet(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	state, err := s.b.Read(c.Request.Context(), false)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	writeRevision(c, state.Revision())
-	kv, ok := state.Get(key)
+	kv, ok := s.readKey(c, key)
 	if !ok {
-		s.fail(c, keyNotFound(key))
 		return
 	}
 	if n, ok := canonicalInt(kv.Value); ok {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 	"github.com/rosterhq/roster/api"
@@ -100,7 +101,7 @@ func parseID(s string) (int64, error) {
 
 // parseNonNegative parses a count or revision: digits only, fits int64.
 func parseNonNegative(name, s string) (int64, error) {
-	if !allDigits(s) {
+	if s == "" || strings.Trim(s, "0123456789") != "" {
 		return 0, invalidf("%s %q is not a non-negative decimal integer", name, clip(s))
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
@@ -108,18 +109,6 @@ func parseNonNegative(name, s string) (int64, error) {
 		return 0, invalidf("%s %q is out of range", name, clip(s))
 	}
 	return v, nil
-}
-
-func allDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // clip shortens user input quoted in an error message.

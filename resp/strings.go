@@ -18,16 +18,16 @@ func rosterKey(k []byte) (string, error) {
 // redisKey maps a Roster key back: the leading / goes.
 func redisKey(key string) string { return strings.TrimPrefix(key, "/") }
 
-// rosterKeys maps every argument from i on, checked; duplicates count once
-// (the first one), since a Txn names each key once.
+// rosterKeys maps every argument, checked; duplicates count once (the
+// first one), since a Txn names each key once.
 func rosterKeys(args [][]byte) ([]string, error) {
-	out := make([]string, 0, len(args))
-	seen := make(map[string]bool, len(args))
-	for _, a := range args {
-		k, err := rosterKey(a)
-		if err != nil {
-			return nil, err
-		}
+	keys, err := keyArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(keys))
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
 		if !seen[k] {
 			seen[k] = true
 			out = append(out, k)
@@ -52,15 +52,24 @@ func readGet(_ *session, args [][]byte) (func(*fsm.State) reply, error) {
 	}, nil
 }
 
-// MGET key…: a null for each absent key.
-func readMGet(_ *session, args [][]byte) (func(*fsm.State) reply, error) {
-	keys := make([]string, 0, len(args)-1)
-	for _, a := range args[1:] {
+// keyArgs maps every argument, checked, duplicates kept.
+func keyArgs(args [][]byte) ([]string, error) {
+	keys := make([]string, 0, len(args))
+	for _, a := range args {
 		k, err := rosterKey(a)
 		if err != nil {
 			return nil, err
 		}
 		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// MGET key…: a null for each absent key.
+func readMGet(_ *session, args [][]byte) (func(*fsm.State) reply, error) {
+	keys, err := keyArgs(args[1:])
+	if err != nil {
+		return nil, err
 	}
 	return func(st *fsm.State) reply {
 		items := make([]reply, len(keys))
@@ -76,13 +85,9 @@ func readMGet(_ *session, args [][]byte) (func(*fsm.State) reply, error) {
 
 // EXISTS key…: how many of them exist, a key named twice counting twice.
 func readExists(_ *session, args [][]byte) (func(*fsm.State) reply, error) {
-	keys := make([]string, 0, len(args)-1)
-	for _, a := range args[1:] {
-		k, err := rosterKey(a)
-		if err != nil {
-			return nil, err
-		}
-		keys = append(keys, k)
+	keys, err := keyArgs(args[1:])
+	if err != nil {
+		return nil, err
 	}
 	return func(st *fsm.State) reply {
 		var n int64
