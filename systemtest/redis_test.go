@@ -11,7 +11,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rosterhq/roster/internal/cluster"
-	"github.com/rosterhq/roster/internal/testcerts"
 	"github.com/rosterhq/roster/internal/testutil"
 )
 
@@ -206,39 +205,5 @@ func redisTools(t *testing.T, c *cluster.Cluster, ports map[*cluster.Member]stri
 	// Its SETs stored their 3-byte values under its fixed key.
 	if v := run(cli, "GET", "key:__rand_int__"); len(v) != 3 {
 		t.Fatalf("redis-benchmark's key: %q", v)
-	}
-}
-
-// TestRedisAccessControl: with -auth, the Redis port takes the same tokens
-// as HTTP: nothing but AUTH (and HELLO, QUIT) before it, a bad token is
-// refused, the root token may write.
-func TestRedisAccessControl(t *testing.T) {
-	certs := testcerts.New(t)
-	root := "root-token-for-the-redis-port-test"
-	addr := freeAddr(t)
-	c := cluster.New(t, "-tick", "100ms", "-auth", "-root-token-file", certs.TokenFile(t, root))
-	c.Client = cluster.TokenClient(nil, root)
-	m := c.Add()
-	m.Start("-redis", addr)
-	c.WaitReady(30*time.Second, m)
-	ctx := context.Background()
-	r := redisClient(t, addr)
-	conn := r.Conn()
-	defer conn.Close()
-	if err := conn.Set(ctx, "k", "v", 0).Err(); err == nil || err.Error() != "NOAUTH Authentication required." {
-		t.Fatalf("SET before AUTH: %v", err)
-	}
-	if err := conn.Do(ctx, "AUTH", "wrong").Err(); err == nil || !strings.HasPrefix(err.Error(), "WRONGPASS") {
-		t.Fatalf("AUTH with a bad token: %v", err)
-	}
-	if err := conn.Do(ctx, "AUTH", root).Err(); err != nil {
-		t.Fatalf("AUTH root: %v", err)
-	}
-	if err := conn.Set(ctx, "k", "v", 0).Err(); err != nil {
-		t.Fatalf("SET as root: %v", err)
-	}
-	code, b, err := tryWith(c.Client, "GET", m.URL("/key/k"), nil)
-	if err != nil || code != 200 || string(b) != "v" {
-		t.Fatalf("the key over HTTP: %d %q %v", code, b, err)
 	}
 }
