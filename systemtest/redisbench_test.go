@@ -92,6 +92,7 @@ func httpPuts(b *testing.B, m *cluster.Member, n, clients int) float64 {
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	defer tr.CloseIdleConnections()
 	var next, failed atomic.Int64
+	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range clients {
@@ -107,10 +108,12 @@ func httpPuts(b *testing.B, m *cluster.Member, n, clients int) float64 {
 				resp, err := hc.Do(req)
 				if err != nil {
 					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
 					continue
 				}
 				if resp.StatusCode != http.StatusOK {
 					failed.Add(1)
+					firstErr.CompareAndSwap(nil, resp.Status)
 				}
 				resp.Body.Close()
 			}
@@ -119,7 +122,7 @@ func httpPuts(b *testing.B, m *cluster.Member, n, clients int) float64 {
 	wg.Wait()
 	elapsed := time.Since(start)
 	if f := failed.Load(); f > 0 {
-		b.Fatalf("%d of %d HTTP puts failed", f, n)
+		b.Fatalf("%d of %d HTTP puts failed; the first: %v", f, n, firstErr.Load())
 	}
 	return float64(n) / elapsed.Seconds()
 }
