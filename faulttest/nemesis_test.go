@@ -33,6 +33,11 @@ func TestNemesis(t *testing.T) {
 	watches.run(ctx, stopWatchers, &watchWG, s, p.Watchers)
 
 	nem := cluster.NewNemesis(c, s)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("nemesis history: %v; links now: %s", nem.History(), c.Net)
+		}
+	})
 	if only := faultsFromEnv(t); only != nil {
 		nem.Faults = only
 	}
@@ -65,9 +70,6 @@ func TestNemesis(t *testing.T) {
 	}()
 	refused, dropped := c.Net.Stats()
 	t.Logf("faults injected: %d (%s); proxies refused %d connections, dropped %d bytes", nem.Count(), nem.Summary(), refused, dropped)
-	for _, h := range nem.History() {
-		t.Logf("  %s", h)
-	}
 
 	ops := lin.history()
 	t.Logf("linearizability: %d operations recorded (%d of unknown outcome), %d left out as provably without effect", len(ops), lin.unknown, lin.dropped)

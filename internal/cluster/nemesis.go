@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -93,10 +94,24 @@ func (n *Nemesis) Step() {
 	c := n.C
 	c.t.Helper()
 	f := n.Faults[n.Rand.IntN(len(n.Faults))]
+	// A step that hangs (a process that will not die, a stuck proxy) would
+	// otherwise show nothing until the test's timeout: dump every
+	// goroutine and the network's state once it has run far too long.
+	watchdog := time.AfterFunc(n.Hold[1]+n.Recover+2*time.Minute, func() {
+		buf := make([]byte, 4<<20)
+		k := runtime.Stack(buf, true)
+		net := "no Net"
+		if c.Net != nil {
+			net = c.Net.String()
+		}
+		c.t.Logf("cluster: nemesis step %q still running; links: %s; goroutines:\n%s", f, net, buf[:k])
+	})
+	defer watchdog.Stop()
 	what := n.inject(f)
 	n.record(f, what)
 	time.Sleep(n.between(n.Hold))
 	n.Heal()
+	n.record("", "healed")
 	time.Sleep(n.between(n.Calm))
 }
 
@@ -232,7 +247,9 @@ func (n *Nemesis) Heal() {
 func (n *Nemesis) record(f Fault, what string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.counts[f]++
+	if f != "" {
+		n.counts[f]++
+	}
 	n.log = append(n.log, time.Now().Format("15:04:05.000")+" "+what)
 }
 
@@ -240,7 +257,11 @@ func (n *Nemesis) record(f Fault, what string) {
 func (n *Nemesis) Count() int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return len(n.log)
+	total := 0
+	for _, k := range n.counts {
+		total += k
+	}
+	return total
 }
 
 // Summary counts the faults by kind ("kill-one=3 partition=2 ...").
