@@ -31,6 +31,9 @@ type Config struct {
 	// wanted at once rather than at the owner's next interval (default
 	// DefaultCheckpointEntries).
 	CheckpointEntries int
+	// WatchHistoryBytes bounds the keys and values those events hold
+	// (default DefaultWatchHistoryBytes).
+	WatchHistoryBytes int64
 	Logger            *slog.Logger
 	// Failpoint, when set, is called at each crash point (see Failpoints)
 	// with its name; tests make it kill the process.
@@ -113,7 +116,7 @@ func Open(cfg Config) (*FSM, error) {
 		return nil, err
 	}
 	f := &FSM{cfg: cfg, log: cfg.Logger, db: db, notify: make(chan struct{}), failed: make(chan struct{}),
-		wanted: make(chan struct{}, 1), history: NewHistory(cfg.WatchHistory, s.revision)}
+		wanted: make(chan struct{}, 1), history: NewHistory(cfg.WatchHistory, cfg.WatchHistoryBytes, s.revision)}
 	f.cur.Store(s)
 	f.durable.Store(s.applied)
 	return f, nil

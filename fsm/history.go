@@ -6,8 +6,16 @@ import (
 	"sync"
 )
 
-// DefaultWatchHistory is how many events History keeps by default.
-const DefaultWatchHistory = 100_000
+// Defaults of the history's two bounds: events, and bytes of the keys and
+// values (current and previous) those events hold.
+const (
+	DefaultWatchHistory      = 100_000
+	DefaultWatchHistoryBytes = 64 << 20
+)
+
+// kvOverhead approximates what a KV costs beyond its key and value bytes
+// (the struct, rounded up to its allocation size class).
+const kvOverhead = 80
 
 // ErrCompacted: the events after the requested revision are no longer in
 // the history; the caller must re-read the state and watch from there.
@@ -31,24 +39,48 @@ func (e *CompactedError) Is(target error) bool { return target == ErrCompacted }
 // blocking reads follow. Every revision is exactly one event (one changed
 // key), so revision r sits at a fixed offset in the ring: lookups are O(1).
 //
+// It is bounded twice: by a number of events (the ring's size) and by the
+// bytes those events hold. Each event keeps its KV and the previous one, so
+// with 1 MiB values a count alone would let 100,000 events pin 200 GiB; the
+// byte bound drops the oldest events first, keeping at least the newest.
+//
 // The apply path only appends (O(events), never waiting on readers); each
 // reader pulls at its own pace and all of them wake on one broadcast, so a
 // slow reader can neither block the state machine nor other readers.
 type History struct {
-	mu     sync.RWMutex
-	ring   []Event
-	last   int64 // revision of the newest event (or the state's revision)
-	n      int   // events held; the oldest has revision last-n+1
-	notify chan struct{}
+	mu       sync.RWMutex
+	ring     []Event
+	maxBytes int64
+	bytes    int64 // eventBytes of the events held
+	last     int64 // revision of the newest event (or the state's revision)
+	n        int   // events held; the oldest has revision last-n+1
+	notify   chan struct{}
 }
 
-// NewHistory returns an empty history of the given capacity whose next
-// event will have revision rev+1.
-func NewHistory(capacity int, rev int64) *History {
+// NewHistory returns an empty history of at most capacity events and
+// maxBytes bytes (zero or less: the defaults) whose next event will have
+// revision rev+1.
+func NewHistory(capacity int, maxBytes int64, rev int64) *History {
 	if capacity <= 0 {
 		capacity = DefaultWatchHistory
 	}
-	return &History{ring: make([]Event, capacity), last: rev, notify: make(chan struct{})}
+	if maxBytes <= 0 {
+		maxBytes = DefaultWatchHistoryBytes
+	}
+	return &History{ring: make([]Event, capacity), maxBytes: maxBytes, last: rev, notify: make(chan struct{})}
+}
+
+// eventBytes is what an event counts against the byte bound: its keys and
+// values plus a fixed overhead per KV. Keys and values shared with the live
+// state are counted too: they stay pinned once the key changes again.
+func eventBytes(ev Event) int64 {
+	n := int64(0)
+	for _, kv := range [2]*KV{ev.KV, ev.Prev} {
+		if kv != nil {
+			n += kvOverhead + int64(len(kv.Key)+len(kv.Value))
+		}
+	}
+	return n
 }
 
 func (h *History) slot(rev int64) int { return int(rev % int64(len(h.ring))) }
@@ -64,11 +96,18 @@ func (h *History) append(events []Event) {
 	for _, ev := range events {
 		rev := ev.KV.ModRevision
 		if rev != h.last+1 {
-			h.n = 0
+			h.forget()
+		}
+		if h.n == len(h.ring) {
+			h.dropOldest() // its slot is the one rev takes
 		}
 		h.ring[h.slot(rev)] = ev
+		h.bytes += eventBytes(ev)
 		h.last = rev
-		h.n = min(h.n+1, len(h.ring))
+		h.n++
+		for h.bytes > h.maxBytes && h.n > 1 {
+			h.dropOldest()
+		}
 	}
 	ch := h.notify
 	h.notify = make(chan struct{})
@@ -81,13 +120,34 @@ func (h *History) append(events []Event) {
 // revision rev+1.
 func (h *History) reset(rev int64) {
 	h.mu.Lock()
-	clear(h.ring)
-	h.n = 0
+	h.forget()
 	h.last = rev
 	ch := h.notify
 	h.notify = make(chan struct{})
 	h.mu.Unlock()
 	close(ch)
+}
+
+// dropOldest forgets the oldest event held (mu held, n > 0), releasing what
+// it pins.
+func (h *History) dropOldest() {
+	i := h.slot(h.last - int64(h.n) + 1)
+	h.bytes -= eventBytes(h.ring[i])
+	h.ring[i] = Event{}
+	h.n--
+}
+
+// forget drops every event (mu held).
+func (h *History) forget() {
+	clear(h.ring)
+	h.n, h.bytes = 0, 0
+}
+
+// Bytes is what the events held count against the byte bound.
+func (h *History) Bytes() int64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.bytes
 }
 
 // Wait returns a channel closed at the next change of the history.

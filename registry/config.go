@@ -45,6 +45,9 @@ type Config struct {
 	// WatchHistory is how many recent events are kept in memory for watch
 	// resumes and blocking reads (default 100000).
 	WatchHistory int
+	// WatchHistoryBytes bounds the bytes of keys and values (current and
+	// previous) those events hold (default 64 MiB).
+	WatchHistoryBytes int64
 
 	// Raft timing; defaults are hashicorp/raft's LAN defaults.
 	HeartbeatTimeout   time.Duration

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/internal/logging"
 	"github.com/rosterhq/roster/registry"
 )
@@ -57,8 +58,12 @@ const (
 	defaultSnapshotInterval   = 2 * time.Minute
 	defaultTrailingLogs       = 10240
 	// maxValueLimit bounds -max-value-size: a value travels whole in one
-	// raft entry and one HTTP body, so gigabytes would only hurt.
-	maxValueLimit = 1 << 30
+	// raft entry, one HTTP body, one forwarded request and (with its
+	// previous value) one watch event, each held in memory at once; past a
+	// few MiB a value belongs in a blob store, with its address registered.
+	maxValueLimit = 16 << 20
+	// maxByteSize is the largest size any size flag parses.
+	maxByteSize = 1 << 40
 )
 
 // envName is the variable a flag falls back to: -advertise-http reads
@@ -76,7 +81,7 @@ type flags struct {
 	bootstrap                                      bool
 	bind                                           int64
 	watchHistory, snapRetain, ckptEntries          int
-	maxValue                                       byteSize
+	maxValue, watchHistoryBytes                    byteSize
 	tick, heartbeat, election, leaderLease, commit time.Duration
 	snapInterval, ckptInterval                     time.Duration
 	snapThreshold, trailingLogs                    uint64
@@ -85,7 +90,8 @@ type flags struct {
 }
 
 func newFlags() *flags {
-	f := &flags{fs: flag.NewFlagSet("rosterd", flag.ContinueOnError), maxValue: registry.DefaultMaxValue}
+	f := &flags{fs: flag.NewFlagSet("rosterd", flag.ContinueOnError), maxValue: registry.DefaultMaxValue,
+		watchHistoryBytes: fsm.DefaultWatchHistoryBytes}
 	fs := f.fs
 	// parseConfig reports errors itself, once, without the usage dump.
 	fs.SetOutput(io.Discard)
@@ -104,7 +110,8 @@ func newFlags() *flags {
 	fs.Int64Var(&f.bind, "bind", -1, "snowflake node `number` 0..1023 for lease IDs; -1 picks a free one (raftd/hraftd spelling)")
 	fs.DurationVar(&f.tick, "tick", registry.DefaultTick, "lease tick `interval`")
 	fs.IntVar(&f.watchHistory, "watch-history", defaultWatchHistory, "`events` kept in memory for watch resumes")
-	fs.Var(&f.maxValue, "max-value-size", "largest value accepted: a `size` in bytes, or with a KiB/MiB/GiB suffix")
+	fs.Var(&f.watchHistoryBytes, "watch-history-bytes", "`size` of the keys and values (current and previous) the watch history may hold")
+	fs.Var(&f.maxValue, "max-value-size", "largest value accepted, at most 16MiB: a `size` in bytes, or with a KiB/MiB suffix")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: trace, debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log `format`: text or json")
 	fs.DurationVar(&f.heartbeat, "raft-heartbeat-timeout", defaultHeartbeatTimeout, "raft heartbeat timeout")
@@ -195,6 +202,7 @@ func parseConfig(args []string, env environment) (Config, error) {
 		RedisAddr: f.redis,
 		Registry: registry.Config{
 			WatchHistory:       f.watchHistory,
+			WatchHistoryBytes:  int64(f.watchHistoryBytes),
 			ID:                 f.id,
 			DataDir:            dataDir,
 			RaftAddr:           raftAddr,
@@ -296,8 +304,15 @@ func parseConfig(args []string, env environment) (Config, error) {
 	if cfg.Registry.WatchHistory < 0 {
 		check(fmt.Errorf("-watch-history %d: must not be negative", cfg.Registry.WatchHistory))
 	}
-	if rc.MaxValue <= 0 {
+	if rc.WatchHistoryBytes <= 0 {
+		check(fmt.Errorf("-watch-history-bytes %s: must be positive", f.watchHistoryBytes.String()))
+	}
+	switch {
+	case rc.MaxValue <= 0:
 		check(fmt.Errorf("-max-value-size %s: must be positive", f.maxValue.String()))
+	case rc.MaxValue > maxValueLimit:
+		check(fmt.Errorf("-max-value-size %s: at most %s (a value is held whole in memory several times over: raft entry, request, watch event)",
+			f.maxValue.String(), new(byteSize(maxValueLimit)).String()))
 	}
 	cfg.LogLevel, err = logging.ParseLevel(f.logLevel)
 	if err != nil {
@@ -460,9 +475,9 @@ func (b *byteSize) Set(s string) error {
 			break
 		}
 	}
-	n, err := strconv.ParseUint(num, 10, 32)
-	if err != nil || n*uint64(mult) > maxValueLimit {
-		return errors.New("want a size up to 1GiB such as 1048576, 512KiB or 1MiB")
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || n > maxByteSize/uint64(mult) {
+		return errors.New("want a size such as 1048576, 512KiB or 1MiB")
 	}
 	*b = byteSize(n * uint64(mult))
 	return nil

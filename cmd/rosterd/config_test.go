@@ -28,6 +28,7 @@ func defaultConfig() Config {
 		LogFormat: "text",
 		Registry: registry.Config{
 			WatchHistory:       100000,
+			WatchHistoryBytes:  64 << 20,
 			ID:                 "host1",
 			DataDir:            "roster-data",
 			RaftAddr:           "127.0.0.1:7371",
@@ -181,6 +182,16 @@ func TestParseConfig(t *testing.T) {
 			args: []string{"-max-value-size", "3MiB"},
 			edit: func(c *Config) { c.Registry.MaxValue = 3 << 20 },
 		},
+		{
+			name: "largest value and history bytes",
+			args: []string{"-max-value-size", "16MiB", "-watch-history-bytes", "1GiB"},
+			edit: func(c *Config) { c.Registry.MaxValue, c.Registry.WatchHistoryBytes = 16<<20, 1<<30 },
+		},
+		{
+			name: "history bytes from the environment",
+			env:  map[string]string{"ROSTER_WATCH_HISTORY_BYTES": "8MiB"},
+			edit: func(c *Config) { c.Registry.WatchHistoryBytes = 8 << 20 },
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -235,7 +246,11 @@ func TestParseConfigErrors(t *testing.T) {
 		{"zero checkpoint entries", []string{"-checkpoint-entries", "0"}, nil, "-checkpoint-entries 0"},
 		{"negative history", []string{"-watch-history", "-1"}, nil, "-watch-history -1"},
 		{"bad size", []string{"-max-value-size", "1TB"}, nil, "-max-value-size"},
-		{"size too big", []string{"-max-value-size", "2GiB"}, nil, "up to 1GiB"},
+		{"size too big", []string{"-max-value-size", "1GiB"}, nil, "-max-value-size 1GiB: at most 16MiB"},
+		{"size just too big", []string{"-max-value-size", "16777217"}, nil, "-max-value-size 16777217: at most 16MiB"},
+		{"env size too big", nil, map[string]string{"ROSTER_MAX_VALUE_SIZE": "32MiB"}, "-max-value-size 32MiB: at most 16MiB"},
+		{"absurd size", []string{"-max-value-size", "2048GiB"}, nil, "want a size such as"},
+		{"zero history bytes", []string{"-watch-history-bytes", "0"}, nil, "-watch-history-bytes 0: must be positive"},
 		{"zero size", []string{"-max-value-size", "0"}, nil, "must be positive"},
 		{"bad level", []string{"-log-level", "loud"}, nil, "-log-level"},
 		{"bad format", []string{"-log-format", "xml"}, nil, `-log-format "xml"`},
