@@ -59,6 +59,9 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 		if errors.As(err, &mbe) {
 			return nil, tooLarge("the request body", limit)
 		}
+		if isTimeout(err) {
+			return nil, invalidf("the request body did not arrive within the server's read timeout")
+		}
 		return nil, invalidf("reading the request body: %v", err)
 	}
 	return data, nil

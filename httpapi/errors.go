@@ -96,6 +96,9 @@ func errorStatus(err error) (int, api.ErrorDetail) {
 	case errors.Is(err, registry.ErrTooLarge), errors.As(err, &maxBytes):
 		d.Code = api.CodeTooLarge
 		return http.StatusRequestEntityTooLarge, d
+	case errors.Is(err, errRateLimited):
+		d.Code = api.CodeRateLimited
+		return http.StatusTooManyRequests, d
 	case errors.Is(err, registry.ErrNotReady):
 		d.Code = api.CodeNotReady
 		return http.StatusServiceUnavailable, d

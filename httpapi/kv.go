@@ -66,7 +66,11 @@ func (s *Server) getKV(c *gin.Context) {
 		return
 	}
 	if blocking {
+		if !s.admit(c, &s.blocking, "blocking_reads") {
+			return
+		}
 		s.waitForChange(c.Request.Context(), key, prefix, index, wait)
+		s.blocking.leave()
 	}
 	state, err := s.b.Read(c.Request.Context(), stale)
 	if err != nil {

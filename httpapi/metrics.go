@@ -21,6 +21,8 @@ type httpMetrics struct {
 	watchers    prometheus.Gauge
 	eventsSent  prometheus.Counter
 	watchersCut prometheus.Counter
+	conns       prometheus.Gauge
+	rejected    *prometheus.CounterVec
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
@@ -43,11 +45,18 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 		watchersCut: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "roster_watchers_cut_off_total", Help: "Watch streams ended because the watcher fell too far behind or stopped reading.",
 		}),
+		conns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "roster_http_connections_open", Help: "HTTP connections open on this member.",
+		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roster_http_rejected_total",
+			Help: "Requests and connections refused with 429 because a limit was reached, by limit.",
+		}, []string{"limit"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.watchers, m.eventsSent, m.watchersCut} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.watchers, m.eventsSent, m.watchersCut, m.conns, m.rejected} {
 		if err := reg.Register(c); err != nil {
 			return nil, errors.Join(errors.New("httpapi: registering metrics"), err)
 		}

@@ -38,6 +38,20 @@ type Config struct {
 	// Version is the version this member reports in GET
 	// /v1/cluster/status (default BuildVersion()).
 	Version string
+
+	// Limits (README "Limits"); zero fields take the defaults in limits.go.
+	// ReadTimeout bounds the arrival of a request's body and WriteTimeout
+	// the writing of an answer, or of one chunk of a streamed one.
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	// MaxConns caps open connections (Serve only: a Handler embedded in
+	// another server is that server's to limit). MaxWatches and
+	// MaxBlockingReads cap the long-lived requests.
+	MaxConns         int
+	MaxWatches       int
+	MaxBlockingReads int
+	// MaxHeaderBytes bounds a request's line and headers.
+	MaxHeaderBytes int
 }
 
 // DefaultRequestTimeout is Config.RequestTimeout's default.
@@ -56,6 +70,12 @@ type Server struct {
 	frames  frameCache
 	console *console      // the web console's embedded files (console.go)
 	closing chan struct{} // closed on Shutdown: ends watches and blocking reads
+
+	conns             *connCap
+	watches, blocking gate
+	// wg tracks the goroutines that outlive their request: watch streams
+	// and rejections of connections over the cap.
+	wg sync.WaitGroup
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -79,6 +99,21 @@ func New(cfg Config, b Backend, log *slog.Logger, reg prometheus.Registerer) (*S
 	if cfg.Version == "" {
 		cfg.Version = BuildVersion()
 	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&cfg.MaxConns, DefaultMaxConns)
+	def(&cfg.MaxWatches, DefaultMaxWatches)
+	def(&cfg.MaxBlockingReads, DefaultMaxBlockingReads)
+	def(&cfg.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -91,6 +126,7 @@ func New(cfg Config, b Backend, log *slog.Logger, reg prometheus.Registerer) (*S
 		return nil, err
 	}
 	s := &Server{cfg: cfg, b: b, log: log, metrics: m, console: ui, closing: make(chan struct{})}
+	s.watches.max, s.blocking.max = int64(cfg.MaxWatches), int64(cfg.MaxBlockingReads)
 	s.fwd = s.newForwarder()
 	s.kafwd = newKAForwarder(s, s.fwd.proxy.Transport)
 
@@ -117,12 +153,16 @@ func New(cfg Config, b Backend, log *slog.Logger, reg prometheus.Registerer) (*S
 
 	s.http = &http.Server{
 		Handler: e,
-		// Bound the slow-header attack; bodies may be slow (1 MiB values
-		// on bad links) and are bounded by the request timeout instead.
+		// Bound the slow-header attack; bodies may be slower (large values
+		// on bad links) and get Config.ReadTimeout, set per request
+		// (limits.go) since watches and blocking reads must not have one.
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	s.conns = newConnCap(s)
+	s.http.ConnState = s.conns.connState
 	// Shutdown waits for requests in flight; long-lived streams end at once.
 	s.http.RegisterOnShutdown(func() { close(s.closing) })
 	return s, nil
@@ -192,8 +232,9 @@ func (s *Server) routes(e *gin.Engine) {
 func (s *Server) Handler() http.Handler { return s.engine }
 
 // Serve serves HTTP on ln until Shutdown; it returns nil after Shutdown.
+// At most Config.MaxConns connections are open at once.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.http.Serve(ln)
+	err := s.http.Serve(&limitListener{Listener: ln, connCap: s.conns})
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -210,6 +251,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			// The deadline passed with requests in flight: cut them off
 			// rather than leave the caller with a half-stopped server.
 			_ = s.http.Close()
+		}
+		// Watch streams left net/http when they took over their
+		// connections; closing ended them, wait until they are gone.
+		done := make(chan struct{})
+		go func() { s.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			s.shutdownErr = errors.Join(s.shutdownErr, ctx.Err())
 		}
 	})
 	return s.shutdownErr
@@ -237,13 +287,15 @@ func (s *Server) recoverPanic(c *gin.Context) {
 }
 
 // withTimeout bounds each request with Config.RequestTimeout: the Backend
-// sees the deadline and answers timeout rather than hang.
+// sees the deadline and answers timeout rather than hang. The connection
+// gets read and write deadlines to match (limits.go).
 func (s *Server) withTimeout(c *gin.Context) {
 	d, bounded := s.requestTimeout(c)
 	if !bounded {
 		c.Next()
 		return
 	}
+	s.setDeadlines(c, d)
 	ctx, cancel := context.WithTimeout(c.Request.Context(), d)
 	defer cancel()
 	c.Request = c.Request.WithContext(ctx)

@@ -123,6 +123,10 @@ func (s *Server) watch(c *gin.Context) {
 		}
 		after = rev
 	}
+	if !s.admit(c, &s.watches, "watches") {
+		return
+	}
+	defer s.watches.leave()
 
 	w := c.Writer
 	rc := http.NewResponseController(w)

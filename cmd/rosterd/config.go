@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/httpapi"
 	"github.com/rosterhq/roster/internal/logging"
 	"github.com/rosterhq/roster/registry"
 )
@@ -23,6 +24,8 @@ type Config struct {
 	// Registry configures the node; its HTTPAdvertise is already resolved
 	// (-advertise-http, else the HTTP listen address).
 	Registry registry.Config
+	// HTTP configures the HTTP API's limits (its Gatherer is set by run).
+	HTTP httpapi.Config
 	// HTTPAddr is the HTTP listen address.
 	HTTPAddr  string
 	LogLevel  slog.Level
@@ -62,6 +65,9 @@ const (
 	// previous value) one watch event, each held in memory at once; past a
 	// few MiB a value belongs in a blob store, with its address registered.
 	maxValueLimit = 16 << 20
+	// minHeaderBytes is the smallest -max-header-size: a key of the
+	// largest size, fully percent-encoded, must fit in the request line.
+	minHeaderBytes = 8 << 10
 	// maxByteSize is the largest size any size flag parses.
 	maxByteSize = 1 << 40
 )
@@ -87,11 +93,15 @@ type flags struct {
 	snapThreshold, trailingLogs                    uint64
 	sec                                            securityFlags
 	redis                                          string
+
+	readTimeout, writeTimeout              time.Duration
+	maxConns, maxWatches, maxBlockingReads int
+	maxHeader                              byteSize
 }
 
 func newFlags() *flags {
 	f := &flags{fs: flag.NewFlagSet("rosterd", flag.ContinueOnError), maxValue: registry.DefaultMaxValue,
-		watchHistoryBytes: fsm.DefaultWatchHistoryBytes}
+		watchHistoryBytes: fsm.DefaultWatchHistoryBytes, maxHeader: httpapi.DefaultMaxHeaderBytes}
 	fs := f.fs
 	// parseConfig reports errors itself, once, without the usage dump.
 	fs.SetOutput(io.Discard)
@@ -125,6 +135,12 @@ func newFlags() *flags {
 	fs.DurationVar(&f.ckptInterval, "checkpoint-interval", registry.DefaultCheckpointInterval, "how long after a change the state file's background checkpoint is committed")
 	fs.IntVar(&f.ckptEntries, "checkpoint-entries", registry.DefaultCheckpointEntries, "applied `entries` that commit the checkpoint before the interval ends")
 	f.sec.register(fs)
+	fs.DurationVar(&f.readTimeout, "http-read-timeout", httpapi.DefaultReadTimeout, "time a request's body may take to arrive")
+	fs.DurationVar(&f.writeTimeout, "http-write-timeout", httpapi.DefaultWriteTimeout, "time an answer (or one chunk or event of a stream) may take to be written")
+	fs.IntVar(&f.maxConns, "max-conns", httpapi.DefaultMaxConns, "HTTP `connections` open at once; more are answered 429 and closed")
+	fs.IntVar(&f.maxWatches, "max-watches", httpapi.DefaultMaxWatches, "watch `streams` open at once; more are answered 429")
+	fs.IntVar(&f.maxBlockingReads, "max-blocking-reads", httpapi.DefaultMaxBlockingReads, "blocking `reads` waiting at once; more are answered 429")
+	fs.Var(&f.maxHeader, "max-header-size", "largest request line plus headers, a `size`; more is answered 431")
 
 	fs.VisitAll(func(fl *flag.Flag) { fl.Usage += " [" + envName(fl.Name) + "]" })
 	return f
@@ -200,6 +216,16 @@ func parseConfig(args []string, env environment) (Config, error) {
 		HTTPAddr:  httpAddr,
 		LogFormat: f.logFormat,
 		RedisAddr: f.redis,
+		HTTP: httpapi.Config{
+			ReadTimeout:  f.readTimeout,
+			WriteTimeout: f.writeTimeout,
+			// A watcher that stops reading is cut off by the same bound.
+			WatchWriteTimeout: f.writeTimeout,
+			MaxConns:          f.maxConns,
+			MaxWatches:        f.maxWatches,
+			MaxBlockingReads:  f.maxBlockingReads,
+			MaxHeaderBytes:    int(f.maxHeader),
+		},
 		Registry: registry.Config{
 			WatchHistory:       f.watchHistory,
 			WatchHistoryBytes:  int64(f.watchHistoryBytes),
@@ -283,6 +309,8 @@ func parseConfig(args []string, env environment) (Config, error) {
 		{"raft-commit-timeout", rc.CommitTimeout},
 		{"snapshot-interval", rc.SnapshotInterval},
 		{"checkpoint-interval", rc.CheckpointInterval},
+		{"http-read-timeout", cfg.HTTP.ReadTimeout},
+		{"http-write-timeout", cfg.HTTP.WriteTimeout},
 	} {
 		if d.v <= 0 {
 			check(fmt.Errorf("-%s %v: must be positive", d.name, d.v))
@@ -303,6 +331,23 @@ func parseConfig(args []string, env environment) (Config, error) {
 	}
 	if cfg.Registry.WatchHistory < 0 {
 		check(fmt.Errorf("-watch-history %d: must not be negative", cfg.Registry.WatchHistory))
+	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{
+		{"max-conns", cfg.HTTP.MaxConns},
+		{"max-watches", cfg.HTTP.MaxWatches},
+		{"max-blocking-reads", cfg.HTTP.MaxBlockingReads},
+	} {
+		// Zero would silently become the default; say so instead.
+		if n.v <= 0 {
+			check(fmt.Errorf("-%s %d: must be positive", n.name, n.v))
+		}
+	}
+	if cfg.HTTP.MaxHeaderBytes < minHeaderBytes {
+		check(fmt.Errorf("-max-header-size %s: at least %s (a request line with the largest key, percent-encoded)",
+			f.maxHeader.String(), new(byteSize(minHeaderBytes)).String()))
 	}
 	if rc.WatchHistoryBytes <= 0 {
 		check(fmt.Errorf("-watch-history-bytes %s: must be positive", f.watchHistoryBytes.String()))

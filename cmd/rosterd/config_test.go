@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rosterhq/roster/httpapi"
 	"github.com/rosterhq/roster/internal/logging"
 	"github.com/rosterhq/roster/registry"
 )
@@ -26,6 +27,10 @@ func defaultConfig() Config {
 		HTTPAddr:  "127.0.0.1:7370",
 		LogLevel:  slog.LevelInfo,
 		LogFormat: "text",
+		HTTP: httpapi.Config{
+			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, WatchWriteTimeout: 30 * time.Second,
+			MaxConns: 10000, MaxWatches: 5000, MaxBlockingReads: 5000, MaxHeaderBytes: 64 << 10,
+		},
 		Registry: registry.Config{
 			WatchHistory:       100000,
 			WatchHistoryBytes:  64 << 20,
@@ -188,6 +193,20 @@ func TestParseConfig(t *testing.T) {
 			edit: func(c *Config) { c.Registry.MaxValue, c.Registry.WatchHistoryBytes = 16<<20, 1<<30 },
 		},
 		{
+			name: "http limits",
+			args: []string{"-http-read-timeout", "5s", "-http-write-timeout", "1m", "-max-conns", "100",
+				"-max-watches", "10", "-max-blocking-reads", "20", "-max-header-size", "16KiB"},
+			edit: func(c *Config) {
+				c.HTTP = httpapi.Config{ReadTimeout: 5 * time.Second, WriteTimeout: time.Minute, WatchWriteTimeout: time.Minute,
+					MaxConns: 100, MaxWatches: 10, MaxBlockingReads: 20, MaxHeaderBytes: 16 << 10}
+			},
+		},
+		{
+			name: "http limits from the environment",
+			env:  map[string]string{"ROSTER_MAX_CONNS": "7", "ROSTER_HTTP_READ_TIMEOUT": "2s", "ROSTER_MAX_HEADER_SIZE": "1MiB"},
+			edit: func(c *Config) { c.HTTP.MaxConns, c.HTTP.ReadTimeout, c.HTTP.MaxHeaderBytes = 7, 2*time.Second, 1<<20 },
+		},
+		{
 			name: "history bytes from the environment",
 			env:  map[string]string{"ROSTER_WATCH_HISTORY_BYTES": "8MiB"},
 			edit: func(c *Config) { c.Registry.WatchHistoryBytes = 8 << 20 },
@@ -250,6 +269,11 @@ func TestParseConfigErrors(t *testing.T) {
 		{"size just too big", []string{"-max-value-size", "16777217"}, nil, "-max-value-size 16777217: at most 16MiB"},
 		{"env size too big", nil, map[string]string{"ROSTER_MAX_VALUE_SIZE": "32MiB"}, "-max-value-size 32MiB: at most 16MiB"},
 		{"absurd size", []string{"-max-value-size", "2048GiB"}, nil, "want a size such as"},
+		{"zero conns", []string{"-max-conns", "0"}, nil, "-max-conns 0: must be positive"},
+		{"negative watches", []string{"-max-watches", "-1"}, nil, "-max-watches -1: must be positive"},
+		{"zero blocking reads", nil, map[string]string{"ROSTER_MAX_BLOCKING_READS": "0"}, "-max-blocking-reads 0: must be positive"},
+		{"zero read timeout", []string{"-http-read-timeout", "0s"}, nil, "-http-read-timeout 0s: must be positive"},
+		{"tiny header", []string{"-max-header-size", "1KiB"}, nil, "-max-header-size 1KiB: at least 8KiB"},
 		{"zero history bytes", []string{"-watch-history-bytes", "0"}, nil, "-watch-history-bytes 0: must be positive"},
 		{"zero size", []string{"-max-value-size", "0"}, nil, "must be positive"},
 		{"bad level", []string{"-log-level", "loud"}, nil, "-log-level"},

@@ -166,7 +166,9 @@ func run(ctx context.Context, cfg Config, stderr io.Writer, reload <-chan struct
 		}
 		return fmt.Errorf("open node: %w", err)
 	}
-	srv, err := httpapi.New(httpapi.Config{Gatherer: reg, PeerTLS: tlsc.member.ClientConfig(), Auth: cfg.Security.Auth}, node, log, reg)
+	hc := cfg.HTTP
+	hc.Gatherer, hc.PeerTLS, hc.Auth = reg, tlsc.member.ClientConfig(), cfg.Security.Auth
+	srv, err := httpapi.New(hc, node, log, reg)
 	if err != nil {
 		return errors.Join(fmt.Errorf("http api: %w", err), closeNode(log, node))
 	}
