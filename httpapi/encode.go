@@ -23,6 +23,10 @@ const (
 	contentText   = "text/plain; charset=utf-8"
 )
 
+// encodeFailed is the answer when a value cannot be encoded (a bug: every
+// answer is a plain struct), written by hand to keep the envelope promise.
+const encodeFailed = `{"error":{"code":"internal","message":"encoding the answer failed"}}`
+
 // writeJSON answers with v as JSON. It encodes without HTML escaping
 // (values are data, not markup; compatibility clients compare bytes) and
 // without the encoder's trailing newline, like gin's own c.JSON.
@@ -35,7 +39,7 @@ func writeJSON(c *gin.Context, status int, v any) {
 		// the envelope promise with a hand-written body.
 		status = http.StatusInternalServerError
 		buf.Reset()
-		buf.WriteString(`{"error":{"code":"internal","message":"encoding the answer failed"}}`)
+		buf.WriteString(encodeFailed)
 	}
 	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	c.Data(status, contentJSON, body)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -87,16 +88,24 @@ func (s *Server) getKV(c *gin.Context) {
 			writeJSON(c, http.StatusOK, api.CountResponse{Revision: rev, Count: n})
 			return
 		}
-		resp := api.RangeResponse{Revision: rev, KVs: []api.KV{}}
+		// An api.RangeResponse, streamed: a listing may hold millions.
+		js := newJSONStream(c, http.StatusOK)
+		js.raw(`{"revision":` + strconv.FormatInt(rev, 10) + `,"kvs":[`)
+		var n int64
+		more := false
 		state.Range(key, after, func(kv *fsm.KV) bool {
-			if limit > 0 && int64(len(resp.KVs)) == limit {
-				resp.More = true
+			if limit > 0 && n == limit {
+				more = true
 				return false
 			}
-			resp.KVs = append(resp.KVs, kvOf(kv, keysOnly))
-			return true
+			if n > 0 {
+				js.raw(",")
+			}
+			n++
+			return js.value(kvOf(kv, keysOnly))
 		})
-		writeJSON(c, http.StatusOK, resp)
+		js.raw(`],"more":` + strconv.FormatBool(more) + `}`)
+		js.finish()
 		return
 	}
 

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 	"github.com/rosterhq/roster/api"
@@ -169,16 +170,24 @@ func (s *Server) listLeases(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	resp := api.LeaseList{Leases: []api.LeaseStatus{}}
+	// An api.LeaseList, streamed: there may be millions.
+	js := newJSONStream(c, http.StatusOK)
+	js.raw(`{"leases":[`)
+	var n int64
+	more := false
 	state.Leases(after, func(st fsm.LeaseStatus) bool {
-		if limit > 0 && int64(len(resp.Leases)) == limit {
-			resp.More = true
+		if limit > 0 && n == limit {
+			more = true
 			return false
 		}
-		resp.Leases = append(resp.Leases, leaseOf(st))
-		return true
+		if n > 0 {
+			js.raw(",")
+		}
+		n++
+		return js.value(leaseOf(st))
 	})
-	writeJSON(c, http.StatusOK, resp)
+	js.raw(`],"more":` + strconv.FormatBool(more) + `}`)
+	js.finish()
 }
 
 // DELETE /v1/leases/{id}
