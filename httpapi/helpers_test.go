@@ -94,6 +94,15 @@ func newEnvWith(t testing.TB, nodeCfg func(*registry.Config), srvCfg func(*Confi
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}
+	// Shut down after ts closed (cleanups run last first): watch streams
+	// that took over their connections end with the server, not with ts.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("server shutdown: %v", err)
+		}
+	})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	client := ts.Client()

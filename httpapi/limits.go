@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -142,6 +143,28 @@ func (w *deadlineWriter) WriteString(s string) (int, error) { return w.Write([]b
 // Unwrap lets http.ResponseController reach the connection.
 func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// readHead reads from c until the end of a request head (an empty line),
+// at most DefaultMaxHeaderBytes; false when the connection ended first.
+func readHead(c net.Conn) bool {
+	var b [4 << 10]byte
+	var tail []byte // the last bytes read, to find "\r\n\r\n" across reads
+	for total := 0; total < DefaultMaxHeaderBytes; {
+		n, err := c.Read(b[:])
+		total += n
+		tail = append(tail, b[:n]...)
+		if bytes.Contains(tail, []byte("\r\n\r\n")) {
+			return true
+		}
+		if len(tail) > 3 {
+			tail = append(tail[:0], tail[len(tail)-3:]...)
+		}
+		if err != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // isTimeout reports a read that ran into its deadline.
 func isTimeout(err error) bool {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -210,11 +233,13 @@ var rejectAnswer = func() []byte {
 		"Connection: close\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
 }()
 
-// reject answers a connection over the cap and closes it (over TLS, the
-// first write makes the handshake). The answer is written before the
-// request was read, so the request is drained for a moment after it:
-// closing with unread data would send a reset, which can destroy the
-// answer before the client reads it.
+// reject answers a connection over the cap and closes it, all within
+// rejectLinger (over TLS, the first read makes the handshake). The request
+// head is read before the answer is written: an HTTP client that gets an
+// answer before it sent its request takes it for a stray and fails the
+// request without reading it. The rest is drained for a moment after the
+// answer: closing with unread data would send a reset, which can destroy
+// the answer before the client reads it.
 func (l *connCap) reject(c net.Conn) {
 	l.s.metrics.rejected.WithLabelValues("connections").Inc()
 	select {
@@ -229,6 +254,9 @@ func (l *connCap) reject(c net.Conn) {
 		defer func() { <-l.sem }()
 		defer c.Close()
 		_ = c.SetDeadline(time.Now().Add(rejectLinger))
+		if !readHead(c) {
+			return
+		}
 		if _, err := c.Write(rejectAnswer); err != nil {
 			return
 		}

@@ -52,6 +52,10 @@ type Config struct {
 	MaxBlockingReads int
 	// MaxHeaderBytes bounds a request's line and headers.
 	MaxHeaderBytes int
+
+	// heartbeat is how long a watch stream stays silent before it sends a
+	// heartbeat (zero: heartbeatEvery; shorter in tests).
+	heartbeat time.Duration
 }
 
 // DefaultRequestTimeout is Config.RequestTimeout's default.
@@ -72,6 +76,7 @@ type Server struct {
 	closing chan struct{} // closed on Shutdown: ends watches and blocking reads
 
 	conns             *connCap
+	hub               watchHub
 	watches, blocking gate
 	// wg tracks the goroutines that outlive their request: watch streams
 	// and rejections of connections over the cap.
@@ -108,6 +113,9 @@ func New(cfg Config, b Backend, log *slog.Logger, reg prometheus.Registerer) (*S
 	def(&cfg.MaxWatches, DefaultMaxWatches)
 	def(&cfg.MaxBlockingReads, DefaultMaxBlockingReads)
 	def(&cfg.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	if cfg.heartbeat <= 0 {
+		cfg.heartbeat = heartbeatEvery
+	}
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = DefaultReadTimeout
 	}
@@ -162,6 +170,7 @@ func New(cfg Config, b Backend, log *slog.Logger, reg prometheus.Registerer) (*S
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	s.conns = newConnCap(s)
+	s.hub.s = s
 	s.http.ConnState = s.conns.connState
 	// Shutdown waits for requests in flight; long-lived streams end at once.
 	s.http.RegisterOnShutdown(func() { close(s.closing) })

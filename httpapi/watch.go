@@ -126,51 +126,83 @@ func (s *Server) watch(c *gin.Context) {
 	if !s.admit(c, &s.watches, "watches") {
 		return
 	}
-	defer s.watches.leave()
-
-	w := c.Writer
-	rc := http.NewResponseController(w)
-	hdr := w.Header()
+	ws := &watchStream{s: s, h: h, key: key, prefix: prefix, withPrev: withPrev, after: after}
+	hdr := c.Writer.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("X-Accel-Buffering", "no")
 	writeRevision(c, h.Last())
-	w.WriteHeader(http.StatusOK)
-	if err := rc.Flush(); err != nil {
+	if sink := s.takeOver(c); sink != nil {
+		// The stream continues on its own goroutine, without net/http's
+		// per-connection buffers and goroutines (watchconn.go).
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer s.watches.leave()
+			defer sink.close()
+			ws.run(sink)
+		}()
 		return
 	}
+	// Not an HTTP/1 connection (HTTP/2, a test recorder): stream through
+	// the ResponseWriter on this goroutine.
+	defer s.watches.leave()
+	c.Writer.WriteHeader(http.StatusOK)
+	sink := &respSink{s: s, w: c.Writer, rc: http.NewResponseController(c.Writer), timeout: s.cfg.WatchWriteTimeout, done: c.Request.Context().Done()}
+	if sink.flush() != nil {
+		return
+	}
+	ws.run(sink)
+}
+
+// watchStream is one watch: what it follows and how far it got.
+type watchStream struct {
+	s        *Server
+	h        *fsm.History
+	key      string
+	prefix   bool
+	withPrev bool
+	after    int64 // revision of the last event considered
+}
+
+// Why a stream woke up while idle.
+type wakeReason int
+
+const (
+	wakeChange wakeReason = iota // the history changed (or may have)
+	wakeBeat                     // time for a heartbeat
+	wakeEnd                      // the client went away, or the server is closing
+)
+
+// run streams events to sink until the client goes away, falls too far
+// behind, stops reading, or the server shuts down.
+func (ws *watchStream) run(sink watchSink) {
+	s, h := ws.s, ws.h
 	s.metrics.watchers.Inc()
 	defer s.metrics.watchers.Dec()
-
-	ctx := c.Request.Context()
-	hb := time.NewTicker(heartbeatEvery)
-	defer hb.Stop()
-	var buf []fsm.Event // grows to what the stream needs; idle streams stay small
-	budget := max(h.Last()-after, 0) + s.cfg.WatchLagLimit
-	write := func(b []byte) bool {
-		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WatchWriteTimeout))
-		_, err := w.Write(b)
-		return err == nil
-	}
+	var buf []fsm.Event
+	budget := max(h.Last()-ws.after, 0) + s.cfg.WatchLagLimit
+	beatAt := time.Now().Add(s.cfg.heartbeat) // a heartbeat after 5 s of silence
 	for {
 		wake := h.Wait() // before reading: a change after the read wakes us
-		evs, last, err := h.Since(after, watchBatch, buf[:0])
-		if err != nil || last-after > budget {
+		evs, last, err := h.Since(ws.after, watchBatch, buf[:0])
+		if err != nil || last-ws.after > budget {
 			// Too far behind: the history moved past this stream. Tell the
 			// client where to resume, then end the stream.
 			s.metrics.watchersCut.Inc()
-			write([]byte("event: cutoff\ndata: {\"type\":\"cutoff\",\"resume_rev\":" + strconv.FormatInt(after, 10) + "}\n\n"))
-			_ = rc.Flush()
+			if sink.write([]byte("event: cutoff\ndata: {\"type\":\"cutoff\",\"resume_rev\":"+strconv.FormatInt(ws.after, 10)+"}\n\n")) == nil {
+				_ = sink.flush()
+			}
 			return
 		}
 		budget = max(budget-int64(len(evs)), s.cfg.WatchLagLimit)
 		sent := 0
 		for _, ev := range evs {
-			after = ev.KV.ModRevision
-			if !matches(key, prefix, ev) {
+			ws.after = ev.KV.ModRevision
+			if !matches(ws.key, ws.prefix, ev) {
 				continue
 			}
-			if !write(s.frames.get(ev, withPrev)) {
+			if sink.write(s.frames.get(ev, ws.withPrev)) != nil {
 				s.metrics.watchersCut.Inc() // stopped reading: cut off
 				return
 			}
@@ -178,22 +210,24 @@ func (s *Server) watch(c *gin.Context) {
 		}
 		if sent > 0 {
 			s.metrics.eventsSent.Add(float64(sent))
-			if rc.Flush() != nil {
+			if sink.flush() != nil {
+				s.metrics.watchersCut.Inc()
 				return
 			}
+			beatAt = time.Now().Add(s.cfg.heartbeat)
 		}
 		if len(evs) == watchBatch {
+			buf = evs
 			continue // more are waiting
 		}
-		select {
-		case <-wake:
-		case <-hb.C:
-			if !write([]byte(": heartbeat\n\n")) || rc.Flush() != nil {
+		buf = nil // an idle stream holds no batch
+		switch sink.idle(wake, beatAt) {
+		case wakeBeat:
+			if sink.write([]byte(": heartbeat\n\n")) != nil || sink.flush() != nil {
 				return
 			}
-		case <-ctx.Done():
-			return
-		case <-s.closing:
+			beatAt = time.Now().Add(s.cfg.heartbeat)
+		case wakeEnd:
 			return
 		}
 	}

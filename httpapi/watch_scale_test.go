@@ -159,5 +159,8 @@ func BenchmarkIdleWatcherMemory(b *testing.B) {
 	}
 	per := float64((after.HeapInuse+after.StackInuse)-(before.HeapInuse+before.StackInuse)) / n
 	b.ReportMetric(per, "bytes/watcher")
+	b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/n, "heap_bytes/watcher")
+	b.ReportMetric(float64(after.StackInuse-before.StackInuse)/n, "stack_bytes/watcher")
+	b.ReportMetric(float64(runtime.NumGoroutine()), "goroutines")
 	b.ReportMetric(0, "ns/op")
 }
