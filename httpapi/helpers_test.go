@@ -59,6 +59,8 @@ type env struct {
 	ts     *httptest.Server
 	client *http.Client
 	reg    *prometheus.Registry
+	// nodeReg holds the node's own metrics.
+	nodeReg *prometheus.Registry
 }
 
 func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, nil, nil) }
@@ -70,15 +72,34 @@ func newBenchEnv(b *testing.B) *env { b.Helper(); return newEnvWith(b, nil, nil)
 // adjusted by the given functions (either may be nil).
 func newEnvWith(t testing.TB, nodeCfg func(*registry.Config), srvCfg func(*Config)) *env {
 	t.Helper()
-	log := testLogger(t)
+	return newEnvOpts(t, envOptions{node: nodeCfg, srv: srvCfg})
+}
+
+// envOptions adjusts newEnvOpts; every field may be left zero.
+type envOptions struct {
+	node func(*registry.Config)
+	srv  func(*Config)
+	log  *slog.Logger // default: testLogger
+	// backend is what the server is given in front of the node (default:
+	// the node itself).
+	backend func(*registry.Node) Backend
+}
+
+func newEnvOpts(t testing.TB, o envOptions) *env {
+	t.Helper()
+	log := o.log
+	if log == nil {
+		log = testLogger(t)
+	}
 	rc := registry.Config{
 		ID: "n1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0",
 		Bootstrap: true, NoSync: true, Tick: testTick,
 	}
-	if nodeCfg != nil {
-		nodeCfg(&rc)
+	if o.node != nil {
+		o.node(&rc)
 	}
-	node, err := registry.Open(rc, log, prometheus.NewRegistry())
+	nodeReg := prometheus.NewRegistry()
+	node, err := registry.Open(rc, log, nodeReg)
 	if err != nil {
 		t.Fatalf("open node: %v", err)
 	}
@@ -87,10 +108,14 @@ func newEnvWith(t testing.TB, nodeCfg func(*registry.Config), srvCfg func(*Confi
 
 	reg := prometheus.NewRegistry()
 	sc := Config{Gatherer: reg}
-	if srvCfg != nil {
-		srvCfg(&sc)
+	if o.srv != nil {
+		o.srv(&sc)
 	}
-	srv, err := New(sc, node, log, reg)
+	var b Backend = node
+	if o.backend != nil {
+		b = o.backend(node)
+	}
+	srv, err := New(sc, b, log, reg)
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}
@@ -108,7 +133,7 @@ func newEnvWith(t testing.TB, nodeCfg func(*registry.Config), srvCfg func(*Confi
 	client := ts.Client()
 	// A redirect would be a contract violation: surface it, never follow.
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &env{t: t, node: node, srv: srv, ts: ts, client: client, reg: reg}
+	return &env{t: t, node: node, srv: srv, ts: ts, client: client, reg: reg, nodeReg: nodeReg}
 }
 
 // response is one answer, read in full.

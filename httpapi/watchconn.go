@@ -45,7 +45,10 @@ type watchSink interface {
 // headers set on c.Writer, status 200) and returns the stream's sink; nil
 // when the connection cannot be taken over, with nothing written.
 func (s *Server) takeOver(c *gin.Context) *connSink {
-	conn, _, err := http.NewResponseController(c.Writer).Hijack()
+	if !canHijack(c.Writer) {
+		return nil
+	}
+	conn, _, err := c.Writer.Hijack()
 	if err != nil {
 		return nil
 	}
@@ -65,6 +68,20 @@ func (s *Server) takeOver(c *gin.Context) *connSink {
 	}
 	s.hub.add(k)
 	return k
+}
+
+// canHijack reports whether the connection under w can be taken over: gin's
+// writer claims it always can, and panics when the one it wraps cannot
+// (HTTP/2, a test recorder).
+func canHijack(w http.ResponseWriter) bool {
+	for {
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			_, ok := w.(http.Hijacker)
+			return ok
+		}
+		w = u.Unwrap()
+	}
 }
 
 // connSink writes a stream straight to its connection.

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rosterhq/roster/internal/testcerts"
 	"github.com/rosterhq/roster/internal/testutil"
 )
 
@@ -135,6 +137,48 @@ func TestShutdownEndsOwnedStreams(t *testing.T) {
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		if _, err := io.ReadAll(c); err != nil {
 			t.Fatalf("stream did not end cleanly: %v", err)
+		}
+	}
+}
+
+// Over HTTP/2 a connection cannot be taken over: the stream goes through
+// the ResponseWriter (asking gin to hijack it anyway used to panic).
+func TestWatchOverHTTP2(t *testing.T) {
+	t.Parallel()
+	certs := testcerts.New(t)
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{certs.Server.TLS(t)}, NextProtos: []string{"h2", "http/1.1"}}
+	s := newServedTLS(t, func(c *Config) { c.heartbeat = 200 * time.Millisecond }, serverTLS, certs.ClientTLS(t, nil))
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: certs.ClientTLS(t, nil), ForceAttemptHTTP2: true}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.url+"/v1/watch/h2/k", nil)
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.ProtoMajor != 2 || res.StatusCode != 200 {
+		t.Fatalf("%s %d", res.Proto, res.StatusCode)
+	}
+	rev := s.doStr("PUT", "/v1/kv/h2/k", "v").ok(t, 200, nil).revision(t)
+	br := bufio.NewReader(res.Body)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("stream ended: %v", err)
+		}
+		if line == fmt.Sprintf("id: %d\n", rev) {
+			break
+		}
+	}
+	// Silence brings heartbeats on this path too.
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("stream ended: %v", err)
+		}
+		if line == ": heartbeat\n" {
+			break
 		}
 	}
 }
