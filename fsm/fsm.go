@@ -308,7 +308,12 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		os.Remove(tmp)
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
-	// Check the snapshot opens and loads before touching the live file.
+	// Check the snapshot is whole, opens and loads before touching the
+	// live file.
+	if err := checkSnapshotState(tmp); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("fsm: restore: %w", err)
+	}
 	probe, err := openDB(tmp, true)
 	if err != nil {
 		os.Remove(tmp)
