@@ -13,6 +13,7 @@ import (
 	"time"
 
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/internal/testcerts"
 	"github.com/rosterhq/roster/internal/testutil"
 )
@@ -217,4 +218,38 @@ func TestOversizedHeadersAnswered431(t *testing.T) {
 		t.Fatalf("status %d, want 431", res.StatusCode)
 	}
 	s.get(t, "/v1/cluster").ok(t, 200, nil)
+}
+
+// The frame cache holds at most frameCacheBytes, whatever the values, and
+// still answers every revision with its own frame.
+func TestFrameCacheBoundedInBytes(t *testing.T) {
+	t.Parallel()
+	var fc frameCache
+	value := []byte(strings.Repeat("v", 1<<20))
+	held := func() (n int) {
+		for i := range fc.plain {
+			if f := fc.plain[i].Load(); f != nil {
+				n += len(f.b)
+			}
+		}
+		return n
+	}
+	for rev := int64(1); rev <= 40; rev++ {
+		ev := fsm.Event{Type: fsm.EventPut, KV: &fsm.KV{Key: "/big", Value: value, ModRevision: rev, CreateRevision: 1, Version: rev}}
+		b := fc.get(ev, false)
+		if !strings.HasPrefix(string(b), fmt.Sprintf("id: %d\n", rev)) || len(b) < len(value) {
+			t.Fatalf("revision %d: frame %.40q (%d bytes)", rev, b, len(b))
+		}
+		if n := held(); n > frameCacheBytes {
+			t.Fatalf("after revision %d the cache holds %d bytes, over %d", rev, n, frameCacheBytes)
+		}
+	}
+	if int64(held()) != fc.bytes.Load() {
+		t.Fatalf("the cache counts %d bytes, holds %d", fc.bytes.Load(), held())
+	}
+	// Small frames are still cached: the same slice comes back.
+	small := fsm.Event{Type: fsm.EventPut, KV: &fsm.KV{Key: "/small", Value: []byte("x"), ModRevision: 8192 + 41}}
+	if a, b := fc.get(small, false), fc.get(small, false); &a[0] != &b[0] {
+		t.Fatalf("a small frame was not cached")
+	}
 }

@@ -35,6 +35,10 @@ const (
 	// least every 10 s).
 	heartbeatEvery = 5 * time.Second
 	frameCacheSize = 8192
+	// frameCacheBytes bounds the bytes the cached frames hold: with large
+	// values, 8192 frames of each kind would be gigabytes. A frame that
+	// does not fit is encoded again by each stream that sends it.
+	frameCacheBytes = 16 << 20
 )
 
 // frame is one encoded SSE event.
@@ -47,6 +51,7 @@ type frame struct {
 // miss (or a slot taken by another revision) just encodes again.
 type frameCache struct {
 	plain, withPrev [frameCacheSize]atomic.Pointer[frame]
+	bytes           atomic.Int64 // held by the frames in the slots
 }
 
 func (fc *frameCache) get(ev fsm.Event, prev bool) []byte {
@@ -56,11 +61,18 @@ func (fc *frameCache) get(ev fsm.Event, prev bool) []byte {
 		slots = &fc.withPrev
 	}
 	slot := &slots[rev%frameCacheSize]
-	if f := slot.Load(); f != nil && f.rev == rev {
-		return f.b
+	old := slot.Load()
+	if old != nil && old.rev == rev {
+		return old.b
 	}
 	f := &frame{rev: rev, b: encodeFrame(ev, prev)}
-	slot.Store(f)
+	delta := int64(len(f.b))
+	if old != nil {
+		delta -= int64(len(old.b))
+	}
+	if fc.bytes.Load()+delta <= frameCacheBytes && slot.CompareAndSwap(old, f) {
+		fc.bytes.Add(delta)
+	}
 	return f.b
 }
 
