@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/internal/testutil"
 )
 
@@ -37,7 +38,7 @@ func startProber(t testing.TB, url string) *prober {
 			select {
 			case <-p.stop:
 				return
-			case <-time.After(20 * time.Millisecond):
+			case <-time.After(10 * time.Millisecond):
 			}
 			start := time.Now()
 			// A read of the state, on a route of its own (the tests watch
@@ -181,9 +182,12 @@ func TestSlowReaderOfAnAnswerIsCutOff(t *testing.T) {
 	t.Parallel()
 	e := newEnvWith(t, nil, func(c *Config) { c.WriteTimeout = 300 * time.Millisecond })
 	// 8 MiB: more than loopback's socket buffers hold.
-	big := strings.Repeat("x", 1<<20)
-	for i := 0; i < 8; i++ {
-		e.doStr("PUT", fmt.Sprintf("/v1/kv/big/%d", i), big).ok(t, 200, nil)
+	big := []byte(strings.Repeat("x", 1<<20))
+	for i := 0; i < 8; i += 2 {
+		ops := []fsm.Command{fsm.Put{Key: fmt.Sprintf("/big/%d", i), Value: big}, fsm.Put{Key: fmt.Sprintf("/big/%d", i+1), Value: big}}
+		if _, err := e.node.Txn(context.Background(), ops); err != nil {
+			t.Fatal(err)
+		}
 	}
 	answered := func() float64 {
 		return promtest.ToFloat64(e.srv.metrics.requests.WithLabelValues("/v1/kv/*key", "GET", "200"))

@@ -83,7 +83,7 @@ const idleConnBound = 24 << 10
 func TestHostileSlowBodiesAndHugeHeaders(t *testing.T) {
 	s := newServed(t, func(c *Config) { c.ReadTimeout = time.Second })
 	p := startProber(t, s.url)
-	const slow, huge = 100, 50
+	const slow, huge = 40, 20
 	var wg sync.WaitGroup
 	cutAfter := make(chan time.Duration, slow)
 	for i := 0; i < slow; i++ {
@@ -140,7 +140,7 @@ func TestHostileSlowBodiesAndHugeHeaders(t *testing.T) {
 func TestHostileWatchersThatNeverRead(t *testing.T) {
 	s := newServed(t, func(c *Config) { c.WatchWriteTimeout = time.Second })
 	p := startProber(t, s.url)
-	const stalled = 50
+	const stalled = 20
 	for i := 0; i < stalled; i++ {
 		c, err := net.Dial("tcp", s.addr)
 		if err != nil {
@@ -164,7 +164,7 @@ func TestHostileWatchersThatNeverRead(t *testing.T) {
 			t.Fatalf("%v stalled watchers never cut off", promtest.ToFloat64(s.srv.metrics.watchers))
 		}
 		s.doStr("PUT", "/v1/kv/stall/k", big).ok(t, 200, nil)
-		if i%10 == 0 {
+		if i%25 == 0 {
 			// The history holds the values for resumes (bounded by
 			// -watch-history-bytes): what the watchers hold is the rest.
 			peak = max(peak, liveBytes()-hist.Bytes()-before)
@@ -227,8 +227,8 @@ func TestHostileHugeListing(t *testing.T) {
 	}
 	// Let it get stuck writing (the probes use another route).
 	var during int64
-	for i := 0; i < 20; i++ {
-		time.Sleep(50 * time.Millisecond) // let it fill the socket buffers
+	for i := 0; i < 5; i++ {
+		time.Sleep(100 * time.Millisecond) // let it fill the socket buffers
 		during = max(during, liveBytes()-before)
 	}
 	t.Logf("%d keys (%d MiB answer): memory grew by %d KiB while a client read none of it", keys, answer>>20, during>>10)

@@ -220,12 +220,12 @@ func TestOversizedHeadersAnswered431(t *testing.T) {
 	s.get(t, "/v1/cluster").ok(t, 200, nil)
 }
 
-// The frame cache holds at most frameCacheBytes, whatever the values, and
-// still answers every revision with its own frame.
+// The frame cache holds at most its budget (frameCacheBytes), whatever the
+// values, and still answers every revision with its own frame.
 func TestFrameCacheBoundedInBytes(t *testing.T) {
 	t.Parallel()
-	var fc frameCache
-	value := []byte(strings.Repeat("v", 1<<20))
+	fc := frameCache{budget: 1 << 20}
+	value := []byte(strings.Repeat("v", 64<<10))
 	held := func() (n int) {
 		for i := range fc.plain {
 			if f := fc.plain[i].Load(); f != nil {
@@ -240,8 +240,8 @@ func TestFrameCacheBoundedInBytes(t *testing.T) {
 		if !strings.HasPrefix(string(b), fmt.Sprintf("id: %d\n", rev)) || len(b) < len(value) {
 			t.Fatalf("revision %d: frame %.40q (%d bytes)", rev, b, len(b))
 		}
-		if n := held(); n > frameCacheBytes {
-			t.Fatalf("after revision %d the cache holds %d bytes, over %d", rev, n, frameCacheBytes)
+		if n := held(); n > int(fc.budget) {
+			t.Fatalf("after revision %d the cache holds %d bytes, over %d", rev, n, fc.budget)
 		}
 	}
 	if int64(held()) != fc.bytes.Load() {

@@ -35,13 +35,16 @@ func TestStreamedListingsKeepTheirBytes(t *testing.T) {
 	leaseID, _ := strconv.ParseInt(id, 10, 64)
 	values := []string{"plain", `<html> & "quotes" \ `, "ünïcødé ✓", "\xff\xfe binary", ""}
 	const keys = 700 // ~80 KiB of JSON: several chunks
+	var ops []fsm.Command
 	for i := 0; i < keys; i++ {
-		v := values[i%len(values)] + strings.Repeat("x", i%100)
-		path := fmt.Sprintf("/v1/kv/s/%04d", i)
+		put := fsm.Put{Key: fmt.Sprintf("/s/%04d", i), Value: []byte(values[i%len(values)] + strings.Repeat("x", i%100))}
 		if i%7 == 0 {
-			path += "?lease=" + id
+			put.Lease = leaseID
 		}
-		e.doStr("PUT", path, v).ok(t, 200, nil)
+		ops = append(ops, put)
+	}
+	if _, err := e.node.Txn(context.Background(), ops); err != nil {
+		t.Fatal(err)
 	}
 	state, err := e.node.Read(context.Background(), true)
 	if err != nil {
@@ -76,11 +79,19 @@ func TestStreamedListingsKeepTheirBytes(t *testing.T) {
 
 	// Leases: the remaining TTLs move with the lease clock, so the answer
 	// is checked against itself re-encoded, and its IDs against the grants.
-	ids := map[string]bool{id: true}
-	for i := 0; i < 400; i++ {
-		ids[e.grant(3600, fmt.Sprintf("/l/%d", i))] = true
+	ops = ops[:0]
+	for i := 0; i < 600; i++ { // ~45 KiB of JSON
+		ops = append(ops, fsm.Grant{TTL: 3600, Name: fmt.Sprintf("/l/%d", i)})
 	}
-	for _, q := range []string{"", "?limit=1", "?limit=401", "?limit=400", "?after=" + id} {
+	res, err := e.node.Txn(context.Background(), ops)
+	if err != nil || res.Err != nil {
+		t.Fatal(err, res.Err)
+	}
+	ids := map[string]bool{id: true}
+	for _, r := range res.Ops {
+		ids[strconv.FormatInt(r.Lease.ID, 10)] = true
+	}
+	for _, q := range []string{"", "?limit=1", "?limit=601", "?limit=400", "?after=" + id} {
 		r := e.doStr("GET", "/v1/leases"+q, "").ok(t, 200, nil)
 		var got api.LeaseList
 		if err := json.Unmarshal(r.body, &got); err != nil {
@@ -96,7 +107,7 @@ func TestStreamedListingsKeepTheirBytes(t *testing.T) {
 		}
 		switch q {
 		case "":
-			if len(got.Leases) != 401 || got.More {
+			if len(got.Leases) != 601 || got.More {
 				t.Fatalf("all leases: %d, more %v", len(got.Leases), got.More)
 			}
 		case "?limit=400":

@@ -52,6 +52,7 @@ type frame struct {
 type frameCache struct {
 	plain, withPrev [frameCacheSize]atomic.Pointer[frame]
 	bytes           atomic.Int64 // held by the frames in the slots
+	budget          int64        // 0: frameCacheBytes (smaller in tests)
 }
 
 func (fc *frameCache) get(ev fsm.Event, prev bool) []byte {
@@ -70,7 +71,11 @@ func (fc *frameCache) get(ev fsm.Event, prev bool) []byte {
 	if old != nil {
 		delta -= int64(len(old.b))
 	}
-	if fc.bytes.Load()+delta <= frameCacheBytes && slot.CompareAndSwap(old, f) {
+	budget := fc.budget
+	if budget == 0 {
+		budget = frameCacheBytes
+	}
+	if fc.bytes.Load()+delta <= budget && slot.CompareAndSwap(old, f) {
 		fc.bytes.Add(delta)
 	}
 	return f.b

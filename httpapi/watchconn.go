@@ -97,6 +97,14 @@ type connSink struct {
 const watchFlushAt = 32 << 10
 
 func (k *connSink) write(b []byte) error {
+	if len(b) >= watchFlushAt {
+		// A large frame goes out as it is, not copied: it may be the
+		// cache's, shared by every stream sending it.
+		if err := k.flush(); err != nil {
+			return err
+		}
+		return k.send(b)
+	}
 	k.buf = append(k.buf, b...)
 	if len(k.buf) >= watchFlushAt {
 		return k.flush()
@@ -108,9 +116,15 @@ func (k *connSink) flush() error {
 	if len(k.buf) == 0 {
 		return nil
 	}
-	_ = k.conn.SetWriteDeadline(time.Now().Add(k.timeout))
-	_, err := k.conn.Write(k.buf)
+	err := k.send(k.buf)
 	k.buf = nil // an idle stream holds no buffer
+	return err
+}
+
+// send writes b within the write timeout.
+func (k *connSink) send(b []byte) error {
+	_ = k.conn.SetWriteDeadline(time.Now().Add(k.timeout))
+	_, err := k.conn.Write(b)
 	return err
 }
 
