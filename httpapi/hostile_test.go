@@ -38,10 +38,6 @@ func liveBytes() int64 {
 	return int64(m.HeapAlloc + m.StackInuse)
 }
 
-// probeBound is how slow the slowest 1% of other clients' requests may be
-// while a hostile client does its worst: generous, this is no benchmark.
-const probeBound = time.Second
-
 func TestHostileIdleConnections(t *testing.T) {
 	const n = 2000 // about 4,000 descriptors in this process: both ends
 	s := newServed(t, nil)
@@ -53,31 +49,39 @@ func TestHostileIdleConnections(t *testing.T) {
 			c.Close()
 		}
 	}()
+	// Each makes one request and then keeps its connection open without
+	// another (a keep-alive connection waits up to 2 minutes; one that
+	// never sends a whole head is closed after 10 s, too soon to count
+	// thousands of them on a loaded machine).
 	for i := 0; i < n; i++ {
 		c, err := net.Dial("tcp", s.addr)
 		if err != nil {
 			t.Fatalf("connection %d: %v", i, err)
 		}
-		if i%2 == 1 {
-			// Half stop in the middle of a request head.
-			fmt.Fprintf(c, "GET /v1/clu")
-		}
 		conns = append(conns, c)
+		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
 	}
-	testutil.Eventually(t, 30*time.Second, "every connection accepted", func() bool {
-		return promtest.ToFloat64(s.srv.metrics.conns) >= n
-	})
+	if open := promtest.ToFloat64(s.srv.metrics.conns); open < n {
+		t.Fatalf("%v connections open, want %d", open, n)
+	}
 	per := (liveBytes() - before) / n
 	t.Logf("%d idle connections: %d bytes each (both ends, this process)", n, per)
 	if per > idleConnBound {
 		t.Errorf("an idle connection costs %d bytes, over %d", per, idleConnBound)
 	}
-	p.check(t, probeBound)
+	p.check(t)
 }
 
-// idleConnBound is what an idle connection may cost (README "Limits"):
-// net/http's goroutine and its 4 KiB read and write buffers, plus this
-// process's client end.
+// idleConnBound is what an idle keep-alive connection may cost (README
+// "Limits"): net/http's goroutine and its 4 KiB read and write buffers,
+// plus this process's client end.
 const idleConnBound = 24 << 10
 
 func TestHostileSlowBodiesAndHugeHeaders(t *testing.T) {
@@ -122,7 +126,7 @@ func TestHostileSlowBodiesAndHugeHeaders(t *testing.T) {
 	close(cutAfter)
 	close(answers)
 	for took := range cutAfter {
-		if took > 2*time.Second {
+		if took > time.Second+p.slack() {
 			t.Errorf("a slow body was cut off after %v; the read timeout is 1s", took)
 		}
 	}
@@ -131,7 +135,7 @@ func TestHostileSlowBodiesAndHugeHeaders(t *testing.T) {
 			t.Errorf("1 MiB of headers answered %d, want 431", code)
 		}
 	}
-	p.check(t, probeBound)
+	p.check(t)
 	if n := s.storeRevision(); n != 0 {
 		t.Errorf("cut-off requests wrote: revision %d", n)
 	}
@@ -176,7 +180,7 @@ func TestHostileWatchersThatNeverRead(t *testing.T) {
 	if bound := int64(stalled*(watchFlushAt+2*len(big))) + frameCacheBytes; peak > bound {
 		t.Errorf("memory grew by %d bytes, over %d", peak, bound)
 	}
-	p.check(t, probeBound)
+	p.check(t)
 }
 
 // hostileListing is how many keys the listing test stores, and how large
@@ -267,5 +271,5 @@ func TestHostileHugeListing(t *testing.T) {
 	if _, err := io.Copy(io.Discard, res.Body); err != nil {
 		t.Fatal(err)
 	}
-	p.check(t, probeBound)
+	p.check(t)
 }
