@@ -37,7 +37,12 @@ const (
 	// DefaultMaxHeaderBytes bounds a request's line and headers: a key of
 	// the largest size fully percent-encoded, twice (path and after=), fits
 	// several times over.
-	DefaultMaxHeaderBytes = 64 << 10
+	DefaultMaxHeaderBytes = 32 << 10
+	// DefaultMaxRequestBytes bounds the request bodies a member holds at
+	// once (read, or being proposed): 256 bodies of the default largest
+	// value, and room for two of the largest any route takes with values
+	// of the largest size.
+	DefaultMaxRequestBytes = 256 << 20
 	// rejectLinger bounds how long a connection over the cap is kept to
 	// deliver its 429; rejecters caps how many are being delivered at once
 	// (past that they are closed without an answer).
@@ -71,6 +76,37 @@ func (g *gate) enter() bool {
 }
 
 func (g *gate) leave() { g.n.Add(-1) }
+
+// reserveBody reserves, against Config.MaxRequestBytes, room for the body
+// of the request before any of it is read: its Content-Length, or the
+// largest body any route takes when the length is not given (chunked).
+// The room is held until the request is answered, since the body is held
+// until its proposal is done. Over the budget the request is answered 429
+// rate_limited at once, and release is nil.
+func (s *Server) reserveBody(c *gin.Context) (release func(), ok bool) {
+	body := c.Request.Body
+	if body == nil || body == http.NoBody {
+		return func() {}, true
+	}
+	n := s.maxBody()
+	if cl := c.Request.ContentLength; cl >= 0 {
+		n = min(cl, n) // more than any route takes is refused unread
+	}
+	if s.bodies.n.Add(n) > s.bodies.max {
+		s.bodies.n.Add(-n)
+		s.metrics.rejected.WithLabelValues("request_bytes").Inc()
+		c.Header("Retry-After", "1")
+		s.fail(c, fmt.Errorf("%w: request bodies of more than %d bytes in all are being handled on this member; retry later or ask another member",
+			errRateLimited, s.bodies.max))
+		return nil, false
+	}
+	return func() { s.bodies.n.Add(-n) }, true
+}
+
+// maxBody is the largest request body any route takes.
+func (s *Server) maxBody() int64 {
+	return max(s.seedBodyLimit(), s.formLimit(), maxJSONBody, int64(s.b.MaxValueBytes()))
+}
 
 // admit takes a place at g for the request, or answers 429 rate_limited
 // and reports false.

@@ -16,6 +16,7 @@ import (
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/internal/testcerts"
 	"github.com/rosterhq/roster/internal/testutil"
+	"github.com/rosterhq/roster/registry"
 )
 
 // served is the API served by Server.Serve itself (its own http.Server and
@@ -251,5 +252,46 @@ func TestFrameCacheBoundedInBytes(t *testing.T) {
 	small := fsm.Event{Type: fsm.EventPut, KV: &fsm.KV{Key: "/small", Value: []byte("x"), ModRevision: 8192 + 41}}
 	if a, b := fc.get(small, false), fc.get(small, false); &a[0] != &b[0] {
 		t.Fatalf("a small frame was not cached")
+	}
+}
+
+// Request bodies held at once are bounded in bytes: one over the budget is
+// refused before a byte of it is read, and its room comes back when the
+// request holding it ends.
+func TestRequestBodyBudget(t *testing.T) {
+	t.Parallel()
+	// With 64 KiB values the largest body a route takes is a 2 MiB JSON
+	// one; the budget holds one.
+	e := newEnvWith(t, func(c *registry.Config) { c.MaxValue = 64 << 10 }, func(c *Config) {
+		c.ReadTimeout = time.Second
+		c.MaxRequestBytes = 2 << 20
+	})
+	// A chunked body reserves the most any route takes: the whole budget,
+	// held while it trickles in.
+	held := make(chan string, 1)
+	go func() {
+		answer, _ := slowRequest(t, strings.TrimPrefix(e.ts.URL, "http://"),
+			"POST /v1/leases HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", "1a\r\n{\"ttl\": 10, \"name\": \"/slow\"}\r\n0\r\n\r\n", 200*time.Millisecond)
+		held <- answer
+	}()
+	testutil.Eventually(t, 5*time.Second, "the budget taken", func() bool { return e.srv.bodies.n.Load() == 2<<20 })
+	r := e.doStr("PUT", "/v1/kv/budget", "v")
+	r.fails(t, http.StatusTooManyRequests, "rate_limited")
+	if r.hdr.Get("Retry-After") == "" {
+		t.Errorf("no Retry-After on a 429")
+	}
+	e.doStr("GET", "/v1/kv/budget?count_only=true", "").ok(t, 200, nil) // no body: not counted
+	if answer := <-held; !strings.HasPrefix(answer, "400 ") {
+		t.Fatalf("the slow body answered %q, want 400 once cut off", answer)
+	}
+	testutil.Eventually(t, 5*time.Second, "the budget given back", func() bool { return e.srv.bodies.n.Load() == 0 })
+	e.doStr("PUT", "/v1/kv/budget", "v").ok(t, 200, nil)
+	if got := promtest.ToFloat64(e.srv.metrics.rejected.WithLabelValues("request_bytes")); got != 1 {
+		t.Errorf("rejected for request bytes: %v, want 1", got)
+	}
+
+	// A budget that cannot hold one body of the largest size is refused.
+	if _, err := New(Config{MaxRequestBytes: 1 << 20}, e.node, nil, nil); err == nil {
+		t.Fatal("New accepted a request budget smaller than one body")
 	}
 }

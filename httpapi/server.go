@@ -52,6 +52,9 @@ type Config struct {
 	MaxBlockingReads int
 	// MaxHeaderBytes bounds a request's line and headers.
 	MaxHeaderBytes int
+	// MaxRequestBytes bounds the bytes of request bodies held at once; at
+	// least the largest body a route takes (8 times the largest value).
+	MaxRequestBytes int64
 
 	// heartbeat is how long a watch stream stays silent before it sends a
 	// heartbeat (zero: heartbeatEvery; shorter in tests).
@@ -78,6 +81,7 @@ type Server struct {
 	conns             *connCap
 	hub               watchHub
 	watches, blocking gate
+	bodies            gate // bytes of request bodies, not requests
 	// wg tracks the goroutines that outlive their request: watch streams
 	// and rejections of connections over the cap.
 	wg sync.WaitGroup
@@ -122,6 +126,9 @@ func New(cfg Config, b Backend, log *slog.Logger, reg prometheus.Registerer) (*S
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
 	}
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -135,6 +142,10 @@ func New(cfg Config, b Backend, log *slog.Logger, reg prometheus.Registerer) (*S
 	}
 	s := &Server{cfg: cfg, b: b, log: log, metrics: m, console: ui, closing: make(chan struct{})}
 	s.watches.max, s.blocking.max = int64(cfg.MaxWatches), int64(cfg.MaxBlockingReads)
+	s.bodies.max = cfg.MaxRequestBytes
+	if need := s.maxBody(); s.bodies.max < need {
+		return nil, invalidf("httpapi: MaxRequestBytes %d cannot hold one body of the largest size a route takes (%d bytes)", s.bodies.max, need)
+	}
 	s.fwd = s.newForwarder()
 	s.kafwd = newKAForwarder(s, s.fwd.proxy.Transport)
 
@@ -305,6 +316,11 @@ func (s *Server) withTimeout(c *gin.Context) {
 		return
 	}
 	s.setDeadlines(c, d)
+	release, ok := s.reserveBody(c)
+	if !ok {
+		return
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(c.Request.Context(), d)
 	defer cancel()
 	c.Request = c.Request.WithContext(ctx)

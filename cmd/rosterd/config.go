@@ -96,12 +96,13 @@ type flags struct {
 
 	readTimeout, writeTimeout              time.Duration
 	maxConns, maxWatches, maxBlockingReads int
-	maxHeader                              byteSize
+	maxHeader, maxRequest                  byteSize
 }
 
 func newFlags() *flags {
 	f := &flags{fs: flag.NewFlagSet("rosterd", flag.ContinueOnError), maxValue: registry.DefaultMaxValue,
-		watchHistoryBytes: fsm.DefaultWatchHistoryBytes, maxHeader: httpapi.DefaultMaxHeaderBytes}
+		watchHistoryBytes: fsm.DefaultWatchHistoryBytes, maxHeader: httpapi.DefaultMaxHeaderBytes,
+		maxRequest: httpapi.DefaultMaxRequestBytes}
 	fs := f.fs
 	// parseConfig reports errors itself, once, without the usage dump.
 	fs.SetOutput(io.Discard)
@@ -141,6 +142,7 @@ func newFlags() *flags {
 	fs.IntVar(&f.maxWatches, "max-watches", httpapi.DefaultMaxWatches, "watch `streams` open at once; more are answered 429")
 	fs.IntVar(&f.maxBlockingReads, "max-blocking-reads", httpapi.DefaultMaxBlockingReads, "blocking `reads` waiting at once; more are answered 429")
 	fs.Var(&f.maxHeader, "max-header-size", "largest request line plus headers, a `size`; more is answered 431")
+	fs.Var(&f.maxRequest, "max-request-bytes", "request bodies held at once, a `size` of at least 8 times -max-value-size; more are answered 429")
 
 	fs.VisitAll(func(fl *flag.Flag) { fl.Usage += " [" + envName(fl.Name) + "]" })
 	return f
@@ -225,6 +227,7 @@ func parseConfig(args []string, env environment) (Config, error) {
 			MaxWatches:        f.maxWatches,
 			MaxBlockingReads:  f.maxBlockingReads,
 			MaxHeaderBytes:    int(f.maxHeader),
+			MaxRequestBytes:   int64(f.maxRequest),
 		},
 		Registry: registry.Config{
 			WatchHistory:       f.watchHistory,
@@ -348,6 +351,11 @@ func parseConfig(args []string, env environment) (Config, error) {
 	if cfg.HTTP.MaxHeaderBytes < minHeaderBytes {
 		check(fmt.Errorf("-max-header-size %s: at least %s (a request line with the largest key, percent-encoded)",
 			f.maxHeader.String(), new(byteSize(minHeaderBytes)).String()))
+	}
+	// The largest body a route takes: a transaction's JSON (8 values).
+	if need := max(8*int64(rc.MaxValue), 2<<20); cfg.HTTP.MaxRequestBytes < need {
+		check(fmt.Errorf("-max-request-bytes %s: at least %s (8 times -max-value-size, and 2MiB: the largest body a route takes)",
+			f.maxRequest.String(), new(byteSize(need)).String()))
 	}
 	if rc.WatchHistoryBytes <= 0 {
 		check(fmt.Errorf("-watch-history-bytes %s: must be positive", f.watchHistoryBytes.String()))

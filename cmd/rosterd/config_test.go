@@ -29,7 +29,8 @@ func defaultConfig() Config {
 		LogFormat: "text",
 		HTTP: httpapi.Config{
 			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, WatchWriteTimeout: 30 * time.Second,
-			MaxConns: 10000, MaxWatches: 5000, MaxBlockingReads: 5000, MaxHeaderBytes: 64 << 10,
+			MaxConns: 10000, MaxWatches: 5000, MaxBlockingReads: 5000, MaxHeaderBytes: 32 << 10,
+			MaxRequestBytes: 256 << 20,
 		},
 		Registry: registry.Config{
 			WatchHistory:       100000,
@@ -195,10 +196,10 @@ func TestParseConfig(t *testing.T) {
 		{
 			name: "http limits",
 			args: []string{"-http-read-timeout", "5s", "-http-write-timeout", "1m", "-max-conns", "100",
-				"-max-watches", "10", "-max-blocking-reads", "20", "-max-header-size", "16KiB"},
+				"-max-watches", "10", "-max-blocking-reads", "20", "-max-header-size", "16KiB", "-max-request-bytes", "64MiB"},
 			edit: func(c *Config) {
 				c.HTTP = httpapi.Config{ReadTimeout: 5 * time.Second, WriteTimeout: time.Minute, WatchWriteTimeout: time.Minute,
-					MaxConns: 100, MaxWatches: 10, MaxBlockingReads: 20, MaxHeaderBytes: 16 << 10}
+					MaxConns: 100, MaxWatches: 10, MaxBlockingReads: 20, MaxHeaderBytes: 16 << 10, MaxRequestBytes: 64 << 20}
 			},
 		},
 		{
@@ -274,6 +275,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"zero blocking reads", nil, map[string]string{"ROSTER_MAX_BLOCKING_READS": "0"}, "-max-blocking-reads 0: must be positive"},
 		{"zero read timeout", []string{"-http-read-timeout", "0s"}, nil, "-http-read-timeout 0s: must be positive"},
 		{"tiny header", []string{"-max-header-size", "1KiB"}, nil, "-max-header-size 1KiB: at least 8KiB"},
+		{"small request budget", []string{"-max-request-bytes", "1MiB"}, nil, "-max-request-bytes 1MiB: at least 8MiB"},
+		{"request budget below big values", []string{"-max-value-size", "16MiB", "-max-request-bytes", "64MiB"}, nil, "-max-request-bytes 64MiB: at least 128MiB"},
 		{"zero history bytes", []string{"-watch-history-bytes", "0"}, nil, "-watch-history-bytes 0: must be positive"},
 		{"zero size", []string{"-max-value-size", "0"}, nil, "must be positive"},
 		{"bad level", []string{"-log-level", "loud"}, nil, "-log-level"},
