@@ -156,9 +156,7 @@ func TestWatchAndBlockingReadCaps(t *testing.T) {
 		t.Errorf("no Retry-After on a 429")
 	}
 	w1.close()
-	testutil.Eventually(t, 5*time.Second, "a watch place freed", func() bool {
-		return promtest.ToFloat64(e.srv.metrics.watchers) == 1
-	})
+	testutil.Eventually(t, 5*time.Second, "a watch place freed", func() bool { return e.srv.watches.n.Load() == 1 })
 	w3 := e.openWatch("/v1/watch/cap/?prefix=true")
 
 	// Blocking reads: two wait, the third is refused at once.
