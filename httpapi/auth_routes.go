@@ -144,8 +144,7 @@ func (s *Server) whoami(c *gin.Context) {
 	writeJSON(c, http.StatusOK, api.WhoAmI{ID: p.TokenID, Name: p.Name, Roles: append([]string{}, p.Roles...), Admin: p.Admin()})
 }
 
-// authState reads the tables: linearizable unless ?stale=true (the route
-// runs behind readOrForward).
+// authState reads the tables: linearizable unless ?stale=true.
 func (s *Server) authState(c *gin.Context) (*fsm.State, error) {
 	q := newQuery(c)
 	stale := q.flag("stale")

@@ -34,9 +34,8 @@ type Backend interface {
 
 	// ID is this member's ID.
 	ID() string
-	// WaitLeader waits (bounded) until a leader is known: self reports
-	// whether it is this node, addr is the leader's HTTP address.
-	WaitLeader(ctx context.Context) (self bool, addr string, err error)
+	// LeaderAddr is the leader's advertised HTTP address, "" when unknown.
+	LeaderAddr() string
 	AddMember(ctx context.Context, req registry.JoinRequest) error
 	RemoveMember(ctx context.Context, id string) error
 	// UpdateMember re-records a configured member's HTTP address; it never

@@ -99,8 +99,8 @@ func (s *Server) waitForChange(ctx context.Context, key string, prefix bool, ind
 // requestTimeout is the deadline of a request: long-lived ones (watches,
 // blocking reads) get none or their wait on top of the usual bound.
 func (s *Server) requestTimeout(c *gin.Context) (time.Duration, bool) {
-	if c.FullPath() == "/v1/watch/*key" {
-		return 0, false
+	if c.FullPath() == "/v1/watch/*key" || c.FullPath() == "/debug/*path" {
+		return 0, false // streams; CPU profiles and traces run for as long as asked
 	}
 	if c.Request.Method == "GET" && c.FullPath() == "/v1/kv/*key" {
 		if _, ok := c.GetQuery("index"); ok {

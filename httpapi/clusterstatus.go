@@ -121,8 +121,7 @@ func (s *Server) clusterStatus(c *gin.Context) {
 }
 
 // probePeer asks one peer for its own status (?local=true), presenting the
-// caller's token, through the transport that forwarding uses (so it dials
-// peers the way forwarding does, TLS included).
+// caller's token, with Config.PeerTLS for https:// members.
 func (s *Server) probePeer(ctx context.Context, m api.Member, auth string) api.MemberStatus {
 	st := api.MemberStatus{Member: m}
 	unreachable := func(msg string) api.MemberStatus {
@@ -142,7 +141,7 @@ func (s *Server) probePeer(ctx context.Context, m api.Member, auth string) api.M
 		req.Header.Set("Authorization", auth)
 	}
 	start := time.Now()
-	res, err := (&http.Client{Transport: s.fwd.proxy.Transport}).Do(req)
+	res, err := s.peerHTTP.Do(req)
 	if err != nil {
 		// The URL and the dialed address are the member's own, shown
 		// beside it: keep what went wrong ("connect: connection refused").

@@ -20,14 +20,14 @@ import (
 // /delete and /inc, which answer {"value": V} or {"error": "<message>"}.
 // Every key K of theirs is the Roster key /K, as with /key/{key}.
 
-// seedRoutes registers them; lead forwards to the leader from a follower.
-func (s *Server) seedRoutes(e *gin.Engine, lead gin.HandlerFunc) {
-	e.POST("/key", lead, s.compatSetKeys)
+// seedRoutes registers them; like every route they work on any member.
+func (s *Server) seedRoutes(e *gin.Engine) {
+	e.POST("/key", s.compatSetKeys)
 	demo := e.Group("", demoErrors)
-	demo.POST("/put", lead, s.demoPut)
-	demo.POST("/get", lead, s.demoGet) // on the leader: linearizable
-	demo.POST("/delete", lead, s.demoDelete)
-	demo.POST("/inc", lead, s.demoInc)
+	demo.POST("/put", s.demoPut)
+	demo.POST("/get", s.demoGet) // linearizable
+	demo.POST("/delete", s.demoDelete)
+	demo.POST("/inc", s.demoInc)
 }
 
 // demoErrors makes every error of the request, the middlewares' included,

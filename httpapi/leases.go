@@ -65,7 +65,7 @@ func (s *Server) keepAliveOne(c *gin.Context) {
 
 // renewOne renews one lease; a lease that is gone is lease_not_found.
 func (s *Server) renewOne(c *gin.Context, id int64) (fsm.LeaseStatus, error) {
-	got, _, err := s.renew(c, []int64{id})
+	got, _, err := s.b.KeepAlive(c.Request.Context(), []int64{id})
 	if err != nil {
 		return fsm.LeaseStatus{}, err
 	}
@@ -101,7 +101,7 @@ func (s *Server) keepAliveMany(c *gin.Context) {
 	}
 	resp := api.KeepAliveResponse{Leases: []api.Renewal{}, NotFound: []api.LeaseID{}}
 	if len(ids) > 0 {
-		got, notFound, err := s.renew(c, ids)
+		got, notFound, err := s.b.KeepAlive(c.Request.Context(), ids)
 		if err != nil {
 			s.fail(c, err)
 			return

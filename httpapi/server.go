@@ -33,7 +33,8 @@ type Config struct {
 	// token (auth.go).
 	Auth bool
 	// PeerTLS is the client configuration for dialing other members'
-	// https:// HTTP addresses when forwarding (nil: Go's defaults).
+	// https:// HTTP addresses (the console's cluster status asks each
+	// member; nil: Go's defaults).
 	PeerTLS *tls.Config
 	// Version is the version this member reports in GET
 	// /v1/cluster/status (default BuildVersion()).
@@ -59,6 +60,9 @@ type Config struct {
 	// heartbeat is how long a watch stream stays silent before it sends a
 	// heartbeat (zero: heartbeatEvery; shorter in tests).
 	heartbeat time.Duration
+	// Debug, when set, serves every path under /debug/ (rosterd's -pprof
+	// puts net/http/pprof there); nil answers 404.
+	Debug http.Handler
 }
 
 // DefaultRequestTimeout is Config.RequestTimeout's default.
@@ -72,11 +76,11 @@ type Server struct {
 	engine  *gin.Engine
 	http    *http.Server
 	metrics *httpMetrics
-	fwd     *forwarder
-	kafwd   *kaForwarder
 	frames  frameCache
 	console *console      // the web console's embedded files (console.go)
 	closing chan struct{} // closed on Shutdown: ends watches and blocking reads
+	// peerHTTP dials other members' HTTP addresses (peerhttp.go).
+	peerHTTP *http.Client
 
 	conns             *connCap
 	hub               watchHub
@@ -146,8 +150,7 @@ func New(cfg Config, b Backend, log *slog.Logger, reg prometheus.Registerer) (*S
 	if need := s.maxBody(); s.bodies.max < need {
 		return nil, invalidf("httpapi: MaxRequestBytes %d cannot hold one body of the largest size a route takes (%d bytes)", s.bodies.max, need)
 	}
-	s.fwd = s.newForwarder()
-	s.kafwd = newKAForwarder(s, s.fwd.proxy.Transport)
+	s.peerHTTP = s.newPeerHTTP()
 
 	// gin's mode is process-wide; release mode is the only one that never
 	// prints route tables or warnings to stdout behind our logger's back.
@@ -164,7 +167,7 @@ func New(cfg Config, b Backend, log *slog.Logger, reg prometheus.Registerer) (*S
 	if err := e.SetTrustedProxies(nil); err != nil {
 		return nil, err
 	}
-	e.Use(m.observe, s.recoverPanic, s.withTimeout, s.authorize)
+	e.Use(m.observe, s.recoverPanic, s.leaderHeader, s.withTimeout, s.authorize)
 	e.NoRoute(func(c *gin.Context) { s.fail(c, errRouteNotFound) })
 	e.NoMethod(func(c *gin.Context) { s.fail(c, errMethodNotAllowed) })
 	s.routes(e)
@@ -191,60 +194,76 @@ func New(cfg Config, b Backend, log *slog.Logger, reg prometheus.Registerer) (*S
 // routes registers every route. Each handler sits in the file of its
 // family: leases.go, kv.go, cluster.go, compat.go.
 //
-// Writes and linearizable reads must run on the leader: leaderOnly and
-// readOrForward forward them there from a follower. Health, metrics, the
-// cluster view and snapshots are this member's own.
+// Every member serves every route: the registry forwards writes from a
+// follower to the leader and serves linearizable reads from the member's
+// own replica after a read index, so no route forwards HTTP. Health,
+// metrics, the cluster view and snapshots are this member's own.
 func (s *Server) routes(e *gin.Engine) {
-	lead, read := s.leaderOnly, s.readOrForward
 	v1 := e.Group("/v1")
-	v1.POST("/leases", lead, s.grant)
-	v1.GET("/leases", read, s.listLeases)
-	v1.POST("/leases/keepalive", s.keepAliveMany) // coalesced on followers (kaforward.go)
-	v1.GET("/leases/:id", read, s.getLease)
-	v1.DELETE("/leases/:id", lead, s.revoke)
+	v1.POST("/leases", s.grant)
+	v1.GET("/leases", s.listLeases)
+	v1.POST("/leases/keepalive", s.keepAliveMany)
+	v1.GET("/leases/:id", s.getLease)
+	v1.DELETE("/leases/:id", s.revoke)
 	v1.POST("/leases/:id/keepalive", s.keepAliveOne)
 
-	v1.GET("/kv/*key", read, s.getKV)
-	v1.PUT("/kv/*key", lead, s.putKV)
-	v1.DELETE("/kv/*key", lead, s.deleteKV)
-	v1.POST("/kv/*key", lead, s.postKV) // only {key}/incr
+	v1.GET("/kv/*key", s.getKV)
+	v1.PUT("/kv/*key", s.putKV)
+	v1.DELETE("/kv/*key", s.deleteKV)
+	v1.POST("/kv/*key", s.postKV) // only {key}/incr
 
-	v1.GET("/watch/*key", s.watch) // served locally: a watch follows this member's state
+	v1.GET("/watch/*key", s.watch) // a watch follows this member's state
 
 	v1.GET("/cluster", s.cluster)
 	v1.POST("/cluster/snapshot", s.snapshot)
-	v1.POST("/cluster/members", lead, s.addMember)
-	v1.PUT("/cluster/members/:id", lead, s.updateMember)
-	v1.DELETE("/cluster/members/:id", lead, s.removeMember)
+	v1.POST("/cluster/members", s.addMember)
+	v1.PUT("/cluster/members/:id", s.updateMember)
+	v1.DELETE("/cluster/members/:id", s.removeMember)
 
 	e.GET("/healthz", s.healthz)
 	e.HEAD("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.HEAD("/readyz", s.readyz)
 	e.GET("/metrics", s.metricsHandler())
+	if s.cfg.Debug != nil {
+		e.Any("/debug/*path", gin.WrapH(s.cfg.Debug))
+	}
 
-	e.POST("/lease/grant", lead, s.compatGrant)
-	e.POST("/lease/keepalive/:id", lead, s.compatKeepAlive)
-	e.POST("/lease/revoke/:id", lead, s.compatRevoke)
-	e.POST("/lease/timetolive/:id", lead, s.compatTimeToLive)
-	e.POST("/lease/kv/*key", lead, s.compatLeaseKV)
-	e.PUT("/key/*key", lead, s.compatPutKey)
-	e.GET("/key/*key", lead, s.compatGetKey)
-	e.DELETE("/key/*key", lead, s.compatDeleteKey)
-	e.POST("/join", lead, s.compatJoin)
-	s.seedRoutes(e, lead) // POST /key, /put, /get, /delete, /inc (compat_seed.go)
+	e.POST("/lease/grant", s.compatGrant)
+	e.POST("/lease/keepalive/:id", s.compatKeepAlive)
+	e.POST("/lease/revoke/:id", s.compatRevoke)
+	e.POST("/lease/timetolive/:id", s.compatTimeToLive)
+	e.POST("/lease/kv/*key", s.compatLeaseKV)
+	e.PUT("/key/*key", s.compatPutKey)
+	e.GET("/key/*key", s.compatGetKey)
+	e.DELETE("/key/*key", s.compatDeleteKey)
+	e.POST("/join", s.compatJoin)
+	s.seedRoutes(e) // POST /key, /put, /get, /delete, /inc (compat_seed.go)
 
 	s.consoleRoutes(e) // the web console and its cluster status route
 
 	au := v1.Group("/auth")
-	au.PUT("/roles/:name", lead, s.putRole)
-	au.GET("/roles", read, s.listRoles)
-	au.GET("/roles/:name", read, s.getRole)
-	au.DELETE("/roles/:name", lead, s.deleteRole)
-	au.POST("/tokens", lead, s.createToken)
-	au.GET("/tokens", read, s.listTokens)
-	au.DELETE("/tokens/:id", lead, s.deleteToken)
+	au.PUT("/roles/:name", s.putRole)
+	au.GET("/roles", s.listRoles)
+	au.GET("/roles/:name", s.getRole)
+	au.DELETE("/roles/:name", s.deleteRole)
+	au.POST("/tokens", s.createToken)
+	au.GET("/tokens", s.listTokens)
+	au.DELETE("/tokens/:id", s.deleteToken)
 	au.GET("/whoami", s.whoami) // this member's own replica: no round trip
+}
+
+// headerLeader names the leader's HTTP address (host:port) on every
+// answer, when this member knows it, so that clients can send writes
+// straight to the leader.
+const headerLeader = "X-Roster-Leader"
+
+// leaderHeader sets headerLeader.
+func (s *Server) leaderHeader(c *gin.Context) {
+	if addr := s.b.LeaderAddr(); addr != "" {
+		c.Header(headerLeader, addr)
+	}
+	c.Next()
 }
 
 // Handler returns the http.Handler serving the API (for tests and for

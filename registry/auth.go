@@ -143,13 +143,13 @@ func (n *Node) PutRole(ctx context.Context, r fsm.Role) error {
 	if err := fsm.ValidateRole(r); err != nil {
 		return err
 	}
-	_, err := n.propose(ctx, "auth", fsm.PutRole{Role: r})
+	_, err := n.write(ctx, fsm.PutRole{Role: r})
 	return err
 }
 
 // DeleteRole removes a role.
 func (n *Node) DeleteRole(ctx context.Context, name string) error {
-	_, err := n.propose(ctx, "auth", fsm.DeleteRole{Name: name})
+	_, err := n.write(ctx, fsm.DeleteRole{Name: name})
 	return err
 }
 
@@ -174,7 +174,7 @@ func (n *Node) CreateToken(ctx context.Context, name string, roles []string) (fs
 			return fsm.Token{}, "", fmt.Errorf("%w: role %q does not exist", fsm.ErrInvalidArgument, r)
 		}
 	}
-	if _, err := n.propose(ctx, "auth", fsm.PutToken{Token: t}); err != nil {
+	if _, err := n.write(ctx, fsm.PutToken{Token: t}); err != nil {
 		return fsm.Token{}, "", err
 	}
 	return t, secret, nil
@@ -182,7 +182,7 @@ func (n *Node) CreateToken(ctx context.Context, name string, roles []string) (fs
 
 // DeleteToken removes a token.
 func (n *Node) DeleteToken(ctx context.Context, id string) error {
-	_, err := n.propose(ctx, "auth", fsm.DeleteToken{ID: id})
+	_, err := n.write(ctx, fsm.DeleteToken{ID: id})
 	return err
 }
 

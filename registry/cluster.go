@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -64,8 +65,14 @@ func (n *Node) Snapshot(ctx context.Context) (uint64, error) {
 	return meta.Index, nil
 }
 
+// readyWait bounds how long Ready waits for a read index and for this
+// member to apply it.
+const readyWait = time.Second
+
 // Ready is nil when this member is a voter, a leader is known and this
-// member has applied up to the commit index it knows of.
+// member has applied everything the leader had committed when Ready was
+// called: its read index, confirmed by the leader. A member that lags on
+// its log (its own commit index is behind the leader's) is not ready.
 func (n *Node) Ready() error {
 	select {
 	case <-n.stop:
@@ -89,13 +96,36 @@ func (n *Node) Ready() error {
 	if !voter {
 		return fmt.Errorf("%w: not a voter of the cluster yet", ErrNotReady)
 	}
-	if n.IsLeader() && !n.leaderReady.Load() {
+	ctx, cancel := context.WithTimeout(n.stopCtx, readyWait)
+	defer cancel()
+	if n.IsLeader() && !n.leaderIsReady() {
 		return fmt.Errorf("%w: leader is catching up", ErrNotReady)
 	}
-	// raft's applied index counts no-op entries the state machine never
-	// sees, so it is the right one to compare with the commit index.
-	if applied, commit := n.raft.AppliedIndex(), n.raft.CommitIndex(); applied < commit {
-		return fmt.Errorf("%w: applied index %d behind commit index %d", ErrNotReady, applied, commit)
+	idx, err := n.readIndex(ctx)
+	if err != nil {
+		if errors.Is(err, ErrNoLeader) {
+			return err
+		}
+		return fmt.Errorf("%w: no read index from the leader: %v", ErrNotReady, err)
+	}
+	if err := n.fsm.WaitApplied(ctx, idx); err != nil {
+		return fmt.Errorf("%w: applied index %d behind the leader's commit index %d", ErrNotReady, n.fsm.State().AppliedIndex(), idx)
 	}
 	return nil
+}
+
+// LeaderAddr is the leader's advertised HTTP address ("" when no leader is
+// known or it did not record one), cheap enough for every answer.
+func (n *Node) LeaderAddr() string {
+	if n.raft.State() == raft.Leader {
+		return n.cfg.HTTPAdvertise
+	}
+	_, id := n.raft.LeaderWithID()
+	if id == "" {
+		return ""
+	}
+	if m, ok := n.fsm.State().Member(string(id)); ok {
+		return m.HTTPAddr
+	}
+	return ""
 }

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"crypto/tls"
 	"fmt"
 	"time"
 
@@ -67,6 +68,12 @@ type Config struct {
 	// 10000). Neither is on the acknowledgement path.
 	CheckpointInterval time.Duration
 	CheckpointEntries  int
+
+	// PeerTLS, when set, secures the raft port: the listener requires and
+	// verifies client certificates, and this member dials others with TLS,
+	// presenting its certificate and verifying theirs. Raft and the
+	// forwarding channel both use it. nil: plain TCP.
+	PeerTLS *tls.Config
 
 	// NoSync skips fsync of the state file (tests and benchmarks only).
 	NoSync bool

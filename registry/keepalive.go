@@ -23,7 +23,9 @@ type kaResponse struct {
 }
 
 // KeepAlive renews leases to their full TTL. Duplicate IDs count once. It
-// returns the renewed leases in request order and the IDs not found.
+// returns the renewed leases in request order and the IDs not found. On a
+// follower the renewals travel to the leader over the forwarding channel,
+// where they join the leader's group commit like its own.
 func (n *Node) KeepAlive(ctx context.Context, ids []int64) ([]fsm.LeaseStatus, []int64, error) {
 	uniq := make([]int64, 0, len(ids))
 	seen := make(map[int64]struct{}, len(ids))
@@ -36,38 +38,56 @@ func (n *Node) KeepAlive(ctx context.Context, ids []int64) ([]fsm.LeaseStatus, [
 			uniq = append(uniq, id)
 		}
 	}
-	renewed, notFound := []fsm.LeaseStatus{}, []int64{}
 	if len(uniq) == 0 {
-		return renewed, notFound, nil
+		return []fsm.LeaseStatus{}, []int64{}, nil
 	}
+	res, err := n.write(ctx, fsm.KeepAlive{IDs: uniq})
+	if err != nil {
+		return nil, nil, err
+	}
+	renewed, notFound := res.Renewed, res.NotFound
+	if renewed == nil {
+		renewed = []fsm.LeaseStatus{}
+	}
+	if notFound == nil {
+		notFound = []int64{}
+	}
+	return renewed, notFound, nil
+}
+
+// keepAliveHere renews distinct ids through the group commit of this
+// member, which must lead: the renewed leases in the order of ids, and the
+// IDs not found.
+func (n *Node) keepAliveHere(ctx context.Context, ids []int64) (fsm.Result, error) {
 	if !n.IsLeader() {
-		return nil, nil, n.notLeader()
+		return fsm.Result{}, n.notLeader()
 	}
-	req := &kaRequest{ids: uniq, resp: make(chan kaResponse, 1)}
+	req := &kaRequest{ids: ids, resp: make(chan kaResponse, 1)}
 	select {
 	case n.kaCh <- req:
 	case <-ctx.Done():
-		return nil, nil, fmt.Errorf("%w: %v", ErrNoLeader, ctx.Err())
+		return fsm.Result{}, fmt.Errorf("%w: %v", ErrNoLeader, ctx.Err())
 	case <-n.stop:
-		return nil, nil, ErrClosed
+		return fsm.Result{}, ErrClosed
 	}
 	var r kaResponse
 	select {
 	case r = <-req.resp:
 	case <-ctx.Done():
-		return nil, nil, fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())
+		return fsm.Result{}, fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())
 	}
 	if r.err != nil {
-		return nil, nil, r.err
+		return fsm.Result{}, r.err
 	}
-	for _, id := range uniq {
+	res := fsm.Result{Renewed: make([]fsm.LeaseStatus, 0, len(ids))}
+	for _, id := range ids {
 		if st, ok := r.byID[id]; ok {
-			renewed = append(renewed, st)
+			res.Renewed = append(res.Renewed, st)
 		} else {
-			notFound = append(notFound, id)
+			res.NotFound = append(res.NotFound, id)
 		}
 	}
-	return renewed, notFound, nil
+	return res, nil
 }
 
 // runKeepAliveBatcher owns the group commit: it drains waiting requests

@@ -21,6 +21,9 @@ func (n *Node) watchLeadership() {
 		case <-n.stop:
 			return
 		case leading := <-n.raft.LeaderCh():
+			if n.hooks != nil && n.hooks.leadership != nil {
+				n.hooks.leadership(leading)
+			}
 			stop()
 			stop = func() {}
 			if !leading {
@@ -47,7 +50,7 @@ func (n *Node) startDuties() (stop func()) {
 	return func() {
 		cancel()
 		wg.Wait()
-		n.leaderReady.Store(false)
+		n.readyTerm.Store(0)
 		n.idgen.Store(nil)
 		n.met.isLeader.Set(0)
 	}
@@ -56,6 +59,9 @@ func (n *Node) startDuties() (stop func()) {
 // lead runs the leader's duties until ctx ends: catch up, record this
 // member's metadata, then tick.
 func (n *Node) lead(ctx context.Context) {
+	// The term this leadership began in: readiness is recorded for it
+	// only, and only if it is still the term once caught up.
+	term := n.raft.CurrentTerm()
 	// The lease clock restarts from the replicated value: only time that
 	// passes under this leader is counted, never the leaderless gap.
 	meter := lease.NewMeter(time.Now, max(4*n.cfg.Tick, 2*time.Second))
@@ -87,10 +93,24 @@ func (n *Node) lead(ctx context.Context) {
 	}
 	n.bootstrapRoot(ctx)
 	// One tick right away so the last committed entry is a command the
-	// state machine sees: linearizable reads wait for its index.
-	n.tick(ctx, meter)
-	n.leaderReady.Store(true)
-	n.log.Info("leader ready", "applied_index", n.fsm.State().AppliedIndex(), "lease_clock_ms", n.fsm.State().Clock())
+	// state machine sees: read indexes (commit indexes) must name entries
+	// that the state machine applies, or readers would wait for the next
+	// one. Readiness waits for that tick to commit, in this term.
+	for !n.tick(ctx, meter) {
+		if ctx.Err() != nil || n.raft.State() != raft.Leader {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(n.cfg.Tick / 10):
+		}
+	}
+	if n.raft.CurrentTerm() != term {
+		return // lost and regained leadership meanwhile: the watcher restarts the duties
+	}
+	n.readyTerm.Store(term)
+	n.log.Info("leader ready", "term", term, "applied_index", n.fsm.State().AppliedIndex(), "lease_clock_ms", n.fsm.State().Clock())
 
 	// No tick while no lease is alive (an idle cluster writes nothing);
 	// otherwise one when the earliest lease falls due, and at least once a
@@ -149,8 +169,9 @@ func (n *Node) nextTick(meter *lease.Meter) (time.Duration, bool) {
 
 // tick proposes one Tick, then more at once while expired leases remain
 // beyond the per-tick limit, so a mass expiry is drained in a pipeline of
-// bounded entries rather than one entry that stalls the log.
-func (n *Node) tick(ctx context.Context, meter *lease.Meter) {
+// bounded entries rather than one entry that stalls the log. It reports
+// whether every tick it proposed committed.
+func (n *Node) tick(ctx context.Context, meter *lease.Meter) bool {
 	for ctx.Err() == nil {
 		start := time.Now()
 		ms := meter.TakeMs()
@@ -165,15 +186,16 @@ func (n *Node) tick(ctx context.Context, meter *lease.Meter) {
 			if ctx.Err() == nil {
 				n.log.Warn("tick failed", "error", err)
 			}
-			return
+			return false
 		}
 		if res.Expired > 0 {
 			n.log.Debug("leases expired", "leases", res.Expired, "keys", res.Deleted, "more", res.More)
 		}
 		if !res.More {
-			return
+			return true
 		}
 	}
+	return false
 }
 
 // slackMs is how far real time may be ahead of the applied lease clock,

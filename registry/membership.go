@@ -33,7 +33,22 @@ type Joiner interface {
 // AddMember adds (or re-addresses) a member on the leader and records its
 // metadata with a unique snowflake node number. It returns once the new
 // configuration and the metadata have committed.
+//
+// Any member takes it: a follower forwards it to the leader.
 func (n *Node) AddMember(ctx context.Context, req JoinRequest) error {
+	if req.ID == "" || req.RaftAddr == "" {
+		return fmt.Errorf("%w: member id and raft address are required", fsm.ErrInvalidArgument)
+	}
+	if !n.IsLeader() {
+		if _, self, err := n.onLeader(ctx, kindAddMember, encodeJoin(req)); !self {
+			return err
+		}
+	}
+	return n.addMemberHere(ctx, req)
+}
+
+// addMemberHere is AddMember on this member, which must lead.
+func (n *Node) addMemberHere(ctx context.Context, req JoinRequest) error {
 	if req.ID == "" || req.RaftAddr == "" {
 		return fmt.Errorf("%w: member id and raft address are required", fsm.ErrInvalidArgument)
 	}
@@ -87,7 +102,22 @@ func (n *Node) AddMember(ctx context.Context, req JoinRequest) error {
 // still a voter would have its metadata keeper ask for the record back. If
 // the leader removed itself it can no longer propose; the next leader
 // forgets the record (forgetRemoved).
+//
+// Any member takes it: a follower forwards it to the leader.
 func (n *Node) RemoveMember(ctx context.Context, id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: member id is required", fsm.ErrInvalidArgument)
+	}
+	if !n.IsLeader() {
+		if _, self, err := n.onLeader(ctx, kindRemoveMember, []byte(id)); !self {
+			return err
+		}
+	}
+	return n.removeMemberHere(ctx, id)
+}
+
+// removeMemberHere is RemoveMember on this member, which must lead.
+func (n *Node) removeMemberHere(ctx context.Context, id string) error {
 	if id == "" {
 		return fmt.Errorf("%w: member id is required", fsm.ErrInvalidArgument)
 	}
@@ -110,7 +140,22 @@ func (n *Node) RemoveMember(ctx context.Context, id string) error {
 // configuration at req.RaftAddr. It never adds a member or changes the
 // configuration: a member's metadata keeper uses it, and a removed member
 // must not be able to bring itself back.
+//
+// Any member takes it: a follower forwards it to the leader.
 func (n *Node) UpdateMember(ctx context.Context, req JoinRequest) error {
+	if req.ID == "" || req.RaftAddr == "" {
+		return fmt.Errorf("%w: member id and raft address are required", fsm.ErrInvalidArgument)
+	}
+	if !n.IsLeader() {
+		if _, self, err := n.onLeader(ctx, kindUpdateMember, encodeJoin(req)); !self {
+			return err
+		}
+	}
+	return n.updateMemberHere(ctx, req)
+}
+
+// updateMemberHere is UpdateMember on this member, which must lead.
+func (n *Node) updateMemberHere(ctx context.Context, req JoinRequest) error {
 	if req.ID == "" || req.RaftAddr == "" {
 		return fmt.Errorf("%w: member id and raft address are required", fsm.ErrInvalidArgument)
 	}
@@ -284,7 +329,7 @@ func (n *Node) WaitLeader(ctx context.Context) (self bool, addr string, err erro
 	defer t.Stop()
 	for {
 		self, addr = n.LeaderHTTP()
-		if (self && n.leaderReady.Load()) || (!self && addr != "") {
+		if (self && n.leaderIsReady()) || (!self && addr != "") {
 			return self, addr, nil
 		}
 		select {

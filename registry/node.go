@@ -1,10 +1,10 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -37,18 +37,31 @@ type Node struct {
 	logs     raft.LogStore // logStore behind a cache of recent entries
 	snaps    *raft.FileSnapshotStore
 
-	idgen       atomic.Pointer[lease.IDGen] // set while leading
-	leaderReady atomic.Bool                 // leader duties started and caught up
-	meter       atomic.Pointer[lease.Meter] // the lease clock meter while leading
+	idgen atomic.Pointer[lease.IDGen] // set while leading
+	// readyTerm is the term in which this member, leading, caught up (its
+	// first entry of the term applied); 0 when not leading. Linearizable
+	// reads need it to be the current term (leaderIsReady).
+	readyTerm atomic.Uint64
+	meter     atomic.Pointer[lease.Meter] // the lease clock meter while leading
 
 	needJoin bool // first start with -join: StartJoin asks to be added
 
-	kaCh  chan *kaRequest
-	reads readBatcher
+	kaCh          chan *kaRequest
+	leaderReads   readBatcher // read-index rounds confirmed by a quorum
+	followerReads readBatcher // read indexes asked of the leader
+
+	// The raft port's stream layer and the forwarding channel's two ends.
+	layer   *streamLayer
+	peers   *peerClient
+	peerSrv *peerServer
+
+	hooks *testHooks // nil outside tests
 
 	stop      chan struct{} // closed by Close
-	raftDown  chan struct{} // closed by Close once raft has shut down
-	done      chan struct{} // closed when the node stopped (Close or fatal)
+	stopCtx   context.Context
+	stopAll   context.CancelFunc // cancels stopCtx, with stop
+	raftDown  chan struct{}      // closed by Close once raft has shut down
+	done      chan struct{}      // closed when the node stopped (Close or fatal)
 	doneErr   atomic.Pointer[error]
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -59,6 +72,16 @@ type Node struct {
 // newer snapshot if the state file is behind one, bootstraps a new cluster
 // when asked to, and starts raft and the node's goroutines.
 func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Node, error) {
+	return open(cfg, log, reg, nil)
+}
+
+// testHooks lets tests in this package hold the node at chosen points.
+type testHooks struct {
+	// leadership runs in the leadership watcher before it acts on a change.
+	leadership func(leading bool)
+}
+
+func open(cfg Config, log *slog.Logger, reg prometheus.Registerer, hooks *testHooks) (*Node, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -78,8 +101,11 @@ func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Node, error
 		stop:     make(chan struct{}),
 		raftDown: make(chan struct{}),
 		done:     make(chan struct{}),
+		hooks:    hooks,
 	}
-	n.reads.n = n
+	n.stopCtx, n.stopAll = context.WithCancel(context.Background())
+	n.leaderReads = readBatcher{n: n, round: n.leaderRound}
+	n.followerReads = readBatcher{n: n, round: n.followerRound}
 	if err := n.openStores(raftDir); err != nil {
 		n.closeStores()
 		return nil, err
@@ -95,11 +121,13 @@ func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Node, error
 		return nil, err
 	}
 	n.met = met
-	n.wg.Add(4)
+	n.wg.Add(5)
 	go n.watchLeadership()
 	go n.runKeepAliveBatcher()
 	go n.watchFSM()
 	go n.runCheckpointer()
+	go n.watchLeaderChanges()
+	n.peerSrv.start()
 	log.Info("node started", "raft", n.trans.LocalAddr(), "data", cfg.DataDir, "applied_index", n.fsm.State().AppliedIndex())
 	return n, nil
 }
@@ -140,18 +168,7 @@ func (n *Node) openStores(raftDir string) error {
 	if err := n.catchUpFromSnapshot(); err != nil {
 		return err
 	}
-	var adv net.Addr
-	if n.cfg.RaftAdvertise != "" {
-		adv, err = net.ResolveTCPAddr("tcp", n.cfg.RaftAdvertise)
-		if err != nil {
-			return fmt.Errorf("registry: advertise raft address: %w", err)
-		}
-	}
-	n.trans, err = raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, adv, 5, 10*time.Second, hlog)
-	if err != nil {
-		return fmt.Errorf("registry: raft transport on %s: %w", n.cfg.RaftAddr, err)
-	}
-	return nil
+	return n.openTransport(hlog)
 }
 
 // checkStateNotAhead refuses a state file that includes entries its raft
@@ -300,6 +317,7 @@ func (n *Node) closeStores() {
 	if n.trans != nil {
 		n.trans.Close()
 	}
+	n.closeTransport()
 	if n.logStore != nil {
 		n.logStore.Close()
 	}
@@ -359,6 +377,7 @@ func (n *Node) watchFSM() {
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		close(n.stop)
+		n.stopAll()
 		if n.raft.State() == raft.Leader && n.voters() > 1 {
 			if err := n.raft.LeadershipTransfer().Error(); err != nil {
 				n.log.Warn("leadership transfer before shutdown failed", "error", err)

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -10,9 +9,10 @@ import (
 	"github.com/rosterhq/roster/fsm"
 )
 
-// propose commits a command through raft and returns its result. It fails
-// fast with a NotLeaderError (nothing proposed) on a follower, and with
-// ErrTimeout when the outcome is unknown.
+// propose commits a command through raft on this member and returns its
+// result. It fails fast with a NotLeaderError (nothing proposed) on a
+// follower, and with ErrTimeout when the outcome is unknown. The API's
+// writes go through write (forward.go), which forwards from a follower.
 func (n *Node) propose(ctx context.Context, name string, c fsm.Command) (fsm.Result, error) {
 	select {
 	case <-n.stop:
@@ -68,69 +68,27 @@ func (n *Node) propose(ctx context.Context, name string, c fsm.Command) (fsm.Res
 // Grant creates a lease of ttl seconds. id 0 lets the leader pick a
 // snowflake ID.
 func (n *Node) Grant(ctx context.Context, ttl int64, name string, id int64) (fsm.LeaseStatus, error) {
-	if err := fsm.ValidateTTL(ttl); err != nil {
-		return fsm.LeaseStatus{}, err
-	}
-	if err := fsm.ValidateLeaseName(name); err != nil {
-		return fsm.LeaseStatus{}, err
-	}
-	if id < 0 {
-		return fsm.LeaseStatus{}, fmt.Errorf("%w: lease id %d is negative", fsm.ErrInvalidArgument, id)
-	}
-	if id != 0 {
-		res, err := n.propose(ctx, "grant", fsm.Grant{ID: id, TTL: ttl, Name: name, SlackMs: n.slackMs()})
-		return res.Lease, err
-	}
-	g := n.idgen.Load()
-	if g == nil || n.raft.State() != raft.Leader {
-		return fsm.LeaseStatus{}, n.notLeader()
-	}
-	// The generator stays above every ID the applied state has seen. A
-	// grant with an explicit ID still in flight can take the ID chosen here
-	// first; the state machine then refuses this grant (nothing issued
-	// twice) and a fresh ID, above that one, is tried.
-	for attempt := 0; ; attempt++ {
-		id, err := g.Next(n.fsm.State().MaxLeaseID())
-		if err != nil {
-			return fsm.LeaseStatus{}, fmt.Errorf("%w: %v", fsm.ErrInvalidArgument, err)
-		}
-		res, err := n.propose(ctx, "grant", fsm.Grant{ID: id, TTL: ttl, Name: name, SlackMs: n.slackMs()})
-		if errors.Is(err, fsm.ErrLeaseExists) && attempt < 3 {
-			continue
-		}
-		return res.Lease, err
-	}
+	res, err := n.write(ctx, fsm.Grant{ID: id, TTL: ttl, Name: name})
+	return res.Lease, err
 }
 
 // Revoke deletes a lease and its keys; it returns the store revision after.
 func (n *Node) Revoke(ctx context.Context, id int64) (int64, error) {
-	if id <= 0 {
-		return 0, fmt.Errorf("%w: lease id %d is not positive", fsm.ErrInvalidArgument, id)
-	}
-	res, err := n.propose(ctx, "revoke", fsm.Revoke{ID: id})
+	res, err := n.write(ctx, fsm.Revoke{ID: id})
 	return res.Revision, err
 }
 
 // Put writes a key.
 func (n *Node) Put(ctx context.Context, p fsm.Put) (fsm.Result, error) {
-	if err := n.checkPut(p); err != nil {
-		return fsm.Result{}, err
-	}
-	return n.propose(ctx, "put", p)
+	return n.write(ctx, p)
 }
 
 // Delete removes a key or a prefix.
 func (n *Node) Delete(ctx context.Context, d fsm.Delete) (fsm.Result, error) {
-	if err := checkDelete(d); err != nil {
-		return fsm.Result{}, err
-	}
-	return n.propose(ctx, "delete", d)
+	return n.write(ctx, d)
 }
 
 // Incr adds by to the decimal integer stored at key.
 func (n *Node) Incr(ctx context.Context, key string, by int64) (fsm.Result, error) {
-	if err := fsm.ValidateKey(key); err != nil {
-		return fsm.Result{}, err
-	}
-	return n.propose(ctx, "incr", fsm.Incr{Key: key, By: by})
+	return n.write(ctx, fsm.Incr{Key: key, By: by})
 }

@@ -30,7 +30,15 @@ func TxnLease(i int) int64 { return -1 - int64(i) }
 // clock slack a plain Grant gets. The result holds one result per
 // operation (Result.Ops); a refused Txn changed nothing and its error says
 // which operation failed.
+//
+// Any member takes it: a follower forwards the operations as given and the
+// leader prepares them.
 func (n *Node) Txn(ctx context.Context, ops []fsm.Command) (fsm.Result, error) {
+	return n.write(ctx, fsm.Txn{Ops: ops})
+}
+
+// txnHere prepares and proposes a txn on this member, which must lead.
+func (n *Node) txnHere(ctx context.Context, ops []fsm.Command) (fsm.Result, error) {
 	for attempt := 0; ; attempt++ {
 		t, err := n.prepareTxn(ops)
 		if err != nil {

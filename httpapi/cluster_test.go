@@ -1,0 +1,161 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rosterhq/roster/internal/testutil"
+	"github.com/rosterhq/roster/registry"
+)
+
+// newClusterEnv starts n in-process members, each with the API in front of
+// it: the first bootstraps and adds the others. It returns them with the
+// leader first.
+func newClusterEnv(t *testing.T, n int) []*env {
+	t.Helper()
+	log := testLogger(t)
+	var envs []*env
+	for i := range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc := registry.Config{
+			ID: fmt.Sprintf("n%d", i+1), DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0",
+			Bootstrap: i == 0, NoSync: true, Tick: testTick, NodeNumber: -1,
+			HTTPAdvertise: ln.Addr().String(), CommitTimeout: 10 * time.Millisecond,
+		}
+		node, err := registry.Open(rc, log.With("node", rc.ID), prometheus.NewRegistry())
+		if err != nil {
+			t.Fatalf("open node: %v", err)
+		}
+		t.Cleanup(func() { _ = node.Close() })
+		reg := prometheus.NewRegistry()
+		srv, err := New(Config{Gatherer: reg}, node, log, reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewUnstartedServer(srv.Handler())
+		ts.Listener.Close()
+		ts.Listener = ln
+		ts.Start()
+		t.Cleanup(ts.Close)
+		client := ts.Client()
+		client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		envs = append(envs, &env{t: t, node: node, srv: srv, ts: ts, client: client, reg: reg})
+		if i == 0 {
+			testutil.Eventually(t, 10*time.Second, "first member ready", func() bool { return node.Ready() == nil })
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err = envs[0].node.AddMember(ctx, registry.JoinRequest{ID: rc.ID, RaftAddr: node.RaftAddr(), HTTPAddr: rc.HTTPAdvertise, Voter: true})
+		cancel()
+		if err != nil {
+			t.Fatalf("add %s: %v", rc.ID, err)
+		}
+	}
+	for _, e := range envs {
+		testutil.Eventually(t, 20*time.Second, e.node.ID()+" ready", func() bool { return e.node.Ready() == nil })
+	}
+	for i, e := range envs {
+		if e.node.IsLeader() {
+			envs[0], envs[i] = envs[i], envs[0]
+		}
+	}
+	return envs
+}
+
+// TestFollowerAcceptsWhatTheLeaderAccepts (issue 8, hole 5): every
+// compatibility form the leader takes, a follower takes too — among them
+// a keep-alive whose form body, URL-encoded, is three times the value
+// limit, which the old HTTP forwarding refused with 413 on a follower.
+func TestFollowerAcceptsWhatTheLeaderAccepts(t *testing.T) {
+	envs := newClusterEnv(t, 2)
+	leader, follower := envs[0], envs[1]
+	max := leader.node.MaxValueBytes()
+	// A value just under the limit whose bytes URL-encode to three
+	// characters each ("/" is "%2F") and need no escaping in JSON.
+	big := strings.Repeat("/", max-64)
+	bigForm := "key=node&data=" + url.QueryEscape(big)
+	var mp bytes.Buffer
+	mw := multipart.NewWriter(&mp)
+	_ = mw.WriteField("key", "node")
+	_ = mw.WriteField("data", "multipart")
+	_ = mw.Close()
+
+	for _, e := range []*env{leader, follower} {
+		who := e.node.ID()
+		name := "/compat/" + who
+		id := e.compatGrant("30", name)
+		check := func(what string, r response) {
+			t.Helper()
+			if r.code != http.StatusOK {
+				t.Fatalf("%s on %s: %d %.200s", what, who, r.code, r.body)
+			}
+		}
+		check("urlencoded keep-alive with a maximal value", e.form("/lease/keepalive/"+id, bigForm))
+		st, err := e.node.Read(context.Background(), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kv, ok := st.Get(name + "/node"); !ok || len(kv.Value) != len(big) {
+			t.Fatalf("the maximal value did not arrive through %s", who)
+		}
+		check("multipart keep-alive", e.do("POST", "/lease/keepalive/"+id, bytes.NewReader(mp.Bytes()), "Content-Type", mw.FormDataContentType()))
+		check("keep-alive with the data in the query", e.doStr("POST", "/lease/keepalive/"+id+"?key=q&data=x", ""))
+		check("timetolive", e.doStr("POST", "/lease/timetolive/"+id, ""))
+		r := e.form("/lease/kv/node", "prefix="+url.QueryEscape(name))
+		check("lease/kv", r)
+		if string(r.body) != `["multipart"]` {
+			t.Fatalf("lease/kv on %s answered %.100s", who, r.body)
+		}
+		check("PUT /key", e.do("PUT", "/key/compat-"+who, strings.NewReader("v")))
+		r = e.doStr("GET", "/key/compat-"+who, "")
+		check("GET /key", r)
+		if string(r.body) != "v" {
+			t.Fatalf("GET /key on %s: %q", who, r.body)
+		}
+		check("DELETE /key", e.doStr("DELETE", "/key/compat-"+who, ""))
+		check("revoke", e.doStr("POST", "/lease/revoke/"+id, ""))
+	}
+}
+
+// TestLeaderHeader checks every answer names the leader, so a client can
+// send its writes there.
+func TestLeaderHeader(t *testing.T) {
+	envs := newClusterEnv(t, 2)
+	want := envs[0].ts.Listener.Addr().String()
+	for _, e := range envs {
+		for _, path := range []string{"/v1/kv/none", "/healthz", "/v1/cluster"} {
+			r := e.doStr("GET", path, "")
+			if got := r.hdr.Get(headerLeader); got != want {
+				t.Fatalf("GET %s on %s: %s %q, want %q", path, e.node.ID(), headerLeader, got, want)
+			}
+		}
+	}
+}
+
+// TestDebugHandler checks Config.Debug is served under /debug/ (rosterd's
+// -pprof) and that nothing is there without it.
+func TestDebugHandler(t *testing.T) {
+	e := newEnvWith(t, nil, func(c *Config) {
+		c.Debug = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte("debug " + r.URL.Path))
+		})
+	})
+	r := e.doStr("GET", "/debug/pprof/heap", "").ok(t, 200, nil)
+	if string(r.body) != "debug /debug/pprof/heap" {
+		t.Fatalf("debug handler answered %q", r.body)
+	}
+	newEnv(t).doStr("GET", "/debug/pprof/", "").fails(t, 404, "not_found")
+}

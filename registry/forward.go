@@ -1,0 +1,330 @@
+package registry
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	"github.com/rosterhq/roster/fsm"
+)
+
+// Every member takes every write: the leader proposes it, a follower sends
+// it to the leader over the forwarding channel (peer*.go) and answers with
+// the leader's result. What the contract promises about errors holds on
+// both paths: a refusal before anything was proposed is ErrNoLeader, a
+// request that may have reached the leader and failed after is ErrTimeout.
+
+// openTransport opens the raft port: the stream layer that shares it
+// between raft and the channel, raft's network transport over it, and the
+// channel's two ends.
+func (n *Node) openTransport(hlog hclog.Logger) error {
+	var adv net.Addr
+	if n.cfg.RaftAdvertise != "" {
+		var err error
+		adv, err = net.ResolveTCPAddr("tcp", n.cfg.RaftAdvertise)
+		if err != nil {
+			return fmt.Errorf("registry: advertise raft address: %w", err)
+		}
+	}
+	maxFrame := n.cfg.MaxValue + maxPeerFrameSlack
+	n.peerSrv = newPeerServer(n, n.log, maxFrame)
+	layer, err := newStreamLayer(n.cfg.RaftAddr, adv, n.cfg.PeerTLS, n.log, n.peerSrv.serve)
+	if err != nil {
+		return fmt.Errorf("registry: raft transport on %s: %w", n.cfg.RaftAddr, err)
+	}
+	n.layer = layer
+	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: layer, MaxPool: 5, Timeout: 10 * time.Second, Logger: hlog,
+		// 1 turns raft's pipelined replication off. Its pipeline can wedge
+		// (hashicorp/raft 1.7: when a follower answers a stale term or a
+		// failure while a send is waiting, the send and the decoder wait on
+		// each other forever; the follower then gets heartbeats but no more
+		// entries, and Shutdown hangs on the stuck goroutine). raft's own
+		// documentation finds pipelining of little use with batching.
+		MaxRPCsInFlight: 1,
+	})
+	n.peers = newPeerClient(layer, n.log, maxFrame)
+	return nil
+}
+
+// closeTransport closes the channel's ends and waits for raft's handlers
+// of inbound connections (the transport closes the stream layer itself).
+func (n *Node) closeTransport() {
+	if n.layer != nil {
+		n.layer.drainRaft(5 * time.Second)
+	}
+	if n.peers != nil {
+		n.peers.close()
+	}
+	if n.peerSrv != nil {
+		n.peerSrv.close()
+	}
+}
+
+// write runs a command on the leader and returns its result, the state
+// error included (as the result's Err and as the error).
+func (n *Node) write(ctx context.Context, c fsm.Command) (fsm.Result, error) {
+	if err := n.validate(c); err != nil {
+		return fsm.Result{}, err
+	}
+	if n.IsLeader() {
+		return n.applyHere(ctx, c)
+	}
+	resp, self, err := n.onLeader(ctx, kindPropose, fsm.Encode(c))
+	if self {
+		return n.applyHere(ctx, c)
+	}
+	if err != nil {
+		return fsm.Result{}, err
+	}
+	res, err := fsm.DecodeResult(resp)
+	if err != nil {
+		return fsm.Result{}, unknownOutcome("undecodable result from the leader: %v", err)
+	}
+	return res, res.Err
+}
+
+// applyForwarded serves a command another member forwarded: checked again
+// here (this member's limits), then applied as if it were asked here.
+func (n *Node) applyForwarded(ctx context.Context, c fsm.Command) (fsm.Result, error) {
+	if _, ok := c.(fsm.Tick); ok {
+		return fsm.Result{}, fmt.Errorf("%w: ticks are proposed by the leader only", fsm.ErrInvalidArgument)
+	}
+	if err := n.validate(c); err != nil {
+		return fsm.Result{}, err
+	}
+	return n.applyHere(ctx, c)
+}
+
+// applyHere proposes a validated command on this member, which must lead.
+// The leader fills in what only it knows: a new lease's snowflake ID and
+// the clock slack of grants and renewals. Renewals join the keep-alive
+// group commit.
+func (n *Node) applyHere(ctx context.Context, c fsm.Command) (fsm.Result, error) {
+	switch c := c.(type) {
+	case fsm.Grant:
+		return n.grantHere(ctx, c)
+	case fsm.KeepAlive:
+		return n.keepAliveHere(ctx, c.IDs)
+	case fsm.Txn:
+		return n.txnHere(ctx, c.Ops)
+	}
+	return n.propose(ctx, cmdName(c), c)
+}
+
+// grantHere proposes a grant on the leader. For ID 0 the generator picks
+// an ID above every ID the applied state has seen. A grant with an
+// explicit ID still in flight can take the ID chosen here first; the state
+// machine then refuses this grant (nothing issued twice) and a fresh ID,
+// above that one, is tried.
+func (n *Node) grantHere(ctx context.Context, c fsm.Grant) (fsm.Result, error) {
+	if c.ID != 0 {
+		c.SlackMs = n.slackMs()
+		return n.propose(ctx, "grant", c)
+	}
+	g := n.idgen.Load()
+	if g == nil {
+		if err := n.waitLeaderReady(ctx); err != nil {
+			return fsm.Result{}, err
+		}
+		if g = n.idgen.Load(); g == nil {
+			return fsm.Result{}, n.notLeader()
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		id, err := g.Next(n.fsm.State().MaxLeaseID())
+		if err != nil {
+			return fsm.Result{}, fmt.Errorf("%w: %v", fsm.ErrInvalidArgument, err)
+		}
+		c.ID, c.SlackMs = id, n.slackMs()
+		res, err := n.propose(ctx, "grant", c)
+		if errors.Is(err, fsm.ErrLeaseExists) && attempt < 3 {
+			continue
+		}
+		return res, err
+	}
+}
+
+// validate checks a command before it is proposed or forwarded: a bad
+// request never reaches the log. A new command type adds its checks here.
+func (n *Node) validate(c fsm.Command) error {
+	switch c := c.(type) {
+	case fsm.Grant:
+		if err := fsm.ValidateTTL(c.TTL); err != nil {
+			return err
+		}
+		if err := fsm.ValidateLeaseName(c.Name); err != nil {
+			return err
+		}
+		if c.ID < 0 {
+			return fmt.Errorf("%w: lease id %d is negative", fsm.ErrInvalidArgument, c.ID)
+		}
+	case fsm.Revoke:
+		if c.ID <= 0 {
+			return fmt.Errorf("%w: lease id %d is not positive", fsm.ErrInvalidArgument, c.ID)
+		}
+	case fsm.KeepAlive:
+		for _, id := range c.IDs {
+			if id <= 0 {
+				return fmt.Errorf("%w: lease id %d is not positive", fsm.ErrInvalidArgument, id)
+			}
+		}
+	case fsm.Put:
+		return n.checkPut(c)
+	case fsm.Delete:
+		return checkDelete(c)
+	case fsm.Txn:
+		// The leader validates a txn as it prepares it (prepareTxn): only
+		// it can pick the lease IDs its grants need. Refuse here what is
+		// plainly too big to forward.
+		if len(c.Ops) == 0 || len(c.Ops) > MaxTxnOps {
+			return fmt.Errorf("%w: a txn holds 1 to %d operations, not %d", fsm.ErrInvalidArgument, MaxTxnOps, len(c.Ops))
+		}
+	case fsm.PutRole:
+		return fsm.ValidateRole(c.Role)
+	case fsm.PutToken:
+		return fsm.ValidateToken(c.Token)
+	case fsm.Incr:
+		return fsm.ValidateKey(c.Key)
+	case fsm.SetMember:
+		if c.Member.ID == "" {
+			return fmt.Errorf("%w: member id is empty", fsm.ErrInvalidArgument)
+		}
+	case fsm.DelMember:
+		if c.ID == "" {
+			return fmt.Errorf("%w: member id is empty", fsm.ErrInvalidArgument)
+		}
+	}
+	return nil
+}
+
+// cmdName labels a command in metrics.
+func cmdName(c fsm.Command) string {
+	switch c.(type) {
+	case fsm.Grant:
+		return "grant"
+	case fsm.Revoke:
+		return "revoke"
+	case fsm.KeepAlive:
+		return "keepalive"
+	case fsm.Put:
+		return "put"
+	case fsm.Delete:
+		return "delete"
+	case fsm.Incr:
+		return "incr"
+	case fsm.Tick:
+		return "tick"
+	case fsm.Txn:
+		return "txn"
+	case fsm.SetMember, fsm.DelMember:
+		return "member"
+	case fsm.PutRole, fsm.DeleteRole, fsm.PutToken, fsm.DeleteToken:
+		return "auth"
+	}
+	return "other"
+}
+
+// onLeader sends a request to the leader over the channel and returns its
+// answer. self reports that this member leads: nothing was sent, and the
+// caller serves the request here. A request the leader refused before
+// doing anything (it died, or no longer leads) is sent once more, to the
+// next leader this member learns of.
+func (n *Node) onLeader(ctx context.Context, kind byte, payload []byte) (resp []byte, self bool, err error) {
+	wait := n.cfg.LeaderWait
+	refusedBy, refusedTerm := "", uint64(0)
+	for attempt := 0; ; attempt++ {
+		addr, self, err := n.awaitLeader(ctx, refusedBy, refusedTerm, wait)
+		if err != nil || self {
+			return nil, self, err
+		}
+		resp, err = n.peers.call(ctx, addr, kind, payload)
+		if err == nil || !isRefusal(err) || attempt > 0 || ctx.Err() != nil {
+			return resp, false, err
+		}
+		n.log.Debug("the leader refused a forwarded request; waiting for the next one", "leader", addr, "error", err)
+		refusedBy, refusedTerm = addr, n.raft.CurrentTerm()
+		// A leader that refused may have just died: the others notice
+		// after a heartbeat timeout and elect another.
+		wait = n.cfg.LeaderWait + n.cfg.HeartbeatTimeout + n.cfg.ElectionTimeout
+	}
+}
+
+// awaitLeader waits, at most wait, until a leader is known: this member
+// (self), or another at the raft address addr. After the member at not
+// refused a request in term notTerm, it waits for a leader that is
+// another member or was elected in a later term.
+func (n *Node) awaitLeader(ctx context.Context, not string, notTerm uint64, wait time.Duration) (addr string, self bool, err error) {
+	var deadline <-chan time.Time
+	var tick *time.Ticker
+	for {
+		if n.raft.State() == raft.Leader {
+			return "", true, nil
+		}
+		if a, _ := n.raft.LeaderWithID(); a != "" && (string(a) != not || n.raft.CurrentTerm() > notTerm) {
+			return string(a), false, nil
+		}
+		if tick == nil {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			deadline = t.C
+			tick = time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			if not != "" {
+				return "", false, fmt.Errorf("%w: the leader at %s refused the request and no other leader was elected within %v", ErrNoLeader, not, wait)
+			}
+			return "", false, fmt.Errorf("%w: none known within %v", ErrNoLeader, wait)
+		case <-ctx.Done():
+			return "", false, fmt.Errorf("%w: %v", ErrNoLeader, ctx.Err())
+		case <-n.stop:
+			return "", false, ErrClosed
+		}
+	}
+}
+
+// forwardReadIndex asks the leader for a confirmed read index. self: this
+// member leads now.
+func (n *Node) forwardReadIndex(ctx context.Context) (idx uint64, self bool, err error) {
+	resp, self, err := n.onLeader(ctx, kindReadIndex, nil)
+	if err != nil || self {
+		return 0, self, err
+	}
+	idx, k := binary.Uvarint(resp)
+	if k <= 0 || k != len(resp) {
+		return 0, false, fmt.Errorf("%w: undecodable read index from the leader", ErrNoLeader)
+	}
+	return idx, false, nil
+}
+
+// watchLeaderChanges closes the channel to a former leader as soon as raft
+// reports another one, so requests still waiting there fail now (outcome
+// unknown) rather than at their deadline.
+func (n *Node) watchLeaderChanges() {
+	defer n.wg.Done()
+	ch := make(chan raft.Observation, 4)
+	obs := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	n.raft.RegisterObserver(obs)
+	defer n.raft.DeregisterObserver(obs)
+	for {
+		select {
+		case <-n.stop:
+			return
+		case o := <-ch:
+			if lo, ok := o.Data.(raft.LeaderObservation); ok {
+				n.peers.dropLeader(string(lo.LeaderAddr))
+			}
+		}
+	}
+}

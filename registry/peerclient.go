@@ -1,0 +1,368 @@
+package registry
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The follower's side of the forwarding channel: one persistent connection
+// to the leader, shared by every request this member forwards. A writer
+// goroutine sends whatever is pending in one write, a reader goroutine
+// matches answers to requests by ID. When the leader changes, the next
+// request dials the new one and the old connection is closed.
+const (
+	// peerQueue bounds requests waiting for the writer; callers beyond it
+	// wait (with their context), which is the channel's backpressure.
+	peerQueue = 4096
+	// peerWriteBatch is how many bytes the writer gathers before a flush.
+	peerWriteBatch = 256 << 10
+	// peerDialTimeout bounds connecting and the preamble exchange.
+	peerDialTimeout = 3 * time.Second
+	// peerWriteTimeout bounds one flush to the leader: a leader that stops
+	// reading for this long is treated as gone.
+	peerWriteTimeout = 10 * time.Second
+	peerBufSize      = 64 << 10
+)
+
+// Call states: the writer takes a call only if it is still queued, and a
+// caller that gives up takes it back only if it was not yet written — the
+// one who wins decides whether the leader may have seen it.
+const (
+	callQueued int32 = iota
+	callWritten
+	callAbandoned
+)
+
+type peerCall struct {
+	kind    byte
+	id      uint64
+	timeout time.Duration
+	payload []byte
+	state   atomic.Int32
+	reply   chan peerReply // buffered: one reply, never blocks the sender
+}
+
+type peerReply struct {
+	payload []byte
+	err     error
+}
+
+// peerClient owns the connection to the current leader.
+type peerClient struct {
+	layer    *streamLayer
+	log      *slog.Logger
+	maxFrame int
+
+	mu     sync.Mutex
+	conn   *peerConn // nil: none yet
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func newPeerClient(layer *streamLayer, log *slog.Logger, maxFrame int) *peerClient {
+	return &peerClient{layer: layer, log: log, maxFrame: maxFrame}
+}
+
+// call sends one request to the leader at addr and waits for its answer.
+// A failure before the request was written is a refusal (isRefusal);
+// after, the outcome is unknown (ErrTimeout).
+func (p *peerClient) call(ctx context.Context, addr string, kind byte, payload []byte) ([]byte, error) {
+	c, err := p.connTo(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	pc := &peerCall{kind: kind, payload: payload, reply: make(chan peerReply, 1)}
+	if dl, ok := ctx.Deadline(); ok {
+		pc.timeout = max(time.Until(dl), time.Millisecond)
+	}
+	if err := c.register(pc); err != nil {
+		return nil, err
+	}
+	select {
+	case c.sendq <- pc:
+	case <-c.done:
+		c.forget(pc)
+		return nil, refusal("the connection to the leader at %s closed before the request was sent", addr)
+	case <-ctx.Done():
+		c.forget(pc)
+		return nil, refusal("%v before the request could be sent to the leader at %s", ctx.Err(), addr)
+	}
+	select {
+	case r := <-pc.reply:
+		return r.payload, r.err
+	case <-ctx.Done():
+		c.forget(pc)
+		if pc.state.CompareAndSwap(callQueued, callAbandoned) {
+			return nil, refusal("%v before the request could be sent to the leader at %s", ctx.Err(), addr)
+		}
+		return nil, unknownOutcome("no answer from the leader at %s: %v", addr, ctx.Err())
+	}
+}
+
+// connTo returns a live connection to addr, dialing one (and dropping a
+// connection to a former leader) when needed. Concurrent callers share
+// one dial.
+func (p *peerClient) connTo(ctx context.Context, addr string) (*peerConn, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, refusal("the node is closing")
+	}
+	c := p.conn
+	if c != nil && (c.addr != addr || c.isDead()) {
+		c.kill(fmt.Errorf("leader moved to %s", addr))
+		c = nil
+	}
+	if c == nil {
+		c = &peerConn{
+			p: p, addr: addr, ready: make(chan struct{}), done: make(chan struct{}),
+			sendq: make(chan *peerCall, peerQueue), pending: map[uint64]*peerCall{},
+		}
+		p.conn = c
+		p.wg.Add(1)
+		go c.run()
+	}
+	p.mu.Unlock()
+	select {
+	case <-c.ready:
+	case <-ctx.Done():
+		return nil, refusal("%v while connecting to the leader at %s", ctx.Err(), addr)
+	}
+	if c.dialErr != nil {
+		return nil, c.dialErr
+	}
+	return c, nil
+}
+
+// dropLeader closes the connection to a member other than addr, which
+// raft now reports as the leader: answers still pending at the former one
+// would only come late, if at all.
+func (p *peerClient) dropLeader(addr string) {
+	if addr == "" {
+		return // an election: the old leader may well win again
+	}
+	p.mu.Lock()
+	c := p.conn
+	p.mu.Unlock()
+	if c != nil && c.addr != addr {
+		c.kill(fmt.Errorf("the leader changed to %q", addr))
+	}
+}
+
+// close closes the connection and waits for its goroutines.
+func (p *peerClient) close() {
+	p.mu.Lock()
+	p.closed = true
+	c := p.conn
+	p.mu.Unlock()
+	if c != nil {
+		c.kill(errors.New("the node is closing"))
+	}
+	p.wg.Wait()
+}
+
+// peerConn is one connection to a leader.
+type peerConn struct {
+	p    *peerClient
+	addr string
+
+	ready   chan struct{} // closed once dialed (or failed: dialErr)
+	dialErr error
+	nc      net.Conn
+
+	sendq chan *peerCall
+
+	mu      sync.Mutex
+	nextID  uint64
+	pending map[uint64]*peerCall
+	dead    bool
+	done    chan struct{} // closed by kill
+}
+
+// run dials, then runs the writer here and the reader in a goroutine of
+// its own; both end when the connection dies.
+func (c *peerConn) run() {
+	defer c.p.wg.Done()
+	nc, err := c.dial()
+	if err != nil {
+		c.dialErr = refusal("cannot reach the leader at %s: %v", c.addr, err)
+		close(c.ready)
+		c.kill(err)
+		return
+	}
+	c.mu.Lock()
+	c.nc = nc
+	dead := c.dead
+	c.mu.Unlock()
+	close(c.ready)
+	if dead {
+		nc.Close()
+		return
+	}
+	c.p.wg.Add(1)
+	go c.readLoop(bufio.NewReaderSize(nc, peerBufSize))
+	c.writeLoop(bufio.NewWriterSize(nc, peerBufSize))
+}
+
+// dial connects and exchanges the preamble. A leader that closes the
+// connection instead of answering (an older member) refused it.
+func (c *peerConn) dial() (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), peerDialTimeout)
+	defer cancel()
+	nc, err := c.p.layer.dial(ctx, c.addr, peerDialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	_ = nc.SetDeadline(time.Now().Add(peerDialTimeout))
+	if _, err := nc.Write(peerPreamble[:]); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("sending the preamble: %w", err)
+	}
+	var ack [len(peerPreamble)]byte
+	if _, err := io.ReadFull(nc, ack[:]); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("no channel preamble from the leader (an older version?): %w", err)
+	}
+	if ack != peerPreamble {
+		nc.Close()
+		return nil, fmt.Errorf("the leader answered preamble %x, want %x", ack, peerPreamble)
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return nc, nil
+}
+
+// register gives pc an ID and records it as pending, unless the
+// connection is already dead.
+func (c *peerConn) register(pc *peerCall) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead {
+		return refusal("the connection to the leader at %s is closed", c.addr)
+	}
+	c.nextID++
+	pc.id = c.nextID
+	c.pending[pc.id] = pc
+	return nil
+}
+
+func (c *peerConn) forget(pc *peerCall) {
+	c.mu.Lock()
+	delete(c.pending, pc.id)
+	c.mu.Unlock()
+}
+
+func (c *peerConn) isDead() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dead
+}
+
+// kill closes the connection once and answers every pending call: one
+// that was never written was refused, one that was may have reached the
+// leader.
+func (c *peerConn) kill(cause error) {
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		return
+	}
+	c.dead = true
+	pending := c.pending
+	c.pending = nil
+	nc := c.nc
+	close(c.done)
+	c.mu.Unlock()
+	if nc != nil {
+		nc.Close()
+	}
+	if len(pending) > 0 {
+		c.p.log.Debug("channel to the leader closed", "leader", c.addr, "pending", len(pending), "cause", cause)
+	}
+	for _, pc := range pending {
+		if pc.state.CompareAndSwap(callQueued, callAbandoned) {
+			pc.reply <- peerReply{err: refusal("the connection to the leader at %s closed before the request was sent: %v", c.addr, cause)}
+		} else {
+			pc.reply <- peerReply{err: unknownOutcome("the connection to the leader at %s closed after the request was sent: %v", c.addr, cause)}
+		}
+	}
+}
+
+// writeLoop sends queued calls, as many as are waiting in one flush.
+func (c *peerConn) writeLoop(w *bufio.Writer) {
+	buf := make([]byte, 0, peerBufSize)
+	for {
+		var first *peerCall
+		select {
+		case first = <-c.sendq:
+		case <-c.done:
+			return
+		}
+		buf = buf[:0]
+		for pc := first; pc != nil; {
+			if pc.state.CompareAndSwap(callQueued, callWritten) {
+				buf = appendRequest(buf, pc.kind, pc.id, pc.timeout, pc.payload)
+			}
+			pc = nil
+			if len(buf) < peerWriteBatch {
+				select {
+				case pc = <-c.sendq:
+				default:
+				}
+			}
+		}
+		if len(buf) == 0 {
+			continue
+		}
+		_ = c.nc.SetWriteDeadline(time.Now().Add(peerWriteTimeout))
+		if _, err := w.Write(buf); err == nil {
+			err = w.Flush()
+			if err != nil {
+				c.kill(fmt.Errorf("writing to the leader: %w", err))
+				return
+			}
+		} else {
+			c.kill(fmt.Errorf("writing to the leader: %w", err))
+			return
+		}
+		if cap(buf) > 4*peerWriteBatch {
+			buf = make([]byte, 0, peerBufSize) // do not keep a huge value's buffer
+		}
+	}
+}
+
+// readLoop delivers answers until the connection fails.
+func (c *peerConn) readLoop(r *bufio.Reader) {
+	defer c.p.wg.Done()
+	for {
+		b, err := readFrame(r, c.p.maxFrame)
+		if err != nil {
+			c.kill(fmt.Errorf("reading from the leader: %w", err))
+			return
+		}
+		status, id, payload, err := parseResponse(b)
+		if err != nil {
+			c.kill(fmt.Errorf("bad answer from the leader: %w", err))
+			return
+		}
+		c.mu.Lock()
+		pc := c.pending[id]
+		delete(c.pending, id)
+		c.mu.Unlock()
+		if pc == nil {
+			continue // its caller gave up
+		}
+		if status == statusOK {
+			pc.reply <- peerReply{payload: payload}
+		} else {
+			pc.reply <- peerReply{err: decodeError(payload)}
+		}
+	}
+}

@@ -1,0 +1,261 @@
+package registry
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math/big"
+	mrand "math/rand/v2"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/internal/logging"
+)
+
+// TestRaftPortSurvivesGarbage throws what a confused or hostile client
+// might send at a member's raft port — random bytes (some starting like a
+// raft RPC or like the channel), half a preamble, a preamble and then a
+// bad frame, an oversized frame, and dialers that connect and say nothing
+// — and checks the cluster keeps replicating, forwarding and answering.
+func TestRaftPortSurvivesGarbage(t *testing.T) {
+	tc := startCluster(t, 3, clusterOpts{})
+	leader := tc.leader()
+	target := tc.followers(leader)[0] // its channel and raft both matter
+	ctx := ctxT(t, 60*time.Second)
+	addrs := []string{target.RaftAddr(), leader.RaftAddr()}
+
+	send := func(addr string, b []byte, linger time.Duration) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Errorf("dial %s: %v", addr, err)
+			return
+		}
+		defer c.Close()
+		_, _ = c.Write(b)
+		if linger > 0 {
+			_ = c.SetReadDeadline(time.Now().Add(linger))
+			_, _ = io.Copy(io.Discard, c)
+		}
+	}
+	r := mrand.New(mrand.NewPCG(1, 2))
+	var garbage [][]byte
+	for i := range 60 {
+		b := make([]byte, 1+r.IntN(300))
+		for j := range b {
+			b[j] = byte(r.UintN(256))
+		}
+		switch i % 4 {
+		case 0:
+			b[0] = byte(i % 5) // looks like a raft RPC
+		case 1:
+			b[0] = peerMagic // looks like the channel
+		}
+		garbage = append(garbage, b)
+	}
+	huge := binary.BigEndian.AppendUint32(append([]byte(nil), peerPreamble[:]...), 1<<31)
+	badReq := appendRequest(append([]byte(nil), peerPreamble[:]...), 0, 0, 0, nil)[:len(peerPreamble)+5]
+	badReq[len(peerPreamble)+3] = 0 // a frame of one byte: a kind without an id
+	garbage = append(garbage, peerPreamble[:4], huge, badReq, appendRequest(append([]byte(nil), peerPreamble[:]...), 99, 1, 0, []byte("x")))
+
+	var wg sync.WaitGroup
+	// Silent dialers hold their connections open for the whole test.
+	silent := make([]net.Conn, 0, 20)
+	for i := range 20 {
+		c, err := net.Dial("tcp", addrs[i%2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		silent = append(silent, c)
+	}
+	defer func() {
+		for _, c := range silent {
+			c.Close()
+		}
+	}()
+	for i, b := range garbage {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			send(addrs[i%2], b, 200*time.Millisecond)
+		}()
+	}
+	// Meanwhile the cluster works, through the member under fire.
+	for i := range 30 {
+		if _, err := target.Put(ctx, fsm.Put{Key: "/g/" + strconv.Itoa(i), Value: []byte("v")}); err != nil {
+			t.Fatalf("put %d through %s during the garbage: %v", i, target.ID(), err)
+		}
+	}
+	wg.Wait()
+	st, err := target.Read(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.KeyCount() < 30 {
+		t.Fatalf("%d keys after 30 puts", st.KeyCount())
+	}
+	for _, n := range tc.nodes {
+		if err := n.Ready(); err != nil {
+			t.Fatalf("%s after the garbage: %v", n.ID(), err)
+		}
+	}
+}
+
+// TestPeerChannelErrors checks what a follower concludes when the member it
+// forwards to misbehaves: a listener that never answers the preamble (an
+// older member) refused the request; one that drops the connection after
+// reading the request leaves its outcome unknown.
+func TestPeerChannelErrors(t *testing.T) {
+	log := logging.ForTest(t)
+	serve := func(handle func(c net.Conn)) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					handle(c)
+				}()
+			}
+		}()
+		return ln.Addr().String()
+	}
+	layer := &streamLayer{log: log}
+	p := newPeerClient(layer, log, 1<<20)
+	defer p.close()
+	ctx := ctxT(t, 20*time.Second)
+
+	old := serve(func(c net.Conn) { _, _ = io.ReadFull(c, make([]byte, 8)) })
+	if _, err := p.call(ctx, old, kindReadIndex, nil); !isRefusal(err) || !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("a member that does not speak the channel: %v, want a refusal", err)
+	}
+	dropper := serve(func(c net.Conn) {
+		b := make([]byte, 8)
+		if _, err := io.ReadFull(c, b); err != nil || !bytes.Equal(b, peerPreamble[:]) {
+			return
+		}
+		_, _ = c.Write(peerPreamble[:])
+		_, _ = readFrame(bufio.NewReader(c), 1<<20)
+	})
+	if _, err := p.call(ctx, dropper, kindPropose, fsm.Encode(fsm.Put{Key: "/a"})); !errors.Is(err, ErrTimeout) || isRefusal(err) {
+		t.Fatalf("a leader that drops the connection after the request: %v, want an unknown outcome", err)
+	}
+	closed := serve(func(net.Conn) {})
+	if _, err := p.call(ctx, closed, kindReadIndex, nil); !isRefusal(err) {
+		t.Fatalf("a connection closed at once: %v, want a refusal", err)
+	}
+}
+
+// TestPeerTLS forms a cluster whose raft port requires mutual TLS, and
+// checks forwarding works through it while a member without a
+// certificate of the cluster's CA cannot join the conversation.
+func TestPeerTLS(t *testing.T) {
+	ca, caKey := newTestCA(t)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	cfgFor := func(cert tls.Certificate) *tls.Config {
+		return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ClientCAs: pool, MinVersion: tls.VersionTLS13}
+	}
+	tc := startCluster(t, 3, clusterOpts{peerTLS: func(int) *tls.Config { return cfgFor(newTestCert(t, ca, caKey)) }})
+	leader := tc.leader()
+	ctx := ctxT(t, 30*time.Second)
+	for _, f := range tc.followers(leader) {
+		if _, err := f.Put(ctx, fsm.Put{Key: "/tls/" + f.ID(), Value: []byte("v")}); err != nil {
+			t.Fatalf("put through %s over mutual TLS: %v", f.ID(), err)
+		}
+		st, err := f.Read(ctx, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := st.Get("/tls/" + f.ID()); !ok {
+			t.Fatalf("read through %s misses its write", f.ID())
+		}
+	}
+
+	// Plain TCP speaking raft or the channel gets nothing back.
+	for _, first := range []byte{0, peerMagic} {
+		c, err := net.Dial("tcp", leader.RaftAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Write(append([]byte{first}, peerPreamble[1:]...))
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if n, _ := io.ReadFull(c, make([]byte, 8)); n > 0 && first == peerMagic {
+			t.Fatalf("a plain TCP dialer got %d bytes back from the TLS port", n)
+		}
+		c.Close()
+	}
+	// A certificate from another CA is refused.
+	other, otherKey := newTestCA(t)
+	stranger := cfgFor(newTestCert(t, other, otherKey))
+	layer := &streamLayer{tls: stranger, log: logging.ForTest(t)}
+	p := newPeerClient(layer, logging.ForTest(t), 1<<20)
+	defer p.close()
+	if _, err := p.call(ctx, leader.RaftAddr(), kindReadIndex, nil); err == nil || !isRefusal(err) {
+		t.Fatalf("a member with a stranger's certificate: %v, want a refusal", err)
+	}
+}
+
+// newTestCA makes a small self-signed CA.
+func newTestCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "roster test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+// newTestCert makes a member certificate for 127.0.0.1, good for both
+// ends of a connection.
+func newTestCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: "member"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}

@@ -1,0 +1,314 @@
+package registry
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/rosterhq/roster/fsm"
+)
+
+// The leader's side of the forwarding channel. For each connection a reader
+// decodes requests and runs each in a goroutine of its own, so that
+// concurrent proposals reach raft together (BatchApplyCh groups them into
+// one append); a writer sends the answers, as many as are ready in one
+// flush. Any member serves the channel; one that does not lead refuses
+// every request (nothing proposed), and the follower retries on the member
+// it learns leads.
+const (
+	// peerInflightBytes bounds, per connection, the requests being served
+	// (their frames plus peerRequestCost each). The reader stops reading
+	// beyond it, and TCP pushes back on the follower.
+	peerInflightBytes = 64 << 20
+	peerRequestCost   = 4 << 10
+	// peerHandshakeTimeout bounds reading the rest of the preamble.
+	peerHandshakeTimeout = 10 * time.Second
+	// peerDefaultTimeout bounds a request that carries no timeout.
+	peerDefaultTimeout = 30 * time.Second
+)
+
+// peerHandler serves the requests; *Node implements it.
+type peerHandler interface {
+	applyForwarded(ctx context.Context, c fsm.Command) (fsm.Result, error)
+	leaderReadIndex(ctx context.Context) (uint64, error)
+	addMemberHere(ctx context.Context, req JoinRequest) error
+	removeMemberHere(ctx context.Context, id string) error
+	updateMemberHere(ctx context.Context, req JoinRequest) error
+}
+
+type peerServer struct {
+	h        peerHandler
+	log      *slog.Logger
+	maxFrame int
+
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	started bool // the node is open: before, connections are closed
+	closed  bool
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+func newPeerServer(h peerHandler, log *slog.Logger, maxFrame int) *peerServer {
+	return &peerServer{h: h, log: log, maxFrame: maxFrame, conns: map[net.Conn]struct{}{}, stop: make(chan struct{})}
+}
+
+// start lets serve accept connections, once the node can serve them. A
+// member dialing earlier gets no preamble back: a refusal.
+func (s *peerServer) start() {
+	s.mu.Lock()
+	s.started = true
+	s.mu.Unlock()
+}
+
+// serve takes over a connection whose magic byte was read.
+func (s *peerServer) serve(c net.Conn) {
+	s.mu.Lock()
+	if s.closed || !s.started {
+		s.mu.Unlock()
+		c.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+			c.Close()
+		}()
+		if err := s.handshake(c); err != nil {
+			s.log.Debug("channel: bad preamble", "remote", c.RemoteAddr(), "error", err)
+			return
+		}
+		s.run(c)
+	}()
+}
+
+// close closes every connection and waits for their requests to end.
+func (s *peerServer) close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.wg.Wait()
+		return
+	}
+	s.closed = true
+	close(s.stop)
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+func (s *peerServer) handshake(c net.Conn) error {
+	_ = c.SetDeadline(time.Now().Add(peerHandshakeTimeout))
+	var rest [len(peerPreamble) - 1]byte
+	if _, err := io.ReadFull(c, rest[:]); err != nil {
+		return err
+	}
+	if string(rest[:]) != string(peerPreamble[1:]) {
+		return fmt.Errorf("preamble %x", rest)
+	}
+	if _, err := c.Write(peerPreamble[:]); err != nil {
+		return err
+	}
+	return c.SetDeadline(time.Time{})
+}
+
+// run serves one connection until it fails or the server closes.
+func (s *peerServer) run(c net.Conn) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	out := make(chan []byte, 1024)
+	var writer sync.WaitGroup
+	writer.Add(1)
+	go func() {
+		defer writer.Done()
+		s.writeLoop(ctx, c, out)
+		cancel()
+		c.Close() // unblocks the reader
+	}()
+	b := newBudget(peerInflightBytes)
+	var reqs sync.WaitGroup
+	defer func() {
+		cancel()
+		b.close()
+		reqs.Wait()
+		writer.Wait()
+	}()
+	r := bufio.NewReaderSize(c, peerBufSize)
+	for {
+		frame, err := readFrame(r, s.maxFrame)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				s.log.Debug("channel: connection ended", "remote", c.RemoteAddr(), "error", err)
+			}
+			return
+		}
+		req, err := parseRequest(frame)
+		if err != nil {
+			s.log.Warn("channel: bad request; closing the connection", "remote", c.RemoteAddr(), "error", err)
+			return
+		}
+		cost := int64(len(frame)) + peerRequestCost
+		if !b.acquire(cost) {
+			return
+		}
+		reqs.Add(1)
+		go func() {
+			defer reqs.Done()
+			defer b.release(cost)
+			resp := s.do(ctx, req)
+			select {
+			case out <- resp:
+			case <-ctx.Done():
+			}
+		}()
+	}
+}
+
+// do serves one request and returns its response frame.
+func (s *peerServer) do(parent context.Context, req request) []byte {
+	timeout := req.timeout
+	if timeout <= 0 {
+		timeout = peerDefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(parent, timeout)
+	defer cancel()
+	var payload []byte
+	var err error
+	switch req.kind {
+	case kindPropose:
+		c, derr := fsm.Decode(req.payload)
+		if derr != nil {
+			err = fmt.Errorf("%w: %v", fsm.ErrInvalidArgument, derr)
+			break
+		}
+		res, aerr := s.h.applyForwarded(ctx, c)
+		if aerr != nil && aerr != res.Err {
+			err = aerr
+			break
+		}
+		return appendResponse(nil, statusOK, req.id, fsm.EncodeResult(res))
+	case kindReadIndex:
+		var idx uint64
+		idx, err = s.h.leaderReadIndex(ctx)
+		if err == nil {
+			payload = binary.AppendUvarint(nil, idx)
+		}
+	case kindAddMember:
+		jr, derr := decodeJoin(req.payload)
+		if derr != nil {
+			err = fmt.Errorf("%w: bad member request: %v", fsm.ErrInvalidArgument, derr)
+			break
+		}
+		err = s.h.addMemberHere(ctx, jr)
+	case kindRemoveMember:
+		err = s.h.removeMemberHere(ctx, string(req.payload))
+	case kindUpdateMember:
+		jr, derr := decodeJoin(req.payload)
+		if derr != nil {
+			err = fmt.Errorf("%w: bad member request: %v", fsm.ErrInvalidArgument, derr)
+			break
+		}
+		err = s.h.updateMemberHere(ctx, jr)
+	default:
+		err = fmt.Errorf("unknown request kind %d (a newer member?)", req.kind)
+	}
+	if err != nil {
+		return appendResponse(nil, statusErr, req.id, encodeError(nil, err))
+	}
+	return appendResponse(nil, statusOK, req.id, payload)
+}
+
+// writeLoop sends answers, as many as are ready in one flush.
+func (s *peerServer) writeLoop(ctx context.Context, c net.Conn, out <-chan []byte) {
+	w := bufio.NewWriterSize(c, peerBufSize)
+	for {
+		var frame []byte
+		select {
+		case frame = <-out:
+		case <-ctx.Done():
+			return
+		}
+		_ = c.SetWriteDeadline(time.Now().Add(peerWriteTimeout))
+		for n := 0; frame != nil; {
+			if _, err := w.Write(frame); err != nil {
+				return
+			}
+			n += len(frame)
+			frame = nil
+			if n < peerWriteBatch {
+				select {
+				case frame = <-out:
+				default:
+				}
+			}
+		}
+		if err := w.Flush(); err != nil {
+			return
+		}
+	}
+}
+
+// budget is a byte semaphore: acquire waits while the bytes in use plus n
+// would pass the limit (a single request over the limit still runs alone).
+type budget struct {
+	mu     sync.Mutex
+	cond   sync.Cond
+	used   int64
+	limit  int64
+	closed bool
+}
+
+func newBudget(limit int64) *budget {
+	b := &budget{limit: limit}
+	b.cond.L = &b.mu
+	return b
+}
+
+func (b *budget) acquire(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for !b.closed && b.used > 0 && b.used+n > b.limit {
+		b.cond.Wait()
+	}
+	if b.closed {
+		return false
+	}
+	b.used += n
+	return true
+}
+
+func (b *budget) release(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
+	b.cond.Broadcast()
+}
+
+func (b *budget) close() {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.cond.Broadcast()
+}

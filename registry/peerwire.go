@@ -1,0 +1,283 @@
+package registry
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/rosterhq/roster/fsm"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// Wire format of the forwarding channel.
+//
+// A connection opens with an 8-byte preamble from the dialer, peerPreamble,
+// whose first byte tells the raft port's stream layer it is not raft; the
+// listener answers with the same 8 bytes once it serves the channel, so a
+// dialer that gets no answer (an older member, which closes the
+// connection) knows nothing was sent. Then both sides send frames: a
+// 4-byte big-endian length, then the body.
+//
+//	request:  kind (1 byte) | id (uvarint) | timeout ms (uvarint, 0: none) | payload
+//	response: status (1 byte) | id (uvarint) | payload
+//
+// Responses carry the id of their request and may come in any order.
+const (
+	peerMagic   byte = 0xF5
+	peerVersion byte = 1
+)
+
+var peerPreamble = [8]byte{peerMagic, 'r', 'o', 's', 't', 'e', 'r', peerVersion}
+
+// Request kinds. Never reuse or renumber one.
+const (
+	kindPropose      byte = 1 // payload: fsm.Encode(command); answer: fsm.EncodeResult
+	kindReadIndex    byte = 2 // payload: none; answer: uvarint commit index
+	kindAddMember    byte = 3 // payload: encodeJoin; answer: none
+	kindRemoveMember byte = 4 // payload: member id; answer: none
+	kindUpdateMember byte = 5 // payload: encodeJoin; answer: none
+)
+
+// Response statuses.
+const (
+	statusOK  byte = 0
+	statusErr byte = 1 // payload: error class (1 byte) | message
+)
+
+// Error classes: what the leader's error means for the request.
+const (
+	classRefused  byte = 1 // nothing was proposed: ErrNoLeader
+	classTimeout  byte = 2 // may have been proposed: ErrTimeout
+	classTooLarge byte = 3 // ErrTooLarge
+	classState    byte = 4 // an fsm error; the message is fsm.EncodeResult(Result{Err})
+	classOther    byte = 5 // anything else, answered as an internal error
+)
+
+// maxPeerFrameSlack is the room a frame has beyond the largest value: the
+// key, the other fields, a keep-alive's IDs.
+const maxPeerFrameSlack = 4 << 20
+
+// peerError is an error answered over the channel, or the channel's own
+// failure, classified as the contract needs it.
+type peerError struct {
+	class byte
+	msg   string
+}
+
+func (e *peerError) Error() string { return e.msg }
+
+// Is maps the class to the node's sentinels.
+func (e *peerError) Is(target error) bool {
+	switch e.class {
+	case classRefused:
+		return target == ErrNoLeader
+	case classTimeout:
+		return target == ErrTimeout
+	case classTooLarge:
+		return target == ErrTooLarge
+	}
+	return false
+}
+
+// refusal is a peerError that promises nothing was proposed.
+func refusal(format string, a ...any) error {
+	return &peerError{class: classRefused, msg: "no leader: " + fmt.Sprintf(format, a...)}
+}
+
+func isRefusal(err error) bool {
+	var pe *peerError
+	return errors.As(err, &pe) && pe.class == classRefused
+}
+
+// unknownOutcome is a peerError for a request that may have reached the
+// leader.
+func unknownOutcome(format string, a ...any) error {
+	return &peerError{class: classTimeout, msg: "timed out waiting for commit: " + fmt.Sprintf(format, a...)}
+}
+
+// encodeError is the leader's answer for err.
+func encodeError(b []byte, err error) []byte {
+	switch {
+	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return append(append(b, classTimeout), err.Error()...)
+	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrClosed):
+		return append(append(b, classRefused), err.Error()...)
+	case errors.Is(err, ErrTooLarge):
+		return append(append(b, classTooLarge), err.Error()...)
+	case errors.Is(err, fsm.ErrInvalidArgument), errors.Is(err, fsm.ErrLeaseNotFound), errors.Is(err, fsm.ErrLeaseExists),
+		errors.Is(err, fsm.ErrCASFailed), errors.Is(err, fsm.ErrKeyNotFound), errors.Is(err, fsm.ErrFailed):
+		return fsm.AppendResult(append(b, classState), fsm.Result{Err: err})
+	}
+	return append(append(b, classOther), err.Error()...)
+}
+
+// decodeError turns an error answer back into an error.
+func decodeError(p []byte) error {
+	if len(p) == 0 {
+		return unknownOutcome("empty error answer from the leader")
+	}
+	class, rest := p[0], p[1:]
+	switch class {
+	case classRefused, classTimeout, classTooLarge:
+		return &peerError{class: class, msg: "the leader answered: " + string(rest)}
+	case classState:
+		r, err := fsm.DecodeResult(rest)
+		if err != nil || r.Err == nil {
+			return unknownOutcome("undecodable error answer from the leader: %v", err)
+		}
+		return r.Err
+	case classOther:
+		return fmt.Errorf("the leader answered: %s", rest)
+	}
+	return unknownOutcome("unknown error class %d from the leader", class)
+}
+
+// appendFrameHeader reserves the 4-byte length of a frame; finishFrame
+// fills it in.
+func appendFrameHeader(b []byte) ([]byte, int) {
+	return append(b, 0, 0, 0, 0), len(b)
+}
+
+func finishFrame(b []byte, at int) []byte {
+	binary.BigEndian.PutUint32(b[at:], uint32(len(b)-at-4))
+	return b
+}
+
+// appendRequest appends one request frame.
+func appendRequest(b []byte, kind byte, id uint64, timeout time.Duration, payload []byte) []byte {
+	b, at := appendFrameHeader(b)
+	b = append(b, kind)
+	b = binary.AppendUvarint(b, id)
+	b = binary.AppendUvarint(b, uint64(max(timeout, 0)/time.Millisecond))
+	b = append(b, payload...)
+	return finishFrame(b, at)
+}
+
+// appendResponse appends one response frame; body appends the payload.
+func appendResponse(b []byte, status byte, id uint64, payload []byte) []byte {
+	b, at := appendFrameHeader(b)
+	b = append(b, status)
+	b = binary.AppendUvarint(b, id)
+	b = append(b, payload...)
+	return finishFrame(b, at)
+}
+
+// readFrame reads one frame body of at most limit bytes.
+func readFrame(r *bufio.Reader, limit int) ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if uint64(n) > uint64(limit) {
+		return nil, fmt.Errorf("frame of %d bytes is over the limit of %d", n, limit)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return b, nil
+}
+
+type request struct {
+	kind    byte
+	id      uint64
+	timeout time.Duration
+	payload []byte
+}
+
+func parseRequest(b []byte) (request, error) {
+	var r request
+	if len(b) < 1 {
+		return r, errors.New("empty request frame")
+	}
+	r.kind = b[0]
+	b = b[1:]
+	var n int
+	if r.id, n = binary.Uvarint(b); n <= 0 {
+		return r, errors.New("bad request id")
+	}
+	b = b[n:]
+	ms, n := binary.Uvarint(b)
+	if n <= 0 || ms > uint64(24*time.Hour/time.Millisecond) {
+		return r, errors.New("bad request timeout")
+	}
+	r.timeout = time.Duration(ms) * time.Millisecond
+	r.payload = b[n:]
+	return r, nil
+}
+
+func parseResponse(b []byte) (status byte, id uint64, payload []byte, err error) {
+	if len(b) < 1 {
+		return 0, 0, nil, errors.New("empty response frame")
+	}
+	status = b[0]
+	id, n := binary.Uvarint(b[1:])
+	if n <= 0 {
+		return 0, 0, nil, errors.New("bad response id")
+	}
+	if status != statusOK && status != statusErr {
+		return 0, 0, nil, fmt.Errorf("unknown response status %d", status)
+	}
+	return status, id, b[1+n:], nil
+}
+
+// Member requests.
+func encodeJoin(req JoinRequest) []byte {
+	var b []byte
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendString(b, req.ID)
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	b = protowire.AppendString(b, req.RaftAddr)
+	b = protowire.AppendTag(b, 3, protowire.BytesType)
+	b = protowire.AppendString(b, req.HTTPAddr)
+	if req.Voter {
+		b = protowire.AppendTag(b, 4, protowire.VarintType)
+		b = protowire.AppendVarint(b, 1)
+	}
+	return b
+}
+
+func decodeJoin(b []byte) (JoinRequest, error) {
+	var req JoinRequest
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return req, protowire.ParseError(n)
+		}
+		b = b[n:]
+		switch {
+		case num >= 1 && num <= 3 && typ == protowire.BytesType:
+			v, n := protowire.ConsumeString(b)
+			if n < 0 {
+				return req, protowire.ParseError(n)
+			}
+			b = b[n:]
+			switch num {
+			case 1:
+				req.ID = v
+			case 2:
+				req.RaftAddr = v
+			case 3:
+				req.HTTPAddr = v
+			}
+		case num == 4 && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 || v > 1 {
+				return req, errors.New("bad voter field")
+			}
+			b = b[n:]
+			req.Voter = v == 1
+		default:
+			return req, fmt.Errorf("unknown field %d", num)
+		}
+	}
+	return req, nil
+}
