@@ -70,6 +70,10 @@ type Client struct {
 	ownsHC    bool
 
 	rr atomic.Uint64 // round-robin start for the next request
+	// leader is the member the last answer named as the leader (its
+	// X-Roster-Leader header), when it is one of the endpoints: writes go
+	// there first, sparing a follower the forwarding.
+	leader atomic.Pointer[endpoint]
 
 	ka *keepAliver
 
@@ -221,15 +225,27 @@ func (c *Client) lifeCtx() context.Context { return c.life }
 
 // order returns the endpoints in the order the next request tries them:
 // round-robin from a rotating start, so load spreads over the members,
-// with members that recently refused a connection moved to the end.
-func (c *Client) order() []*endpoint {
+// with members that recently refused a connection moved to the end. A
+// write starts with the member known to lead, when it is not down: any
+// member would forward it there.
+func (c *Client) order(write bool) []*endpoint {
 	n := len(c.endpoints)
 	start := int(c.rr.Add(1)-1) % n
 	now := time.Now().UnixNano()
 	out := make([]*endpoint, 0, n)
 	var down []*endpoint
+	var lead *endpoint
+	if write {
+		if l := c.leader.Load(); l != nil && l.downUntil.Load() <= now {
+			lead = l
+			out = append(out, l)
+		}
+	}
 	for i := range n {
 		e := c.endpoints[(start+i)%n]
+		if e == lead {
+			continue
+		}
 		if e.downUntil.Load() > now {
 			down = append(down, e)
 			continue
@@ -237,6 +253,23 @@ func (c *Client) order() []*endpoint {
 		out = append(out, e)
 	}
 	return append(out, down...)
+}
+
+// noteLeader records the leader an answer named (host:port; "" when the
+// member knew none, which changes nothing).
+func (c *Client) noteLeader(addr string) {
+	if addr == "" {
+		return
+	}
+	if l := c.leader.Load(); l != nil && l.base.Host == addr {
+		return
+	}
+	for _, e := range c.endpoints {
+		if e.base.Host == addr {
+			c.leader.Store(e)
+			return
+		}
+	}
 }
 
 func (e *endpoint) markDown()    { e.downUntil.Store(time.Now().Add(endpointPenalty).UnixNano()) }

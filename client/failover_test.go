@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -29,6 +30,7 @@ func TestFailover(t *testing.T) {
 	}
 
 	leader := cl.Leader(30 * time.Second)
+	checkLeaderAware(t, ctx, c, tt, cl, leader)
 	victim := cl.Followers(leader)[0]
 	runFailover(t, ctx, c, tt, victim, "follower", watchable)
 
@@ -133,6 +135,41 @@ func runFailover(t *testing.T, ctx context.Context, c *Client, tt *testTransport
 			if e.KV.Key != fmt.Sprintf("%sw/%d", p, i+1) {
 				t.Fatalf("after the failover, watch event %d is %s", i, e.KV.Key)
 			}
+		}
+	}
+}
+
+// checkLeaderAware checks that once an answer named the leader, writes go
+// straight to it while reads still spread over every member.
+func checkLeaderAware(t *testing.T, ctx context.Context, c *Client, tt *testTransport, cl *cluster.Cluster, leader *cluster.Member) {
+	t.Helper()
+	if _, err := c.Get(ctx, "/la/none"); err != nil && !errors.Is(err, ErrKeyNotFound) {
+		t.Fatal(err)
+	}
+	before := map[string]int{}
+	for _, m := range cl.Members {
+		before[m.HTTP] = tt.countOn("PUT /v1/kv/{key}", m.HTTP)
+	}
+	const n = 12
+	for i := range n {
+		if _, err := c.Put(ctx, fmt.Sprintf("/la/%d", i), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Get(ctx, fmt.Sprintf("/la/%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range cl.Members {
+		got := tt.countOn("PUT /v1/kv/{key}", m.HTTP) - before[m.HTTP]
+		want := 0
+		if m == leader {
+			want = n
+		}
+		if got != want {
+			t.Fatalf("%d of %d puts went to %s (leader %s), want %d", got, n, m.ID, leader.ID, want)
+		}
+		if reads := tt.countOn("GET /v1/kv/{key}", m.HTTP); reads < n/len(cl.Members)-1 {
+			t.Fatalf("only %d reads went to %s: reads do not spread", reads, m.ID)
 		}
 	}
 }

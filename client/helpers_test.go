@@ -26,6 +26,7 @@ type testTransport struct {
 	counts   map[string]int
 	lastHost map[string]string // route -> host of the last request
 	perHost  map[string]int    // host -> requests sent to it
+	perRoute map[string]int    // route + " @" + host -> requests
 	live     map[*cutBody]bool // answers being read
 
 	down atomic.Bool  // fail every request while set
@@ -33,7 +34,7 @@ type testTransport struct {
 }
 
 func newTestTransport() *testTransport {
-	return &testTransport{base: newTransport(DefaultDialTimeout), counts: map[string]int{}, lastHost: map[string]string{}, perHost: map[string]int{}, live: map[*cutBody]bool{}}
+	return &testTransport{base: newTransport(DefaultDialTimeout), counts: map[string]int{}, lastHost: map[string]string{}, perHost: map[string]int{}, perRoute: map[string]int{}, live: map[*cutBody]bool{}}
 }
 
 var errCutOff = errors.New("test: cut off from the cluster")
@@ -44,6 +45,7 @@ func (tt *testTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	tt.counts[route]++
 	tt.lastHost[route] = req.URL.Host
 	tt.perHost[req.URL.Host]++
+	tt.perRoute[route+" @"+req.URL.Host]++
 	tt.mu.Unlock()
 	// The generation is taken before sending: an answer that arrives after
 	// a cut belongs to the world before it and must fail too, or a watch
@@ -172,9 +174,18 @@ func memberByHost(c *cluster.Cluster, host string) *cluster.Member {
 	return nil
 }
 
+// countOn is how many requests of route went to host.
+func (tt *testTransport) countOn(route, host string) int {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	return tt.perRoute[route+" @"+host]
+}
+
 // aimAt makes host the endpoint the client's next request tries first,
-// with no member marked down: the next call meets host before any other.
+// with no member marked down and no leader known (until the next answer
+// names it): the next call meets host before any other.
 func (c *Client) aimAt(host string) {
+	c.leader.Store(nil)
 	for i, e := range c.endpoints {
 		e.markHealthy()
 		if e.base.Host == host {

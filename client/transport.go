@@ -36,6 +36,9 @@ const (
 	mutating
 )
 
+// headerLeader is the answer header naming the leader's HTTP address.
+const headerLeader = "X-Roster-Leader"
+
 // call is one logical API request, which do may send to several members.
 type call struct {
 	method      string
@@ -125,7 +128,7 @@ func (c *Client) do(parent context.Context, cl *call) (*result, error) {
 	var last error
 	untouched := true
 	for round := 0; ; round++ {
-		for _, ep := range c.order() {
+		for _, ep := range c.order(cl.method != http.MethodGet) {
 			res, err, retry := c.attempt(ctx, ep, cl)
 			if err != nil {
 				last = err
@@ -180,6 +183,7 @@ func (c *Client) attempt1(ctx context.Context, ep *endpoint, cl *call) (res *res
 		// The request may have reached the member: the outcome is unknown.
 		return nil, fmt.Errorf("roster: %s %s on %s: %w", cl.method, cl.path, ep.base.Host, err), cl.class == idempotent
 	}
+	c.noteLeader(resp.Header.Get(headerLeader))
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {

@@ -188,7 +188,7 @@ var errBadEvent = errors.New("roster: unreadable watch event")
 // member could serve the watch.
 func (w *watcher) once(ctx context.Context) (progressed bool, err error) {
 	var last, compacted error
-	for _, ep := range w.c.order() {
+	for _, ep := range w.c.order(false) {
 		resp, cancel, err := w.connect(ctx, ep)
 		if err != nil {
 			if ctx.Err() != nil {
