@@ -36,6 +36,8 @@ type Config struct {
 	Failpoints failpoints
 	// RedisAddr is the RESP2 listen address; "" serves no Redis port.
 	RedisAddr string
+	// PProf serves net/http/pprof under /debug/pprof/ on the HTTP address.
+	PProf bool
 }
 
 // environment is what parseConfig reads besides its arguments, passed in so
@@ -84,7 +86,7 @@ type flags struct {
 
 	id, http, haddr, raft, raddr, advHTTP, advRaft string
 	data, join, logLevel, logFormat                string
-	bootstrap                                      bool
+	bootstrap, pprof                               bool
 	bind                                           int64
 	watchHistory, snapRetain, ckptEntries          int
 	maxValue, watchHistoryBytes                    byteSize
@@ -118,6 +120,7 @@ func newFlags() *flags {
 	fs.StringVar(&f.data, "data", defaultData, "data `directory`, created when absent; may also be given as the only argument")
 	fs.StringVar(&f.join, "join", "", "comma-separated HTTP `addresses` of existing members (host:port or http://host:port)")
 	fs.BoolVar(&f.bootstrap, "bootstrap", true, "on a first start without -join, create a new cluster; false: wait to be added")
+	fs.BoolVar(&f.pprof, "pprof", false, "serve Go profiles (net/http/pprof) under /debug/pprof/ on the HTTP address, and sample mutex and block contention; for diagnosis only")
 	fs.Int64Var(&f.bind, "bind", -1, "snowflake node `number` 0..1023 for lease IDs; -1 picks a free one (raftd/hraftd spelling)")
 	fs.DurationVar(&f.tick, "tick", registry.DefaultTick, "lease tick `interval`")
 	fs.IntVar(&f.watchHistory, "watch-history", defaultWatchHistory, "`events` kept in memory for watch resumes")
@@ -229,6 +232,7 @@ func parseConfig(args []string, env environment) (Config, error) {
 			MaxHeaderBytes:    int(f.maxHeader),
 			MaxRequestBytes:   int64(f.maxRequest),
 		},
+		PProf: f.pprof,
 		Registry: registry.Config{
 			WatchHistory:       f.watchHistory,
 			WatchHistoryBytes:  int64(f.watchHistoryBytes),

@@ -77,10 +77,11 @@ func TestParseConfig(t *testing.T) {
 				"-raft-leader-lease-timeout", "1s", "-raft-commit-timeout", "10ms",
 				"-snapshot-threshold", "100", "-snapshot-interval", "30s",
 				"-snapshot-retain", "5", "-trailing-logs", "1000",
-				"-checkpoint-interval", "1s", "-checkpoint-entries", "500",
+				"-checkpoint-interval", "1s", "-checkpoint-entries", "500", "-pprof",
 			},
 			edit: func(c *Config) {
 				c.HTTPAddr = "0.0.0.0:8000"
+				c.PProf = true
 				c.LogLevel = slog.LevelDebug
 				c.LogFormat = "json"
 				c.Registry.WatchHistory = 5
@@ -102,9 +103,11 @@ func TestParseConfig(t *testing.T) {
 				"ROSTER_BOOTSTRAP": "false", "ROSTER_TICK": "1s", "ROSTER_JOIN": "http://a:1,b:2",
 				"ROSTER_MAX_VALUE_SIZE": "2048", "ROSTER_RAFT_ELECTION_TIMEOUT": "500ms",
 				"ROSTER_LOG_LEVEL": "trace", "ROSTER_BIND": "3", "ROSTER_CHECKPOINT_INTERVAL": "250ms",
+				"ROSTER_PPROF": "true",
 			},
 			edit: func(c *Config) {
 				c.HTTPAddr = "127.0.0.1:1"
+				c.PProf = true
 				c.LogLevel = logging.LevelTrace
 				r := &c.Registry
 				r.ID, r.HTTPAdvertise, r.Bootstrap, r.Tick = "envnode", "h:1", false, time.Second

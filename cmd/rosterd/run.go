@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -168,6 +170,10 @@ func run(ctx context.Context, cfg Config, stderr io.Writer, reload <-chan struct
 	}
 	hc := cfg.HTTP
 	hc.Gatherer, hc.PeerTLS, hc.Auth = reg, tlsc.member.ClientConfig(), cfg.Security.Auth
+	if cfg.PProf {
+		hc.Debug = profiles()
+		log.Warn("serving Go profiles under /debug/pprof/ (-pprof): for diagnosis only")
+	}
 	srv, err := httpapi.New(hc, node, log, reg)
 	if err != nil {
 		return errors.Join(fmt.Errorf("http api: %w", err), closeNode(log, node))
@@ -254,4 +260,19 @@ func warnUndialable(log *slog.Logger, cfg Config) {
 		log.Warn("other members cannot dial the HTTP address; set -advertise-http for a cluster",
 			"http", cfg.HTTPAddr)
 	}
+}
+
+// profiles serves net/http/pprof, and turns on the sampling of mutex and
+// block contention those profiles read (off by default: it costs a little
+// on every contended lock).
+func profiles() http.Handler {
+	runtime.SetMutexProfileFraction(20)
+	runtime.SetBlockProfileRate(int((100 * time.Microsecond).Nanoseconds()))
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
