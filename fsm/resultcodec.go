@@ -44,7 +44,12 @@ const (
 	resNotFound = 10
 	resExpired  = 11
 	resMore     = 12
+	resOps      = 13
 )
+
+// maxResultDepth bounds nesting: a txn's operations have results, which
+// have none of their own.
+const maxResultDepth = 2
 
 // wireError is an error decoded from a result: its message as the leader
 // wrote it, and the sentinel it wraps, so errors.Is works as on the leader.
@@ -68,7 +73,10 @@ func EncodeResult(r Result) []byte {
 
 // AppendResult appends the encoding of r to b.
 func AppendResult(b []byte, r Result) []byte {
-	b = append(b, resultCodecVersion)
+	return appendResultFields(append(b, resultCodecVersion), r)
+}
+
+func appendResultFields(b []byte, r Result) []byte {
 	if r.Err != nil {
 		code, cur := errCode(r.Err)
 		b = putVarint(b, resErrCode, code)
@@ -101,6 +109,10 @@ func AppendResult(b []byte, r Result) []byte {
 	}
 	b = putVarint(b, resExpired, r.Expired)
 	b = putBool(b, resMore, r.More)
+	for _, op := range r.Ops {
+		b = protowire.AppendTag(b, resOps, protowire.BytesType)
+		b = protowire.AppendBytes(b, appendResultFields(nil, op))
+	}
 	return b
 }
 
@@ -133,11 +145,19 @@ func DecodeResult(b []byte) (Result, error) {
 	if b[0] != resultCodecVersion {
 		return Result{}, fmt.Errorf("%w: format version %d (this build knows %d)", ErrDecodeResult, b[0], resultCodecVersion)
 	}
+	r, err := decodeResultFields(b[1:], 0)
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: %v", ErrDecodeResult, err)
+	}
+	return r, nil
+}
+
+func decodeResultFields(b []byte, depth int) (Result, error) {
 	var r Result
 	var code, cur int64
 	var msg string
 	hasCode, hasCur := false, false
-	err := fields(b[1:], func(n protowire.Number, f field) error {
+	err := fields(b, func(n protowire.Number, f field) error {
 		switch n {
 		case resErrCode:
 			hasCode = true
@@ -177,18 +197,28 @@ func DecodeResult(b []byte) (Result, error) {
 			return f.varint(&r.Expired)
 		case resMore:
 			return f.boolean(&r.More)
+		case resOps:
+			if f.typ != protowire.BytesType {
+				return errors.New("wire type mismatch")
+			}
+			if depth+1 >= maxResultDepth {
+				return errors.New("results nested too deep")
+			}
+			op, err := decodeResultFields(f.buf, depth+1)
+			r.Ops = append(r.Ops, op)
+			return err
 		}
 		return errUnknownField
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("%w: %v", ErrDecodeResult, err)
+		return Result{}, err
 	}
 	if hasCur && code != errCodeCAS {
-		return Result{}, fmt.Errorf("%w: a CAS revision without a CAS error", ErrDecodeResult)
+		return Result{}, errors.New("a CAS revision without a CAS error")
 	}
 	if !hasCode {
 		if msg != "" {
-			return Result{}, fmt.Errorf("%w: an error message without an error code", ErrDecodeResult)
+			return Result{}, errors.New("an error message without an error code")
 		}
 		return r, nil
 	}
@@ -202,10 +232,9 @@ func DecodeResult(b []byte) (Result, error) {
 		sentinel = ErrLeaseExists
 	case errCodeCAS:
 		if !hasCur {
-			return Result{}, fmt.Errorf("%w: a CAS error without its revision", ErrDecodeResult)
+			return Result{}, errors.New("a CAS error without its revision")
 		}
-		r.Err = &CASError{Current: cur}
-		return r, nil
+		sentinel = &CASError{Current: cur}
 	case errCodeKeyNotFound:
 		sentinel = ErrKeyNotFound
 	case errCodeFailed:
@@ -213,7 +242,7 @@ func DecodeResult(b []byte) (Result, error) {
 	case errCodeOther:
 		sentinel = ErrRemote
 	default:
-		return Result{}, fmt.Errorf("%w: unknown error code %d", ErrDecodeResult, code)
+		return Result{}, fmt.Errorf("unknown error code %d", code)
 	}
 	if msg == sentinel.Error() {
 		r.Err = sentinel

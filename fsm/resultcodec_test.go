@@ -28,6 +28,8 @@ var resultCases = []fsm.Result{
 	{Err: fsm.ErrKeyNotFound},
 	{Err: fmt.Errorf("%w: disk gone", fsm.ErrFailed)},
 	{Err: errors.New("something else")},
+	{Err: fmt.Errorf("txn operation %d: %w", 2, &fsm.CASError{Current: 7}), Revision: 9},
+	{Revision: 12, Ops: []fsm.Result{{Revision: 11, Lease: fsm.LeaseStatus{ID: 5, TTL: 10, Remaining: 10}}, {Revision: 12, Prev: &fsm.KV{Key: "/k"}}, {}}},
 }
 
 func TestResultRoundTrip(t *testing.T) {
@@ -93,6 +95,12 @@ func normalizeResult(r fsm.Result) fsm.Result {
 		p := *r.Prev
 		p.Value = nil
 		r.Prev = &p
+	}
+	if len(r.Ops) == 0 {
+		r.Ops = nil
+	}
+	for i := range r.Ops {
+		r.Ops[i] = normalizeResult(r.Ops[i])
 	}
 	return r
 }

@@ -168,7 +168,12 @@ func (n *Node) CreateToken(ctx context.Context, name string, roles []string) (fs
 	if err := fsm.ValidateToken(t); err != nil {
 		return fsm.Token{}, "", err
 	}
-	st := n.fsm.State()
+	// Roles made just before, through any member, must count: read them
+	// linearizably (a follower's replica may not have them yet).
+	st, err := n.Read(ctx, false)
+	if err != nil {
+		return fsm.Token{}, "", err
+	}
 	for _, r := range roles {
 		if _, ok := st.Role(r); !ok {
 			return fsm.Token{}, "", fmt.Errorf("%w: role %q does not exist", fsm.ErrInvalidArgument, r)

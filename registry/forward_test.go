@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -70,6 +71,32 @@ func TestFollowersServeTheWholeAPI(t *testing.T) {
 		}
 		if _, err := f.Incr(ctx, key, 1); err != nil && !errors.Is(err, fsm.ErrInvalidArgument) {
 			t.Fatalf("incr of a missing key via %s: %v", f.ID(), err)
+		}
+		// A txn whose grant gets its ID on the leader and whose put names
+		// that lease by placeholder; then one refused by its CAS.
+		tres, err := f.Txn(ctx, []fsm.Command{
+			fsm.Grant{TTL: 20, Name: "/txn"},
+			fsm.Put{Key: "/txn/" + f.ID(), Value: []byte("t"), Lease: TxnLease(0)},
+		})
+		if err != nil || len(tres.Ops) != 2 || tres.Ops[0].Lease.ID <= 0 {
+			t.Fatalf("txn via %s: %+v %v", f.ID(), tres, err)
+		}
+		_, err = f.Txn(ctx, []fsm.Command{fsm.Put{Key: "/txn/" + f.ID(), HasCAS: true, CAS: 1}})
+		if !errors.As(err, &cas) || cas.Current != tres.Revision || !strings.Contains(err.Error(), "txn operation 1") {
+			t.Fatalf("refused txn via %s: %v", f.ID(), err)
+		}
+		// Access control changes travel the same way.
+		role := "r-" + f.ID()
+		if err := f.PutRole(ctx, fsm.Role{Name: role, Rules: []fsm.Rule{{Prefix: "/svc/", Read: true}}}); err != nil {
+			t.Fatalf("put role via %s: %v", f.ID(), err)
+		}
+		if _, secret, err := f.CreateToken(ctx, "tok-"+f.ID(), []string{role}); err != nil || secret == "" {
+			t.Fatalf("create token via %s: %v", f.ID(), err)
+		}
+		if st, err := f.Read(ctx, false); err != nil {
+			t.Fatal(err)
+		} else if _, ok := st.Role(role); !ok {
+			t.Fatalf("role made via %s not there", f.ID())
 		}
 		d, err := f.Delete(ctx, fsm.Delete{Key: "/svc/", Prefix: true})
 		if err != nil {
