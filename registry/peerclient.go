@@ -3,6 +3,7 @@ package registry
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +48,7 @@ type peerCall struct {
 	timeout time.Duration
 	payload []byte
 	state   atomic.Int32
+	seq     atomic.Uint64  // its position among the frames written (from 1)
 	reply   chan peerReply // buffered: one reply, never blocks the sender
 }
 
@@ -118,7 +120,7 @@ func (p *peerClient) connTo(ctx context.Context, addr string) (*peerConn, error)
 	}
 	c := p.conn
 	if c != nil && (c.addr != addr || c.isDead()) {
-		c.kill(fmt.Errorf("leader moved to %s", addr))
+		c.kill(fmt.Errorf("leader moved to %s", addr), false)
 		c = nil
 	}
 	if c == nil {
@@ -153,7 +155,7 @@ func (p *peerClient) dropLeader(addr string) {
 	c := p.conn
 	p.mu.Unlock()
 	if c != nil && c.addr != addr {
-		c.kill(fmt.Errorf("the leader changed to %q", addr))
+		c.kill(fmt.Errorf("the leader changed to %q", addr), false)
 	}
 }
 
@@ -164,7 +166,7 @@ func (p *peerClient) close() {
 	c := p.conn
 	p.mu.Unlock()
 	if c != nil {
-		c.kill(errors.New("the node is closing"))
+		c.kill(errors.New("the node is closing"), false)
 	}
 	p.wg.Wait()
 }
@@ -179,6 +181,9 @@ type peerConn struct {
 	nc      net.Conn
 
 	sendq chan *peerCall
+
+	written atomic.Uint64 // request frames written
+	acked   atomic.Uint64 // request frames the leader said it read
 
 	mu      sync.Mutex
 	nextID  uint64
@@ -195,7 +200,7 @@ func (c *peerConn) run() {
 	if err != nil {
 		c.dialErr = refusal("cannot reach the leader at %s: %v", c.addr, err)
 		close(c.ready)
-		c.kill(err)
+		c.kill(err, false)
 		return
 	}
 	c.mu.Lock()
@@ -266,9 +271,10 @@ func (c *peerConn) isDead() bool {
 }
 
 // kill closes the connection once and answers every pending call: one
-// that was never written was refused, one that was may have reached the
-// leader.
-func (c *peerConn) kill(cause error) {
+// that was never written was refused, and so was one written after the
+// last receipt when the leader ended the connection cleanly (closed: it
+// never read it); any other may have reached the leader.
+func (c *peerConn) kill(cause error, closed bool) {
 	c.mu.Lock()
 	if c.dead {
 		c.mu.Unlock()
@@ -284,12 +290,16 @@ func (c *peerConn) kill(cause error) {
 		nc.Close()
 	}
 	if len(pending) > 0 {
-		c.p.log.Debug("channel to the leader closed", "leader", c.addr, "pending", len(pending), "cause", cause)
+		c.p.log.Debug("channel to the leader closed", "leader", c.addr, "pending", len(pending), "clean", closed, "cause", cause)
 	}
+	acked := c.acked.Load()
 	for _, pc := range pending {
-		if pc.state.CompareAndSwap(callQueued, callAbandoned) {
+		switch {
+		case pc.state.CompareAndSwap(callQueued, callAbandoned):
 			pc.reply <- peerReply{err: refusal("the connection to the leader at %s closed before the request was sent: %v", c.addr, cause)}
-		} else {
+		case closed && pc.seq.Load() > acked:
+			pc.reply <- peerReply{err: refusal("the leader at %s closed the connection without reading the request", c.addr)}
+		default:
 			pc.reply <- peerReply{err: unknownOutcome("the connection to the leader at %s closed after the request was sent: %v", c.addr, cause)}
 		}
 	}
@@ -308,6 +318,7 @@ func (c *peerConn) writeLoop(w *bufio.Writer) {
 		buf = buf[:0]
 		for pc := first; pc != nil; {
 			if pc.state.CompareAndSwap(callQueued, callWritten) {
+				pc.seq.Store(c.written.Add(1))
 				buf = appendRequest(buf, pc.kind, pc.id, pc.timeout, pc.payload)
 			}
 			pc = nil
@@ -322,14 +333,12 @@ func (c *peerConn) writeLoop(w *bufio.Writer) {
 			continue
 		}
 		_ = c.nc.SetWriteDeadline(time.Now().Add(peerWriteTimeout))
-		if _, err := w.Write(buf); err == nil {
+		_, err := w.Write(buf)
+		if err == nil {
 			err = w.Flush()
-			if err != nil {
-				c.kill(fmt.Errorf("writing to the leader: %w", err))
-				return
-			}
-		} else {
-			c.kill(fmt.Errorf("writing to the leader: %w", err))
+		}
+		if err != nil {
+			c.writeFailed(err)
 			return
 		}
 		if cap(buf) > 4*peerWriteBatch {
@@ -338,19 +347,47 @@ func (c *peerConn) writeLoop(w *bufio.Writer) {
 	}
 }
 
+// writeFailed ends the connection after a failed write. A leader that went
+// away usually closed the connection first: the reader, which sees how it
+// ended, decides, unless it has not within a second (a write timeout: the
+// leader stopped reading).
+func (c *peerConn) writeFailed(err error) {
+	err = fmt.Errorf("writing to the leader: %w", err)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		c.kill(err, false)
+		return
+	}
+	t := time.AfterFunc(time.Second, func() { c.kill(err, false) })
+	go func() {
+		<-c.done
+		t.Stop()
+	}()
+}
+
 // readLoop delivers answers until the connection fails.
 func (c *peerConn) readLoop(r *bufio.Reader) {
 	defer c.p.wg.Done()
 	for {
 		b, err := readFrame(r, c.p.maxFrame)
 		if err != nil {
-			c.kill(fmt.Errorf("reading from the leader: %w", err))
+			// io.EOF only at a frame boundary (readFrame): a clean end.
+			c.kill(fmt.Errorf("reading from the leader: %w", err), errors.Is(err, io.EOF))
 			return
 		}
 		status, id, payload, err := parseResponse(b)
 		if err != nil {
-			c.kill(fmt.Errorf("bad answer from the leader: %w", err))
+			c.kill(fmt.Errorf("bad answer from the leader: %w", err), false)
 			return
+		}
+		if status == statusReceived {
+			n, k := binary.Uvarint(payload)
+			if k <= 0 || k != len(payload) || n > c.written.Load() {
+				c.kill(errors.New("bad receipt from the leader"), false)
+				return
+			}
+			c.acked.Store(max(n, c.acked.Load()))
+			continue
 		}
 		c.mu.Lock()
 		pc := c.pending[id]

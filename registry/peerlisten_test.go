@@ -113,9 +113,10 @@ func TestRaftPortSurvivesGarbage(t *testing.T) {
 }
 
 // TestPeerChannelErrors checks what a follower concludes when the member it
-// forwards to misbehaves: a listener that never answers the preamble (an
-// older member) refused the request; one that drops the connection after
-// reading the request leaves its outcome unknown.
+// forwards to misbehaves or dies: a listener that never answers the
+// preamble (an older member) refused the request, and so did one that
+// closed the connection without a receipt for it; after a receipt, or a
+// reset, the outcome is unknown.
 func TestPeerChannelErrors(t *testing.T) {
 	log := logging.ForTest(t)
 	serve := func(handle func(c net.Conn)) string {
@@ -147,16 +148,34 @@ func TestPeerChannelErrors(t *testing.T) {
 	if _, err := p.call(ctx, old, kindReadIndex, nil); !isRefusal(err) || !errors.Is(err, ErrNoLeader) {
 		t.Fatalf("a member that does not speak the channel: %v, want a refusal", err)
 	}
-	dropper := serve(func(c net.Conn) {
-		b := make([]byte, 8)
-		if _, err := io.ReadFull(c, b); err != nil || !bytes.Equal(b, peerPreamble[:]) {
-			return
-		}
-		_, _ = c.Write(peerPreamble[:])
-		_, _ = readFrame(bufio.NewReader(c), 1<<20)
-	})
-	if _, err := p.call(ctx, dropper, kindPropose, fsm.Encode(fsm.Put{Key: "/a"})); !errors.Is(err, ErrTimeout) || isRefusal(err) {
-		t.Fatalf("a leader that drops the connection after the request: %v, want an unknown outcome", err)
+	// A leader that reads the request and ends the connection: without a
+	// receipt it never served it (a refusal); after a receipt, or when the
+	// connection is reset rather than closed, the outcome is unknown.
+	dropper := func(receipt, reset bool) string {
+		return serve(func(c net.Conn) {
+			b := make([]byte, 8)
+			if _, err := io.ReadFull(c, b); err != nil || !bytes.Equal(b, peerPreamble[:]) {
+				return
+			}
+			_, _ = c.Write(peerPreamble[:])
+			_, _ = readFrame(bufio.NewReader(c), 1<<20)
+			if receipt {
+				_, _ = c.Write(appendResponse(nil, statusReceived, 0, []byte{1}))
+			}
+			if reset {
+				_ = c.(*net.TCPConn).SetLinger(0)
+			}
+		})
+	}
+	put := fsm.Encode(fsm.Put{Key: "/a"})
+	if _, err := p.call(ctx, dropper(false, false), kindPropose, put); !isRefusal(err) {
+		t.Fatalf("a leader that closed the connection without a receipt: %v, want a refusal", err)
+	}
+	if _, err := p.call(ctx, dropper(true, false), kindPropose, put); !errors.Is(err, ErrTimeout) || isRefusal(err) {
+		t.Fatalf("a leader that closed the connection after a receipt: %v, want an unknown outcome", err)
+	}
+	if _, err := p.call(ctx, dropper(false, true), kindPropose, put); !errors.Is(err, ErrTimeout) || isRefusal(err) {
+		t.Fatalf("a leader that reset the connection: %v, want an unknown outcome", err)
 	}
 	closed := serve(func(net.Conn) {})
 	if _, err := p.call(ctx, closed, kindReadIndex, nil); !isRefusal(err) {

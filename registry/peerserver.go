@@ -138,52 +138,110 @@ func (s *peerServer) run(c net.Conn) {
 		case <-ctx.Done():
 		}
 	}()
+	cw := &connWriter{c: c, w: bufio.NewWriterSize(c, peerBufSize)}
 	out := make(chan []byte, 1024)
 	var writer sync.WaitGroup
 	writer.Add(1)
 	go func() {
 		defer writer.Done()
-		s.writeLoop(ctx, c, out)
+		s.writeLoop(ctx, cw, out)
 		cancel()
 		c.Close() // unblocks the reader
 	}()
 	b := newBudget(peerInflightBytes)
-	var reqs sync.WaitGroup
+	var reqWG sync.WaitGroup
 	defer func() {
 		cancel()
 		b.close()
-		reqs.Wait()
+		reqWG.Wait()
 		writer.Wait()
 	}()
 	r := bufio.NewReaderSize(c, peerBufSize)
+	var read uint64 // request frames read: the receipts' count
 	for {
-		frame, err := readFrame(r, s.maxFrame)
+		batch, err := readFrames(r, s.maxFrame)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				s.log.Debug("channel: connection ended", "remote", c.RemoteAddr(), "error", err)
 			}
 			return
 		}
-		req, err := parseRequest(frame)
-		if err != nil {
-			s.log.Warn("channel: bad request; closing the connection", "remote", c.RemoteAddr(), "error", err)
-			return
-		}
-		cost := int64(len(frame)) + peerRequestCost
-		if !b.acquire(cost) {
-			return
-		}
-		reqs.Add(1)
-		go func() {
-			defer reqs.Done()
-			defer b.release(cost)
-			resp := s.do(ctx, req)
-			select {
-			case out <- resp:
-			case <-ctx.Done():
+		reqs := make([]request, len(batch))
+		for i, frame := range batch {
+			if reqs[i], err = parseRequest(frame); err != nil {
+				s.log.Warn("channel: bad request; closing the connection", "remote", c.RemoteAddr(), "error", err)
+				return
 			}
-		}()
+		}
+		// The receipt goes out before anything read is served: a dialer
+		// that sees the connection end without it knows nothing of these
+		// requests was proposed.
+		read += uint64(len(batch))
+		if err := cw.send(appendResponse(nil, statusReceived, 0, binary.AppendUvarint(nil, read))); err != nil {
+			return
+		}
+		for i, req := range reqs {
+			cost := int64(len(batch[i])) + peerRequestCost
+			if !b.acquire(cost) {
+				return
+			}
+			reqWG.Add(1)
+			go func() {
+				defer reqWG.Done()
+				defer b.release(cost)
+				resp := s.do(ctx, req)
+				select {
+				case out <- resp:
+				case <-ctx.Done():
+				}
+			}()
+		}
 	}
+}
+
+// readFrames reads one frame, waiting for it, and then every further
+// frame already buffered whole (up to peerWriteBatch bytes), so one
+// receipt covers them all.
+func readFrames(r *bufio.Reader, limit int) ([][]byte, error) {
+	first, err := readFrame(r, limit)
+	if err != nil {
+		return nil, err
+	}
+	batch, size := [][]byte{first}, len(first)
+	for size < peerWriteBatch && r.Buffered() >= 4 {
+		hdr, _ := r.Peek(4)
+		n := int(binary.BigEndian.Uint32(hdr))
+		if n > limit || r.Buffered() < 4+n {
+			break
+		}
+		f, err := readFrame(r, limit)
+		if err != nil {
+			return nil, err
+		}
+		batch, size = append(batch, f), size+len(f)
+	}
+	return batch, nil
+}
+
+// connWriter serialises what the reader (receipts) and the writer
+// (answers) send on one connection.
+type connWriter struct {
+	mu sync.Mutex
+	c  net.Conn
+	w  *bufio.Writer
+}
+
+// send writes frames and flushes them.
+func (cw *connWriter) send(frames ...[]byte) error {
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
+	_ = cw.c.SetWriteDeadline(time.Now().Add(peerWriteTimeout))
+	for _, f := range frames {
+		if _, err := cw.w.Write(f); err != nil {
+			return err
+		}
+	}
+	return cw.w.Flush()
 }
 
 // do serves one request and returns its response frame.
@@ -241,8 +299,8 @@ func (s *peerServer) do(parent context.Context, req request) []byte {
 }
 
 // writeLoop sends answers, as many as are ready in one flush.
-func (s *peerServer) writeLoop(ctx context.Context, c net.Conn, out <-chan []byte) {
-	w := bufio.NewWriterSize(c, peerBufSize)
+func (s *peerServer) writeLoop(ctx context.Context, cw *connWriter, out <-chan []byte) {
+	var frames [][]byte
 	for {
 		var frame []byte
 		select {
@@ -250,23 +308,21 @@ func (s *peerServer) writeLoop(ctx context.Context, c net.Conn, out <-chan []byt
 		case <-ctx.Done():
 			return
 		}
-		_ = c.SetWriteDeadline(time.Now().Add(peerWriteTimeout))
-		for n := 0; frame != nil; {
-			if _, err := w.Write(frame); err != nil {
-				return
-			}
-			n += len(frame)
-			frame = nil
-			if n < peerWriteBatch {
-				select {
-				case frame = <-out:
-				default:
-				}
+		frames = append(frames[:0], frame)
+	drain:
+		for n := len(frame); n < peerWriteBatch; {
+			select {
+			case f := <-out:
+				frames = append(frames, f)
+				n += len(f)
+			default:
+				break drain
 			}
 		}
-		if err := w.Flush(); err != nil {
+		if err := cw.send(frames...); err != nil {
 			return
 		}
+		clear(frames)
 	}
 }
 

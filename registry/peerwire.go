@@ -26,6 +26,15 @@ import (
 //	response: status (1 byte) | id (uvarint) | payload
 //
 // Responses carry the id of their request and may come in any order.
+//
+// Before the listener serves any request it has read, it sends a receipt:
+// a response frame of status statusReceived (id 0) whose payload is the
+// number of request frames read on the connection so far. A connection
+// that ends cleanly (EOF: the listener's kernel sent everything the
+// process wrote, then FIN) thus tells the dialer which requests were
+// never read — and so never proposed — even though they were written:
+// those are refusals, not unknown outcomes. Any other end of a connection
+// leaves every written request's outcome unknown.
 const (
 	peerMagic   byte = 0xF5
 	peerVersion byte = 1
@@ -44,8 +53,9 @@ const (
 
 // Response statuses.
 const (
-	statusOK  byte = 0
-	statusErr byte = 1 // payload: error class (1 byte) | message
+	statusOK       byte = 0
+	statusErr      byte = 1 // payload: error class (1 byte) | message
+	statusReceived byte = 2 // id 0; payload: uvarint count of request frames read
 )
 
 // Error classes: what the leader's error means for the request.
@@ -223,7 +233,7 @@ func parseResponse(b []byte) (status byte, id uint64, payload []byte, err error)
 	if n <= 0 {
 		return 0, 0, nil, errors.New("bad response id")
 	}
-	if status != statusOK && status != statusErr {
+	if status != statusOK && status != statusErr && status != statusReceived {
 		return 0, 0, nil, fmt.Errorf("unknown response status %d", status)
 	}
 	return status, id, b[1+n:], nil
