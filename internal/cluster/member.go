@@ -3,10 +3,8 @@ package cluster
 import (
 	"fmt"
 	"github.com/rosterhq/roster/internal/testutil"
-	"net"
 	"os"
 	"os/exec"
-	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -141,15 +139,3 @@ func (m *Member) signal(sig syscall.Signal, wait time.Duration) {
 
 // Logs returns everything the member printed so far.
 func (m *Member) Logs() string { return m.logs.String() }
-
-// freePort reserves a free loopback port. Another process may grab it
-// before rosterd binds it; the odds on loopback are small.
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("cluster: free port: %v", err)
-	}
-	defer ln.Close()
-	return "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-}

@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rosterhq/roster/internal/testutil"
 )
 
 // FreePort reserves a free 127.0.0.1 port, for a member that must come back
@@ -53,6 +57,39 @@ func (m *Member) Freeze() {
 		m.t.Fatalf("cluster: SIGSTOP %s: %v", m.ID, err)
 	}
 	m.t.Cleanup(func() { _ = m.Signal(syscall.SIGCONT) })
+	// kill(2) returns before every thread has stopped: on a busy machine
+	// the member can still answer a request or two. A test that acts "after
+	// the freeze" must act after it took effect.
+	if pid := m.Pid(); pid != 0 {
+		testutil.Eventually(m.t, 5*time.Second, "member "+m.ID+" stopped", func() bool { return stopped(pid) })
+	}
+}
+
+// stopped reports whether every thread of process pid is stopped (state T
+// in /proc). Without /proc it reports true: there is nothing to wait on.
+func stopped(pid int) bool {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return true
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(dir + "/" + task.Name() + "/stat")
+		if err != nil {
+			continue // the thread ended
+		}
+		// The state follows the command name, which is in parentheses
+		// and may itself hold spaces or parentheses.
+		st := string(b)
+		i := strings.LastIndexByte(st, ')')
+		if i < 0 || i+2 >= len(st) {
+			return false
+		}
+		if c := st[i+2]; c != 'T' && c != 't' {
+			return false
+		}
+	}
+	return true
 }
 
 // Thaw resumes a process frozen with Freeze.
