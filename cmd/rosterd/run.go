@@ -143,6 +143,10 @@ func run(ctx context.Context, cfg Config, stderr io.Writer, reload <-chan struct
 	if err != nil {
 		return usageError{err}
 	}
+	if cfg.Security.PeerCertFile != "" {
+		// Mutual TLS on the raft port: raft and the forwarding channel.
+		rc.PeerTLS = tlsc.member.PeerConfig()
+	}
 	if err := os.MkdirAll(rc.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
