@@ -271,9 +271,9 @@ func (c *peerConn) isDead() bool {
 }
 
 // kill closes the connection once and answers every pending call: one
-// that was never written was refused, and so was one written after the
-// last receipt when the leader ended the connection cleanly (closed: it
-// never read it); any other may have reached the leader.
+// that was never written was refused; any other may have reached the
+// leader. (closed: the leader ended the connection cleanly; receipts and
+// clean ends are kept for diagnostics only, see the default case.)
 func (c *peerConn) kill(cause error, closed bool) {
 	c.mu.Lock()
 	if c.dead {
@@ -292,14 +292,17 @@ func (c *peerConn) kill(cause error, closed bool) {
 	if len(pending) > 0 {
 		c.p.log.Debug("channel to the leader closed", "leader", c.addr, "pending", len(pending), "clean", closed, "cause", cause)
 	}
-	acked := c.acked.Load()
 	for _, pc := range pending {
 		switch {
 		case pc.state.CompareAndSwap(callQueued, callAbandoned):
 			pc.reply <- peerReply{err: refusal("the connection to the leader at %s closed before the request was sent: %v", c.addr, cause)}
-		case closed && pc.seq.Load() > acked:
-			pc.reply <- peerReply{err: refusal("the leader at %s closed the connection without reading the request", c.addr)}
 		default:
+			// Once written, a request may have reached the leader however
+			// the connection ended: a clean end (EOF) without a receipt
+			// proves nothing when something between the members (a proxy,
+			// a load balancer) relayed the request and then closed our
+			// side. Retrying it could apply it twice.
+			_ = closed
 			pc.reply <- peerReply{err: unknownOutcome("the connection to the leader at %s closed after the request was sent: %v", c.addr, cause)}
 		}
 	}

@@ -114,9 +114,8 @@ func TestRaftPortSurvivesGarbage(t *testing.T) {
 
 // TestPeerChannelErrors checks what a follower concludes when the member it
 // forwards to misbehaves or dies: a listener that never answers the
-// preamble (an older member) refused the request, and so did one that
-// closed the connection without a receipt for it; after a receipt, or a
-// reset, the outcome is unknown.
+// preamble (an older member) refused the request; once the request was
+// written, however the connection ends, the outcome is unknown.
 func TestPeerChannelErrors(t *testing.T) {
 	log := logging.ForTest(t)
 	serve := func(handle func(c net.Conn)) string {
@@ -148,9 +147,8 @@ func TestPeerChannelErrors(t *testing.T) {
 	if _, err := p.call(ctx, old, kindReadIndex, nil); !isRefusal(err) || !errors.Is(err, ErrNoLeader) {
 		t.Fatalf("a member that does not speak the channel: %v, want a refusal", err)
 	}
-	// A leader that reads the request and ends the connection: without a
-	// receipt it never served it (a refusal); after a receipt, or when the
-	// connection is reset rather than closed, the outcome is unknown.
+	// A leader that reads the request and ends the connection, with or
+	// without a receipt, closed or reset: the outcome is unknown.
 	dropper := func(receipt, reset bool) string {
 		return serve(func(c net.Conn) {
 			b := make([]byte, 8)
@@ -168,8 +166,12 @@ func TestPeerChannelErrors(t *testing.T) {
 		})
 	}
 	put := fsm.Encode(fsm.Put{Key: "/a"})
-	if _, err := p.call(ctx, dropper(false, false), kindPropose, put); !isRefusal(err) {
-		t.Fatalf("a leader that closed the connection without a receipt: %v, want a refusal", err)
+	// A clean end without a receipt is no proof: a proxy between the
+	// members may have relayed the request to the leader, then closed our
+	// side. Retrying would apply the write twice (the fault suite caught
+	// exactly that through its raft-port proxy).
+	if _, err := p.call(ctx, dropper(false, false), kindPropose, put); !errors.Is(err, ErrTimeout) || isRefusal(err) {
+		t.Fatalf("a leader that closed the connection without a receipt: %v, want an unknown outcome", err)
 	}
 	if _, err := p.call(ctx, dropper(true, false), kindPropose, put); !errors.Is(err, ErrTimeout) || isRefusal(err) {
 		t.Fatalf("a leader that closed the connection after a receipt: %v, want an unknown outcome", err)
