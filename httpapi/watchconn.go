@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -21,11 +22,14 @@ import (
 // request has been checked: it writes the answer's head itself (no
 // chunking: the stream ends when the connection closes, as an event stream
 // may), lets net/http's goroutine and buffers go, and keeps one goroutine
-// and a buffer only while events are being written. While idle, that
-// goroutine waits in a read of the connection, which tells it when the
-// client goes away; the read's deadline is the next heartbeat, and the
-// watchHub wakes it for a change by moving the deadline to the past. Other
-// connections (HTTP/2) are streamed through the ResponseWriter.
+// and a buffer only while events are being written. Once quiet for a
+// moment (watchQuiet), that goroutine waits in a read of the connection,
+// which tells it when the client goes away; the read's deadline is the
+// next heartbeat, and the watchHub wakes it for a change by moving the
+// deadline to the past. Until then it waits on the history itself, so
+// that a busy stream is woken by the next event at once, without a poke
+// and a read. Other connections (HTTP/2) are streamed through the
+// ResponseWriter.
 
 // watchSink is where a stream's bytes go.
 type watchSink interface {
@@ -89,9 +93,17 @@ type connSink struct {
 	s       *Server
 	conn    net.Conn
 	timeout time.Duration
-	buf     []byte   // what write added and flush has not sent; nil when idle
-	rb      [16]byte // what the client sends lands here, and is dropped
+	buf     []byte      // what write added and flush has not sent; nil when idle
+	rb      [16]byte    // what the client sends lands here, and is dropped
+	quiet   *time.Timer // ends the wait on the history before a parked read
+	parked  atomic.Bool // in the read: the hub must poke it for a change
 }
+
+// watchQuiet is how long a stream that has been busy waits for the next
+// event on the history before it parks in a read of its connection. A
+// client that goes away meanwhile is noticed when it parks, or at the next
+// write.
+const watchQuiet = time.Second
 
 // watchFlushAt is how much a stream gathers before it writes.
 const watchFlushAt = 32 << 10
@@ -129,8 +141,30 @@ func (k *connSink) send(b []byte) error {
 }
 
 func (k *connSink) idle(wake <-chan struct{}, beatAt time.Time) wakeReason {
-	// The deadline first, then the checks: a change after the checks is
-	// followed by the hub's poke, which moves the deadline to the past.
+	if d := min(watchQuiet, time.Until(beatAt)); d > 0 {
+		if k.quiet == nil {
+			k.quiet = time.NewTimer(d)
+		} else {
+			k.quiet.Reset(d)
+		}
+		select {
+		case <-wake:
+			k.quiet.Stop()
+			return wakeChange
+		case <-k.s.closing:
+			k.quiet.Stop()
+			return wakeEnd
+		case <-k.quiet.C:
+		}
+		if !time.Now().Before(beatAt) {
+			return wakeBeat
+		}
+	}
+	// Parked, then the deadline, then the checks: a change after the
+	// checks is followed by the hub's poke, which moves the deadline to
+	// the past; a change before them is seen by them.
+	k.parked.Store(true)
+	defer k.parked.Store(false)
 	_ = k.conn.SetReadDeadline(beatAt)
 	select {
 	case <-wake:
@@ -214,7 +248,9 @@ func (hub *watchHub) run() {
 		}
 		hub.mu.Lock()
 		for k := range hub.sinks {
-			k.poke()
+			if closing || k.parked.Load() {
+				k.poke()
+			}
 		}
 		hub.mu.Unlock()
 		if closing {
