@@ -117,6 +117,10 @@ var httpSeeds = [][4]string{
 	{"POST", "/put", "", `{"key":"k","value":1}`},
 	{"POST", "/get", "", `{"key":"k"}`},
 	{"POST", "/inc", "", `{"key":"k","value":"x"}`},
+	{"GET", "/", "If-None-Match: \"x\"", ""},
+	{"GET", "/ui/app.js", "", ""},
+	{"GET", "/ui/../v1/cluster", "", ""},
+	{"GET", "/v1/cluster/status", "", ""},
 }
 
 // fuzzEnv is one node and server per fuzzing process.
@@ -259,6 +263,14 @@ func checkAnswer(t *testing.T, req *http.Request, rec *httptest.ResponseRecorder
 	t.Helper()
 	code, ct, body := rec.Code, rec.Header().Get("Content-Type"), rec.Body.Bytes()
 	what := fmt.Sprintf("%s %q answered %d (%s) %.300q", req.Method, req.RequestURI, code, ct, body)
+	if console := req.URL.Path == "/" || strings.HasPrefix(req.URL.Path, "/ui/"); console && (code < 300 || code == http.StatusNotModified) {
+		// The web console: a page and the files it loads, of their own
+		// types (API.md "Web console"), and 304 to a browser's cache.
+		if code != http.StatusNotModified && ct == "" {
+			t.Fatalf("%s: a console file without a content type", what)
+		}
+		return
+	}
 	switch {
 	case code < 200 || code >= 300 && code < 400:
 		t.Fatalf("%s: neither a success nor an error", what)
