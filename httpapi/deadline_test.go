@@ -125,6 +125,21 @@ func (p *prober) check(t testing.TB) {
 	}
 }
 
+// neverRead sends GET path on a new connection with a small receive
+// buffer and never reads the answer; the connection closes with the test.
+func neverRead(t *testing.T, addr, path string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4096)
+	}
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+}
+
 // slowRequest sends head, then the body one byte every interval until the
 // server answers or closes; it returns what the server said (empty when it
 // closed without an answer) and how long after the head that was.
@@ -220,17 +235,9 @@ func TestSlowReaderOfAnAnswerIsCutOff(t *testing.T) {
 	}
 	before := answered()
 
-	conn, err := net.Dial("tcp", strings.TrimPrefix(e.ts.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetReadBuffer(4096)
-	}
 	// Ask for 8 MiB and never read it: the handler's write blocks until the
 	// write deadline ends it.
-	fmt.Fprintf(conn, "GET /v1/kv/big/?prefix=true HTTP/1.1\r\nHost: x\r\n\r\n")
+	neverRead(t, strings.TrimPrefix(e.ts.URL, "http://"), "/v1/kv/big/?prefix=true")
 	testutil.Eventually(t, 5*time.Second, "the stalled answer given up", func() bool { return answered() > before })
 	// Others are served meanwhile and after.
 	e.doStr("GET", "/v1/kv/big/?prefix=true&keys_only=true", "").ok(t, 200, nil)

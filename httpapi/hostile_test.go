@@ -169,15 +169,7 @@ func TestHostileWatchersThatNeverRead(t *testing.T) {
 
 	const stalled = 20
 	for i := 0; i < stalled; i++ {
-		c, err := net.Dial("tcp", s.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetReadBuffer(4096)
-		}
-		fmt.Fprintf(c, "GET /v1/watch/stall/?prefix=true HTTP/1.1\r\nHost: x\r\n\r\n")
+		neverRead(t, s.addr, "/v1/watch/stall/?prefix=true")
 	}
 	testutil.Eventually(t, 10*time.Second, "stalled watchers open", func() bool {
 		return promtest.ToFloat64(s.srv.metrics.watchers) == stalled
@@ -233,15 +225,7 @@ func TestHostileHugeListing(t *testing.T) {
 	before := liveBytes()
 
 	// One client asks for everything and never reads.
-	c, err := net.Dial("tcp", s.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetReadBuffer(4096)
-	}
-	fmt.Fprintf(c, "GET /v1/kv/big/?prefix=true HTTP/1.1\r\nHost: x\r\n\r\n")
+	neverRead(t, s.addr, "/v1/kv/big/?prefix=true")
 	sent := func() float64 {
 		return promtest.ToFloat64(s.srv.metrics.requests.WithLabelValues("/v1/kv/*key", "GET", "200"))
 	}
