@@ -20,10 +20,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// logCacheSize is how many recent log entries raft.LogCache keeps (about
-// the entries a follower that fell briefly behind needs).
-const logCacheSize = 4096
-
 // Node is one member of a Roster cluster.
 type Node struct {
 	cfg Config
@@ -149,12 +145,7 @@ func (n *Node) openStores(raftDir string) error {
 	if err != nil {
 		return fmt.Errorf("registry: raft log: %w", err)
 	}
-	// Recent entries are served from memory: replication to followers and
-	// the apply path read back what was just appended.
-	n.logs, err = raft.NewLogCache(logCacheSize, n.logStore)
-	if err != nil {
-		return fmt.Errorf("registry: raft log cache: %w", err)
-	}
+	n.logs = newLogCache(n.logStore, logCacheEntries, logCacheBytes)
 	n.snaps, err = raft.NewFileSnapshotStoreWithLogger(raftDir, n.cfg.SnapshotRetain, hlog)
 	if err != nil {
 		return fmt.Errorf("registry: snapshots: %w", err)
