@@ -21,7 +21,14 @@ import (
 // newClusterEnv starts n in-process members, each with the API in front of
 // it: the first bootstraps and adds the others. It returns them with the
 // leader first.
-func newClusterEnv(t *testing.T, n int) []*env {
+func newClusterEnv(t testing.TB, n int) []*env {
+	t.Helper()
+	return newClusterEnvWith(t, n, nil)
+}
+
+// newClusterEnvWith is newClusterEnv with each member's configuration
+// adjusted by edit (when not nil).
+func newClusterEnvWith(t testing.TB, n int, edit func(*registry.Config)) []*env {
 	t.Helper()
 	log := testLogger(t)
 	var envs []*env
@@ -34,6 +41,9 @@ func newClusterEnv(t *testing.T, n int) []*env {
 			ID: fmt.Sprintf("n%d", i+1), DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0",
 			Bootstrap: i == 0, NoSync: true, Tick: testTick, NodeNumber: -1,
 			HTTPAdvertise: ln.Addr().String(), CommitTimeout: 10 * time.Millisecond,
+		}
+		if edit != nil {
+			edit(&rc)
 		}
 		node, err := registry.Open(rc, log.With("node", rc.ID), prometheus.NewRegistry())
 		if err != nil {

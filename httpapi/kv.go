@@ -102,7 +102,7 @@ func (s *Server) getKV(c *gin.Context) {
 				js.raw(",")
 			}
 			n++
-			return js.value(kvOf(kv, keysOnly))
+			return js.kv(kv, keysOnly)
 		})
 		js.raw(`],"more":` + strconv.FormatBool(more) + `}`)
 		js.finish()
@@ -122,7 +122,7 @@ func (s *Server) getKV(c *gin.Context) {
 	case raw:
 		c.Data(http.StatusOK, contentBinary, kv.Value)
 	default:
-		writeJSON(c, http.StatusOK, kvOf(kv, keysOnly))
+		c.Data(http.StatusOK, contentJSON, appendKV(make([]byte, 0, 128+len(kv.Key)+len(kv.Value)), kv, keysOnly))
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+	"github.com/rosterhq/roster/fsm"
 )
 
 // streamChunk is how much of a listing is gathered before it is written
@@ -49,6 +50,19 @@ func (js *jsonStream) value(v any) bool {
 		return false
 	}
 	js.buf.Truncate(js.buf.Len() - 1) // the encoder's newline
+	if js.buf.Len() >= streamChunk {
+		js.flush()
+	}
+	return js.err == nil
+}
+
+// kv appends one kv as kvOf(kv, keysOnly) encodes (appendKV, without
+// reflection). It reports false once the stream failed.
+func (js *jsonStream) kv(kv *fsm.KV, keysOnly bool) bool {
+	if js.err != nil {
+		return false
+	}
+	js.buf.Write(appendKV(js.buf.AvailableBuffer(), kv, keysOnly))
 	if js.buf.Len() >= streamChunk {
 		js.flush()
 	}

@@ -177,7 +177,7 @@ func (s *peerServer) run(c net.Conn) {
 		// that sees the connection end without it knows nothing of these
 		// requests was proposed.
 		read += uint64(len(batch))
-		if err := cw.send(appendResponse(nil, statusReceived, 0, binary.AppendUvarint(nil, read))); err != nil {
+		if err := cw.sendReceipt(appendResponse(nil, statusReceived, 0, binary.AppendUvarint(nil, read)), out); err != nil {
 			return
 		}
 		for i, req := range reqs {
@@ -229,6 +229,23 @@ type connWriter struct {
 	mu sync.Mutex
 	c  net.Conn
 	w  *bufio.Writer
+}
+
+// sendReceipt writes a receipt, with whatever answers are ready (one
+// write instead of two).
+func (cw *connWriter) sendReceipt(receipt []byte, out <-chan []byte) error {
+	frames := [][]byte{receipt}
+drain:
+	for n := 0; n < peerWriteBatch; {
+		select {
+		case f := <-out:
+			frames = append(frames, f)
+			n += len(f)
+		default:
+			break drain
+		}
+	}
+	return cw.send(frames...)
 }
 
 // send writes frames and flushes them.

@@ -1,0 +1,63 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/rosterhq/roster/fsm"
+)
+
+// TestAppendKVMatchesEncodingJSON: the hand-written encoder writes exactly
+// the bytes encoding/json writes for the same kv.
+func TestAppendKVMatchesEncodingJSON(t *testing.T) {
+	values := [][]byte{
+		nil, {}, []byte("plain"), []byte(`{"addr":"10.0.0.1:80","tags":["a<b>&c"]}`),
+		[]byte("quote\" back\\ slash / nl\n cr\r tab\t bs\b ff\f nul\x00 esc\x1b del\x7f"),
+		[]byte("ünïcödé ✓ 😀 \u2028 \u2029 \u2027 \u202a"), {0xff, 0xfe, 'x'}, []byte("bad \xc3 utf8"),
+		{0xe2, 0x80, 0xa8}, bytes.Repeat([]byte{0x80}, 3),
+	}
+	keys := []string{"/a", "/services/api/node-1", "/q\"u\\o/\u2028/ü/\x01"}
+	check := func(kv *fsm.KV, keysOnly bool) {
+		t.Helper()
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(kvOf(kv, keysOnly)); err != nil {
+			t.Fatal(err)
+		}
+		got := appendKV(nil, kv, keysOnly)
+		if w := bytes.TrimSuffix(want.Bytes(), []byte("\n")); !bytes.Equal(got, w) {
+			t.Fatalf("kv %+v keysOnly=%v:\n got  %s\n want %s", kv, keysOnly, got, w)
+		}
+	}
+	for _, k := range keys {
+		for _, v := range values {
+			for _, lease := range []int64{0, 1728394857362391040} {
+				kv := &fsm.KV{Key: k, Value: v, CreateRevision: 3, ModRevision: 1 << 40, Version: 2, Lease: lease}
+				check(kv, false)
+				check(kv, true)
+			}
+		}
+	}
+}
+
+// FuzzAppendKV compares the encoders on arbitrary keys and values.
+func FuzzAppendKV(f *testing.F) {
+	f.Add("/k", []byte("v"), int64(1))
+	f.Add("/\u2028\"", []byte{0xff, '\n'}, int64(0))
+	f.Fuzz(func(t *testing.T, key string, value []byte, lease int64) {
+		kv := &fsm.KV{Key: key, Value: value, CreateRevision: lease, ModRevision: -lease, Lease: lease}
+		for _, keysOnly := range []bool{false, true} {
+			var want bytes.Buffer
+			enc := json.NewEncoder(&want)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(kvOf(kv, keysOnly)); err != nil {
+				t.Fatal(err)
+			}
+			if got := appendKV(nil, kv, keysOnly); !bytes.Equal(got, bytes.TrimSuffix(want.Bytes(), []byte("\n"))) {
+				t.Fatalf("got %s\nwant %s", got, want.Bytes())
+			}
+		}
+	})
+}
