@@ -119,14 +119,24 @@ func (n *Node) lead(ctx context.Context) {
 	// nothing ticks.
 	sample := time.NewTicker(n.cfg.Tick)
 	defer sample.Stop()
+	//
+	// The time of the next tick only ever moves earlier until that tick
+	// runs: the state changes all the time under load, and a wait counted
+	// again from "now" at each change would never end.
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
+	var next time.Time // zero: none planned
 	for {
 		changed := n.fsm.Changed()
 		var due <-chan time.Time
 		if wait, ok := n.nextTick(meter); ok {
-			t.Reset(wait)
+			if at := time.Now().Add(wait); next.IsZero() || at.Before(next) {
+				next = at
+			}
+			t.Reset(time.Until(next))
 			due = t.C
+		} else {
+			next = time.Time{}
 		}
 		select {
 		case <-ctx.Done():
@@ -137,6 +147,7 @@ func (n *Node) lead(ctx context.Context) {
 			// A grant, renewal or expiry may have moved the earliest
 			// deadline: look again.
 		case <-due:
+			next = time.Time{}
 			n.tick(ctx, meter)
 		}
 		if !t.Stop() {
