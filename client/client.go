@@ -74,6 +74,9 @@ type Client struct {
 	// X-Roster-Leader header), when it is one of the endpoints: writes go
 	// there first, sparing a follower the forwarding.
 	leader atomic.Pointer[endpoint]
+	// ignoreLeader turns leader hints off (tests that aim a call at a
+	// chosen member).
+	ignoreLeader atomic.Bool
 
 	ka *keepAliver
 
@@ -258,7 +261,7 @@ func (c *Client) order(write bool) []*endpoint {
 // noteLeader records the leader an answer named (host:port; "" when the
 // member knew none, which changes nothing).
 func (c *Client) noteLeader(addr string) {
-	if addr == "" {
+	if addr == "" || c.ignoreLeader.Load() {
 		return
 	}
 	if l := c.leader.Load(); l != nil && l.base.Host == addr {

@@ -182,9 +182,11 @@ func (tt *testTransport) countOn(route, host string) int {
 }
 
 // aimAt makes host the endpoint the client's next request tries first,
-// with no member marked down and no leader known (until the next answer
-// names it): the next call meets host before any other.
+// with no member marked down and leader hints off (answers to the client's
+// keep-alive loops would otherwise name the leader meanwhile): the next
+// call meets host before any other.
 func (c *Client) aimAt(host string) {
+	c.ignoreLeader.Store(true)
 	c.leader.Store(nil)
 	for i, e := range c.endpoints {
 		e.markHealthy()
