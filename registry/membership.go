@@ -39,12 +39,18 @@ func (n *Node) AddMember(ctx context.Context, req JoinRequest) error {
 	if req.ID == "" || req.RaftAddr == "" {
 		return fmt.Errorf("%w: member id and raft address are required", fsm.ErrInvalidArgument)
 	}
+	return n.memberChange(ctx, kindAddMember, encodeJoin(req), func() error { return n.addMemberHere(ctx, req) })
+}
+
+// memberChange runs a membership change on the leader: here, or
+// forwarded over the channel from a follower.
+func (n *Node) memberChange(ctx context.Context, kind byte, payload []byte, here func() error) error {
 	if !n.IsLeader() {
-		if _, self, err := n.onLeader(ctx, kindAddMember, encodeJoin(req)); !self {
+		if _, self, err := n.onLeader(ctx, kind, payload); !self {
 			return err
 		}
 	}
-	return n.addMemberHere(ctx, req)
+	return here()
 }
 
 // addMemberHere is AddMember on this member, which must lead.
@@ -108,12 +114,7 @@ func (n *Node) RemoveMember(ctx context.Context, id string) error {
 	if id == "" {
 		return fmt.Errorf("%w: member id is required", fsm.ErrInvalidArgument)
 	}
-	if !n.IsLeader() {
-		if _, self, err := n.onLeader(ctx, kindRemoveMember, []byte(id)); !self {
-			return err
-		}
-	}
-	return n.removeMemberHere(ctx, id)
+	return n.memberChange(ctx, kindRemoveMember, []byte(id), func() error { return n.removeMemberHere(ctx, id) })
 }
 
 // removeMemberHere is RemoveMember on this member, which must lead.
@@ -146,12 +147,7 @@ func (n *Node) UpdateMember(ctx context.Context, req JoinRequest) error {
 	if req.ID == "" || req.RaftAddr == "" {
 		return fmt.Errorf("%w: member id and raft address are required", fsm.ErrInvalidArgument)
 	}
-	if !n.IsLeader() {
-		if _, self, err := n.onLeader(ctx, kindUpdateMember, encodeJoin(req)); !self {
-			return err
-		}
-	}
-	return n.updateMemberHere(ctx, req)
+	return n.memberChange(ctx, kindUpdateMember, encodeJoin(req), func() error { return n.updateMemberHere(ctx, req) })
 }
 
 // updateMemberHere is UpdateMember on this member, which must lead.

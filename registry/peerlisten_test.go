@@ -3,18 +3,14 @@ package registry
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/binary"
 	"errors"
 	"io"
-	"math/big"
 	mrand "math/rand/v2"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -22,6 +18,7 @@ import (
 
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/internal/logging"
+	"github.com/rosterhq/roster/internal/testcerts"
 )
 
 // TestRaftPortSurvivesGarbage throws what a confused or hostile client
@@ -189,13 +186,22 @@ func TestPeerChannelErrors(t *testing.T) {
 // checks forwarding works through it while a member without a
 // certificate of the cluster's CA cannot join the conversation.
 func TestPeerTLS(t *testing.T) {
-	ca, caKey := newTestCA(t)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	cfgFor := func(cert tls.Certificate) *tls.Config {
+	certs := testcerts.New(t)
+	cfgFor := func(p testcerts.Pair) *tls.Config {
+		t.Helper()
+		cert, err := tls.LoadX509KeyPair(p.CertFile, p.KeyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ca, err := os.ReadFile(certs.CAFile())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(ca)
 		return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ClientCAs: pool, MinVersion: tls.VersionTLS13}
 	}
-	tc := startCluster(t, 3, clusterOpts{peerTLS: func(int) *tls.Config { return cfgFor(newTestCert(t, ca, caKey)) }})
+	tc := startCluster(t, 3, clusterOpts{peerTLS: func(int) *tls.Config { return cfgFor(certs.Peer) }})
 	leader := tc.leader()
 	ctx := ctxT(t, 30*time.Second)
 	for _, f := range tc.followers(leader) {
@@ -225,58 +231,10 @@ func TestPeerTLS(t *testing.T) {
 		c.Close()
 	}
 	// A certificate from another CA is refused.
-	other, otherKey := newTestCA(t)
-	stranger := cfgFor(newTestCert(t, other, otherKey))
-	layer := &streamLayer{tls: stranger, log: logging.ForTest(t)}
+	layer := &streamLayer{tls: cfgFor(certs.RoguePeer), log: logging.ForTest(t)}
 	p := newPeerClient(layer, logging.ForTest(t), 1<<20)
 	defer p.close()
 	if _, err := p.call(ctx, leader.RaftAddr(), kindReadIndex, nil); err == nil || !isRefusal(err) {
 		t.Fatalf("a member with a stranger's certificate: %v, want a refusal", err)
 	}
-}
-
-// newTestCA makes a small self-signed CA.
-func newTestCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "roster test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
-}
-
-// newTestCert makes a member certificate for 127.0.0.1, good for both
-// ends of a connection.
-func newTestCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: "member"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }

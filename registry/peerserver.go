@@ -234,18 +234,7 @@ type connWriter struct {
 // sendReceipt writes a receipt, with whatever answers are ready (one
 // write instead of two).
 func (cw *connWriter) sendReceipt(receipt []byte, out <-chan []byte) error {
-	frames := [][]byte{receipt}
-drain:
-	for n := 0; n < peerWriteBatch; {
-		select {
-		case f := <-out:
-			frames = append(frames, f)
-			n += len(f)
-		default:
-			break drain
-		}
-	}
-	return cw.send(frames...)
+	return cw.send(drainFrames([][]byte{receipt}, out)...)
 }
 
 // send writes frames and flushes them.
@@ -325,22 +314,31 @@ func (s *peerServer) writeLoop(ctx context.Context, cw *connWriter, out <-chan [
 		case <-ctx.Done():
 			return
 		}
-		frames = append(frames[:0], frame)
-	drain:
-		for n := len(frame); n < peerWriteBatch; {
-			select {
-			case f := <-out:
-				frames = append(frames, f)
-				n += len(f)
-			default:
-				break drain
-			}
-		}
+		frames = drainFrames(append(frames[:0], frame), out)
 		if err := cw.send(frames...); err != nil {
 			return
 		}
 		clear(frames)
 	}
+}
+
+// drainFrames appends to frames the answers already waiting in out, up to
+// about peerWriteBatch bytes, without waiting for more.
+func drainFrames(frames [][]byte, out <-chan []byte) [][]byte {
+	n := 0
+	for _, f := range frames {
+		n += len(f)
+	}
+	for n < peerWriteBatch {
+		select {
+		case f := <-out:
+			frames = append(frames, f)
+			n += len(f)
+		default:
+			return frames
+		}
+	}
+	return frames
 }
 
 // budget is a byte semaphore: acquire waits while the bytes in use plus n
