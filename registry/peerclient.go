@@ -3,7 +3,6 @@ package registry
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -48,7 +47,6 @@ type peerCall struct {
 	timeout time.Duration
 	payload []byte
 	state   atomic.Int32
-	seq     atomic.Uint64  // its position among the frames written (from 1)
 	reply   chan peerReply // buffered: one reply, never blocks the sender
 }
 
@@ -120,7 +118,7 @@ func (p *peerClient) connTo(ctx context.Context, addr string) (*peerConn, error)
 	}
 	c := p.conn
 	if c != nil && (c.addr != addr || c.isDead()) {
-		c.kill(fmt.Errorf("leader moved to %s", addr), false)
+		c.kill(fmt.Errorf("leader moved to %s", addr))
 		c = nil
 	}
 	if c == nil {
@@ -155,7 +153,7 @@ func (p *peerClient) dropLeader(addr string) {
 	c := p.conn
 	p.mu.Unlock()
 	if c != nil && c.addr != addr {
-		c.kill(fmt.Errorf("the leader changed to %q", addr), false)
+		c.kill(fmt.Errorf("the leader changed to %q", addr))
 	}
 }
 
@@ -166,7 +164,7 @@ func (p *peerClient) close() {
 	c := p.conn
 	p.mu.Unlock()
 	if c != nil {
-		c.kill(errors.New("the node is closing"), false)
+		c.kill(errors.New("the node is closing"))
 	}
 	p.wg.Wait()
 }
@@ -181,9 +179,6 @@ type peerConn struct {
 	nc      net.Conn
 
 	sendq chan *peerCall
-
-	written atomic.Uint64 // request frames written
-	acked   atomic.Uint64 // request frames the leader said it read
 
 	mu      sync.Mutex
 	nextID  uint64
@@ -200,7 +195,7 @@ func (c *peerConn) run() {
 	if err != nil {
 		c.dialErr = refusal("cannot reach the leader at %s: %v", c.addr, err)
 		close(c.ready)
-		c.kill(err, false)
+		c.kill(err)
 		return
 	}
 	c.mu.Lock()
@@ -272,9 +267,11 @@ func (c *peerConn) isDead() bool {
 
 // kill closes the connection once and answers every pending call: one
 // that was never written was refused; any other may have reached the
-// leader. (closed: the leader ended the connection cleanly; receipts and
-// clean ends are kept for diagnostics only, see the default case.)
-func (c *peerConn) kill(cause error, closed bool) {
+// leader, however the connection ended: a clean end (EOF) proves nothing
+// when something between the members (a proxy, a load balancer) relayed
+// the request and then closed our side, so retrying it could apply it
+// twice (the fault suite caught exactly that).
+func (c *peerConn) kill(cause error) {
 	c.mu.Lock()
 	if c.dead {
 		c.mu.Unlock()
@@ -290,19 +287,13 @@ func (c *peerConn) kill(cause error, closed bool) {
 		nc.Close()
 	}
 	if len(pending) > 0 {
-		c.p.log.Debug("channel to the leader closed", "leader", c.addr, "pending", len(pending), "clean", closed, "cause", cause)
+		c.p.log.Debug("channel to the leader closed", "leader", c.addr, "pending", len(pending), "cause", cause)
 	}
 	for _, pc := range pending {
 		switch {
 		case pc.state.CompareAndSwap(callQueued, callAbandoned):
 			pc.reply <- peerReply{err: refusal("the connection to the leader at %s closed before the request was sent: %v", c.addr, cause)}
 		default:
-			// Once written, a request may have reached the leader however
-			// the connection ended: a clean end (EOF) without a receipt
-			// proves nothing when something between the members (a proxy,
-			// a load balancer) relayed the request and then closed our
-			// side. Retrying it could apply it twice.
-			_ = closed
 			pc.reply <- peerReply{err: unknownOutcome("the connection to the leader at %s closed after the request was sent: %v", c.addr, cause)}
 		}
 	}
@@ -321,7 +312,6 @@ func (c *peerConn) writeLoop(w *bufio.Writer) {
 		buf = buf[:0]
 		for pc := first; pc != nil; {
 			if pc.state.CompareAndSwap(callQueued, callWritten) {
-				pc.seq.Store(c.written.Add(1))
 				buf = appendRequest(buf, pc.kind, pc.id, pc.timeout, pc.payload)
 			}
 			pc = nil
@@ -358,10 +348,10 @@ func (c *peerConn) writeFailed(err error) {
 	err = fmt.Errorf("writing to the leader: %w", err)
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		c.kill(err, false)
+		c.kill(err)
 		return
 	}
-	t := time.AfterFunc(time.Second, func() { c.kill(err, false) })
+	t := time.AfterFunc(time.Second, func() { c.kill(err) })
 	go func() {
 		<-c.done
 		t.Stop()
@@ -375,22 +365,13 @@ func (c *peerConn) readLoop(r *bufio.Reader) {
 		b, err := readFrame(r, c.p.maxFrame)
 		if err != nil {
 			// io.EOF only at a frame boundary (readFrame): a clean end.
-			c.kill(fmt.Errorf("reading from the leader: %w", err), errors.Is(err, io.EOF))
+			c.kill(fmt.Errorf("reading from the leader: %w", err))
 			return
 		}
 		status, id, payload, err := parseResponse(b)
 		if err != nil {
-			c.kill(fmt.Errorf("bad answer from the leader: %w", err), false)
+			c.kill(fmt.Errorf("bad answer from the leader: %w", err))
 			return
-		}
-		if status == statusReceived {
-			n, k := binary.Uvarint(payload)
-			if k <= 0 || k != len(payload) || n > c.written.Load() {
-				c.kill(errors.New("bad receipt from the leader"), false)
-				return
-			}
-			c.acked.Store(max(n, c.acked.Load()))
-			continue
 		}
 		c.mu.Lock()
 		pc := c.pending[id]

@@ -157,90 +157,44 @@ func (s *peerServer) run(c net.Conn) {
 		writer.Wait()
 	}()
 	r := bufio.NewReaderSize(c, peerBufSize)
-	var read uint64 // request frames read: the receipts' count
 	for {
-		batch, err := readFrames(r, s.maxFrame)
+		frame, err := readFrame(r, s.maxFrame)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				s.log.Debug("channel: connection ended", "remote", c.RemoteAddr(), "error", err)
 			}
 			return
 		}
-		reqs := make([]request, len(batch))
-		for i, frame := range batch {
-			if reqs[i], err = parseRequest(frame); err != nil {
-				s.log.Warn("channel: bad request; closing the connection", "remote", c.RemoteAddr(), "error", err)
-				return
-			}
-		}
-		// The receipt goes out before anything read is served: a dialer
-		// that sees the connection end without it knows nothing of these
-		// requests was proposed.
-		read += uint64(len(batch))
-		if err := cw.sendReceipt(appendResponse(nil, statusReceived, 0, binary.AppendUvarint(nil, read)), out); err != nil {
+		req, err := parseRequest(frame)
+		if err != nil {
+			s.log.Warn("channel: bad request; closing the connection", "remote", c.RemoteAddr(), "error", err)
 			return
 		}
-		for i, req := range reqs {
-			cost := int64(len(batch[i])) + peerRequestCost
-			if !b.acquire(cost) {
-				return
+		cost := int64(len(frame)) + peerRequestCost
+		if !b.acquire(cost) {
+			return
+		}
+		reqWG.Add(1)
+		go func() {
+			defer reqWG.Done()
+			defer b.release(cost)
+			resp := s.do(ctx, req)
+			select {
+			case out <- resp:
+			case <-ctx.Done():
 			}
-			reqWG.Add(1)
-			go func() {
-				defer reqWG.Done()
-				defer b.release(cost)
-				resp := s.do(ctx, req)
-				select {
-				case out <- resp:
-				case <-ctx.Done():
-				}
-			}()
-		}
+		}()
 	}
 }
 
-// readFrames reads one frame, waiting for it, and then every further
-// frame already buffered whole (up to peerWriteBatch bytes), so one
-// receipt covers them all.
-func readFrames(r *bufio.Reader, limit int) ([][]byte, error) {
-	first, err := readFrame(r, limit)
-	if err != nil {
-		return nil, err
-	}
-	batch, size := [][]byte{first}, len(first)
-	for size < peerWriteBatch && r.Buffered() >= 4 {
-		hdr, _ := r.Peek(4)
-		n := int(binary.BigEndian.Uint32(hdr))
-		if n > limit || r.Buffered() < 4+n {
-			break
-		}
-		f, err := readFrame(r, limit)
-		if err != nil {
-			return nil, err
-		}
-		batch, size = append(batch, f), size+len(f)
-	}
-	return batch, nil
-}
-
-// connWriter serialises what the reader (receipts) and the writer
-// (answers) send on one connection.
+// connWriter is the buffered, deadline-bound writing side of a connection.
 type connWriter struct {
-	mu sync.Mutex
-	c  net.Conn
-	w  *bufio.Writer
-}
-
-// sendReceipt writes a receipt, with whatever answers are ready (one
-// write instead of two).
-func (cw *connWriter) sendReceipt(receipt []byte, out <-chan []byte) error {
-	return cw.send(drainFrames([][]byte{receipt}, out)...)
+	c net.Conn
+	w *bufio.Writer
 }
 
 // send writes frames and flushes them.
 func (cw *connWriter) send(frames ...[]byte) error {
-	cw.mu.Lock()
-	defer cw.mu.Unlock()
 	_ = cw.c.SetWriteDeadline(time.Now().Add(peerWriteTimeout))
 	for _, f := range frames {
 		if _, err := cw.w.Write(f); err != nil {

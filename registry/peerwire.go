@@ -27,14 +27,10 @@ import (
 //
 // Responses carry the id of their request and may come in any order.
 //
-// Before the listener serves any request it has read, it sends a receipt:
-// a response frame of status statusReceived (id 0) whose payload is the
-// number of request frames read on the connection so far. A connection
-// that ends cleanly (EOF: the listener's kernel sent everything the
-// process wrote, then FIN) thus tells the dialer which requests were
-// never read — and so never proposed — even though they were written:
-// those are refusals, not unknown outcomes. Any other end of a connection
-// leaves every written request's outcome unknown.
+// A follower that wrote a request and then lost the connection never
+// knows whether the leader read it, however the connection ended (a proxy
+// between the members may have relayed it and closed a clean end): the
+// outcome is unknown and the request is never retried.
 const (
 	peerMagic   byte = 0xF5
 	peerVersion byte = 1
@@ -53,9 +49,9 @@ const (
 
 // Response statuses.
 const (
-	statusOK       byte = 0
-	statusErr      byte = 1 // payload: error class (1 byte) | message
-	statusReceived byte = 2 // id 0; payload: uvarint count of request frames read
+	statusOK  byte = 0
+	statusErr byte = 1 // payload: error class (1 byte) | message
+	// 2 was a receipt (frames read so far), dropped: it proved nothing.
 )
 
 // Error classes: what the leader's error means for the request.
@@ -233,7 +229,7 @@ func parseResponse(b []byte) (status byte, id uint64, payload []byte, err error)
 	if n <= 0 {
 		return 0, 0, nil, errors.New("bad response id")
 	}
-	if status != statusOK && status != statusErr && status != statusReceived {
+	if status != statusOK && status != statusErr {
 		return 0, 0, nil, fmt.Errorf("unknown response status %d", status)
 	}
 	return status, id, b[1+n:], nil
