@@ -64,6 +64,21 @@ func (m *Meter) sample() {
 	m.acc += ms
 }
 
+// Skip drops the time measured and not yet taken, and measures again from
+// now. The leader calls it while no lease is alive: nothing depends on the
+// lease clock then, and the first lease granted afterwards must count from
+// its grant. Carried instead, the idle time would be in the slack of every
+// grant proposed before the next tick took it, and a grant applied after
+// that tick would count it twice: it would live as much longer as the
+// cluster had been idle (peerbench saw leases outlive a 5 s TTL by minutes
+// after a run without leases).
+func (m *Meter) Skip() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.last = m.now()
+	m.acc = 0
+}
+
 // TakeMs returns the milliseconds measured since the last TakeMs (Sample
 // included) and starts again. The caller reports the tick's fate with
 // Done.

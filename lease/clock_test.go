@@ -218,3 +218,30 @@ func TestMeterSampleSpansLongGapsBetweenTicks(t *testing.T) {
 		t.Fatalf("TakeMs after a stall = %d, want 2100", got)
 	}
 }
+
+// TestMeterSkipDropsIdleTime: while no lease is alive the leader skips
+// rather than samples, so a grant after an idle minute carries only the
+// time since the last skip as slack, and the next tick carries no more.
+func TestMeterSkipDropsIdleTime(t *testing.T) {
+	c := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	m := lease.NewMeter(c.now, 2*time.Second)
+	for i := 0; i < 120; i++ {
+		c.advance(500 * time.Millisecond)
+		m.Skip()
+	}
+	c.advance(300 * time.Millisecond)
+	if s := m.SlackMs(); s != 300 {
+		t.Fatalf("SlackMs after an idle minute = %d, want 300", s)
+	}
+	if got := m.TakeMs(); got != 300 {
+		t.Fatalf("TakeMs after an idle minute = %d, want 300", got)
+	}
+	// What ticks in flight carry is not dropped: it is already on its way
+	// into the clock.
+	inflight := m.TakeMs()
+	c.advance(400 * time.Millisecond)
+	m.Skip()
+	if s := m.SlackMs(); s != 300+inflight {
+		t.Fatalf("SlackMs with a tick in flight after Skip = %d, want %d", s, 300+inflight)
+	}
+}

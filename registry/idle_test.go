@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,9 +69,8 @@ func TestIdleMemberWritesNothing(t *testing.T) {
 }
 
 // TestLeaseAfterIdleKeepsItsTTL: a lease granted after a long idle period
-// (nothing ticked meanwhile, while the leader's meter kept measuring, so
-// the grant carries that time as slack and the next tick carries it into
-// the clock) expires neither early nor late.
+// (nothing ticked meanwhile, and the leader's meter dropped the time)
+// expires neither early nor late.
 func TestLeaseAfterIdleKeepsItsTTL(t *testing.T) {
 	const tick = 50 * time.Millisecond
 	n := openNode(t, t.TempDir(), tick)
@@ -100,5 +100,73 @@ func TestLeaseAfterIdleKeepsItsTTL(t *testing.T) {
 	// covers this test's polling and a loaded -race run.
 	if late := expired.Sub(acked) - 3*time.Second; late > 2*tick+250*time.Millisecond {
 		t.Fatalf("expired %v after its TTL", late)
+	}
+}
+
+// TestLeasesGrantedAfterIdleExpireOnTime: leases granted in a stream right
+// after a long idle period all expire within their TTL plus two ticks and
+// a commit. Before the meter dropped idle time, the idle period was in the
+// slack of every grant proposed before the first tick, and a grant applied
+// after that tick counted it twice: it lived the whole idle period longer
+// (peerbench's expiry workload saw keys of 5 s leases outlive a 120 s wait).
+func TestLeasesGrantedAfterIdleExpireOnTime(t *testing.T) {
+	const (
+		tick = 50 * time.Millisecond
+		ttl  = 2 * time.Second
+		idle = 4 * time.Second
+	)
+	n := openNode(t, t.TempDir(), tick)
+	ctx := context.Background()
+	settle(t, n)
+	time.Sleep(idle) // idle: nothing ticks (an observation window, not a wait for raft)
+
+	// Grants from several goroutines for a few ticks, so some are in flight
+	// while the first tick after the idle period is proposed and applied.
+	var (
+		mu      sync.Mutex
+		ids     []int64
+		lastAck time.Time
+	)
+	stop := time.Now().Add(6 * tick)
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				l, err := n.Grant(ctx, int64(ttl/time.Second), "", 0)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				ids, lastAck = append(ids, l.ID), time.Now()
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	// Contract: gone no later than ttl + two ticks + one commit after the
+	// acknowledgement; the extra 500 ms covers this test's polling and a
+	// loaded -race run, and is far below the idle period a double count adds.
+	limit := lastAck.Add(ttl + 2*tick + 500*time.Millisecond)
+	for time.Now().Before(limit) {
+		if _, alive := n.FSM().State().NextExpiry(); !alive {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var left []int64
+	for _, id := range ids {
+		if _, ok := n.FSM().State().Lease(id); ok {
+			left = append(left, id)
+		}
+	}
+	if len(left) > 0 {
+		t.Fatalf("%d of %d leases granted after %v idle still alive %v after the last grant's acknowledgement (ttl %v): %v",
+			len(left), len(ids), idle, time.Since(lastAck).Round(time.Millisecond), ttl, left[:min(len(left), 5)])
 	}
 }

@@ -114,9 +114,9 @@ func (n *Node) lead(ctx context.Context) {
 
 	// No tick while no lease is alive (an idle cluster writes nothing);
 	// otherwise one when the earliest lease falls due, and at least once a
-	// tick interval (nextTick). The meter samples real time once a tick
-	// interval without I/O, so a stall is capped per interval even while
-	// nothing ticks.
+	// tick interval (nextTick). While leases are alive the meter samples
+	// real time once a tick interval without I/O, so a stall is capped per
+	// interval; while none is, it drops the time (Meter.Skip).
 	sample := time.NewTicker(n.cfg.Tick)
 	defer sample.Stop()
 	//
@@ -129,7 +129,8 @@ func (n *Node) lead(ctx context.Context) {
 	for {
 		changed := n.fsm.Changed()
 		var due <-chan time.Time
-		if wait, ok := n.nextTick(meter); ok {
+		wait, alive := n.nextTick(meter)
+		if alive {
 			if at := time.Now().Add(wait); next.IsZero() || at.Before(next) {
 				next = at
 			}
@@ -142,7 +143,11 @@ func (n *Node) lead(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-sample.C:
-			meter.Sample()
+			if alive {
+				meter.Sample()
+			} else {
+				meter.Skip() // see Skip: idle time is not carried into the next lease
+			}
 		case <-changed:
 			// A grant, renewal or expiry may have moved the earliest
 			// deadline: look again.
