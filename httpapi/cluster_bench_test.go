@@ -126,6 +126,31 @@ func BenchmarkClusterKeepAlive(b *testing.B) {
 	})
 }
 
+// BenchmarkClusterRegister: a grant of TTL 30 s, then a put of a 200-byte
+// value under /services/svc-N/inst-M attached to it (peerbench register).
+// Each registration is two writes, one after the other, each on the next
+// member; the leases are left to expire.
+func BenchmarkClusterRegister(b *testing.B) {
+	urls, hc := benchCluster(b)
+	value := bytes.Repeat([]byte("r"), 200)
+	b.Run("grant+put", func(b *testing.B) {
+		runClients(b, urls, func(base string, i int) error {
+			out, err := do(hc, "POST", base+"/v1/leases", []byte(`{"ttl":30}`))
+			if err != nil {
+				return err
+			}
+			var g struct {
+				ID string `json:"id"`
+			}
+			if err := json.Unmarshal(out, &g); err != nil {
+				return err
+			}
+			_, err = do(hc, "PUT", fmt.Sprintf("%s/v1/kv/services/svc-%d/inst-%d?lease=%s", urls[(i+1)%len(urls)], i%100, i, g.ID), value)
+			return err
+		})
+	})
+}
+
 // BenchmarkClusterLookup: prefix reads of 50 keys of 200 bytes, among 100
 // prefixes (peerbench lookup), linearizable and stale.
 func BenchmarkClusterLookup(b *testing.B) {
