@@ -23,10 +23,18 @@ type BatchResult struct {
 // single method (Put, Delete, Incr, Txn) validates it; one that is invalid
 // gets its error and is not proposed, the others are.
 //
-// Batch runs on the leader: on a follower every command fails with a
-// *NotLeaderError and nothing is proposed; callers then send the writes
-// one by one through the single methods.
+// On a follower the batch travels to the leader over the forwarding
+// channel (batchforward.go) and commits there the same way.
 func (n *Node) Batch(ctx context.Context, cmds []fsm.Command) []BatchResult {
+	if n.raft.State() != raft.Leader {
+		return n.forwardBatch(ctx, cmds)
+	}
+	return n.batchHere(ctx, cmds)
+}
+
+// batchHere is Batch on this member, which must lead: on a follower every
+// command fails with a *NotLeaderError and nothing is proposed.
+func (n *Node) batchHere(ctx context.Context, cmds []fsm.Command) []BatchResult {
 	out := make([]BatchResult, len(cmds))
 	fail := func(err error) []BatchResult {
 		for i := range out {

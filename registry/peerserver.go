@@ -41,6 +41,7 @@ type peerHandler interface {
 	addMemberHere(ctx context.Context, req JoinRequest) error
 	removeMemberHere(ctx context.Context, id string) error
 	updateMemberHere(ctx context.Context, req JoinRequest) error
+	batchHere(ctx context.Context, cmds []fsm.Command) []BatchResult
 }
 
 type peerServer struct {
@@ -249,6 +250,13 @@ func (s *peerServer) do(parent context.Context, req request) []byte {
 			break
 		}
 		err = s.h.updateMemberHere(ctx, jr)
+	case kindBatch:
+		cmds, derr := decodeBatch(req.payload)
+		if derr != nil {
+			err = fmt.Errorf("%w: bad batch: %v", fsm.ErrInvalidArgument, derr)
+			break
+		}
+		payload = encodeBatchResults(s.h.batchHere(ctx, cmds))
 	default:
 		err = fmt.Errorf("unknown request kind %d (a newer member?)", req.kind)
 	}

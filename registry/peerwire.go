@@ -45,6 +45,7 @@ const (
 	kindAddMember    byte = 3 // payload: encodeJoin; answer: none
 	kindRemoveMember byte = 4 // payload: member id; answer: none
 	kindUpdateMember byte = 5 // payload: encodeJoin; answer: none
+	kindBatch        byte = 6 // payload: encodeBatch; answer: encodeBatchResults
 )
 
 // Response statuses.

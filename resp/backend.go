@@ -16,7 +16,7 @@ type Backend interface {
 	// Txn applies puts, deletes and grants all or nothing in one entry.
 	Txn(ctx context.Context, ops []fsm.Command) (fsm.Result, error)
 	// Batch proposes writes in order and waits for all (group commit); on
-	// a follower it refuses all with *registry.NotLeaderError.
+	// a follower it forwards them to the leader as one request.
 	Batch(ctx context.Context, cmds []fsm.Command) []registry.BatchResult
 	// Read returns a state to read from: linearizable unless stale.
 	Read(ctx context.Context, stale bool) (*fsm.State, error)

@@ -2,7 +2,6 @@ package resp
 
 import (
 	"context"
-	"errors"
 	"strings"
 
 	"github.com/rosterhq/roster/fsm"
@@ -124,26 +123,17 @@ func (p *pipeline) flush() {
 	p.flushReads()
 }
 
-// flushWrites proposes the pending writes as one Batch. A follower refuses
-// a Batch without proposing anything; its writes then go one by one, in
-// order, through the node's single write methods, which forward them.
+// flushWrites proposes the pending writes as one Batch: one group commit,
+// in order, on the leader or (forwarded as one request) from a follower.
 func (p *pipeline) flushWrites() {
 	if len(p.ops) == 0 {
 		return
 	}
-	b := p.s.srv.b
 	cmds := make([]fsm.Command, len(p.ops))
 	for i, op := range p.ops {
 		cmds[i] = op.cmd
 	}
-	res := b.Batch(p.ctx, cmds)
-	var nl *registry.NotLeaderError
-	if len(res) > 0 && errors.As(res[0].Err, &nl) {
-		for i, c := range cmds {
-			r, err := writeOne(p.ctx, b, c)
-			res[i] = registry.BatchResult{Result: r, Err: err}
-		}
-	}
+	res := p.s.srv.b.Batch(p.ctx, cmds)
 	for i, op := range p.ops {
 		p.replies[p.writes[i]] = op.done(res[i])
 	}

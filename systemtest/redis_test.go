@@ -3,6 +3,8 @@ package systemtest
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -139,6 +141,9 @@ func redisOnAFollower(t *testing.T, c *cluster.Cluster, ports map[*cluster.Membe
 	if n, err := r.Del(ctx, "fol/a", "fol/b").Result(); err != nil || n != 2 {
 		t.Fatalf("DEL via follower: %d %v", n, err)
 	}
+	// A pipeline sent to a follower commits on the leader as a batch (one
+	// group commit), not as 100 forwarded writes one after the other.
+	before := batchesOn(t, leader)
 	pipe := r.Pipeline()
 	for i := range 100 {
 		pipe.Set(ctx, fmt.Sprintf("fol/p%d", i), i, 0)
@@ -146,6 +151,38 @@ func redisOnAFollower(t *testing.T, c *cluster.Cluster, ports map[*cluster.Membe
 	if _, err := pipe.Exec(ctx); err != nil {
 		t.Fatalf("pipeline via follower: %v", err)
 	}
+	if d := batchesOn(t, leader) - before; d < 1 || d > 10 {
+		t.Fatalf("a 100-command pipeline via a follower made %d batches on the leader, want 1 to 10 (the reads the server made of it)", d)
+	}
+	if v, err := redisClient(t, ports[leader]).Get(ctx, "fol/p99").Result(); err != nil || v != "99" {
+		t.Fatalf("GET fol/p99 via the leader after the pipeline: %q %v", v, err)
+	}
+}
+
+// batchesOn reads how many batches (Redis pipelines) member m proposed,
+// from its /metrics.
+func batchesOn(t *testing.T, m *cluster.Member) int {
+	t.Helper()
+	resp, err := http.Get(m.URL("/metrics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const name = `roster_raft_apply_duration_seconds_count{command="batch"} `
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatalf("metric line %q: %v", line, err)
+			}
+			return n
+		}
+	}
+	return 0 // no batch yet
 }
 
 // redisTools runs Debian's redis-cli and redis-benchmark against the
