@@ -194,18 +194,9 @@ func TestMeterConcurrent(t *testing.T) {
 // is counted, while one stall longer than the cap still counts only the
 // cap. Slack covers everything measured and not yet taken.
 func TestMeterSampleSpansLongGapsBetweenTicks(t *testing.T) {
-	c := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	m := lease.NewMeter(c.now, 2*time.Second)
-	for i := 0; i < 120; i++ {
-		c.advance(500 * time.Millisecond)
-		m.Sample()
-	}
-	c.advance(300 * time.Millisecond)
-	if s := m.SlackMs(); s != 60_300 {
-		t.Fatalf("SlackMs after a sampled minute = %d, want 60300", s)
-	}
-	if got := m.TakeMs(); got != 60_300 {
-		t.Fatalf("TakeMs after a sampled minute = %d, want 60300", got)
+	c, m := meterAfterAMinute((*lease.Meter).Sample)
+	if s, got := m.SlackMs(), m.TakeMs(); s != 60_300 || got != 60_300 {
+		t.Fatalf("after a sampled minute: SlackMs %d, TakeMs %d, want 60300 both", s, got)
 	}
 	m.Done(60_300)
 	c.advance(time.Minute) // a stall: no sample ran
@@ -223,18 +214,9 @@ func TestMeterSampleSpansLongGapsBetweenTicks(t *testing.T) {
 // rather than samples, so a grant after an idle minute carries only the
 // time since the last skip as slack, and the next tick carries no more.
 func TestMeterSkipDropsIdleTime(t *testing.T) {
-	c := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	m := lease.NewMeter(c.now, 2*time.Second)
-	for i := 0; i < 120; i++ {
-		c.advance(500 * time.Millisecond)
-		m.Skip()
-	}
-	c.advance(300 * time.Millisecond)
-	if s := m.SlackMs(); s != 300 {
-		t.Fatalf("SlackMs after an idle minute = %d, want 300", s)
-	}
-	if got := m.TakeMs(); got != 300 {
-		t.Fatalf("TakeMs after an idle minute = %d, want 300", got)
+	c, m := meterAfterAMinute((*lease.Meter).Skip)
+	if s, got := m.SlackMs(), m.TakeMs(); s != 300 || got != 300 {
+		t.Fatalf("after an idle minute: SlackMs %d, TakeMs %d, want 300 both", s, got)
 	}
 	// What ticks in flight carry is not dropped: it is already on its way
 	// into the clock.
@@ -244,4 +226,17 @@ func TestMeterSkipDropsIdleTime(t *testing.T) {
 	if s := m.SlackMs(); s != 300+inflight {
 		t.Fatalf("SlackMs with a tick in flight after Skip = %d, want %d", s, 300+inflight)
 	}
+}
+
+// meterAfterAMinute runs a meter through a minute of 500 ms intervals,
+// calling step at each, then 300 ms more.
+func meterAfterAMinute(step func(*lease.Meter)) (*fakeClock, *lease.Meter) {
+	c := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	m := lease.NewMeter(c.now, 2*time.Second)
+	for range 120 {
+		c.advance(500 * time.Millisecond)
+		step(m)
+	}
+	c.advance(300 * time.Millisecond)
+	return c, m
 }
