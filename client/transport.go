@@ -10,8 +10,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -131,7 +133,12 @@ func (c *Client) do(parent context.Context, cl *call) (*result, error) {
 		for _, ep := range c.order(cl.method != http.MethodGet) {
 			res, err, retry := c.attempt(ctx, ep, cl)
 			if err != nil {
-				last = err
+				// An attempt the call's own deadline cut off before it
+				// connected says nothing new: keep the failure before it.
+				var ns *notSentError
+				if last == nil || ctx.Err() == nil || !errors.As(err, &ns) {
+					last = err
+				}
 				untouched = untouched && changedNothing(err)
 			}
 			if ctx.Err() != nil {
@@ -161,7 +168,13 @@ func (c *Client) attempt(ctx context.Context, ep *endpoint, cl *call) (res *resu
 		defer cancel()
 		res, err, retry = c.attempt1(actx, ep, cl)
 		if err != nil && actx.Err() != nil && ctx.Err() == nil {
-			return nil, fmt.Errorf("roster: %s %s on %s: no answer within %v", cl.method, cl.path, ep.base.Host, cl.attemptTimeout), true
+			var ns *notSentError
+			notSent := errors.As(err, &ns)
+			err = fmt.Errorf("roster: %s %s on %s: no answer within %v", cl.method, cl.path, ep.base.Host, cl.attemptTimeout)
+			if notSent {
+				err = &notSentError{err}
+			}
+			return nil, err, true
 		}
 		return res, err, retry
 	}
@@ -173,12 +186,20 @@ func (c *Client) attempt1(ctx context.Context, ep *endpoint, cl *call) (res *res
 	if err != nil {
 		return nil, err, false
 	}
+	// A request that never got a connection was never sent, whatever
+	// ended it (a refused dial, or the call's deadline during the dial).
+	var connected atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { connected.Store(true) },
+	}))
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		if isDialError(err) {
+		if isDialError(err) || !connected.Load() {
 			// Never connected: the member saw nothing, any class may retry.
-			ep.markDown()
-			return nil, err, true
+			if isDialError(err) {
+				ep.markDown()
+			}
+			return nil, &notSentError{err}, true
 		}
 		// The request may have reached the member: the outcome is unknown.
 		return nil, fmt.Errorf("roster: %s %s on %s: %w", cl.method, cl.path, ep.base.Host, err), cl.class == idempotent
@@ -243,11 +264,18 @@ func isDialError(err error) bool {
 	return errors.As(err, &dns)
 }
 
+// notSentError is the failure of a request that never got a connection.
+type notSentError struct{ err error }
+
+func (e *notSentError) Error() string { return e.err.Error() }
+func (e *notSentError) Unwrap() error { return e.err }
+
 // changedNothing reports whether a failed attempt provably left the
 // registry unchanged: the connection was never made, or the member said so
 // (no_leader, rate_limited).
 func changedNothing(err error) bool {
-	if isDialError(err) {
+	var ns *notSentError
+	if errors.As(err, &ns) || isDialError(err) {
 		return true
 	}
 	se := statusOf(err)
