@@ -17,6 +17,7 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/rosterhq/roster/internal/testutil"
 )
 
 // browser is one headless Chromium tab, shared by the subtests of a test.
@@ -146,18 +147,11 @@ func evalJS[T any](t *testing.T, b *browser, expr string) T {
 func (b *browser) waitFor(t *testing.T, d time.Duration, what, cond string) time.Duration {
 	t.Helper()
 	start := time.Now()
-	deadline := start.Add(d)
-	for {
-		ok := evalJS[bool](t, b, "!!("+cond+")")
-		if ok {
-			return time.Since(start)
-		}
-		if time.Now().After(deadline) {
-			state := evalJS[string](t, b, `JSON.stringify({url: location.href, store: Roster.store.state, prefix: Roster.store.prefix, keys: Roster.store.kvs.size, err: Roster.store.error && Roster.store.error.text})`)
-			t.Fatalf("timed out after %v waiting for %s (condition %s); page state %s", d, what, cond, state)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testutil.Poll(d, func() bool { return evalJS[bool](t, b, "!!("+cond+")") }) {
+		state := evalJS[string](t, b, `JSON.stringify({url: location.href, store: Roster.store.state, prefix: Roster.store.prefix, keys: Roster.store.kvs.size, err: Roster.store.error && Roster.store.error.text})`)
+		t.Fatalf("timed out after %v waiting for %s (condition %s); page state %s", d, what, cond, state)
 	}
+	return time.Since(start)
 }
 
 // click clicks the element matched by a CSS selector, as a user would.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/anishathalye/porcupine"
 	"github.com/rosterhq/roster/internal/cluster"
+	"github.com/rosterhq/roster/internal/testutil"
 )
 
 // linWorkload runs clients that put / get / cas / delete / incr a handful
@@ -91,7 +92,11 @@ func (w *linWorkload) client(ctx context.Context, rng *rand.Rand, id int) {
 			w.mu.Lock()
 			w.dropped++
 			w.mu.Unlock()
-			time.Sleep(20 * time.Millisecond) // no leader: let it elect one
+			// Refused (no leader): back off before the next operation;
+			// the nemesis, not this client, decides when a leader returns.
+			if !testutil.Pace(ctx.Done(), 20*time.Millisecond) {
+				return
+			}
 			continue
 		}
 		if !out.Unknown && (in.Kind == opGet && out.Found || in.Kind != opGet && !out.CASFailed) {

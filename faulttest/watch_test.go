@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/internal/cluster"
+	"github.com/rosterhq/roster/internal/testutil"
 )
 
 // watchWorkload checks watch safety: writers put and delete keys under
@@ -141,18 +142,22 @@ func (w *watchWorkload) put(m *cluster.Member, key, val string) (int64, bool) {
 func (w *watchWorkload) finish(t interface{ Fatalf(string, ...any) }) {
 	key := w.prefix + "fence"
 	w.note(key, "fence")
-	deadline := time.Now().Add(60 * time.Second)
-	for i := 0; time.Now().Before(deadline); i++ {
-		if rev, ok := w.put(w.c.Members[i%len(w.c.Members)], key, "fence"); ok {
+	i := 0
+	acked := testutil.Poll(60*time.Second, func() bool {
+		m := w.c.Members[i%len(w.c.Members)]
+		i++
+		rev, ok := w.put(m, key, "fence")
+		if ok {
 			w.mu.Lock()
 			w.acked[rev] = watchEvent{Rev: rev, Type: "put", Key: key, Value: "fence"}
 			w.mu.Unlock()
 			w.fence.Store(rev)
-			return
 		}
-		time.Sleep(100 * time.Millisecond) // pacing retries of a write
+		return ok
+	})
+	if !acked {
+		t.Fatalf("watch: the fence write was not acknowledged within 60 s")
 	}
-	t.Fatalf("watch: the fence write was not acknowledged within 60 s")
 }
 
 // streamClient has no overall timeout (streams are long); watchIdle cuts
@@ -205,7 +210,9 @@ func (w *watchWorkload) watcher(stop <-chan struct{}, rng *rand.Rand, id int) {
 			// a linearizable listing's revision.
 			r := send("GET", randomMember(rng, w.c).URL("/v1/kv"+w.prefix+"?prefix=true&count_only=true"), nil)
 			if r.status != 200 || r.rev == 0 {
-				time.Sleep(100 * time.Millisecond) // pacing: no member answers
+				if !testutil.Pace(stop, 100*time.Millisecond) { // no member answered: back off
+					return
+				}
 				continue
 			}
 			compacted = 0
@@ -221,7 +228,9 @@ func (w *watchWorkload) watcher(stop <-chan struct{}, rng *rand.Rand, id int) {
 			w.resumes++
 			w.mu.Unlock()
 		default:
-			time.Sleep(50 * time.Millisecond) // pacing: the member is down
+			if !testutil.Pace(stop, 50*time.Millisecond) { // the member is down: back off
+				return
+			}
 		}
 	}
 }
@@ -468,22 +477,29 @@ type listedKV struct {
 
 // listing reads the prefix linearizably from any member that answers.
 func (w *watchWorkload) listing() (map[string]listedKV, error) {
-	var last reply
-	for i := range 50 {
+	var (
+		last reply
+		out  map[string]listedKV
+		i    int
+	)
+	if testutil.Poll(10*time.Second, func() bool {
 		last = send("GET", w.c.Members[i%len(w.c.Members)].URL("/v1/kv"+w.prefix+"?prefix=true"), nil)
+		i++
 		var l struct {
 			KVs []listedKV `json:"kvs"`
 		}
-		if last.status == 200 && last.decode(&l) == nil {
-			out := map[string]listedKV{}
-			for _, kv := range l.KVs {
-				out[kv.Key] = kv
-			}
-			return out, nil
+		if last.status != 200 || last.decode(&l) != nil {
+			return false
 		}
-		time.Sleep(100 * time.Millisecond) // pacing retries
+		out = map[string]listedKV{}
+		for _, kv := range l.KVs {
+			out[kv.Key] = kv
+		}
+		return true
+	}) {
+		return out, nil
 	}
-	return nil, fmt.Errorf("no member answered the listing: %d %s %v", last.status, last.body, last.err)
+	return nil, fmt.Errorf("no member answered the listing within 10 s: %d %s %v", last.status, last.body, last.err)
 }
 
 // lowest is the smallest revision a watcher has reached in its current

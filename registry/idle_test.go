@@ -153,12 +153,10 @@ func TestLeasesGrantedAfterIdleExpireOnTime(t *testing.T) {
 	// acknowledgement; the extra 500 ms covers this test's polling and a
 	// loaded -race run, and is far below the idle period a double count adds.
 	limit := lastAck.Add(ttl + 2*tick + 500*time.Millisecond)
-	for time.Now().Before(limit) {
-		if _, alive := n.FSM().State().NextExpiry(); !alive {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Poll(time.Until(limit), func() bool { // then the leases left are named below
+		_, alive := n.FSM().State().NextExpiry()
+		return !alive
+	})
 	var left []int64
 	for _, id := range ids {
 		if _, ok := n.FSM().State().Lease(id); ok {

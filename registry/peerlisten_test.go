@@ -19,6 +19,7 @@ import (
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/internal/logging"
 	"github.com/rosterhq/roster/internal/testcerts"
+	"github.com/rosterhq/roster/internal/testutil"
 )
 
 // TestRaftPortSurvivesGarbage throws what a confused or hostile client
@@ -120,20 +121,7 @@ func TestPeerChannelErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer c.Close()
-					handle(c)
-				}()
-			}
-		}()
-		return ln.Addr().String()
+		return testutil.Serve(t, ln, handle)
 	}
 	layer := &streamLayer{log: log}
 	p := newPeerClient(layer, log, 1<<20)

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/internal/cluster"
+	"github.com/rosterhq/roster/internal/testutil"
 	"github.com/rosterhq/roster/registry"
 	"log/slog"
 )
@@ -45,9 +46,7 @@ func TestRestartTimeManyKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	for n.Ready() != nil {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, time.Minute, "the in-process node to be ready", func() bool { return n.Ready() == nil })
 	built := time.Now()
 	value := []byte(strings.Repeat("v", 100))
 	for i := 0; i < keys; {
@@ -90,11 +89,8 @@ func TestRestartTimeManyKeys(t *testing.T) {
 		m.Kill()
 		start := time.Now()
 		m.Restart()
-		for !c.Ready(m) {
-			if !m.Running() || time.Since(start) > 5*time.Minute {
-				t.Fatalf("member not ready after %v:\n%s", time.Since(start), m.Logs())
-			}
-			time.Sleep(5 * time.Millisecond)
+		if !testutil.Poll(5*time.Minute, func() bool { return c.Ready(m) || !m.Running() }) || !m.Running() {
+			t.Fatalf("member not ready after %v:\n%s", time.Since(start), m.Logs())
 		}
 		t.Logf("RESTART: %d keys: ready %v after kill -9 (run %d)", keys, time.Since(start).Round(time.Millisecond), run)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/internal/logging"
+	"github.com/rosterhq/roster/internal/testutil"
 	"github.com/rosterhq/roster/registry"
 )
 
@@ -155,12 +156,9 @@ func TestSoleVoterElectsItselfAtOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for n.Ready() != nil {
-			if time.Since(start) >= cfg.HeartbeatTimeout {
-				n.Close()
-				t.Fatalf("run %d: not ready after %v: it waited for the heartbeat timeout", run, time.Since(start))
-			}
-			time.Sleep(5 * time.Millisecond)
+		if !testutil.Poll(cfg.HeartbeatTimeout-time.Since(start), func() bool { return n.Ready() == nil }) {
+			n.Close()
+			t.Fatalf("run %d: not ready after %v: it waited for the heartbeat timeout", run, time.Since(start))
 		}
 		putN(t, n, fmt.Sprintf("/r%d/", run), 3)
 		if err := n.Close(); err != nil {

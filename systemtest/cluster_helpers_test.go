@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/internal/cluster"
+	"github.com/rosterhq/roster/internal/testutil"
 )
 
 // Helpers shared by the clustering system tests (cluster_*_test.go).
@@ -135,7 +136,9 @@ func (w *writeLoad) run(id int, deadline time.Time) {
 		}
 		ts := w.targets()
 		if len(ts) == 0 {
-			time.Sleep(20 * time.Millisecond)
+			if !testutil.Pace(w.stop, 20*time.Millisecond) { // no member to write to
+				return
+			}
 			continue
 		}
 		base := ts[(id+seq)%len(ts)]

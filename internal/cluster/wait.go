@@ -138,14 +138,14 @@ func (c *Cluster) WaitNewLeader(d time.Duration, old *Member) *Member {
 	c.t.Helper()
 	deadline := time.Now().Add(d)
 	for {
-		l := c.Leader(time.Until(deadline))
-		if l != old {
+		// Leader waits until every running member agrees on a ready leader
+		// (and fails the test at the deadline).
+		if l := c.Leader(time.Until(deadline)); l != old {
 			return l
 		}
-		if time.Now().After(deadline) {
+		if !testutil.Poll(time.Until(deadline), func() bool { l := c.CurrentLeader(); return l != nil && l != old }) {
 			c.t.Fatalf("cluster: timed out after %v waiting for a leader other than %s", d, old.ID)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -6,6 +6,7 @@ package testutil
 
 import (
 	"bytes"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +26,41 @@ func Poll(d time.Duration, cond func() bool) bool {
 		time.Sleep(PollInterval)
 	}
 	return true
+}
+
+// Pace is the back-off of a load generator or retry loop between two
+// attempts: it returns true after d, or false as soon as done closes (the
+// loop should then end). It is not a way to wait for raft or a network to
+// settle; Poll a condition for that.
+func Pace(done <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-done:
+		return false
+	}
+}
+
+// Serve accepts connections on ln until the test ends (it closes ln then)
+// and runs handle on each in its own goroutine, closing the connection
+// after. It returns ln's address: a fake peer for a client under test.
+func Serve(t testing.TB, ln net.Listener, handle func(net.Conn)) string {
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
 
 // Eventually fails t unless cond holds within d.

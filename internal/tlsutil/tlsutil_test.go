@@ -13,6 +13,7 @@ import (
 
 	"github.com/rosterhq/roster/internal/logging"
 	"github.com/rosterhq/roster/internal/testcerts"
+	"github.com/rosterhq/roster/internal/testutil"
 	"github.com/rosterhq/roster/internal/tlsutil"
 )
 
@@ -24,23 +25,12 @@ func serve(t *testing.T, cfg *tls.Config) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				if err := c.(*tls.Conn).Handshake(); err == nil {
-					c.Write([]byte("ok"))
-				}
-			}()
+	return testutil.Serve(t, ln, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if err := c.(*tls.Conn).Handshake(); err == nil {
+			c.Write([]byte("ok"))
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // dial connects with cfg and reads the greeting; it returns the server's
