@@ -237,3 +237,30 @@ func TestRetryPolicy(t *testing.T) {
 		}
 	})
 }
+
+// TestDeadlineDuringDialChangedNothing: a call whose deadline passes while
+// it is still connecting never sent anything, so it ends as ErrNoLeader
+// (nothing changed), not as ErrTimeout (outcome unknown), even for a write
+// that may not be retried.
+func TestDeadlineDuringDialChangedNothing(t *testing.T) {
+	var dials atomic.Int64
+	hc := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			dials.Add(1)
+			<-ctx.Done() // a member that never completes the handshake
+			return nil, context.Cause(ctx)
+		},
+	}}
+	c, err := New(Config{Endpoints: []string{"127.0.0.1:1"}, HTTPClient: hc, RequestTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Put(context.Background(), "/a", []byte("v"))
+	if !errors.Is(err, ErrNoLeader) || errors.Is(err, ErrTimeout) {
+		t.Fatalf("put whose deadline passed while connecting: %v, want ErrNoLeader", err)
+	}
+	if dials.Load() == 0 {
+		t.Fatal("the transport was never asked to dial")
+	}
+}
