@@ -94,44 +94,32 @@ type Server struct {
 	shutdownErr  error
 }
 
+// orDefault sets *v to d when it is zero or negative (unset).
+func orDefault[T ~int | ~int64 | ~uint64](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
 // New builds a Server for b. Its metrics are registered on reg (nil: not
 // registered anywhere).
 func New(cfg Config, b Backend, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
 	if b == nil {
 		return nil, invalidf("httpapi: backend is nil")
 	}
-	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = DefaultRequestTimeout
-	}
-	if cfg.WatchLagLimit <= 0 {
-		cfg.WatchLagLimit = DefaultWatchLagLimit
-	}
-	if cfg.WatchWriteTimeout <= 0 {
-		cfg.WatchWriteTimeout = DefaultWatchWriteTimeout
-	}
+	orDefault(&cfg.RequestTimeout, DefaultRequestTimeout)
+	orDefault(&cfg.WatchLagLimit, DefaultWatchLagLimit)
+	orDefault(&cfg.WatchWriteTimeout, DefaultWatchWriteTimeout)
+	orDefault(&cfg.MaxConns, DefaultMaxConns)
+	orDefault(&cfg.MaxWatches, DefaultMaxWatches)
+	orDefault(&cfg.MaxBlockingReads, DefaultMaxBlockingReads)
+	orDefault(&cfg.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	orDefault(&cfg.heartbeat, heartbeatEvery)
+	orDefault(&cfg.ReadTimeout, DefaultReadTimeout)
+	orDefault(&cfg.WriteTimeout, DefaultWriteTimeout)
+	orDefault(&cfg.MaxRequestBytes, DefaultMaxRequestBytes)
 	if cfg.Version == "" {
 		cfg.Version = BuildVersion()
-	}
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&cfg.MaxConns, DefaultMaxConns)
-	def(&cfg.MaxWatches, DefaultMaxWatches)
-	def(&cfg.MaxBlockingReads, DefaultMaxBlockingReads)
-	def(&cfg.MaxHeaderBytes, DefaultMaxHeaderBytes)
-	if cfg.heartbeat <= 0 {
-		cfg.heartbeat = heartbeatEvery
-	}
-	if cfg.ReadTimeout <= 0 {
-		cfg.ReadTimeout = DefaultReadTimeout
-	}
-	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = DefaultWriteTimeout
-	}
-	if cfg.MaxRequestBytes <= 0 {
-		cfg.MaxRequestBytes = DefaultMaxRequestBytes
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
