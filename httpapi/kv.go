@@ -88,6 +88,11 @@ func (s *Server) getKV(c *gin.Context) {
 			writeJSON(c, http.StatusOK, api.CountResponse{Revision: rev, Count: n})
 			return
 		}
+		lk := listKey{prefix: key, after: after, limit: limit, keysOnly: keysOnly}
+		if body, ok := s.lists.get(rev, lk); ok {
+			c.Data(http.StatusOK, contentJSON, body)
+			return
+		}
 		// An api.RangeResponse, streamed: a listing may hold millions.
 		js := newJSONStream(c, http.StatusOK)
 		js.raw(`{"revision":` + strconv.FormatInt(rev, 10) + `,"kvs":[`)
@@ -105,6 +110,9 @@ func (s *Server) getKV(c *gin.Context) {
 			return js.kv(kv, keysOnly)
 		})
 		js.raw(`],"more":` + strconv.FormatBool(more) + `}`)
+		if body, ok := js.whole(); ok {
+			s.lists.put(rev, lk, body)
+		}
 		js.finish()
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/rosterhq/roster/fsm"
 )
@@ -17,9 +18,12 @@ func appendKV(b []byte, kv *fsm.KV, keysOnly bool) []byte {
 	b = append(b, `{"key":`...)
 	b = appendJSONString(b, kv.Key)
 	if !keysOnly {
-		if utf8.Valid(kv.Value) {
+		// A published KV is never modified, so its value can be read as a
+		// string in place: converting would copy every value of a listing.
+		v := unsafe.String(unsafe.SliceData(kv.Value), len(kv.Value))
+		if plainPrefix(v) == len(v) || utf8.ValidString(v) {
 			b = append(b, `,"value":`...)
-			b = appendJSONString(b, string(kv.Value))
+			b = appendJSONString(b, v)
 		} else {
 			b = append(b, `,"value_base64":"`...)
 			b = base64.StdEncoding.AppendEncode(b, kv.Value)
@@ -49,7 +53,7 @@ const hexDigits = "0123456789abcdef"
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
-	for i := 0; i < len(s); {
+	for i := plainPrefix(s); i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
 				i++
@@ -74,6 +78,7 @@ func appendJSONString(b []byte, s string) []byte {
 			}
 			i++
 			start = i
+			i += plainPrefix(s[i:])
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
@@ -95,4 +100,40 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// Byte masks for plainPrefix's word-at-a-time test.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plainPrefix returns the length of the longest prefix of s made of
+// printable ASCII other than '"' and '\\': the bytes JSON carries as they
+// are. Values are mostly such text, so the encoder skips over runs of it
+// 8 bytes at a time (BenchmarkAppendKV).
+func plainPrefix(s string) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		// A byte is special when its high bit is set, when it is below
+		// 0x20, or when it equals '"' or '\\' (a zero byte after XOR).
+		// Each term has a byte's high bit set exactly for such a byte once
+		// w's own high bits are known clear.
+		special := w & highs
+		special |= (w - ones*0x20) &^ w
+		q, bs := w^(ones*'"'), w^(ones*'\\')
+		special |= (q - ones) &^ q
+		special |= (bs - ones) &^ bs
+		if special&highs != 0 {
+			break
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			return i
+		}
+	}
+	return len(s)
 }

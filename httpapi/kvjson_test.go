@@ -61,3 +61,53 @@ func FuzzAppendKV(f *testing.F) {
 		}
 	})
 }
+
+// TestPlainPrefixFindsEverySpecialByte: the 8-bytes-at-a-time test never
+// passes over a byte JSON must escape or check (a miss would send a raw
+// quote or control byte), wherever in the word it sits, with plain bytes
+// on both sides of every boundary value around it.
+func TestPlainPrefixFindsEverySpecialByte(t *testing.T) {
+	want := func(s string) int {
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+				return i
+			}
+		}
+		return len(s)
+	}
+	fills := []byte{' ', '!', '#', '[', ']', '~', 0x7f, 'a'}
+	var probes []byte
+	for c := 0; c < 256; c++ {
+		probes = append(probes, byte(c))
+	}
+	for _, fill := range fills {
+		for n := 0; n <= 40; n++ {
+			base := bytes.Repeat([]byte{fill}, n)
+			if got := plainPrefix(string(base)); got != n {
+				t.Fatalf("plainPrefix(%q) = %d, want %d", base, got, n)
+			}
+			for p := 0; p < n; p++ {
+				for _, c := range probes {
+					s := bytes.Clone(base)
+					s[p] = c
+					if got, w := plainPrefix(string(s)), want(string(s)); got != w {
+						t.Fatalf("plainPrefix(%q) = %d, want %d", s, got, w)
+					}
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkAppendKV encodes a listing's entry with peerbench's 200-byte
+// JSON value.
+func BenchmarkAppendKV(b *testing.B) {
+	v := []byte(`{"addr":"10.0.0.1:8080","zone":"eu-west-1a","meta":"` + string(bytes.Repeat([]byte("x"), 140)) + `"}`)
+	kv := &fsm.KV{Key: "/services/svc-12/inst-123456", Value: v, CreateRevision: 12345, ModRevision: 12345, Version: 1, Lease: 1728394857362391040}
+	buf := make([]byte, 0, 1024)
+	b.SetBytes(int64(len(v)))
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendKV(buf[:0], kv, false)
+	}
+}

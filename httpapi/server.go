@@ -77,6 +77,7 @@ type Server struct {
 	http    *http.Server
 	metrics *httpMetrics
 	frames  frameCache
+	lists   listCache
 	console *console      // the web console's embedded files (console.go)
 	closing chan struct{} // closed on Shutdown: ends watches and blocking reads
 	// peerHTTP dials other members' HTTP addresses (peerhttp.go).
