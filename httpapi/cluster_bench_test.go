@@ -168,12 +168,41 @@ func BenchmarkClusterLookup(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	for _, stale := range []bool{false, true} {
+	// "writes": one more client puts to a key outside the listings the
+	// whole time, so every listing cached at a revision is soon outdated:
+	// the listing cache's worst case.
+	for _, mode := range []string{"stale=false", "stale=true", "stale=true/writes"} {
 		q := "?prefix=true"
-		if stale {
+		if strings.HasPrefix(mode, "stale=true") {
 			q += "&stale=true"
 		}
-		b.Run(fmt.Sprintf("stale=%v", stale), func(b *testing.B) {
+		b.Run(mode, func(b *testing.B) {
+			if strings.HasSuffix(mode, "/writes") {
+				stop := make(chan struct{})
+				done := make(chan struct{})
+				var writes atomic.Int64
+				go func() {
+					defer close(done)
+					for i := 0; ; i++ {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						if _, err := do(hc, "PUT", fmt.Sprintf("%s/v1/kv/elsewhere/%d", urls[i%len(urls)], i%100), value); err != nil {
+							b.Error(err)
+							return
+						}
+						writes.Add(1)
+					}
+				}()
+				start := time.Now()
+				defer func() {
+					close(stop)
+					<-done
+					b.ReportMetric(float64(writes.Load())/time.Since(start).Seconds(), "writes/s")
+				}()
+			}
 			runClients(b, urls, func(base string, i int) error {
 				out, err := do(hc, "GET", fmt.Sprintf("%s/v1/kv/services/svc-%d/%s", base, rand.N(100), q), nil)
 				if err == nil && strings.Count(string(out), `"key":`) != 50 {

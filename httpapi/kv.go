@@ -89,13 +89,13 @@ func (s *Server) getKV(c *gin.Context) {
 			return
 		}
 		lk := listKey{prefix: key, after: after, limit: limit, keysOnly: keysOnly}
-		if body, ok := s.lists.get(rev, lk); ok {
-			c.Data(http.StatusOK, contentJSON, body)
+		if rest, ok := s.lists.get(s.b.History(), rev, lk); ok {
+			serveListing(c, rev, rest)
 			return
 		}
 		// An api.RangeResponse, streamed: a listing may hold millions.
 		js := newJSONStream(c, http.StatusOK)
-		js.raw(`{"revision":` + strconv.FormatInt(rev, 10) + `,"kvs":[`)
+		js.raw(revisionHead + strconv.FormatInt(rev, 10) + `,"kvs":[`)
 		var n int64
 		more := false
 		state.Range(key, after, func(kv *fsm.KV) bool {

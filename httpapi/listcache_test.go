@@ -97,7 +97,7 @@ func TestCachedListingsFollowEveryChange(t *testing.T) {
 				p, _ := url.ParseQuery(q)
 				limit, _ := strconv.ParseInt(p.Get("limit"), 10, 64)
 				k := listKey{prefix: prefix, after: p.Get("after"), limit: limit, keysOnly: p.Get("keys_only") == "true"}
-				if _, ok := e.srv.lists.get(state.Revision(), k); !ok {
+				if _, ok := e.srv.lists.get(e.node.History(), state.Revision(), k); !ok {
 					t.Fatalf("%s: GET %s was not kept for revision %d", st.name, path, state.Revision())
 				}
 			}
@@ -105,39 +105,99 @@ func TestCachedListingsFollowEveryChange(t *testing.T) {
 	}
 }
 
-// TestListCacheKeepsOnlyTheNewestRevision: an answer encoded at an older
-// revision than the cache's (a read that lagged) is neither kept nor
-// served, a newer revision replaces every entry, oversized answers are
-// not kept, and the byte budget holds.
-func TestListCacheKeepsOnlyTheNewestRevision(t *testing.T) {
+// TestListingsOutliveWritesElsewhere: a kept listing keeps serving while
+// writes land outside its prefix (its revision moves, the same answer
+// bytes are reused), and stops at the first write under it; an answer
+// further behind than listRevalidate, or asked for at an older revision
+// than it holds for, is made again.
+func TestListingsOutliveWritesElsewhere(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	put := func(key, value string) {
+		t.Helper()
+		if _, err := e.node.Put(ctx, fsm.Put{Key: key, Value: []byte(value)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func() []byte {
+		t.Helper()
+		r := e.doStr("GET", "/v1/kv/a/?prefix=true", "").ok(t, 200, nil)
+		state, err := e.node.Read(ctx, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := wantListing(t, state, "/a/", ""); !bytes.Equal(r.body, want) {
+			t.Fatalf("listing:\n got %s\nwant %s", r.body, want)
+		}
+		if n := r.hdr.Get("Content-Length"); n != strconv.Itoa(len(r.body)) {
+			t.Fatalf("Content-Length %q for %d bytes", n, len(r.body))
+		}
+		return r.body
+	}
+	k := listKey{prefix: "/a/"}
+	kept := func() *listEntry {
+		t.Helper()
+		e.srv.lists.mu.Lock()
+		defer e.srv.lists.mu.Unlock()
+		ent := e.srv.lists.entries[k]
+		if ent == nil {
+			t.Fatal("no answer kept for /a/")
+		}
+		return ent
+	}
+	put("/a/1", "one")
+	put("/b/1", "elsewhere")
+	list()
+	first := kept()
+	firstRest := &first.rest[0]
+	for i := 0; i < 5; i++ {
+		put(fmt.Sprintf("/b/%d", i), "more elsewhere")
+	}
+	list()
+	if ent := kept(); &ent.rest[0] != firstRest || ent.rev != e.storeRevision() {
+		t.Fatalf("after writes elsewhere the answer was made again (rev %d, store %d)", ent.rev, e.storeRevision())
+	}
+	put("/a/2", "two") // under the prefix: the kept answer no longer holds
+	if !bytes.Contains(list(), []byte(`"/a/2"`)) {
+		t.Fatal("new key missing")
+	}
+	second := kept()
+	if &second.rest[0] == firstRest {
+		t.Fatal("the answer from before the write under /a/ was served")
+	}
+	secondRest := &second.rest[0]
+	for i := 0; i < listRevalidate+1; i++ {
+		put("/b/x", strconv.Itoa(i))
+	}
+	list()
+	if ent := kept(); &ent.rest[0] == secondRest {
+		t.Fatalf("an answer %d revisions behind was checked, not made again", listRevalidate+1)
+	}
+	if _, ok := e.srv.lists.get(e.node.History(), kept().rev-1, k); ok {
+		t.Fatal("an answer was served for a revision older than it holds for")
+	}
+}
+
+// TestListCacheBounds: oversized answers are not kept, and the byte
+// budget holds however many distinct listings are asked for.
+func TestListCacheBounds(t *testing.T) {
 	t.Parallel()
 	var lc listCache
-	k := listKey{prefix: "/a/"}
-	if _, ok := lc.get(0, k); ok {
-		t.Fatal("empty cache answered")
+	body := func(rev int64, n int) []byte {
+		b := strconv.AppendInt([]byte(revisionHead), rev, 10)
+		return append(b, make([]byte, n-len(b))...)
 	}
-	lc.put(0, k, []byte("rev0")) // an empty store is at revision 0
-	if b, ok := lc.get(0, k); !ok || string(b) != "rev0" {
-		t.Fatalf("revision 0: %q %v", b, ok)
-	}
-	lc.put(5, k, []byte("rev5"))
-	if _, ok := lc.get(0, k); ok {
-		t.Fatal("revision 0 still served after revision 5 came")
-	}
-	lc.put(4, listKey{prefix: "/b/"}, []byte("rev4"))
-	if _, ok := lc.get(4, listKey{prefix: "/b/"}); ok {
-		t.Fatal("an older revision's answer was kept")
-	}
-	if b, ok := lc.get(5, k); !ok || string(b) != "rev5" {
-		t.Fatalf("revision 5 lost to an older put: %q %v", b, ok)
-	}
-	lc.put(5, listKey{prefix: "/big/"}, make([]byte, streamChunk+1))
-	if _, ok := lc.get(5, listKey{prefix: "/big/"}); ok {
+	lc.put(5, listKey{prefix: "/big/"}, body(5, streamChunk+1))
+	if len(lc.entries) != 0 {
 		t.Fatal("an answer over one chunk was kept")
 	}
-	body := make([]byte, streamChunk)
+	lc.put(5, listKey{prefix: "/odd/"}, []byte(`{"revision":4,"kvs":[]}`))
+	if len(lc.entries) != 0 {
+		t.Fatal("an answer of another revision than said was kept")
+	}
 	for i := 0; i < 2*listCacheBytes/streamChunk; i++ {
-		lc.put(6, listKey{prefix: fmt.Sprintf("/p%d/", i)}, body)
+		lc.put(6, listKey{prefix: fmt.Sprintf("/p%d/", i)}, body(6, streamChunk))
 		if lc.bytes > listCacheBytes {
 			t.Fatalf("after %d answers the cache holds %d bytes, over %d", i+1, lc.bytes, listCacheBytes)
 		}
