@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // prober sends a cheap request every few milliseconds while a hostile
@@ -32,10 +34,11 @@ type prober struct {
 	done chan struct{}
 }
 
-// probeBaseline is how long the prober measures before the attack.
-const probeBaseline = 300 * time.Millisecond
+// baselineProbes is how many probes the prober measures before the
+// attack (about 300 ms of them).
+const baselineProbes = 25
 
-// startProber probes url's server for probeBaseline, then goes on in the
+// startProber probes url's server baselineProbes times, then goes on in the
 // background until check.
 func startProber(t testing.TB, url string) *prober {
 	p := &prober{stop: make(chan struct{}), done: make(chan struct{})}
@@ -69,7 +72,11 @@ func startProber(t testing.TB, url string) *prober {
 		}
 	}()
 	t.Cleanup(p.finish)
-	time.Sleep(probeBaseline) // the baseline's length, not a wait for raft
+	testutil.Eventually(t, 30*time.Second, "the prober's baseline", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.lat)+len(p.errs) >= baselineProbes
+	})
 	p.mu.Lock()
 	for _, d := range p.lat {
 		p.base = max(p.base, d)
@@ -127,7 +134,7 @@ func (p *prober) check(t testing.TB) {
 
 // neverRead sends GET path on a new connection with a small receive
 // buffer and never reads the answer; the connection closes with the test.
-func neverRead(t *testing.T, addr, path string) {
+func neverRead(t *testing.T, addr, path string) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -138,6 +145,27 @@ func neverRead(t *testing.T, addr, path string) {
 		_ = tc.SetReadBuffer(4096)
 	}
 	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+	return c
+}
+
+// unreadBytes is how many bytes wait in c's receive queue (TIOCINQ, Linux's FIONREAD);
+// -1 when it cannot be told.
+func unreadBytes(c net.Conn) int {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return -1
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	n := -1
+	_ = rc.Control(func(fd uintptr) {
+		if v, err := unix.IoctlGetInt(int(fd), unix.TIOCINQ); err == nil {
+			n = v
+		}
+	})
+	return n
 }
 
 // slowRequest sends head, then the body one byte every interval until the

@@ -225,16 +225,26 @@ func TestHostileHugeListing(t *testing.T) {
 	before := liveBytes()
 
 	// One client asks for everything and never reads.
-	neverRead(t, s.addr, "/v1/kv/big/?prefix=true")
+	stuck := neverRead(t, s.addr, "/v1/kv/big/?prefix=true")
 	sent := func() float64 {
 		return promtest.ToFloat64(s.srv.metrics.requests.WithLabelValues("/v1/kv/*key", "GET", "200"))
 	}
-	// Let it get stuck writing (the probes use another route).
+	// Wait until it is stuck writing: the client's receive queue holds
+	// part of the answer and has stopped growing over several polls (the
+	// probes use another route). Memory is sampled all along.
 	var during int64
-	for i := 0; i < 5; i++ {
-		time.Sleep(100 * time.Millisecond) // let it fill the socket buffers
+	last, still := -1, 0
+	testutil.Eventually(t, 30*time.Second, "the listing to fill the socket buffers", func() bool {
 		during = max(during, liveBytes()-before)
-	}
+		q := unreadBytes(stuck)
+		if q > 0 && q == last {
+			still++
+		} else {
+			still = 0
+		}
+		last = q
+		return still >= 10
+	})
 	t.Logf("%d keys (%d MiB answer): memory grew by %d KiB while a client read none of it", keys, answer>>20, during>>10)
 	if bound := min(answer/4, 8<<20); during > bound {
 		t.Errorf("memory grew by %d bytes while the listing was stuck, over %d", during, bound)

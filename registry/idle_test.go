@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -50,10 +51,12 @@ func TestIdleMemberWritesNothing(t *testing.T) {
 		t.Helper()
 		settle(t, n)
 		idx, ckpts := writes(t, n)
-		time.Sleep(30 * tick) // an observation window, not a wait for raft
-		if idx2, ckpts2 := writes(t, n); idx2 != idx || ckpts2 != ckpts {
-			t.Fatalf("%s: an idle member wrote: raft index %d -> %d, checkpoints %d -> %d", what, idx, idx2, ckpts, ckpts2)
-		}
+		testutil.Hold(t, 30*tick, what+": an idle member writes nothing", func() error {
+			if idx2, ckpts2 := writes(t, n); idx2 != idx || ckpts2 != ckpts {
+				return fmt.Errorf("raft index %d -> %d, checkpoints %d -> %d", idx, idx2, ckpts, ckpts2)
+			}
+			return nil
+		})
 	}
 	idle("before any lease")
 
@@ -76,7 +79,7 @@ func TestLeaseAfterIdleKeepsItsTTL(t *testing.T) {
 	n := openNode(t, t.TempDir(), tick)
 	ctx := context.Background()
 	settle(t, n)
-	time.Sleep(1500 * time.Millisecond) // idle: the meter runs, nothing ticks
+	idleFor(t, n, 1500*time.Millisecond) // the meter runs, nothing ticks
 
 	start := time.Now()
 	l, err := n.Grant(ctx, 3, "", 0)
@@ -118,7 +121,7 @@ func TestLeasesGrantedAfterIdleExpireOnTime(t *testing.T) {
 	n := openNode(t, t.TempDir(), tick)
 	ctx := context.Background()
 	settle(t, n)
-	time.Sleep(idle) // idle: nothing ticks (an observation window, not a wait for raft)
+	idleFor(t, n, idle)
 
 	// Grants from several goroutines for a few ticks, so some are in flight
 	// while the first tick after the idle period is proposed and applied.
@@ -167,4 +170,18 @@ func TestLeasesGrantedAfterIdleExpireOnTime(t *testing.T) {
 		t.Fatalf("%d of %d leases granted after %v idle still alive %v after the last grant's acknowledgement (ttl %v): %v",
 			len(left), len(ids), idle, time.Since(lastAck).Round(time.Millisecond), ttl, left[:min(len(left), 5)])
 	}
+}
+
+// idleFor lets d pass on n with no lease alive, checking all along that
+// nothing is applied (no lease, so no tick): the idle period these tests
+// are about.
+func idleFor(t *testing.T, n *registry.Node, d time.Duration) {
+	t.Helper()
+	applied := n.FSM().State().AppliedIndex()
+	testutil.Hold(t, d, "an idle period without an applied entry", func() error {
+		if got := n.FSM().State().AppliedIndex(); got != applied {
+			return fmt.Errorf("entry %d applied while no lease was alive (was at %d)", got, applied)
+		}
+		return nil
+	})
 }

@@ -165,7 +165,9 @@ func (w *writeLoad) run(id int, deadline time.Time) {
 		w.mu.Unlock()
 		// Back off a little: a member without a leader answers at once,
 		// and spinning would starve the election on a small machine.
-		time.Sleep(25 * time.Millisecond)
+		if !testutil.Pace(w.stop, 25*time.Millisecond) {
+			return
+		}
 	}
 }
 

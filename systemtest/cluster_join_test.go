@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/internal/cluster"
+	"github.com/rosterhq/roster/internal/testutil"
 )
 
 // memberEntry finds id in a cluster view.
@@ -59,17 +60,16 @@ func TestBootstrapFalseJoinAndRejoinWithNewAddress(t *testing.T) {
 	})
 	// Not ready while it waits to be added, and it stays so (it must not
 	// bootstrap a cluster of its own).
-	waitStart := time.Now()
-	for time.Since(waitStart) < 1500*time.Millisecond {
+	testutil.Hold(t, 1500*time.Millisecond, "/readyz 503 while waiting to be added", func() error {
 		code, b, err := try("GET", n4.URL("/readyz"), nil)
 		if err != nil || code != 503 {
-			t.Fatalf("/readyz of a member waiting to be added: %d %s %v", code, b, err)
+			return fmt.Errorf("%d %s %v", code, b, err)
 		}
 		if ec := errorCode(b); ec != "no_leader" && ec != "not_ready" {
-			t.Fatalf("/readyz error code %q: %s", ec, b)
+			return fmt.Errorf("error code %q: %s", ec, b)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	if info := clusterView(t, c, n4); info.Leader != nil {
 		t.Fatalf("a member waiting to be added reports a leader: %+v", info)
 	}

@@ -1,10 +1,12 @@
 package systemtest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/rosterhq/roster/internal/cluster"
+	"github.com/rosterhq/roster/internal/testutil"
 )
 
 // TestIsolatedLeaderCannotExpireLeases approximates a partition on
@@ -41,13 +43,13 @@ func TestIsolatedLeaderCannotExpireLeases(t *testing.T) {
 	})
 	t.Logf("isolated leader stepped down after %v", time.Since(frozeAt).Round(time.Millisecond))
 	// Well past the TTL, the lease and its key are still on its replica.
-	for time.Since(frozeAt) < 5*time.Second {
+	testutil.Hold(t, 5*time.Second-time.Since(frozeAt), "the leased key on the isolated leader", func() error {
 		kvs, _ := staleKVs(t, leader, "/svc/iso/")
 		if _, ok := kvs["/svc/iso/a"]; !ok {
-			t.Fatalf("the leased key vanished on the isolated leader %v after its followers froze", time.Since(frozeAt))
+			return fmt.Errorf("it vanished %v after its followers froze", time.Since(frozeAt))
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	if got := staleLease(t, leader, l.ID); got.Remaining <= 0 {
 		t.Fatalf("lease on the isolated leader: %+v", got)
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -172,13 +173,26 @@ func TestRosterdSecondSignalExitsAtOnce(t *testing.T) {
 	s := start(t, fastArgs(t.TempDir())...)
 	s.ready()
 
-	// A request whose body never finishes holds the HTTP shutdown up.
+	// A request whose body never finishes holds the HTTP shutdown up, once
+	// the server has its connection (the scrapes reuse one keep-alive
+	// connection, so the gauge moves by this one).
+	open := func() int {
+		_, body := s.do("GET", "/metrics", "")
+		for _, line := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(line, "roster_http_connections_open "); ok {
+				n, _ := strconv.Atoi(strings.TrimSpace(v))
+				return n
+			}
+		}
+		return -1
+	}
+	before := open()
 	conn, err := net.Dial("tcp", s.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fmt.Fprintf(conn, "POST /v1/leases HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"ttl\":")
-	time.Sleep(100 * time.Millisecond) // let the handler start reading the body
+	testutil.Eventually(t, 5*time.Second, "the server to hold the unfinished request's connection", func() bool { return open() > before })
 
 	s.sigs <- syscall.SIGINT
 	testutil.Eventually(t, 5*time.Second, "shutting down", func() bool { return s.stderr.find("shutting down") != nil })

@@ -71,6 +71,25 @@ func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// Hold is the other half of Eventually: it fails t unless check passes
+// at every PollInterval for d, returning at once on the first failure
+// (check's error names it). It is for properties that must hold over a
+// period (an idle member writes nothing; a member without quorum never
+// serves), where the period itself is the point.
+func Hold(t testing.TB, d time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		if err := check(); err != nil {
+			t.Fatalf("%s stopped holding: %v", what, err)
+		}
+		if time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(PollInterval)
+	}
+}
+
 // SyncBuffer is a bytes.Buffer safe for concurrent writers and readers.
 type SyncBuffer struct {
 	mu sync.Mutex
