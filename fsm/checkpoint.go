@@ -9,6 +9,12 @@ const (
 	FailCheckpointBeforeCommit = "checkpoint-before-commit"
 	// FailCheckpointAfterCommit: the checkpoint is committed (and synced).
 	FailCheckpointAfterCommit = "checkpoint-after-commit"
+	// FailCheckpointBeforeMerge: the checkpoint about to be committed is a
+	// merge (records in place, the journal emptied); the before-commit
+	// point follows it.
+	FailCheckpointBeforeMerge = "checkpoint-before-merge"
+	// FailCheckpointAfterMerge: a merge is committed (and synced).
+	FailCheckpointAfterMerge = "checkpoint-after-merge"
 )
 
 // CheckpointWanted receives a value when a checkpoint is wanted: at the
@@ -41,9 +47,25 @@ func (f *FSM) Checkpoint() error {
 	if s.applied == f.durable.Load() && changes.len() == 0 {
 		return nil
 	}
+	// Append the changes to the journal, or merge when the journal would
+	// outgrow its bound (or is off): see journal.go. Without changes (a
+	// tick) only the meta values move.
+	var journal []byte
+	if changes.len() > 0 && f.cfg.JournalBytes > 0 {
+		journal = encodeJournal(s, &changes)
+		if f.journalBytes+len(journal) > f.cfg.JournalBytes {
+			journal = nil
+		}
+	}
+	merge := journal == nil && changes.len() > 0
+	if merge {
+		f.unmerged.merge(&changes)
+		changes = f.unmerged
+		f.failpoint(FailCheckpointBeforeMerge)
+	}
 	f.failpoint(FailCheckpointBeforeCommit)
 	f.dbMu.RLock()
-	err := writeCheckpoint(f.db, s, &changes)
+	err := writeCheckpoint(f.db, s, &changes, journal, merge && f.journalBytes > 0)
 	f.dbMu.RUnlock()
 	if err != nil {
 		err = fmt.Errorf("checkpoint at index %d: %w", s.applied, err)
@@ -51,10 +73,24 @@ func (f *FSM) Checkpoint() error {
 		return f.Err()
 	}
 	f.failpoint(FailCheckpointAfterCommit)
+	switch {
+	case merge:
+		f.failpoint(FailCheckpointAfterMerge)
+		f.unmerged = changeSet{}
+		f.journalBytes = 0
+		f.merges.Add(1)
+	case journal != nil:
+		f.unmerged.merge(&changes)
+		f.journalBytes += len(journal)
+	}
 	f.durable.Store(s.applied)
 	f.checkpoints.Add(1)
 	return nil
 }
+
+// Merges counts the checkpoints since Open that wrote their records in
+// place and emptied the journal.
+func (f *FSM) Merges() int64 { return f.merges.Load() }
 
 // DurableIndex is the applied index of the last committed checkpoint: the
 // state file holds every entry up to it.

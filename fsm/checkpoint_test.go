@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -25,7 +26,14 @@ func wanted(f *fsm.FSM) bool {
 // replays nothing (as when raft's snapshot is at the last index) sees the
 // previous checkpoint.
 func TestCheckpointPersistsEveryKind(t *testing.T) {
-	h := newHarness(t)
+	for _, mode := range journalModes {
+		t.Run(mode.name, func(t *testing.T) {
+			testCheckpointPersistsEveryKind(t, newHarnessJournal(t, filepath.Join(t.TempDir(), "state.db"), mode.bytes))
+		})
+	}
+}
+
+func testCheckpointPersistsEveryKind(t *testing.T, h *harness) {
 	h.must(fsm.Grant{ID: 1, TTL: 10, Name: "one"})
 	h.must(fsm.Grant{ID: 2, TTL: 10})
 	h.must(putL("/a", "1", 1))
@@ -193,9 +201,20 @@ func TestCheckpointRefusedAfterFailure(t *testing.T) {
 // every batch the state equals the reference model's, so checkpoint plus
 // replay gives the state a straight apply gives.
 func TestDeterminismWithCheckpoints(t *testing.T) {
+	for _, mode := range journalModes {
+		t.Run(mode.name, func(t *testing.T) {
+			h := newHarnessJournal(t, filepath.Join(t.TempDir(), "state.db"), mode.bytes)
+			testDeterminismWithCheckpoints(t, h)
+			if mode.bytes > 0 && h.f.Merges() == 0 {
+				t.Fatal("the small journal never merged")
+			}
+		})
+	}
+}
+
+func testDeterminismWithCheckpoints(t *testing.T, h *harness) {
 	w, m := cachedWorkload(determinismSeed, determinismEntries)
 	rng := rand.New(rand.NewSource(11))
-	h := newHarness(t)
 	crashes, checkpoints := 0, 0
 	for i := 0; i < len(w.logs); {
 		n := min(1+rng.Intn(60), len(w.logs)-i)
@@ -224,8 +243,15 @@ func TestDeterminismWithCheckpoints(t *testing.T) {
 // while entries apply, as the node does; the final checkpoint alone
 // rebuilds the state (run with -race).
 func TestCheckpointConcurrentWithApply(t *testing.T) {
+	for _, mode := range journalModes {
+		t.Run(mode.name, func(t *testing.T) {
+			testCheckpointConcurrentWithApply(t, newHarnessJournal(t, filepath.Join(t.TempDir(), "state.db"), mode.bytes))
+		})
+	}
+}
+
+func testCheckpointConcurrentWithApply(t *testing.T, h *harness) {
 	w, m := cachedWorkload(determinismSeed, determinismEntries)
-	h := newHarness(t)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)

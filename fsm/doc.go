@@ -28,6 +28,14 @@
 // ms by default) and a pile of CheckpointEntries entries. While nothing
 // changes nothing is written.
 //
+// A checkpoint does not write the records in place: it appends them, as
+// one value, to a journal bucket (journal.go), a few sequential pages
+// instead of one scattered leaf page per changed key. Once the journal
+// would pass Config.JournalBytes (16 MiB), the checkpoint merges: every
+// record changed since the last merge is written in place, once, and the
+// journal emptied, in one transaction. Loading lays the journal over the
+// buckets, so every commit still leaves the state as of its applied index.
+//
 // A new kind of replicated state is added in records.go only (a kind
 // constant, its bucket, how to read one record's stored form from a State
 // and how to load it back) plus a touch wherever apply changes it; the

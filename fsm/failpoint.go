@@ -32,7 +32,7 @@ func Failpoints() []string {
 	return []string{
 		FailSnapshotPersistStart, FailSnapshotPersistWritten, FailSnapshotPersisted,
 		FailRestoreWritten, FailRestoreSynced, FailRestoreRenamed, FailRestoreReloaded,
-		FailCheckpointBeforeCommit, FailCheckpointAfterCommit,
+		FailCheckpointBeforeCommit, FailCheckpointAfterCommit, FailCheckpointBeforeMerge, FailCheckpointAfterMerge,
 	}
 }
 

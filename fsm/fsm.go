@@ -31,6 +31,12 @@ type Config struct {
 	// wanted at once rather than at the owner's next interval (default
 	// DefaultCheckpointEntries).
 	CheckpointEntries int
+	// JournalBytes bounds the checkpoint's journal (journal.go): a
+	// checkpoint whose changes would take it past this size merges them
+	// into the state file's buckets instead. 0 means DefaultJournalBytes; a
+	// negative value turns the journal off (every checkpoint writes in
+	// place).
+	JournalBytes int
 	// WatchHistoryBytes bounds the keys and values those events hold
 	// (default DefaultWatchHistoryBytes).
 	WatchHistoryBytes int64
@@ -71,6 +77,12 @@ type FSM struct {
 	ckptMu      sync.Mutex    // one checkpoint (or restore) at a time
 	durable     atomic.Uint64 // applied index of the state file
 	checkpoints atomic.Int64  // checkpoint transactions committed
+	merges      atomic.Int64  // of which merges
+
+	// Under ckptMu: the records the journal holds (what the next merge
+	// writes in place) and its size.
+	unmerged     changeSet
+	journalBytes int
 
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed whenever cur changes
@@ -102,6 +114,9 @@ func Open(cfg Config) (*FSM, error) {
 	if cfg.CheckpointEntries <= 0 {
 		cfg.CheckpointEntries = DefaultCheckpointEntries
 	}
+	if cfg.JournalBytes == 0 {
+		cfg.JournalBytes = DefaultJournalBytes
+	}
 	db, err := openDB(cfg.Path, cfg.NoSync)
 	if err != nil {
 		return nil, err
@@ -109,7 +124,7 @@ func Open(cfg Config) (*FSM, error) {
 	// Everything loadState allocates stays live: collecting while it runs
 	// only burns CPU on a restart (a fifth of the load of a million keys).
 	gc := debug.SetGCPercent(-1)
-	s, err := loadState(db)
+	s, o, err := loadState(db)
 	debug.SetGCPercent(gc)
 	if err != nil {
 		db.Close()
@@ -119,6 +134,7 @@ func Open(cfg Config) (*FSM, error) {
 		wanted: make(chan struct{}, 1), history: NewHistory(cfg.WatchHistory, cfg.WatchHistoryBytes, s.revision)}
 	f.cur.Store(s)
 	f.durable.Store(s.applied)
+	f.unmerged, f.journalBytes = o.keys, o.bytes
 	return f, nil
 }
 
@@ -319,7 +335,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		os.Remove(tmp)
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
-	if _, err := loadState(probe); err != nil {
+	if _, _, err := loadState(probe); err != nil {
 		probe.Close()
 		os.Remove(tmp)
 		return fmt.Errorf("fsm: restore: %w", err)
@@ -358,11 +374,12 @@ func (f *FSM) reopenAfter(cause error) error {
 		return errors.Join(cause, err)
 	}
 	f.db = db
-	s, err := loadState(db)
+	s, o, err := loadState(db)
 	if err != nil {
 		f.fail(err)
 		return errors.Join(cause, err)
 	}
+	f.unmerged, f.journalBytes = o.keys, o.bytes
 	f.dirtyMu.Lock()
 	f.dirty = changeSet{}
 	f.pending = 0

@@ -19,11 +19,12 @@ import (
 // harness drives one FSM over a real bbolt file the way raft does: entries
 // with increasing indexes, applied through ApplyBatch.
 type harness struct {
-	tb   testing.TB
-	path string
-	f    *fsm.FSM
-	idx  uint64
-	term uint64
+	tb      testing.TB
+	path    string
+	journal int // Config.JournalBytes
+	f       *fsm.FSM
+	idx     uint64
+	term    uint64
 
 	// log is every entry applied, by index: what raft's log would hold,
 	// and what reopen replays on top of the checkpoint.
@@ -36,7 +37,13 @@ type harness struct {
 
 func openFSM(tb testing.TB, path string) *fsm.FSM {
 	tb.Helper()
-	f, err := fsm.Open(fsm.Config{Path: path, NoSync: true})
+	return openFSMJournal(tb, path, 0)
+}
+
+// openFSMJournal opens with Config.JournalBytes journal.
+func openFSMJournal(tb testing.TB, path string, journal int) *fsm.FSM {
+	tb.Helper()
+	f, err := fsm.Open(fsm.Config{Path: path, NoSync: true, JournalBytes: journal})
 	if err != nil {
 		tb.Fatalf("open %s: %v", path, err)
 	}
@@ -50,8 +57,23 @@ func newHarness(tb testing.TB) *harness {
 
 func newHarnessAt(tb testing.TB, path string) *harness {
 	tb.Helper()
-	h := &harness{tb: tb, path: path, term: 1, log: map[uint64]*raft.Log{}}
-	h.f = openFSM(tb, path)
+	return newHarnessJournal(tb, path, 0)
+}
+
+// journalModes are the checkpoint's ways of writing: with the journal off
+// (every checkpoint writes in place), with a journal so small that most
+// checkpoints merge, and with the default journal (nothing merges in a
+// test's few records).
+var journalModes = []struct {
+	name  string
+	bytes int
+}{{"in-place", -1}, {"small-journal", 600}, {"journal", 0}}
+
+// newHarnessJournal is newHarnessAt with Config.JournalBytes journal.
+func newHarnessJournal(tb testing.TB, path string, journal int) *harness {
+	tb.Helper()
+	h := &harness{tb: tb, path: path, journal: journal, term: 1, log: map[uint64]*raft.Log{}}
+	h.f = openFSMJournal(tb, path, journal)
 	h.idx = h.f.State().AppliedIndex()
 	h.observe()
 	tb.Cleanup(func() { h.f.Close() })
@@ -91,7 +113,7 @@ func (h *harness) reopenAt(from uint64) {
 	if err := h.f.Close(); err != nil {
 		h.tb.Fatalf("close: %v", err)
 	}
-	h.f = openFSM(h.tb, h.path)
+	h.f = openFSMJournal(h.tb, h.path, h.journal)
 	h.tb.Cleanup(func() { h.f.Close() })
 	h.replay(max(from, 0)+1, h.idx, 64)
 	h.observe()

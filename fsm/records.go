@@ -3,7 +3,6 @@ package fsm
 import (
 	"encoding/binary"
 	"fmt"
-	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -123,12 +122,7 @@ func writeRecords(tx *bolt.Tx, s *State, c *changeSet) error {
 		b := tx.Bucket(spec.bucket)
 		// In key order: bbolt fills pages better and splits fewer, and the
 		// transaction does not depend on map order.
-		keys := make([]string, 0, len(c[k]))
-		for key := range c[k] {
-			keys = append(keys, key)
-		}
-		slices.Sort(keys)
-		for _, key := range keys {
+		for _, key := range sortedKeys(c[k]) {
 			var err error
 			if v, ok := spec.stored(s, key); ok {
 				err = b.Put([]byte(key), v)

@@ -26,7 +26,11 @@ var (
 	metaMaxLease = []byte("max_lease_id")
 )
 
-const storeFormat = 1
+// storeFormat 2 added the journal (journal.go). A format 1 file is a
+// format 2 file with an empty journal and is upgraded on open; a binary
+// that knows only format 1 refuses a format 2 file rather than load it
+// without its journal.
+const storeFormat = 2
 
 // initialMmapSize is mapped up front (address space, not memory): bbolt
 // remaps when the file outgrows its mapping, and a remap waits for every
@@ -56,11 +60,16 @@ func openDB(path string, noSync bool) (*bolt.DB, error) {
 				return err
 			}
 		}
+		if _, err := tx.CreateBucketIfNotExists(bucketJournal); err != nil {
+			return err
+		}
 		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get(metaFormat); v == nil {
-			return meta.Put(metaFormat, u64(storeFormat))
-		} else if len(v) != 8 || binary.BigEndian.Uint64(v) != storeFormat {
+		v := meta.Get(metaFormat)
+		if v != nil && (len(v) != 8 || binary.BigEndian.Uint64(v) < 1 || binary.BigEndian.Uint64(v) > storeFormat) {
 			return fmt.Errorf("unsupported store format %x", v)
+		}
+		if v == nil || binary.BigEndian.Uint64(v) != storeFormat {
+			return meta.Put(metaFormat, u64(storeFormat))
 		}
 		return nil
 	})
@@ -71,9 +80,12 @@ func openDB(path string, noSync bool) (*bolt.DB, error) {
 	return db, nil
 }
 
-// loadState rebuilds the in-memory state from bbolt.
-func loadState(db *bolt.DB) (*State, error) {
+// loadState rebuilds the in-memory state from bbolt: the buckets with the
+// journal laid over them. It also returns what the journal holds: the
+// records the next merge must write, and its size.
+func loadState(db *bolt.DB) (*State, *overlay, error) {
 	l := &loader{s: newState(), leases: lease.NewBuilder()}
+	var o *overlay
 	err := db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
@@ -83,6 +95,10 @@ func loadState(db *bolt.DB) (*State, error) {
 		l.s.revision = int64(getU64(meta.Get(metaRevision)))
 		l.s.clock = int64(getU64(meta.Get(metaClock)))
 		l.s.maxLeaseID = int64(getU64(meta.Get(metaMaxLease)))
+		var err error
+		if o, err = readJournal(tx); err != nil {
+			return err
+		}
 		// Leases before keys: a key's lease must exist to attach it.
 		for _, k := range []recordKind{kindLease, kindKV, kindMember, kindAuth} {
 			spec := &kinds[k]
@@ -90,17 +106,17 @@ func loadState(db *bolt.DB) (*State, error) {
 			if b == nil {
 				return fmt.Errorf("missing %s bucket", spec.bucket)
 			}
-			if err := b.ForEach(func(k, v []byte) error { return spec.load(l, k, v) }); err != nil {
+			if err := o.forEach(b, k, func(k, v []byte) error { return spec.load(l, k, v) }); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("fsm: load state: %w", err)
+		return nil, nil, fmt.Errorf("fsm: load state: %w", err)
 	}
 	l.s.leases = l.leases.Table()
-	return l.s, nil
+	return l.s, o, nil
 }
 
 // loader fills a fresh State from stored records, in each bucket's key
@@ -147,11 +163,18 @@ func (l *loader) member(k, v []byte) error {
 	return nil
 }
 
-// writeCheckpoint writes the records of c as found in s and the meta values
-// of s, in one transaction.
-func writeCheckpoint(db *bolt.DB, s *State, c *changeSet) error {
+// writeCheckpoint writes the meta values of s with, in one transaction,
+// either the journal value journal (when not nil) or the records of c as
+// found in s, in place, emptying the journal when clear is set.
+func writeCheckpoint(db *bolt.DB, s *State, c *changeSet, journal []byte, clear bool) error {
 	return db.Update(func(tx *bolt.Tx) error {
-		if err := writeRecords(tx, s, c); err != nil {
+		var err error
+		if journal != nil {
+			err = appendJournal(tx, s.applied, journal)
+		} else if err = writeRecords(tx, s, c); err == nil && clear {
+			err = clearJournal(tx)
+		}
+		if err != nil {
 			return err
 		}
 		meta := tx.Bucket(bucketMeta)

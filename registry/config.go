@@ -68,6 +68,11 @@ type Config struct {
 	// 10000). Neither is on the acknowledgement path.
 	CheckpointInterval time.Duration
 	CheckpointEntries  int
+	// CheckpointJournal bounds the state file's journal in bytes: a
+	// checkpoint appends its changes to it, and merges them into place
+	// once the journal would outgrow this (fsm/journal.go). 0 means
+	// DefaultCheckpointJournal; negative turns the journal off.
+	CheckpointJournal int
 
 	// PeerTLS, when set, secures the raft port: the listener requires and
 	// verifies client certificates, and this member dials others with TLS,
@@ -102,6 +107,7 @@ const (
 
 	DefaultCheckpointInterval = 100 * time.Millisecond
 	DefaultCheckpointEntries  = fsm.DefaultCheckpointEntries
+	DefaultCheckpointJournal  = fsm.DefaultJournalBytes
 )
 
 func (c *Config) setDefaults() {

@@ -132,7 +132,7 @@ func (n *Node) openStores(raftDir string) error {
 	hlog := logging.HCLog(n.log, "raft")
 	var err error
 	n.fsm, err = fsm.Open(fsm.Config{Path: n.statePath(), NoSync: n.cfg.NoSync, WatchHistory: n.cfg.WatchHistory,
-		CheckpointEntries: n.cfg.CheckpointEntries, WatchHistoryBytes: n.cfg.WatchHistoryBytes, Logger: n.log, Failpoint: n.cfg.Failpoint})
+		CheckpointEntries: n.cfg.CheckpointEntries, JournalBytes: n.cfg.CheckpointJournal, WatchHistoryBytes: n.cfg.WatchHistoryBytes, Logger: n.log, Failpoint: n.cfg.Failpoint})
 	if err != nil {
 		return err
 	}

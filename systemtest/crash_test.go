@@ -156,10 +156,12 @@ func TestKillEveryMemberKeepsAcknowledgedWrites(t *testing.T) {
 	t.Logf("%d acknowledged writes survived a kill of every member", len(acked))
 }
 
-// crashSnapArgs make snapshots and log compaction frequent, so that the
-// snapshot and compaction crash points are reached within a few writes.
+// crashSnapArgs make snapshots, log compaction and the merges of the state
+// file's journal frequent, so that their crash points are reached within a
+// few writes.
 var crashSnapArgs = append(append([]string(nil), crashArgs...),
-	"-snapshot-threshold", "40", "-snapshot-interval", "100ms", "-trailing-logs", "20")
+	"-snapshot-threshold", "40", "-snapshot-interval", "100ms", "-trailing-logs", "20",
+	"-checkpoint-journal", "2048")
 
 // TestCrashPoints kills a follower at each crash point of the checkpoint,
 // snapshot persist, log compaction and snapshot restore, restarts it and
@@ -204,6 +206,8 @@ func TestCrashPoints(t *testing.T) {
 	}{
 		{"checkpoint-before-commit", false},
 		{"checkpoint-after-commit", false},
+		{"checkpoint-before-merge", false},
+		{"checkpoint-after-merge", false},
 		{"snapshot-persist-start", false},
 		{"snapshot-persist-written", false},
 		{"snapshot-persisted", false},

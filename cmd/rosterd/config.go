@@ -84,17 +84,17 @@ func envName(flagName string) string {
 type flags struct {
 	fs *flag.FlagSet
 
-	id, http, haddr, raft, raddr, advHTTP, advRaft string
-	data, join, logLevel, logFormat                string
-	bootstrap, pprof                               bool
-	bind                                           int64
-	watchHistory, snapRetain, ckptEntries          int
-	maxValue, watchHistoryBytes                    byteSize
-	tick, heartbeat, election, leaderLease, commit time.Duration
-	snapInterval, ckptInterval                     time.Duration
-	snapThreshold, trailingLogs                    uint64
-	sec                                            securityFlags
-	redis                                          string
+	id, http, haddr, raft, raddr, advHTTP, advRaft     string
+	data, join, logLevel, logFormat                    string
+	bootstrap, pprof                                   bool
+	bind                                               int64
+	watchHistory, snapRetain, ckptEntries, ckptJournal int
+	maxValue, watchHistoryBytes                        byteSize
+	tick, heartbeat, election, leaderLease, commit     time.Duration
+	snapInterval, ckptInterval                         time.Duration
+	snapThreshold, trailingLogs                        uint64
+	sec                                                securityFlags
+	redis                                              string
 
 	readTimeout, writeTimeout              time.Duration
 	maxConns, maxWatches, maxBlockingReads int
@@ -138,6 +138,7 @@ func newFlags() *flags {
 	fs.Uint64Var(&f.trailingLogs, "trailing-logs", defaultTrailingLogs, "log `entries` kept after a snapshot for slow followers")
 	fs.DurationVar(&f.ckptInterval, "checkpoint-interval", registry.DefaultCheckpointInterval, "how long after a change the state file's background checkpoint is committed")
 	fs.IntVar(&f.ckptEntries, "checkpoint-entries", registry.DefaultCheckpointEntries, "applied `entries` that commit the checkpoint before the interval ends")
+	fs.IntVar(&f.ckptJournal, "checkpoint-journal", registry.DefaultCheckpointJournal, "`bytes` of changes checkpoints append to the state file's journal before merging them in place (0: no journal, every checkpoint writes in place)")
 	f.sec.register(fs)
 	fs.DurationVar(&f.readTimeout, "http-read-timeout", httpapi.DefaultReadTimeout, "time a request's body may take to arrive")
 	fs.DurationVar(&f.writeTimeout, "http-write-timeout", httpapi.DefaultWriteTimeout, "time an answer (or one chunk or event of a stream) may take to be written")
@@ -255,6 +256,7 @@ func parseConfig(args []string, env environment) (Config, error) {
 			TrailingLogs:       f.trailingLogs,
 			CheckpointInterval: f.ckptInterval,
 			CheckpointEntries:  f.ckptEntries,
+			CheckpointJournal:  f.ckptJournal,
 		},
 	}
 	rc := &cfg.Registry
@@ -329,6 +331,12 @@ func parseConfig(args []string, env environment) (Config, error) {
 	}
 	if rc.TrailingLogs == 0 {
 		check(errors.New("-trailing-logs 0: must be positive"))
+	}
+	switch {
+	case rc.CheckpointJournal < 0:
+		check(fmt.Errorf("-checkpoint-journal %d: must not be negative", rc.CheckpointJournal))
+	case rc.CheckpointJournal == 0:
+		rc.CheckpointJournal = -1 // the registry's "off"; its 0 is "default"
 	}
 	if rc.CheckpointEntries < 1 {
 		check(fmt.Errorf("-checkpoint-entries %d: must be at least 1", rc.CheckpointEntries))

@@ -53,6 +53,7 @@ func defaultConfig() Config {
 			TrailingLogs:       10240,
 			CheckpointInterval: 100 * time.Millisecond,
 			CheckpointEntries:  10000,
+			CheckpointJournal:  16 << 20,
 		},
 	}
 }
@@ -78,6 +79,7 @@ func TestParseConfig(t *testing.T) {
 				"-snapshot-threshold", "100", "-snapshot-interval", "30s",
 				"-snapshot-retain", "5", "-trailing-logs", "1000",
 				"-checkpoint-interval", "1s", "-checkpoint-entries", "500", "-pprof",
+				"-checkpoint-journal", "1048576",
 			},
 			edit: func(c *Config) {
 				c.HTTPAddr = "0.0.0.0:8000"
@@ -93,7 +95,7 @@ func TestParseConfig(t *testing.T) {
 				r.HeartbeatTimeout, r.ElectionTimeout = 2*time.Second, 1500*time.Millisecond
 				r.LeaderLeaseTimeout, r.CommitTimeout = time.Second, 10*time.Millisecond
 				r.SnapshotThreshold, r.SnapshotInterval, r.SnapshotRetain, r.TrailingLogs = 100, 30*time.Second, 5, 1000
-				r.CheckpointInterval, r.CheckpointEntries = time.Second, 500
+				r.CheckpointInterval, r.CheckpointEntries, r.CheckpointJournal = time.Second, 500, 1<<20
 			},
 		},
 		{
@@ -114,6 +116,11 @@ func TestParseConfig(t *testing.T) {
 				r.Join, r.MaxValue, r.ElectionTimeout, r.NodeNumber = []string{"a:1", "b:2"}, 2048, 500*time.Millisecond, 3
 				r.CheckpointInterval = 250 * time.Millisecond
 			},
+		},
+		{
+			name: "journal off",
+			args: []string{"-checkpoint-journal", "0"},
+			edit: func(c *Config) { c.Registry.CheckpointJournal = -1 },
 		},
 		{
 			name: "flag beats environment",
@@ -267,6 +274,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"zero retain", []string{"-snapshot-retain", "0"}, nil, "-snapshot-retain 0"},
 		{"zero checkpoint interval", []string{"-checkpoint-interval", "0s"}, nil, "-checkpoint-interval 0s: must be positive"},
 		{"zero checkpoint entries", []string{"-checkpoint-entries", "0"}, nil, "-checkpoint-entries 0"},
+		{"negative checkpoint journal", []string{"-checkpoint-journal", "-1"}, nil, "-checkpoint-journal -1: must not be negative"},
 		{"negative history", []string{"-watch-history", "-1"}, nil, "-watch-history -1"},
 		{"bad size", []string{"-max-value-size", "1TB"}, nil, "-max-value-size"},
 		{"size too big", []string{"-max-value-size", "1GiB"}, nil, "-max-value-size 1GiB: at most 16MiB"},

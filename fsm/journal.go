@@ -1,0 +1,196 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// The journal keeps the checkpoint cheap when writes spread over many keys.
+//
+// Written in place, a checkpoint rewrites one bbolt leaf page (4 KiB) for
+// nearly every changed record once the keys are random among many, plus
+// the branch pages above them: under peerbench's put (random keys among
+// 100,000) that was 18–25 % of each member's CPU, ten transactions a
+// second of scattered page writes. So a checkpoint appends instead: the
+// changed records, in their stored form as found in its State, go as one
+// value into the journal bucket, keyed by the applied index, in the same
+// transaction as the meta values. Once the journal would outgrow
+// Config.JournalBytes, the checkpoint merges instead: it writes every
+// record changed since the last merge in place (once, however often it
+// changed in between), as found in its State, and empties the journal, in
+// one transaction. Loading applies the journal over the buckets, so after
+// every commit the file is still the state as of exactly its applied
+// index, and a snapshot (a copy of the file) carries the journal with it.
+
+var bucketJournal = []byte("journal")
+
+// DefaultJournalBytes is Config.JournalBytes' default: at peerbench's put
+// rate a merge every few seconds, and little to replay on a restart.
+const DefaultJournalBytes = 16 << 20
+
+// A journal value is a run of records, each: the kind (one byte), the
+// record key (varint length, bytes), whether the record exists (one byte,
+// 1 or 0) and, when it does, its stored form (varint length, bytes).
+
+// encodeJournal encodes the records of c as found in s, in kind and key
+// order (the bytes do not depend on map order).
+func encodeJournal(s *State, c *changeSet) []byte {
+	var out []byte
+	for k := range c {
+		if len(c[k]) == 0 {
+			continue
+		}
+		spec := &kinds[k]
+		for _, key := range sortedKeys(c[k]) {
+			out = append(out, byte(k))
+			out = protowire.AppendString(out, key)
+			if v, ok := spec.stored(s, key); ok {
+				out = append(out, 1)
+				out = protowire.AppendBytes(out, v)
+			} else {
+				out = append(out, 0)
+			}
+		}
+	}
+	return out
+}
+
+func sortedKeys(m map[string]struct{}) []string {
+	keys := make([]string, 0, len(m))
+	for key := range m {
+		keys = append(keys, key)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// journalRec is the last journalled version of a record: its stored form,
+// or absent (deleted).
+type journalRec struct {
+	v  []byte // points into bbolt's map: valid inside its transaction only
+	ok bool
+}
+
+// overlay is the journal read back: per kind, the last version of every
+// record it holds, with the records' keys as a changeSet (what the next
+// merge must write) and the journal's size.
+type overlay struct {
+	recs  [numKinds]map[string]journalRec
+	keys  changeSet
+	bytes int
+}
+
+// readJournal reads the journal of tx, in index order: a later record
+// replaces an earlier one of the same key.
+func readJournal(tx *bolt.Tx) (*overlay, error) {
+	o := &overlay{}
+	b := tx.Bucket(bucketJournal)
+	if b == nil {
+		return nil, fmt.Errorf("missing %s bucket", bucketJournal)
+	}
+	err := b.ForEach(func(idx, v []byte) error {
+		o.bytes += len(v)
+		if err := o.add(v); err != nil {
+			return fmt.Errorf("journal entry %x: %w", idx, err)
+		}
+		return nil
+	})
+	return o, err
+}
+
+func (o *overlay) add(v []byte) error {
+	for len(v) > 0 {
+		k := recordKind(v[0])
+		if k >= numKinds {
+			return fmt.Errorf("unknown record kind %d", v[0])
+		}
+		key, n := protowire.ConsumeBytes(v[1:])
+		if n < 0 || 1+n >= len(v) {
+			return fmt.Errorf("corrupt %s record", kinds[k].name)
+		}
+		v = v[1+n:]
+		var r journalRec
+		switch v[0] {
+		case 0:
+			v = v[1:]
+		case 1:
+			stored, m := protowire.ConsumeBytes(v[1:])
+			if m < 0 {
+				return fmt.Errorf("corrupt %s record %q", kinds[k].name, key)
+			}
+			r = journalRec{v: stored, ok: true}
+			v = v[1+m:]
+		default:
+			return fmt.Errorf("corrupt %s record %q", kinds[k].name, key)
+		}
+		if o.recs[k] == nil {
+			o.recs[k] = map[string]journalRec{}
+		}
+		o.recs[k][string(key)] = r
+		o.keys.add(k, string(key))
+	}
+	return nil
+}
+
+// forEach calls fn for every record of kind k in key order: the bucket's
+// records with the journal's versions laid over them (a record the journal
+// deleted is skipped), so loaders still see sorted keys.
+func (o *overlay) forEach(b *bolt.Bucket, k recordKind, fn func(k, v []byte) error) error {
+	recs := o.recs[k]
+	if len(recs) == 0 {
+		return b.ForEach(fn)
+	}
+	keys := sortedKeys(o.keys[k])
+	i := 0
+	emit := func(key string) error {
+		if r := recs[key]; r.ok {
+			return fn([]byte(key), r.v)
+		}
+		return nil
+	}
+	err := b.ForEach(func(key, v []byte) error {
+		for ; i < len(keys) && keys[i] < string(key); i++ {
+			if err := emit(keys[i]); err != nil {
+				return err
+			}
+		}
+		if i < len(keys) && keys[i] == string(key) {
+			i++
+			return emit(string(key))
+		}
+		return fn(key, v)
+	})
+	if err != nil {
+		return err
+	}
+	for ; i < len(keys); i++ {
+		if err := emit(keys[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendJournal adds one journal value, keyed by the applied index it
+// brings the file to.
+func appendJournal(tx *bolt.Tx, applied uint64, v []byte) error {
+	b := tx.Bucket(bucketJournal)
+	if b == nil {
+		return fmt.Errorf("missing %s bucket", bucketJournal)
+	}
+	return b.Put(binary.BigEndian.AppendUint64(nil, applied), v)
+}
+
+// clearJournal empties the journal: dropping the bucket frees its pages
+// without visiting its records.
+func clearJournal(tx *bolt.Tx) error {
+	if err := tx.DeleteBucket(bucketJournal); err != nil {
+		return err
+	}
+	_, err := tx.CreateBucket(bucketJournal)
+	return err
+}
