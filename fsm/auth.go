@@ -451,23 +451,23 @@ func decodeAuth(typ byte, body []byte) (Command, error) {
 func authRoleKey(name string) string { return "r/" + name }
 func authTokenKey(id string) string  { return "t/" + id }
 
-// storedAuth is the stored form of one auth record as s has it.
-func storedAuth(s *State, key string) ([]byte, bool) {
+// storedAuth appends the stored form of one auth record as s has it.
+func storedAuth(dst []byte, s *State, key string) ([]byte, bool) {
 	switch {
 	case strings.HasPrefix(key, "r/"):
 		r, ok := s.auth.roles[key[2:]]
 		if !ok {
-			return nil, false
+			return dst, false
 		}
-		return Encode(PutRole{Role: r}), true
+		return append(dst, Encode(PutRole{Role: r})...), true
 	case strings.HasPrefix(key, "t/"):
 		t, ok := s.auth.tokens[key[2:]]
 		if !ok {
-			return nil, false
+			return dst, false
 		}
-		return Encode(PutToken{Token: t}), true
+		return append(dst, Encode(PutToken{Token: t})...), true
 	}
-	return nil, false
+	return dst, false
 }
 
 func (l *loader) auth(k, v []byte) error {

@@ -1,8 +1,10 @@
 package fsm_test
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -262,4 +264,48 @@ func BenchmarkPrefixScan50Of1M(b *testing.B) {
 		b.StopTimer()
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perService), "ns/key")
 	})
+}
+
+// BenchmarkCheckpointRandomPuts measures one checkpoint after 500 puts
+// (256-byte values) at random keys of a populated 100k key space, what
+// 100 ms of peerbench's put leaves to a member: written in place (one
+// scattered leaf page per key) and appended to the journal (merges
+// included, at the default bound). Puts apply outside the timer.
+func BenchmarkCheckpointRandomPuts(b *testing.B) {
+	const keySpace, perCheckpoint, valueSize = 100_000, 500, 256
+	for _, mode := range journalModes {
+		if mode.bytes > 0 {
+			continue // the small journal merges nearly every time: in place
+		}
+		b.Run(mode.name, func(b *testing.B) {
+			h := newHarnessJournal(b, filepath.Join(b.TempDir(), "state.db"), mode.bytes)
+			h.f.SetObserver(nil)
+			rng := rand.New(rand.NewSource(1))
+			value := make([]byte, valueSize)
+			key := func(i int) string { return fmt.Sprintf("/bench/key-%06d", i) }
+			setup := make([]fsm.Command, 0, keySpace)
+			for i := 0; i < keySpace; i++ {
+				rng.Read(value)
+				setup = append(setup, fsm.Put{Key: key(i), Value: bytes.Clone(value)})
+			}
+			h.applyChunked(setup, 10_000)
+			h.checkpoint()
+			cmds := make([]fsm.Command, perCheckpoint)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				for j := range cmds {
+					rng.Read(value)
+					cmds[j] = fsm.Put{Key: key(rng.Intn(keySpace)), Value: bytes.Clone(value)}
+				}
+				h.applyChunked(cmds, 64)
+				b.StartTimer()
+				h.checkpoint()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perCheckpoint), "ns/key")
+			b.ReportMetric(float64(h.f.Merges()), "merges")
+		})
+	}
 }

@@ -52,10 +52,7 @@ func (f *FSM) Checkpoint() error {
 	// tick) only the meta values move.
 	var journal []byte
 	if changes.len() > 0 && f.cfg.JournalBytes > 0 {
-		journal = encodeJournal(s, &changes)
-		if f.journalBytes+len(journal) > f.cfg.JournalBytes {
-			journal = nil
-		}
+		journal = f.journalBufs.encode(s, &changes, f.cfg.JournalBytes-f.journalBytes)
 	}
 	merge := journal == nil && changes.len() > 0
 	if merge {

@@ -83,6 +83,7 @@ type FSM struct {
 	// writes in place) and its size.
 	unmerged     changeSet
 	journalBytes int
+	journalBufs  journalBufs
 
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed whenever cur changes

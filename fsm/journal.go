@@ -36,10 +36,28 @@ const DefaultJournalBytes = 16 << 20
 // record key (varint length, bytes), whether the record exists (one byte,
 // 1 or 0) and, when it does, its stored form (varint length, bytes).
 
-// encodeJournal encodes the records of c as found in s, in kind and key
-// order (the bytes do not depend on map order).
-func encodeJournal(s *State, c *changeSet) []byte {
-	var out []byte
+// journalBufs are an FSM's buffers for encoding journal values, reused
+// from one checkpoint to the next (under ckptMu): a value is a few hundred
+// KiB under load, and bbolt is done with it once its commit returns.
+type journalBufs struct {
+	out, scratch []byte
+}
+
+// keepJournalBuf is the largest encoding buffer kept for the next
+// checkpoint: one that took a large batch of changes is let go.
+const keepJournalBuf = 1 << 20
+
+// encode encodes the records of c as found in s, in kind and key order
+// (the bytes do not depend on map order). The result is valid until the
+// next call. It gives up, returning nil, as soon as the value passes
+// limit bytes: the checkpoint merges instead.
+func (j *journalBufs) encode(s *State, c *changeSet, limit int) []byte {
+	defer func() {
+		if cap(j.out) > keepJournalBuf {
+			j.out = nil
+		}
+	}()
+	out := j.out[:0]
 	for k := range c {
 		if len(c[k]) == 0 {
 			continue
@@ -48,14 +66,20 @@ func encodeJournal(s *State, c *changeSet) []byte {
 		for _, key := range sortedKeys(c[k]) {
 			out = append(out, byte(k))
 			out = protowire.AppendString(out, key)
-			if v, ok := spec.stored(s, key); ok {
+			var ok bool
+			if j.scratch, ok = spec.stored(j.scratch[:0], s, key); ok {
 				out = append(out, 1)
-				out = protowire.AppendBytes(out, v)
+				out = protowire.AppendBytes(out, j.scratch)
 			} else {
 				out = append(out, 0)
 			}
+			if len(out) > limit {
+				j.out = out
+				return nil
+			}
 		}
 	}
+	j.out = out
 	return out
 }
 

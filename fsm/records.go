@@ -31,9 +31,9 @@ const (
 type kindSpec struct {
 	name   string
 	bucket []byte
-	// stored is the stored form of record key in s; ok is false when s
-	// has no such record (the checkpoint deletes it).
-	stored func(s *State, key string) (v []byte, ok bool)
+	// stored appends the stored form of record key in s to dst; ok is
+	// false when s has no such record (the checkpoint deletes it).
+	stored func(dst []byte, s *State, key string) (v []byte, ok bool)
 	// load adds one stored record to a State being rebuilt.
 	load func(l *loader, k, v []byte) error
 }
@@ -41,34 +41,34 @@ type kindSpec struct {
 var kinds = [numKinds]kindSpec{
 	kindKV: {
 		name: "kv", bucket: []byte("kv"),
-		stored: func(s *State, key string) ([]byte, bool) {
+		stored: func(dst []byte, s *State, key string) ([]byte, bool) {
 			kv, ok := s.Get(key)
 			if !ok {
-				return nil, false
+				return dst, false
 			}
-			return encodeKV(kv), true
+			return appendKV(dst, kv), true
 		},
 		load: (*loader).kv,
 	},
 	kindLease: {
 		name: "lease", bucket: []byte("leases"),
-		stored: func(s *State, key string) ([]byte, bool) {
+		stored: func(dst []byte, s *State, key string) ([]byte, bool) {
 			l, ok := s.leases.Get(int64(binary.BigEndian.Uint64([]byte(key))))
 			if !ok {
-				return nil, false
+				return dst, false
 			}
-			return encodeLease(l), true
+			return appendLease(dst, l), true
 		},
 		load: (*loader).lease,
 	},
 	kindMember: {
 		name: "member", bucket: []byte("members"),
-		stored: func(s *State, key string) ([]byte, bool) {
+		stored: func(dst []byte, s *State, key string) ([]byte, bool) {
 			m, ok := s.Member(key)
 			if !ok {
-				return nil, false
+				return dst, false
 			}
-			return Encode(SetMember{Member: m}), true
+			return append(dst, Encode(SetMember{Member: m})...), true
 		},
 		load: (*loader).member,
 	},
@@ -117,17 +117,25 @@ func (c *changeSet) len() int {
 
 // writeRecords writes the records of c as found in s, in tx.
 func writeRecords(tx *bolt.Tx, s *State, c *changeSet) error {
+	var buf []byte
 	for k := range c {
 		spec := &kinds[k]
 		b := tx.Bucket(spec.bucket)
 		// In key order: bbolt fills pages better and splits fewer, and the
 		// transaction does not depend on map order.
 		for _, key := range sortedKeys(c[k]) {
+			// Keys and values go into one growing buffer: bbolt holds
+			// each slice until the commit, and a slice of it stays valid
+			// when append moves on to a larger array.
+			start := len(buf)
+			buf = append(buf, key...)
+			bkey := buf[start:len(buf):len(buf)]
 			var err error
-			if v, ok := spec.stored(s, key); ok {
-				err = b.Put([]byte(key), v)
+			var ok bool
+			if buf, ok = spec.stored(buf, s, key); ok {
+				err = b.Put(bkey, buf[start+len(key):len(buf):len(buf)])
 			} else {
-				err = b.Delete([]byte(key))
+				err = b.Delete(bkey)
 			}
 			if err != nil {
 				return fmt.Errorf("%s %q: %w", spec.name, key, err)

@@ -201,8 +201,7 @@ func getU64(b []byte) uint64 {
 }
 
 // A stored KV: varints create, mod, version, lease, then the value bytes.
-func encodeKV(kv *KV) []byte {
-	b := make([]byte, 0, 4*binary.MaxVarintLen64+len(kv.Value))
+func appendKV(b []byte, kv *KV) []byte {
 	b = protowire.AppendVarint(b, uint64(kv.CreateRevision))
 	b = protowire.AppendVarint(b, uint64(kv.ModRevision))
 	b = protowire.AppendVarint(b, uint64(kv.Version))
@@ -234,8 +233,8 @@ func decodeKV(k, v []byte) (*KV, error) {
 }
 
 // A stored lease: varints ttl, deadline, then the name.
-func encodeLease(l *lease.Lease) []byte {
-	b := protowire.AppendVarint(nil, uint64(l.TTL))
+func appendLease(b []byte, l *lease.Lease) []byte {
+	b = protowire.AppendVarint(b, uint64(l.TTL))
 	b = protowire.AppendVarint(b, uint64(l.Deadline))
 	return append(b, l.Name...)
 }
