@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/rosterhq/roster/fsm"
 )
 
@@ -154,5 +155,52 @@ func TestFollowerReadsAreLinearizable(t *testing.T) {
 		if kv, ok := st.Get("/lin"); !ok || string(kv.Value) != want {
 			t.Fatalf("read %d via %s: %+v, want %q", i, f.ID(), kv, want)
 		}
+	}
+}
+
+// keepAliveGroups is how many keep-alive groups n committed or forwarded.
+func keepAliveGroups(t *testing.T, n *Node) uint64 {
+	t.Helper()
+	var m dto.Metric
+	if err := n.met.keepAliveBatch.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
+}
+
+// TestFollowerCoalescesKeepAlives: renewals sent to a follower at once
+// travel to the leader in groups, not one request each, and every caller
+// still gets its own answer: its lease renewed, the unknown ID not found.
+func TestFollowerCoalescesKeepAlives(t *testing.T) {
+	tc := startCluster(t, 3, clusterOpts{})
+	leader := tc.leader()
+	f := tc.followers(leader)[0]
+	ctx := ctxT(t, 30*time.Second)
+	const n = 200
+	ids := make([]int64, n)
+	for i := range ids {
+		l, err := leader.Grant(ctx, 60, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = l.ID
+	}
+	before := keepAliveGroups(t, f)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, nf, err := f.KeepAlive(ctx, []int64{ids[i], 1, ids[i]})
+			if err != nil || len(r) != 1 || r[0].ID != ids[i] || r[0].TTL != 60 || len(nf) != 1 || nf[0] != 1 {
+				t.Errorf("keepalive %d at the follower: %+v %v %v", i, r, nf, err)
+			}
+		}()
+	}
+	wg.Wait()
+	groups := keepAliveGroups(t, f) - before
+	t.Logf("%d renewals at the follower went to the leader in %d groups", n, groups)
+	if groups == 0 || groups >= n {
+		t.Fatalf("%d renewals at the follower went to the leader in %d groups", n, groups)
 	}
 }

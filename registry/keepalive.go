@@ -3,18 +3,27 @@ package registry
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/rosterhq/roster/fsm"
 )
 
 // Keep-alives are group-committed: every renewal waiting while the previous
 // batch is in flight goes into the next raft entry, so the cost per renewal
-// falls as load rises instead of each renewal paying for a log entry.
+// falls as load rises instead of each renewal paying for a log entry. A
+// follower coalesces the same way before forwarding: the renewals its
+// clients send while its previous batch is on the way travel to the
+// leader as one request, which joins the leader's group commit whole.
 const kaInFlight = 2
 
+// kaForwardIDs caps the IDs of one forwarded batch: the API's cap on one
+// request, whose forwarded answer is known to fit a channel frame.
+const kaForwardIDs = 10_000
+
 type kaRequest struct {
-	ids  []int64 // distinct
-	resp chan kaResponse
+	ids      []int64 // distinct
+	deadline time.Time
+	resp     chan kaResponse
 }
 
 type kaResponse struct {
@@ -41,7 +50,7 @@ func (n *Node) KeepAlive(ctx context.Context, ids []int64) ([]fsm.LeaseStatus, [
 	if len(uniq) == 0 {
 		return []fsm.LeaseStatus{}, []int64{}, nil
 	}
-	res, err := n.write(ctx, fsm.KeepAlive{IDs: uniq})
+	res, err := n.keepAliveGrouped(ctx, uniq)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -62,7 +71,16 @@ func (n *Node) keepAliveHere(ctx context.Context, ids []int64) (fsm.Result, erro
 	if !n.IsLeader() {
 		return fsm.Result{}, n.notLeader()
 	}
+	return n.keepAliveGrouped(ctx, ids)
+}
+
+// keepAliveGrouped renews distinct ids through this member's group
+// commit: proposed here when it leads, forwarded to the leader otherwise.
+func (n *Node) keepAliveGrouped(ctx context.Context, ids []int64) (fsm.Result, error) {
 	req := &kaRequest{ids: ids, resp: make(chan kaResponse, 1)}
+	if dl, ok := ctx.Deadline(); ok {
+		req.deadline = dl
+	}
 	select {
 	case n.kaCh <- req:
 	case <-ctx.Done():
@@ -132,9 +150,47 @@ func (n *Node) runKeepAliveBatcher() {
 }
 
 func (n *Node) commitKeepAlives(ctx context.Context, batch []*kaRequest, count int) {
+	// The batch's deadline is its last request's: none waits longer than
+	// it would have alone, and none is cut short by another's.
+	var deadline time.Time
+	for _, r := range batch {
+		if r.deadline.IsZero() {
+			deadline = time.Time{}
+			break
+		}
+		if r.deadline.After(deadline) {
+			deadline = r.deadline
+		}
+	}
+	if deadline.IsZero() {
+		deadline = time.Now().Add(n.cfg.ApplyTimeout)
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	if n.IsLeader() {
+		n.commitGroup(ctx, batch, count, n.proposeKeepAlive)
+		return
+	}
+	// A follower forwards whole requests, at most kaForwardIDs IDs at a
+	// time (a larger request alone), so that each request's answer is its
+	// own group's.
+	for start := 0; start < len(batch); {
+		end, ids := start, 0
+		for end < len(batch) && (end == start || ids+len(batch[end].ids) <= kaForwardIDs) {
+			ids += len(batch[end].ids)
+			end++
+		}
+		n.commitGroup(ctx, batch[start:end], ids, n.forwardKeepAlive)
+		start = end
+	}
+}
+
+// commitGroup renews the union of the group's IDs with commit and answers
+// every request of the group.
+func (n *Node) commitGroup(ctx context.Context, group []*kaRequest, count int, commit func(context.Context, []int64) (fsm.Result, error)) {
 	ids := make([]int64, 0, count)
 	seen := make(map[int64]struct{}, count)
-	for _, r := range batch {
+	for _, r := range group {
 		for _, id := range r.ids {
 			if _, dup := seen[id]; !dup {
 				seen[id] = struct{}{}
@@ -143,7 +199,7 @@ func (n *Node) commitKeepAlives(ctx context.Context, batch []*kaRequest, count i
 		}
 	}
 	n.met.keepAliveBatch.Observe(float64(len(ids)))
-	res, err := n.propose(ctx, "keepalive", fsm.KeepAlive{IDs: ids, SlackMs: n.slackMs()})
+	res, err := commit(ctx, ids)
 	resp := kaResponse{err: err}
 	if err == nil {
 		resp.byID = make(map[int64]fsm.LeaseStatus, len(res.Renewed))
@@ -151,7 +207,29 @@ func (n *Node) commitKeepAlives(ctx context.Context, batch []*kaRequest, count i
 			resp.byID[st.ID] = st
 		}
 	}
-	for _, r := range batch {
+	for _, r := range group {
 		r.resp <- resp
 	}
+}
+
+func (n *Node) proposeKeepAlive(ctx context.Context, ids []int64) (fsm.Result, error) {
+	return n.propose(ctx, "keepalive", fsm.KeepAlive{IDs: ids, SlackMs: n.slackMs()})
+}
+
+// forwardKeepAlive sends one batch of renewals to the leader, or proposes
+// it here if this member turns out to lead.
+func (n *Node) forwardKeepAlive(ctx context.Context, ids []int64) (fsm.Result, error) {
+	c := fsm.KeepAlive{IDs: ids}
+	resp, self, err := n.onLeader(ctx, kindPropose, fsm.Encode(c))
+	if self {
+		return n.proposeKeepAlive(ctx, ids)
+	}
+	if err != nil {
+		return fsm.Result{}, err
+	}
+	res, err := fsm.DecodeResult(resp)
+	if err != nil {
+		return fsm.Result{}, unknownOutcome("undecodable result from the leader: %v", err)
+	}
+	return res, res.Err
 }

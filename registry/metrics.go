@@ -32,7 +32,7 @@ func newMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
 		}),
 		keepAliveBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "roster_keepalive_batch_leases",
-			Help:    "Leases renewed per coalesced keep-alive entry.",
+			Help:    "Leases per coalesced keep-alive group: a raft entry on the leader, a forwarded batch on a follower.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 9),
 		}),
 		isLeader: prometheus.NewGauge(prometheus.GaugeOpts{
