@@ -75,9 +75,15 @@ func (n *Node) write(ctx context.Context, c fsm.Command) (fsm.Result, error) {
 	if n.IsLeader() {
 		return n.applyHere(ctx, c)
 	}
+	return n.forward(ctx, c, func() (fsm.Result, error) { return n.applyHere(ctx, c) })
+}
+
+// forward sends c to the leader over the forwarding channel and returns
+// its result; here runs instead when this member turns out to lead.
+func (n *Node) forward(ctx context.Context, c fsm.Command, here func() (fsm.Result, error)) (fsm.Result, error) {
 	resp, self, err := n.onLeader(ctx, kindPropose, fsm.Encode(c))
 	if self {
-		return n.applyHere(ctx, c)
+		return here()
 	}
 	if err != nil {
 		return fsm.Result{}, err

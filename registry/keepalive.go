@@ -219,17 +219,5 @@ func (n *Node) proposeKeepAlive(ctx context.Context, ids []int64) (fsm.Result, e
 // forwardKeepAlive sends one batch of renewals to the leader, or proposes
 // it here if this member turns out to lead.
 func (n *Node) forwardKeepAlive(ctx context.Context, ids []int64) (fsm.Result, error) {
-	c := fsm.KeepAlive{IDs: ids}
-	resp, self, err := n.onLeader(ctx, kindPropose, fsm.Encode(c))
-	if self {
-		return n.proposeKeepAlive(ctx, ids)
-	}
-	if err != nil {
-		return fsm.Result{}, err
-	}
-	res, err := fsm.DecodeResult(resp)
-	if err != nil {
-		return fsm.Result{}, unknownOutcome("undecodable result from the leader: %v", err)
-	}
-	return res, res.Err
+	return n.forward(ctx, fsm.KeepAlive{IDs: ids}, func() (fsm.Result, error) { return n.proposeKeepAlive(ctx, ids) })
 }
