@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/internal/cluster"
+	"github.com/rosterhq/roster/internal/testutil"
 )
 
 // TestSnapshotJoinAndRemove fills a three-member cluster whose members keep
@@ -78,7 +79,9 @@ func TestSnapshotJoinAndRemove(t *testing.T) {
 	n4.Start("-join", followers[0].HTTP)
 	c.WaitReady(30*time.Second, n4)
 	c.WaitVoters(20*time.Second, 4)
-	if !strings.Contains(n4.Logs(), "Installed remote snapshot") {
+	// The line reaches the captured log a moment after the install.
+	installed := func() bool { return strings.Contains(n4.Logs(), "Installed remote snapshot") }
+	if !testutil.Poll(10*time.Second, installed) {
 		t.Fatalf("n4 did not get its state by snapshot install")
 	}
 	leader = c.WaitCaughtUp(20*time.Second, n4)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/internal/cluster"
+	"github.com/rosterhq/roster/internal/testutil"
 )
 
 // TestKeptListingAfterSnapshotInstall: a follower that kept a listing,
@@ -66,7 +67,10 @@ func TestKeptListingAfterSnapshotInstall(t *testing.T) {
 	}
 	f.Thaw()
 	c.WaitCaughtUp(30*time.Second, f)
-	if !strings.Contains(f.Logs(), "Installed remote snapshot") {
+	// raft logs the install just after the state it restored is applied
+	// (and WaitCaughtUp can see it), so the line may still be on its way.
+	installed := func() bool { return strings.Contains(f.Logs(), "Installed remote snapshot") }
+	if !testutil.Poll(10*time.Second, installed) {
 		t.Fatalf("follower %s caught up without a snapshot install; the test proves nothing", f.ID)
 	}
 	want, wantRev := keys(leader)
