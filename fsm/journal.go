@@ -17,8 +17,8 @@ import (
 // 100,000) that was 18–25 % of each member's CPU, ten transactions a
 // second of scattered page writes. So a checkpoint appends instead: the
 // changed records, in their stored form as found in its State, go as one
-// value into the journal bucket, keyed by the applied index, in the same
-// transaction as the meta values. Once the journal would outgrow
+// value into the journal bucket, in commit order, in the same transaction
+// as the meta values. Once the journal would outgrow
 // Config.JournalBytes, the checkpoint merges instead: it writes every
 // record changed since the last merge in place (once, however often it
 // changed in between), as found in its State, and empties the journal, in
@@ -108,7 +108,7 @@ type overlay struct {
 	bytes int
 }
 
-// readJournal reads the journal of tx, in index order: a later record
+// readJournal reads the journal of tx, in commit order: a later record
 // replaces an earlier one of the same key.
 func readJournal(tx *bolt.Tx) (*overlay, error) {
 	o := &overlay{}
@@ -199,14 +199,21 @@ func (o *overlay) forEach(b *bolt.Bucket, k recordKind, fn func(k, v []byte) err
 	return nil
 }
 
-// appendJournal adds one journal value, keyed by the applied index it
-// brings the file to.
-func appendJournal(tx *bolt.Tx, applied uint64, v []byte) error {
+// appendJournal adds one journal value under a key above every key the
+// journal holds: commit order, and never a key already used.
+func appendJournal(tx *bolt.Tx, v []byte) error {
 	b := tx.Bucket(bucketJournal)
 	if b == nil {
 		return fmt.Errorf("missing %s bucket", bucketJournal)
 	}
-	return b.Put(binary.BigEndian.AppendUint64(nil, applied), v)
+	next := uint64(1)
+	if k, _ := b.Cursor().Last(); k != nil {
+		if len(k) != 8 {
+			return fmt.Errorf("journal entry key %x is not 8 bytes", k)
+		}
+		next = binary.BigEndian.Uint64(k) + 1
+	}
+	return b.Put(binary.BigEndian.AppendUint64(nil, next), v)
 }
 
 // clearJournal empties the journal: dropping the bucket frees its pages

@@ -185,7 +185,7 @@ func TestCorruptJournalRefused(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "state.db")
 		j := openJournalFile(t, path, 0)
 		j.apply(Put{Key: "/a", Value: []byte("1")})
-		if err := j.f.db.Update(func(tx *bolt.Tx) error { return appendJournal(tx, j.idx+1, bad) }); err != nil {
+		if err := j.f.db.Update(func(tx *bolt.Tx) error { return appendJournal(tx, bad) }); err != nil {
 			t.Fatal(err)
 		}
 		j.f.Close()

@@ -170,7 +170,7 @@ func writeCheckpoint(db *bolt.DB, s *State, c *changeSet, journal []byte, clear 
 	return db.Update(func(tx *bolt.Tx) error {
 		var err error
 		if journal != nil {
-			err = appendJournal(tx, s.applied, journal)
+			err = appendJournal(tx, journal)
 		} else if err = writeRecords(tx, s, c); err == nil && clear {
 			err = clearJournal(tx)
 		}
