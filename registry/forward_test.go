@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/internal/testutil"
 )
 
 // TestFollowersServeTheWholeAPI runs every write through followers, over
@@ -202,5 +204,47 @@ func TestFollowerCoalescesKeepAlives(t *testing.T) {
 	t.Logf("%d renewals at the follower went to the leader in %d groups", n, groups)
 	if groups == 0 || groups >= n {
 		t.Fatalf("%d renewals at the follower went to the leader in %d groups", n, groups)
+	}
+}
+
+// TestFollowerKeepAlivesWithoutLeader: renewals coalesced at a follower
+// that can reach no leader each fail, as refused (ErrNoLeader) or, when
+// the follower led for a moment (the closing leader hands leadership over)
+// and lost it with them in flight, as of unknown outcome (ErrTimeout); and
+// none waits out its deadline.
+func TestFollowerKeepAlivesWithoutLeader(t *testing.T) {
+	tc := startCluster(t, 3, clusterOpts{})
+	leader := tc.leader()
+	l, err := leader.Grant(ctxT(t, 10*time.Second), 60, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := tc.followers(leader)
+	f := fs[0]
+	testutil.Eventually(t, 10*time.Second, "the follower holds the lease", func() bool {
+		_, ok := f.FSM().State().Lease(l.ID)
+		return ok
+	})
+	for _, n := range []*Node{leader, fs[1]} {
+		if err := n.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, err := f.KeepAlive(ctx, []int64{l.ID})
+			if !errors.Is(err, ErrNoLeader) && !errors.Is(err, ErrTimeout) {
+				t.Errorf("keepalive %d at a follower without a leader: %v, want ErrNoLeader or ErrTimeout", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		t.Fatal("the renewals waited out their deadline")
 	}
 }
