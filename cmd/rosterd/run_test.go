@@ -174,8 +174,11 @@ func TestRosterdSecondSignalExitsAtOnce(t *testing.T) {
 	s.ready()
 
 	// A request whose body never finishes holds the HTTP shutdown up, once
-	// the server has its connection (the scrapes reuse one keep-alive
-	// connection, so the gauge moves by this one).
+	// the server has its connection. The scrapes reuse one keep-alive
+	// connection; the readiness checks' connections are closed first and
+	// waited out (the server counts a closed one until it notices), so the
+	// gauge reads 1 before the request's connection and 2 once the server
+	// holds it.
 	open := func() int {
 		_, body := s.do("GET", "/metrics", "")
 		for _, line := range strings.Split(body, "\n") {
@@ -186,13 +189,14 @@ func TestRosterdSecondSignalExitsAtOnce(t *testing.T) {
 		}
 		return -1
 	}
-	before := open()
+	http.DefaultClient.CloseIdleConnections()
+	testutil.Eventually(t, 5*time.Second, "only the scrapes' connection open", func() bool { return open() == 1 })
 	conn, err := net.Dial("tcp", s.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fmt.Fprintf(conn, "POST /v1/leases HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"ttl\":")
-	testutil.Eventually(t, 5*time.Second, "the server to hold the unfinished request's connection", func() bool { return open() > before })
+	testutil.Eventually(t, 5*time.Second, "the server to hold the unfinished request's connection", func() bool { return open() == 2 })
 
 	s.sigs <- syscall.SIGINT
 	testutil.Eventually(t, 5*time.Second, "shutting down", func() bool { return s.stderr.find("shutting down") != nil })
