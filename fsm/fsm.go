@@ -135,7 +135,7 @@ func Open(cfg Config) (*FSM, error) {
 		wanted: make(chan struct{}, 1), history: NewHistory(cfg.WatchHistory, cfg.WatchHistoryBytes, s.revision)}
 	f.cur.Store(s)
 	f.durable.Store(s.applied)
-	f.unmerged, f.journalBytes = o.keys, o.bytes
+	f.unmerged, f.journalBytes = o.changed(), o.bytes
 	return f, nil
 }
 
@@ -380,7 +380,7 @@ func (f *FSM) reopenAfter(cause error) error {
 		f.fail(err)
 		return errors.Join(cause, err)
 	}
-	f.unmerged, f.journalBytes = o.keys, o.bytes
+	f.unmerged, f.journalBytes = o.changed(), o.bytes
 	f.dirtyMu.Lock()
 	f.dirty = changeSet{}
 	f.pending = 0

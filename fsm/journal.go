@@ -83,7 +83,7 @@ func (j *journalBufs) encode(s *State, c *changeSet, limit int) []byte {
 	return out
 }
 
-func sortedKeys(m map[string]struct{}) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for key := range m {
 		keys = append(keys, key)
@@ -100,12 +100,22 @@ type journalRec struct {
 }
 
 // overlay is the journal read back: per kind, the last version of every
-// record it holds, with the records' keys as a changeSet (what the next
-// merge must write) and the journal's size.
+// record it holds, and the journal's size.
 type overlay struct {
 	recs  [numKinds]map[string]journalRec
-	keys  changeSet
 	bytes int
+}
+
+// changed names the records the journal holds: what the next merge must
+// write in place.
+func (o *overlay) changed() changeSet {
+	var c changeSet
+	for k := range o.recs {
+		for key := range o.recs[k] {
+			c.add(recordKind(k), key)
+		}
+	}
+	return c
 }
 
 // readJournal reads the journal of tx, in commit order: a later record
@@ -155,7 +165,6 @@ func (o *overlay) add(v []byte) error {
 			o.recs[k] = map[string]journalRec{}
 		}
 		o.recs[k][string(key)] = r
-		o.keys.add(k, string(key))
 	}
 	return nil
 }
@@ -168,7 +177,7 @@ func (o *overlay) forEach(b *bolt.Bucket, k recordKind, fn func(k, v []byte) err
 	if len(recs) == 0 {
 		return b.ForEach(fn)
 	}
-	keys := sortedKeys(o.keys[k])
+	keys := sortedKeys(recs)
 	i := 0
 	emit := func(key string) error {
 		if r := recs[key]; r.ok {

@@ -213,7 +213,7 @@ func FuzzJournalValue(f *testing.F) {
 		}
 		var again []byte
 		for k := range o.recs {
-			for _, key := range sortedKeys(o.keys[k]) {
+			for _, key := range sortedKeys(o.recs[k]) {
 				r := o.recs[k][key]
 				again = protowire.AppendString(append(again, byte(k)), key)
 				if r.ok {
