@@ -1,6 +1,10 @@
 package fsm
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/rosterhq/roster/internal/boltmap"
+)
 
 // Checkpoint crash points.
 const (
@@ -63,6 +67,9 @@ func (f *FSM) Checkpoint() error {
 	f.failpoint(FailCheckpointBeforeCommit)
 	f.dbMu.RLock()
 	err := writeCheckpoint(f.db, s, &changes, journal, merge && f.journalBytes > 0)
+	if err == nil {
+		f.releaseMapped()
+	}
 	f.dbMu.RUnlock()
 	if err != nil {
 		err = fmt.Errorf("checkpoint at index %d: %w", s.applied, err)
@@ -83,6 +90,16 @@ func (f *FSM) Checkpoint() error {
 	f.durable.Store(s.applied)
 	f.checkpoints.Add(1)
 	return nil
+}
+
+// releaseMapped drops the state file's pages that bbolt read through its
+// map from the resident set (see internal/boltmap): a merge reads the
+// leaves of every key it writes, a load the whole file, and nothing serves
+// requests from the file. dbMu is held.
+func (f *FSM) releaseMapped() {
+	if err := boltmap.Release(f.db); err != nil && f.releaseWarned.CompareAndSwap(false, true) {
+		f.log.Warn("state file pages stay resident", "error", err)
+	}
 }
 
 // Merges counts the checkpoints since Open that wrote their records in

@@ -78,6 +78,8 @@ type FSM struct {
 	durable     atomic.Uint64 // applied index of the state file
 	checkpoints atomic.Int64  // checkpoint transactions committed
 	merges      atomic.Int64  // of which merges
+	// releaseWarned: a failure to release mapped pages was logged once.
+	releaseWarned atomic.Bool
 
 	// Under ckptMu: the records the journal holds (what the next merge
 	// writes in place) and its size.
@@ -136,6 +138,7 @@ func Open(cfg Config) (*FSM, error) {
 	f.cur.Store(s)
 	f.durable.Store(s.applied)
 	f.unmerged, f.journalBytes = o.changed(), o.bytes
+	f.releaseMapped()
 	return f, nil
 }
 
@@ -381,6 +384,7 @@ func (f *FSM) reopenAfter(cause error) error {
 		return errors.Join(cause, err)
 	}
 	f.unmerged, f.journalBytes = o.changed(), o.bytes
+	f.releaseMapped()
 	f.dirtyMu.Lock()
 	f.dirty = changeSet{}
 	f.pending = 0

@@ -1,9 +1,13 @@
 package registry
 
 import (
+	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
+	"github.com/rosterhq/roster/internal/boltmap"
+	bolt "go.etcd.io/bbolt"
 )
 
 // Recent log entries are served from memory: replication to followers and
@@ -17,11 +21,21 @@ const (
 	// logOverhead is what an entry costs besides its data (the Log struct,
 	// the pointer in the ring), roughly.
 	logOverhead = 128
+	// logReleaseBytes: after this much is appended (and after every
+	// compaction) the store's mapped pages are released from the resident
+	// set (release). An append reads the file's last leaf through bbolt's
+	// map, a compaction every leaf it deletes; raft reads entries back from
+	// this cache, not from those pages.
+	logReleaseBytes = 8 << 20
 )
 
 type logCache struct {
 	store    raft.LogStore
 	maxBytes int
+	// release, if set, drops the store's mapped pages (internal/boltmap).
+	// It is called without mu held, from raft's append or compaction.
+	release      func()
+	sinceRelease atomic.Int64 // bytes appended since the last release
 
 	mu    sync.RWMutex
 	ring  []*raft.Log // entry i at ring[i % len(ring)]
@@ -35,6 +49,22 @@ func newLogCache(store raft.LogStore, entries, maxBytes int) *logCache {
 }
 
 var _ raft.LogStore = (*logCache)(nil)
+
+// releaseLogPages returns the cache's release hook for the log store's
+// bbolt handle; nil, with a warning, if there is no handle to release.
+// A failing release is logged once: it costs memory, not correctness.
+func releaseLogPages(db *bolt.DB, log *slog.Logger) func() {
+	if db == nil {
+		log.Warn("raft log pages stay resident: no bbolt handle found in raft-boltdb's store")
+		return nil
+	}
+	var warned atomic.Bool
+	return func() {
+		if err := boltmap.Release(db); err != nil && warned.CompareAndSwap(false, true) {
+			log.Warn("raft log pages stay resident", "error", err)
+		}
+	}
+}
 
 func logCost(l *raft.Log) int { return len(l.Data) + len(l.Extensions) + logOverhead }
 
@@ -62,9 +92,22 @@ func (c *logCache) StoreLogs(logs []*raft.Log) error {
 	if err := c.store.StoreLogs(logs); err != nil {
 		return err
 	}
+	c.cache(logs)
+	return nil
+}
+
+func (c *logCache) cache(logs []*raft.Log) {
+	added := 0
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer func() {
+		c.mu.Unlock()
+		if c.release != nil && c.sinceRelease.Add(int64(added)) >= logReleaseBytes {
+			c.sinceRelease.Store(0)
+			c.release()
+		}
+	}()
 	for _, l := range logs {
+		added += logCost(l)
 		if c.n > 0 && l.Index != c.first+uint64(c.n) {
 			c.reset() // not the next entry (raft rewrote the tail)
 		}
@@ -81,7 +124,6 @@ func (c *logCache) StoreLogs(logs []*raft.Log) error {
 			c.evictOldest()
 		}
 	}
-	return nil
 }
 
 func (c *logCache) evictOldest() {
@@ -106,5 +148,10 @@ func (c *logCache) DeleteRange(min, max uint64) error {
 	c.mu.Lock()
 	c.reset()
 	c.mu.Unlock()
-	return c.store.DeleteRange(min, max)
+	err := c.store.DeleteRange(min, max)
+	if c.release != nil {
+		c.sinceRelease.Store(0)
+		c.release()
+	}
+	return err
 }

@@ -3,11 +3,14 @@ package registry
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/rosterhq/roster/internal/boltmap"
 )
 
 func openLogStore(t *testing.T) *raftboltdb.BoltStore {
@@ -90,5 +93,59 @@ func TestLogCacheFollowsRewrites(t *testing.T) {
 	}
 	if c.n != 1 || c.first != 30 {
 		t.Fatalf("after a gap: %d entries from %d", c.n, c.first)
+	}
+}
+
+// Appends and compactions read the log file through bbolt's map; the cache
+// releases those pages (every logReleaseBytes appended, and after each
+// compaction), so the log does not stay in the process's resident set.
+func TestLogPagesDoNotStayResident(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("/proc/self/smaps: Linux only")
+	}
+	store := openLogStore(t)
+	db := boltmap.DB(store)
+	c := newLogCache(store, 64, 1<<20)
+	c.release = releaseLogPages(db, slog.New(slog.DiscardHandler))
+	const entries, size, bound = 30_000, 1000, 2 * logReleaseBytes
+	batch := make([]*raft.Log, 0, 64)
+	for i := uint64(1); i <= entries; i++ {
+		batch = append(batch, entry(i, size))
+		if len(batch) == cap(batch) || i == entries {
+			if err := c.StoreLogs(batch); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+		if i%2000 == 0 {
+			// Read old entries back from the store, as a lagging
+			// follower's replication would.
+			for j := i - 1999; j <= i-1000; j++ {
+				var l raft.Log
+				if err := c.GetLog(j, &l); err != nil || l.Index != j {
+					t.Fatalf("GetLog(%d): %v", j, err)
+				}
+			}
+		}
+	}
+	resident := func() int64 {
+		n, err := boltmap.Resident(db.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := resident(); n > bound {
+		t.Fatalf("after 30 MB of appends: %d bytes of the log resident, want at most %d", n, bound)
+	}
+	if err := c.DeleteRange(1, entries-100); err != nil {
+		t.Fatal(err)
+	}
+	if n := resident(); n > 256<<10 {
+		t.Fatalf("after a compaction: %d bytes of the log resident, want at most 256 KiB", n)
+	}
+	var l raft.Log
+	if err := c.GetLog(entries, &l); err != nil || !bytes.Equal(l.Data, entry(entries, size).Data) {
+		t.Fatalf("the newest entry after the compaction: %v", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/internal/boltmap"
 	"github.com/rosterhq/roster/internal/logging"
 	"github.com/rosterhq/roster/lease"
 	bolt "go.etcd.io/bbolt"
@@ -145,7 +146,9 @@ func (n *Node) openStores(raftDir string) error {
 	if err != nil {
 		return fmt.Errorf("registry: raft log: %w", err)
 	}
-	n.logs = newLogCache(n.logStore, logCacheEntries, logCacheBytes)
+	logs := newLogCache(n.logStore, logCacheEntries, logCacheBytes)
+	logs.release = releaseLogPages(boltmap.DB(n.logStore), n.log)
+	n.logs = logs
 	n.snaps, err = raft.NewFileSnapshotStoreWithLogger(raftDir, n.cfg.SnapshotRetain, hlog)
 	if err != nil {
 		return fmt.Errorf("registry: snapshots: %w", err)
