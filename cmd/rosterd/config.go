@@ -15,6 +15,7 @@ import (
 
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/httpapi"
+	"github.com/rosterhq/roster/internal/gctune"
 	"github.com/rosterhq/roster/internal/logging"
 	"github.com/rosterhq/roster/registry"
 )
@@ -38,6 +39,10 @@ type Config struct {
 	RedisAddr string
 	// PProf serves net/http/pprof under /debug/pprof/ on the HTTP address.
 	PProf bool
+	// GCHeadroom is the garbage collector's headroom floor (internal/gctune);
+	// 0 leaves Go's own pacing (GOGC) alone, as does GOGC in the
+	// environment.
+	GCHeadroom int64
 }
 
 // environment is what parseConfig reads besides its arguments, passed in so
@@ -99,12 +104,13 @@ type flags struct {
 	readTimeout, writeTimeout              time.Duration
 	maxConns, maxWatches, maxBlockingReads int
 	maxHeader, maxRequest                  byteSize
+	gcHeadroom                             byteSize
 }
 
 func newFlags() *flags {
 	f := &flags{fs: flag.NewFlagSet("rosterd", flag.ContinueOnError), maxValue: registry.DefaultMaxValue,
 		watchHistoryBytes: fsm.DefaultWatchHistoryBytes, maxHeader: httpapi.DefaultMaxHeaderBytes,
-		maxRequest: httpapi.DefaultMaxRequestBytes}
+		maxRequest: httpapi.DefaultMaxRequestBytes, gcHeadroom: gctune.DefaultFloor}
 	fs := f.fs
 	// parseConfig reports errors itself, once, without the usage dump.
 	fs.SetOutput(io.Discard)
@@ -139,6 +145,7 @@ func newFlags() *flags {
 	fs.DurationVar(&f.ckptInterval, "checkpoint-interval", registry.DefaultCheckpointInterval, "how long after a change the state file's background checkpoint is committed")
 	fs.IntVar(&f.ckptEntries, "checkpoint-entries", registry.DefaultCheckpointEntries, "applied `entries` that commit the checkpoint before the interval ends")
 	fs.IntVar(&f.ckptJournal, "checkpoint-journal", registry.DefaultCheckpointJournal, "`bytes` of changes checkpoints append to the state file's journal before merging them in place (0: no journal, every checkpoint writes in place)")
+	fs.Var(&f.gcHeadroom, "gc-headroom", "the heap may grow this `size` (or 40% of its live data, if more) above its live data before Go collects it, never more than Go's default (GOGC=100) would; 0, or GOGC in the environment, leaves Go's pacing alone")
 	f.sec.register(fs)
 	fs.DurationVar(&f.readTimeout, "http-read-timeout", httpapi.DefaultReadTimeout, "time a request's body may take to arrive")
 	fs.DurationVar(&f.writeTimeout, "http-write-timeout", httpapi.DefaultWriteTimeout, "time an answer (or one chunk or event of a stream) may take to be written")
@@ -233,7 +240,8 @@ func parseConfig(args []string, env environment) (Config, error) {
 			MaxHeaderBytes:    int(f.maxHeader),
 			MaxRequestBytes:   int64(f.maxRequest),
 		},
-		PProf: f.pprof,
+		PProf:      f.pprof,
+		GCHeadroom: int64(f.gcHeadroom),
 		Registry: registry.Config{
 			WatchHistory:       f.watchHistory,
 			WatchHistoryBytes:  int64(f.watchHistoryBytes),
@@ -388,6 +396,9 @@ func parseConfig(args []string, env environment) (Config, error) {
 	}
 	cfg.Failpoints, err = parseFailpoints(env.getenv(failpointEnv))
 	check(err)
+	if env.getenv("GOGC") != "" {
+		cfg.GCHeadroom = 0 // the operator paces the collector
+	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}

@@ -24,9 +24,10 @@ func fakeEnv(vars map[string]string) environment {
 // defaultConfig is what a bare "rosterd" on host1 runs with.
 func defaultConfig() Config {
 	return Config{
-		HTTPAddr:  "127.0.0.1:7370",
-		LogLevel:  slog.LevelInfo,
-		LogFormat: "text",
+		HTTPAddr:   "127.0.0.1:7370",
+		LogLevel:   slog.LevelInfo,
+		LogFormat:  "text",
+		GCHeadroom: 24 << 20,
 		HTTP: httpapi.Config{
 			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, WatchWriteTimeout: 30 * time.Second,
 			MaxConns: 10000, MaxWatches: 5000, MaxBlockingReads: 5000, MaxHeaderBytes: 32 << 10,
@@ -221,6 +222,22 @@ func TestParseConfig(t *testing.T) {
 			name: "history bytes from the environment",
 			env:  map[string]string{"ROSTER_WATCH_HISTORY_BYTES": "8MiB"},
 			edit: func(c *Config) { c.Registry.WatchHistoryBytes = 8 << 20 },
+		},
+		{
+			name: "gc headroom",
+			args: []string{"-gc-headroom", "64MiB"},
+			edit: func(c *Config) { c.GCHeadroom = 64 << 20 },
+		},
+		{
+			name: "gc tuning off",
+			env:  map[string]string{"ROSTER_GC_HEADROOM": "0"},
+			edit: func(c *Config) { c.GCHeadroom = 0 },
+		},
+		{
+			name: "GOGC in the environment paces the collector",
+			args: []string{"-gc-headroom", "64MiB"},
+			env:  map[string]string{"GOGC": "50"},
+			edit: func(c *Config) { c.GCHeadroom = 0 },
 		},
 	}
 	for _, tt := range tests {

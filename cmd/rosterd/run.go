@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/httpapi"
+	"github.com/rosterhq/roster/internal/gctune"
 	"github.com/rosterhq/roster/internal/logging"
 	"github.com/rosterhq/roster/registry"
 )
@@ -133,6 +134,11 @@ func run(ctx context.Context, cfg Config, stderr io.Writer, reload <-chan struct
 		}
 		log.Info("rosterd stopped")
 	}()
+
+	if cfg.GCHeadroom > 0 {
+		gc := gctune.Start(gctune.Config{Floor: cfg.GCHeadroom, Logger: log})
+		defer gc.Close()
+	}
 
 	rc := cfg.Registry
 	rc.Failpoint = cfg.Failpoints.hook(stderr, killSelf)
