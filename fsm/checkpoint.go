@@ -68,7 +68,12 @@ func (f *FSM) Checkpoint() error {
 	f.dbMu.RLock()
 	err := writeCheckpoint(f.db, s, &changes, journal, merge && f.journalBytes > 0)
 	if err == nil {
-		f.releaseMapped()
+		if merge {
+			f.placedSinceRelease += changes.len()
+		}
+		if !merge || f.placedSinceRelease >= releaseRecords {
+			f.releaseMapped()
+		}
 	}
 	f.dbMu.RUnlock()
 	if err != nil {
@@ -92,11 +97,22 @@ func (f *FSM) Checkpoint() error {
 	return nil
 }
 
+// releaseRecords is how many records checkpoints write in place before one
+// releases the pages they read through bbolt's map: each may have read its
+// own leaf (8 MiB for releaseRecords), and a page read again after a
+// release faults back in. Releasing after every checkpoint of 500 random
+// writes in place (the journal off) made it 58 % dearer. A journal append
+// reads few pages, and releasing after each costs nothing measurable; a
+// merge of the journal writes far more than releaseRecords.
+const releaseRecords = 2048
+
 // releaseMapped drops the state file's pages that bbolt read through its
 // map from the resident set (see internal/boltmap): a merge reads the
 // leaves of every key it writes, a load the whole file, and nothing serves
-// requests from the file. dbMu is held.
+// requests from the file. dbMu is held; so is ckptMu, or the FSM is not
+// yet shared.
 func (f *FSM) releaseMapped() {
+	f.placedSinceRelease = 0
 	if err := boltmap.Release(f.db); err != nil && f.releaseWarned.CompareAndSwap(false, true) {
 		f.log.Warn("state file pages stay resident", "error", err)
 	}

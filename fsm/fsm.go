@@ -86,6 +86,9 @@ type FSM struct {
 	unmerged     changeSet
 	journalBytes int
 	journalBufs  journalBufs
+	// placedSinceRelease counts the records checkpoints wrote in place
+	// since the mapped pages were last released.
+	placedSinceRelease int
 
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed whenever cur changes

@@ -26,7 +26,7 @@ const (
 	// set (release). An append reads the file's last leaf through bbolt's
 	// map, a compaction every leaf it deletes; raft reads entries back from
 	// this cache, not from those pages.
-	logReleaseBytes = 8 << 20
+	logReleaseBytes = 1 << 20
 )
 
 type logCache struct {
