@@ -60,8 +60,6 @@ func (f *FSM) Checkpoint() error {
 	}
 	merge := journal == nil && changes.len() > 0
 	if merge {
-		f.unmerged.merge(&changes)
-		changes = f.unmerged
 		f.failpoint(FailCheckpointBeforeMerge)
 	}
 	f.failpoint(FailCheckpointBeforeCommit)
@@ -85,11 +83,9 @@ func (f *FSM) Checkpoint() error {
 	switch {
 	case merge:
 		f.failpoint(FailCheckpointAfterMerge)
-		f.unmerged = changeSet{}
 		f.journalBytes = 0
 		f.merges.Add(1)
 	case journal != nil:
-		f.unmerged.merge(&changes)
 		f.journalBytes += len(journal)
 	}
 	f.durable.Store(s.applied)

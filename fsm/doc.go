@@ -32,8 +32,9 @@
 // one value, to a journal bucket (journal.go), a few sequential pages
 // instead of one scattered leaf page per changed key. Once the journal
 // would pass Config.JournalBytes (16 MiB), the checkpoint merges: every
-// record changed since the last merge is written in place, once, and the
-// journal emptied, in one transaction. Loading lays the journal over the
+// record changed since the last merge (the journal itself lists them: the
+// merge reads it back, so no list is kept in memory) is written in place,
+// once, and the journal emptied, in one transaction. Loading lays the journal over the
 // buckets, so every commit still leaves the state as of its applied index.
 //
 // A new kind of replicated state is added in records.go only (a kind

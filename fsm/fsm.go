@@ -81,9 +81,8 @@ type FSM struct {
 	// releaseWarned: a failure to release mapped pages was logged once.
 	releaseWarned atomic.Bool
 
-	// Under ckptMu: the records the journal holds (what the next merge
-	// writes in place) and its size.
-	unmerged     changeSet
+	// Under ckptMu: the journal's size (the records it holds are read
+	// back from it by the next merge).
 	journalBytes int
 	journalBufs  journalBufs
 	// placedSinceRelease counts the records checkpoints wrote in place
@@ -140,7 +139,7 @@ func Open(cfg Config) (*FSM, error) {
 		wanted: make(chan struct{}, 1), history: NewHistory(cfg.WatchHistory, cfg.WatchHistoryBytes, s.revision)}
 	f.cur.Store(s)
 	f.durable.Store(s.applied)
-	f.unmerged, f.journalBytes = o.changed(), o.bytes
+	f.journalBytes = o.bytes
 	f.releaseMapped()
 	return f, nil
 }
@@ -386,7 +385,7 @@ func (f *FSM) reopenAfter(cause error) error {
 		f.fail(err)
 		return errors.Join(cause, err)
 	}
-	f.unmerged, f.journalBytes = o.changed(), o.bytes
+	f.journalBytes = o.bytes
 	f.releaseMapped()
 	f.dirtyMu.Lock()
 	f.dirty = changeSet{}

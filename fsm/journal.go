@@ -106,18 +106,6 @@ type overlay struct {
 	bytes int
 }
 
-// changed names the records the journal holds: what the next merge must
-// write in place.
-func (o *overlay) changed() changeSet {
-	var c changeSet
-	for k := range o.recs {
-		for key := range o.recs[k] {
-			c.add(recordKind(k), key)
-		}
-	}
-	return c
-}
-
 // readJournal reads the journal of tx, in commit order: a later record
 // replaces an earlier one of the same key.
 func readJournal(tx *bolt.Tx) (*overlay, error) {
@@ -137,6 +125,16 @@ func readJournal(tx *bolt.Tx) (*overlay, error) {
 }
 
 func (o *overlay) add(v []byte) error {
+	return eachRecord(v, func(k recordKind, key []byte, r journalRec) {
+		if o.recs[k] == nil {
+			o.recs[k] = map[string]journalRec{}
+		}
+		o.recs[k][string(key)] = r
+	})
+}
+
+// eachRecord calls fn for every record of one journal value, in order.
+func eachRecord(v []byte, fn func(k recordKind, key []byte, r journalRec)) error {
 	for len(v) > 0 {
 		k := recordKind(v[0])
 		if k >= numKinds {
@@ -161,12 +159,31 @@ func (o *overlay) add(v []byte) error {
 		default:
 			return fmt.Errorf("corrupt %s record %q", kinds[k].name, key)
 		}
-		if o.recs[k] == nil {
-			o.recs[k] = map[string]journalRec{}
-		}
-		o.recs[k][string(key)] = r
+		fn(k, key, r)
 	}
 	return nil
+}
+
+// addJournalKeys adds to c every record the journal of tx holds: what a
+// merge must write in place besides the checkpoint's own changes. The
+// journal on disk is that list, so no copy of it is kept in memory; a
+// merge reads it once instead of every append adding to a set.
+func addJournalKeys(tx *bolt.Tx, c *changeSet) error {
+	b := tx.Bucket(bucketJournal)
+	if b == nil {
+		return fmt.Errorf("missing %s bucket", bucketJournal)
+	}
+	return b.ForEach(func(idx, v []byte) error {
+		err := eachRecord(v, func(k recordKind, key []byte, _ journalRec) {
+			if _, ok := c[k][string(key)]; !ok {
+				c.add(k, string(key))
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("journal entry %x: %w", idx, err)
+		}
+		return nil
+	})
 }
 
 // forEach calls fn for every record of kind k in key order: the bucket's

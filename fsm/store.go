@@ -81,8 +81,8 @@ func openDB(path string, noSync bool) (*bolt.DB, error) {
 }
 
 // loadState rebuilds the in-memory state from bbolt: the buckets with the
-// journal laid over them. It also returns what the journal holds: the
-// records the next merge must write, and its size.
+// journal laid over them. It also returns the journal read back (its size
+// is how far the next appends may take it).
 func loadState(db *bolt.DB) (*State, *overlay, error) {
 	l := &loader{s: newState(), leases: lease.NewBuilder()}
 	var o *overlay
@@ -165,14 +165,22 @@ func (l *loader) member(k, v []byte) error {
 
 // writeCheckpoint writes the meta values of s with, in one transaction,
 // either the journal value journal (when not nil) or the records of c as
-// found in s, in place, emptying the journal when clear is set.
+// found in s, in place. With clear set it merges: the records the journal
+// holds are written in place too (added to c), and the journal emptied.
 func writeCheckpoint(db *bolt.DB, s *State, c *changeSet, journal []byte, clear bool) error {
 	return db.Update(func(tx *bolt.Tx) error {
 		var err error
-		if journal != nil {
+		switch {
+		case journal != nil:
 			err = appendJournal(tx, journal)
-		} else if err = writeRecords(tx, s, c); err == nil && clear {
-			err = clearJournal(tx)
+		case clear:
+			if err = addJournalKeys(tx, c); err == nil {
+				if err = writeRecords(tx, s, c); err == nil {
+					err = clearJournal(tx)
+				}
+			}
+		default:
+			err = writeRecords(tx, s, c)
 		}
 		if err != nil {
 			return err

@@ -67,6 +67,31 @@ func BenchmarkTableCloneRenew(b *testing.B) {
 	}
 }
 
+// BenchmarkTableRenewBatch is a keep-alive batch as the state machine
+// applies it: clone a table of 10,000 leases, then renew 100 of them
+// (look up, replace, requeue). Reported per renewal.
+func BenchmarkTableRenewBatch(b *testing.B) {
+	const n, batch = 10_000, 100
+	t := lease.NewTable()
+	for i := 0; i < n; i++ {
+		id := int64(i + 1)
+		t.Put(&lease.Lease{ID: id, TTL: 10, Deadline: 10_000 + id})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	next := int64(0)
+	for i := 0; i < b.N; i += batch {
+		c := t.Clone()
+		for j := 0; j < batch; j++ {
+			// A stride through the IDs: renewals land all over the table.
+			next = (next + 7919) % n
+			old, _ := c.Get(next + 1)
+			c.Put(&lease.Lease{ID: old.ID, TTL: old.TTL, Deadline: old.Deadline + 1})
+		}
+		t = c
+	}
+}
+
 // BenchmarkTableExpire1000Of1M expires 1,000 leases with one key each from
 // a table of 1M (Expired + Delete), on a clone, as a tick does.
 func BenchmarkTableExpire1000Of1M(b *testing.B) {
