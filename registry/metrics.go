@@ -58,6 +58,10 @@ func newMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
 			func() float64 { return float64(n.fsm.State().AppliedIndex()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "roster_lease_expirations_total", Help: "Leases expired by ticks applied on this member since it started."},
 			func() float64 { return float64(n.fsm.Expired()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "roster_checkpoints_total", Help: "Checkpoint transactions committed to the state file since this member started."},
+			func() float64 { return float64(n.fsm.Checkpoints()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "roster_checkpoint_merges_total", Help: "Checkpoints that wrote the journal's records in place and emptied it, since this member started."},
+			func() float64 { return float64(n.fsm.Merges()) }),
 	}
 	if reg == nil {
 		return m, nil

@@ -75,14 +75,35 @@ func resident(t *testing.T, path string) int64 {
 	return n
 }
 
-func TestReleaseDropsMappedPages(t *testing.T) {
-	skipUnlessLinux(t)
+// openDB opens a new bbolt file in a test directory, closed at cleanup.
+func openDB(t *testing.T) (*bolt.DB, string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "x.db")
 	db, err := bolt.Open(path, 0o600, &bolt.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
+// repeat calls fn until done is closed or fn returns false.
+func repeat(done <-chan struct{}, fn func() bool) {
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		if !fn() {
+			return
+		}
+	}
+}
+
+func TestReleaseDropsMappedPages(t *testing.T) {
+	skipUnlessLinux(t)
+	db, path := openDB(t)
 	const n = 20_000 // about 8 MiB of values
 	fill(t, db, 0, n)
 	readAll(t, db, n)
@@ -109,38 +130,24 @@ func TestReleaseDropsMappedPages(t *testing.T) {
 // read it: nothing is lost or garbled, and the race detector stays quiet.
 func TestReleaseWhileTheFileGrows(t *testing.T) {
 	skipUnlessLinux(t)
-	path := filepath.Join(t.TempDir(), "x.db")
-	db, err := bolt.Open(path, 0o600, &bolt.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, _ := openDB(t)
 	const n = 30_000
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
+		repeat(done, func() bool {
 			if err := boltmap.Release(db); err != nil {
 				t.Error(err)
-				return
+				return false
 			}
-		}
+			return true
+		})
 	}()
 	go func() {
 		defer wg.Done()
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
+		repeat(done, func() bool {
 			_ = db.View(func(tx *bolt.Tx) error {
 				if b := tx.Bucket(bucket); b != nil {
 					c := b.Cursor()
@@ -153,7 +160,8 @@ func TestReleaseWhileTheFileGrows(t *testing.T) {
 				}
 				return nil
 			})
-		}
+			return true
+		})
 	}()
 	fill(t, db, 0, n)
 	close(done)
