@@ -309,6 +309,16 @@ func (c *peerConn) writeLoop(w *bufio.Writer) {
 		case <-c.done:
 			return
 		}
+		// A leader that died closed its end before this request was
+		// written, and the reader may not have seen it yet: without this
+		// check the request would be written into a dead connection and
+		// its outcome called unknown, though nothing could have read it.
+		// (A proxy that relays a request and then closes is still caught
+		// by the reader, after the write: unknown.)
+		if peerClosed(c.nc) {
+			c.kill(errors.New("the leader closed the connection"))
+			return
+		}
 		buf = buf[:0]
 		for pc := first; pc != nil; {
 			if pc.state.CompareAndSwap(callQueued, callWritten) {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -157,6 +158,44 @@ func TestPeerChannelErrors(t *testing.T) {
 	}
 	if _, err := p.call(ctx, dropper(true), kindPropose, put); !errors.Is(err, ErrTimeout) || isRefusal(err) {
 		t.Fatalf("a leader that reset the connection: %v, want an unknown outcome", err)
+	}
+	// A leader that answered a request and then went away, before the
+	// next request was written: refused, whether the reader or the writer
+	// notices the end first (the writer checks before writing).
+	answered := make(chan struct{})
+	var served atomic.Bool
+	goneAfterOne := serve(func(c net.Conn) {
+		if served.Swap(true) {
+			return // gone: a later connection is closed at once
+		}
+		b := make([]byte, 8)
+		if _, err := io.ReadFull(c, b); err != nil || !bytes.Equal(b, peerPreamble[:]) {
+			return
+		}
+		_, _ = c.Write(peerPreamble[:])
+		f, err := readFrame(bufio.NewReader(c), 1<<20)
+		if err != nil {
+			return
+		}
+		req, err := parseRequest(f)
+		if err != nil {
+			return
+		}
+		_, _ = c.Write(appendResponse(nil, statusOK, req.id, nil))
+		<-answered
+	})
+	if _, err := p.call(ctx, goneAfterOne, kindReadIndex, nil); err != nil {
+		t.Fatalf("the first request: %v", err)
+	}
+	close(answered) // the handler returns: testutil.Serve closes the connection
+	testutil.Eventually(t, 5*time.Second, "the leader's end seen", func() bool {
+		p.mu.Lock()
+		c := p.conn
+		p.mu.Unlock()
+		return c.isDead() || peerClosed(c.nc)
+	})
+	if _, err := p.call(ctx, goneAfterOne, kindPropose, put); !isRefusal(err) {
+		t.Fatalf("a leader gone before the request was written: %v, want a refusal", err)
 	}
 	closed := serve(func(net.Conn) {})
 	if _, err := p.call(ctx, closed, kindReadIndex, nil); !isRefusal(err) {
