@@ -129,7 +129,7 @@ func Open(cfg Config) (*FSM, error) {
 	// Everything loadState allocates stays live: collecting while it runs
 	// only burns CPU on a restart (a fifth of the load of a million keys).
 	gc := debug.SetGCPercent(-1)
-	s, o, err := loadState(db)
+	s, journalBytes, err := loadState(db)
 	debug.SetGCPercent(gc)
 	if err != nil {
 		db.Close()
@@ -139,7 +139,7 @@ func Open(cfg Config) (*FSM, error) {
 		wanted: make(chan struct{}, 1), history: NewHistory(cfg.WatchHistory, cfg.WatchHistoryBytes, s.revision)}
 	f.cur.Store(s)
 	f.durable.Store(s.applied)
-	f.journalBytes = o.bytes
+	f.journalBytes = journalBytes
 	f.releaseMapped()
 	return f, nil
 }
@@ -380,12 +380,12 @@ func (f *FSM) reopenAfter(cause error) error {
 		return errors.Join(cause, err)
 	}
 	f.db = db
-	s, o, err := loadState(db)
+	s, journalBytes, err := loadState(db)
 	if err != nil {
 		f.fail(err)
 		return errors.Join(cause, err)
 	}
-	f.journalBytes = o.bytes
+	f.journalBytes = journalBytes
 	f.releaseMapped()
 	f.dirtyMu.Lock()
 	f.dirty = changeSet{}

@@ -81,11 +81,12 @@ func openDB(path string, noSync bool) (*bolt.DB, error) {
 }
 
 // loadState rebuilds the in-memory state from bbolt: the buckets with the
-// journal laid over them. It also returns the journal read back (its size
-// is how far the next appends may take it).
-func loadState(db *bolt.DB) (*State, *overlay, error) {
+// journal laid over them. It also returns the journal's size, from which
+// the next appends continue. (The overlay itself points into bbolt's map
+// and does not outlive the transaction.)
+func loadState(db *bolt.DB) (*State, int, error) {
 	l := &loader{s: newState(), leases: lease.NewBuilder()}
-	var o *overlay
+	journalBytes := 0
 	err := db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
@@ -95,10 +96,11 @@ func loadState(db *bolt.DB) (*State, *overlay, error) {
 		l.s.revision = int64(getU64(meta.Get(metaRevision)))
 		l.s.clock = int64(getU64(meta.Get(metaClock)))
 		l.s.maxLeaseID = int64(getU64(meta.Get(metaMaxLease)))
-		var err error
-		if o, err = readJournal(tx); err != nil {
+		o, err := readJournal(tx)
+		if err != nil {
 			return err
 		}
+		journalBytes = o.bytes
 		// Leases before keys: a key's lease must exist to attach it.
 		for _, k := range []recordKind{kindLease, kindKV, kindMember, kindAuth} {
 			spec := &kinds[k]
@@ -113,10 +115,10 @@ func loadState(db *bolt.DB) (*State, *overlay, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("fsm: load state: %w", err)
+		return nil, 0, fmt.Errorf("fsm: load state: %w", err)
 	}
 	l.s.leases = l.leases.Table()
-	return l.s, o, nil
+	return l.s, journalBytes, nil
 }
 
 // loader fills a fresh State from stored records, in each bucket's key
