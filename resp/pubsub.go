@@ -53,8 +53,13 @@ func (s *Server) startSubscriber(conn redcon.Conn, sess *session, pending []redc
 	s.subs[sub] = struct{}{}
 	s.wg.Add(2)
 	s.mu.Unlock()
+	// Where the pump starts is read here, before the reader can confirm
+	// the SUBSCRIBE: a change the client makes after the confirmation must
+	// not fall before the pump's starting point, however late the pump's
+	// goroutine first runs.
+	after := s.b.History().Last()
 	go sub.read(pending)
-	go sub.pump()
+	go sub.pump(after)
 }
 
 // close ends the subscriber; the reader and the pump then return.
@@ -217,11 +222,11 @@ func channelKeys(pattern bool) func([][]byte) []string {
 	}
 }
 
-// pump follows the event history and delivers the matching messages.
-func (sub *subscriber) pump() {
+// pump follows the event history from revision after and delivers the
+// matching messages.
+func (sub *subscriber) pump(after int64) {
 	defer sub.srv.wg.Done()
 	h := sub.srv.b.History()
-	after := h.Last()
 	limit := sub.srv.cfg.WatchLagLimit
 	budget := limit
 	var buf []fsm.Event

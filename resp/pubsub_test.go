@@ -57,7 +57,9 @@ func TestKeyspaceNotifications(t *testing.T) {
 		t.Fatalf("DEL: %+v", m)
 	}
 	// A change made over HTTP (the node's API) is announced too.
-	e.node.Put(ctx(), fsm.Put{Key: "/services/api/n1", Value: []byte("x")})
+	if _, err := e.node.Put(ctx(), fsm.Put{Key: "/services/api/n1", Value: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
 	if m := next(t, pmsgs); m.Pattern != "__keyspace@0__:services/*" || m.Channel != "__keyspace@0__:services/api/n1" || m.Payload != "set" {
 		t.Fatalf("pattern: %+v", m)
 	}
