@@ -19,6 +19,7 @@ func TestLeaseIDJSON(t *testing.T) {
 		`"0"`:                   0,
 		`0`:                     0,
 		`null`:                  0,
+		`"\u0031\u0032"`:        12, // escapes are still JSON's
 	} {
 		var id LeaseID
 		if err := json.Unmarshal([]byte(in), &id); err != nil || id != want {
@@ -27,7 +28,7 @@ func TestLeaseIDJSON(t *testing.T) {
 	}
 	// One spelling per ID: a sign, a leading zero, an empty string or
 	// anything out of range is refused.
-	for _, in := range []string{`""`, `"-5"`, `"+5"`, `"05"`, `"1e3"`, `1.5`, `"9223372036854775808"`, `"x"`, `true`} {
+	for _, in := range []string{`""`, `"-5"`, `"+5"`, `"05"`, `"1e3"`, `1.5`, `"9223372036854775808"`, `"x"`, `true`, `"12`, `"\u002d5"`} {
 		var id LeaseID
 		if err := json.Unmarshal([]byte(in), &id); err == nil {
 			t.Errorf("unmarshal %s: accepted as %d", in, id)

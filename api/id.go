@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -16,7 +17,10 @@ func (id LeaseID) String() string { return strconv.FormatInt(int64(id), 10) }
 
 // MarshalJSON writes the ID as a decimal string.
 func (id LeaseID) MarshalJSON() ([]byte, error) {
-	return []byte(`"` + id.String() + `"`), nil
+	b := make([]byte, 0, 22) // quotes and "-9223372036854775808"
+	b = append(b, '"')
+	b = strconv.AppendInt(b, int64(id), 10)
+	return append(b, '"'), nil
 }
 
 // UnmarshalJSON reads a decimal string or a number, strictly: null and 0
@@ -28,7 +32,11 @@ func (id *LeaseID) UnmarshalJSON(b []byte) error {
 		*id = 0
 		return nil
 	}
-	if len(s) >= 2 && s[0] == '"' {
+	switch n := len(b); {
+	case n >= 2 && b[0] == '"' && b[n-1] == '"' && bytes.IndexByte(b, '\\') < 0:
+		// A plain string (every canonical ID): its bytes are the text.
+		s = s[1 : n-1]
+	case n >= 2 && b[0] == '"':
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 	"sort"
 	"strconv"
@@ -50,16 +51,37 @@ type Result struct {
 // the records it changed, for the next checkpoint.
 type batch struct {
 	s       *State
-	touched changeSet
+	touched []touched
 	events  []Event
 	expired int64
+}
+
+// touched is one record a batch changed. A batch lists them (publish adds
+// them to the checkpoint's set) rather than keeping a set of its own: one
+// map insertion per change instead of two.
+type touched struct {
+	kind recordKind
+	key  string // every kind but kindLease
+	id   int64  // kindLease
 }
 
 func newBatch(s *State) *batch { return &batch{s: s} }
 
 // touch marks a record changed; every change to replicated state goes
 // through it, or the checkpoint would not persist it.
-func (b *batch) touch(k recordKind, key string) { b.touched.add(k, key) }
+// Leases are marked by ID (touchLease).
+func (b *batch) touch(k recordKind, key string) {
+	if k == kindLease && len(key) == 8 {
+		b.touchLease(int64(binary.BigEndian.Uint64([]byte(key))))
+		return
+	}
+	b.touched = append(b.touched, touched{kind: k, key: key})
+}
+
+// touchLease marks lease id changed.
+func (b *batch) touchLease(id int64) {
+	b.touched = append(b.touched, touched{kind: kindLease, id: id})
+}
 
 func (b *batch) apply(c Command) Result {
 	switch c := c.(type) {
@@ -101,7 +123,7 @@ func (b *batch) grant(c Grant) Result {
 	}
 	l := &lease.Lease{ID: c.ID, TTL: c.TTL, Name: c.Name, Deadline: lease.Deadline(b.s.clock, c.TTL) + max(c.SlackMs, 0)}
 	b.s.leases.Put(l)
-	b.touch(kindLease, leaseKey(l.ID))
+	b.touchLease(l.ID)
 	b.s.maxLeaseID = max(b.s.maxLeaseID, l.ID)
 	return Result{Revision: b.s.revision, Lease: b.s.status(l)}
 }
@@ -109,14 +131,14 @@ func (b *batch) grant(c Grant) Result {
 func (b *batch) keepAlive(c KeepAlive) Result {
 	r := Result{Revision: b.s.revision, Renewed: []LeaseStatus{}, NotFound: []int64{}}
 	for _, id := range c.IDs {
-		old, ok := b.s.leases.Get(id)
+		l, ok := b.s.leases.Renew(id, func(old *lease.Lease) int64 {
+			return lease.Deadline(b.s.clock, old.TTL) + max(c.SlackMs, 0)
+		})
 		if !ok {
 			r.NotFound = append(r.NotFound, id)
 			continue
 		}
-		l := &lease.Lease{ID: id, TTL: old.TTL, Name: old.Name, Deadline: lease.Deadline(b.s.clock, old.TTL) + max(c.SlackMs, 0)}
-		b.s.leases.Put(l)
-		b.touch(kindLease, leaseKey(id))
+		b.touchLease(id)
 		r.Renewed = append(r.Renewed, b.s.status(l))
 	}
 	return r
@@ -134,7 +156,7 @@ func (b *batch) revoke(c Revoke) Result {
 // dropLease removes a lease and returns its keys (still stored).
 func (b *batch) dropLease(id int64) []string {
 	_, keys, _ := b.s.leases.Delete(id)
-	b.touch(kindLease, leaseKey(id))
+	b.touchLease(id)
 	return keys
 }
 

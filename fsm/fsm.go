@@ -222,7 +222,7 @@ func (f *FSM) publish(s *State, b *batch, entries int, restored bool) {
 	f.cur.Store(s)
 	var want bool
 	if b != nil {
-		f.dirty.merge(&b.touched)
+		f.dirty.addTouched(b.touched)
 		before := f.pending
 		f.pending += entries
 		// Wanted when the first change since a checkpoint arrives (the

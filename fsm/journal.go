@@ -58,12 +58,12 @@ func (j *journalBufs) encode(s *State, c *changeSet, limit int) []byte {
 		}
 	}()
 	out := j.out[:0]
-	for k := range c {
-		if len(c[k]) == 0 {
+	for k := range recordKind(numKinds) {
+		if c.count(k) == 0 {
 			continue
 		}
 		spec := &kinds[k]
-		for _, key := range sortedKeys(c[k]) {
+		for _, key := range c.sorted(k) {
 			out = append(out, byte(k))
 			out = protowire.AppendString(out, key)
 			var ok bool
@@ -174,11 +174,15 @@ func addJournalKeys(tx *bolt.Tx, c *changeSet) error {
 		return fmt.Errorf("missing %s bucket", bucketJournal)
 	}
 	return b.ForEach(func(idx, v []byte) error {
+		var bad error
 		err := eachRecord(v, func(k recordKind, key []byte, _ journalRec) {
-			if _, ok := c[k][string(key)]; !ok {
-				c.add(k, string(key))
+			if bad == nil && !c.has(k, key) {
+				bad = c.addRecord(k, key)
 			}
 		})
+		if err == nil {
+			err = bad
+		}
 		if err != nil {
 			return fmt.Errorf("journal entry %x: %w", idx, err)
 		}

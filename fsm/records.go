@@ -3,6 +3,7 @@ package fsm
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -81,49 +82,115 @@ var kinds = [numKinds]kindSpec{
 
 func leaseKey(id int64) string { return string(binary.BigEndian.AppendUint64(nil, uint64(id))) }
 
-// changeSet names the records changed since some point, per kind.
-type changeSet [numKinds]map[string]struct{}
-
-func (c *changeSet) add(k recordKind, key string) {
-	if c[k] == nil {
-		c[k] = map[string]struct{}{}
-	}
-	c[k][key] = struct{}{}
+// changeSet names the records changed since some point, per kind. Leases
+// are held by ID, not by record key: a keep-alive batch marks thousands,
+// and an int64 set needs no string and a cheaper hash per mark; the
+// 8-byte keys are made once per checkpoint instead.
+type changeSet struct {
+	keys   [numKinds]map[string]struct{} // every kind but kindLease
+	leases map[int64]struct{}
 }
 
-// merge adds every record of o to c.
-func (c *changeSet) merge(o *changeSet) {
-	for k := range o {
-		if len(o[k]) == 0 {
-			continue
-		}
-		if c[k] == nil {
-			c[k] = o[k]
-			continue
-		}
-		for key := range o[k] {
-			c[k][key] = struct{}{}
+// addKey adds record key of kind k, which is not kindLease (addLease).
+func (c *changeSet) addKey(k recordKind, key string) {
+	if c.keys[k] == nil {
+		c.keys[k] = map[string]struct{}{}
+	}
+	c.keys[k][key] = struct{}{}
+}
+
+func (c *changeSet) addLease(id int64) {
+	if c.leases == nil {
+		c.leases = map[int64]struct{}{}
+	}
+	c.leases[id] = struct{}{}
+}
+
+// addRecord adds a record named as it is stored: a lease by its 8-byte
+// big-endian ID.
+func (c *changeSet) addRecord(k recordKind, key []byte) error {
+	if k != kindLease {
+		c.addKey(k, string(key))
+		return nil
+	}
+	if len(key) != 8 {
+		return fmt.Errorf("lease record key of %d bytes", len(key))
+	}
+	c.addLease(int64(binary.BigEndian.Uint64(key)))
+	return nil
+}
+
+// addTouched adds the records a batch marked.
+func (c *changeSet) addTouched(ts []touched) {
+	for _, t := range ts {
+		if t.kind == kindLease {
+			c.addLease(t.id)
+		} else {
+			c.addKey(t.kind, t.key)
 		}
 	}
 }
 
 func (c *changeSet) len() int {
-	n := 0
-	for k := range c {
-		n += len(c[k])
+	n := len(c.leases)
+	for k := range c.keys {
+		n += len(c.keys[k])
 	}
 	return n
+}
+
+// count is the number of records of kind k.
+func (c *changeSet) count(k recordKind) int {
+	if k == kindLease {
+		return len(c.leases)
+	}
+	return len(c.keys[k])
+}
+
+// sorted lists the record keys of kind k in byte order, the order bbolt
+// stores them in (the bytes written never depend on map order).
+func (c *changeSet) sorted(k recordKind) []string {
+	if k != kindLease {
+		return sortedKeys(c.keys[k])
+	}
+	ids := make([]uint64, 0, len(c.leases))
+	for id := range c.leases {
+		ids = append(ids, uint64(id))
+	}
+	// Unsigned: the order of the big-endian keys.
+	slices.Sort(ids)
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = leaseKey(int64(id))
+	}
+	return keys
+}
+
+// has reports whether record key of kind k is in c.
+func (c *changeSet) has(k recordKind, key []byte) bool {
+	if k == kindLease {
+		if len(key) != 8 {
+			return false
+		}
+		_, ok := c.leases[int64(binary.BigEndian.Uint64(key))]
+		return ok
+	}
+	_, ok := c.keys[k][string(key)]
+	return ok
 }
 
 // writeRecords writes the records of c as found in s, in tx.
 func writeRecords(tx *bolt.Tx, s *State, c *changeSet) error {
 	var buf []byte
-	for k := range c {
+	for k := range recordKind(numKinds) {
+		if c.count(k) == 0 {
+			continue
+		}
 		spec := &kinds[k]
 		b := tx.Bucket(spec.bucket)
 		// In key order: bbolt fills pages better and splits fewer, and the
 		// transaction does not depend on map order.
-		for _, key := range sortedKeys(c[k]) {
+		for _, key := range c.sorted(k) {
 			// Keys and values go into one growing buffer: bbolt holds
 			// each slice until the commit, and a slice of it stays valid
 			// when append moves on to a larger array.

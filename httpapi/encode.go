@@ -125,12 +125,3 @@ func clip(s string) string {
 	}
 	return s
 }
-
-// leaseIDs converts lease IDs to their wire type.
-func leaseIDs(ids []int64) []api.LeaseID {
-	out := make([]api.LeaseID, 0, len(ids))
-	for _, id := range ids {
-		out = append(out, api.LeaseID(id))
-	}
-	return out
-}

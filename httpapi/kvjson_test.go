@@ -3,8 +3,10 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"testing"
 
+	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/fsm"
 )
 
@@ -109,5 +111,34 @@ func BenchmarkAppendKV(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = appendKV(buf[:0], kv, false)
+	}
+}
+
+// TestAppendKeepAliveMatchesEncodingJSON: the batch keep-alive answer is
+// the bytes encoding/json writes for the same api.KeepAliveResponse.
+func TestAppendKeepAliveMatchesEncodingJSON(t *testing.T) {
+	for _, tc := range []struct {
+		got      []fsm.LeaseStatus
+		notFound []int64
+	}{
+		{},
+		{got: []fsm.LeaseStatus{{ID: 1728394857362391040, TTL: 30, Remaining: 30, Name: "ignored"}}},
+		{notFound: []int64{7, math.MaxInt64}},
+		{got: []fsm.LeaseStatus{{ID: 1, TTL: 1, Remaining: 0}, {ID: 2, TTL: 86400, Remaining: 86399}}, notFound: []int64{3}},
+	} {
+		resp := api.KeepAliveResponse{Leases: []api.Renewal{}, NotFound: []api.LeaseID{}}
+		for _, id := range tc.notFound {
+			resp.NotFound = append(resp.NotFound, api.LeaseID(id))
+		}
+		for _, st := range tc.got {
+			resp.Leases = append(resp.Leases, renewed(st))
+		}
+		want, err := json.Marshal(resp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendKeepAlive(nil, tc.got, tc.notFound); !bytes.Equal(got, want) {
+			t.Errorf("appendKeepAlive = %s\nencoding/json  = %s", got, want)
+		}
 	}
 }

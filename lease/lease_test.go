@@ -341,3 +341,41 @@ func TestTableCloneConcurrentReads(t *testing.T) {
 	}
 	<-done
 }
+
+func TestTableRenew(t *testing.T) {
+	tb := lease.NewTable()
+	tb.Put(&lease.Lease{ID: 1, TTL: 2, Name: "a", Deadline: 2000})
+	tb.Put(&lease.Lease{ID: 2, TTL: 5, Deadline: 5000})
+	before := tb.Clone()
+	tb = before.Clone()
+
+	l, ok := tb.Renew(1, func(old *lease.Lease) int64 { return lease.Deadline(7000, old.TTL) })
+	if !ok || *l != (lease.Lease{ID: 1, TTL: 2, Name: "a", Deadline: 9000}) {
+		t.Fatalf("Renew(1) = %+v, %v", l, ok)
+	}
+	if got, _ := tb.Get(1); got != l {
+		t.Fatalf("Get(1) after Renew = %+v, want the renewed record", got)
+	}
+	if got := tb.Expired(8999, 0); !reflect.DeepEqual(got, []int64{2}) {
+		t.Fatalf("Expired(8999) = %v: the old deadline must leave the queue", got)
+	}
+	if got := tb.Expired(9000, 0); !reflect.DeepEqual(got, []int64{2, 1}) {
+		t.Fatalf("Expired(9000) = %v", got)
+	}
+
+	// A missing lease is reported and leaves the table as it was.
+	if l, ok := tb.Renew(3, func(*lease.Lease) int64 { t.Fatal("deadline asked for a missing lease"); return 0 }); ok || l != nil {
+		t.Fatalf("Renew(3) = %+v, %v", l, ok)
+	}
+	if _, ok := tb.Get(3); ok || tb.Len() != 2 {
+		t.Fatalf("Renew of a missing lease changed the table: len %d", tb.Len())
+	}
+
+	// The clone taken before is untouched.
+	if old, _ := before.Get(1); old.Deadline != 2000 {
+		t.Fatalf("the earlier clone sees deadline %d", old.Deadline)
+	}
+	if got := before.Expired(2000, 0); !reflect.DeepEqual(got, []int64{1}) {
+		t.Fatalf("earlier clone Expired(2000) = %v", got)
+	}
+}
