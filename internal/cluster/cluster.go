@@ -16,6 +16,7 @@ import (
 type Cluster struct {
 	t       testing.TB
 	bin     string
+	dir     string // the members' data directories are under it
 	Members []*Member
 	// Args are extra flags for every member (e.g. "-tick", "100ms").
 	Args []string
@@ -32,7 +33,11 @@ type Cluster struct {
 // failed, their logs printed at cleanup.
 func New(t testing.TB, args ...string) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, bin: Binary(t), Args: args, Client: &http.Client{Timeout: 15 * time.Second}}
+	// The directory is made before the cleanup below is registered, so
+	// that its removal runs after the members are killed (cleanups run
+	// last registered first): a member still writing while its directory
+	// is removed fails the test with "directory not empty".
+	c := &Cluster{t: t, bin: Binary(t), dir: t.TempDir(), Args: args, Client: &http.Client{Timeout: 15 * time.Second}}
 	t.Cleanup(func() {
 		for _, m := range c.Members {
 			m.Kill()
@@ -127,7 +132,7 @@ func (c *Cluster) Add() *Member {
 	id := fmt.Sprintf("n%d", len(c.Members)+1)
 	m := &Member{
 		ID: id, HTTP: freePort(c.t), Raft: freePort(c.t),
-		Dir: filepath.Join(c.t.TempDir(), id), Args: append([]string(nil), c.Args...),
+		Dir: filepath.Join(c.dir, id), Args: append([]string(nil), c.Args...),
 		t: c.t, bin: c.bin, logs: &testutil.SyncBuffer{}, Env: append([]string(nil), c.Env...),
 	}
 	if c.Net != nil {
