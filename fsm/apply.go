@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -129,7 +130,8 @@ func (b *batch) grant(c Grant) Result {
 }
 
 func (b *batch) keepAlive(c KeepAlive) Result {
-	r := Result{Revision: b.s.revision, Renewed: []LeaseStatus{}, NotFound: []int64{}}
+	r := Result{Revision: b.s.revision, Renewed: make([]LeaseStatus, 0, len(c.IDs)), NotFound: []int64{}}
+	b.touched = slices.Grow(b.touched, len(c.IDs))
 	for _, id := range c.IDs {
 		l, ok := b.s.leases.Renew(id, func(old *lease.Lease) int64 {
 			return lease.Deadline(b.s.clock, old.TTL) + max(c.SlackMs, 0)
