@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"bytes"
-	"encoding/binary"
 	"math"
 	"slices"
 	"sort"
@@ -69,13 +68,9 @@ type touched struct {
 func newBatch(s *State) *batch { return &batch{s: s} }
 
 // touch marks a record changed; every change to replicated state goes
-// through it, or the checkpoint would not persist it.
-// Leases are marked by ID (touchLease).
+// through it or touchLease, or the checkpoint would not persist it. k is
+// never kindLease: leases are marked by ID.
 func (b *batch) touch(k recordKind, key string) {
-	if k == kindLease && len(key) == 8 {
-		b.touchLease(int64(binary.BigEndian.Uint64([]byte(key))))
-		return
-	}
 	b.touched = append(b.touched, touched{kind: k, key: key})
 }
 

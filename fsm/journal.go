@@ -176,7 +176,7 @@ func addJournalKeys(tx *bolt.Tx, c *changeSet) error {
 	return b.ForEach(func(idx, v []byte) error {
 		var bad error
 		err := eachRecord(v, func(k recordKind, key []byte, _ journalRec) {
-			if bad == nil && !c.has(k, key) {
+			if bad == nil {
 				bad = c.addRecord(k, key)
 			}
 		})

@@ -17,7 +17,8 @@ import (
 //
 // Adding replicated state = adding a kind here: a constant, a bucket, how
 // to read one record's stored form from a State, and how to load a stored
-// record back; then touch(kind, key) wherever apply changes such a record.
+// record back; then touch(kind, key) wherever apply changes such a record
+// (leases, which a keep-alive marks by the thousand, go by ID: touchLease).
 // Nothing else (checkpoint, snapshot, restore) needs to know.
 type recordKind int
 
@@ -107,10 +108,12 @@ func (c *changeSet) addLease(id int64) {
 }
 
 // addRecord adds a record named as it is stored: a lease by its 8-byte
-// big-endian ID.
+// big-endian ID. A key already in c costs no string.
 func (c *changeSet) addRecord(k recordKind, key []byte) error {
 	if k != kindLease {
-		c.addKey(k, string(key))
+		if _, ok := c.keys[k][string(key)]; !ok {
+			c.addKey(k, string(key))
+		}
 		return nil
 	}
 	if len(key) != 8 {
@@ -164,19 +167,6 @@ func (c *changeSet) sorted(k recordKind) []string {
 		keys[i] = leaseKey(int64(id))
 	}
 	return keys
-}
-
-// has reports whether record key of kind k is in c.
-func (c *changeSet) has(k recordKind, key []byte) bool {
-	if k == kindLease {
-		if len(key) != 8 {
-			return false
-		}
-		_, ok := c.leases[int64(binary.BigEndian.Uint64(key))]
-		return ok
-	}
-	_, ok := c.keys[k][string(key)]
-	return ok
 }
 
 // writeRecords writes the records of c as found in s, in tx.
