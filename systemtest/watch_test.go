@@ -24,21 +24,32 @@ func TestWatchOnFollowerSeesLeaderWrites(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", follower.URL("/v1/watch/w/?prefix=true"), nil)
+	events := watchStream(ctx, t, follower.URL("/v1/watch/w/?prefix=true"))
+	expectEvents(ctx, t, events, leasedPutsThenRevoke(t, leader, "/w"))
+}
+
+// watchEvent is one event of a watch stream: its revision (the SSE id),
+// type and key.
+type watchEvent struct {
+	id  int64
+	typ string
+	key string
+}
+
+// watchStream opens a watch (an SSE stream) at url and delivers its events
+// until the stream ends or ctx is done.
+func watchStream(ctx context.Context, t testing.TB, url string) <-chan watchEvent {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	t.Cleanup(func() { resp.Body.Close() })
 	if resp.StatusCode != 200 {
-		t.Fatalf("watch on follower: %d", resp.StatusCode)
+		t.Fatalf("watch %s: %d", url, resp.StatusCode)
 	}
-	type ev struct {
-		id  int64
-		typ string
-		key string
-	}
-	events := make(chan ev, 100)
+	events := make(chan watchEvent, 100)
 	go func() {
 		defer close(events)
 		br := bufio.NewReader(resp.Body)
@@ -60,27 +71,44 @@ func TestWatchOnFollowerSeesLeaderWrites(t *testing.T) {
 					} `json:"kv"`
 				}
 				json.Unmarshal([]byte(line[6:]), &d)
-				events <- ev{id, d.Type, d.KV.Key}
+				select {
+				case events <- watchEvent{id, d.Type, d.KV.Key}:
+				case <-ctx.Done():
+					return
+				}
 			}
 		}
 	}()
+	return events
+}
 
-	l := grant(t, leader.URL(""), 30, "/w")
-	var want []ev
-	for i := 0; i < 5; i++ {
-		key := fmt.Sprintf("/v1/kv/w/k%d?lease=%s", i, l.ID)
-		code, b := do(t, "PUT", leader.URL(key), []byte("v"))
-		if code != 200 {
-			t.Fatalf("put: %d %s", code, b)
+// leasedPutsThenRevoke writes five keys under prefix attached to one lease
+// through m, then revokes the lease, and returns the events a watch of
+// prefix must deliver: five puts, then the five deletes of the revocation.
+func leasedPutsThenRevoke(t testing.TB, m *cluster.Member, prefix string) []watchEvent {
+	t.Helper()
+	l := grant(t, m.URL(""), 30, prefix)
+	var want []watchEvent
+	for i := range 5 {
+		key := fmt.Sprintf("%s/k%d", prefix, i)
+		if code, b := do(t, "PUT", m.URL("/v1/kv"+key+"?lease="+l.ID), []byte("v")); code != 200 {
+			t.Fatalf("put %s: %d %s", key, code, b)
 		}
-		want = append(want, ev{typ: "put", key: fmt.Sprintf("/w/k%d", i)})
+		want = append(want, watchEvent{typ: "put", key: key})
 	}
-	if code, b := do(t, "DELETE", leader.URL("/v1/leases/"+l.ID), nil); code != 200 {
+	if code, b := do(t, "DELETE", m.URL("/v1/leases/"+l.ID), nil); code != 200 {
 		t.Fatalf("revoke: %d %s", code, b)
 	}
-	for i := 0; i < 5; i++ {
-		want = append(want, ev{typ: "delete", key: fmt.Sprintf("/w/k%d", i)})
+	for i := range 5 {
+		want = append(want, watchEvent{typ: "delete", key: fmt.Sprintf("%s/k%d", prefix, i)})
 	}
+	return want
+}
+
+// expectEvents checks that events delivers want, in order and with rising
+// revisions.
+func expectEvents(ctx context.Context, t testing.TB, events <-chan watchEvent, want []watchEvent) {
+	t.Helper()
 	var last int64
 	for i, w := range want {
 		select {
