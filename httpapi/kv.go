@@ -70,7 +70,9 @@ func (s *Server) getKV(c *gin.Context) {
 		if !s.admit(c, &s.blocking, "blocking_reads") {
 			return
 		}
+		s.metrics.blocking.Inc()
 		s.waitForChange(c.Request.Context(), key, prefix, index, wait)
+		s.metrics.blocking.Dec()
 		s.blocking.leave()
 	}
 	state, err := s.b.Read(c.Request.Context(), stale)

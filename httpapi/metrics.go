@@ -19,6 +19,7 @@ type httpMetrics struct {
 	requests    *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	watchers    prometheus.Gauge
+	blocking    prometheus.Gauge
 	eventsSent  prometheus.Counter
 	watchersCut prometheus.Counter
 	conns       prometheus.Gauge
@@ -39,6 +40,9 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 		watchers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "roster_watchers_open", Help: "Watch streams open on this member.",
 		}),
+		blocking: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "roster_blocking_reads_open", Help: "Blocking reads waiting for a change on this member.",
+		}),
 		eventsSent: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "roster_watch_events_sent_total", Help: "Events written to watch streams.",
 		}),
@@ -56,7 +60,7 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.watchers, m.eventsSent, m.watchersCut, m.conns, m.rejected} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.watchers, m.blocking, m.eventsSent, m.watchersCut, m.conns, m.rejected} {
 		if err := reg.Register(c); err != nil {
 			return nil, errors.Join(errors.New("httpapi: registering metrics"), err)
 		}

@@ -222,6 +222,10 @@ func TestBlockingReadReturnsOnChangeOrTimeout(t *testing.T) {
 	go func() {
 		done <- e.doStr("GET", fmt.Sprintf("/v1/kv/b/?prefix=true&index=%d&wait=20s", rev), "")
 	}()
+	// The writes below must find it waiting, or they would prove nothing.
+	testutil.Eventually(t, 5*time.Second, "the blocking read waiting", func() bool {
+		return promtest.ToFloat64(e.srv.metrics.blocking) == 1
+	})
 	e.doStr("PUT", "/v1/kv/elsewhere", "x").ok(t, 200, nil)
 	select {
 	case r := <-done:
@@ -237,6 +241,9 @@ func TestBlockingReadReturnsOnChangeOrTimeout(t *testing.T) {
 		r.ok(t, 200, &list)
 		if len(list.KVs) != 2 || r.revision(t) <= rev {
 			t.Fatalf("blocking read answered %s", r.body)
+		}
+		if n := promtest.ToFloat64(e.srv.metrics.blocking); n != 0 {
+			t.Fatalf("roster_blocking_reads_open %v after the read answered", n)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatalf("blocking read did not return on a change")

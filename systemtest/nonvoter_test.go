@@ -21,10 +21,10 @@ const replicationLag = 300 * time.Millisecond
 // with the leader's appends reaching it late, a linearizable read on it
 // still sees each write acknowledged just before (it waits for the read
 // index), while its stale reads show its replica is behind; a blocking
-// read answers with the next write; its watch
-// delivers the leader's writes in order; writes and renewals sent to it
-// are forwarded. It never counts as a voter: /readyz says not_ready and
-// the cluster keeps its three voters.
+// read waiting on it answers with the next write; its watch delivers the
+// leader's writes in order; writes and renewals sent to it are forwarded.
+// It never counts as a voter: /readyz says not_ready and the cluster
+// keeps its three voters.
 func TestNonVoterServesEverything(t *testing.T) {
 	c := cluster.StartNet(t, 3, "-tick", "100ms")
 	leader := c.Leader(30 * time.Second)
@@ -100,6 +100,10 @@ func TestNonVoterServesEverything(t *testing.T) {
 		}
 		blocked <- kv
 	}()
+	// The write must find it waiting, or it would prove nothing.
+	c.Eventually(10*time.Second, "the blocking read waiting on the non-voter", func() bool {
+		return metricOn(t, nv, "roster_blocking_reads_open") == 1
+	})
 	if code, b := do(t, "PUT", leader.URL("/v1/kv/nv/x"), []byte("next")); code != 200 {
 		t.Fatalf("put after the blocking read: %d %s", code, b)
 	}

@@ -3,8 +3,6 @@ package systemtest
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -163,26 +161,7 @@ func redisOnAFollower(t *testing.T, c *cluster.Cluster, ports map[*cluster.Membe
 // from its /metrics.
 func batchesOn(t *testing.T, m *cluster.Member) int {
 	t.Helper()
-	resp, err := http.Get(m.URL("/metrics"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const name = `roster_raft_apply_duration_seconds_count{command="batch"} `
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, name); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			if err != nil {
-				t.Fatalf("metric line %q: %v", line, err)
-			}
-			return n
-		}
-	}
-	return 0 // no batch yet
+	return int(metricOn(t, m, `roster_raft_apply_duration_seconds_count{command="batch"}`))
 }
 
 // redisTools runs Debian's redis-cli and redis-benchmark against the
