@@ -3,7 +3,6 @@ package faulttest
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"sync"
@@ -100,27 +99,12 @@ func TestNemesis(t *testing.T) {
 func checkpointCounts(c *cluster.Cluster) string {
 	var out []string
 	for _, m := range c.Running() {
-		resp, err := c.Client.Get(m.URL("/metrics"))
+		ms, err := c.Metrics(m)
 		if err != nil {
 			out = append(out, fmt.Sprintf("%s: %v", m.ID, err))
 			continue
 		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			out = append(out, fmt.Sprintf("%s: %v", m.ID, err))
-			continue
-		}
-		var total, merges string
-		for line := range strings.SplitSeq(string(body), "\n") {
-			if v, ok := strings.CutPrefix(line, "roster_checkpoints_total "); ok {
-				total = v
-			}
-			if v, ok := strings.CutPrefix(line, "roster_checkpoint_merges_total "); ok {
-				merges = v
-			}
-		}
-		out = append(out, fmt.Sprintf("%s %s (merges %s)", m.ID, total, merges))
+		out = append(out, fmt.Sprintf("%s %v (merges %v)", m.ID, ms["roster_checkpoints_total"], ms["roster_checkpoint_merges_total"]))
 	}
 	return strings.Join(out, ", ")
 }

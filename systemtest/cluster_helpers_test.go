@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -281,24 +279,4 @@ func errorCode(b []byte) string {
 	}
 	_ = json.Unmarshal(b, &e)
 	return e.Error.Code
-}
-
-// metricOn reads one sample of member m's /metrics: name with its labels
-// as the text format writes them; 0 while the sample is absent.
-func metricOn(t testing.TB, m *cluster.Member, name string) float64 {
-	t.Helper()
-	code, body := do(t, "GET", m.URL("/metrics"), nil)
-	if code != 200 {
-		t.Fatalf("GET /metrics on %s: %d", m.ID, code)
-	}
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				t.Fatalf("metric line %q on %s: %v", line, m.ID, err)
-			}
-			return f
-		}
-	}
-	return 0
 }

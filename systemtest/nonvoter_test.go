@@ -102,7 +102,8 @@ func TestNonVoterServesEverything(t *testing.T) {
 	}()
 	// The write must find it waiting, or it would prove nothing.
 	c.Eventually(10*time.Second, "the blocking read waiting on the non-voter", func() bool {
-		return metricOn(t, nv, "roster_blocking_reads_open") == 1
+		ms, err := c.Metrics(nv)
+		return err == nil && ms["roster_blocking_reads_open"] == 1
 	})
 	if code, b := do(t, "PUT", leader.URL("/v1/kv/nv/x"), []byte("next")); code != 200 {
 		t.Fatalf("put after the blocking read: %d %s", code, b)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -223,6 +224,40 @@ func (c *Cluster) ClusterInfo(m *Member) (Info, error) {
 		return info, fmt.Errorf("GET /v1/cluster: %d %s", resp.StatusCode, strings.TrimSpace(string(b)))
 	}
 	return info, json.NewDecoder(resp.Body).Decode(&info)
+}
+
+// Metrics fetches m's /metrics and returns every sample by its name with
+// its labels, as the text format writes them: "roster_checkpoints_total",
+// `roster_raft_apply_duration_seconds_count{command="batch"}`.
+func (c *Cluster) Metrics(m *Member) (map[string]float64, error) {
+	resp, err := c.Client.Get(m.URL("/metrics"))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics on %s: %d %s", m.ID, resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	out := make(map[string]float64)
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			return nil, fmt.Errorf("metrics of %s: malformed line %q", m.ID, line)
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			return nil, fmt.Errorf("metrics of %s: line %q: %v", m.ID, line, err)
+		}
+		out[line[:i]] = v
+	}
+	return out, nil
 }
 
 // WaitVoters waits until a running member reports n voters and a leader.
