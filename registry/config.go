@@ -43,6 +43,10 @@ type Config struct {
 	LeaderWait time.Duration
 	// KeepAliveBatch caps IDs per coalesced keep-alive entry (default 20000).
 	KeepAliveBatch int
+	// KeepAliveLinger is how long, at most, a keep-alive group waits under
+	// load to grow as large as the group before it (keepalive.go; default
+	// 3ms, at most 100ms). Negative: groups never wait.
+	KeepAliveLinger time.Duration
 	// WatchHistory is how many recent events are kept in memory for watch
 	// resumes and blocking reads (default 100000).
 	WatchHistory int
@@ -103,7 +107,11 @@ const (
 	DefaultApplyTimeout   = 10 * time.Second
 	DefaultLeaderWait     = 3 * time.Second
 	DefaultKeepAliveBatch = 20000
-	DefaultSnapshotRetain = 2
+	// DefaultKeepAliveLinger: measured on 3-member clusters, see
+	// docs/benchmarks.md ("A keep-alive group waits for its followers").
+	DefaultKeepAliveLinger = 3 * time.Millisecond
+	MaxKeepAliveLinger     = 100 * time.Millisecond
+	DefaultSnapshotRetain  = 2
 
 	DefaultCheckpointInterval = 100 * time.Millisecond
 	DefaultCheckpointEntries  = fsm.DefaultCheckpointEntries
@@ -125,6 +133,7 @@ func (c *Config) setDefaults() {
 	def(&c.CommitTimeout, 50*time.Millisecond)
 	def(&c.SnapshotInterval, 2*time.Minute)
 	def(&c.CheckpointInterval, DefaultCheckpointInterval)
+	def(&c.KeepAliveLinger, DefaultKeepAliveLinger)
 	if c.CheckpointEntries == 0 {
 		c.CheckpointEntries = DefaultCheckpointEntries
 	}
@@ -161,6 +170,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: tick %v is below 10ms", fsm.ErrInvalidArgument, c.Tick)
 	case c.NodeNumber > 1023:
 		return fmt.Errorf("%w: snowflake node number %d is above 1023", fsm.ErrInvalidArgument, c.NodeNumber)
+	case c.KeepAliveLinger > MaxKeepAliveLinger:
+		return fmt.Errorf("%w: keep-alive linger %v is above %v", fsm.ErrInvalidArgument, c.KeepAliveLinger, MaxKeepAliveLinger)
 	}
 	// A keep-alive sent just as the leader fails waits out an election; a
 	// lease of the minimum TTL must outlast that plus one tick of lateness,

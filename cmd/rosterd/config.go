@@ -96,7 +96,7 @@ type flags struct {
 	watchHistory, snapRetain, ckptEntries, ckptJournal int
 	maxValue, watchHistoryBytes                        byteSize
 	tick, heartbeat, election, leaderLease, commit     time.Duration
-	snapInterval, ckptInterval                         time.Duration
+	snapInterval, ckptInterval, kaLinger               time.Duration
 	snapThreshold, trailingLogs                        uint64
 	sec                                                securityFlags
 	redis                                              string
@@ -145,6 +145,7 @@ func newFlags() *flags {
 	fs.DurationVar(&f.ckptInterval, "checkpoint-interval", registry.DefaultCheckpointInterval, "how long after a change the state file's background checkpoint is committed")
 	fs.IntVar(&f.ckptEntries, "checkpoint-entries", registry.DefaultCheckpointEntries, "applied `entries` that commit the checkpoint before the interval ends")
 	fs.IntVar(&f.ckptJournal, "checkpoint-journal", registry.DefaultCheckpointJournal, "`bytes` of changes checkpoints append to the state file's journal before merging them in place (0: no journal, every checkpoint writes in place)")
+	fs.DurationVar(&f.kaLinger, "keepalive-linger", registry.DefaultKeepAliveLinger, "how long, at most (100ms), a group of keep-alives waits under load to grow as large as the group before it; 0: never waits")
 	fs.Var(&f.gcHeadroom, "gc-headroom", "the heap may grow this `size` (or 40% of its live data, if more) above its live data before Go collects it, never more than Go's default (GOGC=100) would; 0, or GOGC in the environment, leaves Go's pacing alone")
 	f.sec.register(fs)
 	fs.DurationVar(&f.readTimeout, "http-read-timeout", httpapi.DefaultReadTimeout, "time a request's body may take to arrive")
@@ -265,6 +266,7 @@ func parseConfig(args []string, env environment) (Config, error) {
 			CheckpointInterval: f.ckptInterval,
 			CheckpointEntries:  f.ckptEntries,
 			CheckpointJournal:  f.ckptJournal,
+			KeepAliveLinger:    f.kaLinger,
 		},
 	}
 	rc := &cfg.Registry
@@ -339,6 +341,12 @@ func parseConfig(args []string, env environment) (Config, error) {
 	}
 	if rc.TrailingLogs == 0 {
 		check(errors.New("-trailing-logs 0: must be positive"))
+	}
+	switch {
+	case rc.KeepAliveLinger < 0 || rc.KeepAliveLinger > registry.MaxKeepAliveLinger:
+		check(fmt.Errorf("-keepalive-linger %v: must be 0 to %v", rc.KeepAliveLinger, registry.MaxKeepAliveLinger))
+	case rc.KeepAliveLinger == 0:
+		rc.KeepAliveLinger = -1 // the registry's "never"; its 0 is "default"
 	}
 	switch {
 	case rc.CheckpointJournal < 0:

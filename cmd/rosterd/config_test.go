@@ -55,6 +55,7 @@ func defaultConfig() Config {
 			CheckpointInterval: 100 * time.Millisecond,
 			CheckpointEntries:  10000,
 			CheckpointJournal:  16 << 20,
+			KeepAliveLinger:    3 * time.Millisecond,
 		},
 	}
 }
@@ -80,7 +81,7 @@ func TestParseConfig(t *testing.T) {
 				"-snapshot-threshold", "100", "-snapshot-interval", "30s",
 				"-snapshot-retain", "5", "-trailing-logs", "1000",
 				"-checkpoint-interval", "1s", "-checkpoint-entries", "500", "-pprof",
-				"-checkpoint-journal", "1048576",
+				"-checkpoint-journal", "1048576", "-keepalive-linger", "1ms",
 			},
 			edit: func(c *Config) {
 				c.HTTPAddr = "0.0.0.0:8000"
@@ -97,6 +98,7 @@ func TestParseConfig(t *testing.T) {
 				r.LeaderLeaseTimeout, r.CommitTimeout = time.Second, 10*time.Millisecond
 				r.SnapshotThreshold, r.SnapshotInterval, r.SnapshotRetain, r.TrailingLogs = 100, 30*time.Second, 5, 1000
 				r.CheckpointInterval, r.CheckpointEntries, r.CheckpointJournal = time.Second, 500, 1<<20
+				r.KeepAliveLinger = time.Millisecond
 			},
 		},
 		{
@@ -122,6 +124,11 @@ func TestParseConfig(t *testing.T) {
 			name: "journal off",
 			args: []string{"-checkpoint-journal", "0"},
 			edit: func(c *Config) { c.Registry.CheckpointJournal = -1 },
+		},
+		{
+			name: "keep-alive groups never wait",
+			args: []string{"-keepalive-linger", "0"},
+			edit: func(c *Config) { c.Registry.KeepAliveLinger = -1 },
 		},
 		{
 			name: "flag beats environment",
@@ -292,6 +299,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"zero checkpoint interval", []string{"-checkpoint-interval", "0s"}, nil, "-checkpoint-interval 0s: must be positive"},
 		{"zero checkpoint entries", []string{"-checkpoint-entries", "0"}, nil, "-checkpoint-entries 0"},
 		{"negative checkpoint journal", []string{"-checkpoint-journal", "-1"}, nil, "-checkpoint-journal -1: must not be negative"},
+		{"negative keep-alive linger", []string{"-keepalive-linger", "-1ms"}, nil, "-keepalive-linger -1ms: must be 0 to 100ms"},
+		{"keep-alive linger too long", []string{"-keepalive-linger", "1s"}, nil, "-keepalive-linger 1s: must be 0 to 100ms"},
 		{"negative history", []string{"-watch-history", "-1"}, nil, "-watch-history -1"},
 		{"bad size", []string{"-max-value-size", "1TB"}, nil, "-max-value-size"},
 		{"size too big", []string{"-max-value-size", "1GiB"}, nil, "-max-value-size 1GiB: at most 16MiB"},
