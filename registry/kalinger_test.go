@@ -1,6 +1,9 @@
 package registry
 
 import (
+	"context"
+	"errors"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -101,5 +104,36 @@ func TestKeepAliveGroupLingerEnds(t *testing.T) {
 	r = waitCollect(t, collectAsync(n, kaReq(1), 1000))
 	if !r.ok || r.count != 2 {
 		t.Fatalf("got %d IDs, ok %v; want 2, the cap", r.count, r.ok)
+	}
+}
+
+// A renewal still queued when the node closes was never proposed: its
+// caller, even one without a deadline, gets ErrClosed instead of waiting
+// forever.
+func TestKeepAliveQueuedAtCloseIsRefused(t *testing.T) {
+	n := bareBatcher(time.Hour)
+	n.done = make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := n.keepAliveGrouped(context.Background(), []int64{1})
+		errc <- err
+	}()
+	// The request is queued (no batcher runs here); then the node closes.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(n.kaCh) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the renewal never reached the queue")
+		}
+		runtime.Gosched()
+	}
+	close(n.stop)
+	close(n.done)
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("got %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a renewal queued at close still waits 10 s later")
 	}
 }

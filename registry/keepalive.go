@@ -108,6 +108,14 @@ func (n *Node) keepAliveGrouped(ctx context.Context, ids []int64) (fsm.Result, e
 	case r = <-req.resp:
 	case <-ctx.Done():
 		return fsm.Result{}, fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())
+	case <-n.done:
+		// Close answers every request the batcher took before it closes
+		// done; one still unanswered stayed queued, never proposed.
+		select {
+		case r = <-req.resp:
+		default:
+			return fsm.Result{}, ErrClosed
+		}
 	}
 	if r.err != nil {
 		return fsm.Result{}, r.err
