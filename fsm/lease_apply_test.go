@@ -145,15 +145,7 @@ func TestKeepAlive(t *testing.T) {
 		t.Fatalf("keepalive moved the revision to %d", h.state().Revision())
 	}
 	// Deadline is clock + ttl: lease 1 now expires at 3500, not 2000.
-	if r := h.must(fsm.Tick{ElapsedMs: 1999}); r.Expired != 0 {
-		t.Fatalf("lease expired before its renewed deadline: %s", fmtResult(r))
-	}
-	if ls, _ := h.state().Lease(1); ls.Remaining != 1 {
-		t.Fatalf("remaining %d at 1 ms left", ls.Remaining)
-	}
-	if r := h.must(fsm.Tick{ElapsedMs: 1}); r.Expired != 1 {
-		t.Fatalf("lease 1 not expired at its renewed deadline: %s", fmtResult(r))
-	}
+	expectExpiryIn(t, h, 1, 2000, "its renewed deadline")
 	if _, ok := h.state().Lease(1); ok {
 		t.Fatal("lease 1 still alive")
 	}
@@ -407,15 +399,7 @@ func TestSlackExtendsDeadline(t *testing.T) {
 		t.Fatalf("keepalive with slack: %s", fmtResult(r))
 	}
 	h.reopen() // the deadline, slack included, is persisted
-	if r := h.must(fsm.Tick{ElapsedMs: 5699}); r.Expired != 0 {
-		t.Fatalf("renewed lease expired before clock+ttl+slack: %s", fmtResult(r))
-	}
-	if ls, _ := h.state().Lease(4); ls.Remaining != 1 {
-		t.Fatalf("remaining %d at 1 ms left", ls.Remaining)
-	}
-	if r := h.must(fsm.Tick{ElapsedMs: 1}); r.Expired != 1 {
-		t.Fatalf("renewed lease not expired at clock+ttl+slack: %s", fmtResult(r))
-	}
+	expectExpiryIn(t, h, 4, 5700, "clock+ttl+slack")
 }
 
 // The largest lease ID ever granted survives revocation, expiry and a
@@ -438,5 +422,21 @@ func TestMaxLeaseIDSurvivesRevokeAndReopen(t *testing.T) {
 	}
 	if r := h.do(fsm.Grant{ID: 900, TTL: 10}); r.Err != nil {
 		t.Fatalf("an explicit re-grant of a revoked ID is the client's choice: %v", r.Err)
+	}
+}
+
+// expectExpiryIn ticks ms-1 milliseconds, which lease id (the only one
+// due) must outlive, showing 1 s remaining, then 1 more, at which it must
+// expire: its deadline is exactly ms away. at names the deadline.
+func expectExpiryIn(t *testing.T, h *harness, id, ms int64, at string) {
+	t.Helper()
+	if r := h.must(fsm.Tick{ElapsedMs: ms - 1}); r.Expired != 0 {
+		t.Fatalf("lease %d expired before %s: %s", id, at, fmtResult(r))
+	}
+	if ls, ok := h.state().Lease(id); !ok || ls.Remaining != 1 {
+		t.Fatalf("lease %d at 1 ms before %s: %+v %v, want 1 s remaining", id, at, ls, ok)
+	}
+	if r := h.must(fsm.Tick{ElapsedMs: 1}); r.Expired != 1 {
+		t.Fatalf("lease %d not expired at %s: %s", id, at, fmtResult(r))
 	}
 }
