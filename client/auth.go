@@ -76,7 +76,7 @@ func (c *Client) PutRole(ctx context.Context, name string, rules []Rule, admin b
 		rules = []Rule{}
 	}
 	res, err := c.do(ctx, &call{method: http.MethodPut, path: "/v1/auth/roles/" + name,
-		body: jsonBody(api.PutRoleRequest{Rules: rules, Admin: admin}), contentType: "application/json", class: idempotent})
+		json: api.PutRoleRequest{Rules: rules, Admin: admin}, class: idempotent})
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func (c *Client) DeleteRole(ctx context.Context, name string) error {
 // the secret (NewToken.Token): it is shown this once.
 func (c *Client) CreateToken(ctx context.Context, name string, roles []string) (*NewToken, error) {
 	res, err := c.do(ctx, &call{method: http.MethodPost, path: "/v1/auth/tokens",
-		body: jsonBody(api.CreateTokenRequest{Name: name, Roles: roles}), contentType: "application/json", class: mutating})
+		json: api.CreateTokenRequest{Name: name, Roles: roles}, class: mutating})
 	if err != nil {
 		return nil, err
 	}

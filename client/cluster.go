@@ -41,8 +41,8 @@ func (c *Client) Cluster(ctx context.Context) (*ClusterResponse, error) {
 // for a voting member (false adds a non-voter); m.Leader is ignored.
 func (c *Client) MemberAdd(ctx context.Context, m Member) (*Member, error) {
 	req := api.AddMemberRequest{ID: m.ID, RaftAddr: m.RaftAddr, HTTPAddr: m.HTTPAddr, Voter: &m.Voter}
-	res, err := c.do(ctx, &call{method: http.MethodPost, path: "/v1/cluster/members", body: jsonBody(req),
-		contentType: "application/json", class: mutating})
+	res, err := c.do(ctx, &call{method: http.MethodPost, path: "/v1/cluster/members", json: req,
+		class: mutating})
 	if err != nil {
 		return nil, err
 	}

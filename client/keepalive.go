@@ -303,8 +303,8 @@ func (k *keepAliver) renew(ids []LeaseID) {
 	defer cancel()
 	sent := time.Now()
 	body := api.KeepAliveRequest{IDs: ids}
-	res, err := k.c.do(ctx, &call{method: http.MethodPost, path: "/v1/leases/keepalive", body: jsonBody(body),
-		contentType: "application/json", class: idempotent, attemptTimeout: max(kaMinAttempt, minTTL/6)})
+	res, err := k.c.do(ctx, &call{method: http.MethodPost, path: "/v1/leases/keepalive", json: body,
+		class: idempotent, attemptTimeout: max(kaMinAttempt, minTTL/6)})
 	var w api.KeepAliveResponse
 	if err == nil {
 		err = res.decode(&w)

@@ -216,7 +216,7 @@ func (c *Client) Incr(ctx context.Context, key string, by int64) (*IncrResponse,
 		return nil, err
 	}
 	res, err := c.do(ctx, &call{method: http.MethodPost, path: kvPath(key) + "/incr",
-		body: jsonBody(api.IncrRequest{By: &by}), contentType: "application/json", class: mutating})
+		json: api.IncrRequest{By: &by}, class: mutating})
 	if err != nil {
 		return nil, err
 	}

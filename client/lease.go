@@ -45,8 +45,8 @@ func leasePath(id LeaseID) string { return "/v1/leases/" + id.String() }
 func (c *Client) Grant(ctx context.Context, ttl int64, opts ...OpOption) (*GrantResponse, error) {
 	o := buildOp(opts)
 	req := api.GrantRequest{TTL: ttl, Name: o.name, ID: o.leaseID}
-	res, err := c.do(ctx, &call{method: http.MethodPost, path: "/v1/leases", body: jsonBody(req),
-		contentType: "application/json", class: mutating})
+	res, err := c.do(ctx, &call{method: http.MethodPost, path: "/v1/leases", json: req,
+		class: mutating})
 	if err != nil {
 		return nil, err
 	}

@@ -48,7 +48,9 @@ type call struct {
 	query       url.Values
 	body        []byte
 	contentType string
-	class       retryClass
+	// json, when set, is encoded as the body, sent as application/json.
+	json  any
+	class retryClass
 	// attemptTimeout, when set, bounds each attempt on its own, so that
 	// one hung member (partitioned, stopped) costs an idempotent call this
 	// long rather than its whole budget. Only for idempotent calls: a
@@ -124,6 +126,13 @@ func (c *Client) callErr(ctx context.Context, cl *call, last error, untouched bo
 func (c *Client) do(parent context.Context, cl *call) (*result, error) {
 	if c.closed() {
 		return nil, fmt.Errorf("roster: %s %s: %w", cl.method, cl.path, ErrClosed)
+	}
+	if cl.json != nil {
+		b, err := json.Marshal(cl.json)
+		if err != nil {
+			return nil, fmt.Errorf("roster: %s %s: encoding the request: %w", cl.method, cl.path, err)
+		}
+		cl.body, cl.contentType = b, "application/json"
 	}
 	ctx, cancel := c.callContext(parent)
 	defer cancel()
@@ -301,13 +310,4 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// jsonBody encodes v for a request body.
-func jsonBody(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic("client: encoding a request: " + err.Error()) // plain structs only
-	}
-	return b
 }

@@ -264,3 +264,26 @@ func TestDeadlineDuringDialChangedNothing(t *testing.T) {
 		t.Fatal("the transport was never asked to dial")
 	}
 }
+
+// A body that cannot be encoded is an error of the call, sent to no member:
+// the client never panics on its caller's behalf.
+func TestUnencodableBodyIsAnError(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	c, err := New(Config{Endpoints: []string{srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.do(context.Background(), &call{method: http.MethodPost, path: "/v1/leases", json: func() {}, class: mutating})
+	if err == nil {
+		t.Fatal("a body json cannot encode was sent without error")
+	}
+	if hits.Load() != 0 {
+		t.Fatalf("the server was called %d times; want none", hits.Load())
+	}
+}
