@@ -8,7 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rosterhq/roster/fsm"
-	"github.com/rosterhq/roster/internal/logging"
+	"github.com/rosterhq/roster/internal/logging/logtest"
 	"github.com/rosterhq/roster/internal/testutil"
 	"github.com/rosterhq/roster/registry"
 )
@@ -20,7 +20,7 @@ func openAuthNode(t *testing.T, dir, root string) *registry.Node {
 	if root != "" {
 		cfg.RootTokenHash = registry.HashToken(root)
 	}
-	n, err := registry.Open(cfg, logging.ForTest(t), prometheus.NewRegistry())
+	n, err := registry.Open(cfg, logtest.ForTest(t), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rosterhq/roster/internal/logging"
+	"github.com/rosterhq/roster/internal/logging/logtest"
 	"github.com/rosterhq/roster/internal/testutil"
 )
 
@@ -58,7 +58,7 @@ func startCluster(t *testing.T, n int, o clusterOpts) *testCluster {
 		if o.hooks != nil {
 			h = o.hooks(i)
 		}
-		node, err := open(cfg, logging.ForTest(t).With("node", cfg.ID), prometheus.NewRegistry(), h)
+		node, err := open(cfg, logtest.ForTest(t).With("node", cfg.ID), prometheus.NewRegistry(), h)
 		if err != nil {
 			t.Fatalf("open %s: %v", cfg.ID, err)
 		}

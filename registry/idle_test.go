@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rosterhq/roster/internal/logging"
+	"github.com/rosterhq/roster/internal/logging/logtest"
 	"github.com/rosterhq/roster/internal/testutil"
 	"github.com/rosterhq/roster/registry"
 )
@@ -41,7 +41,7 @@ func TestIdleMemberWritesNothing(t *testing.T) {
 	n, err := registry.Open(registry.Config{
 		ID: "n1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: true, NodeNumber: -1,
 		Tick: tick, HTTPAdvertise: "127.0.0.1:1", CheckpointInterval: 10 * time.Millisecond,
-	}, logging.ForTest(t), prometheus.NewRegistry())
+	}, logtest.ForTest(t), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

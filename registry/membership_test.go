@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rosterhq/roster/internal/logging"
+	"github.com/rosterhq/roster/internal/logging/logtest"
 	"github.com/rosterhq/roster/internal/testutil"
 	"github.com/rosterhq/roster/registry"
 )
@@ -22,7 +22,7 @@ func startTrio(t *testing.T) []*registry.Node {
 		n, err := registry.Open(registry.Config{
 			ID: id, DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: i == 0, NodeNumber: -1,
 			HTTPAdvertise: "127.0.0.1:1" + id[1:],
-		}, logging.ForTest(t), prometheus.NewRegistry())
+		}, logtest.ForTest(t), prometheus.NewRegistry())
 		if err != nil {
 			t.Fatalf("open %s: %v", id, err)
 		}

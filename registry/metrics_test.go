@@ -8,7 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rosterhq/roster/fsm"
-	"github.com/rosterhq/roster/internal/logging"
+	"github.com/rosterhq/roster/internal/logging/logtest"
 	"github.com/rosterhq/roster/internal/testutil"
 	"github.com/rosterhq/roster/registry"
 )
@@ -37,7 +37,7 @@ func TestCheckpointCounters(t *testing.T) {
 		ID: "n1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: true, NodeNumber: -1,
 		Tick: 50 * time.Millisecond, HTTPAdvertise: "127.0.0.1:1", CheckpointInterval: 5 * time.Millisecond,
 		CheckpointJournal: 1024,
-	}, logging.ForTest(t), reg)
+	}, logtest.ForTest(t), reg)
 	if err != nil {
 		t.Fatal(err)
 	}

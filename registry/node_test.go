@@ -10,7 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rosterhq/roster/fsm"
-	"github.com/rosterhq/roster/internal/logging"
+	"github.com/rosterhq/roster/internal/logging/logtest"
 	"github.com/rosterhq/roster/internal/testutil"
 	"github.com/rosterhq/roster/registry"
 )
@@ -21,7 +21,7 @@ func openNode(t *testing.T, dir string, tick time.Duration) *registry.Node {
 	n, err := registry.Open(registry.Config{
 		ID: "n1", DataDir: dir, RaftAddr: "127.0.0.1:0", Bootstrap: true, NodeNumber: -1,
 		Tick: tick, HTTPAdvertise: "127.0.0.1:1",
-	}, logging.ForTest(t), prometheus.NewRegistry())
+	}, logtest.ForTest(t), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}

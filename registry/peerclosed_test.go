@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rosterhq/roster/internal/logging"
+	"github.com/rosterhq/roster/internal/logging/logtest"
 	"github.com/rosterhq/roster/internal/testutil"
 	"golang.org/x/sys/unix"
 )
@@ -91,7 +91,7 @@ func TestWriterRefusesOnClosedConnection(t *testing.T) {
 	}
 	testutil.Eventually(t, 5*time.Second, "the leader's end", func() bool { return peerClosed(nc) })
 
-	p := newPeerClient(&streamLayer{log: logging.ForTest(t)}, logging.ForTest(t), 1<<20)
+	p := newPeerClient(&streamLayer{log: logtest.ForTest(t)}, logtest.ForTest(t), 1<<20)
 	c := &peerConn{p: p, addr: ln.Addr().String(), nc: nc, ready: make(chan struct{}), done: make(chan struct{}),
 		sendq: make(chan *peerCall, 1), pending: map[uint64]*peerCall{}}
 	close(c.ready)

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/fsm"
-	"github.com/rosterhq/roster/internal/logging"
+	"github.com/rosterhq/roster/internal/logging/logtest"
 	"github.com/rosterhq/roster/internal/testcerts"
 	"github.com/rosterhq/roster/internal/testutil"
 )
@@ -116,7 +116,7 @@ func TestRaftPortSurvivesGarbage(t *testing.T) {
 // preamble (an older member) refused the request; once the request was
 // written, however the connection ends, the outcome is unknown.
 func TestPeerChannelErrors(t *testing.T) {
-	log := logging.ForTest(t)
+	log := logtest.ForTest(t)
 	serve := func(handle func(c net.Conn)) string {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -252,8 +252,8 @@ func TestPeerTLS(t *testing.T) {
 		c.Close()
 	}
 	// A certificate from another CA is refused.
-	layer := &streamLayer{tls: cfgFor(certs.RoguePeer), log: logging.ForTest(t)}
-	p := newPeerClient(layer, logging.ForTest(t), 1<<20)
+	layer := &streamLayer{tls: cfgFor(certs.RoguePeer), log: logtest.ForTest(t)}
+	p := newPeerClient(layer, logtest.ForTest(t), 1<<20)
 	defer p.close()
 	if _, err := p.call(ctx, leader.RaftAddr(), kindReadIndex, nil); err == nil || !isRefusal(err) {
 		t.Fatalf("a member with a stranger's certificate: %v, want a refusal", err)

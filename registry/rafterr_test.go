@@ -7,7 +7,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rosterhq/roster/internal/logging"
+	"github.com/rosterhq/roster/internal/logging/logtest"
 )
 
 // Only what raft refuses before appending an entry may be answered as a
@@ -15,7 +15,7 @@ import (
 // unknown outcome (504).
 func TestMapProposeErr(t *testing.T) {
 	n, err := Open(Config{ID: "n1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: true, NodeNumber: -1},
-		logging.ForTest(t), prometheus.NewRegistry())
+		logtest.ForTest(t), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

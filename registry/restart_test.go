@@ -12,7 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rosterhq/roster/fsm"
-	"github.com/rosterhq/roster/internal/logging"
+	"github.com/rosterhq/roster/internal/logging/logtest"
 	"github.com/rosterhq/roster/internal/testutil"
 	"github.com/rosterhq/roster/registry"
 )
@@ -88,7 +88,7 @@ func TestStateAheadOfRaftLogIsRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.wreck(t, dir)
-			n2, err := registry.Open(nodeConfig(dir), logging.ForTest(t), prometheus.NewRegistry())
+			n2, err := registry.Open(nodeConfig(dir), logtest.ForTest(t), prometheus.NewRegistry())
 			if err == nil {
 				n2.Close()
 				t.Fatal("a state file ahead of its raft log was reused")
@@ -152,7 +152,7 @@ func TestSoleVoterElectsItselfAtOnce(t *testing.T) {
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout = 1500*time.Millisecond, 1500*time.Millisecond
 	for run := 0; run < 2; run++ {
 		start := time.Now()
-		n, err := registry.Open(cfg, logging.ForTest(t), prometheus.NewRegistry())
+		n, err := registry.Open(cfg, logtest.ForTest(t), prometheus.NewRegistry())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
-	"github.com/rosterhq/roster/internal/logging"
+	"github.com/rosterhq/roster/internal/logging/logtest"
 	"github.com/rosterhq/roster/internal/testutil"
 	"github.com/rosterhq/roster/registry"
 )
@@ -31,7 +31,7 @@ func newEnv(t testing.TB) *env { t.Helper(); return newEnvWith(t, nil) }
 
 func newEnvWith(t testing.TB, adjust func(*Config)) *env {
 	t.Helper()
-	log := logging.ForTest(t)
+	log := logtest.ForTest(t)
 	reg := prometheus.NewRegistry()
 	node, err := registry.Open(registry.Config{
 		ID: "n1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: true, NoSync: true,

@@ -7,8 +7,10 @@
 //     hashicorp/raft (and its transport and snapshot store) write through the
 //     same handler, format and level as the rest of the server instead of
 //     producing a second, differently formatted stream.
-//   - ForTest routes a logger into testing.TB.Log, so a test's log lines show
-//     up only for failing (or -v) tests, attached to the test that made them.
+//
+// Tests log through logtest.ForTest (package internal/logging/logtest), which
+// routes a logger into testing.TB.Log, so a test's log lines show up only for
+// failing (or -v) tests, attached to the test that made them.
 //
 // hclog has one level below Debug (Trace) that slog lacks; it maps to
 // LevelTrace (slog.LevelDebug-4), rendered as "TRACE" by loggers from New.

@@ -23,7 +23,7 @@ var (
 // New returns a logger writing to w in the given format ("text" or "json"),
 // dropping records below level.
 func New(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
-	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: renameTrace}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: RenameTrace}
 	switch format {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
@@ -47,9 +47,10 @@ func ParseLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
-// renameTrace prints LevelTrace as "TRACE" rather than slog's "DEBUG-4",
-// which is what raft's trace lines were called before they reached slog.
-func renameTrace(groups []string, a slog.Attr) slog.Attr {
+// RenameTrace, a slog ReplaceAttr function, prints LevelTrace as "TRACE"
+// rather than slog's "DEBUG-4", which is what raft's trace lines were
+// called before they reached slog.
+func RenameTrace(groups []string, a slog.Attr) slog.Attr {
 	if len(groups) == 0 && a.Key == slog.LevelKey {
 		if l, ok := a.Value.Any().(slog.Level); ok && l == LevelTrace {
 			a.Value = slog.StringValue("TRACE")

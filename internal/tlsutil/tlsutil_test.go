@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rosterhq/roster/internal/logging"
+	"github.com/rosterhq/roster/internal/logging/logtest"
 	"github.com/rosterhq/roster/internal/testcerts"
 	"github.com/rosterhq/roster/internal/testutil"
 	"github.com/rosterhq/roster/internal/tlsutil"
@@ -54,7 +54,7 @@ func dial(addr string, cfg *tls.Config) (*x509.Certificate, error) {
 
 func load(t *testing.T, f tlsutil.Files) *tlsutil.Source {
 	t.Helper()
-	s, err := tlsutil.Load(f, tlsutil.Options{Name: "test", CheckInterval: -1, Logger: logging.ForTest(t)})
+	s, err := tlsutil.Load(f, tlsutil.Options{Name: "test", CheckInterval: -1, Logger: logtest.ForTest(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

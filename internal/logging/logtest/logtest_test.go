@@ -1,9 +1,11 @@
-package logging
+package logtest
 
 import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/rosterhq/roster/internal/logging"
 )
 
 // fakeTB records Log calls and runs cleanups on demand.
@@ -28,7 +30,7 @@ func TestForTestWritesThroughLog(t *testing.T) {
 	f := &fakeTB{TB: t}
 	l := ForTest(f)
 	l.Info("hello", "k", "v")
-	l.Log(t.Context(), LevelTrace, "deep")
+	l.Log(t.Context(), logging.LevelTrace, "deep")
 	if len(f.logs) != 2 {
 		t.Fatalf("logs = %q, want two lines", f.logs)
 	}
@@ -66,7 +68,7 @@ func TestForTestAfterSubtestEnds(t *testing.T) {
 
 func TestForTestHCLog(t *testing.T) {
 	f := &fakeTB{TB: t}
-	HCLog(ForTest(f), "raft").Trace("entering follower state")
+	logging.HCLog(ForTest(f), "raft").Trace("entering follower state")
 	if len(f.logs) != 1 || !strings.Contains(f.logs[0], "component=raft") || !strings.Contains(f.logs[0], "level=TRACE") {
 		t.Errorf("logs = %q", f.logs)
 	}

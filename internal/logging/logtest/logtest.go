@@ -1,14 +1,19 @@
-package logging
+// Package logtest routes a test's log lines through testing.TB.Log. It is
+// apart from package logging so that the servers, which import logging,
+// do not link package testing into their binaries.
+package logtest
 
 import (
 	"bytes"
 	"log/slog"
 	"sync"
 	"testing"
+
+	"github.com/rosterhq/roster/internal/logging"
 )
 
 // ForTest returns a logger that writes each record, in text format and at
-// every level down to LevelTrace, through t.Log, so the lines appear with the
+// every level down to logging.LevelTrace, through t.Log, so the lines appear with the
 // test that produced them and only when it fails or runs with -v.
 //
 // Servers under test often log from goroutines that outlive the test by a
@@ -18,8 +23,8 @@ func ForTest(t testing.TB) *slog.Logger {
 	w := &testWriter{t: t}
 	t.Cleanup(w.stop)
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
-		Level:       LevelTrace,
-		ReplaceAttr: renameTrace,
+		Level:       logging.LevelTrace,
+		ReplaceAttr: logging.RenameTrace,
 	}))
 }
 
