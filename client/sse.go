@@ -107,12 +107,19 @@ func (p *sseReader) completeEventBuffered() bool {
 		}
 		line := bytes.TrimSuffix(buf[:i], []byte{'\r'})
 		buf = buf[i+1:]
-		switch {
-		case len(line) == 0:
+		if len(line) == 0 {
 			if hasData {
 				return true
 			}
-		case bytes.HasPrefix(line, []byte("data")):
+			continue
+		}
+		// The field as next reads it: the line up to its first colon. A
+		// line that merely starts with "data" ("data0") is another field.
+		field := line
+		if i := bytes.IndexByte(line, ':'); i >= 0 {
+			field = line[:i]
+		}
+		if string(field) == "data" {
 			hasData = true
 		}
 	}
