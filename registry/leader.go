@@ -70,7 +70,7 @@ func (n *Node) lead(ctx context.Context) {
 	// A barrier applies everything earlier terms committed, so reads and
 	// the member record below see the whole log.
 	for ctx.Err() == nil {
-		if err := n.raft.Barrier(n.cfg.ApplyTimeout).Error(); err == nil {
+		if err := n.waitFuture(ctx, n.raft.Barrier(n.cfg.ApplyTimeout)); err == nil {
 			break
 		} else if n.raft.State() != raft.Leader {
 			return
@@ -289,4 +289,22 @@ func freeNodeNumber(members []fsm.Member, self string) int64 {
 		}
 	}
 	return 0
+}
+
+// waitFuture waits for a raft future until it is answered, ctx ends or
+// raft shuts down. With BatchApplyCh raft never answers a barrier (or an
+// entry) still queued when it shuts down (see propose), so waiting on
+// Error alone can keep Close waiting forever for the leader's duties; the
+// helper goroutine ends when raft answers, if ever, and holds nothing.
+func (n *Node) waitFuture(ctx context.Context, f raft.Future) error {
+	errc := make(chan error, 1)
+	go func() { errc <- f.Error() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.raftDown:
+		return raft.ErrRaftShutdown
+	}
 }

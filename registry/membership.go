@@ -218,7 +218,9 @@ func (n *Node) forgetRemoved(ctx context.Context) error {
 // compatibility /join takes only a raft address) asks the leader, through
 // j, to record it.
 func (n *Node) StartJoin(j Joiner) {
-	n.wg.Add(1)
+	if !n.goAdd() {
+		return // closing
+	}
 	go func() {
 		defer n.wg.Done()
 		if n.needJoin && len(n.cfg.Join) > 0 {

@@ -54,13 +54,18 @@ type Node struct {
 
 	hooks *testHooks // nil outside tests
 
-	stop      chan struct{} // closed by Close
-	stopCtx   context.Context
-	stopAll   context.CancelFunc // cancels stopCtx, with stop
-	raftDown  chan struct{}      // closed by Close once raft has shut down
-	done      chan struct{}      // closed when the node stopped (Close or fatal)
-	doneErr   atomic.Pointer[error]
-	wg        sync.WaitGroup
+	stop     chan struct{} // closed by Close
+	stopCtx  context.Context
+	stopAll  context.CancelFunc // cancels stopCtx, with stop
+	raftDown chan struct{}      // closed by Close once raft has shut down
+	done     chan struct{}      // closed when the node stopped (Close or fatal)
+	doneErr  atomic.Pointer[error]
+	wg       sync.WaitGroup
+	// goMu guards wgClosed: goroutines started on demand (goAdd) join wg
+	// only until Close begins, since a WaitGroup must not grow from zero
+	// while Close waits on it.
+	goMu      sync.Mutex
+	wgClosed  bool
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -376,6 +381,9 @@ func (n *Node) watchFSM() {
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		close(n.stop)
+		n.goMu.Lock()
+		n.wgClosed = true
+		n.goMu.Unlock()
 		n.stopAll()
 		if n.raft.State() == raft.Leader && n.voters() > 1 {
 			if err := n.raft.LeadershipTransfer().Error(); err != nil {
@@ -398,6 +406,18 @@ func (n *Node) Close() error {
 		close(n.done)
 	})
 	return n.closeErr
+}
+
+// goAdd counts one more goroutine of the node in wg, unless Close has
+// begun: then it returns false and the caller must not start it.
+func (n *Node) goAdd() bool {
+	n.goMu.Lock()
+	defer n.goMu.Unlock()
+	if n.wgClosed {
+		return false
+	}
+	n.wg.Add(1)
+	return true
 }
 
 func (n *Node) voters() int {

@@ -73,13 +73,23 @@ func (n *Node) leaderReadIndex(ctx context.Context) (uint64, error) {
 // commit index and after the quorum confirmed it: a member that lost
 // leadership and won it back without its duties noticing must not serve
 // from the old term's readiness.
-func (n *Node) leaderRound(context.Context) (uint64, error) {
+func (n *Node) leaderRound(ctx context.Context) (uint64, error) {
 	term := n.readyTerm.Load()
 	if term == 0 || n.raft.CurrentTerm() != term {
 		return 0, fmt.Errorf("%w: the leader is not ready in its current term", ErrNoLeader)
 	}
 	idx := n.raft.CommitIndex()
-	if err := n.raft.VerifyLeader().Error(); err != nil {
+	// Not VerifyLeader().Error() alone: raft leaves a verification still
+	// queued at shutdown unanswered, and this round holds Close up.
+	if err := n.waitFuture(ctx, n.raft.VerifyLeader()); err != nil {
+		select {
+		case <-n.stop:
+			return 0, ErrClosed
+		default:
+		}
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("%w: confirming leadership for a read: %v", ErrTimeout, ctx.Err())
+		}
 		return 0, n.mapRaftErr(err)
 	}
 	if n.raft.CurrentTerm() != term {
@@ -122,12 +132,15 @@ type readResult struct {
 func (b *readBatcher) wait(ctx context.Context) (uint64, error) {
 	ch := make(chan readResult, 1)
 	b.mu.Lock()
-	b.waiters = append(b.waiters, ch)
 	if !b.running {
+		if !b.n.goAdd() {
+			b.mu.Unlock()
+			return 0, ErrClosed
+		}
 		b.running = true
-		b.n.wg.Add(1)
 		go b.run()
 	}
+	b.waiters = append(b.waiters, ch)
 	b.mu.Unlock()
 	select {
 	case r := <-ch:
