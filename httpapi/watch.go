@@ -149,10 +149,14 @@ func (s *Server) watch(c *gin.Context) {
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("X-Accel-Buffering", "no")
 	writeRevision(c, h.Last())
+	// Counted before the connection is taken over: until then net/http
+	// counts this request and Shutdown cannot be waiting on wg yet; once
+	// hijacked it no longer does, and a WaitGroup must not grow from zero
+	// while it is waited on.
+	s.wg.Add(1)
 	if sink := s.takeOver(c); sink != nil {
 		// The stream continues on its own goroutine, without net/http's
 		// per-connection buffers and goroutines (watchconn.go).
-		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			defer s.watches.leave()
@@ -161,6 +165,7 @@ func (s *Server) watch(c *gin.Context) {
 		}()
 		return
 	}
+	s.wg.Done()
 	// Not an HTTP/1 connection (HTTP/2, a test recorder): stream through
 	// the ResponseWriter on this goroutine.
 	defer s.watches.leave()
