@@ -20,13 +20,7 @@ import (
 // exit when its HTTP port turned out to be taken.
 func TestCloseRightAfterElection(t *testing.T) {
 	for round := 0; round < 100; round++ {
-		n, err := registry.Open(registry.Config{
-			ID: "n1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: true, NodeNumber: -1,
-			Tick: 50 * time.Millisecond, HTTPAdvertise: "127.0.0.1:1",
-		}, logtest.ForTest(t), prometheus.NewRegistry())
-		if err != nil {
-			t.Fatalf("round %d: open: %v", round, err)
-		}
+		n := openSoleVoter(t)
 		testutil.Eventually(t, 10*time.Second, "the node leads", n.IsLeader)
 		closed := make(chan error, 1)
 		go func() { closed <- n.Close() }()
@@ -47,13 +41,7 @@ func TestCloseRightAfterElection(t *testing.T) {
 // waited on it alone kept Close waiting forever.
 func TestCloseWithReadsInFlight(t *testing.T) {
 	for round := 0; round < 20; round++ {
-		n, err := registry.Open(registry.Config{
-			ID: "n1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: true, NodeNumber: -1,
-			Tick: 50 * time.Millisecond, HTTPAdvertise: "127.0.0.1:1",
-		}, logtest.ForTest(t), prometheus.NewRegistry())
-		if err != nil {
-			t.Fatalf("round %d: open: %v", round, err)
-		}
+		n := openSoleVoter(t)
 		testutil.Eventually(t, 10*time.Second, "node ready", func() bool { return n.Ready() == nil })
 		var readers sync.WaitGroup
 		reading := make(chan struct{}, 8)
@@ -85,4 +73,17 @@ func TestCloseWithReadsInFlight(t *testing.T) {
 		}
 		readers.Wait()
 	}
+}
+
+// openSoleVoter opens a new one-member node; the test closes it.
+func openSoleVoter(t *testing.T) *registry.Node {
+	t.Helper()
+	n, err := registry.Open(registry.Config{
+		ID: "n1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: true, NodeNumber: -1,
+		Tick: 50 * time.Millisecond, HTTPAdvertise: "127.0.0.1:1",
+	}, logtest.ForTest(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	return n
 }
