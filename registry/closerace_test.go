@@ -2,11 +2,13 @@ package registry_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/internal/logging/logtest"
 	"github.com/rosterhq/roster/internal/testutil"
 	"github.com/rosterhq/roster/registry"
@@ -86,4 +88,80 @@ func openSoleVoter(t *testing.T) *registry.Node {
 		t.Fatalf("open: %v", err)
 	}
 	return n
+}
+
+// TestCloseUnderMixedLoad closes a leader while every kind of request is
+// in flight at once: writes, pipelined batches, grants with keep-alives,
+// linearizable reads and snapshots. Close must return, and every caller
+// must get an answer (each loop ends on its first error).
+func TestCloseUnderMixedLoad(t *testing.T) {
+	for round := 0; round < 10; round++ {
+		n := openSoleVoter(t)
+		testutil.Eventually(t, 10*time.Second, "node ready", func() bool { return n.Ready() == nil })
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		var callers sync.WaitGroup
+		busy := make(chan struct{}, 16)
+		run := func(step func(i int) error) {
+			callers.Add(1)
+			go func() {
+				defer callers.Done()
+				for i := 0; ; i++ {
+					if err := step(i); err != nil {
+						return
+					}
+					if i == 2 {
+						busy <- struct{}{}
+					}
+				}
+			}()
+		}
+		for w := 0; w < 3; w++ {
+			run(func(i int) error {
+				_, err := n.Put(ctx, fsm.Put{Key: fmt.Sprintf("/mix/%d/%d", w, i), Value: []byte("v")})
+				return err
+			})
+		}
+		run(func(i int) error {
+			res := n.Batch(ctx, []fsm.Command{fsm.Put{Key: "/mix/b", Value: []byte("1")}, fsm.Delete{Key: "/mix/b"}})
+			return res[len(res)-1].Err
+		})
+		for k := 0; k < 2; k++ {
+			run(func(int) error {
+				l, err := n.Grant(ctx, 30, "", 0)
+				if err != nil {
+					return err
+				}
+				_, _, err = n.KeepAlive(ctx, []int64{l.ID})
+				return err
+			})
+		}
+		for r := 0; r < 3; r++ {
+			run(func(int) error {
+				_, err := n.Read(ctx, false)
+				return err
+			})
+		}
+		run(func(int) error {
+			_, err := n.Snapshot(ctx)
+			return err
+		})
+		for i := 0; i < 10; i++ {
+			<-busy
+		}
+		closed := make(chan struct{})
+		go func() { _ = n.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("round %d: Close has not returned after 20 s", round)
+		}
+		answered := make(chan struct{})
+		go func() { callers.Wait(); close(answered) }()
+		select {
+		case <-answered:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("round %d: a caller still waits 20 s after Close", round)
+		}
+		cancel()
+	}
 }

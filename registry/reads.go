@@ -46,7 +46,15 @@ func (n *Node) waitApplied(ctx context.Context, idx uint64) error {
 	if n.fsm.State().AppliedIndex() >= idx {
 		return nil
 	}
+	// Once the node stops nothing more applies: refuse then rather than
+	// wait out the caller's deadline.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(n.stopCtx, cancel)()
 	if err := n.fsm.WaitApplied(ctx, idx); err != nil {
+		if n.stopCtx.Err() != nil {
+			return ErrClosed
+		}
 		return fmt.Errorf("%w: waiting for index %d to apply: %v", ErrTimeout, idx, err)
 	}
 	return nil
