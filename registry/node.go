@@ -61,11 +61,10 @@ type Node struct {
 	done     chan struct{}      // closed when the node stopped (Close or fatal)
 	doneErr  atomic.Pointer[error]
 	wg       sync.WaitGroup
-	// goMu guards wgClosed: goroutines started on demand (goAdd) join wg
-	// only until Close begins, since a WaitGroup must not grow from zero
-	// while Close waits on it.
+	// goMu orders goAdd against Close closing stop: goroutines started on
+	// demand join wg only until Close begins, since a WaitGroup must not
+	// grow from zero while Close waits on it.
 	goMu      sync.Mutex
-	wgClosed  bool
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -380,9 +379,8 @@ func (n *Node) watchFSM() {
 // transport and the stores. It is idempotent.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
-		close(n.stop)
 		n.goMu.Lock()
-		n.wgClosed = true
+		close(n.stop)
 		n.goMu.Unlock()
 		n.stopAll()
 		if n.raft.State() == raft.Leader && n.voters() > 1 {
@@ -413,8 +411,10 @@ func (n *Node) Close() error {
 func (n *Node) goAdd() bool {
 	n.goMu.Lock()
 	defer n.goMu.Unlock()
-	if n.wgClosed {
+	select {
+	case <-n.stop:
 		return false
+	default:
 	}
 	n.wg.Add(1)
 	return true
