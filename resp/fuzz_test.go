@@ -15,7 +15,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rosterhq/roster/fsm"
-	"github.com/rosterhq/roster/internal/testutil"
 	"github.com/rosterhq/roster/registry"
 )
 
@@ -87,32 +86,12 @@ type respFuzzEnv struct {
 
 func newRESPFuzzEnv(f *testing.F) *respFuzzEnv {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	node, err := registry.Open(registry.Config{
-		ID: "n1", DataDir: f.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: true, NoSync: true,
-		Tick: testTick, HTTPAdvertise: "127.0.0.1:1",
-	}, quiet, prometheus.NewRegistry())
-	if err != nil {
-		f.Fatalf("open node: %v", err)
-	}
-	f.Cleanup(func() { _ = node.Close() })
-	testutil.Eventually(f, 10*time.Second, "node ready", func() bool { return node.Ready() == nil })
+	node := openTestNode(f, quiet, prometheus.NewRegistry())
 	srv, err := New(Config{RequestTimeout: fuzzRESPTimeout}, respFuzzBackend{node}, quiet)
 	if err != nil {
 		f.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		f.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	f.Cleanup(func() {
-		srv.Close()
-		if err := <-served; err != nil {
-			f.Errorf("Serve: %v", err)
-		}
-	})
-	return &respFuzzEnv{node: node, addr: ln.Addr().String()}
+	return &respFuzzEnv{node: node, addr: serveTest(f, srv)}
 }
 
 // fingerprint is what an error reply must leave as it was.

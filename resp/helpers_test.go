@@ -2,6 +2,7 @@ package resp
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"strconv"
 	"testing"
@@ -33,6 +34,22 @@ func newEnvWith(t testing.TB, adjust func(*Config)) *env {
 	t.Helper()
 	log := logtest.ForTest(t)
 	reg := prometheus.NewRegistry()
+	node := openTestNode(t, log, reg)
+	var cfg Config
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	srv, err := New(cfg, node, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, node: node, srv: srv, addr: serveTest(t, srv), reg: reg}
+}
+
+// openTestNode opens a one-member node in a temporary directory, closed at
+// cleanup, and waits until it is ready.
+func openTestNode(t testing.TB, log *slog.Logger, reg prometheus.Registerer) *registry.Node {
+	t.Helper()
 	node, err := registry.Open(registry.Config{
 		ID: "n1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: true, NoSync: true,
 		Tick: testTick, HTTPAdvertise: "127.0.0.1:1",
@@ -42,14 +59,13 @@ func newEnvWith(t testing.TB, adjust func(*Config)) *env {
 	}
 	t.Cleanup(func() { _ = node.Close() })
 	testutil.Eventually(t, 10*time.Second, "node ready", func() bool { return node.Ready() == nil })
-	var cfg Config
-	if adjust != nil {
-		adjust(&cfg)
-	}
-	srv, err := New(cfg, node, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return node
+}
+
+// serveTest serves srv on a new local port until cleanup and returns the
+// address.
+func serveTest(t testing.TB, srv *Server) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +78,7 @@ func newEnvWith(t testing.TB, adjust func(*Config)) *env {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return &env{t: t, node: node, srv: srv, addr: ln.Addr().String(), reg: reg}
+	return ln.Addr().String()
 }
 
 // client is a go-redis client of the port, closed at cleanup.
