@@ -90,10 +90,8 @@ func (n *Node) leaderRound(ctx context.Context) (uint64, error) {
 	// Not VerifyLeader().Error() alone: raft leaves a verification still
 	// queued at shutdown unanswered, and this round holds Close up.
 	if err := n.waitFuture(ctx, n.raft.VerifyLeader()); err != nil {
-		select {
-		case <-n.stop:
+		if n.stopCtx.Err() != nil {
 			return 0, ErrClosed
-		default:
 		}
 		if ctx.Err() != nil {
 			return 0, fmt.Errorf("%w: confirming leadership for a read: %v", ErrTimeout, ctx.Err())
