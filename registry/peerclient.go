@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -320,6 +321,7 @@ func (c *peerConn) writeLoop(w *bufio.Writer) {
 			return
 		}
 		buf = buf[:0]
+		yielded := false
 		for pc := first; pc != nil; {
 			if pc.state.CompareAndSwap(callQueued, callWritten) {
 				buf = appendRequest(buf, pc.kind, pc.id, pc.timeout, pc.payload)
@@ -329,6 +331,14 @@ func (c *peerConn) writeLoop(w *bufio.Writer) {
 				select {
 				case pc = <-c.sendq:
 				default:
+					if !yielded {
+						yielded = true
+						runtime.Gosched()
+						select {
+						case pc = <-c.sendq:
+						default:
+						}
+					}
 				}
 			}
 		}

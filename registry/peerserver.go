@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -277,6 +278,12 @@ func (s *peerServer) writeLoop(ctx context.Context, cw *connWriter, out <-chan [
 			return
 		}
 		frames = drainFrames(append(frames[:0], frame), out)
+		if len(frames) == 1 {
+			// The answers of one applied raft batch are woken together;
+			// yield once so the others can queue behind the first.
+			runtime.Gosched()
+			frames = drainFrames(frames, out)
+		}
 		if err := cw.send(frames...); err != nil {
 			return
 		}
