@@ -112,6 +112,17 @@ const (
 	DefaultKeepAliveLinger = 3 * time.Millisecond
 	MaxKeepAliveLinger     = 100 * time.Millisecond
 	DefaultSnapshotRetain  = 2
+	// A restart reads back, twice and one GetLog at a time, every log
+	// entry after the newest snapshot: raft scans them for configuration
+	// changes, then hands them to the state machine, which skips those
+	// under its checkpoint. About 11 µs an entry, so the restart time
+	// grows with the entries since the last snapshot: the checkpointer
+	// asks for a snapshot every DefaultSnapshotThreshold entries
+	// (snapshotter.go), and raft's own check every 5 s (it waits one to
+	// two intervals) is the backstop (docs/benchmarks.md, "Restart after
+	// sustained writes").
+	DefaultSnapshotThreshold = 65536
+	DefaultSnapshotInterval  = 5 * time.Second
 
 	DefaultCheckpointInterval = 100 * time.Millisecond
 	DefaultCheckpointEntries  = fsm.DefaultCheckpointEntries
@@ -131,7 +142,7 @@ func (c *Config) setDefaults() {
 	def(&c.ElectionTimeout, time.Second)
 	def(&c.LeaderLeaseTimeout, 500*time.Millisecond)
 	def(&c.CommitTimeout, 50*time.Millisecond)
-	def(&c.SnapshotInterval, 2*time.Minute)
+	def(&c.SnapshotInterval, DefaultSnapshotInterval)
 	def(&c.CheckpointInterval, DefaultCheckpointInterval)
 	def(&c.KeepAliveLinger, DefaultKeepAliveLinger)
 	if c.CheckpointEntries == 0 {
@@ -147,7 +158,7 @@ func (c *Config) setDefaults() {
 		c.KeepAliveBatch = DefaultKeepAliveBatch
 	}
 	if c.SnapshotThreshold == 0 {
-		c.SnapshotThreshold = 8192
+		c.SnapshotThreshold = DefaultSnapshotThreshold
 	}
 	if c.SnapshotRetain == 0 {
 		c.SnapshotRetain = DefaultSnapshotRetain

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,9 +28,11 @@ import (
 //	ROSTER_RESTART_KEYS=1000000 go test -run TestRestartTimeManyKeys -v -timeout 30m ./registry/
 //
 // The keys (100-byte values, a tenth of them on leases) are written
-// in-process with Txns of 10,000 puts, then a snapshot is taken and 2,000
-// more single writes follow, so the restart loads a checkpoint and raft
-// hands back the log after the snapshot. rosterd then runs on the data,
+// in-process with Txns of 10,000 puts, then a snapshot is taken and
+// ROSTER_RESTART_WRITES (default 200,000) single puts follow from 64
+// writers, as under sustained load, with the default snapshot policy
+// deciding when raft snapshots: a restart reads back every log entry after
+// the newest snapshot, so that policy bounds the restart time. rosterd then runs on the data,
 // is killed with SIGKILL under a trickle of writes and restarted; each
 // restart's time to /readyz is logged on a RESTART: line.
 func TestRestartTimeManyKeys(t *testing.T) {
@@ -66,15 +70,17 @@ func TestRestartTimeManyKeys(t *testing.T) {
 	if _, err := n.Snapshot(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 2000; i++ {
-		if _, err := n.Put(ctx, fsm.Put{Key: fmt.Sprintf("/after/%05d", i), Value: value}); err != nil {
-			t.Fatal(err)
-		}
+	t.Logf("built %d keys in %v", keys, time.Since(built).Round(time.Second))
+	writes := 200_000
+	if w, err := strconv.Atoi(os.Getenv("ROSTER_RESTART_WRITES")); err == nil && w >= 0 {
+		writes = w
 	}
+	sustained := time.Now()
+	sustainWrites(t, n, writes, value)
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("built %d keys in %v", keys, time.Since(built).Round(time.Second))
+	t.Logf("then %d single puts from 64 writers in %v, the node's own snapshot policy in force", writes, time.Since(sustained).Round(time.Second))
 
 	m.Start()
 	c.WaitReady(5*time.Minute, m)
@@ -93,5 +99,32 @@ func TestRestartTimeManyKeys(t *testing.T) {
 			t.Fatalf("member not ready after %v:\n%s", time.Since(start), m.Logs())
 		}
 		t.Logf("RESTART: %d keys: ready %v after kill -9 (run %d)", keys, time.Since(start).Round(time.Millisecond), run)
+	}
+}
+
+// sustainWrites makes count single puts from 64 writers, to count keys
+// under /after/ in a scattered order.
+func sustainWrites(t *testing.T, n *registry.Node, count int, value []byte) {
+	t.Helper()
+	var next atomic.Int64
+	var failed atomic.Value
+	var wg sync.WaitGroup
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1); i <= int64(count); i = next.Add(1) {
+				k := (i * 7919) % int64(count)
+				p := fsm.Put{Key: fmt.Sprintf("/after/%08d", k), Value: value}
+				if _, err := n.Put(context.Background(), p); err != nil {
+					failed.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -64,8 +64,6 @@ const (
 	defaultElectionTimeout    = time.Second
 	defaultLeaderLeaseTimeout = 500 * time.Millisecond
 	defaultCommitTimeout      = 50 * time.Millisecond
-	defaultSnapshotThreshold  = 8192
-	defaultSnapshotInterval   = 2 * time.Minute
 	defaultTrailingLogs       = 10240
 	// maxValueLimit bounds -max-value-size: a value travels whole in one
 	// raft entry, one HTTP body, one forwarded request and (with its
@@ -138,8 +136,8 @@ func newFlags() *flags {
 	fs.DurationVar(&f.election, "raft-election-timeout", defaultElectionTimeout, "raft election timeout")
 	fs.DurationVar(&f.leaderLease, "raft-leader-lease-timeout", defaultLeaderLeaseTimeout, "raft leader lease timeout")
 	fs.DurationVar(&f.commit, "raft-commit-timeout", defaultCommitTimeout, "raft commit timeout")
-	fs.Uint64Var(&f.snapThreshold, "snapshot-threshold", defaultSnapshotThreshold, "new log `entries` that trigger a snapshot")
-	fs.DurationVar(&f.snapInterval, "snapshot-interval", defaultSnapshotInterval, "how often to check whether a snapshot is due")
+	fs.Uint64Var(&f.snapThreshold, "snapshot-threshold", registry.DefaultSnapshotThreshold, "new log `entries` that trigger a snapshot")
+	fs.DurationVar(&f.snapInterval, "snapshot-interval", registry.DefaultSnapshotInterval, "how often to check whether a snapshot is due")
 	fs.IntVar(&f.snapRetain, "snapshot-retain", registry.DefaultSnapshotRetain, "snapshot `files` kept")
 	fs.Uint64Var(&f.trailingLogs, "trailing-logs", defaultTrailingLogs, "log `entries` kept after a snapshot for slow followers")
 	fs.DurationVar(&f.ckptInterval, "checkpoint-interval", registry.DefaultCheckpointInterval, "how long after a change the state file's background checkpoint is committed")
