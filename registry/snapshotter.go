@@ -40,6 +40,8 @@ func (n *Node) maybeSnapshot() {
 		switch {
 		case err == nil, errors.Is(err, raft.ErrNothingNewToSnapshot):
 			n.noteSnapshot()
+		case n.stopCtx.Err() != nil:
+			// Closing: raft shuts down, and Close commits the checkpoint.
 		default:
 			// Try again only after another threshold of entries, not at
 			// every checkpoint: a failing disk gets one attempt per
