@@ -20,8 +20,13 @@ func TestNemesis(t *testing.T) {
 	s := seed(t)
 	// A 4 KiB checkpoint journal: merges (records written in place, the
 	// journal read back and emptied) happen every few seconds under the
-	// faults, not only appends as with the default 16 MiB.
-	c := cluster.StartNet(t, p.Members, "-tick", "100ms", "-checkpoint-journal", "4096")
+	// faults, not only appends as with the default 16 MiB. A snapshot
+	// every 1,024 entries with 256 kept after it: snapshots and
+	// compactions run under the faults too, and a member that was down or
+	// cut off for a few seconds catches up by installing the leader's
+	// snapshot rather than from the log.
+	c := cluster.StartNet(t, p.Members, "-tick", "100ms", "-checkpoint-journal", "4096",
+		"-snapshot-threshold", "1024", "-trailing-logs", "256")
 	c.Leader(30 * time.Second)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -75,6 +80,7 @@ func TestNemesis(t *testing.T) {
 	refused, dropped := c.Net.Stats()
 	t.Logf("faults injected: %d (%s); proxies refused %d connections, dropped %d bytes", nem.Count(), nem.Summary(), refused, dropped)
 	t.Logf("checkpoints since each member's last start: %s", checkpointCounts(c))
+	t.Logf("snapshots taken / installed from the leader, per member: %s", snapshotCounts(c))
 
 	ops := lin.history()
 	t.Logf("linearizability: %d operations recorded (%d of unknown outcome), %d left out as provably without effect", len(ops), lin.unknown, lin.dropped)
@@ -105,6 +111,18 @@ func checkpointCounts(c *cluster.Cluster) string {
 			continue
 		}
 		out = append(out, fmt.Sprintf("%s %v (merges %v)", m.ID, ms["roster_checkpoints_total"], ms["roster_checkpoint_merges_total"]))
+	}
+	return strings.Join(out, ", ")
+}
+
+// snapshotCounts counts, in each member's log over the whole run, the
+// snapshots it took and those it installed from a leader.
+func snapshotCounts(c *cluster.Cluster) string {
+	var out []string
+	for _, m := range c.Members {
+		logs := m.Logs()
+		out = append(out, fmt.Sprintf("%s %d/%d", m.ID,
+			strings.Count(logs, "snapshot complete up to"), strings.Count(logs, "Installed remote snapshot")))
 	}
 	return strings.Join(out, ", ")
 }
