@@ -3,6 +3,7 @@ package fsm
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
 	"time"
@@ -49,7 +50,11 @@ func checkSnapshotState(path string) error {
 	if fi.Size() < size {
 		return fmt.Errorf("%w: the state file is %d bytes, its pages need %d", errBadSnapshot, fi.Size(), size)
 	}
-	return checkPageHeaders(fh, pageSize, size/pageSize)
+	free, err := freePages(fh, pageSize, size/pageSize)
+	if err != nil {
+		return err
+	}
+	return checkPageHeaders(fh, pageSize, size/pageSize, free)
 }
 
 // bbolt's page header: id u64, flags u16, count u16, overflow u32, in the
@@ -64,13 +69,20 @@ const (
 )
 
 // checkPageHeaders walks the pages below the high-water mark hwm, from one
-// page (or run of overflow pages) to the next, and checks that each says
-// it is where it is and is of a known type. Freed pages keep the header
-// they were written with, so a whole file passes; a page never written
-// (zeroes) or written elsewhere does not.
-func checkPageHeaders(r io.ReaderAt, pageSize, hwm int64) error {
+// page (or run of overflow pages) to the next, and checks that each page
+// in use says it is where it is and is of a known type: a page never
+// written (zeroes) or written elsewhere does not. Free pages are skipped
+// one by one: they may hold anything. A value of several pages, once
+// freed, can have its first page reused alone, and the next page then
+// holds the old value's bytes where a header would be; a live file being
+// streamed also has its free pages rewritten under the copy.
+func checkPageHeaders(r io.ReaderAt, pageSize, hwm int64, free map[int64]bool) error {
 	var h [pageHeaderSize]byte
 	for id := int64(0); id < hwm; {
+		if free[id] {
+			id++
+			continue
+		}
 		if _, err := r.ReadAt(h[:], id*pageSize); err != nil {
 			return fmt.Errorf("%w: page %d: %v", errBadSnapshot, id, err)
 		}
@@ -83,4 +95,82 @@ func checkPageHeaders(r io.ReaderAt, pageSize, hwm int64) error {
 		id += 1 + overflow
 	}
 	return nil
+}
+
+// bbolt's meta page, after the page header: magic u32, version u32, page
+// size u32, flags u32, root bucket (root u64, sequence u64), freelist u64,
+// high-water mark u64, txid u64, and an FNV-64a checksum of what precedes
+// it.
+const (
+	metaMagic       = 0xED0CDAED
+	metaVersion     = 2
+	metaFreelistAt  = 32
+	metaTxidAt      = 48
+	metaChecksumAt  = 56
+	metaSize        = 64
+	noFreelist      = ^uint64(0)
+	freelistMaxWord = 0xFFFF // a count this large is stored in the first id slot
+)
+
+// freePages reads the free list the valid meta page with the higher txid
+// points to (bbolt's own choice) and returns its page ids below hwm. The
+// state file always writes its free list; without one (NoFreelistSync)
+// nothing is skipped.
+func freePages(r io.ReaderAt, pageSize, hwm int64) (map[int64]bool, error) {
+	var best []byte
+	var bestTx uint64
+	for id := int64(0); id < 2; id++ {
+		m := make([]byte, metaSize)
+		if _, err := r.ReadAt(m, id*pageSize+pageHeaderSize); err != nil {
+			continue
+		}
+		if binary.NativeEndian.Uint32(m[0:]) != metaMagic || binary.NativeEndian.Uint32(m[4:]) != metaVersion {
+			continue
+		}
+		sum := fnv.New64a()
+		sum.Write(m[:metaChecksumAt])
+		if sum.Sum64() != binary.NativeEndian.Uint64(m[metaChecksumAt:]) {
+			continue
+		}
+		if tx := binary.NativeEndian.Uint64(m[metaTxidAt:]); best == nil || tx > bestTx {
+			best, bestTx = m, tx
+		}
+	}
+	if best == nil {
+		return nil, fmt.Errorf("%w: no valid meta page", errBadSnapshot)
+	}
+	fl := binary.NativeEndian.Uint64(best[metaFreelistAt:])
+	if fl == noFreelist {
+		return nil, nil
+	}
+	if int64(fl) < 2 || int64(fl) >= hwm {
+		return nil, fmt.Errorf("%w: the free list is at page %d, outside the file's %d pages", errBadSnapshot, fl, hwm)
+	}
+	var h [pageHeaderSize]byte
+	if _, err := r.ReadAt(h[:], int64(fl)*pageSize); err != nil {
+		return nil, fmt.Errorf("%w: free list: %v", errBadSnapshot, err)
+	}
+	overflow := int64(binary.NativeEndian.Uint32(h[12:]))
+	if int64(binary.NativeEndian.Uint64(h[0:])) != int64(fl) || binary.NativeEndian.Uint16(h[8:]) != pageFlagFreelist || int64(fl)+1+overflow > hwm {
+		return nil, fmt.Errorf("%w: the free list's page %d is torn", errBadSnapshot, fl)
+	}
+	body := make([]byte, (1+overflow)*pageSize-pageHeaderSize)
+	if _, err := r.ReadAt(body, int64(fl)*pageSize+pageHeaderSize); err != nil {
+		return nil, fmt.Errorf("%w: free list: %v", errBadSnapshot, err)
+	}
+	n := int64(binary.NativeEndian.Uint16(h[10:]))
+	if n == freelistMaxWord {
+		n = int64(binary.NativeEndian.Uint64(body))
+		body = body[8:]
+	}
+	if n > int64(len(body))/8 {
+		return nil, fmt.Errorf("%w: the free list says %d pages, its page holds %d", errBadSnapshot, n, len(body)/8)
+	}
+	free := make(map[int64]bool, n)
+	for i := int64(0); i < n; i++ {
+		if id := int64(binary.NativeEndian.Uint64(body[8*i:])); id >= 2 && id < hwm && id != int64(fl) {
+			free[id] = true
+		}
+	}
+	return free, nil
 }
