@@ -3,12 +3,10 @@ package systemtest
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/rosterhq/roster/internal/cluster"
-	"github.com/rosterhq/roster/internal/testutil"
 )
 
 // TestKeptListingAfterSnapshotInstall: a follower that kept a listing,
@@ -54,25 +52,15 @@ func TestKeptListingAfterSnapshotInstall(t *testing.T) {
 		}
 	}
 
-	f.Freeze()
-	put("/lc/a/4", "v")
-	if code, b := do(t, "DELETE", leader.URL("/v1/kv/lc/a/1"), nil); code != 200 {
-		t.Fatalf("delete: %d %s", code, b)
-	}
-	for i := range 200 { // log entries that move no revision
-		grant(t, leader.URL(""), 600, fmt.Sprintf("/lc/lease-%d", i))
-	}
-	if code, b := do(t, "POST", leader.URL("/v1/cluster/snapshot"), nil); code != 200 {
-		t.Fatalf("snapshot: %d %s", code, b)
-	}
-	f.Thaw()
-	c.WaitCaughtUp(30*time.Second, f)
-	// raft logs the install just after the state it restored is applied
-	// (and WaitCaughtUp can see it), so the line may still be on its way.
-	installed := func() bool { return strings.Contains(f.Logs(), "Installed remote snapshot") }
-	if !testutil.Poll(10*time.Second, installed) {
-		t.Fatalf("follower %s caught up without a snapshot install; the test proves nothing", f.ID)
-	}
+	catchUpBySnapshot(t, c, leader, f, func() {
+		put("/lc/a/4", "v")
+		if code, b := do(t, "DELETE", leader.URL("/v1/kv/lc/a/1"), nil); code != 200 {
+			t.Fatalf("delete: %d %s", code, b)
+		}
+		for i := range 200 { // log entries that move no revision
+			grant(t, leader.URL(""), 600, fmt.Sprintf("/lc/lease-%d", i))
+		}
+	})
 	want, wantRev := keys(leader)
 	if !slices.Equal(want, []string{"/lc/a/2", "/lc/a/3", "/lc/a/4"}) {
 		t.Fatalf("leader lists %v", want)
