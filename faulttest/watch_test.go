@@ -105,6 +105,12 @@ func (w *watchWorkload) writer(ctx context.Context, rng *rand.Rand, id int) {
 			}
 		} else {
 			val := fmt.Sprintf("w%d-%d", id, seq)
+			if rng.IntN(10) == 0 {
+				// Values of several pages: freed and partly reused page
+				// runs in every member's state file, which snapshots
+				// (taken every 1,024 entries here) then carry.
+				val += strings.Repeat("x", 2048+rng.IntN(6<<10))
+			}
 			w.note(key, val)
 			if rev, ok := w.put(m, key, val); ok {
 				w.mu.Lock()
