@@ -332,6 +332,9 @@ func (c *peerConn) writeLoop(w *bufio.Writer) {
 				case pc = <-c.sendq:
 				default:
 					if !yielded {
+						// Callers woken together (a batch of client
+						// requests) queue one by one: yield once so those
+						// already runnable join this write.
 						yielded = true
 						runtime.Gosched()
 						select {
