@@ -31,6 +31,5 @@ func (n *Node) runCheckpointer() {
 			return // the state machine failed: watchFSM stops the node
 		}
 		n.met.checkpointDuration.Observe(time.Since(start).Seconds())
-		n.maybeSnapshot()
 	}
 }

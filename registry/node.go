@@ -43,12 +43,6 @@ type Node struct {
 
 	needJoin bool // first start with -join: StartJoin asks to be added
 
-	// snapIndex is the newest snapshot's index as last seen (raft's own
-	// snapshots raise it only when maybeSnapshot looks); snapping is set
-	// while maybeSnapshot's snapshot runs.
-	snapIndex atomic.Uint64
-	snapping  atomic.Bool
-
 	kaCh          chan *kaRequest
 	leaderReads   readBatcher // read-index rounds confirmed by a quorum
 	followerReads readBatcher // read indexes asked of the leader
@@ -166,7 +160,6 @@ func (n *Node) openStores(raftDir string) error {
 	if err := n.checkStateNotAhead(); err != nil {
 		return err
 	}
-	n.noteSnapshot()
 	// raft does not restore snapshots on start (the state file is durable);
 	// but a state file behind the newest snapshot (lost or replaced) must be
 	// brought up to it, since the log before the snapshot is gone.
