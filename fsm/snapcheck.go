@@ -115,7 +115,10 @@ const (
 // freePages reads the free list the valid meta page with the higher txid
 // points to (bbolt's own choice) and returns its page ids below hwm. The
 // state file always writes its free list; without one (NoFreelistSync)
-// nothing is skipped.
+// nothing is skipped. Read by hand, bounds-checked, rather than with
+// bbolt's PreLoadFreelist and Tx.Page: bbolt reads a free list through
+// its map without checking it, and rebuilds a missing one by walking the
+// tree, and either can crash on the torn file this check exists to refuse.
 func freePages(r io.ReaderAt, pageSize, hwm int64) (map[int64]bool, error) {
 	var best []byte
 	var bestTx uint64
