@@ -204,11 +204,14 @@ func checkKVRead(_ *Server, c *gin.Context, p *registry.Principal) error {
 }
 
 // checkKVWrite: write on the key (put, CAS, attaching to a lease, delete),
-// or on a rule covering the whole prefix (prefix delete).
+// or on a rule covering the whole prefix (prefix delete). A put with
+// prev=true answers the previous value: that is a read too (etcd's rule
+// for prev_kv).
 func checkKVWrite(_ *Server, c *gin.Context, p *registry.Principal) error {
 	key := c.Param("key")
 	q := newQuery(c)
 	prefix := c.Request.Method == http.MethodDelete && q.flag("prefix")
+	prev := c.Request.Method == http.MethodPut && q.flag("prev")
 	if q.err != nil {
 		return q.err
 	}
@@ -217,6 +220,9 @@ func checkKVWrite(_ *Server, c *gin.Context, p *registry.Principal) error {
 	}
 	if !prefix && !p.CanWrite(key) {
 		return denied(p, "write %q", clip(key))
+	}
+	if prev && !p.CanRead(key) {
+		return denied(p, "read %q (prev=true answers its previous value)", clip(key))
 	}
 	return nil
 }
