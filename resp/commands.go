@@ -30,10 +30,13 @@ type spec struct {
 	access            access
 	// keys overrides first/last/step for the permission check (patterns
 	// name a prefix).
-	keys  func(args [][]byte) []string
-	write func(s *session, args [][]byte) (writeOp, error)
-	read  func(s *session, args [][]byte) (func(*fsm.State) reply, error)
-	do    func(ctx context.Context, s *session, args [][]byte) reply
+	keys func(args [][]byte) []string
+	// alsoReads says a write also answers its keys' current values (SET …
+	// GET): it then needs read on them too.
+	alsoReads func(args [][]byte) bool
+	write     func(s *session, args [][]byte) (writeOp, error)
+	read      func(s *session, args [][]byte) (func(*fsm.State) reply, error)
+	do        func(ctx context.Context, s *session, args [][]byte) reply
 }
 
 // keysOf lists the Roster keys (or prefixes) a command touches.
@@ -74,7 +77,7 @@ func init() {
 		"get":    {arity: 2, flags: fRead, first: 1, last: 1, step: 1, access: accessRead, read: readGet},
 		"mget":   {arity: -2, flags: fRead, first: 1, last: -1, step: 1, access: accessRead, read: readMGet},
 		"exists": {arity: -2, flags: fRead, first: 1, last: -1, step: 1, access: accessRead, read: readExists},
-		"set":    {arity: -3, flags: fWriteDen, first: 1, last: 1, step: 1, access: accessWrite, write: writeSet},
+		"set":    {arity: -3, flags: fWriteDen, first: 1, last: 1, step: 1, access: accessWrite, alsoReads: setGets, write: writeSet},
 		"setnx":  {arity: 3, flags: fWriteDen, first: 1, last: 1, step: 1, access: accessWrite, write: writeSetNX},
 		"mset":   {arity: -3, flags: fWriteDen, first: 1, last: -1, step: 2, access: accessWrite, write: writeMSet},
 		"del":    {arity: -2, flags: fWrite, first: 1, last: -1, step: 1, access: accessWrite, write: writeDel},

@@ -185,12 +185,13 @@ func (s *session) allowed(name string, sp *spec, args [][]byte) error {
 			return noPerm{"run '" + name + "' (admin only)"}
 		}
 	case accessRead, accessWrite:
+		read := sp.access == accessRead || sp.alsoReads != nil && sp.alsoReads(args)
 		for _, k := range sp.keysOf(args) {
-			if sp.access == accessRead && !s.ident.CanRead(k) {
-				return noPerm{"read " + k}
-			}
 			if sp.access == accessWrite && !s.ident.CanWrite(k) {
 				return noPerm{"write " + k}
+			}
+			if read && !s.ident.CanRead(k) {
+				return noPerm{"read " + k}
 			}
 		}
 	}

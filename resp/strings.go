@@ -183,6 +183,12 @@ func prevOf(r fsm.Result) *fsm.KV {
 	return r.Prev
 }
 
+// setGets: SET … GET answers the old value, a read.
+func setGets(args [][]byte) bool {
+	a, err := parseSet(args)
+	return err == nil && a.get
+}
+
 // SET key value [EX s|PX ms] [NX|XX] [GET]
 func writeSet(s *session, args [][]byte) (writeOp, error) {
 	a, err := parseSet(args)
