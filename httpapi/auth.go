@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/rosterhq/roster/api"
+	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/registry"
 )
 
@@ -237,8 +238,7 @@ func checkIncr(_ *Server, c *gin.Context, p *registry.Principal) error {
 }
 
 // checkLeaseWrite: keep-alive, time-to-live and revoke of the :id lease
-// need write on every key attached to it, or admin. The keys come from
-// this member's own replica: no round trip.
+// need write on every key attached to it, or admin.
 func checkLeaseWrite(s *Server, c *gin.Context, p *registry.Principal) error {
 	id, err := pathID(c)
 	if err != nil {
@@ -251,11 +251,27 @@ func (s *Server) mayRenew(c *gin.Context, p *registry.Principal, ids ...int64) e
 	if p.Admin() {
 		return nil
 	}
-	st, err := s.b.Read(c.Request.Context(), true)
+	st, err := s.checkState(c)
 	if err != nil {
 		return err
 	}
 	return registry.MayRenew(p, st, ids...)
+}
+
+// checkState is the state a check about leases judges from: the one the
+// route acts on, read linearizably unless the request itself reads stale.
+// This member's replica alone is not enough: on a follower it may not have
+// applied a lease, or its latest keys, yet, and a lease it does not know
+// would pass as a lease without keys.
+func (s *Server) checkState(c *gin.Context) (*fsm.State, error) {
+	stale := false
+	if c.Request.Method == http.MethodGet {
+		q := newQuery(c)
+		if stale = q.flag("stale"); q.err != nil {
+			return nil, q.err
+		}
+	}
+	return s.b.Read(c.Request.Context(), stale)
 }
 
 // checkKeepAliveBatch: every lease of the batch must be renewable by the
@@ -294,7 +310,7 @@ func checkCompatKeepAlive(s *Server, c *gin.Context, p *registry.Principal) erro
 		return nil
 	}
 	id, _ := pathID(c) // checked by checkLeaseWrite
-	st, err := s.b.Read(c.Request.Context(), true)
+	st, err := s.checkState(c)
 	if err != nil {
 		return err
 	}
