@@ -162,6 +162,11 @@ func (s *State) Tokens() []Token {
 // TokenCount is the number of tokens.
 func (s *State) TokenCount() int { return len(s.auth.tokens) }
 
+// SameAuth reports whether s holds the same version of the access control
+// tables as o (false when o is nil): a long-lived request checks its token
+// again only when they changed.
+func (s *State) SameAuth(o *State) bool { return o != nil && s.auth == o.auth }
+
 // TokenByHash finds the token whose secret hashes to hash.
 func (s *State) TokenByHash(hash []byte) (Token, bool) {
 	id, ok := s.auth.byHash[string(hash)]

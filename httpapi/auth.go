@@ -189,12 +189,15 @@ func needAdmin(_ *Server, c *gin.Context, p *registry.Principal) error {
 
 // checkKVRead: read on the key, or on a rule covering the whole prefix.
 func checkKVRead(_ *Server, c *gin.Context, p *registry.Principal) error {
-	key := c.Param("key")
 	q := newQuery(c)
 	prefix := q.flag("prefix")
 	if q.err != nil {
 		return q.err
 	}
+	return mayReadKV(p, c.Param("key"), prefix)
+}
+
+func mayReadKV(p *registry.Principal, key string, prefix bool) error {
 	if prefix && !p.CanReadPrefix(key) {
 		return denied(p, "read every key under %q", clip(key))
 	}
@@ -202,6 +205,35 @@ func checkKVRead(_ *Server, c *gin.Context, p *registry.Principal) error {
 		return denied(p, "read %q", clip(key))
 	}
 	return nil
+}
+
+// recheckRead is, for a read authorized by authorize, the check of its
+// token against a later state: the one a read answers from, or the newest
+// one for a watch that stays open. A token deleted, or a role narrowed,
+// since authorize then refuses it: access control changes are in force as
+// soon as they apply, also for requests already open. The token is
+// resolved again only when the tables changed since the last check, so
+// open streams cost nothing per event. nil when access control is off.
+func (s *Server) recheckRead(c *gin.Context, key string, prefix bool) func(*fsm.State) error {
+	if principal(c) == nil {
+		return nil
+	}
+	token := bearer(c)
+	var checked *fsm.State
+	return func(st *fsm.State) error {
+		if st.SameAuth(checked) {
+			return nil
+		}
+		p, err := registry.Authenticate(st, token)
+		if err == nil {
+			err = mayReadKV(p, key, prefix)
+		}
+		if err != nil {
+			return err
+		}
+		checked = st
+		return nil
+	}
 }
 
 // checkKVWrite: write on the key (put, CAS, attaching to a lease, delete),

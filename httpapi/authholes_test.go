@@ -2,11 +2,13 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/internal/testutil"
@@ -139,4 +141,106 @@ func TestAuthLeaseChecksOnALaggingReplica(t *testing.T) {
 	if _, ok := e.node.FSM().State().Get("/secret/k"); !ok {
 		t.Fatal("a token without write on /secret/k revoked its lease")
 	}
+}
+
+// tokenID finds a token's ID by its name.
+func (e *env) tokenID(name string) string {
+	e.t.Helper()
+	var list api.TokenList
+	e.as(rootSecret, "GET", "/v1/auth/tokens", "").ok(e.t, 200, &list)
+	for _, tk := range list.Tokens {
+		if tk.Name == name {
+			return tk.ID
+		}
+	}
+	e.t.Fatalf("no token named %q", name)
+	return ""
+}
+
+// endsWithout waits for the stream to end and fails if it delivers an
+// event for key first.
+func (s *stream) endsWithout(key string) {
+	s.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev, ok := <-s.events:
+			if !ok {
+				return
+			}
+			if strings.Contains(ev.data, `"key":"`+key+`"`) {
+				s.t.Fatalf("event delivered after the token lost its rights: %s", ev.data)
+			}
+		case <-deadline:
+			s.t.Fatalf("the stream stayed open after the token lost its rights")
+		}
+	}
+}
+
+// TestAuthOpenStreamsFollowAccessChanges: a token's rights are in force as
+// soon as a change applies, also for the requests it has open: a watch
+// whose token is deleted, or whose role no longer covers the prefix,
+// delivers nothing more and ends; a blocking read whose token is deleted
+// while it waits answers 401, not the data.
+func TestAuthOpenStreamsFollowAccessChanges(t *testing.T) {
+	e := newAuthEnv(t)
+	e.putRole("api", `{"rules":[{"prefix":"/services/api/","read":true,"write":true}]}`)
+	e.putRole("watcher", `{"rules":[{"prefix":"/services/","read":true}]}`)
+	w := e.createToken("w", "api")
+	r := e.createToken("r", "watcher")
+	b := e.createToken("b", "api")
+
+	ws := e.openWatch("/v1/watch/services/api/?prefix=true", "Authorization", "Bearer "+w)
+	rs := e.openWatch("/v1/watch/services/?prefix=true", "Authorization", "Bearer "+r)
+	e.as(rootSecret, "PUT", "/v1/kv/services/api/a", "1").ok(t, 200, nil)
+	if _, ev := ws.next(); ev.KV.Key != "/services/api/a" {
+		t.Fatalf("first event: %+v", ev)
+	}
+	if _, ev := rs.next(); ev.KV.Key != "/services/api/a" {
+		t.Fatalf("first event: %+v", ev)
+	}
+
+	// The watch token is deleted, the other one's role narrowed.
+	e.as(rootSecret, "DELETE", "/v1/auth/tokens/"+e.tokenID("w"), "").ok(t, 200, nil)
+	e.putRole("watcher", `{"rules":[{"prefix":"/elsewhere/","read":true}]}`)
+	e.as(rootSecret, "PUT", "/v1/kv/services/api/b", "2").ok(t, 200, nil)
+	ws.endsWithout("/services/api/b")
+	rs.endsWithout("/services/api/b")
+
+	// A blocking read whose token goes while it waits.
+	rev := e.as(rootSecret, "GET", "/v1/kv/services/api/?prefix=true", "").ok(t, 200, nil).revision(t)
+	done := make(chan response, 1)
+	go func() {
+		done <- e.as(b, "GET", fmt.Sprintf("/v1/kv/services/api/?prefix=true&index=%d&wait=20s", rev), "")
+	}()
+	testutil.Eventually(t, 5*time.Second, "the blocking read waiting", func() bool {
+		return promtest.ToFloat64(e.srv.metrics.blocking) == 1
+	})
+	e.as(rootSecret, "DELETE", "/v1/auth/tokens/"+e.tokenID("b"), "").ok(t, 200, nil)
+	e.as(rootSecret, "PUT", "/v1/kv/services/api/c", "3").ok(t, 200, nil)
+	select {
+	case resp := <-done:
+		resp.fails(t, 401, api.CodeUnauthenticated)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the blocking read did not answer")
+	}
+}
+
+// TestAuthDeletedTokenOnALaggingReplica: a member whose replica has not
+// applied a token's deletion yet still takes the token for what it serves
+// from that replica (stale reads), but a linearizable read answers from a
+// state that has applied the deletion, and must not answer the token.
+func TestAuthDeletedTokenOnALaggingReplica(t *testing.T) {
+	e, lb := newLaggingAuthEnv(t)
+	e.putRole("api", `{"rules":[{"prefix":"/services/api/","read":true,"write":true}]}`)
+	tok := e.createToken("api-registrar", "api")
+	e.as(rootSecret, "PUT", "/v1/kv/services/api/n1", "x").ok(t, 200, nil)
+	id := e.tokenID("api-registrar")
+	lb.pin()
+	defer lb.catchUp()
+	e.as(rootSecret, "DELETE", "/v1/auth/tokens/"+id, "").ok(t, 200, nil)
+
+	e.as(tok, "GET", "/v1/kv/services/api/n1?stale=true", "").ok(t, 200, nil)
+	e.as(tok, "GET", "/v1/kv/services/api/n1", "").fails(t, 401, api.CodeUnauthenticated)
+	e.as(tok, "GET", "/v1/kv/services/api/?prefix=true", "").fails(t, 401, api.CodeUnauthenticated)
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -143,7 +144,7 @@ func (s *Server) watch(c *gin.Context) {
 	if !s.admit(c, &s.watches, "watches") {
 		return
 	}
-	ws := &watchStream{s: s, h: h, key: key, prefix: prefix, withPrev: withPrev, after: after}
+	ws := &watchStream{s: s, h: h, key: key, prefix: prefix, withPrev: withPrev, after: after, recheck: s.recheckRead(c, key, prefix)}
 	hdr := c.Writer.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-cache")
@@ -185,6 +186,9 @@ type watchStream struct {
 	prefix   bool
 	withPrev bool
 	after    int64 // revision of the last event considered
+	// recheck ends the stream once its token may no longer read what it
+	// watches (nil: access control is off).
+	recheck func(*fsm.State) error
 }
 
 // Why a stream woke up while idle.
@@ -198,6 +202,17 @@ const (
 
 // run streams events to sink until the client goes away, falls too far
 // behind, stops reading, or the server shuts down.
+// stillAllowed checks the stream's token against the newest state, which
+// holds at least the access control changes applied before the events
+// about to be sent.
+func (ws *watchStream) stillAllowed() bool {
+	if ws.recheck == nil {
+		return true
+	}
+	st, err := ws.s.b.Read(context.Background(), true)
+	return err == nil && ws.recheck(st) == nil
+}
+
 func (ws *watchStream) run(sink watchSink) {
 	s, h := ws.s, ws.h
 	s.metrics.watchers.Inc()
@@ -218,6 +233,9 @@ func (ws *watchStream) run(sink watchSink) {
 			return
 		}
 		budget = max(budget-int64(len(evs)), s.cfg.WatchLagLimit)
+		if !ws.stillAllowed() {
+			return // reconnecting, the client learns why: 401 or 403
+		}
 		sent := 0
 		for _, ev := range evs {
 			ws.after = ev.KV.ModRevision
