@@ -1,7 +1,15 @@
 package resp
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/rosterhq/roster/fsm"
 )
 
 // TestAuthSetGetNeedsRead: SET … GET answers the key's old value, which is
@@ -44,5 +52,83 @@ func TestAuthSetGetNeedsRead(t *testing.T) {
 	// Without GET the write is allowed.
 	if err := conn.Set(ctx(), "drop/x", "mine", 0).Err(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAuthSubscriberFollowsAccessChanges: a subscriber whose token is
+// deleted, or no longer covers what it follows, gets no more messages and
+// is disconnected (as Redis disconnects a client whose user loses its
+// channel permissions); one whose token still covers it keeps receiving.
+func TestAuthSubscriberFollowsAccessChanges(t *testing.T) {
+	t.Parallel()
+	auth := &testAuth{tokens: map[string]testIdentity{
+		"gone":     {read: []string{"/services/"}},
+		"narrowed": {read: []string{"/services/"}},
+		"kept":     {read: []string{"/services/"}},
+	}}
+	e := newEnvWith(t, func(c *Config) { c.Auth = auth })
+	subscribe := func(token string) (net.Conn, *bufio.Reader) {
+		c := e.dial()
+		fmt.Fprintf(c, "AUTH %s\r\nPSUBSCRIBE __keyspace@0__:services/*\r\n", token)
+		r := bufio.NewReader(c)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if line, err := r.ReadString('\n'); err != nil || line != "+OK\r\n" {
+			t.Fatalf("AUTH %s: %q %v", token, line, err)
+		}
+		for range 6 { // *3, $10, psubscribe, $len, the pattern, :1
+			if _, err := r.ReadString('\n'); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return c, r
+	}
+	put := func(key string) {
+		if _, err := e.node.Put(ctx(), fsm.Put{Key: key, Value: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gone, goneR := subscribe("gone")
+	narrowed, narrowedR := subscribe("narrowed")
+	_, keptR := subscribe("kept")
+	put("/services/a")
+	for _, r := range []*bufio.Reader{goneR, narrowedR, keptR} {
+		if msg := readUntil(t, r, "services/a"); msg == "" {
+			t.Fatal("no message for services/a")
+		}
+	}
+
+	auth.mu.Lock()
+	delete(auth.tokens, "gone")
+	auth.tokens["narrowed"] = testIdentity{read: []string{"/elsewhere/"}}
+	auth.mu.Unlock()
+	put("/services/b")
+	if msg := readUntil(t, keptR, "services/b"); msg == "" {
+		t.Fatal("a subscriber whose token still covers the key got no message")
+	}
+	for name, c := range map[string]net.Conn{"deleted": gone, "narrowed": narrowed} {
+		r := map[string]*bufio.Reader{"deleted": goneR, "narrowed": narrowedR}[name]
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		rest, err := io.ReadAll(r)
+		if strings.Contains(string(rest), "services/b") {
+			t.Errorf("the subscriber of a %s token got a message after the change: %q", name, rest)
+		}
+		if err != nil {
+			t.Errorf("the subscriber of a %s token stayed connected: %v; read %q", name, err, rest)
+		}
+	}
+}
+
+// readUntil reads RESP lines until one contains s ("" on error).
+func readUntil(t *testing.T, r *bufio.Reader, s string) string {
+	t.Helper()
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Logf("reading for %q: %v", s, err)
+			return ""
+		}
+		if strings.Contains(line, s) {
+			return line
+		}
 	}
 }

@@ -241,6 +241,12 @@ func (sub *subscriber) pump(after int64) {
 		budget = max(budget-int64(len(evs)), limit)
 		if len(evs) > 0 {
 			after = evs[len(evs)-1].KV.ModRevision
+			if err := sub.stillAllowed(); err != nil {
+				// As Redis does when a user loses its channel permissions.
+				sub.srv.log.Info("redis subscriber disconnected: its token may no longer follow its channels", "remote", sub.dc.RemoteAddr(), "reason", errorText(err))
+				sub.close()
+				return
+			}
 			if !sub.deliver(evs) {
 				sub.srv.log.Info("redis subscriber cut off: it stopped reading", "remote", sub.dc.RemoteAddr())
 				sub.close()
@@ -257,6 +263,30 @@ func (sub *subscriber) pump(after int64) {
 			return
 		}
 	}
+}
+
+// stillAllowed checks the connection's token again, against the access
+// control in force now, for every subscription: a token deleted, or a role
+// narrowed, since SUBSCRIBE must not go on receiving messages.
+func (sub *subscriber) stillAllowed() error {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if sub.srv.cfg.Auth == nil {
+		return nil
+	}
+	sub.sess.reauthenticate(sub.ctx)
+	channels := [][]byte{nil} // args[0], the command name, is not a channel
+	for ch := range sub.channels {
+		channels = append(channels, []byte(ch))
+	}
+	if err := sub.sess.allowed("subscribe", &spec{access: accessRead, keys: channelKeys(false)}, channels); err != nil {
+		return err
+	}
+	patterns := [][]byte{nil}
+	for _, p := range sub.patterns {
+		patterns = append(patterns, []byte(p))
+	}
+	return sub.sess.allowed("psubscribe", &spec{access: accessRead, keys: channelKeys(true)}, patterns)
 }
 
 // deliver writes the messages of evs; false when the client is gone or
