@@ -258,11 +258,15 @@ func (c *Client) order(write bool) []*endpoint {
 	return append(out, down...)
 }
 
-// noteLeader records the leader an answer named (host:port; "" when the
-// member knew none, which changes nothing).
+// noteLeader records the leader an answer named ("" when the member knew
+// none, which changes nothing). The header is the leader's advertised HTTP
+// address: host:port, or https://host:port when the members serve TLS.
 func (c *Client) noteLeader(addr string) {
 	if addr == "" || c.ignoreLeader.Load() {
 		return
+	}
+	if i := strings.Index(addr, "://"); i >= 0 {
+		addr = addr[i+len("://"):]
 	}
 	if l := c.leader.Load(); l != nil && l.base.Host == addr {
 		return

@@ -287,3 +287,39 @@ func TestUnencodableBodyIsAnError(t *testing.T) {
 		t.Fatalf("the server was called %d times; want none", hits.Load())
 	}
 }
+
+// TestLeaderHintOverTLS: members that serve TLS advertise their HTTP
+// address as https://host:port, and name the leader that way in
+// X-Roster-Leader; writes must still go straight to it.
+func TestLeaderHintOverTLS(t *testing.T) {
+	var leaderHost string
+	var leaderHits, followerHits atomic.Int64
+	answer := func(hits *atomic.Int64) http.HandlerFunc {
+		return func(w http.ResponseWriter, _ *http.Request) {
+			hits.Add(1)
+			w.Header().Set(headerLeader, "https://"+leaderHost)
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"revision":1}`))
+		}
+	}
+	leader := httptest.NewTLSServer(answer(&leaderHits))
+	defer leader.Close()
+	follower := httptest.NewTLSServer(answer(&followerHits))
+	defer follower.Close()
+	leaderHost = leader.Listener.Addr().String()
+	// The follower first: the first write learns the leader there.
+	c, err := New(Config{Endpoints: []string{follower.URL, leader.URL}, HTTPClient: leader.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := ctxT(t, 10*time.Second)
+	for range 6 {
+		if _, err := c.Put(ctx, "/k", []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f, l := followerHits.Load(), leaderHits.Load(); f != 1 || l != 5 {
+		t.Fatalf("%d writes went to the follower and %d to the leader it named; want 1 and 5", f, l)
+	}
+}

@@ -242,9 +242,9 @@ func (s *Server) routes(e *gin.Engine) {
 	au.GET("/whoami", s.whoami) // this member's own replica: no round trip
 }
 
-// headerLeader names the leader's HTTP address (host:port) on every
-// answer, when this member knows it, so that clients can send writes
-// straight to the leader.
+// headerLeader names the leader's advertised HTTP address (host:port, or
+// https://host:port when the members serve TLS) on every answer, when this
+// member knows it, so that clients can send writes straight to the leader.
 const headerLeader = "X-Roster-Leader"
 
 // leaderHeader sets headerLeader.
