@@ -313,13 +313,17 @@ func (n *Node) forwardReadIndex(ctx context.Context) (idx uint64, self bool, err
 
 // watchLeaderChanges closes the channel to a former leader as soon as raft
 // reports another one, so requests still waiting there fail now (outcome
-// unknown) rather than at their deadline.
+// unknown) rather than at their deadline. It also stops the node when raft
+// shuts itself down (see stopRemoved).
 func (n *Node) watchLeaderChanges() {
 	defer n.wg.Done()
 	ch := make(chan raft.Observation, 4)
 	obs := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
-		_, ok := o.Data.(raft.LeaderObservation)
-		return ok
+		switch o.Data.(type) {
+		case raft.LeaderObservation, raft.RaftState:
+			return true
+		}
+		return false
 	})
 	n.raft.RegisterObserver(obs)
 	defer n.raft.DeregisterObserver(obs)
@@ -328,9 +332,33 @@ func (n *Node) watchLeaderChanges() {
 		case <-n.stop:
 			return
 		case o := <-ch:
-			if lo, ok := o.Data.(raft.LeaderObservation); ok {
-				n.peers.dropLeader(string(lo.LeaderAddr))
+			switch d := o.Data.(type) {
+			case raft.LeaderObservation:
+				n.peers.dropLeader(string(d.LeaderAddr))
+			case raft.RaftState:
+				if d == raft.Shutdown && n.stopRemoved() {
+					return
+				}
 			}
 		}
 	}
+}
+
+// stopRemoved stops the node after raft shut down without Close: a leader
+// that commits its own removal shuts its raft down (ShutdownOnRemove). The
+// node can then serve nothing but stale state, and would answer every
+// other request only after waiting in vain for a leader; stopped, like a
+// node whose state machine failed, it lets rosterd exit and clients fail
+// over at once. It reports false when Close shut raft down.
+func (n *Node) stopRemoved() bool {
+	select {
+	case <-n.stop: // Close closes stop before it shuts raft down
+		return false
+	default:
+	}
+	err := fmt.Errorf("%w: this member was removed from the cluster, and its raft shut down", ErrNotMember)
+	n.doneErr.CompareAndSwap(nil, &err)
+	n.log.Error("stopping: this member was removed from the cluster")
+	go n.Close()
+	return true
 }

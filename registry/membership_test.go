@@ -100,7 +100,7 @@ func TestRemovedMemberCannotComeBack(t *testing.T) {
 }
 
 // A leader that removes itself cannot propose the record's deletion; the
-// next leader forgets it.
+// next leader forgets it. The removed leader stops.
 func TestLeaderRemovingItselfIsForgottenByTheNext(t *testing.T) {
 	nodes := startTrio(t)
 	old := nodes[0]
@@ -122,5 +122,16 @@ func TestLeaderRemovingItselfIsForgottenByTheNext(t *testing.T) {
 	})
 	if f := next.FSM().State(); len(f.Members()) != 2 {
 		t.Fatalf("records left: %+v", f.Members())
+	}
+	// Raft shut itself down on the removed leader: the node stops too,
+	// rather than answer every request after waiting for a leader that
+	// never comes.
+	select {
+	case <-old.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the removed leader's node is still open with its raft shut down")
+	}
+	if err := old.Err(); !errors.Is(err, registry.ErrNotMember) {
+		t.Fatalf("the removed leader stopped with %v, want ErrNotMember", err)
 	}
 }

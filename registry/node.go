@@ -349,7 +349,8 @@ func (n *Node) FSM() *fsm.FSM { return n.fsm }
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 
 // Done is closed when the node has stopped: after Close, or on its own
-// after a fatal state machine error (see Err).
+// after a fatal state machine error or its removal from the cluster as
+// leader (see Err).
 func (n *Node) Done() <-chan struct{} { return n.done }
 
 // Err is the fatal error that stopped the node, nil after a clean Close.
