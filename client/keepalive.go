@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -23,10 +24,10 @@ import (
 // when its renewal goes out.
 //
 // A lease is lost — its channels close — when the server reports it not
-// found, or when no renewal succeeded before its deadline (the send time of
-// the last successful renewal plus the TTL: the server keeps a lease no
-// earlier than TTL after the renewal it acknowledged, and after that it
-// may be gone). Until then a failed renewal is retried with backoff.
+// found or refuses this client its renewal (403), or when no renewal
+// succeeded before its deadline (the send time of the last successful
+// renewal plus the TTL: the server keeps a lease no earlier than TTL after
+// the renewal it acknowledged, and after that it may be gone). Until then a failed renewal is retried with backoff.
 const (
 	// kaFirstDelay collects the leases that KeepAlive is called for in one
 	// burst (say, at start-up) into the first batch.
@@ -85,9 +86,10 @@ func newKeepAliver(c *Client) *keepAliver {
 
 // KeepAlive keeps the lease alive until ctx ends or the client closes, and
 // reports each renewal on the returned channel. The channel closes when
-// the lease is lost (the server no longer knows it, or no renewal
-// succeeded before it could have expired), when ctx ends, or when the
-// client closes; a closed channel is the signal to stop using the lease.
+// the lease is lost (the server no longer knows it, the client's token may
+// not renew it, or no renewal succeeded before it could have expired),
+// when ctx ends, or when the client closes; a closed channel is the
+// signal to stop using the lease.
 // The channel is buffered; a consumer that does not keep up misses
 // responses, but the lease is renewed regardless. Read it, or at least
 // watch for its close.
@@ -309,10 +311,26 @@ func (k *keepAliver) renew(ids []LeaseID) {
 	if err == nil {
 		err = res.decode(&w)
 	}
+	if errors.Is(err, ErrPermissionDenied) && len(ids) > 1 {
+		// The server refuses a batch as a whole when the token may not
+		// renew one of its leases: find that one by halves, so that the
+		// others are still renewed.
+		h := len(ids) / 2
+		k.renew(ids[:h])
+		k.renew(ids[h:])
+		return
+	}
 
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.closed {
+		return
+	}
+	if errors.Is(err, ErrPermissionDenied) {
+		// This client may not renew the lease: it is as good as lost.
+		if l := k.leases[ids[0]]; l != nil {
+			k.loseLocked(l)
+		}
 		return
 	}
 	now = time.Now()

@@ -208,6 +208,9 @@ func testKeepAliveBatched(t *testing.T, cl *cluster.Cluster) {
 type fakeKeepAlive struct {
 	ttl  int64
 	down atomic.Bool
+	// deny, when set, is a lease the client's token may not renew: a
+	// batch that names it is refused as a whole, 403 (API.md).
+	deny LeaseID
 	// gate, when set, holds every request until it is closed.
 	gate  chan struct{}
 	mu    sync.Mutex
@@ -231,6 +234,10 @@ func (f *fakeKeepAlive) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.IDs) > kaMaxBatch {
 		writeErr(w, 400, "invalid_argument")
+		return
+	}
+	if f.deny != 0 && slices.Contains(req.IDs, f.deny) {
+		writeErr(w, 403, "permission_denied")
 		return
 	}
 	f.mu.Lock()
@@ -315,5 +322,33 @@ func TestKeepAliveDeadline(t *testing.T) {
 	waitClosed(t, ch, 5*time.Second, "KeepAlive with no successful renewal")
 	if d := time.Since(lastOK); d < 1300*time.Millisecond {
 		t.Fatalf("closed %v after the last success; the lease (TTL 2 s) was still alive", d)
+	}
+}
+
+// TestKeepAliveDeniedLeaseSparesTheOthers: the server refuses a batch
+// keep-alive as a whole when the token may not renew one of its leases.
+// That lease's channel closes; the leases batched with it go on being
+// renewed.
+func TestKeepAliveDeniedLeaseSparesTheOthers(t *testing.T) {
+	f := &fakeKeepAlive{ttl: 2, deny: 13}
+	m := newFakeMember(t, f.handle)
+	c, err := New(Config{Endpoints: []string{m.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := ctxT(t, 30*time.Second)
+	var chans []<-chan KeepAliveResponse
+	for _, id := range []LeaseID{1, 13, 2} {
+		ch, err := c.KeepAlive(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chans = append(chans, ch)
+	}
+	waitClosed(t, chans[1], 5*time.Second, "KeepAlive of a lease the token may not renew")
+	// Renewed past their TTL, every TTL/3.
+	for _, ch := range []<-chan KeepAliveResponse{chans[0], chans[2]} {
+		recvN(t, ch, 4, 5*time.Second)
 	}
 }
