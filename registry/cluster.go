@@ -73,7 +73,10 @@ const readyWait = time.Second
 // member has applied everything the leader had committed when Ready was
 // called: its read index, confirmed by the leader. A member that lags on
 // its log (its own commit index is behind the leader's) is not ready.
-func (n *Node) Ready() error {
+func (n *Node) Ready() error { return n.ready(true) }
+
+// ready is Ready; without voter, a caught-up non-voter is ready too.
+func (n *Node) ready(voter bool) error {
 	select {
 	case <-n.stop:
 		return ErrClosed
@@ -87,13 +90,13 @@ func (n *Node) Ready() error {
 	if f.Error() != nil {
 		return fmt.Errorf("%w: %v", ErrNotReady, f.Error())
 	}
-	voter := false
+	votes := false
 	for _, s := range f.Configuration().Servers {
 		if s.ID == raft.ServerID(n.cfg.ID) && s.Suffrage == raft.Voter {
-			voter = true
+			votes = true
 		}
 	}
-	if !voter {
+	if voter && !votes {
 		return fmt.Errorf("%w: not a voter of the cluster yet", ErrNotReady)
 	}
 	ctx, cancel := context.WithTimeout(n.stopCtx, readyWait)

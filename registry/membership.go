@@ -230,9 +230,9 @@ func (n *Node) StartJoin(j Joiner) {
 	}()
 }
 
-// keepMetadata checks every few seconds, while this member is a follower
-// voter, that the replicated record of it holds its advertised HTTP
-// address, and asks the leader to fix it when it does not.
+// keepMetadata checks every few seconds, while this member is a caught-up
+// follower (a voter or not), that the replicated record of it holds its
+// advertised HTTP address, and asks the leader to fix it when it does not.
 func (n *Node) keepMetadata(j Joiner) {
 	if n.cfg.HTTPAdvertise == "" {
 		return
@@ -245,7 +245,7 @@ func (n *Node) keepMetadata(j Joiner) {
 			return
 		case <-t.C:
 		}
-		if n.IsLeader() || n.Ready() != nil {
+		if n.IsLeader() || n.ready(false) != nil {
 			continue // the leader records itself (recordSelf)
 		}
 		if m, ok := n.fsm.State().Member(n.cfg.ID); ok && m.HTTPAddr == n.cfg.HTTPAdvertise && m.RaftAddr == n.RaftAddr() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -134,4 +135,46 @@ func TestLeaderRemovingItselfIsForgottenByTheNext(t *testing.T) {
 	if err := old.Err(); !errors.Is(err, registry.ErrNotMember) {
 		t.Fatalf("the removed leader stopped with %v, want ErrNotMember", err)
 	}
+}
+
+// directJoiner delivers a member's requests straight to another node, as
+// the HTTP front end would to that node's address.
+type directJoiner struct{ to *registry.Node }
+
+func (j directJoiner) Join(ctx context.Context, _ string, req registry.JoinRequest) error {
+	return j.to.AddMember(ctx, req)
+}
+
+func (j directJoiner) UpdateMember(ctx context.Context, _ string, req registry.JoinRequest) error {
+	return j.to.UpdateMember(ctx, req)
+}
+
+// A non-voter added without its HTTP address (rosterctl member add ID
+// RAFT_ADDR --nonvoter) has it recorded, as a voter does: reads and
+// watches are served there, and status and the console list members by
+// that address.
+func TestNonVoterGetsItsHTTPAddressRecorded(t *testing.T) {
+	var nodes []*registry.Node
+	for i, id := range []string{"n1", "nv"} {
+		n, err := registry.Open(registry.Config{
+			ID: id, DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: i == 0, NodeNumber: -1,
+			HTTPAdvertise: "127.0.0.1:1" + strconv.Itoa(i),
+		}, logtest.ForTest(t), prometheus.NewRegistry())
+		if err != nil {
+			t.Fatalf("open %s: %v", id, err)
+		}
+		t.Cleanup(func() { n.Close() })
+		nodes = append(nodes, n)
+	}
+	leader, nv := nodes[0], nodes[1]
+	testutil.Eventually(t, 10*time.Second, "n1 ready", func() bool { return leader.Ready() == nil })
+	req := registry.JoinRequest{ID: nv.ID(), RaftAddr: nv.RaftAddr()}
+	if err := leader.AddMember(context.Background(), req); err != nil {
+		t.Fatalf("add the non-voter: %v", err)
+	}
+	nv.StartJoin(directJoiner{to: leader})
+	testutil.Eventually(t, 10*time.Second, "the non-voter's HTTP address recorded", func() bool {
+		m, ok := leader.FSM().State().Member(nv.ID())
+		return ok && m.HTTPAddr == "127.0.0.1:11"
+	})
 }
