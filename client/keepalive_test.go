@@ -253,6 +253,19 @@ func (f *fakeKeepAlive) handle(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(resp)
 }
 
+// client serves f on a member of its own and returns a client of it,
+// closed at the end of the test.
+func (f *fakeKeepAlive) client(t *testing.T) *Client {
+	t.Helper()
+	m := newFakeMember(t, f.handle)
+	c, err := New(Config{Endpoints: []string{m.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func (f *fakeKeepAlive) batches() []int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -268,16 +281,12 @@ func TestKeepAliveChunks(t *testing.T) {
 	f := &fakeKeepAlive{ttl: 60, gate: make(chan struct{})}
 	release := sync.OnceFunc(func() { close(f.gate) })
 	defer release()
-	m := newFakeMember(t, f.handle)
-	c, err := New(Config{Endpoints: []string{m.URL}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := f.client(t)
 	ctx := ctxT(t, 30*time.Second)
 	const n = kaMaxBatch + 5
 	chans := make([]<-chan KeepAliveResponse, n)
 	for i := range chans {
+		var err error
 		if chans[i], err = c.KeepAlive(ctx, LeaseID(i+1)); err != nil {
 			t.Fatal(err)
 		}
@@ -305,12 +314,7 @@ func TestKeepAliveChunks(t *testing.T) {
 // one TTL after the last success, not earlier.
 func TestKeepAliveDeadline(t *testing.T) {
 	f := &fakeKeepAlive{ttl: 2}
-	m := newFakeMember(t, f.handle)
-	c, err := New(Config{Endpoints: []string{m.URL}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := f.client(t)
 	ctx := ctxT(t, 30*time.Second)
 	ch, err := c.KeepAlive(ctx, 77)
 	if err != nil {
@@ -331,12 +335,7 @@ func TestKeepAliveDeadline(t *testing.T) {
 // renewed.
 func TestKeepAliveDeniedLeaseSparesTheOthers(t *testing.T) {
 	f := &fakeKeepAlive{ttl: 2, deny: 13}
-	m := newFakeMember(t, f.handle)
-	c, err := New(Config{Endpoints: []string{m.URL}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := f.client(t)
 	ctx := ctxT(t, 30*time.Second)
 	var chans []<-chan KeepAliveResponse
 	for _, id := range []LeaseID{1, 13, 2} {
