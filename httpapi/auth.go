@@ -94,8 +94,12 @@ var routeAccess = map[string]access{
 	"POST /inc":                      {check: checkDemo(true, true), demo: true},
 }
 
-// ctxPrincipal is the gin context key of the request's *registry.Principal.
-const ctxPrincipal = "roster.principal"
+// ctxPrincipal is the gin context key of the request's *registry.Principal,
+// ctxAuthState of the *fsm.State it was resolved against.
+const (
+	ctxPrincipal = "roster.principal"
+	ctxAuthState = "roster.auth_state"
+)
 
 // authorize is the access control middleware.
 func (s *Server) authorize(c *gin.Context) {
@@ -120,12 +124,20 @@ func (s *Server) authorize(c *gin.Context) {
 	if a.demo {
 		c.Set(ctxDemoErrors, true) // refusals too answer in the demo's shape
 	}
-	p, err := s.b.Authenticate(bearer(c))
+	// Resolved against one state of this member's replica, kept so that a
+	// later check of the same token (recheckRead) is free unless the
+	// tables changed since.
+	st, err := s.b.Read(c.Request.Context(), true)
+	var p *registry.Principal
+	if err == nil {
+		p, err = registry.Authenticate(st, bearer(c))
+	}
 	if err != nil {
 		s.refuse(c, nil, a.admin, err)
 		return
 	}
 	c.Set(ctxPrincipal, p)
+	c.Set(ctxAuthState, st)
 	if a.check != nil {
 		if err := a.check(s, c, p); err != nil {
 			s.refuse(c, p, a.admin, err)
@@ -219,7 +231,8 @@ func (s *Server) recheckRead(c *gin.Context, key string, prefix bool) func(*fsm.
 		return nil
 	}
 	token := bearer(c)
-	var checked *fsm.State
+	v, _ := c.Get(ctxAuthState)
+	checked, _ := v.(*fsm.State) // what authorize resolved it against
 	return func(st *fsm.State) error {
 		if st.SameAuth(checked) {
 			return nil
