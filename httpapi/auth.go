@@ -97,8 +97,9 @@ var routeAccess = map[string]access{
 // ctxPrincipal is the gin context key of the request's *registry.Principal,
 // ctxAuthState of the *fsm.State it was resolved against.
 const (
-	ctxPrincipal = "roster.principal"
-	ctxAuthState = "roster.auth_state"
+	ctxPrincipal  = "roster.principal"
+	ctxAuthState  = "roster.auth_state"
+	ctxPeekedBody = "roster.peeked_body" // see peekBody
 )
 
 // authorize is the access control middleware.
@@ -219,20 +220,56 @@ func mayReadKV(p *registry.Principal, key string, prefix bool) error {
 	return nil
 }
 
-// recheckRead is, for a read authorized by authorize, the check of its
-// token against a later state: the one a read answers from, or the newest
-// one for a watch that stays open. A token deleted, or a role narrowed,
-// since authorize then refuses it: access control changes are in force as
-// soon as they apply, also for requests already open. The token is
-// resolved again only when the tables changed since the last check, so
-// open streams cost nothing per event. nil when access control is off.
-func (s *Server) recheckRead(c *gin.Context, key string, prefix bool) func(*fsm.State) error {
+// read is the state a route answers from. A linearizable read (or one
+// that waited, a blocking read) may see access control changes that this
+// member had not applied when authorize checked the request: then the
+// request is authorized again against that state, since a change is in
+// force as soon as it applies.
+func (s *Server) read(c *gin.Context, stale bool) (*fsm.State, error) {
+	st, err := s.b.Read(c.Request.Context(), stale)
+	if err != nil {
+		return nil, err
+	}
+	return st, s.reauthorize(c, st)
+}
+
+// reauthorize runs the route's check again, against st, when the tables
+// changed since the request was authorized (a pointer comparison in the
+// usual case).
+func (s *Server) reauthorize(c *gin.Context, st *fsm.State) error {
+	if principal(c) == nil {
+		return nil
+	}
+	if v, _ := c.Get(ctxAuthState); st.SameAuth(v.(*fsm.State)) {
+		return nil
+	}
+	p, err := registry.Authenticate(st, bearer(c))
+	if err != nil {
+		return err
+	}
+	if check := routeAccess[c.Request.Method+" "+c.FullPath()].check; check != nil {
+		if err := check(s, c, p); err != nil {
+			return err
+		}
+	}
+	c.Set(ctxPrincipal, p)
+	c.Set(ctxAuthState, st)
+	return nil
+}
+
+// streamRecheck is, for a watch, the check of its token against the
+// newest state before each batch of events: a token deleted, or a role
+// narrowed, while the stream is open ends it. The watch outlives its
+// request's handler, so this holds what it needs rather than the request.
+// The token is resolved again only when the tables changed, so open
+// streams cost nothing per event. nil when access control is off.
+func (s *Server) streamRecheck(c *gin.Context, key string, prefix bool) func(*fsm.State) error {
 	if principal(c) == nil {
 		return nil
 	}
 	token := bearer(c)
 	v, _ := c.Get(ctxAuthState)
-	checked, _ := v.(*fsm.State) // what authorize resolved it against
+	checked := v.(*fsm.State) // what authorize resolved it against
 	return func(st *fsm.State) error {
 		if st.SameAuth(checked) {
 			return nil
@@ -370,10 +407,18 @@ func checkCompatKeepAlive(s *Server, c *gin.Context, p *registry.Principal) erro
 }
 
 // peekBody reads the body for a check and puts it back for the handler.
+// It keeps it too: a check that runs again (reauthorize), after the handler
+// read the body, sees the same bytes.
 func peekBody(c *gin.Context, limit int64) ([]byte, error) {
-	data, err := readBody(c, limit)
-	if err != nil {
-		return nil, err
+	var data []byte
+	if v, ok := c.Get(ctxPeekedBody); ok {
+		data = v.([]byte)
+	} else {
+		var err error
+		if data, err = readBody(c, limit); err != nil {
+			return nil, err
+		}
+		c.Set(ctxPeekedBody, data)
 	}
 	c.Request.Body = io.NopCloser(bytes.NewReader(data))
 	c.Request.ContentLength = int64(len(data))

@@ -151,5 +151,5 @@ func (s *Server) authState(c *gin.Context) (*fsm.State, error) {
 	if q.err != nil {
 		return nil, q.err
 	}
-	return s.b.Read(c.Request.Context(), stale)
+	return s.read(c, stale)
 }

@@ -229,18 +229,68 @@ func TestAuthOpenStreamsFollowAccessChanges(t *testing.T) {
 // TestAuthDeletedTokenOnALaggingReplica: a member whose replica has not
 // applied a token's deletion yet still takes the token for what it serves
 // from that replica (stale reads), but a linearizable read answers from a
-// state that has applied the deletion, and must not answer the token.
+// state that has applied the deletion, and must not answer the token, on
+// any route that reads.
 func TestAuthDeletedTokenOnALaggingReplica(t *testing.T) {
 	e, lb := newLaggingAuthEnv(t)
 	e.putRole("api", `{"rules":[{"prefix":"/services/api/","read":true,"write":true}]}`)
+	e.putRole("admin", `{"admin":true}`)
 	tok := e.createToken("api-registrar", "api")
-	e.as(rootSecret, "PUT", "/v1/kv/services/api/n1", "x").ok(t, 200, nil)
-	id := e.tokenID("api-registrar")
+	adm := e.createToken("second-admin", "admin")
+	var l api.GrantResponse
+	e.as(rootSecret, "POST", "/v1/leases", `{"ttl":60,"name":"/services/api/svc"}`).ok(t, 201, &l)
+	L := l.ID.String()
+	e.as(rootSecret, "PUT", "/v1/kv/services/api/svc/n1?lease="+L, "x").ok(t, 200, nil)
+	e.as(tok, "POST", "/lease/kv/n1", "prefix=/services/api/", "Content-Type", "application/x-www-form-urlencoded").ok(t, 200, nil)
 	lb.pin()
 	defer lb.catchUp()
-	e.as(rootSecret, "DELETE", "/v1/auth/tokens/"+id, "").ok(t, 200, nil)
+	e.as(rootSecret, "DELETE", "/v1/auth/tokens/"+e.tokenID("api-registrar"), "").ok(t, 200, nil)
+	e.as(rootSecret, "DELETE", "/v1/auth/tokens/"+e.tokenID("second-admin"), "").ok(t, 200, nil)
 
-	e.as(tok, "GET", "/v1/kv/services/api/n1?stale=true", "").ok(t, 200, nil)
-	e.as(tok, "GET", "/v1/kv/services/api/n1", "").fails(t, 401, api.CodeUnauthenticated)
-	e.as(tok, "GET", "/v1/kv/services/api/?prefix=true", "").fails(t, 401, api.CodeUnauthenticated)
+	e.as(tok, "GET", "/v1/kv/services/api/svc/n1?stale=true", "").ok(t, 200, nil)
+	fm := []string{"Content-Type", "application/x-www-form-urlencoded"}
+	for _, tc := range []struct {
+		token, method, path, body string
+		header                    []string
+	}{
+		{tok, "GET", "/v1/kv/services/api/svc/n1", "", nil},
+		{tok, "GET", "/v1/kv/services/api/?prefix=true", "", nil},
+		{tok, "GET", "/key/services/api/svc/n1", "", nil},
+		{tok, "POST", "/get", `{"key":"services/api/svc/n1"}`, nil},
+		{tok, "GET", "/v1/leases/" + L + "?keys=true", "", nil},
+		{tok, "POST", "/lease/timetolive/" + L, "", nil},
+		{tok, "POST", "/lease/kv/n1", "prefix=/services/api/", fm},
+		{adm, "GET", "/v1/leases", "", nil},
+		{adm, "GET", "/v1/auth/tokens", "", nil},
+		{adm, "GET", "/v1/auth/roles", "", nil},
+	} {
+		r := e.as(tc.token, tc.method, tc.path, tc.body, tc.header...)
+		if r.code != 401 {
+			t.Errorf("%s %s with a deleted token: %d %s", tc.method, tc.path, r.code, r.body)
+		}
+	}
+}
+
+// TestAuthChangedRoleOnALaggingReplica: when a role changed between the
+// check on the replica and the linearizable read, the route is checked
+// again, body and all: refused if the role no longer covers the request,
+// answered if it still does.
+func TestAuthChangedRoleOnALaggingReplica(t *testing.T) {
+	e, lb := newLaggingAuthEnv(t)
+	e.putRole("narrowed", `{"rules":[{"prefix":"/services/","read":true}]}`)
+	e.putRole("moved", `{"rules":[{"prefix":"/services/","read":true}]}`)
+	narrowed := e.createToken("narrowed", "narrowed")
+	moved := e.createToken("moved", "moved")
+	e.as(rootSecret, "PUT", "/v1/kv/services/api/n1", "x").ok(t, 200, nil)
+	lb.pin()
+	defer lb.catchUp()
+	e.putRole("narrowed", `{"rules":[{"prefix":"/elsewhere/","read":true}]}`)
+	e.putRole("moved", `{"rules":[{"prefix":"/services/api/","read":true}]}`)
+
+	if r := e.as(narrowed, "POST", "/get", `{"key":"services/api/n1"}`); r.code != 403 {
+		t.Errorf("POST /get by a token whose role no longer covers the key: %d %s", r.code, r.body)
+	}
+	e.as(narrowed, "GET", "/v1/kv/services/api/n1", "").fails(t, 403, api.CodePermissionDenied)
+	e.as(moved, "POST", "/get", `{"key":"services/api/n1"}`).ok(t, 200, nil)
+	e.as(moved, "GET", "/v1/kv/services/api/n1", "").ok(t, 200, nil)
 }

@@ -98,7 +98,7 @@ func (s *Server) compatKeepAlive(c *gin.Context) {
 	}
 	// Resolve and check the full key before renewing, so that a bad key or
 	// an oversized value changes nothing.
-	state, err := s.b.Read(c.Request.Context(), false)
+	state, err := s.read(c, false)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -178,7 +178,7 @@ func (s *Server) compatLeaseKV(c *gin.Context) {
 		return
 	}
 	prefix := c.Request.FormValue("prefix")
-	state, err := s.b.Read(c.Request.Context(), false)
+	state, err := s.read(c, false)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -260,7 +260,7 @@ func (s *Server) compatGetKey(c *gin.Context) {
 // revision header; when it is absent (or the read fails) it answers the
 // error and reports false.
 func (s *Server) readKey(c *gin.Context, key string) (*fsm.KV, bool) {
-	state, err := s.b.Read(c.Request.Context(), false)
+	state, err := s.read(c, false)
 	if err != nil {
 		s.fail(c, err)
 		return nil, false

@@ -75,10 +75,7 @@ func (s *Server) getKV(c *gin.Context) {
 		s.metrics.blocking.Dec()
 		s.blocking.leave()
 	}
-	state, err := s.b.Read(c.Request.Context(), stale)
-	if recheck := s.recheckRead(c, key, prefix); err == nil && recheck != nil {
-		err = recheck(state) // the token may have gone while this read waited
-	}
+	state, err := s.read(c, stale) // the token may have gone while this read waited
 	if err != nil {
 		s.fail(c, err)
 		return

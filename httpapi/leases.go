@@ -163,7 +163,7 @@ func (s *Server) getLease(c *gin.Context) {
 
 // leaseInfo reads one lease, with its keys when asked.
 func (s *Server) leaseInfo(c *gin.Context, id int64, withKeys, stale bool) (api.LeaseInfo, error) {
-	state, err := s.b.Read(c.Request.Context(), stale)
+	state, err := s.read(c, stale)
 	if err != nil {
 		return api.LeaseInfo{}, err
 	}
@@ -192,7 +192,7 @@ func (s *Server) listLeases(c *gin.Context) {
 		s.fail(c, q.err)
 		return
 	}
-	state, err := s.b.Read(c.Request.Context(), stale)
+	state, err := s.read(c, stale)
 	if err != nil {
 		s.fail(c, err)
 		return

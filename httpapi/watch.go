@@ -144,7 +144,7 @@ func (s *Server) watch(c *gin.Context) {
 	if !s.admit(c, &s.watches, "watches") {
 		return
 	}
-	ws := &watchStream{s: s, h: h, key: key, prefix: prefix, withPrev: withPrev, after: after, recheck: s.recheckRead(c, key, prefix)}
+	ws := &watchStream{s: s, h: h, key: key, prefix: prefix, withPrev: withPrev, after: after, recheck: s.streamRecheck(c, key, prefix)}
 	hdr := c.Writer.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-cache")
