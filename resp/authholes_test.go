@@ -2,14 +2,19 @@ package resp
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/internal/logging/logtest"
+	"github.com/rosterhq/roster/registry"
 )
 
 // TestAuthSetGetNeedsRead: SET … GET answers the key's old value, which is
@@ -130,5 +135,63 @@ func readUntil(t *testing.T, r *bufio.Reader, s string) string {
 		if strings.Contains(line, s) {
 			return line
 		}
+	}
+}
+
+// revokingBackend is a real node whose next linearizable read first runs
+// hook: a change that applies while the read waits for its read index, as
+// it does on a member that had not applied it when the command arrived.
+type revokingBackend struct {
+	*registry.Node
+	hook atomic.Pointer[func()]
+}
+
+func (b *revokingBackend) Read(ctx context.Context, stale bool) (*fsm.State, error) {
+	if h := b.hook.Swap(nil); h != nil && !stale {
+		(*h)()
+	}
+	return b.Node.Read(ctx, stale)
+}
+
+// TestAuthReadsCheckedAfterTheReadIndex: a token deleted, or narrowed,
+// while a pipeline's linearizable read waited is refused for that read,
+// which answers from a state where the change is in force.
+func TestAuthReadsCheckedAfterTheReadIndex(t *testing.T) {
+	t.Parallel()
+	auth := &testAuth{tokens: map[string]testIdentity{
+		"gone":     {read: []string{"/"}},
+		"narrowed": {read: []string{"/"}},
+	}}
+	log := logtest.ForTest(t)
+	node := openTestNode(t, log, prometheus.NewRegistry())
+	b := &revokingBackend{Node: node}
+	srv, err := New(Config{Auth: auth}, b, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, node: node, srv: srv, addr: serveTest(t, srv)}
+	if _, err := node.Put(ctx(), fsm.Put{Key: "/services/a", Value: []byte("secret")}); err != nil {
+		t.Fatal(err)
+	}
+	for token, change := range map[string]testIdentity{"gone": {}, "narrowed": {read: []string{"/elsewhere/"}}} {
+		conn := e.client().Conn()
+		if err := conn.Do(ctx(), "AUTH", token).Err(); err != nil {
+			t.Fatal(err)
+		}
+		hook := func() {
+			auth.mu.Lock()
+			defer auth.mu.Unlock()
+			if change.read == nil {
+				delete(auth.tokens, token)
+			} else {
+				auth.tokens[token] = change
+			}
+		}
+		b.hook.Store(&hook)
+		v, err := conn.Get(ctx(), "services/a").Result()
+		if err == nil || v == "secret" {
+			t.Errorf("GET by a %s token, changed while the read waited: %q %v", token, v, err)
+		}
+		conn.Close()
 	}
 }

@@ -39,6 +39,14 @@ type pipeline struct {
 	ops     []writeOp
 	reads   []int // positions of pending reads
 	readFns []func(*fsm.State) reply
+	readCmd []pendingRead // what each pending read is, to check it again
+}
+
+// pendingRead is a read command waiting for its pipeline's state.
+type pendingRead struct {
+	name string
+	sp   *spec
+	args [][]byte
 }
 
 // run executes cmds in order and writes their replies in order. It stops
@@ -111,6 +119,7 @@ func (p *pipeline) add(name string, args [][]byte) {
 		p.flushWrites()
 		p.reads = append(p.reads, len(p.replies))
 		p.readFns = append(p.readFns, fn)
+		p.readCmd = append(p.readCmd, pendingRead{name, sp, args})
 		p.answer(nil)
 	default:
 		p.flush()
@@ -155,20 +164,32 @@ func writeOne(ctx context.Context, b Backend, c fsm.Command) (fsm.Result, error)
 	return fsm.Result{}, errSyntax // unreachable: commands build only these
 }
 
-// flushReads serves the pending reads from one state.
+// flushReads serves the pending reads from one state. A linearizable read
+// answers from a state that may hold access control changes this member
+// had not applied when the commands were checked (it waited for a read
+// index): the token is resolved again, now that the replica holds them,
+// and each read checked again.
 func (p *pipeline) flushReads() {
 	if len(p.readFns) == 0 {
 		return
 	}
 	st, err := p.s.srv.b.Read(p.ctx, p.s.readonly)
+	if err == nil && !p.s.readonly {
+		p.s.reauthenticate(p.ctx)
+	}
 	for i, fn := range p.readFns {
-		if err != nil {
-			p.replies[p.reads[i]] = errReply(err)
+		ferr := err
+		if ferr == nil && !p.s.readonly {
+			rc := p.readCmd[i]
+			ferr = p.s.allowed(rc.name, rc.sp, rc.args)
+		}
+		if ferr != nil {
+			p.replies[p.reads[i]] = errReply(ferr)
 			continue
 		}
 		p.replies[p.reads[i]] = fn(st)
 	}
-	p.reads, p.readFns = p.reads[:0], p.readFns[:0]
+	p.reads, p.readFns, p.readCmd = p.reads[:0], p.readFns[:0], p.readCmd[:0]
 }
 
 // allowed checks authentication and permissions when access control is on.
