@@ -94,6 +94,21 @@ var routeAccess = map[string]access{
 	"POST /inc":                      {check: checkDemo(true, true), demo: true},
 }
 
+// debugMethods are the methods gin's Any registers /debug/*path under
+// (Config.Debug, rosterd's -pprof): profiles, traces and the process's
+// command line are for operators, admin tokens only.
+var debugMethods = []string{
+	http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodHead, http.MethodOptions, http.MethodDelete, http.MethodConnect,
+	http.MethodTrace,
+}
+
+func init() {
+	for _, m := range debugMethods {
+		routeAccess[m+" /debug/*path"] = adminOnly
+	}
+}
+
 // ctxPrincipal is the gin context key of the request's *registry.Principal,
 // ctxAuthState of the *fsm.State it was resolved against.
 const (

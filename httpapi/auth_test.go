@@ -71,7 +71,7 @@ func snapshotOf(st *fsm.State) string {
 }
 
 func TestEveryRouteHasAnAccessRule(t *testing.T) {
-	e := newEnv(t)
+	e := newEnvWith(t, nil, func(sc *Config) { sc.Debug = http.NotFoundHandler() }) // every route registered
 	registered := map[string]bool{}
 	for _, r := range e.srv.engine.Routes() {
 		key := r.Method + " " + r.Path

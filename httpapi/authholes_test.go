@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -293,4 +294,28 @@ func TestAuthChangedRoleOnALaggingReplica(t *testing.T) {
 	e.as(narrowed, "GET", "/v1/kv/services/api/n1", "").fails(t, 403, api.CodePermissionDenied)
 	e.as(moved, "POST", "/get", `{"key":"services/api/n1"}`).ok(t, 200, nil)
 	e.as(moved, "GET", "/v1/kv/services/api/n1", "").ok(t, 200, nil)
+}
+
+// TestAuthDebugRoutesNeedAdmin: with access control on, every request but
+// the probes and /metrics needs a token; rosterd's -pprof profiles (and
+// its command line) are an operator's: admin tokens only, not nobody.
+func TestAuthDebugRoutesNeedAdmin(t *testing.T) {
+	e := newEnvWith(t, func(rc *registry.Config) {
+		rc.Auth, rc.RootTokenHash = true, registry.HashToken(rootSecret)
+	}, func(sc *Config) {
+		sc.Auth = true
+		sc.Debug = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("profiles")) })
+	})
+	testutil.Eventually(t, 10*time.Second, "root token created", func() bool {
+		return e.as(rootSecret, "GET", "/v1/auth/whoami", "").code == 200
+	})
+	e.putRole("api", `{"rules":[{"prefix":"/","read":true,"write":true}]}`)
+	tok := e.createToken("api", "api")
+	for _, m := range []string{"GET", "POST"} {
+		e.as("", m, "/debug/pprof/", "").fails(t, 401, api.CodeUnauthenticated)
+		e.as(tok, m, "/debug/pprof/", "").fails(t, 403, api.CodePermissionDenied)
+		if r := e.as(rootSecret, m, "/debug/pprof/", ""); r.code != 200 || string(r.body) != "profiles" {
+			t.Fatalf("%s /debug/pprof/ as root: %d %s", m, r.code, r.body)
+		}
+	}
 }
