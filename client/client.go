@@ -92,15 +92,16 @@ type Client struct {
 }
 
 // endpoint is one member's base URL and its recent health, which only
-// orders the members a request tries: a member that just failed to connect
-// is tried last for a while, so requests do not keep paying for it.
+// orders the members a request tries: a member that just failed to connect,
+// or answered that it knows no leader, is tried last for a while, so
+// requests do not keep paying for it.
 type endpoint struct {
 	base      *url.URL
 	downUntil atomic.Int64 // unix nanoseconds; 0: healthy
 }
 
-// endpointPenalty is how long a member that refused a connection is tried
-// last.
+// endpointPenalty is how long a member that refused a connection, or
+// answered no_leader, is tried last.
 const endpointPenalty = 3 * time.Second
 
 // New returns a Client for the members in cfg. It does not contact them:

@@ -219,12 +219,21 @@ func (c *Client) attempt1(ctx context.Context, ep *endpoint, cl *call) (res *res
 	if err != nil {
 		return nil, fmt.Errorf("roster: %s %s on %s: reading the answer: %w", cl.method, cl.path, ep.base.Host, err), cl.class == idempotent
 	}
-	ep.markHealthy()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		ep.markHealthy()
 		return &result{status: resp.StatusCode, header: resp.Header, body: body}, nil, false
 	}
 	err = decodeError(resp.StatusCode, body)
-	return nil, err, retryableStatus(cl.class, resp.StatusCode, statusOf(err))
+	se := statusOf(err)
+	if resp.StatusCode == http.StatusServiceUnavailable && se != nil && se.Code == "no_leader" {
+		// A member cut off from the majority, or removed from the
+		// cluster, answers no_leader only after waiting for a leader in
+		// vain: try it last for a while, as one that refused to connect.
+		ep.markDown()
+	} else {
+		ep.markHealthy()
+	}
+	return nil, err, retryableStatus(cl.class, resp.StatusCode, se)
 }
 
 // retryableStatus decides whether an error answer may be retried.

@@ -163,6 +163,24 @@ func TestRetryPolicy(t *testing.T) {
 		}
 	})
 
+	t.Run("a member that answered no_leader is tried last for a while", func(t *testing.T) {
+		// A member cut off from the majority, or removed, answers every
+		// request no_leader, after waiting for a leader in vain: the calls
+		// after the first must not keep paying for it.
+		a := newFakeMember(t, func(w http.ResponseWriter, r *http.Request) { writeErr(w, 503, "no_leader") })
+		b := newFakeMember(t, okPut)
+		c, _ := New(Config{Endpoints: []string{a.URL, b.URL}})
+		defer c.Close()
+		for range 6 {
+			if _, err := c.Put(ctx, "/k", nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if a.hits.Load() != 1 || b.hits.Load() != 6 {
+			t.Fatalf("hits %d/%d, want the member without a leader asked once", a.hits.Load(), b.hits.Load())
+		}
+	})
+
 	t.Run("no_leader everywhere ends in ErrNoLeader or the deadline", func(t *testing.T) {
 		a := newFakeMember(t, func(w http.ResponseWriter, r *http.Request) { writeErr(w, 503, "no_leader") })
 		c, _ := New(Config{Endpoints: []string{a.URL}, RequestTimeout: 400 * time.Millisecond})
