@@ -82,6 +82,14 @@ lost; 6 when no renewal got through before it could have expired.`,
 		if err != nil {
 			return err
 		}
+		// One renewal bounded by --timeout first: the loop below keeps
+		// retrying a lease whose TTL it has not learnt yet, so an unknown
+		// lease or no member reachable would otherwise go unreported.
+		if _, err := cli.KeepAliveOnce(ctx, id); errors.Is(err, client.ErrLeaseNotFound) {
+			return leaseNotFound(id, err)
+		} else if err != nil {
+			return err
+		}
 		ch, err := cli.KeepAlive(ctx, id)
 		if err != nil {
 			return err
