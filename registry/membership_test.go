@@ -78,6 +78,9 @@ func TestRemovedMemberCannotComeBack(t *testing.T) {
 	if err := leader.UpdateMember(ctx, req); !errors.Is(err, registry.ErrNotMember) {
 		t.Fatalf("UpdateMember of a removed member: %v, want ErrNotMember", err)
 	}
+	if err := nodes[1].UpdateMember(ctx, req); !errors.Is(err, registry.ErrNotMember) {
+		t.Fatalf("UpdateMember of a removed member, through a follower: %v, want ErrNotMember", err)
+	}
 	if ids := configIDs(t, leader); slices.Contains(ids, victim.ID()) {
 		t.Fatalf("configuration after the removed member asked to be re-recorded: %v", ids)
 	}

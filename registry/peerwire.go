@@ -62,6 +62,9 @@ const (
 	classTooLarge byte = 3 // ErrTooLarge
 	classState    byte = 4 // an fsm error; the message is fsm.EncodeResult(Result{Err})
 	classOther    byte = 5 // anything else, answered as an internal error
+	// classNotMember: a membership request about a member that is not one
+	// (ErrNotMember), which HTTP answers 404.
+	classNotMember byte = 6
 )
 
 // maxPeerFrameSlack is the room a frame has beyond the largest value: the
@@ -86,6 +89,8 @@ func (e *peerError) Is(target error) bool {
 		return target == ErrTimeout
 	case classTooLarge:
 		return target == ErrTooLarge
+	case classNotMember:
+		return target == ErrNotMember
 	}
 	return false
 }
@@ -115,6 +120,8 @@ func encodeError(b []byte, err error) []byte {
 		return append(append(b, classRefused), err.Error()...)
 	case errors.Is(err, ErrTooLarge):
 		return append(append(b, classTooLarge), err.Error()...)
+	case errors.Is(err, ErrNotMember):
+		return append(append(b, classNotMember), err.Error()...)
 	case errors.Is(err, fsm.ErrInvalidArgument), errors.Is(err, fsm.ErrLeaseNotFound), errors.Is(err, fsm.ErrLeaseExists),
 		errors.Is(err, fsm.ErrCASFailed), errors.Is(err, fsm.ErrKeyNotFound), errors.Is(err, fsm.ErrFailed):
 		return fsm.AppendResult(append(b, classState), fsm.Result{Err: err})
@@ -129,7 +136,7 @@ func decodeError(p []byte) error {
 	}
 	class, rest := p[0], p[1:]
 	switch class {
-	case classRefused, classTimeout, classTooLarge:
+	case classRefused, classTimeout, classTooLarge, classNotMember:
 		return &peerError{class: class, msg: "the leader answered: " + string(rest)}
 	case classState:
 		r, err := fsm.DecodeResult(rest)
