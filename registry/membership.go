@@ -65,7 +65,15 @@ func (n *Node) addMemberHere(ctx context.Context, req JoinRequest) error {
 	if err := cf.Error(); err != nil {
 		return n.mapRaftErr(err)
 	}
-	for _, s := range cf.Configuration().Servers {
+	servers := cf.Configuration().Servers
+	for _, s := range servers {
+		// raft's AddNonvoter leaves a voter a voter: refuse, changing
+		// nothing, rather than answer as if it were a non-voter now.
+		if s.ID == raft.ServerID(req.ID) && s.Suffrage == raft.Voter && !req.Voter {
+			return fmt.Errorf("%w: %s is a voter and cannot be added as a non-voter; remove it first", fsm.ErrInvalidArgument, req.ID)
+		}
+	}
+	for _, s := range servers {
 		// Another ID at the same raft address is a member that was renamed
 		// or replaced: drop it, or two entries would fight for one peer.
 		if s.Address == raft.ServerAddress(req.RaftAddr) && s.ID != raft.ServerID(req.ID) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/internal/logging/logtest"
 	"github.com/rosterhq/roster/internal/testutil"
 	"github.com/rosterhq/roster/registry"
@@ -180,4 +181,31 @@ func TestNonVoterGetsItsHTTPAddressRecorded(t *testing.T) {
 		m, ok := leader.FSM().State().Member(nv.ID())
 		return ok && m.HTTPAddr == "127.0.0.1:11"
 	})
+}
+
+// Adding a voter again as a non-voter cannot make it one (raft keeps it a
+// voter): it is refused, rather than answered as done.
+func TestAddMemberDoesNotPretendToDemote(t *testing.T) {
+	nodes := startTrio(t)
+	leader, other := nodes[0], nodes[1]
+	req := registry.JoinRequest{ID: other.ID(), RaftAddr: other.RaftAddr(), HTTPAddr: "127.0.0.1:1" + other.ID()[1:]}
+	for _, via := range []*registry.Node{leader, nodes[2]} {
+		if err := via.AddMember(context.Background(), req); !errors.Is(err, fsm.ErrInvalidArgument) {
+			t.Fatalf("adding voter %s as a non-voter through %s: %v, want ErrInvalidArgument", other.ID(), via.ID(), err)
+		}
+	}
+	info, err := leader.Cluster(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range info.Members {
+		if !m.Voter {
+			t.Fatalf("members after the refused requests: %+v", info.Members)
+		}
+	}
+	// Adding it again as it is stays a harmless no-op.
+	req.Voter = true
+	if err := nodes[2].AddMember(context.Background(), req); err != nil {
+		t.Fatalf("adding voter %s again: %v", other.ID(), err)
+	}
 }
