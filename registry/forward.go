@@ -275,6 +275,9 @@ func (n *Node) awaitLeader(ctx context.Context, not string, notTerm uint64, wait
 		if a, _ := n.raft.LeaderWithID(); a != "" && (string(a) != not || n.raft.CurrentTerm() > notTerm) {
 			return string(a), false, nil
 		}
+		if tick == nil && n.outsideConfiguration() {
+			return "", false, fmt.Errorf("%w: this member is not in the cluster's configuration (it was removed, or is still joining)", ErrNoLeader)
+		}
 		if tick == nil {
 			t := time.NewTimer(wait)
 			defer t.Stop()
@@ -295,6 +298,26 @@ func (n *Node) awaitLeader(ctx context.Context, not string, notTerm uint64, wait
 			return "", false, ErrClosed
 		}
 	}
+}
+
+// outsideConfiguration reports whether this member's latest configuration
+// holds other members but not this one. A follower that was removed knows
+// no leader after a heartbeat timeout and no leader will ever contact it
+// again: waiting for one is in vain. (A member still joining may be
+// outside its configuration for a moment too; it refuses as it would after
+// the wait, and the client goes elsewhere.)
+func (n *Node) outsideConfiguration() bool {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	servers := f.Configuration().Servers
+	for _, s := range servers {
+		if s.ID == raft.ServerID(n.cfg.ID) {
+			return false
+		}
+	}
+	return len(servers) > 0
 }
 
 // forwardReadIndex asks the leader for a confirmed read index. self: this

@@ -209,3 +209,27 @@ func TestAddMemberDoesNotPretendToDemote(t *testing.T) {
 		t.Fatalf("adding voter %s again: %v", other.ID(), err)
 	}
 }
+
+// A removed follower knows no leader any more, and none will come to it:
+// it refuses writes and linearizable reads at once (no_leader, so clients
+// go elsewhere) instead of making each wait for a leader in vain.
+func TestRemovedFollowerRefusesAtOnce(t *testing.T) {
+	nodes := startTrio(t)
+	leader, victim := nodes[0], nodes[2]
+	if err := leader.RemoveMember(context.Background(), victim.ID()); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	testutil.Eventually(t, 10*time.Second, "the removed member to know no leader", func() bool {
+		return victim.LeaderAddr() == "" && !victim.IsLeader()
+	})
+	// Shorter than the member's LeaderWait (3 s): the call must not be
+	// ended by it.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := victim.Put(ctx, fsm.Put{Key: "/after-removal", Value: []byte("v")}); !errors.Is(err, registry.ErrNoLeader) || ctx.Err() != nil {
+		t.Fatalf("put on the removed member: %v (context: %v), want ErrNoLeader at once", err, ctx.Err())
+	}
+	if _, err := victim.Read(ctx, false); !errors.Is(err, registry.ErrNoLeader) || ctx.Err() != nil {
+		t.Fatalf("read on the removed member: %v (context: %v), want ErrNoLeader at once", err, ctx.Err())
+	}
+}
