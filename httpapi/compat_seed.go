@@ -99,6 +99,9 @@ func jsonObject(body []byte) error {
 	if t[0] != '{' {
 		return invalidf("the request body must be a JSON object")
 	}
+	if err := checkUTF8(t); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(t))
 	var raw json.RawMessage
 	if err := dec.Decode(&raw); err != nil {

@@ -73,6 +73,8 @@ func TestCompatSetKeysBadBodies(t *testing.T) {
 		{`{"a": "x"} {"b": "y"}`, "invalid_argument"},
 		{`{"a": "x"`, "invalid_argument"},
 		{`{"a\u0000b": "x"}`, "invalid_argument"},
+		{"{\"a\xffb\": \"x\"}", "invalid_argument"}, // not UTF-8
+		{"{\"a\": \"\xff\"}", "invalid_argument"},
 		{`{"` + strings.Repeat("k", 1100) + `": "x"}`, "invalid_argument"},
 		{`{"ok": "fine", "big": "` + big + `"}`, "too_large"},
 	} {
@@ -167,10 +169,10 @@ func TestDemoBadBodies(t *testing.T) {
 		``, ` `, `null`, `[]`, `[{"key":"k"}]`, `"k"`, `{}`, `{"key":null}`, `{"key":1.5}`, `{"key":1e3}`,
 		`{"key":true}`, `{"key":{"a":1}}`, `{"key":["k"]}`, `{"key":"k","extra":1}`, `{"Key2":"k"}`,
 		`{"key":"k"} {"key":"k"}`, `{"key":"k"`, `{"key":"a\u0000"}`, `{"key":"` + strings.Repeat("k", 1100) + `"}`,
-		`{"key":99999999999999999999}`,
+		`{"key":99999999999999999999}`, "{\"key\":\"k\xff\"}",
 	}
 	cases := map[string][]string{
-		"/put":    append([]string{`{"key":"k"}`, `{"key":"k","value":null}`, `{"key":"k","value":1.5}`, `{"key":"k","value":true}`, `{"key":"k","value":{"a":"b"}}`, `{"key":"k","value":["v"]}`}, common...),
+		"/put":    append([]string{"{\"key\":\"k\",\"value\":\"\xff\"}", `{"key":"k"}`, `{"key":"k","value":null}`, `{"key":"k","value":1.5}`, `{"key":"k","value":true}`, `{"key":"k","value":{"a":"b"}}`, `{"key":"k","value":["v"]}`}, common...),
 		"/inc":    append([]string{`{"key":"n"}`, `{"key":"n","value":"1"}`, `{"key":"n","value":1.5}`, `{"key":"n","value":null}`, `{"key":"n","value":99999999999999999999}`}, common...),
 		"/get":    append([]string{`{"key":"k","value":"v"}`}, common...),
 		"/delete": append([]string{`{"key":"k","value":"v"}`}, common...),

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/rosterhq/roster/api"
@@ -86,12 +87,25 @@ func decodeJSON(c *gin.Context, v any, allowEmpty bool) error {
 		}
 		return invalidf("the request body is empty; a JSON object is required")
 	}
+	if err := checkUTF8(data); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(v); err != nil {
 		return invalidf("bad JSON body: %v", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return invalidf("bad JSON body: unexpected data after the JSON value")
+	}
+	return nil
+}
+
+// checkUTF8 refuses a JSON body that is not UTF-8 (RFC 8259 requires it):
+// encoding/json would quietly turn each bad byte into U+FFFD, and the
+// name, key or value stored would not be the one the client sent.
+func checkUTF8(body []byte) error {
+	if !utf8.Valid(body) {
+		return invalidf("bad JSON body: not valid UTF-8")
 	}
 	return nil
 }

@@ -280,7 +280,9 @@ func TestLeaseBodiesAreStrict(t *testing.T) {
 	e := newEnv(t)
 	r := e.do(http.MethodPost, "/v1/leases", strings.NewReader(`{"ttl":10,"name":"`+strings.Repeat("x", 3<<20)+`"}`))
 	r.fails(t, 413, "too_large")
+	// Not UTF-8: encoding/json would grant a lease named "\ufffd".
+	e.doStr(http.MethodPost, "/v1/leases", "{\"ttl\":10,\"name\":\"/n\xff\"}").fails(t, 400, "invalid_argument")
 	if e.leaseCount() != 0 {
-		t.Fatal("an oversized grant created a lease")
+		t.Fatal("a refused grant created a lease")
 	}
 }
