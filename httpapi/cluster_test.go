@@ -169,3 +169,41 @@ func TestDebugHandler(t *testing.T) {
 	}
 	newEnv(t).doStr("GET", "/debug/pprof/", "").fails(t, 404, "not_found")
 }
+
+// TestFollowerAnswersLargeTxnsLikeTheLeader: a txn (POST /key) over the
+// byte limit is 413 through a follower too, and one under the limit
+// commits through a follower too, with a value limit large enough that
+// the txn is bigger than the old frame limit of the forwarding channel.
+// A follower used to send either to the leader in a frame over that
+// limit: the leader dropped the connection and the follower answered 504.
+func TestFollowerAnswersLargeTxnsLikeTheLeader(t *testing.T) {
+	const maxValue = 2 << 20
+	envs := newClusterEnvWith(t, 2, func(rc *registry.Config) { rc.MaxValue = maxValue })
+	body := func(who string, n, size int) string {
+		var b strings.Builder
+		b.WriteString("{")
+		for i := range n {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `"big/%s/%d":"%s"`, who, i, strings.Repeat("v", size))
+		}
+		b.WriteString("}")
+		return b.String()
+	}
+	for _, e := range envs {
+		who := e.node.ID()
+		// 7 × 1.875 MiB: over the txn limit of 4 × 2 MiB, and over the
+		// channel's frame limit: a follower must refuse it itself.
+		r := e.doStr("POST", "/key", body(who, 7, maxValue*15/16))
+		r.fails(t, 413, "too_large")
+		// 7 × 1 MiB: under the txn limit, over 2 MiB + the old slack.
+		if r := e.doStr("POST", "/key", body(who, 7, 1<<20)); r.code != 200 {
+			t.Fatalf("txn of 7 MiB through %s: %d %.200s", who, r.code, r.body)
+		}
+		r = e.doStr("GET", "/v1/kv/big/"+who+"/?prefix=true&count_only=true", "")
+		if !strings.Contains(string(r.body), `"count":7`) {
+			t.Fatalf("keys of the txns through %s: %s", who, r.body)
+		}
+	}
+}

@@ -31,7 +31,9 @@ func (n *Node) openTransport(hlog hclog.Logger) error {
 			return fmt.Errorf("registry: advertise raft address: %w", err)
 		}
 	}
-	maxFrame := n.cfg.MaxValue + maxPeerFrameSlack
+	// The largest request is a txn of TxnBytesFactor values
+	// (checkTxnBytes), forwarded whole.
+	maxFrame := TxnBytesFactor*n.cfg.MaxValue + maxPeerFrameSlack
 	n.peerSrv = newPeerServer(n, n.log, maxFrame)
 	layer, err := newStreamLayer(n.cfg.RaftAddr, adv, n.cfg.PeerTLS, n.log, n.peerSrv.serve)
 	if err != nil {
@@ -191,6 +193,7 @@ func (n *Node) validate(c fsm.Command) error {
 		if len(c.Ops) == 0 || len(c.Ops) > MaxTxnOps {
 			return fmt.Errorf("%w: a txn holds 1 to %d operations, not %d", fsm.ErrInvalidArgument, MaxTxnOps, len(c.Ops))
 		}
+		return n.checkTxnBytes(c.Ops)
 	case fsm.PutRole:
 		return fsm.ValidateRole(c.Role)
 	case fsm.PutToken:

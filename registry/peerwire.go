@@ -67,8 +67,9 @@ const (
 	classNotMember byte = 6
 )
 
-// maxPeerFrameSlack is the room a frame has beyond the largest value: the
-// key, the other fields, a keep-alive's IDs.
+// maxPeerFrameSlack is the room a frame has beyond the keys and values of
+// the largest txn (checkTxnBytes): the encoding's other fields, a
+// keep-alive's IDs.
 const maxPeerFrameSlack = 4 << 20
 
 // peerError is an error answered over the channel, or the channel's own

@@ -76,11 +76,12 @@ func (n *Node) prepareTxn(ops []fsm.Command) (fsm.Txn, error) {
 	if len(ops) > MaxTxnOps {
 		return fsm.Txn{}, fmt.Errorf("%w: %d operations in a txn; at most %d", fsm.ErrInvalidArgument, len(ops), MaxTxnOps)
 	}
+	if err := n.checkTxnBytes(ops); err != nil {
+		return fsm.Txn{}, err
+	}
 	out := make([]fsm.Command, len(ops))
 	keys := make(map[string]bool, len(ops))
 	granted := make([]int64, len(ops)) // the ID the Grant at i creates
-	limit := TxnBytesFactor * n.cfg.MaxValue
-	size := 0
 	key := func(i int, k string) error {
 		if err := fsm.ValidateKey(k); err != nil {
 			return fmt.Errorf("txn operation %d: %w", i+1, err)
@@ -89,7 +90,6 @@ func (n *Node) prepareTxn(ops []fsm.Command) (fsm.Txn, error) {
 			return invalid(i, "key %q appears twice", clipKey(k))
 		}
 		keys[k] = true
-		size += len(k)
 		return nil
 	}
 	for i, op := range ops {
@@ -101,7 +101,6 @@ func (n *Node) prepareTxn(ops []fsm.Command) (fsm.Txn, error) {
 			if len(op.Value) > n.cfg.MaxValue {
 				return fsm.Txn{}, fmt.Errorf("%w: txn operation %d: value is %d bytes, the limit is %d", ErrTooLarge, i+1, len(op.Value), n.cfg.MaxValue)
 			}
-			size += len(op.Value)
 			if op.CAS < 0 {
 				return fsm.Txn{}, invalid(i, "negative cas")
 			}
@@ -146,17 +145,36 @@ func (n *Node) prepareTxn(ops []fsm.Command) (fsm.Txn, error) {
 				op.ID = id
 			}
 			op.SlackMs = n.slackMs()
-			size += len(op.Name)
 			granted[i] = op.ID
 			out[i] = op
 		default:
 			return fsm.Txn{}, invalid(i, "a txn holds puts, deletes and grants, not %T", op)
 		}
-		if size > limit {
-			return fsm.Txn{}, fmt.Errorf("%w: the txn is over %d bytes of keys and values", ErrTooLarge, limit)
-		}
 	}
 	return fsm.Txn{Ops: out}, nil
+}
+
+// checkTxnBytes refuses a txn whose keys, values and lease names are over
+// TxnBytesFactor times the value limit. A follower checks it before it
+// forwards the txn as well as the leader, so that every member answers
+// too large alike and the forwarding channel never carries a frame over
+// its limit.
+func (n *Node) checkTxnBytes(ops []fsm.Command) error {
+	size := 0
+	for _, op := range ops {
+		switch op := op.(type) {
+		case fsm.Put:
+			size += len(op.Key) + len(op.Value)
+		case fsm.Delete:
+			size += len(op.Key)
+		case fsm.Grant:
+			size += len(op.Name)
+		}
+	}
+	if limit := TxnBytesFactor * n.cfg.MaxValue; size > limit {
+		return fmt.Errorf("%w: the txn is over %d bytes of keys and values", ErrTooLarge, limit)
+	}
+	return nil
 }
 
 // clipKey shortens a key quoted in an error message.
