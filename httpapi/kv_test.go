@@ -196,7 +196,7 @@ func TestPrefixRange(t *testing.T) {
 		t.Fatalf("everything %s", keysOf(rb.KVs))
 	}
 	e.doStr("GET", "/v1/kv/p?prefix=yes", "").fails(t, 400, "invalid_argument")
-	for _, q := range []string{"limit=-1", "limit=1.5", "keys_only=2", "count_only=x", "stale=no!", "raw=true"} {
+	for _, q := range []string{"limit=-1", "limit=1.5", "keys_only=2", "count_only=x", "stale=no!", "raw=true", "limit=1%ZZ"} {
 		e.doStr("GET", "/v1/kv/p?prefix=true&"+q, "").fails(t, 400, "invalid_argument")
 	}
 }
@@ -221,11 +221,15 @@ func TestCAS(t *testing.T) {
 	e.doStr("DELETE", "/v1/kv/c?cas=1", "").fails(t, 409, "cas_failed")
 	e.doStr("DELETE", "/v1/kv/absent?cas=1", "").fails(t, 409, "cas_failed")
 	rev := e.storeRevision()
-	for _, q := range []string{"cas=-1", "cas=x", "cas=", "lease=x", "lease=0", "lease=-3", "prev=maybe"} {
+	// A malformed query (a bad escape, a semicolon) is refused, not read
+	// as if the parameter were absent: that would make a CAS write
+	// unconditional.
+	for _, q := range []string{"cas=-1", "cas=x", "cas=", "lease=x", "lease=0", "lease=-3", "prev=maybe", "cas=1%ZZ", "cas=1;x=y", "x=%ZZ&cas=1"} {
 		e.doStr("PUT", "/v1/kv/c?"+q, "z").fails(t, 400, "invalid_argument")
 	}
 	e.doStr("DELETE", "/v1/kv/c?prefix=true&cas=2", "").fails(t, 400, "invalid_argument")
 	e.doStr("DELETE", "/v1/kv/c?cas=x", "").fails(t, 400, "invalid_argument")
+	e.doStr("DELETE", "/v1/kv/c?cas=1%ZZ", "").fails(t, 400, "invalid_argument")
 	e.doStr("DELETE", "/v1/kv/c?prefix=2", "").fails(t, 400, "invalid_argument")
 	e.doStr("PUT", "/v1/kv/c?lease=123", "z").fails(t, 404, "lease_not_found")
 	if e.storeRevision() != rev {

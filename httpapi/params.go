@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"net/url"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
@@ -9,13 +10,21 @@ import (
 // query parses URL query parameters, keeping the first error so a handler
 // reads all of its parameters and checks once, before any Backend call.
 // Unknown parameters are ignored; a repeated parameter counts by its first
-// value.
+// value. A malformed query string is refused as a whole: net/url skips a
+// pair it cannot decode (`cas=1%ZZ`, `a=1;cas=2`) as if it were absent,
+// which would turn a conditional write into an unconditional one.
 type query struct {
 	c   *gin.Context
 	err error
 }
 
-func newQuery(c *gin.Context) *query { return &query{c: c} }
+func newQuery(c *gin.Context) *query {
+	q := &query{c: c}
+	if _, err := url.ParseQuery(c.Request.URL.RawQuery); err != nil {
+		q.fail(invalidf("malformed query string: %v", err))
+	}
+	return q
+}
 
 func (q *query) fail(err error) {
 	if q.err == nil {
