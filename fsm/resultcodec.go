@@ -28,6 +28,9 @@ const (
 	errCodeKeyNotFound   = 5
 	errCodeFailed        = 6
 	errCodeOther         = 7
+	errCodeRoleNotFound  = 8
+	errCodeTokenNotFound = 9
+	errCodeTokenExists   = 10
 )
 
 // Result fields.
@@ -133,6 +136,12 @@ func errCode(err error) (code int64, casCurrent int64) {
 		return errCodeKeyNotFound, 0
 	case errors.Is(err, ErrFailed):
 		return errCodeFailed, 0
+	case errors.Is(err, ErrRoleNotFound):
+		return errCodeRoleNotFound, 0
+	case errors.Is(err, ErrTokenNotFound):
+		return errCodeTokenNotFound, 0
+	case errors.Is(err, ErrTokenExists):
+		return errCodeTokenExists, 0
 	}
 	return errCodeOther, 0
 }
@@ -239,6 +248,12 @@ func decodeResultFields(b []byte, depth int) (Result, error) {
 		sentinel = ErrKeyNotFound
 	case errCodeFailed:
 		sentinel = ErrFailed
+	case errCodeRoleNotFound:
+		sentinel = ErrRoleNotFound
+	case errCodeTokenNotFound:
+		sentinel = ErrTokenNotFound
+	case errCodeTokenExists:
+		sentinel = ErrTokenExists
 	case errCodeOther:
 		sentinel = ErrRemote
 	default:

@@ -27,10 +27,17 @@ var resultCases = []fsm.Result{
 	{Err: fmt.Errorf("%w: the value at %q is not a decimal integer", fsm.ErrInvalidArgument, "/n")},
 	{Err: fsm.ErrKeyNotFound},
 	{Err: fmt.Errorf("%w: disk gone", fsm.ErrFailed)},
+	{Err: fmt.Errorf("%w: %q", fsm.ErrRoleNotFound, "ops")},
+	{Err: fsm.ErrTokenNotFound},
+	{Err: fmt.Errorf("%w: tokens exist already", fsm.ErrTokenExists)},
 	{Err: errors.New("something else")},
 	{Err: fmt.Errorf("txn operation %d: %w", 2, &fsm.CASError{Current: 7}), Revision: 9},
 	{Revision: 12, Ops: []fsm.Result{{Revision: 11, Lease: fsm.LeaseStatus{ID: 5, TTL: 10, Remaining: 10}}, {Revision: 12, Prev: &fsm.KV{Key: "/k"}}, {}}},
 }
+
+// sentinels are the errors a result keeps across the wire (errors.Is).
+var sentinels = []error{fsm.ErrLeaseNotFound, fsm.ErrLeaseExists, fsm.ErrCASFailed, fsm.ErrInvalidArgument, fsm.ErrKeyNotFound, fsm.ErrFailed,
+	fsm.ErrRoleNotFound, fsm.ErrTokenNotFound, fsm.ErrTokenExists}
 
 func TestResultRoundTrip(t *testing.T) {
 	for i, r := range resultCases {
@@ -50,7 +57,7 @@ func TestResultRoundTrip(t *testing.T) {
 			if got.Err == nil || !bareCAS && got.Err.Error() != r.Err.Error() {
 				t.Fatalf("case %d: error %v, want %v", i, got.Err, r.Err)
 			}
-			for _, s := range []error{fsm.ErrLeaseNotFound, fsm.ErrLeaseExists, fsm.ErrCASFailed, fsm.ErrInvalidArgument, fsm.ErrKeyNotFound, fsm.ErrFailed} {
+			for _, s := range sentinels {
 				if errors.Is(got.Err, s) != errors.Is(r.Err, s) {
 					t.Fatalf("case %d: errors.Is(%v, %v) changed", i, got.Err, s)
 				}
@@ -74,7 +81,7 @@ func TestResultRoundTrip(t *testing.T) {
 }
 
 func errCode(err error) string {
-	for _, s := range []error{fsm.ErrLeaseNotFound, fsm.ErrLeaseExists, fsm.ErrCASFailed, fsm.ErrInvalidArgument, fsm.ErrKeyNotFound, fsm.ErrFailed} {
+	for _, s := range sentinels {
 		if errors.Is(err, s) {
 			return s.Error()
 		}

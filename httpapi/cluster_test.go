@@ -207,3 +207,45 @@ func TestFollowerAnswersLargeTxnsLikeTheLeader(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowerAnswersErrorsLikeTheLeader: a write the leader refuses is
+// refused through a follower with the same status and error code (the
+// refusal crosses the forwarding channel): among them the role, token and
+// member lookups, which a follower answered 500 internal.
+func TestFollowerAnswersErrorsLikeTheLeader(t *testing.T) {
+	envs := newClusterEnv(t, 2)
+	leader := envs[0]
+	leader.doStr("PUT", "/v1/kv/cas", "v").ok(t, 200, nil)
+	leader.doStr("PUT", "/v1/kv/text", "v").ok(t, 200, nil)
+	leader.doStr("POST", "/v1/leases", `{"ttl":10,"id":"77"}`).ok(t, 201, nil)
+	cases := []struct {
+		method, path, body string
+		status             int
+		code               string
+	}{
+		{"PUT", "/v1/kv/cas?cas=99", "x", 409, "cas_failed"},
+		{"DELETE", "/v1/kv/cas?cas=99", "", 409, "cas_failed"},
+		{"PUT", "/v1/kv/k?lease=12345", "x", 404, "lease_not_found"},
+		{"DELETE", "/v1/leases/12345", "", 404, "lease_not_found"},
+		{"POST", "/v1/leases/12345/keepalive", "", 404, "lease_not_found"},
+		{"POST", "/v1/leases", `{"ttl":10,"id":"77"}`, 409, "already_exists"},
+		{"POST", "/v1/kv/text/incr", "", 400, "invalid_argument"},
+		{"POST", "/v1/auth/tokens", `{"name":"t","roles":["none"]}`, 400, "invalid_argument"},
+		{"DELETE", "/v1/auth/roles/none", "", 404, "not_found"},
+		{"DELETE", "/v1/auth/tokens/none", "", 404, "not_found"},
+		{"PUT", "/v1/cluster/members/none", `{"raft_addr":"127.0.0.1:1"}`, 404, "not_found"},
+	}
+	for _, e := range envs {
+		for _, tc := range cases {
+			r := e.doStr(tc.method, tc.path, tc.body)
+			if r.code != tc.status {
+				t.Errorf("%s %s on %s: %d %s, want %d %s", tc.method, tc.path, e.node.ID(), r.code, r.body, tc.status, tc.code)
+				continue
+			}
+			ae := r.fails(t, tc.status, tc.code)
+			if tc.code == "cas_failed" && (ae.Error.CurrentModRevision == nil || *ae.Error.CurrentModRevision != 1) {
+				t.Errorf("%s %s on %s: %s, want current_mod_revision 1", tc.method, tc.path, e.node.ID(), r.body)
+			}
+		}
+	}
+}
