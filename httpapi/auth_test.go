@@ -282,14 +282,7 @@ func TestAccessControl(t *testing.T) {
 	}
 
 	// A deleted token stops working at once; a deleted role grants nothing.
-	var list api.TokenList
-	e.as(rootSecret, "GET", "/v1/auth/tokens", "").ok(t, 200, &list)
-	var regID string
-	for _, tk := range list.Tokens {
-		if tk.Name == "api-registrar" {
-			regID = tk.ID
-		}
-	}
+	regID := e.tokenID("api-registrar")
 	e.as(rootSecret, "DELETE", "/v1/auth/tokens/"+regID, "").ok(t, 200, nil)
 	e.as(reg, "GET", "/v1/kv/services/api/n1", "").fails(t, 401, api.CodeUnauthenticated)
 	e.as(rootSecret, "DELETE", "/v1/auth/tokens/"+regID, "").fails(t, 404, api.CodeNotFound)
