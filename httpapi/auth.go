@@ -141,8 +141,8 @@ func (s *Server) authorize(c *gin.Context) {
 		c.Set(ctxDemoErrors, true) // refusals too answer in the demo's shape
 	}
 	// Resolved against one state of this member's replica, kept so that a
-	// later check of the same token (recheckRead) is free unless the
-	// tables changed since.
+	// later check of the same token (read, streamRecheck) is free unless
+	// the tables changed since.
 	st, err := s.b.Read(c.Request.Context(), true)
 	var p *registry.Principal
 	if err == nil {

@@ -110,15 +110,18 @@ func TestAuthSubscriberFollowsAccessChanges(t *testing.T) {
 	if msg := readUntil(t, keptR, "services/b"); msg == "" {
 		t.Fatal("a subscriber whose token still covers the key got no message")
 	}
-	for name, c := range map[string]net.Conn{"deleted": gone, "narrowed": narrowed} {
-		r := map[string]*bufio.Reader{"deleted": goneR, "narrowed": narrowedR}[name]
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		rest, err := io.ReadAll(r)
+	for _, sub := range []struct {
+		what string
+		c    net.Conn
+		r    *bufio.Reader
+	}{{"deleted", gone, goneR}, {"narrowed", narrowed, narrowedR}} {
+		sub.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		rest, err := io.ReadAll(sub.r)
 		if strings.Contains(string(rest), "services/b") {
-			t.Errorf("the subscriber of a %s token got a message after the change: %q", name, rest)
+			t.Errorf("the subscriber of a %s token got a message after the change: %q", sub.what, rest)
 		}
 		if err != nil {
-			t.Errorf("the subscriber of a %s token stayed connected: %v; read %q", name, err, rest)
+			t.Errorf("the subscriber of a %s token stayed connected: %v; read %q", sub.what, err, rest)
 		}
 	}
 }
