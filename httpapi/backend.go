@@ -36,6 +36,10 @@ type Backend interface {
 	ID() string
 	// LeaderAddr is the leader's advertised HTTP address, "" when unknown.
 	LeaderAddr() string
+	// Removed reports that this member is out of the cluster: it knows no
+	// leader and is not in its own configuration, so its state no longer
+	// changes.
+	Removed() bool
 	AddMember(ctx context.Context, req registry.JoinRequest) error
 	RemoveMember(ctx context.Context, id string) error
 	// UpdateMember re-records a configured member's HTTP address; it never

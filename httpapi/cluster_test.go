@@ -3,12 +3,14 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +31,13 @@ func newClusterEnv(t testing.TB, n int) []*env {
 // newClusterEnvWith is newClusterEnv with each member's configuration
 // adjusted by edit (when not nil).
 func newClusterEnvWith(t testing.TB, n int, edit func(*registry.Config)) []*env {
+	t.Helper()
+	return newClusterEnvOpts(t, n, edit, nil)
+}
+
+// newClusterEnvOpts is newClusterEnvWith with each member's API
+// configuration adjusted by srvEdit (when not nil).
+func newClusterEnvOpts(t testing.TB, n int, edit func(*registry.Config), srvEdit func(*Config)) []*env {
 	t.Helper()
 	log := testLogger(t)
 	var envs []*env
@@ -51,7 +60,11 @@ func newClusterEnvWith(t testing.TB, n int, edit func(*registry.Config)) []*env 
 		}
 		t.Cleanup(func() { _ = node.Close() })
 		reg := prometheus.NewRegistry()
-		srv, err := New(Config{Gatherer: reg}, node, log, reg)
+		sc := Config{Gatherer: reg}
+		if srvEdit != nil {
+			srvEdit(&sc)
+		}
+		srv, err := New(sc, node, log, reg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -248,4 +261,35 @@ func TestFollowerAnswersErrorsLikeTheLeader(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A member removed from the cluster applies nothing more: its watch
+// streams end (the client resumes them on another member) and it refuses
+// new ones with 503 no_leader, rather than stream heartbeats and never
+// another event.
+func TestRemovedMemberEndsItsWatches(t *testing.T) {
+	envs := newClusterEnvOpts(t, 3, nil, func(c *Config) { c.heartbeat = 200 * time.Millisecond })
+	victim := envs[2]
+	conn, br, res := openRawWatch(t, victim.ts.Listener.Addr().String(), "/v1/watch/rm/?prefix=true")
+	if res.StatusCode != 200 {
+		t.Fatalf("watch on %s: %d", victim.node.ID(), res.StatusCode)
+	}
+	if err := envs[0].node.RemoveMember(context.Background(), victim.node.ID()); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	envs[0].doStr("PUT", "/v1/kv/rm/a", "1").ok(t, 200, nil)
+	_ = conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatal("the removed member's watch stream is still open")
+			}
+			break // ended
+		}
+		if strings.HasPrefix(line, "data:") {
+			t.Logf("event before the removal took effect: %s", line)
+		}
+	}
+	victim.do("GET", "/v1/watch/rm/?prefix=true", nil).fails(t, 503, "no_leader")
 }

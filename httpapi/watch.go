@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/registry"
 )
 
 // Watch streams are served by every member from its own applied state: a
@@ -130,6 +132,11 @@ func (s *Server) watch(c *gin.Context) {
 	key, err := kvKey(c)
 	if err != nil {
 		s.fail(c, err)
+		return
+	}
+	if s.b.Removed() {
+		// Nothing will ever come here again: send the watch elsewhere.
+		s.fail(c, fmt.Errorf("%w: this member is not in the cluster's configuration", registry.ErrNoLeader))
 		return
 	}
 	h := s.b.History()
@@ -263,6 +270,11 @@ func (ws *watchStream) run(sink watchSink) {
 		buf = nil // an idle stream holds no batch
 		switch sink.idle(wake, beatAt) {
 		case wakeBeat:
+			if s.b.Removed() {
+				// This member was removed and applies nothing more: end
+				// the stream, and the client resumes it on another.
+				return
+			}
 			if sink.write([]byte(": heartbeat\n\n")) != nil || sink.flush() != nil {
 				return
 			}

@@ -278,7 +278,7 @@ func (n *Node) awaitLeader(ctx context.Context, not string, notTerm uint64, wait
 		if a, _ := n.raft.LeaderWithID(); a != "" && (string(a) != not || n.raft.CurrentTerm() > notTerm) {
 			return string(a), false, nil
 		}
-		if tick == nil && n.outsideConfiguration() {
+		if tick == nil && n.Removed() {
 			return "", false, fmt.Errorf("%w: this member is not in the cluster's configuration (it was removed, or is still joining)", ErrNoLeader)
 		}
 		if tick == nil {
@@ -303,13 +303,17 @@ func (n *Node) awaitLeader(ctx context.Context, not string, notTerm uint64, wait
 	}
 }
 
-// outsideConfiguration reports whether this member's latest configuration
-// holds other members but not this one. A follower that was removed knows
-// no leader after a heartbeat timeout and no leader will ever contact it
-// again: waiting for one is in vain. (A member still joining may be
-// outside its configuration for a moment too; it refuses as it would after
-// the wait, and the client goes elsewhere.)
-func (n *Node) outsideConfiguration() bool {
+// Removed reports whether this member knows no leader and its latest
+// configuration holds other members but not this one. A follower that was
+// removed knows no leader after a heartbeat timeout, and no leader will
+// ever contact it again: waiting for one is in vain, and its state no
+// longer changes. (A member still joining may look removed for a moment
+// during an election; it refuses as it would after waiting, and clients go
+// elsewhere.) Cheap while a leader is known.
+func (n *Node) Removed() bool {
+	if a, _ := n.raft.LeaderWithID(); a != "" || n.raft.State() == raft.Leader {
+		return false
+	}
 	f := n.raft.GetConfiguration()
 	if f.Error() != nil {
 		return false
