@@ -73,7 +73,13 @@ func TestSecuredCluster(t *testing.T) {
 	rc := newClient(reg)
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	events := rc.Watch(wctx, "/services/api/", WithPrefix())
+	// From the revision before the registration: a watch "from now" would
+	// race with it and could start after the put.
+	before, err := rc.Get(ctx, "/services/api/", WithPrefix())
+	if err != nil {
+		t.Fatalf("list with the registrar's token: %v", err)
+	}
+	events := rc.Watch(wctx, "/services/api/", WithPrefix(), WithRev(before.Revision))
 	r, err := NewRegistrar(rc).Register(ctx, "/services/api/n1", []byte("10.0.0.1:80"), 10)
 	if err != nil {
 		t.Fatalf("register with the registrar's token: %v", err)
