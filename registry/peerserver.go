@@ -206,8 +206,22 @@ func (cw *connWriter) send(frames ...[]byte) error {
 	return cw.w.Flush()
 }
 
-// do serves one request and returns its response frame.
+// do serves one request and returns its response frame. An answer the
+// follower could not read (over its frame limit: a txn's previous values,
+// say) becomes an error of unknown outcome for that request alone, rather
+// than a frame that makes the follower drop the connection and fail every
+// other request waiting on it.
 func (s *peerServer) do(parent context.Context, req request) []byte {
+	frame := s.answer(parent, req)
+	if n := len(frame) - 4; n > s.maxFrame {
+		err := fmt.Errorf("%w: the request was carried out, but its answer of %d bytes is over the forwarding channel's limit of %d; read the result back", ErrTimeout, n, s.maxFrame)
+		return appendResponse(nil, statusErr, req.id, encodeError(nil, err))
+	}
+	return frame
+}
+
+// answer serves one request and returns its response frame.
+func (s *peerServer) answer(parent context.Context, req request) []byte {
 	timeout := req.timeout
 	if timeout <= 0 {
 		timeout = peerDefaultTimeout
