@@ -12,8 +12,15 @@ import (
 // MaxNode is the largest snowflake node number (10 node bits).
 const MaxNode = 1023
 
-// ErrIDsExhausted: an ID above the floor would overflow int64 (someone
-// granted a lease with an explicit ID of math.MaxInt64).
+// MaxExplicitID is the largest lease ID a client may choose. The IDs
+// above it stay for the leader to pick: IDGen never picks one at or below
+// the largest ID ever granted, so a single grant of math.MaxInt64 would
+// leave none, and every later grant without an ID would fail. 2^48 IDs
+// are some 9,000 years of grants at a thousand a second.
+const MaxExplicitID = math.MaxInt64 - 1<<48
+
+// ErrIDsExhausted: an ID above the floor would overflow int64 (a lease
+// was granted with an explicit ID of math.MaxInt64, before MaxExplicitID).
 var ErrIDsExhausted = errors.New("lease: no lease ID above the largest one ever granted")
 
 // IDGen hands out lease IDs: snowflake IDs (time, node number, sequence),

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/lease"
 )
 
 // Every member takes every write: the leader proposes it, a follower sends
@@ -158,6 +159,14 @@ func (n *Node) grantHere(ctx context.Context, c fsm.Grant) (fsm.Result, error) {
 	}
 }
 
+// checkGrantID checks a lease ID the client chose (0: the leader picks).
+func checkGrantID(id int64) error {
+	if id < 0 || id > lease.MaxExplicitID {
+		return fmt.Errorf("%w: lease id %d is outside 1..%d (0 or none lets the leader pick)", fsm.ErrInvalidArgument, id, int64(lease.MaxExplicitID))
+	}
+	return nil
+}
+
 // validate checks a command before it is proposed or forwarded: a bad
 // request never reaches the log. A new command type adds its checks here.
 func (n *Node) validate(c fsm.Command) error {
@@ -169,9 +178,7 @@ func (n *Node) validate(c fsm.Command) error {
 		if err := fsm.ValidateLeaseName(c.Name); err != nil {
 			return err
 		}
-		if c.ID < 0 {
-			return fmt.Errorf("%w: lease id %d is negative", fsm.ErrInvalidArgument, c.ID)
-		}
+		return checkGrantID(c.ID)
 	case fsm.Revoke:
 		if c.ID <= 0 {
 			return fmt.Errorf("%w: lease id %d is not positive", fsm.ErrInvalidArgument, c.ID)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/internal/logging/logtest"
 	"github.com/rosterhq/roster/internal/testutil"
+	"github.com/rosterhq/roster/lease"
 	"github.com/rosterhq/roster/registry"
 )
 
@@ -146,6 +148,32 @@ func TestLeaseIDsStayAboveStateAfterClockStepBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(openNode(t, dir, 50*time.Millisecond))
+}
+
+// An explicit lease ID may not take the IDs the leader picks from: one
+// grant of math.MaxInt64 used to leave no ID above the largest granted,
+// and every later grant without an ID failed, for good.
+func TestExplicitLeaseIDLeavesRoomForPickedOnes(t *testing.T) {
+	n := openNode(t, t.TempDir(), 50*time.Millisecond)
+	ctx := context.Background()
+	for _, id := range []int64{math.MaxInt64, lease.MaxExplicitID + 1} {
+		if _, err := n.Grant(ctx, 10, "", id); !errors.Is(err, fsm.ErrInvalidArgument) {
+			t.Fatalf("grant with id %d: %v, want ErrInvalidArgument", id, err)
+		}
+		_, err := n.Txn(ctx, []fsm.Command{fsm.Grant{ID: id, TTL: 10}})
+		if !errors.Is(err, fsm.ErrInvalidArgument) {
+			t.Fatalf("txn granting id %d: %v, want ErrInvalidArgument", id, err)
+		}
+	}
+	if _, err := n.Grant(ctx, 10, "", lease.MaxExplicitID); err != nil {
+		t.Fatalf("grant with the largest explicit id: %v", err)
+	}
+	for range 3 {
+		l, err := n.Grant(ctx, 10, "", 0)
+		if err != nil || l.ID <= lease.MaxExplicitID {
+			t.Fatalf("grant after the largest explicit id: %+v %v", l, err)
+		}
+	}
 }
 
 // A write refused with ErrNoLeader (503) changed nothing. Shutting a node

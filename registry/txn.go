@@ -130,8 +130,8 @@ func (n *Node) prepareTxn(ops []fsm.Command) (fsm.Txn, error) {
 			if err := fsm.ValidateLeaseName(op.Name); err != nil {
 				return fsm.Txn{}, fmt.Errorf("txn operation %d: %w", i+1, err)
 			}
-			if op.ID < 0 {
-				return fsm.Txn{}, invalid(i, "lease id %d is negative", op.ID)
+			if err := checkGrantID(op.ID); err != nil {
+				return fsm.Txn{}, fmt.Errorf("txn operation %d: %w", i+1, err)
 			}
 			if op.ID == 0 {
 				g := n.idgen.Load()
