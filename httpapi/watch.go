@@ -207,8 +207,6 @@ const (
 	wakeEnd                      // the client went away, or the server is closing
 )
 
-// run streams events to sink until the client goes away, falls too far
-// behind, stops reading, or the server shuts down.
 // stillAllowed checks the stream's token against the newest state, which
 // holds at least the access control changes applied before the events
 // about to be sent.
@@ -220,6 +218,9 @@ func (ws *watchStream) stillAllowed() bool {
 	return err == nil && ws.recheck(st) == nil
 }
 
+// run streams events to sink until the client goes away, falls too far
+// behind, stops reading, its token loses the right to read what it
+// watches, or the server shuts down.
 func (ws *watchStream) run(sink watchSink) {
 	s, h := ws.s, ws.h
 	s.metrics.watchers.Inc()
