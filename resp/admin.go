@@ -49,6 +49,9 @@ func doAuth(ctx context.Context, s *session, args [][]byte) reply {
 		return errReply(errWrongPass)
 	}
 	s.token, s.ident = string(args[len(args)-1]), id
+	if s.guard != nil {
+		s.guard.Authenticated()
+	}
 	return okReply
 }
 

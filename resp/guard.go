@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,6 +34,13 @@ type limits struct {
 	array   int64 // elements of one command
 	command int64 // bytes of one command, headers included
 }
+
+// preAuth are the limits of a connection that has not authenticated while
+// access control is on, Redis's own (it refuses an unauthenticated
+// multibulk of more than 10 elements or a bulk of more than 16 KiB): AUTH
+// needs far less, and anyone who can connect would otherwise make the
+// member hold a whole command of several MiB per connection.
+var preAuth = limits{bulk: 16 << 10, array: 10, command: 64 << 10}
 
 // protocolError is a violation; its text follows "ERR " in the reply.
 type protocolError struct{ msg string }
@@ -63,10 +71,13 @@ type scanner struct {
 	cmd   int64  // bytes of the current command so far
 	line  []byte // the current inline line
 	quote bool   // scanning state of inline quoting, see checkInline
+	// one stops the scan at the end of the first command (see guardConn).
+	one bool
 }
 
 // scan consumes p and returns how many of its bytes are fine. When it is
-// less than len(p), err says what is wrong with p[ok].
+// less than len(p), err says what is wrong with p[ok], or, when err is nil,
+// one is set and a command ended at p[ok-1].
 func (s *scanner) scan(p []byte) (ok int, err error) {
 	for i := 0; i < len(p); {
 		c := p[i]
@@ -167,6 +178,11 @@ func (s *scanner) scan(p []byte) (ok int, err error) {
 			s.line = append(s.line, c)
 		}
 		i++
+		// Back at the start after a byte: that byte ended a command
+		// (stStart itself always moves on to another state).
+		if s.one && s.st == stStart && i < len(p) {
+			return i, nil
+		}
 	}
 	return len(p), nil
 }
@@ -233,13 +249,30 @@ func checkInline(line []byte) error {
 }
 
 // guardConn passes a connection's input through the scanner.
+//
+// Before AUTH (access control on), the input goes through one command at
+// a time, under the preAuth limits: the scanner runs ahead of redcon, and
+// the commands after an AUTH in the same read must be scanned under the
+// limits of an authenticated connection, once AUTH has run. redcon runs
+// the commands of one read before it reads again, so the bytes after the
+// first command are held back (held) for the next Read.
 type guardConn struct {
 	net.Conn
-	sc scanner
+	sc  scanner
+	lim limits // the limits once authenticated
+
+	// authed is false while the connection must authenticate; the
+	// session sets it on a good AUTH (Authenticated).
+	authed  atomic.Bool
+	held    []byte // input read but not yet handed over
+	heldErr error  // the read error that came with held
 
 	wmu      sync.Mutex // one writer at a time: replies, or the rejection
 	rejected error      // set once a violation was found
 }
+
+// Authenticated lifts the limits before AUTH.
+func (g *guardConn) Authenticated() { g.authed.Store(true) }
 
 // errRejected ends the connection after a protocol error was answered.
 var errRejected = errors.New("resp: connection closed after a protocol error")
@@ -249,9 +282,36 @@ func (g *guardConn) Read(p []byte) (int, error) {
 		g.reject()
 		return 0, errRejected
 	}
-	n, err := g.Conn.Read(p)
+	var n int
+	var err error
+	switch {
+	case len(g.held) > 0:
+		n = copy(p, g.held)
+		if g.held = g.held[n:]; len(g.held) == 0 {
+			g.held = nil
+		}
+	case g.heldErr != nil: // after the held bytes: redcon drops the bytes of a read that fails
+		err, g.heldErr = g.heldErr, nil
+		return 0, err
+	default:
+		n, err = g.Conn.Read(p)
+	}
+	// Always at the start of a command here when the mode changes: before
+	// AUTH, each Read ends at a command's end.
+	g.sc.one = !g.authed.Load()
+	g.sc.lim = g.lim
+	if g.sc.one {
+		g.sc.lim = limits{bulk: min(g.lim.bulk, preAuth.bulk), array: min(g.lim.array, preAuth.array), command: min(g.lim.command, preAuth.command)}
+	}
 	ok, verr := g.sc.scan(p[:n])
 	if verr == nil {
+		if ok < n { // one command: keep the rest for the next Read
+			g.held = append(append([]byte(nil), p[ok:n]...), g.held...)
+			if err != nil {
+				g.heldErr = err
+			}
+			return ok, nil
+		}
 		return n, err
 	}
 	g.rejected = verr
@@ -281,8 +341,9 @@ func (g *guardConn) Write(p []byte) (int, error) {
 // sees the plain stream).
 type guardListener struct {
 	net.Listener
-	tls *tls.Config
-	lim limits
+	tls  *tls.Config
+	lim  limits
+	auth bool // access control is on: connections start under preAuth
 }
 
 func (l *guardListener) Accept() (net.Conn, error) {
@@ -293,5 +354,7 @@ func (l *guardListener) Accept() (net.Conn, error) {
 	if l.tls != nil {
 		c = tls.Server(c, l.tls)
 	}
-	return &guardConn{Conn: c, sc: scanner{lim: l.lim}}, nil
+	g := &guardConn{Conn: c, lim: l.lim}
+	g.authed.Store(!l.auth)
+	return g, nil
 }

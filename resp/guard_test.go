@@ -98,6 +98,22 @@ func TestScannerSplitsAnywhere(t *testing.T) {
 	}
 }
 
+// TestScannerOneCommandAtATime: with one set (before AUTH), a scan stops
+// at the end of every command, inline or not.
+func TestScannerOneCommandAtATime(t *testing.T) {
+	in := []byte("*2\r\n$3\r\nGET\r\n$0\r\n\r\nPING\r\n*1\r\n$4\r\nPING\r\nECHO 'a b' \"c\\\"d\"\n")
+	ends := []int{19, 25, 39, len(in)}
+	s := scanner{lim: limits{bulk: 100, array: 10, command: 1000}, one: true}
+	at := 0
+	for _, end := range ends {
+		ok, err := s.scan(in[at:])
+		if err != nil || at+ok != end || s.st != stStart {
+			t.Fatalf("scan from %d: %d, %v, state %d; want to stop at %d", at, ok, err, s.st, end)
+		}
+		at += ok
+	}
+}
+
 // TestMaxConns: one connection more than the limit is refused with Redis's
 // error; the others are not disturbed.
 func TestMaxConns(t *testing.T) {
@@ -129,5 +145,45 @@ func TestMaxConns(t *testing.T) {
 		return got == "+PONG\r\n"
 	}) {
 		t.Fatalf("a freed slot was not reusable: %q", got)
+	}
+}
+
+// TestLimitsBeforeAuth: with access control on, a connection that has not
+// authenticated may send only small commands (Redis's limits: 10
+// elements, 16 KiB a bulk), so that anyone able to connect cannot make
+// the member hold several MiB per connection; after AUTH, the usual
+// limits apply, even to the commands sent in the same packet as the AUTH.
+func TestLimitsBeforeAuth(t *testing.T) {
+	t.Parallel()
+	auth := &testAuth{tokens: map[string]testIdentity{"root": {read: []string{"/"}, write: []string{"/"}, admin: true}}}
+	e := newEnvWith(t, func(c *Config) { c.Auth = auth })
+	bulk := func(s string) string { return "$" + itoa(int64(len(s))) + "\r\n" + s + "\r\n" }
+	big := strings.Repeat("v", 100<<10)
+	set := "*3\r\n" + bulk("SET") + bulk("big") + bulk(big)
+	// Refused at its header: no data after it, which the server would not
+	// read before closing (the close would then reset the connection).
+	setHdr := "*3\r\n" + bulk("SET") + bulk("big") + "$" + itoa(int64(len(big))) + "\r\n"
+	for _, tc := range []struct{ name, raw, want string }{
+		{"bulk", setHdr, "-ERR Protocol error: invalid bulk length (102400 bytes; the limit is 16384)\r\n"},
+		{"array", "*11\r\n", "-ERR Protocol error: invalid multibulk length (11 elements; the limit is 10)\r\n"},
+		{"after a refused AUTH", "*2\r\n" + bulk("AUTH") + bulk("nope") + setHdr,
+			"-WRONGPASS invalid username-password pair or user is disabled.\r\n-ERR Protocol error: invalid bulk length (102400 bytes; the limit is 16384)\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := exchange(t, e.dial(), tc.raw); got != tc.want {
+				t.Fatalf("answer %q, want %q", got, tc.want)
+			}
+			if _, ok := e.value("/big"); ok {
+				t.Fatal("the refused command was written")
+			}
+		})
+	}
+	// AUTH, the large SET and QUIT in one packet: each runs in turn.
+	got := exchange(t, e.dial(), "*2\r\n"+bulk("AUTH")+bulk("root")+set+"*1\r\n"+bulk("QUIT"))
+	if want := "+OK\r\n+OK\r\n+OK\r\n"; got != want {
+		t.Fatalf("answer %q, want %q", got, want)
+	}
+	if v, ok := e.value("/big"); !ok || v != big {
+		t.Fatalf("/big after AUTH: %d bytes, %v", len(v), ok)
 	}
 }

@@ -116,7 +116,7 @@ func New(cfg Config, b Backend, log *slog.Logger) (*Server, error) {
 
 // Serve serves on ln until Close; it returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
-	gl := &guardListener{Listener: ln, tls: s.cfg.TLS, lim: s.lim}
+	gl := &guardListener{Listener: ln, tls: s.cfg.TLS, lim: s.lim, auth: s.cfg.Auth != nil}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -190,7 +190,8 @@ func (s *Server) accept(c redcon.Conn) bool {
 		c.WriteError("ERR max number of clients reached")
 		return false
 	}
-	c.SetContext(&session{srv: s, id: s.nextID.Add(1)})
+	g, _ := c.NetConn().(*guardConn)
+	c.SetContext(&session{srv: s, id: s.nextID.Add(1), guard: g})
 	return true
 }
 

@@ -14,10 +14,11 @@ type session struct {
 	srv      *Server
 	id       int64
 	name     string
-	readonly bool     // READONLY: reads come from the local replica
-	token    string   // the token of the last good AUTH
-	ident    Identity // what the token may do; nil until AUTH
-	detached bool     // handed over to pub/sub (pubsub.go)
+	readonly bool       // READONLY: reads come from the local replica
+	token    string     // the token of the last good AUTH
+	ident    Identity   // what the token may do; nil until AUTH
+	detached bool       // handed over to pub/sub (pubsub.go)
+	guard    *guardConn // the connection's framing guard (nil in some tests)
 }
 
 // writeOp is a write that can join a Batch: the command to propose and how
