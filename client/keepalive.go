@@ -27,7 +27,8 @@ import (
 // found or refuses this client its renewal (403), or when no renewal
 // succeeded before its deadline (the send time of the last successful
 // renewal plus the TTL: the server keeps a lease no earlier than TTL after
-// the renewal it acknowledged, and after that it may be gone). Until then a failed renewal is retried with backoff.
+// the renewal it acknowledged, and after that it may be gone). Until then
+// a failed renewal is retried with backoff.
 const (
 	// kaFirstDelay collects the leases that KeepAlive is called for in one
 	// burst (say, at start-up) into the first batch.
