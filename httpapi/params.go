@@ -20,8 +20,10 @@ type query struct {
 
 func newQuery(c *gin.Context) *query {
 	q := &query{c: c}
-	if _, err := url.ParseQuery(c.Request.URL.RawQuery); err != nil {
-		q.fail(invalidf("malformed query string: %v", err))
+	if raw := c.Request.URL.RawQuery; raw != "" {
+		if _, err := url.ParseQuery(raw); err != nil {
+			q.fail(invalidf("malformed query string: %v", err))
+		}
 	}
 	return q
 }
