@@ -72,6 +72,13 @@ func (n *Node) addMemberHere(ctx context.Context, req JoinRequest) error {
 		if s.ID == raft.ServerID(req.ID) && s.Suffrage == raft.Voter && !req.Voter {
 			return fmt.Errorf("%w: %s is a voter and cannot be added as a non-voter; remove it first", fsm.ErrInvalidArgument, req.ID)
 		}
+		// A member at this leader's own raft address cannot be a
+		// replacement of it (this leader is there, answering): it is a
+		// mistake, which the rule below would answer by removing the
+		// leader.
+		if s.Address == raft.ServerAddress(req.RaftAddr) && s.ID != raft.ServerID(req.ID) && s.ID == raft.ServerID(n.cfg.ID) {
+			return fmt.Errorf("%w: raft address %s is the leader's own (member %s)", fsm.ErrInvalidArgument, req.RaftAddr, s.ID)
+		}
 	}
 	for _, s := range servers {
 		// Another ID at the same raft address is a member that was renamed

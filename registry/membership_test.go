@@ -210,6 +210,27 @@ func TestAddMemberDoesNotPretendToDemote(t *testing.T) {
 	}
 }
 
+// Adding a member at the leader's own raft address under another ID is a
+// mistake (the leader is there): refused, where the rule for a member that
+// was renamed or replaced at its address used to remove the leader.
+func TestAddMemberAtTheLeadersAddressRefused(t *testing.T) {
+	nodes := startTrio(t)
+	leader := nodes[0]
+	req := registry.JoinRequest{ID: "n9", RaftAddr: leader.RaftAddr(), HTTPAddr: "127.0.0.1:19", Voter: true}
+	for _, via := range []*registry.Node{leader, nodes[1]} {
+		if err := via.AddMember(context.Background(), req); !errors.Is(err, fsm.ErrInvalidArgument) {
+			t.Fatalf("adding n9 at the leader's raft address through %s: %v, want ErrInvalidArgument", via.ID(), err)
+		}
+	}
+	info, err := leader.Cluster(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Members) != 3 || !leader.IsLeader() {
+		t.Fatalf("after the refused requests: leader %v, members %+v", leader.IsLeader(), info.Members)
+	}
+}
+
 // A removed follower knows no leader any more, and none will come to it:
 // it refuses writes and linearizable reads at once (no_leader, so clients
 // go elsewhere) instead of making each wait for a leader in vain.
