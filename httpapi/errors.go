@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 	"github.com/rosterhq/roster/api"
@@ -136,6 +137,7 @@ func (s *Server) fail(c *gin.Context, err error) {
 		s.log.Log(c.Request.Context(), level, "request failed",
 			"method", c.Request.Method, "path", c.Request.URL.Path, "status", status, "err", err)
 	}
+	s.errorRevision(c)
 	if c.GetBool(ctxDemoErrors) {
 		writeJSON(c, status, demoError{Error: d.Message})
 	} else {
@@ -151,4 +153,19 @@ const ctxDemoErrors = "roster.demo-errors"
 
 type demoError struct {
 	Error string `json:"error"`
+}
+
+// errorRevision gives an error answer of a KV or watch route the
+// X-Roster-Revision every such answer carries (API.md), when the route
+// failed before it read a state: this member's own revision.
+func (s *Server) errorRevision(c *gin.Context) {
+	if c.Writer.Header().Get(api.HeaderRevision) != "" {
+		return
+	}
+	if p := c.FullPath(); !strings.HasPrefix(p, "/v1/kv/") && !strings.HasPrefix(p, "/v1/watch/") {
+		return
+	}
+	if st, err := s.b.Read(c.Request.Context(), true); err == nil {
+		writeRevision(c, st.Revision())
+	}
 }
