@@ -48,6 +48,7 @@ func TestAuthPrevNeedsRead(t *testing.T) {
 type laggingBackend struct {
 	*registry.Node
 	pinned atomic.Pointer[fsm.State]
+	linear atomic.Int64 // linearizable reads asked for
 }
 
 func (b *laggingBackend) pin()     { b.pinned.Store(b.Node.FSM().State()) }
@@ -63,6 +64,7 @@ func (b *laggingBackend) Read(ctx context.Context, stale bool) (*fsm.State, erro
 	if stale {
 		return b.replica(), nil
 	}
+	b.linear.Add(1)
 	return b.Node.Read(ctx, false)
 }
 
@@ -141,6 +143,31 @@ func TestAuthLeaseChecksOnALaggingReplica(t *testing.T) {
 	}
 	if _, ok := e.node.FSM().State().Get("/secret/k"); !ok {
 		t.Fatal("a token without write on /secret/k revoked its lease")
+	}
+}
+
+// TestAuthKnownLeaseCheckedLocally: a keep-alive of a lease this member
+// has applied is judged from its own replica, without a linearizable read
+// (a read index on a follower) in front of every renewal; refusals still
+// hold.
+func TestAuthKnownLeaseCheckedLocally(t *testing.T) {
+	e, lb := newLaggingAuthEnv(t)
+	e.putRole("api", `{"rules":[{"prefix":"/services/api/","read":true,"write":true}]}`)
+	tok := e.createToken("api-registrar", "api")
+	var mine, root api.GrantResponse
+	e.as(tok, "POST", "/v1/leases", `{"ttl":60}`).ok(t, 201, &mine)
+	e.as(tok, "PUT", "/v1/kv/services/api/n1?lease="+mine.ID.String(), "v").ok(t, 200, nil)
+	e.as(rootSecret, "POST", "/v1/leases", `{"ttl":60}`).ok(t, 201, &root)
+	e.as(rootSecret, "PUT", "/v1/kv/secret/k?lease="+root.ID.String(), "s").ok(t, 200, nil)
+	before := lb.linear.Load()
+	for _, path := range []string{"/v1/leases/" + mine.ID.String() + "/keepalive", "/lease/keepalive/" + mine.ID.String()} {
+		if r := e.as(tok, "POST", path, ""); r.code != 200 {
+			t.Fatalf("%s: %d %s", path, r.code, r.body)
+		}
+	}
+	e.as(tok, "POST", "/v1/leases/"+root.ID.String()+"/keepalive", "").fails(t, 403, api.CodePermissionDenied)
+	if n := lb.linear.Load() - before; n != 0 {
+		t.Fatalf("%d linearizable reads for keep-alives of leases the member knows, want none", n)
 	}
 }
 
