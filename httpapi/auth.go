@@ -117,6 +117,17 @@ const (
 	ctxPeekedBody = "roster.peeked_body" // see peekBody
 )
 
+// authenticate resolves the request's bearer token against this member's
+// replica, and returns the state it used.
+func (s *Server) authenticate(c *gin.Context) (*fsm.State, *registry.Principal, error) {
+	st, err := s.b.Read(c.Request.Context(), true)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := registry.Authenticate(st, bearer(c))
+	return st, p, err
+}
+
 // authorize is the access control middleware.
 func (s *Server) authorize(c *gin.Context) {
 	if !s.cfg.Auth {
@@ -143,11 +154,7 @@ func (s *Server) authorize(c *gin.Context) {
 	// Resolved against one state of this member's replica, kept so that a
 	// later check of the same token (read, streamRecheck) is free unless
 	// the tables changed since.
-	st, err := s.b.Read(c.Request.Context(), true)
-	var p *registry.Principal
-	if err == nil {
-		p, err = registry.Authenticate(st, bearer(c))
-	}
+	st, p, err := s.authenticate(c)
 	if err != nil {
 		s.refuse(c, nil, a.admin, err)
 		return

@@ -134,12 +134,11 @@ func (s *Server) deleteToken(c *gin.Context) {
 func (s *Server) whoami(c *gin.Context) {
 	p := principal(c)
 	if p == nil {
-		p2, err := s.b.Authenticate(bearer(c))
-		if err != nil {
+		var err error
+		if _, p, err = s.authenticate(c); err != nil {
 			s.fail(c, err)
 			return
 		}
-		p = p2
 	}
 	writeJSON(c, http.StatusOK, api.WhoAmI{ID: p.TokenID, Name: p.Name, Roles: append([]string{}, p.Roles...), Admin: p.Admin()})
 }

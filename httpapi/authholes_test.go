@@ -68,10 +68,6 @@ func (b *laggingBackend) Read(ctx context.Context, stale bool) (*fsm.State, erro
 	return b.Node.Read(ctx, false)
 }
 
-func (b *laggingBackend) Authenticate(token string) (*registry.Principal, error) {
-	return registry.Authenticate(b.replica(), token)
-}
-
 func newLaggingAuthEnv(t *testing.T) (*env, *laggingBackend) {
 	t.Helper()
 	var lb *laggingBackend

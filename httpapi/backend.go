@@ -46,9 +46,8 @@ type Backend interface {
 	// adds a member (registry.ErrNotMember when it is not one).
 	UpdateMember(ctx context.Context, req registry.JoinRequest) error
 
-	// Access control: Authenticate resolves a bearer token against this
-	// member's applied state; the rest change the replicated tables.
-	Authenticate(token string) (*registry.Principal, error)
+	// Access control: these change the replicated tables (a token is
+	// resolved against a state from Read, with registry.Authenticate).
 	PutRole(ctx context.Context, r fsm.Role) error
 	DeleteRole(ctx context.Context, name string) error
 	// CreateToken returns the new token's record and its secret.
