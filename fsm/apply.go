@@ -128,7 +128,7 @@ func (b *batch) keepAlive(c KeepAlive) Result {
 	r := Result{Revision: b.s.revision, Renewed: make([]LeaseStatus, 0, len(c.IDs)), NotFound: []int64{}}
 	b.touched = slices.Grow(b.touched, len(c.IDs))
 	for _, id := range c.IDs {
-		l, ok := b.s.leases.Renew(id, func(old *lease.Lease) int64 {
+		l, ok := b.s.leases.Renew(id, b.s.clock, func(old *lease.Lease) int64 {
 			return lease.Deadline(b.s.clock, old.TTL) + max(c.SlackMs, 0)
 		})
 		if !ok {
@@ -177,7 +177,7 @@ func (b *batch) deleteKeys(keys []string) {
 
 func (b *batch) put(c Put) Result {
 	if c.Lease != 0 {
-		if _, ok := b.s.leases.Get(c.Lease); !ok {
+		if !b.s.leaseAlive(c.Lease) {
 			return Result{Err: ErrLeaseNotFound, Revision: b.s.revision}
 		}
 	}

@@ -440,3 +440,44 @@ func expectExpiryIn(t *testing.T, h *harness, id, ms int64, at string) {
 		t.Fatalf("lease %d not expired at %s: %s", id, at, fmtResult(r))
 	}
 }
+
+// TestLeasePastItsDeadlineIsNotRenewed: a tick that expires more leases
+// than its limit leaves the rest, their deadline passed, for the next
+// ticks. Until those apply, such a lease is expired, not alive: a
+// keep-alive that arrived in between used to renew it to a full TTL and a
+// put used to attach a new key to it, so a lease that had gone unrenewed
+// for longer than its TTL came back with its keys.
+func TestLeasePastItsDeadlineIsNotRenewed(t *testing.T) {
+	h := newHarness(t)
+	h.must(fsm.Grant{ID: 1, TTL: 2})
+	h.must(fsm.Grant{ID: 2, TTL: 2})
+	h.must(putL("/k2", "v", 2))
+	if r := h.must(fsm.Tick{ElapsedMs: 2500, Limit: 1}); r.Expired != 1 || !r.More {
+		t.Fatalf("tick: %s", fmtResult(r))
+	}
+	before := body(h.state())
+	r := h.must(fsm.KeepAlive{IDs: []int64{2}, SlackMs: 100})
+	if len(r.Renewed) != 0 || !reflect.DeepEqual(r.NotFound, []int64{2}) {
+		t.Fatalf("keep-alive of a lease past its deadline: %s", fmtResult(r))
+	}
+	for _, c := range []fsm.Command{
+		putL("/k3", "v", 2),
+		putL("/k2", "w", 2),
+		fsm.Txn{Ops: []fsm.Command{put("/t", "v"), putL("/k4", "v", 2)}},
+	} {
+		if r := h.do(c); !errors.Is(r.Err, fsm.ErrLeaseNotFound) {
+			t.Fatalf("%#v: %s", c, fmtResult(r))
+		}
+	}
+	if after := body(h.state()); after != before {
+		t.Fatalf("the refused commands changed the state:\n%s", diffLines(before, after))
+	}
+	// The next tick expires it, with its key.
+	if r := h.must(fsm.Tick{Limit: 1}); r.Expired != 1 || r.More {
+		t.Fatalf("draining tick: %s", fmtResult(r))
+	}
+	h.absent("/k2")
+	if _, ok := h.state().Lease(2); ok {
+		t.Fatal("lease 2 still alive")
+	}
+}

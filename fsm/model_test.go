@@ -90,6 +90,13 @@ func (m *model) remaining(id int64) int64 {
 	return min(remainingSecs(l.deadline, m.clock), l.ttl)
 }
 
+// alive: the lease exists and its deadline has not passed (a tick at its
+// limit leaves expired leases for the next).
+func (m *model) alive(id int64) bool {
+	l, ok := m.leases[id]
+	return ok && l.deadline > m.clock
+}
+
 func (m *model) status(id int64) fsm.LeaseStatus {
 	l := m.leases[id]
 	return fsm.LeaseStatus{ID: id, TTL: l.ttl, Remaining: m.remaining(id), Name: l.name}
@@ -155,7 +162,7 @@ func (m *model) apply(c fsm.Command) fsm.Result {
 		r := fsm.Result{Revision: m.rev, Renewed: []fsm.LeaseStatus{}, NotFound: []int64{}}
 		for _, id := range c.IDs {
 			l, ok := m.leases[id]
-			if !ok {
+			if !ok || l.deadline <= m.clock {
 				r.NotFound = append(r.NotFound, id)
 				continue
 			}
@@ -165,7 +172,7 @@ func (m *model) apply(c fsm.Command) fsm.Result {
 		}
 		return r
 	case fsm.Put:
-		if _, ok := m.leases[c.Lease]; c.Lease != 0 && !ok {
+		if c.Lease != 0 && !m.alive(c.Lease) {
 			return fail(fsm.ErrLeaseNotFound)
 		}
 		if err := m.cas(c.HasCAS, c.CAS, c.Key); err != nil {
@@ -268,7 +275,7 @@ func (m *model) txn(c fsm.Txn) fsm.Result {
 			}
 			granted[op.ID] = true
 		case fsm.Put:
-			_, live := m.leases[op.Lease]
+			live := m.alive(op.Lease)
 			switch {
 			case seen[op.Key]:
 				err = fsm.ErrInvalidArgument

@@ -85,7 +85,7 @@ func BenchmarkTableRenewBatch(b *testing.B) {
 		for j := 0; j < batch; j++ {
 			// A stride through the IDs: renewals land all over the table.
 			next = (next + 7919) % n
-			c.Renew(next+1, func(old *lease.Lease) int64 { return old.Deadline + 1 })
+			c.Renew(next+1, 0, func(old *lease.Lease) int64 { return old.Deadline + 1 })
 		}
 		t = c
 	}

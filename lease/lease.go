@@ -101,15 +101,23 @@ func (t *Table) Put(l *Lease) {
 
 // Renew gives lease id the deadline deadline(old) computes from its
 // current record and returns the new record; false when no such lease is
-// live (the table is unchanged). It is Get then Put in one descent of the
-// ID tree, which a keep-alive batch of thousands of leases notices.
-func (t *Table) Renew(id int64, deadline func(old *Lease) int64) (*Lease, bool) {
+// live at clock now (the table is unchanged). A lease whose deadline is at
+// or before now has expired even while it is still in the table (a tick
+// that reached its limit leaves it for the next): renewing it would bring
+// back a lease unrenewed for longer than its TTL. It is Get then Put in
+// one descent of the ID tree, which a keep-alive batch of thousands of
+// leases notices.
+func (t *Table) Renew(id, now int64, deadline func(old *Lease) int64) (*Lease, bool) {
 	// The record is filled in after Set has swapped it in: it is new, so no
 	// clone of the table can see it yet.
 	l := &Lease{ID: id}
 	old, ok := t.byID.Set(l)
 	if !ok {
 		t.byID.Delete(l)
+		return nil, false
+	}
+	if old.Deadline <= now {
+		t.byID.Set(old)
 		return nil, false
 	}
 	l.TTL, l.Name, l.Deadline = old.TTL, old.Name, deadline(old)

@@ -349,7 +349,7 @@ func TestTableRenew(t *testing.T) {
 	before := tb.Clone()
 	tb = before.Clone()
 
-	l, ok := tb.Renew(1, func(old *lease.Lease) int64 { return lease.Deadline(7000, old.TTL) })
+	l, ok := tb.Renew(1, 1999, func(old *lease.Lease) int64 { return lease.Deadline(7000, old.TTL) })
 	if !ok || *l != (lease.Lease{ID: 1, TTL: 2, Name: "a", Deadline: 9000}) {
 		t.Fatalf("Renew(1) = %+v, %v", l, ok)
 	}
@@ -364,11 +364,23 @@ func TestTableRenew(t *testing.T) {
 	}
 
 	// A missing lease is reported and leaves the table as it was.
-	if l, ok := tb.Renew(3, func(*lease.Lease) int64 { t.Fatal("deadline asked for a missing lease"); return 0 }); ok || l != nil {
+	if l, ok := tb.Renew(3, 7000, func(*lease.Lease) int64 { t.Fatal("deadline asked for a missing lease"); return 0 }); ok || l != nil {
 		t.Fatalf("Renew(3) = %+v, %v", l, ok)
 	}
 	if _, ok := tb.Get(3); ok || tb.Len() != 2 {
 		t.Fatalf("Renew of a missing lease changed the table: len %d", tb.Len())
+	}
+
+	// A lease whose deadline is at or before now has expired: not renewed,
+	// the table unchanged.
+	if l, ok := tb.Renew(2, 5000, func(*lease.Lease) int64 { t.Fatal("deadline asked for an expired lease"); return 0 }); ok || l != nil {
+		t.Fatalf("Renew(2) at its deadline = %+v, %v", l, ok)
+	}
+	if got, ok := tb.Get(2); !ok || got.Deadline != 5000 || tb.Len() != 2 {
+		t.Fatalf("Renew of an expired lease changed the table: %+v %v len %d", got, ok, tb.Len())
+	}
+	if got := tb.Expired(5000, 0); !reflect.DeepEqual(got, []int64{2}) {
+		t.Fatalf("Expired(5000) after a refused Renew = %v", got)
 	}
 
 	// The clone taken before is untouched.
