@@ -66,7 +66,7 @@ func (n *Node) forwardBatch(ctx context.Context, cmds []fsm.Command) []BatchResu
 		return ok
 	}
 	for i, c := range cmds {
-		p, err := n.prepare(c)
+		p, err := n.checkToForward(c)
 		if err != nil {
 			out[i].Err = err
 			continue
@@ -80,6 +80,17 @@ func (n *Node) forwardBatch(ctx context.Context, cmds []fsm.Command) []BatchResu
 	}
 	send()
 	return out
+}
+
+// checkToForward validates a command of a batch a follower forwards and
+// returns what to send. A txn goes as given (validate): only the leader
+// can pick the IDs of the leases it grants, and it prepares the txn when
+// the batch reaches it. The rest is checked as the leader will check it.
+func (n *Node) checkToForward(c fsm.Command) (fsm.Command, error) {
+	if t, ok := c.(fsm.Txn); ok {
+		return t, n.validate(t)
+	}
+	return n.prepare(c)
 }
 
 // markUnsent fails the commands from position from on that were not sent

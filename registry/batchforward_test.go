@@ -81,6 +81,19 @@ func TestFollowerBatchCommitsOnTheLeader(t *testing.T) {
 	if kv, ok := leader.FSM().State().Get("/big/k"); !ok || string(kv.Value) != "8" {
 		t.Fatalf("/big/k on the leader after the batch: %v", ok)
 	}
+
+	// A txn granting a lease (the Redis port's SET … EX) goes as given:
+	// only the leader can pick the lease's ID.
+	res = f.Batch(ctx, []fsm.Command{fsm.Txn{Ops: []fsm.Command{
+		fsm.Grant{TTL: 30, Name: "/b/ex"},
+		fsm.Put{Key: "/b/ex", Value: []byte("v"), Lease: TxnLease(0)},
+	}}})
+	if res[0].Err != nil {
+		t.Fatalf("a txn with a grant via a follower: %v", res[0].Err)
+	}
+	if kv, ok := leader.FSM().State().Get("/b/ex"); !ok || kv.Lease == 0 || kv.Lease != res[0].Result.Ops[0].Lease.ID {
+		t.Fatalf("/b/ex on the leader after the txn: %+v %v, result %+v", kv, ok, res[0].Result)
+	}
 }
 
 // TestBatchCodec: the channel's batch encodings round-trip, and malformed

@@ -130,6 +130,13 @@ func redisOnAFollower(t *testing.T, c *cluster.Cluster, ports map[*cluster.Membe
 	if err := r.MSet(ctx, "fol/a", "1", "fol/b", "2").Err(); err != nil {
 		t.Fatal(err)
 	}
+	// SET … EX grants a lease in its txn: the leader picks its ID.
+	if err := r.Set(ctx, "fol/ex", "v", 30*time.Second).Err(); err != nil {
+		t.Fatalf("SET EX via follower: %v", err)
+	}
+	if d, err := r.TTL(ctx, "fol/ex").Result(); err != nil || d <= 0 || d > 30*time.Second {
+		t.Fatalf("TTL via follower after SET EX: %v %v", d, err)
+	}
 	if v, err := r.Incr(ctx, "fol/n").Result(); err != nil || v != 1 {
 		t.Fatalf("INCR via follower: %d %v", v, err)
 	}
