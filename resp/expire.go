@@ -66,7 +66,7 @@ func (s *session) rewrite(ctx context.Context, key string, change func(*fsm.KV) 
 		if !ok {
 			return integer(0)
 		}
-		_, err = writeOne(ctx, b, cmd)
+		_, err = s.writeOne(ctx, cmd)
 		switch {
 		case isCAS(err):
 			continue

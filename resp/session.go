@@ -2,6 +2,7 @@ package resp
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/rosterhq/roster/fsm"
@@ -19,6 +20,11 @@ type session struct {
 	ident    Identity   // what the token may do; nil until AUTH
 	detached bool       // handed over to pub/sub (pubsub.go)
 	guard    *guardConn // the connection's framing guard (nil in some tests)
+	// wrote: a write reached the leader since the last linearizable read.
+	// A READONLY read then reads linearizably once, since this member may
+	// not have applied yet what the leader already answered (a read sees
+	// every write of its connection before it).
+	wrote bool
 }
 
 // writeOp is a write that can join a Batch: the command to propose and how
@@ -145,13 +151,16 @@ func (p *pipeline) flushWrites() {
 	}
 	res := p.s.srv.b.Batch(p.ctx, cmds)
 	for i, op := range p.ops {
+		p.s.sent(res[i].Err)
 		p.replies[p.writes[i]] = op.done(res[i])
 	}
 	p.writes, p.ops = p.writes[:0], p.ops[:0]
 }
 
 // writeOne sends one write through the single methods of the backend.
-func writeOne(ctx context.Context, b Backend, c fsm.Command) (fsm.Result, error) {
+func (s *session) writeOne(ctx context.Context, c fsm.Command) (res fsm.Result, err error) {
+	defer func() { s.sent(err) }()
+	b := s.srv.b
 	switch c := c.(type) {
 	case fsm.Put:
 		return b.Put(ctx, c)
@@ -165,22 +174,35 @@ func writeOne(ctx context.Context, b Backend, c fsm.Command) (fsm.Result, error)
 	return fsm.Result{}, errSyntax // unreachable: commands build only these
 }
 
-// flushReads serves the pending reads from one state. A linearizable read
-// answers from a state that may hold access control changes this member
-// had not applied when the commands were checked (it waited for a read
-// index): the token is resolved again, now that the replica holds them,
-// and each read checked again.
+// sent notes a write's outcome: unless it never reached a leader (no
+// leader: nothing was proposed, and the answer said nothing of the
+// leader's state), the next READONLY read must see it (session.wrote).
+func (s *session) sent(err error) {
+	if !errors.Is(err, registry.ErrNoLeader) && !errors.Is(err, registry.ErrClosed) {
+		s.wrote = true
+	}
+}
+
+// flushReads serves the pending reads from one state: this member's
+// replica after READONLY, unless the connection wrote since its last
+// linearizable read (see session.wrote). A linearizable read answers from
+// a state that may hold access control changes this member had not
+// applied when the commands were checked (it waited for a read index):
+// the token is resolved again, now that the replica holds them, and each
+// read checked again.
 func (p *pipeline) flushReads() {
 	if len(p.readFns) == 0 {
 		return
 	}
-	st, err := p.s.srv.b.Read(p.ctx, p.s.readonly)
-	if err == nil && !p.s.readonly {
+	stale := p.s.readonly && !p.s.wrote
+	st, err := p.s.srv.b.Read(p.ctx, stale)
+	if err == nil && !stale {
+		p.s.wrote = false
 		p.s.reauthenticate(p.ctx)
 	}
 	for i, fn := range p.readFns {
 		ferr := err
-		if ferr == nil && !p.s.readonly {
+		if ferr == nil && !stale {
 			rc := p.readCmd[i]
 			ferr = p.s.allowed(rc.name, rc.sp, rc.args)
 		}

@@ -239,7 +239,7 @@ func (s *session) setChecked(ctx context.Context, a setArgs) reply {
 		if exists {
 			rev = kv.ModRevision
 		}
-		_, err = writeOne(ctx, b, a.command(true, rev))
+		_, err = s.writeOne(ctx, a.command(true, rev))
 		switch {
 		case isCAS(err):
 			continue

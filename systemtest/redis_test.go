@@ -146,6 +146,22 @@ func redisOnAFollower(t *testing.T, c *cluster.Cluster, ports map[*cluster.Membe
 	if n, err := r.Del(ctx, "fol/a", "fol/b").Result(); err != nil || n != 2 {
 		t.Fatalf("DEL via follower: %d %v", n, err)
 	}
+	// A READONLY connection reads its replica, but still sees its own
+	// writes: the follower applies a forwarded write after the leader
+	// answered it.
+	for i := range 20 {
+		var get *redis.StringCmd
+		if _, err := conn.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, "fol/ro", i, 0)
+			get = p.Get(ctx, "fol/ro")
+			return nil
+		}); err != nil && err != redis.Nil {
+			t.Fatalf("READONLY pipeline via follower: %v", err)
+		}
+		if v, err := conn.Get(ctx, "fol/ro").Result(); err != nil || v != strconv.Itoa(i) || get.Val() != v {
+			t.Fatalf("READONLY reads after SET %d via follower: %q in the pipeline, then %q %v", i, get.Val(), v, err)
+		}
+	}
 	// A pipeline sent to a follower commits on the leader as a batch (one
 	// group commit), not as 100 forwarded writes one after the other.
 	before := batchesOn(t, c, leader)
