@@ -106,7 +106,16 @@ func (sub *subscriber) exec(cmd redcon.Command) bool {
 	w := sub.dc
 	name := strings.ToLower(string(cmd.Args[0]))
 	switch name {
-	case "subscribe", "psubscribe", "unsubscribe", "punsubscribe", "ping", "quit":
+	case "subscribe", "psubscribe", "unsubscribe", "punsubscribe", "quit":
+	case "ping":
+		if len(cmd.Args) > 2 {
+			w.WriteError(errorText(wrongArity{name}))
+			return sub.flush()
+		}
+		if sub.count() > 0 {
+			break // the pub/sub form; without subscriptions, +PONG
+		}
+		fallthrough
 	default:
 		if sub.count() > 0 {
 			w.WriteError("ERR Can't execute '" + oneLine(name) + "': only (P)SUBSCRIBE / (P)UNSUBSCRIBE / PING / QUIT are allowed in this context")

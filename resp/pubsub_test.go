@@ -99,19 +99,24 @@ func TestPubSubModeRaw(t *testing.T) {
 			t.Fatalf("read %q (%v), want %q", buf, err, want)
 		}
 	}
-	conn.Write([]byte("PING\r\nSUBSCRIBE __keyspace@0__:a __keyspace@0__:b\r\nPING\r\nGET a\r\n"))
+	// A SUBSCRIBE without a channel is refused and changes nothing.
+	conn.Write([]byte("SUBSCRIBE\r\nPING\r\n"))
+	expect("-ERR wrong number of arguments for 'subscribe' command\r\n+PONG\r\n")
+	conn.Write([]byte("PING\r\nSUBSCRIBE __keyspace@0__:a __keyspace@0__:b\r\nPING\r\nPING a b\r\nGET a\r\n"))
 	expect("+PONG\r\n")
 	expect("*3\r\n$9\r\nsubscribe\r\n$16\r\n__keyspace@0__:a\r\n:1\r\n")
 	expect("*3\r\n$9\r\nsubscribe\r\n$16\r\n__keyspace@0__:b\r\n:2\r\n")
 	expect("*2\r\n$4\r\npong\r\n$0\r\n\r\n")
+	expect("-ERR wrong number of arguments for 'ping' command\r\n")
 	expect("-ERR Can't execute 'get': only (P)SUBSCRIBE / (P)UNSUBSCRIBE / PING / QUIT are allowed in this context\r\n")
 	e.client().Set(ctx(), "b", "1", 0)
 	expect("*3\r\n$7\r\nmessage\r\n$16\r\n__keyspace@0__:b\r\n$3\r\nset\r\n")
 	conn.Write([]byte("UNSUBSCRIBE\r\n"))
 	expect("*3\r\n$11\r\nunsubscribe\r\n$16\r\n__keyspace@0__:a\r\n:1\r\n")
 	expect("*3\r\n$11\r\nunsubscribe\r\n$16\r\n__keyspace@0__:b\r\n:0\r\n")
-	conn.Write([]byte("GET b\r\nSET c 2\r\nQUIT\r\n"))
-	expect("$1\r\n1\r\n+OK\r\n+OK\r\n")
+	// No subscription left: an ordinary connection again, PING included.
+	conn.Write([]byte("PING\r\nGET b\r\nSET c 2\r\nQUIT\r\n"))
+	expect("+PONG\r\n$1\r\n1\r\n+OK\r\n+OK\r\n")
 	if b, _ := io.ReadAll(r); len(b) != 0 {
 		t.Fatalf("after QUIT: %q", b)
 	}

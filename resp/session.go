@@ -65,6 +65,10 @@ func (s *session) run(ctx context.Context, w redcon.Conn, cmds []redcon.Command)
 	for i, cmd := range cmds {
 		name := strings.ToLower(string(cmd.Args[0]))
 		if name == "subscribe" || name == "psubscribe" {
+			if len(cmd.Args) < 2 { // refused: the connection stays as it is
+				p.answer(errReply(wrongArity{name}))
+				continue
+			}
 			rest = cmds[i:]
 			break
 		}
