@@ -29,8 +29,6 @@ type access struct {
 	check func(s *Server, c *gin.Context, p *registry.Principal) error
 	// admin marks refusals worth an audit line: the route needs admin.
 	admin bool
-	// demo: the route answers errors in the gin + raft demo's shape.
-	demo bool
 }
 
 var (
@@ -88,10 +86,10 @@ var routeAccess = map[string]access{
 	"DELETE /key/*key":               kvWrite,
 	"POST /join":                     adminOnly,
 	"POST /key":                      {check: checkSetKeys},
-	"POST /put":                      {check: checkDemo(true, true), demo: true},
-	"POST /get":                      {check: checkDemo(false, false), demo: true},
-	"POST /delete":                   {check: checkDemo(false, true), demo: true},
-	"POST /inc":                      {check: checkDemo(true, true), demo: true},
+	"POST /put":                      {check: checkDemo(true, true)},
+	"POST /get":                      {check: checkDemo(false, false)},
+	"POST /delete":                   {check: checkDemo(false, true)},
+	"POST /inc":                      {check: checkDemo(true, true)},
 }
 
 // debugMethods are the methods gin's Any registers /debug/*path under
@@ -147,9 +145,6 @@ func (s *Server) authorize(c *gin.Context) {
 	if a.open {
 		c.Next()
 		return
-	}
-	if a.demo {
-		c.Set(ctxDemoErrors, true) // refusals too answer in the demo's shape
 	}
 	// Resolved against one state of this member's replica, kept so that a
 	// later check of the same token (read, streamRecheck) is free unless

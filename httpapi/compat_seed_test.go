@@ -187,6 +187,10 @@ func TestDemoBadBodies(t *testing.T) {
 			demoErr(t, r, 400)
 		}
 	}
+	// A wrong method is a demo route's error too.
+	for path := range cases {
+		demoErr(t, e.doStr("GET", path, ""), 405)
+	}
 	if e.storeRevision() != rev || e.snapshotKV() != before {
 		t.Fatal("a refused demo request changed the store")
 	}

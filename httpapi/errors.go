@@ -138,7 +138,7 @@ func (s *Server) fail(c *gin.Context, err error) {
 			"method", c.Request.Method, "path", c.Request.URL.Path, "status", status, "err", err)
 	}
 	s.errorRevision(c)
-	if c.GetBool(ctxDemoErrors) {
+	if demoPaths[c.Request.URL.Path] {
 		writeJSON(c, status, demoError{Error: d.Message})
 	} else {
 		writeJSON(c, status, api.ErrorResponse{Error: &d})
@@ -146,11 +146,9 @@ func (s *Server) fail(c *gin.Context, err error) {
 	c.Abort()
 }
 
-// ctxDemoErrors marks a request of the gin + raft demo's routes, whose
-// errors answer in that demo's shape, {"error": "<message>"}, with the same
-// status as any other route (compat_seed.go).
-const ctxDemoErrors = "roster.demo-errors"
-
+// demoError is an error of the gin + raft demo's routes (demoPaths), in
+// that demo's shape, {"error": "<message>"}, with the same status as any
+// other route (compat_seed.go).
 type demoError struct {
 	Error string `json:"error"`
 }

@@ -278,14 +278,16 @@ func TestRequestBodyBudget(t *testing.T) {
 	if r.hdr.Get("Retry-After") == "" {
 		t.Errorf("no Retry-After on a 429")
 	}
+	// The demo's routes refuse in the demo's shape, whatever refuses.
+	demoErr(t, e.doStr("POST", "/put", `{"key":"budget","value":"v"}`), http.StatusTooManyRequests)
 	e.doStr("GET", "/v1/kv/budget?count_only=true", "").ok(t, 200, nil) // no body: not counted
 	if answer := <-held; !strings.HasPrefix(answer, "400 ") {
 		t.Fatalf("the slow body answered %q, want 400 once cut off", answer)
 	}
 	testutil.Eventually(t, 5*time.Second, "the budget given back", func() bool { return e.srv.bodies.n.Load() == 0 })
 	e.doStr("PUT", "/v1/kv/budget", "v").ok(t, 200, nil)
-	if got := promtest.ToFloat64(e.srv.metrics.rejected.WithLabelValues("request_bytes")); got != 1 {
-		t.Errorf("rejected for request bytes: %v, want 1", got)
+	if got := promtest.ToFloat64(e.srv.metrics.rejected.WithLabelValues("request_bytes")); got != 2 {
+		t.Errorf("rejected for request bytes: %v, want 2", got)
 	}
 
 	// A budget that cannot hold one body of the largest size is refused.
