@@ -28,7 +28,11 @@ func doEcho(_ context.Context, _ *session, args [][]byte) reply { return bulk(ar
 
 // SELECT index: there is one database, 0.
 func doSelect(_ context.Context, _ *session, args [][]byte) reply {
-	if string(args[1]) != "0" {
+	n, err := parseInt(args[1])
+	switch {
+	case err != nil:
+		return errReply(err)
+	case n != 0:
 		return errReply(errDBIndex)
 	}
 	return okReply

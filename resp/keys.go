@@ -174,14 +174,14 @@ func parseScan(args [][]byte) (scanArgs, error) {
 		case "match":
 			a.glob = v
 		case "count":
-			n, err := strconv.Atoi(v)
+			n, err := parseInt(args[i+1])
 			if err != nil {
-				return a, errNotInteger
+				return a, err
 			}
 			if n < 1 {
 				return a, errSyntax
 			}
-			a.count = min(n, 100_000)
+			a.count = int(min(n, 100_000))
 		case "type":
 			a.other = !strings.EqualFold(v, "string")
 		default:

@@ -45,10 +45,12 @@ func bulkStrings(ss []string) reply {
 	}
 }
 
-// parseInt parses a RESP integer argument.
+// parseInt parses a RESP integer argument as Redis does (string2ll): the
+// one canonical decimal spelling of an int64, so "+5", "05", "-0" and
+// " 5" are not integers.
 func parseInt(b []byte) (int64, error) {
 	n, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil {
+	if err != nil || strconv.FormatInt(n, 10) != string(b) {
 		return 0, errNotInteger
 	}
 	return n, nil

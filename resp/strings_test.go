@@ -124,6 +124,17 @@ func TestCommandErrors(t *testing.T) {
 		{[]any{"SCAN", "12345"}, "ERR invalid cursor"},
 		{[]any{"SCAN", "0", "COUNT", "0"}, "ERR syntax error"},
 		{[]any{"SCAN", "0", "MATCH"}, "ERR syntax error"},
+		// Integers are spelled as Redis reads them: no '+', no leading
+		// zero, no "-0", no blank.
+		{[]any{"INCRBY", "n", "+5"}, "ERR value is not an integer or out of range"},
+		{[]any{"INCRBY", "n", "05"}, "ERR value is not an integer or out of range"},
+		{[]any{"DECRBY", "n", "-0"}, "ERR value is not an integer or out of range"},
+		{[]any{"INCRBY", "n", " 5"}, "ERR value is not an integer or out of range"},
+		{[]any{"SET", "k", "v", "EX", "+10"}, "ERR value is not an integer or out of range"},
+		{[]any{"EXPIRE", "k", "010"}, "ERR value is not an integer or out of range"},
+		{[]any{"SCAN", "0", "COUNT", "+5"}, "ERR value is not an integer or out of range"},
+		{[]any{"SELECT", "zero"}, "ERR value is not an integer or out of range"},
+		{[]any{"SELECT", "00"}, "ERR value is not an integer or out of range"},
 	} {
 		wantErr(t, c.Do(ctx(), tc.args...).Err(), tc.want)
 	}
