@@ -213,6 +213,34 @@ func TestConsole(t *testing.T) {
 		b.screenshot(t, "feed")
 	})
 
+	// A binary value shows as base64, read-only; a put of it (say, to
+	// attach the key to a lease) stores the same bytes, not their base64
+	// text.
+	t.Run("KeyEditorBinary", func(t *testing.T) {
+		needBrowser(t)
+		blob := "\xff\xfe\x00roster\x80"
+		api.must(200, "PUT", base+"/v1/kv/config/blob", blob, nil)
+		b.open(t, base+"/?view=kv&key=/config/blob")
+		b.waitFor(t, 5*time.Second, "the binary value, read-only", `document.getElementById('kv-result').textContent.includes('Read /config/blob') && document.getElementById('kv-value').readOnly`)
+		lease := api.grant(base, 60, "/config/blob")
+		b.typeInto(t, "#kv-lease", lease)
+		b.click(t, "#kv-put")
+		b.waitFor(t, 5*time.Second, "the put's answer", `document.getElementById('kv-result').textContent.includes('Stored /config/blob')`)
+		var kv struct {
+			Value       *string `json:"value"`
+			ValueBase64 []byte  `json:"value_base64"`
+			Lease       string  `json:"lease"`
+		}
+		api.must(200, "GET", base+"/v1/kv/config/blob", "", &kv)
+		got := string(kv.ValueBase64)
+		if kv.Value != nil {
+			got = *kv.Value
+		}
+		if got != blob || kv.Lease != lease {
+			t.Errorf("after a put from the editor the key holds %q on lease %q, want %q on lease %s", got, kv.Lease, blob, lease)
+		}
+	})
+
 	t.Run("ClusterView", func(t *testing.T) {
 		needBrowser(t)
 		b.click(t, `.nav a[data-view="cluster"]`)

@@ -76,6 +76,15 @@ async function get() {
   showMeta(current);
 }
 
+// editorBytes is the value to store: the text as typed, or, when the
+// editor holds a binary value (shown read-only as base64), its bytes, so
+// that a put of it (to attach a lease, say) keeps the value unchanged
+// rather than storing its base64 text.
+function editorBytes() {
+  if (!valueInput.readOnly) return valueInput.value;
+  return Uint8Array.from(atob(valueInput.value), (c) => c.charCodeAt(0));
+}
+
 async function put() {
   const key = theKey();
   if (!key) { say('error', 'Enter a key.'); keyInput.focus(); return; }
@@ -84,7 +93,7 @@ async function put() {
   if (lease) q.set('lease', lease);
   if (casBox.checked) q.set('cas', loadedKey === key ? String(loadedRev) : '0');
   try {
-    const r = await R.api.put(`/v1/kv${R.encKey(key)}?${q}`, { body: valueInput.value });
+    const r = await R.api.put(`/v1/kv${R.encKey(key)}?${q}`, { body: editorBytes() });
     say('ok', `Stored ${key}`, `at revision ${r.revision}.`);
     R.state.key = key;
     R.writeURL(false);
