@@ -358,8 +358,9 @@ func parseConfig(args []string, env environment) (Config, error) {
 	if rc.SnapshotRetain < 1 {
 		check(fmt.Errorf("-snapshot-retain %d: must be at least 1", rc.SnapshotRetain))
 	}
-	if cfg.Registry.WatchHistory < 0 {
-		check(fmt.Errorf("-watch-history %d: must not be negative", cfg.Registry.WatchHistory))
+	// Zero would silently become the default of 100,000 events.
+	if cfg.Registry.WatchHistory <= 0 {
+		check(fmt.Errorf("-watch-history %d: must be positive", cfg.Registry.WatchHistory))
 	}
 	for _, n := range []struct {
 		name string
