@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"net"
+	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -45,16 +47,30 @@ func validateMember(req registry.JoinRequest) error {
 	if req.ID == "" {
 		return invalidf("member id is required")
 	}
-	if _, _, err := net.SplitHostPort(req.RaftAddr); err != nil {
+	if !dialable(req.RaftAddr) {
 		return invalidf("raft address %q is not host:port", clip(req.RaftAddr))
 	}
-	if req.HTTPAddr != "" {
-		// host:port, or with a scheme (https:// when the member serves TLS).
-		if _, _, err := net.SplitHostPort(memberURL(req.HTTPAddr).Host); err != nil || strings.Contains(memberURL(req.HTTPAddr).Host, "/") {
-			return invalidf("http address %q is not host:port or https://host:port", clip(req.HTTPAddr))
-		}
+	// host:port, or with a scheme (https:// when the member serves TLS).
+	if req.HTTPAddr != "" && !dialable(memberURL(req.HTTPAddr).Host) {
+		return invalidf("http address %q is not host:port or https://host:port", clip(req.HTTPAddr))
 	}
 	return nil
+}
+
+// dialable reports whether addr is a host:port others can dial: a host
+// that is not a wildcard and a port 1..65535. net.SplitHostPort alone
+// takes "host:notaport" or ":7371", and raft would dial such a member in
+// vain for ever.
+func dialable(addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || strings.ContainsAny(host, "/?#@") {
+		return false
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
+		return false
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	return err == nil && p > 0
 }
 
 func (s *Server) join(c *gin.Context, req registry.JoinRequest) {

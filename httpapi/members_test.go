@@ -1,0 +1,35 @@
+package httpapi
+
+import (
+	"testing"
+
+	"github.com/rosterhq/roster/api"
+)
+
+// TestMemberAddressesAreChecked: a member whose raft or HTTP address is not
+// a dialable host:port (a port that is not a number 1..65535, no host) is
+// refused with 400 and the configuration is unchanged. Such an address was
+// accepted, leaving a member raft dialed in vain for ever (and, as a voter,
+// one that counted towards the quorum without ever voting).
+func TestMemberAddressesAreChecked(t *testing.T) {
+	e := newEnv(t)
+	bad := []struct{ method, path, body string }{
+		{"POST", "/v1/cluster/members", `{"id":"n9","raft_addr":"127.0.0.1:notaport","voter":false}`},
+		{"POST", "/v1/cluster/members", `{"id":"n9","raft_addr":"127.0.0.1:70000","voter":false}`},
+		{"POST", "/v1/cluster/members", `{"id":"n9","raft_addr":"127.0.0.1:0","voter":false}`},
+		{"POST", "/v1/cluster/members", `{"id":"n9","raft_addr":":7371","voter":false}`},
+		{"POST", "/v1/cluster/members", `{"id":"n9","raft_addr":"127.0.0.1:7391","http_addr":"javascript:alert(1)","voter":false}`},
+		{"POST", "/v1/cluster/members", `{"id":"n9","raft_addr":"127.0.0.1:7391","http_addr":"https://10.0.0.9:x","voter":false}`},
+		{"POST", "/join", `{"id":"n9","addr":"10.0.0.9:port"}`},
+		{"POST", "/join", `{"id":"n9","raftAddr":"10.0.0.9:7391","httpAddr":"10.0.0.9:-1"}`},
+		{"PUT", "/v1/cluster/members/" + e.node.ID(), `{"raft_addr":"127.0.0.1:x"}`},
+	}
+	for _, tc := range bad {
+		e.doStr(tc.method, tc.path, tc.body).fails(t, 400, "invalid_argument")
+	}
+	var cr api.ClusterResponse
+	e.doStr("GET", "/v1/cluster", "").ok(t, 200, &cr)
+	if len(cr.Members) != 1 {
+		t.Fatalf("after refused requests the configuration is %+v", cr.Members)
+	}
+}
