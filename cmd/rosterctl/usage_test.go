@@ -68,6 +68,7 @@ func TestUsage(t *testing.T) {
 		expect(t, s.run("--timeout", "300ms", "status"), exitUnavailable)
 		expect(t, s.run("--timeout", "300ms", "lease", "grant", "10"), exitUnavailable)
 		expect(t, s.run("--timeout", "300ms", "lease", "keepalive", "12345"), exitUnavailable)
+		expect(t, s.run("--timeout", "300ms", "watch", "--prefix", "/a/"), exitUnavailable)
 		s.golden("unavailable")
 	})
 

@@ -60,6 +60,14 @@ current state and watch again from its revision.`,
 		if err != nil {
 			return err
 		}
+		// One read of this member's copy of KEY, bounded by --timeout,
+		// first: the watch below reconnects for as long as it runs, so with
+		// no member reachable (or a token that may not read KEY) it would
+		// print nothing and never end. A watch needs no leader, nor does
+		// this read; whether the key exists does not matter.
+		if _, err := cli.Get(ctx, key, client.WithStale(), client.WithKeysOnly()); err != nil && !errors.Is(err, client.ErrKeyNotFound) {
+			return err
+		}
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel() // stop the watch if printing fails
 		for resp := range cli.Watch(ctx, key, opts...) {
