@@ -47,6 +47,11 @@ func validateMember(req registry.JoinRequest) error {
 	if req.ID == "" {
 		return invalidf("member id is required")
 	}
+	// DELETE /v1/cluster/members/{id} takes one path segment: a member
+	// whose ID holds a slash could never be removed.
+	if strings.Contains(req.ID, "/") {
+		return invalidf("member id %q holds a /", clip(req.ID))
+	}
 	if !dialable(req.RaftAddr) {
 		return invalidf("raft address %q is not host:port", clip(req.RaftAddr))
 	}

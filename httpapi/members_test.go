@@ -33,3 +33,18 @@ func TestMemberAddressesAreChecked(t *testing.T) {
 		t.Fatalf("after refused requests the configuration is %+v", cr.Members)
 	}
 }
+
+// TestMemberIDWithASlashRefused: DELETE /v1/cluster/members/{id} routes on
+// one path segment, so a member whose ID holds a "/" could be added but
+// never removed again (rosterctl refuses such an ID itself). It is refused
+// with 400 when added.
+func TestMemberIDWithASlashRefused(t *testing.T) {
+	e := newEnv(t)
+	e.doStr("POST", "/v1/cluster/members", `{"id":"x/y","raft_addr":"127.0.0.1:7391","voter":false}`).fails(t, 400, "invalid_argument")
+	e.doStr("POST", "/join", `{"id":"x/y","addr":"127.0.0.1:7391"}`).fails(t, 400, "invalid_argument")
+	var cr api.ClusterResponse
+	e.doStr("GET", "/v1/cluster", "").ok(t, 200, &cr)
+	if len(cr.Members) != 1 {
+		t.Fatalf("after refused requests the configuration is %+v", cr.Members)
+	}
+}

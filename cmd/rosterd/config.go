@@ -287,6 +287,10 @@ func parseConfig(args []string, env environment) (Config, error) {
 		}
 		rc.ID = host
 	}
+	if strings.Contains(rc.ID, "/") {
+		// DELETE /v1/cluster/members/{id} takes one path segment.
+		check(fmt.Errorf("-id %q: a member ID holds no /, or it could never be removed", rc.ID))
+	}
 	check(checkAddr("-http", cfg.HTTPAddr, false))
 	if src["redis"] != fromDefault {
 		check(checkAddr("-redis", cfg.RedisAddr, false))

@@ -281,6 +281,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"data conflict", []string{"-data", "a", "b"}, nil, `-data "a" and the data directory argument "b" disagree`},
 		{"two positionals", []string{"a", "b"}, nil, "at most one argument"},
 		{"empty id", []string{"-id", ""}, nil, "-id is empty"},
+		{"id with a slash", []string{"-id", "rack1/n1"}, nil, `-id "rack1/n1": a member ID holds no /`},
 		{"empty data", []string{"-data", ""}, nil, "-data is empty"},
 		{"bad http", []string{"-http", "localhost"}, nil, `-http "localhost": want host:port`},
 		{"bad port", []string{"-raft", "127.0.0.1:x"}, nil, "not a number"},
