@@ -52,30 +52,33 @@ func validateMember(req registry.JoinRequest) error {
 	if strings.Contains(req.ID, "/") {
 		return invalidf("member id %q holds a /", clip(req.ID))
 	}
-	if !dialable(req.RaftAddr) {
+	if !validAddr(req.RaftAddr, true) {
 		return invalidf("raft address %q is not host:port", clip(req.RaftAddr))
 	}
 	// host:port, or with a scheme (https:// when the member serves TLS).
-	if req.HTTPAddr != "" && !dialable(memberURL(req.HTTPAddr).Host) {
+	if req.HTTPAddr != "" && !validAddr(memberURL(req.HTTPAddr).Host, false) {
 		return invalidf("http address %q is not host:port or https://host:port", clip(req.HTTPAddr))
 	}
 	return nil
 }
 
-// dialable reports whether addr is a host:port others can dial: a host
-// that is not a wildcard and a port 1..65535. net.SplitHostPort alone
-// takes "host:notaport" or ":7371", and raft would dial such a member in
-// vain for ever.
-func dialable(addr string) bool {
+// validAddr reports whether addr is host:port with a port number 0..65535;
+// net.SplitHostPort alone takes "host:notaport". A raft address must also
+// be dialable (a host that is not a wildcard, a port that is not 0), or
+// raft would dial the member in vain for ever. An HTTP address need not:
+// a member started with -http :7370 and no -advertise-http records that
+// (rosterd warns), and only the status probes of it fail.
+func validAddr(addr string, dialable bool) bool {
 	host, port, err := net.SplitHostPort(addr)
-	if err != nil || host == "" || strings.ContainsAny(host, "/?#@") {
-		return false
-	}
-	if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
+	if err != nil || strings.ContainsAny(host, "/?#@") {
 		return false
 	}
 	p, err := strconv.ParseUint(port, 10, 16)
-	return err == nil && p > 0
+	if err != nil || !dialable {
+		return err == nil
+	}
+	ip, ipErr := netip.ParseAddr(host)
+	return host != "" && p > 0 && (ipErr != nil || !ip.IsUnspecified())
 }
 
 func (s *Server) join(c *gin.Context, req registry.JoinRequest) {

@@ -32,6 +32,10 @@ func TestMemberAddressesAreChecked(t *testing.T) {
 	if len(cr.Members) != 1 {
 		t.Fatalf("after refused requests the configuration is %+v", cr.Members)
 	}
+	// An HTTP address need not be dialable: rosterd -http :7370 without
+	// -advertise-http joins with that (and warns).
+	e.doStr("POST", "/v1/cluster/members", `{"id":"n8","raft_addr":"127.0.0.1:7392","http_addr":":7370","voter":false}`).ok(t, 200, nil)
+	e.doStr("PUT", "/v1/cluster/members/n8", `{"raft_addr":"127.0.0.1:7392","http_addr":"0.0.0.0:7370"}`).ok(t, 200, nil)
 }
 
 // TestMemberIDWithASlashRefused: DELETE /v1/cluster/members/{id} routes on
