@@ -166,7 +166,39 @@ func (n *Node) openStores(raftDir string) error {
 	if err := n.catchUpFromSnapshot(); err != nil {
 		return err
 	}
+	if err := n.checkLogCoversState(); err != nil {
+		return err
+	}
 	return n.openTransport(hlog)
+}
+
+// checkLogCoversState refuses a state file older than the start of its
+// raft log when no snapshot bridges the gap (the snapshots were deleted,
+// or the state file was and raft had compacted its log): the entries in
+// between are gone and the state cannot be rebuilt. raft itself would
+// panic on the first entry it cannot read. Run after catchUpFromSnapshot:
+// raft resumes after the newest snapshot, so the log must start at most
+// one entry after it or after the state file, whichever is later.
+func (n *Node) checkLogCoversState() error {
+	first, err := n.logStore.FirstIndex()
+	if err != nil {
+		return fmt.Errorf("registry: raft log: %w", err)
+	}
+	if first == 0 { // an empty log: nothing to replay
+		return nil
+	}
+	snap, err := n.newestSnapshotIndex()
+	if err != nil {
+		return err
+	}
+	applied := n.fsm.State().AppliedIndex()
+	if first > max(applied, snap)+1 {
+		return fmt.Errorf("registry: the raft log %s starts at index %d, but the state file %s holds entries up to index %d "+
+			"and the newest snapshot ends at %d: the entries in between are gone (the snapshots or the state file were "+
+			"deleted), so the state cannot be rebuilt (restore them, or move the data directory aside and join the cluster again)",
+			n.logPath(), first, n.statePath(), applied, snap)
+	}
+	return nil
 }
 
 // checkStateNotAhead refuses a state file that includes entries its raft
@@ -183,13 +215,9 @@ func (n *Node) checkStateNotAhead() error {
 	if err != nil {
 		return fmt.Errorf("registry: raft log: %w", err)
 	}
-	var snap uint64
-	list, err := n.snaps.List()
+	snap, err := n.newestSnapshotIndex()
 	if err != nil {
-		return fmt.Errorf("registry: snapshots: %w", err)
-	}
-	if len(list) > 0 {
-		snap = list[0].Index
+		return err
 	}
 	if applied > max(last, snap) {
 		return fmt.Errorf("registry: the state file %s is ahead of its raft log %s: it includes entries up to index %d, "+
@@ -198,6 +226,18 @@ func (n *Node) checkStateNotAhead() error {
 			n.statePath(), n.logPath(), applied, last, snap)
 	}
 	return nil
+}
+
+// newestSnapshotIndex is the index of the newest snapshot, 0 when none.
+func (n *Node) newestSnapshotIndex() (uint64, error) {
+	list, err := n.snaps.List()
+	if err != nil {
+		return 0, fmt.Errorf("registry: snapshots: %w", err)
+	}
+	if len(list) == 0 {
+		return 0, nil
+	}
+	return list[0].Index, nil
 }
 
 func (n *Node) statePath() string { return filepath.Join(n.cfg.DataDir, "state.db") }

@@ -166,3 +166,45 @@ func TestSoleVoterElectsItselfAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestStateBehindACompactedLogIsRefused: a state file older than the
+// start of its raft log, with no snapshot to bridge the gap (the state
+// file and the snapshots deleted, say), cannot be rebuilt: the entries in
+// between are gone. It is refused at open with a clear error; raft used to
+// start and then panic ("log not found") on the first entry it could not
+// read, taking the process down.
+func TestStateBehindACompactedLogIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	cfg := nodeConfig(dir)
+	cfg.TrailingLogs = 2
+	n, err := registry.Open(cfg, logtest.ForTest(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, "node ready", func() bool { return n.Ready() == nil })
+	putN(t, n, "/a/", 20)
+	if _, err := n.Snapshot(context.Background()); err != nil {
+		n.Close()
+		t.Fatal(err)
+	}
+	putN(t, n, "/b/", 5)
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, gone := range []string{"state.db", filepath.Join("raft", "snapshots")} {
+		if err := os.RemoveAll(filepath.Join(dir, gone)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n2, err := registry.Open(cfg, logtest.ForTest(t), prometheus.NewRegistry())
+	if err == nil {
+		n2.Close()
+		t.Fatal("a state file behind the start of its compacted raft log was used")
+	}
+	msg := err.Error()
+	for _, want := range []string{filepath.Join(dir, "state.db"), filepath.Join(dir, "raft", "raft.db"), "starts at index"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not name %q", msg, want)
+		}
+	}
+}
