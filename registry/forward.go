@@ -310,8 +310,9 @@ func (n *Node) awaitLeader(ctx context.Context, not string, notTerm uint64, wait
 	}
 }
 
-// Removed reports whether this member knows no leader and its latest
-// configuration holds other members but not this one. A follower that was
+// Removed reports whether this member knows no leader and either its
+// latest configuration holds other members but not this one, or a leader
+// told it it was removed (removal.go). A follower that was
 // removed knows no leader after a heartbeat timeout, and no leader will
 // ever contact it again: waiting for one is in vain, and its state no
 // longer changes. (A member still joining may look removed for a moment
@@ -320,6 +321,9 @@ func (n *Node) awaitLeader(ctx context.Context, not string, notTerm uint64, wait
 func (n *Node) Removed() bool {
 	if a, _ := n.raft.LeaderWithID(); a != "" || n.raft.State() == raft.Leader {
 		return false
+	}
+	if n.markedRemoved() {
+		return true
 	}
 	f := n.raft.GetConfiguration()
 	if f.Error() != nil {

@@ -52,6 +52,10 @@ type Node struct {
 	peers   *peerClient
 	peerSrv *peerServer
 
+	// removedAt is 1 + the last log index at which a leader said this
+	// member was removed (removal.go); 0: never said.
+	removedAt atomic.Uint64
+
 	hooks *testHooks // nil outside tests
 
 	stop     chan struct{} // closed by Close
@@ -122,7 +126,8 @@ func open(cfg Config, log *slog.Logger, reg prometheus.Registerer, hooks *testHo
 		return nil, err
 	}
 	n.met = met
-	n.wg.Add(5)
+	n.wg.Add(6)
+	go n.probeRemoval()
 	go n.watchLeadership()
 	go n.runKeepAliveBatcher()
 	go n.watchFSM()

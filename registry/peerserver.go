@@ -43,6 +43,7 @@ type peerHandler interface {
 	removeMemberHere(ctx context.Context, id string) error
 	updateMemberHere(ctx context.Context, req JoinRequest) error
 	batchHere(ctx context.Context, cmds []fsm.Command) []BatchResult
+	membershipHere(ctx context.Context, id string) byte
 }
 
 type peerServer struct {
@@ -272,6 +273,8 @@ func (s *peerServer) answer(parent context.Context, req request) []byte {
 			break
 		}
 		payload = encodeBatchResults(s.h.batchHere(ctx, cmds))
+	case kindMembership:
+		payload = []byte{s.h.membershipHere(ctx, string(req.payload))}
 	default:
 		err = fmt.Errorf("unknown request kind %d (a newer member?)", req.kind)
 	}

@@ -46,6 +46,7 @@ const (
 	kindRemoveMember byte = 4 // payload: member id; answer: none
 	kindUpdateMember byte = 5 // payload: encodeJoin; answer: none
 	kindBatch        byte = 6 // payload: encodeBatch; answer: encodeBatchResults
+	kindMembership   byte = 7 // payload: member id; answer: one membership* byte (removal.go)
 )
 
 // Response statuses.
