@@ -31,16 +31,21 @@ func TestFailover(t *testing.T) {
 
 	leader := cl.Leader(30 * time.Second)
 	checkLeaderAware(t, ctx, c, tt, cl, leader)
+	// The calls checked one by one go through a client of their own: the
+	// keep-alive loop and the watch on c, failing over in the background,
+	// would otherwise move c's next member or mark the dead one down
+	// between aiming a call at it and making the call.
+	cc, ctt := newTestClient(t, cl.Endpoints())
 	victim := cl.Followers(leader)[0]
-	runFailover(t, ctx, c, tt, victim, "follower", watchable)
+	runFailover(t, ctx, c, tt, cc, ctt, victim, "follower", watchable)
 
 	victim.Restart()
 	cl.WaitReady(60*time.Second, victim)
 	leader = cl.Leader(30 * time.Second)
-	runFailover(t, ctx, c, tt, leader, "leader", watchable)
+	runFailover(t, ctx, c, tt, cc, ctt, leader, "leader", watchable)
 }
 
-func runFailover(t *testing.T, ctx context.Context, c *Client, tt *testTransport, victim *cluster.Member, role string, watchable bool) {
+func runFailover(t *testing.T, ctx context.Context, c *Client, tt *testTransport, cc *Client, ctt *testTransport, victim *cluster.Member, role string, watchable bool) {
 	t.Helper()
 	p := "/fo/" + role + "/"
 	// State the calls below need, made while every member is up.
@@ -86,28 +91,28 @@ func runFailover(t *testing.T, ctx context.Context, c *Client, tt *testTransport
 		name string
 		fn   func(context.Context) error
 	}{
-		{"Put", func(ctx context.Context) error { _, err := c.Put(ctx, p+"put", []byte("v")); return err }},
-		{"Get", func(ctx context.Context) error { _, err := c.Get(ctx, p+"cas"); return err }},
-		{"GetPrefix", func(ctx context.Context) error { _, err := c.Get(ctx, p, WithPrefix()); return err }},
-		{"GetStale", func(ctx context.Context) error { _, err := c.Get(ctx, p+"cas", WithStale()); return err }},
-		{"Delete", func(ctx context.Context) error { _, err := c.Delete(ctx, p+"del"); return err }},
+		{"Put", func(ctx context.Context) error { _, err := cc.Put(ctx, p+"put", []byte("v")); return err }},
+		{"Get", func(ctx context.Context) error { _, err := cc.Get(ctx, p+"cas"); return err }},
+		{"GetPrefix", func(ctx context.Context) error { _, err := cc.Get(ctx, p, WithPrefix()); return err }},
+		{"GetStale", func(ctx context.Context) error { _, err := cc.Get(ctx, p+"cas", WithStale()); return err }},
+		{"Delete", func(ctx context.Context) error { _, err := cc.Delete(ctx, p+"del"); return err }},
 		{"CompareAndSwap", func(ctx context.Context) error {
-			_, err := c.CompareAndSwap(ctx, p+"cas", []byte("w"), put.Revision)
+			_, err := cc.CompareAndSwap(ctx, p+"cas", []byte("w"), put.Revision)
 			return err
 		}},
-		{"Create", func(ctx context.Context) error { _, err := c.Create(ctx, p+"create", nil); return err }},
-		{"Incr", func(ctx context.Context) error { _, err := c.Incr(ctx, p+"ctr", 1); return err }},
-		{"Grant", func(ctx context.Context) error { _, err := c.Grant(ctx, 10); return err }},
-		{"Revoke", func(ctx context.Context) error { _, err := c.Revoke(ctx, doomed.ID); return err }},
-		{"TimeToLive", func(ctx context.Context) error { _, err := c.TimeToLive(ctx, kept.ID, WithKeys()); return err }},
-		{"Leases", func(ctx context.Context) error { _, err := c.Leases(ctx, WithLimit(10)); return err }},
-		{"KeepAliveOnce", func(ctx context.Context) error { _, err := c.KeepAliveOnce(ctx, kept.ID); return err }},
-		{"Cluster", func(ctx context.Context) error { _, err := c.Cluster(ctx); return err }},
-		{"Snapshot", func(ctx context.Context) error { _, err := c.Snapshot(ctx); return err }},
+		{"Create", func(ctx context.Context) error { _, err := cc.Create(ctx, p+"create", nil); return err }},
+		{"Incr", func(ctx context.Context) error { _, err := cc.Incr(ctx, p+"ctr", 1); return err }},
+		{"Grant", func(ctx context.Context) error { _, err := cc.Grant(ctx, 10); return err }},
+		{"Revoke", func(ctx context.Context) error { _, err := cc.Revoke(ctx, doomed.ID); return err }},
+		{"TimeToLive", func(ctx context.Context) error { _, err := cc.TimeToLive(ctx, kept.ID, WithKeys()); return err }},
+		{"Leases", func(ctx context.Context) error { _, err := cc.Leases(ctx, WithLimit(10)); return err }},
+		{"KeepAliveOnce", func(ctx context.Context) error { _, err := cc.KeepAliveOnce(ctx, kept.ID); return err }},
+		{"Cluster", func(ctx context.Context) error { _, err := cc.Cluster(ctx); return err }},
+		{"Snapshot", func(ctx context.Context) error { _, err := cc.Snapshot(ctx); return err }},
 	}
 	for _, k := range calls {
-		c.aimAt(victim.HTTP) // the dead member is the first this call tries
-		before := tt.sentTo(victim.HTTP)
+		cc.aimAt(victim.HTTP) // the dead member is the first this call tries
+		before := ctt.sentTo(victim.HTTP)
 		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		start := time.Now()
 		err := k.fn(cctx)
@@ -115,7 +120,7 @@ func runFailover(t *testing.T, ctx context.Context, c *Client, tt *testTransport
 		if err != nil {
 			t.Fatalf("%s with the %s dead: %v", k.name, role, err)
 		}
-		if tt.sentTo(victim.HTTP) == before {
+		if ctt.sentTo(victim.HTTP) == before {
 			t.Fatalf("%s did not try the dead %s first", k.name, role)
 		}
 		if d := time.Since(start); d > time.Second {
