@@ -338,6 +338,7 @@ func testMembership(t *testing.T, c *Client, cl *cluster.Cluster) {
 	ctx := ctxT(t, 60*time.Second)
 	m := cl.Add()
 	m.Start("-bootstrap=false")
+	cl.WaitServing(30*time.Second, m)
 	added, err := c.MemberAdd(ctx, Member{ID: m.ID, RaftAddr: m.Raft, HTTPAddr: m.HTTP, Voter: true})
 	if err != nil || added.ID != m.ID || !added.Voter {
 		t.Fatalf("MemberAdd = %+v, %v", added, err)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"io"
-	"net/http"
 	"testing"
 	"time"
 )
@@ -37,15 +35,7 @@ func TestCluster(t *testing.T) {
 		m := c.Add()
 		s.addr(m)
 		m.Start("-bootstrap=false")
-		c.Eventually(30*time.Second, "n2 serving HTTP", func() bool {
-			resp, err := c.Client.Get(m.URL("/healthz"))
-			if err != nil {
-				return false
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
-		})
+		c.WaitServing(30*time.Second, m)
 		expect(t, s.run("member", "add", "n2", m.Raft, m.HTTP, "--nonvoter"), 0)
 		c.WaitCaughtUp(30*time.Second, m)
 		expect(t, s.run("member", "list"), 0)

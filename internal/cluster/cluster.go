@@ -180,6 +180,26 @@ func (c *Cluster) Ready(m *Member) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
+// WaitServing waits until m answers /healthz with 200: its process is up
+// and listening, though it may still wait to be added. Add a voter only
+// then: a second voter that is not yet listening leaves a one-member
+// cluster without a quorum, and its leader steps down.
+func (c *Cluster) WaitServing(d time.Duration, m *Member) {
+	c.t.Helper()
+	c.Eventually(d, "member "+m.ID+" serving /healthz", func() bool {
+		if !m.Running() {
+			c.t.Fatalf("cluster: member %s exited while waiting for it to serve", m.ID)
+		}
+		resp, err := c.Client.Get(m.URL("/healthz"))
+		if err != nil {
+			return false
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
 // WaitReady waits until every given member answers /readyz with 200.
 func (c *Cluster) WaitReady(d time.Duration, ms ...*Member) {
 	c.t.Helper()
