@@ -265,9 +265,10 @@ func TestLeaseExpiry(t *testing.T) {
 	if goneAt.Before(start.Add(ttl)) {
 		t.Fatalf("key gone %v after the grant, before its ttl", goneAt.Sub(start))
 	}
-	if lastSeen.Before(start.Add(ttl - 300*time.Millisecond)) {
-		t.Fatalf("key last seen %v after the grant; want it alive until shortly before the ttl", lastSeen.Sub(start))
-	}
+	// When it was last seen says how densely this poll ran, not what the
+	// lease did: a loaded machine stalls the poll for a second. The
+	// guarantee is the check above: no answer before the TTL said gone.
+	t.Logf("key last seen %v and gone %v after the grant", lastSeen.Sub(start), goneAt.Sub(start))
 	if late := goneAt.Sub(acked); late > ttl+2*testTick+500*time.Millisecond {
 		t.Fatalf("key gone %v after the grant was acknowledged", late)
 	}
