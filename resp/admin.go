@@ -3,6 +3,7 @@ package resp
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"strings"
@@ -122,10 +123,33 @@ func doJoin(ctx context.Context, s *session, args [][]byte) reply {
 	if len(args) == 4 {
 		req.HTTPAddr = string(args[3])
 	}
+	if err := checkJoin(req); err != nil {
+		return errReply(err)
+	}
 	if err := s.srv.b.AddMember(ctx, req); err != nil {
 		return errReply(err)
 	}
 	return okReply
+}
+
+// checkJoin refuses, as POST /join does, addresses no member could be
+// reached at: raft would add such a voter, and the cluster would count a
+// member that can never answer in its quorum.
+func checkJoin(req registry.JoinRequest) error {
+	if _, _, err := net.SplitHostPort(req.RaftAddr); err != nil {
+		return fmt.Errorf("%w: raft address %q is not host:port", fsm.ErrInvalidArgument, req.RaftAddr)
+	}
+	if req.HTTPAddr == "" {
+		return nil
+	}
+	host, ok := strings.CutPrefix(req.HTTPAddr, "https://")
+	if !ok {
+		host = strings.TrimPrefix(req.HTTPAddr, "http://")
+	}
+	if _, _, err := net.SplitHostPort(host); err != nil || strings.Contains(host, "/") {
+		return fmt.Errorf("%w: http address %q is not host:port or https://host:port", fsm.ErrInvalidArgument, req.HTTPAddr)
+	}
+	return nil
 }
 
 // LEAVE id: remove a member.

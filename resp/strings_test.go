@@ -135,11 +135,18 @@ func TestCommandErrors(t *testing.T) {
 		{[]any{"SCAN", "0", "COUNT", "+5"}, "ERR value is not an integer or out of range"},
 		{[]any{"SELECT", "zero"}, "ERR value is not an integer or out of range"},
 		{[]any{"SELECT", "00"}, "ERR value is not an integer or out of range"},
+		// A member nobody could reach is refused, as by POST /join.
+		{[]any{"JOIN", "n9", "garbage"}, `ERR invalid argument: raft address "garbage" is not host:port`},
+		{[]any{"JOIN", "n9", "127.0.0.1:1", "not an address"}, `ERR invalid argument: http address "not an address" is not host:port or https://host:port`},
+		{[]any{"JOIN", "n9", "127.0.0.1:1", "http://h:1/path"}, `ERR invalid argument: http address "http://h:1/path" is not host:port or https://host:port`},
 	} {
 		wantErr(t, c.Do(ctx(), tc.args...).Err(), tc.want)
 	}
 	if got := e.node.FSM().State().Revision(); got != rev {
 		t.Fatalf("refused commands moved the revision by %d", got-rev)
+	}
+	if info, err := e.node.Cluster(ctx()); err != nil || len(info.Members) != 1 {
+		t.Fatalf("members after refused JOINs: %+v %v", info.Members, err)
 	}
 	if _, ok := e.value("/ok"); ok {
 		t.Fatal("a refused MSET wrote part of itself")
