@@ -21,14 +21,20 @@ type sseEvent struct {
 	Data  []byte // data lines joined by \n
 }
 
-// maxSSELine bounds one line: a kv with a 1 MiB value, base64-encoded and
-// JSON-escaped, fits with room to spare.
-const maxSSELine = 8 << 20
+// maxSSELine bounds one line. It must hold the largest event a member may
+// send, or a watch meeting that event could never get past it: it would
+// reconnect and read the same line again for ever. That event holds two
+// kvs (kv and prev_kv) with the largest value rosterd can be configured
+// to take (-max-value-size at most 16 MiB) and the longest key (1 KiB),
+// JSON-escaped: a control character becomes six bytes (\u0001). So a
+// value of 1 MiB, the default, already takes 12 MiB with prev_kv.
+const maxSSELine = 2*6*(16<<20+1<<10) + 4<<10
 
 var errSSELineTooLong = errors.New("roster: watch stream line too long")
 
 type sseReader struct {
-	r *bufio.Reader
+	r       *bufio.Reader
+	maxLine int // maxSSELine; smaller in tests
 	// pendingCR is set when the last line ended in \r: a following \n
 	// belongs to that line ending, not a new empty line.
 	pendingCR bool
@@ -38,7 +44,7 @@ type sseReader struct {
 }
 
 func newSSEReader(r io.Reader, progress func()) *sseReader {
-	return &sseReader{r: bufio.NewReaderSize(r, 64<<10), progress: progress}
+	return &sseReader{r: bufio.NewReaderSize(r, 64<<10), maxLine: maxSSELine, progress: progress}
 }
 
 // readLine returns the next line without its ending. A last line cut off
@@ -69,7 +75,7 @@ func (p *sseReader) readLine() ([]byte, error) {
 			p.tick()
 			return line, nil
 		}
-		if len(line) >= maxSSELine {
+		if len(line) >= p.maxLine {
 			return nil, errSSELineTooLong
 		}
 		line = append(line, b)

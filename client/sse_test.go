@@ -106,8 +106,9 @@ func TestSSEParser(t *testing.T) {
 }
 
 func TestSSELineTooLong(t *testing.T) {
-	in := "data: " + strings.Repeat("x", maxSSELine+10) + "\n\n"
-	if _, err := readAllEvents(t, strings.NewReader(in)); !errors.Is(err, errSSELineTooLong) {
+	p := newSSEReader(strings.NewReader("data: "+strings.Repeat("x", 1<<20)+"\n\n"), nil)
+	p.maxLine = 1 << 20
+	if _, err := p.next(); !errors.Is(err, errSSELineTooLong) {
 		t.Fatalf("error %v, want errSSELineTooLong", err)
 	}
 }

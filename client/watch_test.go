@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"github.com/rosterhq/roster/internal/testutil"
@@ -172,5 +173,35 @@ func testWatchCompacted(t *testing.T, c *Client) {
 	resp := <-c.Watch(ctx, "nokey")
 	if !errors.Is(resp.Err, ErrInvalidArgument) {
 		t.Fatalf("watch of a bad key: %+v", resp)
+	}
+}
+
+// testWatchLargeValues: a watch delivers large values even when JSON writes
+// each byte as six (\u0001) and prev_kv doubles that. The client once
+// refused lines over 8 MiB, which a value of 700 KiB with its previous
+// value passes (the default -max-value-size is 1 MiB), and reconnected for
+// ever to the same event, delivering nothing more.
+func testWatchLargeValues(t *testing.T, c *Client) {
+	ctx := ctxT(t, 60*time.Second)
+	v := bytes.Repeat([]byte{1}, 700<<10)
+	first, err := c.Put(ctx, "/large/k", v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Put(ctx, "/large/k", v); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case resp := <-c.Watch(ctx, "/large/k", WithRev(first.Revision), WithPrevKV()):
+		if resp.Err != nil || len(resp.Events) != 1 {
+			t.Fatalf("watch answered %d events, error %v", len(resp.Events), resp.Err)
+		}
+		ev := resp.Events[0]
+		if !bytes.Equal(ev.KV.Value, v) || ev.PrevKV == nil || !bytes.Equal(ev.PrevKV.Value, v) {
+			t.Fatalf("event: value of %d bytes, prev %v", len(ev.KV.Value), ev.PrevKV != nil)
+		}
+	case <-time.After(20 * time.Second):
+		// Not the event itself: it is megabytes.
+		t.Fatal("no event of a 700 KiB value with prev_kv within 20s")
 	}
 }
