@@ -140,7 +140,12 @@ func (s *Server) watch(c *gin.Context) {
 		return
 	}
 	h := s.b.History()
-	after := h.Last()
+	// The header names the revision a watch from now starts after, read
+	// once: a client resumes from it before the first event comes, so a
+	// later read, past a change applied meanwhile, would make it skip
+	// that change as one already seen.
+	start := h.Last()
+	after := start
 	if hasRev {
 		if _, _, err := h.Since(rev, 1, nil); err != nil {
 			s.fail(c, err) // 410 compacted, with the oldest revision
@@ -156,7 +161,7 @@ func (s *Server) watch(c *gin.Context) {
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("X-Accel-Buffering", "no")
-	writeRevision(c, h.Last())
+	writeRevision(c, start)
 	// Counted before the connection is taken over: until then net/http
 	// counts this request and Shutdown cannot be waiting on wg yet; once
 	// hijacked it no longer does, and a WaitGroup must not grow from zero
