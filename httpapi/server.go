@@ -24,8 +24,8 @@ type Config struct {
 	// Gatherer is served on /metrics; nil answers 404 there.
 	Gatherer prometheus.Gatherer
 	// WatchLagLimit and WatchWriteTimeout bound how far a watch stream may
-	// fall behind, and how long one write to it may block, before the
-	// watcher is cut off (defaults DefaultWatchLagLimit and
+	// fall behind, and how long each 64 KiB written to it may block,
+	// before the watcher is cut off (defaults DefaultWatchLagLimit and
 	// DefaultWatchWriteTimeout).
 	WatchLagLimit     int64
 	WatchWriteTimeout time.Duration

@@ -133,11 +133,26 @@ func (k *connSink) flush() error {
 	return err
 }
 
-// send writes b within the write timeout.
+// send writes b, each piece of it within the write timeout.
 func (k *connSink) send(b []byte) error {
-	_ = k.conn.SetWriteDeadline(time.Now().Add(k.timeout))
-	_, err := k.conn.Write(b)
-	return err
+	return writePieces(k.conn, k.conn.SetWriteDeadline, k.timeout, b)
+}
+
+// writePieces writes b to w a piece at a time, moving the write deadline
+// to timeout from now before each piece (as deadlineWriter does for other
+// answers): the timeout cuts off a watcher that stopped reading, not one
+// reading a large event slowly but steadily. Bounding the whole event
+// instead cut such a watcher off at that event each time it resumed.
+func writePieces(w io.Writer, setDeadline func(time.Time) error, timeout time.Duration, b []byte) error {
+	for len(b) > 0 {
+		n := min(len(b), writePiece)
+		_ = setDeadline(time.Now().Add(timeout))
+		if _, err := w.Write(b[:n]); err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
 }
 
 func (k *connSink) idle(wake <-chan struct{}, beatAt time.Time) wakeReason {
@@ -270,9 +285,7 @@ type respSink struct {
 }
 
 func (r *respSink) write(b []byte) error {
-	_ = r.rc.SetWriteDeadline(time.Now().Add(r.timeout))
-	_, err := r.w.Write(b)
-	return err
+	return writePieces(r.w, r.rc.SetWriteDeadline, r.timeout, b)
 }
 
 func (r *respSink) flush() error { return r.rc.Flush() }

@@ -147,7 +147,7 @@ func newFlags() *flags {
 	fs.Var(&f.gcHeadroom, "gc-headroom", "the heap may grow this `size` (or 40% of its live data, if more) above its live data before Go collects it, never more than Go's default (GOGC=100) would; 0, or GOGC in the environment, leaves Go's pacing alone")
 	f.sec.register(fs)
 	fs.DurationVar(&f.readTimeout, "http-read-timeout", httpapi.DefaultReadTimeout, "time a request's body may take to arrive")
-	fs.DurationVar(&f.writeTimeout, "http-write-timeout", httpapi.DefaultWriteTimeout, "time an answer (or one chunk or event of a stream) may take to be written")
+	fs.DurationVar(&f.writeTimeout, "http-write-timeout", httpapi.DefaultWriteTimeout, "time each 64 KiB of an answer or a watch stream may take to be written")
 	fs.IntVar(&f.maxConns, "max-conns", httpapi.DefaultMaxConns, "HTTP `connections` open at once; more are answered 429 and closed")
 	fs.IntVar(&f.maxWatches, "max-watches", httpapi.DefaultMaxWatches, "watch `streams` open at once; more are answered 429")
 	fs.IntVar(&f.maxBlockingReads, "max-blocking-reads", httpapi.DefaultMaxBlockingReads, "blocking `reads` waiting at once; more are answered 429")
