@@ -24,6 +24,7 @@ import (
 	"github.com/rosterhq/roster/internal/gctune"
 	"github.com/rosterhq/roster/internal/logging"
 	"github.com/rosterhq/roster/registry"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // httpShutdownTimeout bounds the wait for HTTP requests in flight; keep-alive
@@ -173,8 +174,12 @@ func run(ctx context.Context, cfg Config, stderr io.Writer, reload <-chan struct
 
 	node, err := registry.Open(rc, log, reg)
 	if err != nil {
-		if errors.Is(err, fsm.ErrInvalidArgument) {
+		switch {
+		case errors.Is(err, fsm.ErrInvalidArgument):
 			return usageError{fmt.Errorf("open node: %w", err)}
+		case errors.Is(err, bolterrors.ErrTimeout):
+			// bbolt waited for its file lock in vain: say why, not "timeout".
+			return fmt.Errorf("open node: the data directory %s is in use by another process (another rosterd?): %w", rc.DataDir, err)
 		}
 		return fmt.Errorf("open node: %w", err)
 	}

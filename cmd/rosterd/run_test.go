@@ -10,11 +10,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // syncBuffer is stderr for a rosterd under test: written by the server's
@@ -278,5 +281,24 @@ func TestRosterdRefusesStateAheadOfRaftLog(t *testing.T) {
 	if code != exitError || !strings.Contains(out, "ahead of its raft log") ||
 		!strings.Contains(out, dir+"/state.db") || !strings.Contains(out, dir+"/raft/raft.db") {
 		t.Fatalf("exit %d, want %d with a message naming the state file and the raft log:\n%s", code, exitError, out)
+	}
+}
+
+// TestRosterdDataDirectoryInUse: a second rosterd given the data directory
+// of a running one (two members left on the default ./roster-data, say)
+// says so, rather than "fsm: open …/state.db: timeout".
+func TestRosterdDataDirectoryInUse(t *testing.T) {
+	t.Parallel() // the state file's lock is waited for 5 s
+	dir := t.TempDir()
+	db, err := bolt.Open(filepath.Join(dir, "state.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var stderr syncBuffer
+	env := environment{getenv: func(string) string { return "" }, hostname: os.Hostname}
+	code := rosterd(context.Background(), fastArgs(dir), env, &stderr, nil)
+	if out := stderr.String(); code != exitError || !strings.Contains(out, "data directory "+dir+" is in use by another process") {
+		t.Fatalf("exit %d, want %d with a message saying the data directory is in use:\n%s", code, exitError, out)
 	}
 }
