@@ -311,4 +311,26 @@ func TestConsole(t *testing.T) {
 			t.Errorf("page error: %s", e)
 		}
 	})
+
+	// A member waiting to be added (-bootstrap=false) knows no member:
+	// its Cluster view says so, rather than an empty table under "0/0
+	// ready" in the colour of a healthy cluster.
+	t.Run("MemberNotInTheConfiguration", func(t *testing.T) {
+		needBrowser(t)
+		waiting := c.Add()
+		waiting.Start("-bootstrap=false")
+		c.Eventually(10*time.Second, "the waiting member serving", func() bool {
+			res, err := c.Client.Get(waiting.URL("/healthz"))
+			if err != nil {
+				return false
+			}
+			res.Body.Close()
+			return res.StatusCode == http.StatusOK
+		})
+		b.open(t, waiting.URL("/?view=cluster"))
+		b.waitFor(t, 5*time.Second, "the notice", `document.getElementById('cluster-notice').textContent.includes('not in the cluster')`)
+		if evalJS[bool](t, b, `document.getElementById('count-cluster').classList.contains('good') || !!document.querySelector('#cluster-stats .stat.good')`) {
+			t.Error("the Cluster view of a member in no configuration shows a healthy cluster")
+		}
+	})
 }

@@ -78,14 +78,22 @@ function render() {
   }
   if (!last) return;
   const ms = last.members;
+  // A member waiting to be added (-bootstrap=false), or removed, is not in
+  // the configuration it answers for (often an empty one): say so.
+  const outside = !ms.some((m) => m.id === last.member);
+  if (outside && !failure) {
+    R.notice(notice, 'warn', `This member (${last.member}) is not in the cluster's configuration.`,
+      'It is waiting to be added (started with -bootstrap=false), or it was removed; the members below are the configuration it knows.');
+  }
   const leader = ms.find((m) => m.leader);
   const leaderView = leader && ms.find((m) => m.id === leader.id && m.reachable);
   const ready = ms.filter((m) => m.ready).length;
   const self = ms.find((m) => m.id === last.member) || {};
+  const healthy = ms.length > 0 && ready === ms.length;
   R.$('cluster-stats').replaceChildren(
     stat('Leader', leader ? leader.id : 'none', leader ? '' : 'bad'),
     stat('Term', R.fmtNum(self.term)),
-    stat('Ready', `${ready} / ${ms.length}`, ready === ms.length ? 'good' : ready * 2 > ms.length ? 'warnish' : 'bad'),
+    stat('Ready', `${ready} / ${ms.length}`, healthy ? 'good' : ready * 2 > ms.length ? 'warnish' : 'bad'),
     stat('Commit index', R.fmtNum((leaderView || self).commit_index)));
   // A row is replaced only when what it shows changed (keeps focus).
   const body = R.$('cluster-body');
@@ -97,7 +105,7 @@ function render() {
   }));
   R.$('cluster-sub').textContent = `${ms.length} ${ms.length === 1 ? 'member' : 'members'}, as each reports itself · updated ${R.fmtTime(new Date()).slice(0, 8)}`;
   R.$('count-cluster').textContent = `${ready}/${ms.length}`;
-  R.$('count-cluster').className = 'count ' + (ready === ms.length ? 'good' : 'bad');
+  R.$('count-cluster').className = 'count ' + (healthy ? 'good' : 'bad');
   if (!failure) {
     R.$('summary').replaceChildren(
       leader ? R.h('span', {}, 'Leader ', R.h('strong', { text: leader.id })) : R.badge('no leader', 'bad'),
