@@ -127,8 +127,14 @@ func (b *batch) grant(c Grant) Result {
 func (b *batch) keepAlive(c KeepAlive) Result {
 	r := Result{Revision: b.s.revision, Renewed: make([]LeaseStatus, 0, len(c.IDs)), NotFound: []int64{}}
 	b.touched = slices.Grow(b.touched, len(c.IDs))
+	// Before the strict rule, a lease still in the table was renewable
+	// whatever its deadline.
+	expiredBy := int64(math.MinInt64)
+	if c.Strict {
+		expiredBy = b.s.clock
+	}
 	for _, id := range c.IDs {
-		l, ok := b.s.leases.Renew(id, b.s.clock, func(old *lease.Lease) int64 {
+		l, ok := b.s.leases.Renew(id, expiredBy, func(old *lease.Lease) int64 {
 			return lease.Deadline(b.s.clock, old.TTL) + max(c.SlackMs, 0)
 		})
 		if !ok {
@@ -177,7 +183,7 @@ func (b *batch) deleteKeys(keys []string) {
 
 func (b *batch) put(c Put) Result {
 	if c.Lease != 0 {
-		if !b.s.leaseAlive(c.Lease) {
+		if !b.s.leaseAlive(c.Lease, c.Strict) {
 			return Result{Err: ErrLeaseNotFound, Revision: b.s.revision}
 		}
 	}

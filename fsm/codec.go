@@ -39,6 +39,7 @@ func appendFields(b []byte, c Command) []byte {
 			b = protowire.AppendVarint(b, uint64(id))
 		}
 		b = putVarint(b, 2, c.SlackMs)
+		b = putBool(b, 3, c.Strict)
 	case Put:
 		b = putString(b, 1, c.Key)
 		b = putBytes(b, 2, c.Value)
@@ -46,6 +47,7 @@ func appendFields(b []byte, c Command) []byte {
 		b = putBool(b, 4, c.HasCAS)
 		b = putVarint(b, 5, c.CAS)
 		b = putBool(b, 6, c.IfChanged)
+		b = putBool(b, 7, c.Strict)
 	case Delete:
 		b = putString(b, 1, c.Key)
 		b = putBool(b, 2, c.Prefix)
@@ -139,6 +141,9 @@ func decodeFields(typ byte, body []byte) (Command, error) {
 			if n == 2 {
 				return f.varint(&k.SlackMs)
 			}
+			if n == 3 {
+				return f.boolean(&k.Strict)
+			}
 			return errUnknownField
 		})
 		c = k
@@ -158,6 +163,8 @@ func decodeFields(typ byte, body []byte) (Command, error) {
 				return f.varint(&p.CAS)
 			case 6:
 				return f.boolean(&p.IfChanged)
+			case 7:
+				return f.boolean(&p.Strict)
 			}
 			return errUnknownField
 		})

@@ -47,6 +47,33 @@ type Revoke struct {
 type KeepAlive struct {
 	IDs     []int64
 	SlackMs int64
+	// Strict: a lease whose deadline has passed is gone, though a tick
+	// that stopped at its limit left it in the table (see StrictDeadlines).
+	Strict bool
+}
+
+// StrictDeadlines gives every keep-alive and put of c (a txn's too) the
+// rule that a lease past its deadline is gone. Proposers apply it to
+// what they propose. Entries written before the rule existed lack the
+// flag and apply as they did then, so a log replays the same on every
+// replica; a replica too old to know the flag cannot decode such an entry
+// and stops, rather than renew what the others expire.
+func StrictDeadlines(c Command) Command {
+	switch c := c.(type) {
+	case KeepAlive:
+		c.Strict = true
+		return c
+	case Put:
+		c.Strict = true
+		return c
+	case Txn:
+		ops := make([]Command, len(c.Ops))
+		for i, op := range c.Ops {
+			ops[i] = StrictDeadlines(op)
+		}
+		return Txn{Ops: ops}
+	}
+	return c
 }
 
 // Put writes a key.
@@ -61,6 +88,8 @@ type Put struct {
 	// IfChanged skips the write (and the revision bump) when the key already
 	// holds Value under Lease.
 	IfChanged bool
+	// Strict: a Lease past its deadline is gone (see StrictDeadlines).
+	Strict bool
 }
 
 // Delete removes a key or, with Prefix, every key under a byte prefix.

@@ -143,7 +143,8 @@ func genWorkload(seed int64, n int) (*workload, *model) {
 			if rng.Intn(2) == 0 {
 				key = existingKey()
 			}
-			pt := fsm.Put{Key: key, Value: randValue()}
+			// Mostly today's rule; entries of older builds lack it.
+			pt := fsm.Put{Key: key, Value: randValue(), Strict: rng.Intn(4) != 0}
 			if rng.Intn(2) == 0 {
 				pt.Lease = someLease()
 			}
@@ -202,7 +203,7 @@ func genWorkload(seed int64, n int) (*workload, *model) {
 					ids = append(ids, id)
 				}
 			}
-			c = fsm.KeepAlive{IDs: ids, SlackMs: randSlack()}
+			c = fsm.KeepAlive{IDs: ids, SlackMs: randSlack(), Strict: rng.Intn(4) != 0}
 		case p < 870:
 			t := fsm.Tick{ElapsedMs: int64(rng.Intn(300)), Limit: int64(rng.Intn(4))}
 			if rng.Intn(5) == 0 {
@@ -272,7 +273,7 @@ func genTxn(rng *rand.Rand, randKey, existingKey func() string, someLease func()
 			grants = append(grants, id)
 			t.Ops = append(t.Ops, fsm.Grant{ID: id, TTL: 2 + int64(rng.Intn(10)), Name: "/txn", SlackMs: int64(rng.Intn(800))})
 		case k < 7:
-			pt := fsm.Put{Key: key, Value: randValue(), IfChanged: rng.Intn(8) == 0}
+			pt := fsm.Put{Key: key, Value: randValue(), IfChanged: rng.Intn(8) == 0, Strict: rng.Intn(4) != 0}
 			pt.HasCAS, pt.CAS = cas()
 			switch {
 			case len(grants) > 0 && rng.Intn(2) == 0:

@@ -446,17 +446,12 @@ func expectExpiryIn(t *testing.T, h *harness, id, ms int64, at string) {
 // ticks. Until those apply, such a lease is expired, not alive: a
 // keep-alive that arrived in between used to renew it to a full TTL and a
 // put used to attach a new key to it, so a lease that had gone unrenewed
-// for longer than its TTL came back with its keys.
+// for longer than its TTL came back with its keys. Entries proposed
+// before the rule (without fsm.StrictDeadlines) apply as they did then.
 func TestLeasePastItsDeadlineIsNotRenewed(t *testing.T) {
-	h := newHarness(t)
-	h.must(fsm.Grant{ID: 1, TTL: 2})
-	h.must(fsm.Grant{ID: 2, TTL: 2})
-	h.must(putL("/k2", "v", 2))
-	if r := h.must(fsm.Tick{ElapsedMs: 2500, Limit: 1}); r.Expired != 1 || !r.More {
-		t.Fatalf("tick: %s", fmtResult(r))
-	}
+	h := pastDeadline(t)
 	before := body(h.state())
-	r := h.must(fsm.KeepAlive{IDs: []int64{2}, SlackMs: 100})
+	r := h.must(fsm.StrictDeadlines(fsm.KeepAlive{IDs: []int64{2}, SlackMs: 100}))
 	if len(r.Renewed) != 0 || !reflect.DeepEqual(r.NotFound, []int64{2}) {
 		t.Fatalf("keep-alive of a lease past its deadline: %s", fmtResult(r))
 	}
@@ -465,7 +460,7 @@ func TestLeasePastItsDeadlineIsNotRenewed(t *testing.T) {
 		putL("/k2", "w", 2),
 		fsm.Txn{Ops: []fsm.Command{put("/t", "v"), putL("/k4", "v", 2)}},
 	} {
-		if r := h.do(c); !errors.Is(r.Err, fsm.ErrLeaseNotFound) {
+		if r := h.do(fsm.StrictDeadlines(c)); !errors.Is(r.Err, fsm.ErrLeaseNotFound) {
 			t.Fatalf("%#v: %s", c, fmtResult(r))
 		}
 	}
@@ -480,4 +475,25 @@ func TestLeasePastItsDeadlineIsNotRenewed(t *testing.T) {
 	if _, ok := h.state().Lease(2); ok {
 		t.Fatal("lease 2 still alive")
 	}
+
+	// An older build's entries replay as they applied then, on every
+	// replica alike.
+	old := pastDeadline(t)
+	if r := old.must(fsm.KeepAlive{IDs: []int64{2}, SlackMs: 100}); len(r.Renewed) != 1 {
+		t.Fatalf("an older build's keep-alive of a lease past its deadline: %s", fmtResult(r))
+	}
+	old.must(putL("/k3", "v", 2))
+}
+
+// pastDeadline is a state in which lease 2 (key /k2) is past its deadline
+// but still in the table: the tick that expired lease 1 reached its limit.
+func pastDeadline(t *testing.T) *harness {
+	h := newHarness(t)
+	h.must(fsm.Grant{ID: 1, TTL: 2})
+	h.must(fsm.Grant{ID: 2, TTL: 2})
+	h.must(putL("/k2", "v", 2))
+	if r := h.must(fsm.Tick{ElapsedMs: 2500, Limit: 1}); r.Expired != 1 || !r.More {
+		t.Fatalf("tick: %s", fmtResult(r))
+	}
+	return h
 }

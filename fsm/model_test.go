@@ -90,11 +90,11 @@ func (m *model) remaining(id int64) int64 {
 	return min(remainingSecs(l.deadline, m.clock), l.ttl)
 }
 
-// alive: the lease exists and its deadline has not passed (a tick at its
-// limit leaves expired leases for the next).
-func (m *model) alive(id int64) bool {
+// alive: the lease exists and, under the strict rule, its deadline has
+// not passed (a tick at its limit leaves expired leases for the next).
+func (m *model) alive(id int64, strict bool) bool {
 	l, ok := m.leases[id]
-	return ok && l.deadline > m.clock
+	return ok && (!strict || l.deadline > m.clock)
 }
 
 func (m *model) status(id int64) fsm.LeaseStatus {
@@ -162,7 +162,7 @@ func (m *model) apply(c fsm.Command) fsm.Result {
 		r := fsm.Result{Revision: m.rev, Renewed: []fsm.LeaseStatus{}, NotFound: []int64{}}
 		for _, id := range c.IDs {
 			l, ok := m.leases[id]
-			if !ok || l.deadline <= m.clock {
+			if !ok || (c.Strict && l.deadline <= m.clock) {
 				r.NotFound = append(r.NotFound, id)
 				continue
 			}
@@ -172,7 +172,7 @@ func (m *model) apply(c fsm.Command) fsm.Result {
 		}
 		return r
 	case fsm.Put:
-		if c.Lease != 0 && !m.alive(c.Lease) {
+		if c.Lease != 0 && !m.alive(c.Lease, c.Strict) {
 			return fail(fsm.ErrLeaseNotFound)
 		}
 		if err := m.cas(c.HasCAS, c.CAS, c.Key); err != nil {
@@ -275,7 +275,7 @@ func (m *model) txn(c fsm.Txn) fsm.Result {
 			}
 			granted[op.ID] = true
 		case fsm.Put:
-			live := m.alive(op.Lease)
+			live := m.alive(op.Lease, op.Strict)
 			switch {
 			case seen[op.Key]:
 				err = fsm.ErrInvalidArgument

@@ -109,13 +109,14 @@ func (s *State) Lease(id int64) (LeaseStatus, bool) {
 	return s.status(l), true
 }
 
-// leaseAlive reports whether lease id may take keys: it exists and its
-// deadline has not passed. A lease past its deadline stays in the table
-// until a tick removes it (a tick expires at most its limit), and must
-// not take new keys meanwhile, nor be renewed (lease.Table.Renew).
-func (s *State) leaseAlive(id int64) bool {
+// leaseAlive reports whether lease id may take keys: it exists and, under
+// the strict rule (StrictDeadlines), its deadline has not passed. A lease
+// past its deadline stays in the table until a tick removes it (a tick
+// expires at most its limit), and must not take new keys meanwhile, nor
+// be renewed (lease.Table.Renew).
+func (s *State) leaseAlive(id int64, strict bool) bool {
 	l, ok := s.leases.Get(id)
-	return ok && l.Deadline > s.clock
+	return ok && (!strict || l.Deadline > s.clock)
 }
 
 func (s *State) status(l *lease.Lease) LeaseStatus {

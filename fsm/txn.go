@@ -59,7 +59,7 @@ func (b *batch) checkTxn(c Txn) error {
 			}
 			keys[op.Key] = true
 			if op.Lease != 0 {
-				if !b.s.leaseAlive(op.Lease) && !granted[op.Lease] {
+				if !b.s.leaseAlive(op.Lease, op.Strict) && !granted[op.Lease] {
 					err = ErrLeaseNotFound
 					break
 				}

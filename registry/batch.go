@@ -65,7 +65,7 @@ func (n *Node) batchHere(ctx context.Context, cmds []fsm.Command) []BatchResult 
 			out[i].Err = err
 			continue
 		}
-		futures[i] = n.raft.Apply(fsm.Encode(prepared), timeout)
+		futures[i] = n.raft.Apply(encodeProposal(prepared), timeout)
 	}
 	// Wait for the futures in order, in one goroutine, so that the caller
 	// can give up on ctx without leaking one goroutine per command.

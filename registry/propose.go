@@ -32,7 +32,7 @@ func (n *Node) propose(ctx context.Context, name string, c fsm.Command) (fsm.Res
 		return fsm.Result{}, fmt.Errorf("%w: deadline passed before proposing", ErrNoLeader)
 	}
 	start := time.Now()
-	f := n.raft.Apply(fsm.Encode(c), timeout)
+	f := n.raft.Apply(encodeProposal(c), timeout)
 	// With BatchApplyCh raft neither times out an entry waiting in its
 	// apply queue nor answers it at shutdown, so the wait is bounded here:
 	// by the deadline, and by raft shutting down. Either way the entry may
@@ -91,4 +91,10 @@ func (n *Node) Delete(ctx context.Context, d fsm.Delete) (fsm.Result, error) {
 // Incr adds by to the decimal integer stored at key.
 func (n *Node) Incr(ctx context.Context, key string, by int64) (fsm.Result, error) {
 	return n.write(ctx, fsm.Incr{Key: key, By: by})
+}
+
+// encodeProposal is the entry this member proposes for c: under today's
+// rules (fsm.StrictDeadlines), whatever a forwarding member sent.
+func encodeProposal(c fsm.Command) []byte {
+	return fsm.Encode(fsm.StrictDeadlines(c))
 }
