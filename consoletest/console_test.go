@@ -241,6 +241,20 @@ func TestConsole(t *testing.T) {
 		}
 	})
 
+	// A key with a ".." segment cannot travel in a browser's URL (the
+	// browser resolves it: /config/dots/../mode would name /config/mode):
+	// the editor says so, and never reads or deletes the other key.
+	t.Run("KeyEditorDotSegments", func(t *testing.T) {
+		needBrowser(t)
+		api.must(200, "PUT", base+"/v1/kv/config/dots/../mode", "dots", nil)
+		b.open(t, base+"/?view=kv&key=/config/dots/../mode")
+		b.waitFor(t, 5*time.Second, "the refusal", `document.getElementById('kv-result').textContent.includes('invalid_argument')`)
+		b.click(t, "#kv-del")
+		b.waitFor(t, 2*time.Second, "the refusal of the delete", `document.getElementById('kv-result').textContent.includes('invalid_argument') && !document.getElementById('confirm-dialog').open`)
+		api.must(200, "GET", base+"/v1/kv/config/mode", "", nil)
+		api.must(200, "GET", base+"/v1/kv/config/dots/../mode", "", nil)
+	})
+
 	t.Run("ClusterView", func(t *testing.T) {
 		needBrowser(t)
 		b.click(t, `.nav a[data-view="cluster"]`)

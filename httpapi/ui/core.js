@@ -56,8 +56,17 @@ R.emit = (name, ...args) => (listeners[name] || []).forEach((fn) => fn(...args))
 // ---------- formatting
 
 // encKey percent-encodes a key for the path after /v1/kv or /v1/watch,
-// keeping its slashes (the server routes on the decoded path).
-R.encKey = (key) => key.split('/').map(encodeURIComponent).join('/');
+// keeping its slashes (the server routes on the decoded path). A key with
+// a "." or ".." segment cannot be sent: the browser resolves those in
+// every URL, percent-encoded or not, so /a/../b would name /b; it throws
+// an ApiError (code invalid_argument) rather than act on another key.
+R.encKey = function (key) {
+  const segs = key.split('/');
+  if (segs.some((s) => s === '.' || s === '..')) {
+    throw new ApiError(0, 'invalid_argument', `the key ${key} has a "." or ".." segment, which a browser resolves in a URL: use rosterctl or a client library for it`);
+  }
+  return segs.map(encodeURIComponent).join('/');
+};
 
 // fmtDuration shows seconds the way people read them: 45s, 2m 05s, 2m,
 // 1h 30m, 3d 4h (a zero second or minute part is left out).

@@ -112,6 +112,7 @@ async function put() {
 async function del() {
   const key = theKey();
   if (!key) { say('error', 'Enter a key.'); keyInput.focus(); return; }
+  try { R.encKey(key); } catch (e) { say('error', e.text); return; } // before asking
   const cas = casBox.checked && loadedKey === key && loadedRev;
   if (!(await R.confirm('Delete key?', R.h('p', {}, 'Delete ', R.h('code', { text: key }), cas ? ` only if it is still at revision ${loadedRev}.` : '.'), 'Delete'))) return;
   const q = new URLSearchParams();

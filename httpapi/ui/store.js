@@ -41,7 +41,7 @@ R.store = {
     } catch (e) {
       if (gen !== this.gen) return;
       this.setState('error', e);
-      if (e.status !== 401 && e.status !== 403) this.retry = setTimeout(() => this.start(this.prefix), 3000);
+      if (e.status !== 401 && e.status !== 403 && e.code !== 'invalid_argument') this.retry = setTimeout(() => this.start(this.prefix), 3000);
       return;
     }
     if (gen !== this.gen) return;
