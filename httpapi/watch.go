@@ -238,9 +238,12 @@ func (ws *watchStream) run(sink watchSink) {
 		evs, last, err := h.Since(ws.after, watchBatch, buf[:0])
 		if err != nil || last-ws.after > budget {
 			// Too far behind: the history moved past this stream. Tell the
-			// client where to resume, then end the stream.
+			// client where to resume, then end the stream. The revision is
+			// the event's id too: a client resuming from the last id it saw
+			// (Last-Event-ID, as EventSource does) resumes there as well.
 			s.metrics.watchersCut.Inc()
-			if sink.write([]byte("event: cutoff\ndata: {\"type\":\"cutoff\",\"resume_rev\":"+strconv.FormatInt(ws.after, 10)+"}\n\n")) == nil {
+			resume := strconv.FormatInt(ws.after, 10)
+			if sink.write([]byte("id: "+resume+"\nevent: cutoff\ndata: {\"type\":\"cutoff\",\"resume_rev\":"+resume+"}\n\n")) == nil {
 				_ = sink.flush()
 			}
 			return

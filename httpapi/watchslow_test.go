@@ -1,9 +1,15 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -70,5 +76,88 @@ func TestSlowSteadyWatcherKeepsItsStream(t *testing.T) {
 				t.Fatalf("the watcher read %d of the event's %d bytes", len(got), len(event))
 			}
 		})
+	}
+}
+
+// TestLaggingWatcherIsToldWhereToResume: a watcher that falls further
+// behind than the lag limit gets `event: cutoff` with resume_rev, after
+// every event it was sent, and the stream ends; resuming there misses
+// nothing. The cutoff carries that revision as its id too, so a client
+// that resumes from the last id it saw (as API.md says, and as a browser's
+// EventSource does with Last-Event-ID) resumes there as well, rather than
+// from its last event, which may lie before the member's history.
+func TestLaggingWatcherIsToldWhereToResume(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, nil, func(c *Config) { c.WatchLagLimit = 5 })
+	// A small receive buffer, set before connecting: set later, it shrinks
+	// a window the sender already saw, which then trickles.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8<<10) })
+	}}
+	conn, err := d.Dial("tcp", strings.TrimPrefix(e.ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /v1/watch/lag/?prefix=true HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(conn)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("watch: %v %v", resp, err)
+	}
+	// Events too large for the connection's buffers stall the stream
+	// while this test does not read; the small ones after them put it
+	// more than 5 events behind.
+	big := strings.Repeat("x", 1<<20-1)
+	for i := 0; i < 8; i++ {
+		e.doStr("PUT", fmt.Sprintf("/v1/kv/lag/big%d", i), big).ok(t, 200, nil)
+	}
+	for i := 0; i < 10; i++ {
+		e.doStr("PUT", fmt.Sprintf("/v1/kv/lag/small%d", i), "s").ok(t, 200, nil)
+	}
+	var lastID, cutID int64 = 0, -1
+	var resume struct {
+		Type      string `json:"type"`
+		ResumeRev int64  `json:"resume_rev"`
+	}
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	var id int64
+	var event string
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			break // the stream ended
+		}
+		line = strings.TrimSuffix(line, "\n")
+		switch {
+		case strings.HasPrefix(line, "id: "):
+			id, _ = strconv.ParseInt(line[4:], 10, 64)
+		case strings.HasPrefix(line, "event: "):
+			event = line[7:]
+		case strings.HasPrefix(line, "data: ") && event == "cutoff":
+			if err := json.Unmarshal([]byte(line[6:]), &resume); err != nil {
+				t.Fatalf("cutoff data %q: %v", line, err)
+			}
+			cutID = id
+		case strings.HasPrefix(line, "data: "):
+			if cutID >= 0 {
+				t.Fatalf("event %d after the cutoff", id)
+			}
+			lastID = id
+		case line == "":
+			id, event = 0, ""
+		}
+	}
+	if resume.Type != "cutoff" || resume.ResumeRev < lastID {
+		t.Fatalf("stream ended after event %d with cutoff %+v", lastID, resume)
+	}
+	if cutID != resume.ResumeRev {
+		t.Fatalf("cutoff with id %d, resume_rev %d: want its id to be resume_rev", cutID, resume.ResumeRev)
+	}
+	// Resuming at resume_rev delivers exactly the rest.
+	w := e.openWatch(fmt.Sprintf("/v1/watch/lag/?prefix=true&rev=%d", resume.ResumeRev))
+	for rev := resume.ResumeRev + 1; rev <= e.storeRevision(); rev++ {
+		if ev, _ := w.next(); ev.id != rev {
+			t.Fatalf("resumed stream: event %d, want %d", ev.id, rev)
+		}
 	}
 }
