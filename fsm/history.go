@@ -182,6 +182,11 @@ func (h *History) Since(after int64, max int, dst []Event) ([]Event, int64, erro
 	if after < oldest {
 		return dst, h.last, &CompactedError{Oldest: oldest}
 	}
+	if after >= h.last {
+		// Nothing after it yet; and for the largest revision, after+1
+		// would wrap around to a negative slot.
+		return dst, h.last, nil
+	}
 	for rev := after + 1; rev <= h.last; rev++ {
 		if max > 0 && len(dst) >= max {
 			break

@@ -3,6 +3,7 @@ package fsm_test
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -116,5 +117,21 @@ func TestHistoryBoundedByCount(t *testing.T) {
 	h.must(fsm.Delete{Key: "/c/", Prefix: true})
 	if held := checkHistory(t, hist); held != 10 || hist.Last() != 50 {
 		t.Fatalf("after a prefix delete: %d events, last %d", held, hist.Last())
+	}
+}
+
+// TestHistorySinceTheLargestRevision: asking for the events after any
+// revision at or past the newest answers none, the largest included
+// (after+1 wrapped around to a negative slot and panicked: a watch with
+// ?rev=9223372036854775807 answered 500).
+func TestHistorySinceTheLargestRevision(t *testing.T) {
+	h := newHistoryHarness(t, 10, 1<<30)
+	h.must(put("/m/k", "v"))
+	hist := h.f.History()
+	for _, after := range []int64{hist.Last(), hist.Last() + 1, math.MaxInt64 - 1, math.MaxInt64} {
+		evs, last, err := hist.Since(after, 0, nil)
+		if len(evs) != 0 || last != hist.Last() || err != nil {
+			t.Fatalf("Since(%d) = %d events, last %d, %v; want none, %d, nil", after, len(evs), last, err, hist.Last())
+		}
 	}
 }

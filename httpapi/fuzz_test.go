@@ -101,6 +101,10 @@ var httpSeeds = [][4]string{
 	{"POST", "/v1/kv/n/other", "", ""},
 	{"GET", "/v1/watch/a/?prefix=true&rev=0&prev_kv=true", "", ""},
 	{"GET", "/v1/watch/a/b", "Last-Event-ID: x", ""},
+	// The largest revision once overflowed the history's lookup: 500.
+	{"GET", "/v1/watch/a/b?rev=9223372036854775807", "", ""},
+	{"GET", "/v1/watch/a/b", "Last-Event-ID: 9223372036854775807", ""},
+	{"GET", "/v1/kv/a/b?index=9223372036854775807&wait=10ms", "", ""},
 	{"PATCH", "/v1/kv/a", "", ""},
 	{"GET", "/nope", "", ""},
 	{"POST", "/lease/grant?ttl=10&name=/esq/n1", "", ""},
