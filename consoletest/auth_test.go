@@ -1,6 +1,7 @@
 package consoletest
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -79,4 +80,22 @@ func TestConsoleAccessControl(t *testing.T) {
 	b.screenshot(t, "forbidden")
 	b.typeInto(t, "#scope", "/services/api/\r")
 	b.waitFor(t, 5*time.Second, "the allowed prefix", `Roster.store.state === 'live' && document.querySelector('[data-key="/services/api/node-2"]') && !document.getElementById('services-notice').textContent`)
+
+	// A lease this token may not read (GET /v1/leases/{id} needs write on
+	// its keys) shows the refusal in its countdown, and is asked again now
+	// and then, not every second.
+	var g struct {
+		ID string `json:"id"`
+	}
+	admin.must(201, "POST", base+"/v1/leases", `{"ttl":60}`, &g)
+	admin.must(200, "PUT", base+"/v1/kv/services/api/node-3?lease="+g.ID, `{"addr":"10.0.1.3:8080"}`, nil)
+	cd := `document.querySelector('[data-key="/services/api/node-3"] .cd-text')`
+	b.waitFor(t, 5*time.Second, "the refusal in the countdown", cd+` && `+cd+`.textContent === 'permission_denied'`)
+	asked := `performance.getEntriesByType('resource').filter(e => e.name.includes('/v1/leases/` + g.ID + `')).length`
+	before := evalJS[int](t, b, asked)
+	start := evalJS[float64](t, b, `performance.now()`)
+	b.waitFor(t, 10*time.Second, "4 s to pass", fmt.Sprintf(`performance.now() > %f`, start+4000))
+	if n := evalJS[int](t, b, asked) - before; n > 1 {
+		t.Errorf("the refused lease was asked for %d times in 4 s", n)
+	}
 }

@@ -12,6 +12,9 @@ const LIST_LIMIT = 5000;
 // HISTORY is how many revisions before the listing the watch replays for
 // the change feed.
 const HISTORY = 100;
+// ERROR_RETRY_S is how long a lease whose fetch failed waits before the
+// next try.
+const ERROR_RETRY_S = 10;
 
 R.store = {
   prefix: '/',
@@ -145,8 +148,12 @@ R.leases = {
       const e = this.map.get(id);
       if (!e) { this.enqueue(id); continue; }
       if (e.gone || e.pending) continue;
-      if (e.keys === undefined) { this.enqueue(id); continue; }
       const since = (now - (e.fetchedAt || 0)) / 1000;
+      // A refused or failed fetch (403 for a token that may not renew the
+      // lease, no leader) is tried again every ERROR_RETRY_S, not at each
+      // tick: the answer will not change within a second.
+      if (e.error) { if (e.stale || since >= ERROR_RETRY_S) this.enqueue(id); continue; }
+      if (e.keys === undefined) { this.enqueue(id); continue; }
       if (e.stale || (since >= 2 && since >= Math.max(2, (e.ttl || 6) / 3))) this.enqueue(id);
     }
   },
@@ -167,7 +174,7 @@ R.leases = {
         .then((l) => { this.put(l).fetchedAt = performance.now(); })
         .catch((err) => {
           if (err.code === 'lease_not_found') this.gone(id);
-          else { const e = this.map.get(id); e.error = err; e.at = performance.now(); }
+          else { const e = this.map.get(id); e.error = err; e.at = e.fetchedAt = performance.now(); e.stale = false; }
         })
         .finally(() => {
           const e = this.map.get(id);
