@@ -80,6 +80,11 @@ func (n *Node) addMemberHere(ctx context.Context, req JoinRequest) error {
 			return fmt.Errorf("%w: raft address %s is the leader's own (member %s)", fsm.ErrInvalidArgument, req.RaftAddr, s.ID)
 		}
 	}
+	if req.Voter && !isVoterAt(servers, req) {
+		if err := n.checkAnswers(ctx, req.RaftAddr); err != nil {
+			return fmt.Errorf("%w: the new voter %s does not answer at raft address %s (%v); start it first (rosterd -bootstrap=false), or add it as a non-voter", fsm.ErrInvalidArgument, req.ID, req.RaftAddr, err)
+		}
+	}
 	for _, s := range servers {
 		// Another ID at the same raft address is a member that was renamed
 		// or replaced: drop it, or two entries would fight for one peer.
@@ -355,4 +360,40 @@ func (n *Node) WaitLeader(ctx context.Context) (self bool, addr string, err erro
 			return false, "", ErrClosed
 		}
 	}
+}
+
+// isVoterAt reports whether req's member is already a voter at req's raft
+// address: adding it again changes nothing.
+func isVoterAt(servers []raft.Server, req JoinRequest) bool {
+	for _, s := range servers {
+		if s.ID == raft.ServerID(req.ID) {
+			return s.Suffrage == raft.Voter && s.Address == raft.ServerAddress(req.RaftAddr)
+		}
+	}
+	return false
+}
+
+// checkAnswers asks the member at addr a question over the member channel
+// and reports an error unless it answers. A voter that cannot vote must
+// not join the configuration: on a one-member cluster it makes a quorum of
+// two that can never form again, and the change that would remove it
+// needs that quorum (etcd's strict reconfiguration check refuses such a
+// change too). Any answer will do, even an error of a build that does not
+// know the question: the member is up.
+func (n *Node) checkAnswers(ctx context.Context, addr string) error {
+	p := newPeerClient(n.layer, n.log, n.peers.maxFrame)
+	defer p.close()
+	ctx, cancel := context.WithTimeout(ctx, peerDialTimeout)
+	defer cancel()
+	_, err := p.call(ctx, addr, kindMembership, []byte(n.cfg.ID))
+	switch {
+	case err == nil:
+		return nil
+	case isRefusal(err):
+		n.log.Debug("a new voter cannot be reached", "addr", addr, "error", err)
+		return errors.New("it cannot be reached")
+	case errors.Is(err, ErrTimeout):
+		return fmt.Errorf("no answer within %v", peerDialTimeout)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
 	"strconv"
 	"testing"
@@ -261,5 +262,44 @@ func TestRemovedFollowerRefusesAtOnce(t *testing.T) {
 	}
 	if _, err := victim.Read(ctx, false); !errors.Is(err, registry.ErrNoLeader) || ctx.Err() != nil {
 		t.Fatalf("read on the removed member: %v (context: %v), want ErrNoLeader at once", err, ctx.Err())
+	}
+}
+
+// A voter that does not answer must not be added: on a one-member
+// cluster it would make a quorum of two out of a member that cannot vote,
+// and the leader would step down for good, with no way to remove it
+// again (etcd refuses such a change too: strict reconfiguration check).
+func TestAddingAVoterThatDoesNotAnswerIsRefused(t *testing.T) {
+	n, err := registry.Open(registry.Config{
+		ID: "n1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: true, NodeNumber: -1,
+	}, logtest.ForTest(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	testutil.Eventually(t, 10*time.Second, "n1 ready", func() bool { return n.Ready() == nil })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = n.AddMember(ctx, registry.JoinRequest{ID: "n2", RaftAddr: dead, Voter: true})
+	if !errors.Is(err, fsm.ErrInvalidArgument) {
+		t.Fatalf("adding a voter nobody answers for: %v, want ErrInvalidArgument", err)
+	}
+	t.Logf("refused: %v", err)
+	if _, err := n.Put(ctx, fsm.Put{Key: "/after", Value: []byte("v")}); err != nil {
+		t.Fatalf("put after the refused add: %v", err)
+	}
+	// A non-voter does not count for the quorum: it may be added first
+	// and started after.
+	if err := n.AddMember(ctx, registry.JoinRequest{ID: "n3", RaftAddr: dead, Voter: false}); err != nil {
+		t.Fatalf("adding a non-voter that is not up yet: %v", err)
+	}
+	if _, err := n.Put(ctx, fsm.Put{Key: "/after2", Value: []byte("v")}); err != nil {
+		t.Fatalf("put after adding a non-voter: %v", err)
 	}
 }
