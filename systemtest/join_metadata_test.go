@@ -17,6 +17,7 @@ func TestJoinWithoutHTTPAddressGetsItRecorded(t *testing.T) {
 	leader := c.Leader(30 * time.Second)
 	n3 := c.Add()
 	n3.Start("-bootstrap=false")
+	c.WaitServing(30*time.Second, n3) // a new voter must answer to be added
 	body := []byte(fmt.Sprintf(`{"id":%q,"addr":%q}`, n3.ID, n3.Raft))
 	if code, b := do(t, "POST", c.Followers(leader)[0].URL("/join"), body); code != 200 {
 		t.Fatalf("POST /join: %d %s", code, b)
