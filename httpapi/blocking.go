@@ -67,6 +67,10 @@ func (s *Server) waitForChange(ctx context.Context, key string, prefix bool, ind
 	h := s.b.History()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
+	// A member removed meanwhile applies nothing more: checked as often as
+	// a watch sends heartbeats.
+	removed := time.NewTicker(s.cfg.heartbeat)
+	defer removed.Stop()
 	after := index
 	var buf []fsm.Event
 	for {
@@ -88,6 +92,10 @@ func (s *Server) waitForChange(ctx context.Context, key string, prefix bool, ind
 		case <-wake:
 		case <-timer.C:
 			return
+		case <-removed.C:
+			if s.b.Removed() {
+				return
+			}
 		case <-ctx.Done():
 			return
 		case <-s.closing:

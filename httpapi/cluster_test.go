@@ -274,7 +274,8 @@ func TestFollowerAnswersErrorsLikeTheLeader(t *testing.T) {
 // A member removed from the cluster applies nothing more: its watch
 // streams end (the client resumes them on another member) and it refuses
 // new ones with 503 no_leader, rather than stream heartbeats and never
-// another event.
+// another event; it refuses blocking reads likewise, which waited their
+// whole wait (up to 5 minutes) for a change that could not come.
 func TestRemovedMemberEndsItsWatches(t *testing.T) {
 	envs := newClusterEnvOpts(t, 3, nil, func(c *Config) { c.heartbeat = 200 * time.Millisecond })
 	victim := envs[2]
@@ -303,4 +304,9 @@ func TestRemovedMemberEndsItsWatches(t *testing.T) {
 		}
 	}
 	victim.do("GET", "/v1/watch/rm/?prefix=true", nil).fails(t, 503, "no_leader")
+	// Nor does a blocking read wait for a change that will not come (and
+	// then answer the frozen state, when stale).
+	for _, stale := range []string{"true", "false"} {
+		victim.doStr("GET", "/v1/kv/rm/?prefix=true&index=1000&wait=20s&stale="+stale, "").fails(t, 503, "no_leader")
+	}
 }

@@ -67,6 +67,10 @@ func (s *Server) getKV(c *gin.Context) {
 		return
 	}
 	if blocking {
+		if s.b.Removed() {
+			s.fail(c, errRemoved) // it would wait for a change that never comes
+			return
+		}
 		if !s.admit(c, &s.blocking, "blocking_reads") {
 			return
 		}
@@ -74,6 +78,10 @@ func (s *Server) getKV(c *gin.Context) {
 		s.waitForChange(c.Request.Context(), key, prefix, index, wait)
 		s.metrics.blocking.Dec()
 		s.blocking.leave()
+		if s.b.Removed() {
+			s.fail(c, errRemoved) // removed while it waited
+			return
+		}
 	}
 	state, err := s.read(c, stale) // the token may have gone while this read waited
 	if err != nil {

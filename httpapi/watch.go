@@ -136,7 +136,7 @@ func (s *Server) watch(c *gin.Context) {
 	}
 	if s.b.Removed() {
 		// Nothing will ever come here again: send the watch elsewhere.
-		s.fail(c, fmt.Errorf("%w: this member is not in the cluster's configuration", registry.ErrNoLeader))
+		s.fail(c, errRemoved)
 		return
 	}
 	h := s.b.History()
@@ -189,6 +189,11 @@ func (s *Server) watch(c *gin.Context) {
 	}
 	ws.run(sink)
 }
+
+// errRemoved refuses a watch or a blocking read on a member removed from
+// the cluster: its state no longer changes, so the client should follow
+// changes on another member.
+var errRemoved = fmt.Errorf("%w: this member is not in the cluster's configuration", registry.ErrNoLeader)
 
 // watchStream is one watch: what it follows and how far it got.
 type watchStream struct {
