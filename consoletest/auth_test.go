@@ -98,4 +98,25 @@ func TestConsoleAccessControl(t *testing.T) {
 	if n := evalJS[int](t, b, asked) - before; n > 1 {
 		t.Errorf("the refused lease was asked for %d times in 4 s", n)
 	}
+
+	// Signing out forgets what the token read: root reads /config/mode in
+	// the key editor and the lease of node-3 with its keys; after a sign-in
+	// with the narrower token, neither is shown from the old answers.
+	signIn := func(token string) {
+		b.click(t, "#signout")
+		b.waitFor(t, 5*time.Second, "the token dialog", `document.getElementById('token-dialog').open`)
+		b.typeInto(t, "#token-input", token)
+		b.click(t, "#token-submit")
+		b.waitFor(t, 5*time.Second, "the dialog closed", `!document.getElementById('token-dialog').open`)
+	}
+	signIn(root)
+	b.click(t, `.nav a[data-view="services"]`)
+	b.waitFor(t, 5*time.Second, "root's countdown of node-3", cd+` && parseInt(`+cd+`.textContent) > 0`)
+	b.open(t, base+"/?view=kv&key=/config/mode")
+	b.waitFor(t, 5*time.Second, "root reading /config/mode", `document.getElementById('kv-value').value === 'blue'`)
+	signIn(tok.Token)
+	b.waitFor(t, 5*time.Second, "the editor refusing the narrower token", `document.getElementById('kv-result').textContent.includes('403 permission_denied')`)
+	if evalJS[bool](t, b, `document.getElementById('kv-value').value === 'blue' || !!(Roster.leases.map.get(`+jsString(g.ID)+`) || {}).keys`) {
+		t.Error("after signing in with another token the console still shows what root read")
+	}
 }

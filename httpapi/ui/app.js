@@ -141,7 +141,11 @@ R.$('signout').addEventListener('click', () => {
   restart();
 });
 
+// restart follows a change of token: what the old one fetched (leases,
+// the key in the editor) is forgotten before anything is asked again.
 function restart() {
+  R.leases.map.clear();
+  R.leases.queue.length = 0;
   R.store.start(R.state.prefix);
   R.emit('auth');
   R.emit('view', R.state.view);

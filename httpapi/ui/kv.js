@@ -149,6 +149,20 @@ R.on('kv', (ch) => {
   showMeta(current, ch.type === 'put' ? 'changed' : 'deleted');
 });
 
+// A new token must not see what the old one read: the editor empties (and
+// the view event that follows reads the key again with the new token).
+R.on('auth', () => {
+  current = null;
+  loadedKey = '';
+  loadedRev = 0;
+  valueInput.value = '';
+  valueInput.readOnly = false;
+  leaseInput.value = '';
+  result.replaceChildren();
+  casLabel();
+  showMeta(null);
+});
+
 R.on('view', (v) => {
   if (v !== 'kv') return;
   if (R.state.key && R.state.key !== loadedKey) {
