@@ -107,7 +107,7 @@ type setArgs struct {
 	ttl    int64 // seconds; 0: no lease (SET drops any lease, like Redis)
 	nx, xx bool
 	get    bool
-	hasTTL bool
+	unit   string // "ex" or "px" when a TTL was given
 }
 
 func parseSet(args [][]byte) (setArgs, error) {
@@ -117,17 +117,19 @@ func parseSet(args [][]byte) (setArgs, error) {
 		return a, err
 	}
 	a.value = args[2]
+	// An option may be repeated (the last TTL wins), as Redis allows;
+	// only options that exclude each other are a syntax error.
 	for i := 3; i < len(args); i++ {
 		switch opt := strings.ToLower(string(args[i])); opt {
 		case "nx", "xx":
-			if a.nx || a.xx {
+			if (opt == "nx" && a.xx) || (opt == "xx" && a.nx) {
 				return a, errSyntax
 			}
 			a.nx, a.xx = opt == "nx", opt == "xx"
 		case "get":
 			a.get = true
 		case "ex", "px":
-			if a.hasTTL || i+1 >= len(args) {
+			if (a.unit != "" && a.unit != opt) || i+1 >= len(args) {
 				return a, errSyntax
 			}
 			i++
@@ -138,7 +140,7 @@ func parseSet(args [][]byte) (setArgs, error) {
 			if a.ttl, err = leaseTTL(n, opt == "px"); err != nil {
 				return a, err
 			}
-			a.hasTTL = true
+			a.unit = opt
 		default:
 			return a, errSyntax // EXAT, PXAT, KEEPTTL: not supported
 		}
@@ -168,7 +170,7 @@ func leaseTTL(n int64, ms bool) (int64, error) {
 // when hasCAS.
 func (a setArgs) command(hasCAS bool, casRev int64) fsm.Command {
 	put := fsm.Put{Key: a.key, Value: a.value, HasCAS: hasCAS, CAS: casRev}
-	if !a.hasTTL {
+	if a.unit == "" {
 		return put
 	}
 	put.Lease = registry.TxnLease(0)

@@ -219,6 +219,22 @@ func TestSetOptions(t *testing.T) {
 	if v, _ := e.value("/nxget"); v != "v" {
 		t.Fatalf("SET NX GET absent stored %q", v)
 	}
+	// An option given twice is taken, as Redis takes it (the last EX
+	// wins); only options that exclude each other are a syntax error.
+	for _, args := range [][]any{
+		{"SET", "twice", "v", "XX", "XX", "GET", "GET"},
+		{"SET", "twice", "v", "NX", "NX"},
+		{"SET", "twice", "v2", "EX", "10", "EX", "20"},
+	} {
+		if err := c.Do(ctx(), args...).Err(); err != nil && err != redis.Nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+	}
+	if kv, _ := st().Get("/twice"); kv == nil || string(kv.Value) != "v2" {
+		t.Fatalf("after SET … EX 10 EX 20: %+v", kv)
+	} else if l, _ := st().Lease(kv.Lease); l.TTL != 20 {
+		t.Fatalf("SET … EX 10 EX 20: lease ttl %d, want 20", l.TTL)
+	}
 }
 
 // TestIncrKeepsLease: INCR of a key with a TTL keeps it, as in Redis.
