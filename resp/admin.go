@@ -83,6 +83,13 @@ func doReadWrite(_ context.Context, s *session, _ [][]byte) reply {
 func doClient(_ context.Context, s *session, args [][]byte) reply {
 	switch sub := strings.ToLower(string(args[1])); {
 	case sub == "setname" && len(args) == 3:
+		// Redis's rule: a name is printable ASCII without spaces, so that
+		// it can stand in a space-separated list of clients.
+		for _, c := range args[2] {
+			if c < '!' || c > '~' {
+				return errReply(errClientName)
+			}
+		}
 		s.name = string(args[2])
 		return okReply
 	case sub == "getname" && len(args) == 2:

@@ -38,6 +38,14 @@ func TestConnectionCommands(t *testing.T) {
 	if v, _ := conn.ClientGetName(ctx()).Result(); v != "worker-1" {
 		t.Fatalf("CLIENT GETNAME: %q", v)
 	}
+	// As in Redis, a name with a space or a control character is refused
+	// and the name stays.
+	for _, bad := range []string{"a b", "a\nb", "é"} {
+		wantErr(t, conn.Do(ctx(), "CLIENT", "SETNAME", bad).Err(), "ERR Client names cannot contain spaces, newlines or special characters.")
+	}
+	if v, _ := conn.ClientGetName(ctx()).Result(); v != "worker-1" {
+		t.Fatalf("CLIENT GETNAME after refused names: %q", v)
+	}
 	if n, err := c.Do(ctx(), "COMMAND", "COUNT").Int(); err != nil || n != len(commands) {
 		t.Fatalf("COMMAND COUNT: %d %v", n, err)
 	}

@@ -23,6 +23,7 @@ var (
 	errDBIndex      = errors.New("DB index is out of range")
 	errBadCursor    = errors.New("invalid cursor")
 	errContended    = errors.New("the key kept changing; try again")
+	errClientName   = errors.New("Client names cannot contain spaces, newlines or special characters.")
 )
 
 // unknownCommand and wrongArity are reply errors naming the command.
@@ -59,7 +60,8 @@ func errorText(err error) string {
 	case errors.Is(err, errWrongPass):
 		return "WRONGPASS invalid username-password pair or user is disabled."
 	case errors.Is(err, errSyntax), errors.Is(err, errNotInteger), errors.Is(err, errExpireTime),
-		errors.Is(err, errDBIndex), errors.Is(err, errBadCursor), errors.Is(err, errContended):
+		errors.Is(err, errDBIndex), errors.Is(err, errBadCursor), errors.Is(err, errContended),
+		errors.Is(err, errClientName):
 		return "ERR " + err.Error()
 	case errors.As(err, &cas):
 		return "ERR " + oneLine(err.Error())
