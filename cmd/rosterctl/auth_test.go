@@ -32,7 +32,11 @@ func TestAuth(t *testing.T) {
 	s := newSession(t, c)
 	s.lit = append(s.lit, certs.Dir, "<CERTS>")
 	s.replace(`roster_[A-Za-z0-9_-]{43}`, "<SECRET>")
-	s.res = append(s.res, replacement{re: regexp.MustCompile(`\b[0-9a-f]{16}\b`), fn: func(string) string { return placeholder("TOKEN_ID", 16) }})
+	// Token IDs before lease IDs: one in about 1,800 token IDs is 16
+	// decimal digits, which the lease pattern would take. (Lease IDs are
+	// 19 digits, never 16.)
+	tokenIDs := replacement{re: regexp.MustCompile(`\b[0-9a-f]{16}\b`), fn: func(string) string { return placeholder("TOKEN_ID", 16) }}
+	s.res = append([]replacement{tokenIDs}, s.res...)
 	tlsFlags := []string{"--cacert", certs.CAFile(), "--cert", certs.Client.CertFile, "--key", certs.Client.KeyFile}
 	run := func(code int, args ...string) result {
 		t.Helper()
