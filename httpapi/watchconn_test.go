@@ -93,8 +93,10 @@ func TestWatchStreamOwnsItsConnection(t *testing.T) {
 func TestWatchHeartbeatAfterSilence(t *testing.T) {
 	t.Parallel()
 	s := newServed(t, func(c *Config) { c.heartbeat = 300 * time.Millisecond })
-	conn, br, _ := openRawWatch(t, s.addr, "/v1/watch/hb/k")
+	// Before the request: the member starts its silence when the stream
+	// opens, which a loaded machine may take a while to tell the client.
 	start := time.Now()
+	conn, br, _ := openRawWatch(t, s.addr, "/v1/watch/hb/k")
 	if line := readLine(t, conn, br, 5*time.Second); line != ": heartbeat" {
 		t.Fatalf("first line %q", line)
 	}
