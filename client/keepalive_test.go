@@ -128,13 +128,34 @@ func testKeepAliveBatched(t *testing.T, cl *cluster.Cluster) {
 	const n, ttl = 200, 3 // renewal interval: 1 s
 	c, tt := newTestClient(t, cl.Endpoints())
 	ctx := ctxT(t, 60*time.Second)
+	// Granted in parallel: every lease must still be alive when its
+	// keep-alive starts below, and 200 grants one after another took
+	// longer than the TTL on a machine at load 20.
 	ids := make([]LeaseID, n)
-	for i := range ids {
-		g, err := c.Grant(ctx, ttl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids[i] = g.ID
+	granting := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 10 {
+				g, err := c.Grant(ctx, ttl)
+				if err != nil {
+					errs <- err
+					return
+				}
+				ids[i] = g.ID
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(granting); d > ttl*time.Second/2 {
+		t.Fatalf("granting %d leases took %v, too close to their TTL of %ds for the test to mean anything", n, d, ttl)
 	}
 	chans := make([]<-chan KeepAliveResponse, n)
 	start := time.Now()
