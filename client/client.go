@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -116,6 +117,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
+	if err := checkToken(cfg.Token); err != nil {
+		return nil, err
+	}
 	tlsConf, err := clientTLS(cfg)
 	if err != nil {
 		return nil, err
@@ -191,7 +195,28 @@ func parseEndpoint(s string, https bool) (*url.URL, error) {
 	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
 		return nil, fmt.Errorf("%w: client: endpoint %q must not have a path or query", ErrInvalidArgument, s)
 	}
+	// url.Parse takes any digits as a port; one out of range would fail
+	// every dial, which the client takes for a member that is down.
+	if p := u.Port(); p != "" {
+		if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 {
+			return nil, fmt.Errorf("%w: client: endpoint %q has no valid port", ErrInvalidArgument, s)
+		}
+	}
 	return &url.URL{Scheme: u.Scheme, Host: u.Host, User: u.User}, nil
+}
+
+// checkToken refuses a token that cannot travel in a header. net/http
+// refuses such a request before sending it, which the client would take
+// for a member it could not reach: every call would then retry until its
+// deadline and end as ErrNoLeader. The usual cause is a token read from
+// a file with its trailing newline.
+func checkToken(tok string) error {
+	for i := 0; i < len(tok); i++ {
+		if b := tok[i]; b < 0x20 && b != '\t' || b == 0x7f {
+			return fmt.Errorf("%w: client: the token holds the control character %q at byte %d (a trailing newline from a file?)", ErrInvalidArgument, b, i)
+		}
+	}
+	return nil
 }
 
 // Endpoints returns the member addresses the client uses, as base URLs.

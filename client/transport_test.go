@@ -80,6 +80,25 @@ func TestParseEndpoint(t *testing.T) {
 	if _, err := New(Config{}); !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("New without endpoints: %v", err)
 	}
+	// Bad settings are refused by New, not found out by every call
+	// retrying against its deadline: net/http refuses a request with such
+	// a header or port before sending it, which looks like a member that
+	// is down.
+	for _, cfg := range []Config{
+		{Endpoints: []string{"h:1"}, Token: "secret\n"},
+		{Endpoints: []string{"h:1"}, Token: "sec\x00ret"},
+		{Endpoints: []string{"h:99999"}},
+		{Endpoints: []string{"http://h:0"}},
+	} {
+		if _, err := New(cfg); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("New(%+v): %v, want ErrInvalidArgument", cfg, err)
+		}
+	}
+	if c, err := New(Config{Endpoints: []string{"h:65535", "https://h"}, Token: "a b\tc"}); err != nil {
+		t.Errorf("New with valid settings: %v", err)
+	} else {
+		c.Close()
+	}
 	if _, err := New(Config{Endpoints: []string{"h:1"}, HTTPClient: &http.Client{Timeout: time.Second}}); !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("New with HTTPClient.Timeout: %v", err)
 	}
