@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -110,8 +109,8 @@ func (c *Client) keepAliveFrom(ctx context.Context, id LeaseID, ttl int64, sent 
 }
 
 func (k *keepAliver) add(ctx context.Context, id LeaseID, ttl time.Duration, base time.Time) (<-chan KeepAliveResponse, error) {
-	if id <= 0 {
-		return nil, fmt.Errorf("%w: lease id %d", ErrInvalidArgument, id)
+	if err := checkLeaseID(id); err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

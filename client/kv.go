@@ -60,6 +60,9 @@ func (c *Client) Put(ctx context.Context, key string, value []byte, opts ...OpOp
 		return nil, err
 	}
 	o := buildOp(opts)
+	if o.lease < 0 {
+		return nil, checkLeaseID(o.lease)
+	}
 	q := url.Values{}
 	if o.lease != NoLease {
 		q.Set("lease", o.lease.String())

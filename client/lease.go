@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -39,11 +40,42 @@ type KeepAliveResponse = api.Renewal
 
 func leasePath(id LeaseID) string { return "/v1/leases/" + id.String() }
 
+// The TTL range of a lease, in seconds (API.md "Leases").
+const (
+	minTTL = 2
+	maxTTL = 2_592_000
+)
+
+// checkTTL refuses a TTL the contract never grants, before anything is
+// sent: with the registry unreachable the caller learns of the mistake at
+// once, not as ErrNoLeader after RequestTimeout.
+func checkTTL(ttl int64) error {
+	if ttl < minTTL || ttl > maxTTL {
+		return fmt.Errorf("%w: ttl %d out of range %d..%d seconds", ErrInvalidArgument, ttl, minTTL, maxTTL)
+	}
+	return nil
+}
+
+// checkLeaseID refuses what can never be a lease ID, before anything is
+// sent.
+func checkLeaseID(id LeaseID) error {
+	if id <= 0 {
+		return fmt.Errorf("%w: lease id %d is not positive", ErrInvalidArgument, id)
+	}
+	return nil
+}
+
 // Grant creates a lease of ttl seconds (2 to 2,592,000). Options: WithName,
 // WithID. Keys put WithLease(resp.ID) are deleted when the lease expires
 // or is revoked; keep it alive with KeepAlive.
 func (c *Client) Grant(ctx context.Context, ttl int64, opts ...OpOption) (*GrantResponse, error) {
+	if err := checkTTL(ttl); err != nil {
+		return nil, err
+	}
 	o := buildOp(opts)
+	if o.leaseID < 0 {
+		return nil, checkLeaseID(o.leaseID)
+	}
 	req := api.GrantRequest{TTL: ttl, Name: o.name, ID: o.leaseID}
 	res, err := c.do(ctx, &call{method: http.MethodPost, path: "/v1/leases", json: req,
 		class: mutating})
@@ -61,6 +93,9 @@ func (c *Client) Grant(ctx context.Context, ttl int64, opts ...OpOption) (*Grant
 // see the keys go without waiting for the TTL. An unknown lease fails with
 // ErrLeaseNotFound.
 func (c *Client) Revoke(ctx context.Context, id LeaseID) (*RevokeResponse, error) {
+	if err := checkLeaseID(id); err != nil {
+		return nil, err
+	}
 	res, err := c.do(ctx, &call{method: http.MethodDelete, path: leasePath(id), class: mutating})
 	if err != nil {
 		return nil, err
@@ -75,6 +110,9 @@ func (c *Client) Revoke(ctx context.Context, id LeaseID) (*RevokeResponse, error
 // TimeToLive reads a lease's TTL and remaining time; WithKeys also lists
 // its keys. An unknown lease fails with ErrLeaseNotFound.
 func (c *Client) TimeToLive(ctx context.Context, id LeaseID, opts ...OpOption) (*TimeToLiveResponse, error) {
+	if err := checkLeaseID(id); err != nil {
+		return nil, err
+	}
 	o := buildOp(opts)
 	q := url.Values{}
 	if o.keys {
@@ -131,6 +169,9 @@ func (c *Client) Leases(ctx context.Context, opts ...OpOption) (*LeasesResponse,
 // members like a read. To keep a lease alive, use KeepAlive, which batches
 // the renewals of all leases of the client.
 func (c *Client) KeepAliveOnce(ctx context.Context, id LeaseID) (*KeepAliveResponse, error) {
+	if err := checkLeaseID(id); err != nil {
+		return nil, err
+	}
 	res, err := c.do(ctx, &call{method: http.MethodPost, path: leasePath(id) + "/keepalive", class: idempotent})
 	if err != nil {
 		return nil, err

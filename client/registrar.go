@@ -122,6 +122,9 @@ func (r *Registrar) Register(ctx context.Context, key string, value []byte, ttl 
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
+	if err := checkTTL(ttl); err != nil {
+		return nil, err
+	}
 	if r.c.closed() {
 		return nil, ErrClosed
 	}

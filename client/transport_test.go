@@ -360,3 +360,41 @@ func TestLeaderHintOverTLS(t *testing.T) {
 		t.Fatalf("%d writes went to the follower and %d to the leader it named; want 1 and 5", f, l)
 	}
 }
+
+// TestBadInputRefusedBeforeSending: what can never be valid is refused
+// with ErrInvalidArgument before any request, so the caller learns of it
+// at once even with the registry unreachable (not as ErrNoLeader after
+// RequestTimeout).
+func TestBadInputRefusedBeforeSending(t *testing.T) {
+	ctx := ctxT(t, 30*time.Second)
+	a := newFakeMember(t, func(w http.ResponseWriter, r *http.Request) { writeErr(w, 503, "no_leader") })
+	c, _ := New(Config{Endpoints: []string{a.URL}, RequestTimeout: 5 * time.Second})
+	defer c.Close()
+	calls := map[string]func() error{
+		"Put empty key":      func() error { _, err := c.Put(ctx, "", nil); return err },
+		"Get relative key":   func() error { _, err := c.Get(ctx, "k"); return err },
+		"Delete empty key":   func() error { _, err := c.Delete(ctx, ""); return err },
+		"Incr empty key":     func() error { _, err := c.Incr(ctx, "", 1); return err },
+		"Put negative lease": func() error { _, err := c.Put(ctx, "/k", nil, WithLease(-1)); return err },
+		"Grant ttl 0":        func() error { _, err := c.Grant(ctx, 0); return err },
+		"Grant ttl 1":        func() error { _, err := c.Grant(ctx, 1); return err },
+		"Grant ttl -5":       func() error { _, err := c.Grant(ctx, -5); return err },
+		"Grant ttl 30d+1s":   func() error { _, err := c.Grant(ctx, 2_592_001); return err },
+		"Grant negative id":  func() error { _, err := c.Grant(ctx, 10, WithID(-1)); return err },
+		"Revoke 0":           func() error { _, err := c.Revoke(ctx, 0); return err },
+		"Revoke -1":          func() error { _, err := c.Revoke(ctx, -1); return err },
+		"TimeToLive 0":       func() error { _, err := c.TimeToLive(ctx, 0); return err },
+		"KeepAliveOnce -1":   func() error { _, err := c.KeepAliveOnce(ctx, -1); return err },
+		"KeepAlive 0":        func() error { _, err := c.KeepAlive(ctx, 0); return err },
+		"Register ttl 1":     func() error { _, err := NewRegistrar(c).Register(ctx, "/svc/a", nil, 1); return err },
+		"Register bad key":   func() error { _, err := NewRegistrar(c).Register(ctx, "svc/a", nil, 10); return err },
+		"Resolver bad key":   func() error { _, err := NewResolver(ctx, c, ""); return err },
+		"Watch bad key":      func() error { return (<-c.Watch(ctx, "k")).Err },
+	}
+	for name, f := range calls {
+		start := time.Now()
+		if err := f(); !errors.Is(err, ErrInvalidArgument) || a.hits.Load() != 0 || time.Since(start) > time.Second {
+			t.Errorf("%s: %v after %v and %d requests; want ErrInvalidArgument at once, nothing sent", name, err, time.Since(start), a.hits.Load())
+		}
+	}
+}
