@@ -49,6 +49,12 @@ var (
 	// ErrPermissionDenied: the token's roles do not allow the request
 	// (403); nothing was changed.
 	ErrPermissionDenied = errors.New("roster: permission denied")
+	// ErrRateLimited: the members refused the request for being over one
+	// of their limits (429 rate_limited: connections, watch streams,
+	// blocking reads, request bytes held); nothing was changed. The client
+	// retried on the other members, with backoff, until the call's
+	// deadline before returning it.
+	ErrRateLimited = errors.New("roster: rate limited")
 	// ErrClosed: the Client (or Registration, Resolver) was closed.
 	ErrClosed = errors.New("roster: client closed")
 )
@@ -66,11 +72,12 @@ var codeSentinel = map[string]error{
 	api.CodeTooLarge:         ErrTooLarge,
 	api.CodeUnauthenticated:  ErrUnauthenticated,
 	api.CodePermissionDenied: ErrPermissionDenied,
+	api.CodeRateLimited:      ErrRateLimited,
 }
 
 // StatusError is an error answer from a member: the HTTP status and the
-// contract's error code and message. Codes without a sentinel (rate_limited,
-// internal, permission_denied, ...) are reported as a plain StatusError.
+// contract's error code and message. Codes without a sentinel (internal,
+// method_not_allowed, ...) are reported as a plain StatusError.
 type StatusError struct {
 	Status  int    // HTTP status, e.g. 404
 	Code    string // error.code, e.g. "lease_not_found"; "" when the body was not the JSON envelope

@@ -99,7 +99,8 @@ func (c *Client) callContext(parent context.Context) (context.Context, context.C
 // failure seen, kept for the message. untouched says every attempt provably
 // changed nothing (refused connections, no_leader, rate_limited): then
 // the call ran out of time with no member able to take it, which is
-// ErrNoLeader, not the "outcome unknown" of ErrTimeout.
+// ErrNoLeader (ErrRateLimited when the last member answered so), not the
+// "outcome unknown" of ErrTimeout.
 func (c *Client) callErr(ctx context.Context, cl *call, last error, untouched bool) error {
 	cause := context.Cause(ctx)
 	what := cl.method + " " + cl.path
@@ -110,6 +111,10 @@ func (c *Client) callErr(ctx context.Context, cl *call, last error, untouched bo
 	switch {
 	case errors.Is(cause, ErrClosed):
 		return fmt.Errorf("roster: %s: %w", what, ErrClosed)
+	case errors.Is(cause, errRequestTimeout) && untouched && errors.Is(last, ErrRateLimited):
+		// Members that answer are over their limits: say so, not that
+		// there is no leader.
+		return fmt.Errorf("roster: %s: refused by the members until the deadline of %v, and nothing was changed: %w", what, c.cfg.RequestTimeout, last)
 	case errors.Is(cause, errRequestTimeout) && untouched && last != nil:
 		return fmt.Errorf("roster: %s: %w: no member could take the request within %v, and nothing was changed%s", what, ErrNoLeader, c.cfg.RequestTimeout, suffix)
 	case errors.Is(cause, errRequestTimeout):

@@ -212,6 +212,28 @@ func TestRetryPolicy(t *testing.T) {
 		}
 	})
 
+	t.Run("rate_limited everywhere ends in ErrRateLimited", func(t *testing.T) {
+		// Members over a limit changed nothing and are asked again until
+		// the deadline; the caller then learns that they were overloaded
+		// (the code the package documentation promises), not that the
+		// cluster has no leader.
+		a := newFakeMember(t, func(w http.ResponseWriter, r *http.Request) { writeErr(w, 429, "rate_limited") })
+		c, _ := New(Config{Endpoints: []string{a.URL}, RequestTimeout: 400 * time.Millisecond})
+		defer c.Close()
+		for name, f := range map[string]func() error{
+			"Put": func() error { _, err := c.Put(ctx, "/k", nil); return err },
+			"Get": func() error { _, err := c.Get(ctx, "/k"); return err },
+		} {
+			hits := a.hits.Load()
+			err := f()
+			var se *StatusError
+			if !errors.Is(err, ErrRateLimited) || errors.Is(err, ErrNoLeader) || errors.Is(err, ErrTimeout) ||
+				!errors.As(err, &se) || se.Code != "rate_limited" || a.hits.Load()-hits < 2 {
+				t.Fatalf("%s: %v after %d hits, want ErrRateLimited after several attempts", name, err, a.hits.Load()-hits)
+			}
+		}
+	})
+
 	t.Run("a refused connection is retried for writes", func(t *testing.T) {
 		b := newFakeMember(t, okPut)
 		c, _ := New(Config{Endpoints: []string{deadEndpoint(t), b.URL}})
