@@ -19,7 +19,7 @@ import (
 )
 
 func main() {
-	// -endpoints, and -cacert/-cert/-key/-token for a secured cluster.
+	// -endpoints, and -cacert/-cert/-cert-key/-token for a secured cluster.
 	conn := client.Flags(flag.CommandLine, "127.0.0.1:7370")
 	prefix := flag.String("prefix", "/services/demo/", "key prefix to follow")
 	keep := flag.Bool("keep-last-known", true, "keep the last known instances while the registry is unreachable")

@@ -34,7 +34,7 @@ import (
 )
 
 func main() {
-	// -endpoints, and -cacert/-cert/-key/-token for a secured cluster.
+	// -endpoints, and -cacert/-cert/-cert-key/-token for a secured cluster.
 	conn := client.Flags(flag.CommandLine, "127.0.0.1:7370")
 	prefix := flag.String("prefix", "/services/grpc-demo/", "key prefix of the service")
 	serve := flag.String("serve", "", "serve on this address and register it (instead of calling)")

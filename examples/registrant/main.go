@@ -19,7 +19,7 @@ import (
 )
 
 func main() {
-	// -endpoints, and -cacert/-cert/-key/-token for a secured cluster.
+	// -endpoints, and -cacert/-cert/-cert-key/-token for a secured cluster.
 	conn := client.Flags(flag.CommandLine, "127.0.0.1:7370")
 	key := flag.String("key", "/services/demo/"+hostname(), "key to register")
 	value := flag.String("value", `{"addr":"127.0.0.1:8080"}`, "value to register")
