@@ -56,10 +56,12 @@ type environment struct {
 // used, so the two cannot drift; the raft timings mirror the values that
 // registry.Config fills in for zero fields (hashicorp/raft's LAN defaults).
 const (
-	defaultHTTP               = "127.0.0.1:7370"
-	defaultRaft               = "127.0.0.1:7371"
-	defaultData               = "./roster-data"
-	defaultWatchHistory       = 100000
+	defaultHTTP         = "127.0.0.1:7370"
+	defaultRaft         = "127.0.0.1:7371"
+	defaultData         = "./roster-data"
+	defaultWatchHistory = 100000
+	// maxWatchHistory bounds -watch-history: 320 MB of ring at start.
+	maxWatchHistory           = 10_000_000
 	defaultHeartbeatTimeout   = time.Second
 	defaultElectionTimeout    = time.Second
 	defaultLeaderLeaseTimeout = 500 * time.Millisecond
@@ -362,9 +364,13 @@ func parseConfig(args []string, env environment) (Config, error) {
 	if rc.SnapshotRetain < 1 {
 		check(fmt.Errorf("-snapshot-retain %d: must be at least 1", rc.SnapshotRetain))
 	}
-	// Zero would silently become the default of 100,000 events.
+	// Zero would silently become the default of 100,000 events. The
+	// history's ring is allocated whole at start, 32 bytes an event: a
+	// billion would take 32 GB before the member serves anything.
 	if cfg.Registry.WatchHistory <= 0 {
 		check(fmt.Errorf("-watch-history %d: must be positive", cfg.Registry.WatchHistory))
+	} else if cfg.Registry.WatchHistory > maxWatchHistory {
+		check(fmt.Errorf("-watch-history %d: at most %d (the history takes 32 bytes an event when the member starts)", cfg.Registry.WatchHistory, maxWatchHistory))
 	}
 	for _, n := range []struct {
 		name string

@@ -304,6 +304,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"keep-alive linger too long", []string{"-keepalive-linger", "1s"}, nil, "-keepalive-linger 1s: must be 0 to 100ms"},
 		{"negative history", []string{"-watch-history", "-1"}, nil, "-watch-history -1"},
 		{"zero history", []string{"-watch-history", "0"}, nil, "-watch-history 0: must be positive"},
+		{"history too long", []string{"-watch-history", "10000001"}, nil, "-watch-history 10000001: at most 10000000"},
 		{"bad size", []string{"-max-value-size", "1TB"}, nil, "-max-value-size"},
 		{"size too big", []string{"-max-value-size", "1GiB"}, nil, "-max-value-size 1GiB: at most 16MiB"},
 		{"size just too big", []string{"-max-value-size", "16777217"}, nil, "-max-value-size 16777217: at most 16MiB"},
