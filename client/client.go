@@ -26,6 +26,11 @@ const (
 	// server's own request timeout (15 s) so that the server's precise 504
 	// arrives before the client gives up on its own.
 	DefaultRequestTimeout = 20 * time.Second
+	// defaultAnswerTimeout bounds how long a read waits for one member to
+	// start answering before it asks another. A healthy member answers a
+	// read in milliseconds, and one without a leader says so (no_leader)
+	// within its leader wait of 3 s.
+	defaultAnswerTimeout = 5 * time.Second
 )
 
 // Config configures a Client.
@@ -78,6 +83,10 @@ type Client struct {
 	// ignoreLeader turns leader hints off (tests that aim a call at a
 	// chosen member).
 	ignoreLeader atomic.Bool
+	// answerTimeout is how long a read waits for a member to start its
+	// answer before trying the next: at most a third of RequestTimeout,
+	// so that a hung member leaves time for the others.
+	answerTimeout time.Duration
 
 	ka *keepAliver
 
@@ -124,7 +133,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg}
+	c := &Client{cfg: cfg, answerTimeout: min(defaultAnswerTimeout, cfg.RequestTimeout/3)}
 	c.life, c.cancelLife = context.WithCancel(context.Background())
 	seen := map[string]bool{}
 	for _, e := range cfg.Endpoints {

@@ -196,6 +196,19 @@ func (c *Client) attempt(ctx context.Context, ep *endpoint, cl *call) (res *resu
 }
 
 func (c *Client) attempt1(ctx context.Context, ep *endpoint, cl *call) (res *result, err error, retry bool) {
+	// A read gives each member a bounded time to start its answer: one
+	// that is hung (stopped, or cut off with the client's connections to
+	// it still open) would otherwise hold the call for its whole budget
+	// and fail it, though another member could answer at once.
+	var silent atomic.Bool
+	var firstByte func()
+	if cl.method == http.MethodGet && c.answerTimeout > 0 {
+		actx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		t := time.AfterFunc(c.answerTimeout, func() { silent.Store(true); cancel() })
+		defer t.Stop()
+		ctx, firstByte = actx, func() { t.Stop() }
+	}
 	req, err := c.newRequest(ctx, ep, cl)
 	if err != nil {
 		return nil, err, false
@@ -204,9 +217,14 @@ func (c *Client) attempt1(ctx context.Context, ep *endpoint, cl *call) (res *res
 	// ended it (a refused dial, or the call's deadline during the dial).
 	var connected atomic.Bool
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-		GotConn: func(httptrace.GotConnInfo) { connected.Store(true) },
+		GotConn:              func(httptrace.GotConnInfo) { connected.Store(true) },
+		GotFirstResponseByte: firstByte,
 	}))
 	resp, err := c.hc.Do(req)
+	if err != nil && silent.Load() {
+		ep.markDown()
+		return nil, fmt.Errorf("roster: %s %s on %s: no answer within %v", cl.method, cl.path, ep.base.Host, c.answerTimeout), true
+	}
 	if err != nil {
 		if isDialError(err) || !connected.Load() {
 			// Never connected: the member saw nothing, any class may retry.

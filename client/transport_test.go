@@ -275,6 +275,34 @@ func TestRetryPolicy(t *testing.T) {
 		}
 	})
 
+	t.Run("a read leaves a hung member for another; a write does not", func(t *testing.T) {
+		// A member that is stopped or cut off keeps the client's open
+		// connections: the request goes out and no answer comes. A read
+		// must not spend its whole budget there while another member
+		// could answer; a write that went out has an unknown outcome and
+		// must still not be sent again.
+		hung := newFakeMember(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+		b := newFakeMember(t, func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet {
+				w.Write([]byte(`{"key":"/k","value":"v","create_revision":1,"mod_revision":1,"version":1}`))
+				return
+			}
+			okPut(w, r)
+		})
+		c, _ := New(Config{Endpoints: []string{hung.URL, b.URL}, RequestTimeout: 1500 * time.Millisecond})
+		defer c.Close()
+		c.aimAt(c.endpoints[0].base.Host)
+		start := time.Now()
+		g, err := c.Get(ctx, "/k")
+		if err != nil || string(g.KVs[0].Value) != "v" || hung.hits.Load() != 1 || b.hits.Load() != 1 {
+			t.Fatalf("Get with the first member hung = %+v, %v after %v; hits %d/%d, want the answer of the other", g, err, time.Since(start), hung.hits.Load(), b.hits.Load())
+		}
+		c.aimAt(c.endpoints[0].base.Host)
+		if _, err := c.Put(ctx, "/k", nil); !errors.Is(err, ErrTimeout) || b.hits.Load() != 1 {
+			t.Fatalf("Put with the first member hung: %v, hits on the other %d; want ErrTimeout and no retry", err, b.hits.Load()-1)
+		}
+	})
+
 	t.Run("4xx answers are returned at once", func(t *testing.T) {
 		a := newFakeMember(t, func(w http.ResponseWriter, r *http.Request) { writeErr(w, 404, "lease_not_found") })
 		c, _ := New(Config{Endpoints: []string{a.URL, a.URL + "/"}})
