@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -283,11 +284,17 @@ func TestRetryPolicy(t *testing.T) {
 		// must still not be sent again.
 		hung := newFakeMember(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 		b := newFakeMember(t, func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodGet {
+			switch {
+			case strings.HasPrefix(r.URL.Path, "/v1/watch/"):
+				w.Header().Set("X-Roster-Revision", "1")
+				w.Write([]byte("id: 2\ndata: {\"type\":\"put\",\"kv\":{\"key\":\"/k\",\"value\":\"w\",\"create_revision\":2,\"mod_revision\":2,\"version\":1}}\n\n"))
+				w.(http.Flusher).Flush()
+				<-r.Context().Done()
+			case r.Method == http.MethodGet:
 				w.Write([]byte(`{"key":"/k","value":"v","create_revision":1,"mod_revision":1,"version":1}`))
-				return
+			default:
+				okPut(w, r)
 			}
-			okPut(w, r)
 		})
 		c, _ := New(Config{Endpoints: []string{hung.URL, b.URL}, RequestTimeout: 1500 * time.Millisecond})
 		defer c.Close()
@@ -300,6 +307,24 @@ func TestRetryPolicy(t *testing.T) {
 		c.aimAt(c.endpoints[0].base.Host)
 		if _, err := c.Put(ctx, "/k", nil); !errors.Is(err, ErrTimeout) || b.hits.Load() != 1 {
 			t.Fatalf("Put with the first member hung: %v, hits on the other %d; want ErrTimeout and no retry", err, b.hits.Load()-1)
+		}
+		// A watch, too, goes on to the next member rather than wait for
+		// a hung one's headers for the whole RequestTimeout.
+		c.aimAt(c.endpoints[0].base.Host)
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		start = time.Now()
+		wch := c.Watch(wctx, "/k")
+		select {
+		case resp := <-wch:
+			// Without the answer timeout the headers' wait would end only
+			// at RequestTimeout, and the hung member would not be put last.
+			if resp.Err != nil || len(resp.Events) != 1 || resp.Revision != 2 || time.Since(start) >= c.cfg.RequestTimeout ||
+				c.endpoints[0].downUntil.Load() == 0 {
+				t.Fatalf("watch with the first member hung: %+v after %v, want the other's event within the answer timeout", resp, time.Since(start))
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("watch with the first member hung: no event")
 		}
 	})
 

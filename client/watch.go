@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/rosterhq/roster/api"
@@ -254,13 +255,16 @@ func (w *watcher) connect(ctx context.Context, ep *endpoint) (*streamConn, func(
 		req.Header.Set("Last-Event-ID", strconv.FormatInt(w.rev, 10))
 	}
 	// The headers come as soon as the watch is in place; a member that
-	// does not send them in RequestTimeout is not going to.
-	idle := time.AfterFunc(w.c.cfg.RequestTimeout, cancel)
+	// does not send them within the time a read gives a member to start
+	// answering is hung (stopped, or cut off with the connection still
+	// open): try the next, and this one last for a while.
+	var silent atomic.Bool
+	idle := time.AfterFunc(w.c.answerTimeout, func() { silent.Store(true); cancel() })
 	resp, err := w.c.hc.Do(req)
 	if err != nil {
 		idle.Stop()
 		cancel()
-		if isDialError(err) {
+		if isDialError(err) || silent.Load() {
 			ep.markDown()
 		}
 		return nil, nil, fmt.Errorf("roster: watch %s on %s: %w", w.key, ep.base.Host, err)
