@@ -172,7 +172,10 @@ func (c *Client) KeepAliveOnce(ctx context.Context, id LeaseID) (*KeepAliveRespo
 	if err := checkLeaseID(id); err != nil {
 		return nil, err
 	}
-	res, err := c.do(ctx, &call{method: http.MethodPost, path: leasePath(id) + "/keepalive", class: idempotent})
+	// Bounded per member like a read, so that a hung member does not
+	// hold the renewal until its lease may be gone.
+	res, err := c.do(ctx, &call{method: http.MethodPost, path: leasePath(id) + "/keepalive", class: idempotent,
+		attemptTimeout: c.answerTimeout})
 	if err != nil {
 		return nil, err
 	}

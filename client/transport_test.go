@@ -308,6 +308,11 @@ func TestRetryPolicy(t *testing.T) {
 		if _, err := c.Put(ctx, "/k", nil); !errors.Is(err, ErrTimeout) || b.hits.Load() != 1 {
 			t.Fatalf("Put with the first member hung: %v, hits on the other %d; want ErrTimeout and no retry", err, b.hits.Load()-1)
 		}
+		// So does a renewal, which is as harmless to repeat.
+		c.aimAt(c.endpoints[0].base.Host)
+		if _, err := c.KeepAliveOnce(ctx, 5); err != nil {
+			t.Fatalf("KeepAliveOnce with the first member hung: %v, want the other's answer", err)
+		}
 		// A watch, too, goes on to the next member rather than wait for
 		// a hung one's headers for the whole RequestTimeout.
 		c.aimAt(c.endpoints[0].base.Host)
