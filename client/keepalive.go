@@ -301,12 +301,17 @@ func (k *keepAliver) renew(ids []LeaseID) {
 	}
 	k.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(k.c.lifeCtx(), max(bound, 10*time.Millisecond))
+	bound = max(bound, 10*time.Millisecond)
+	ctx, cancel := context.WithTimeout(k.c.lifeCtx(), bound)
 	defer cancel()
 	sent := time.Now()
 	body := api.KeepAliveRequest{IDs: ids}
+	// Each member gets at most half the bound, so that one that is hung
+	// always leaves another the time to answer (with a TTL of 30 s or
+	// more, a sixth of it is no shorter than the bound).
+	attempt := min(max(kaMinAttempt, minTTL/6), bound/2)
 	res, err := k.c.do(ctx, &call{method: http.MethodPost, path: "/v1/leases/keepalive", json: body,
-		class: idempotent, attemptTimeout: max(kaMinAttempt, minTTL/6)})
+		class: idempotent, attemptTimeout: attempt})
 	var w api.KeepAliveResponse
 	if err == nil {
 		err = res.decode(&w)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"slices"
 	"sync"
@@ -370,5 +371,43 @@ func TestKeepAliveDeniedLeaseSparesTheOthers(t *testing.T) {
 	// Renewed past their TTL, every TTL/3.
 	for _, ch := range []<-chan KeepAliveResponse{chans[0], chans[2]} {
 		recvN(t, ch, 4, 5*time.Second)
+	}
+}
+
+// TestKeepAliveLeavesAHungLeader: the member named as the leader hangs
+// (stopped, or cut off with the client's connection still open). The
+// renewal of a lease of 30 s or more must still reach another member in
+// time, and the next renewals must not start with the hung one again.
+func TestKeepAliveLeavesAHungLeader(t *testing.T) {
+	f := &fakeKeepAlive{ttl: 60}
+	// The body read, the server notices the client hanging up (and ends
+	// the request's context); done ends it at the latest with the test.
+	done := make(chan struct{})
+	hung := newFakeMember(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		select {
+		case <-r.Context().Done():
+		case <-done:
+		}
+	})
+	t.Cleanup(func() { close(done) })
+	good := newFakeMember(t, f.handle)
+	c, err := New(Config{Endpoints: []string{hung.URL, good.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.ignoreLeader.Store(true) // keep the hint on the hung member
+	c.leader.Store(c.endpoints[0])
+	// A lease of 60 s granted 20 s ago: its renewal is due now.
+	ch, err := c.keepAliveFrom(ctxT(t, 30*time.Second), 77, 60, time.Now().Add(-20*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := recvN(t, ch, 1, 4*time.Second); r.ID != 77 {
+		t.Fatalf("renewal %+v", r)
+	}
+	if hung.hits.Load() != 1 || c.endpoints[0].downUntil.Load() == 0 {
+		t.Fatalf("the hung member got %d requests and is not tried last", hung.hits.Load())
 	}
 }

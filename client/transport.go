@@ -182,6 +182,10 @@ func (c *Client) attempt(ctx context.Context, ep *endpoint, cl *call) (res *resu
 		defer cancel()
 		res, err, retry = c.attempt1(actx, ep, cl)
 		if err != nil && actx.Err() != nil && ctx.Err() == nil {
+			// Silent: try it last for a while, so that the next call (the
+			// next renewal, say) does not start with it again, even when
+			// it is the member named as the leader.
+			ep.markDown()
 			var ns *notSentError
 			notSent := errors.As(err, &ns)
 			err = fmt.Errorf("roster: %s %s on %s: no answer within %v", cl.method, cl.path, ep.base.Host, cl.attemptTimeout)
