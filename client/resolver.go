@@ -31,6 +31,16 @@ func WithUnreachableTimeout(d time.Duration) ResolverOption {
 	}
 }
 
+// WithErrorHandler sets a function the resolver calls with each failed
+// attempt to list the prefix again: the registry unreachable past the
+// unreachable timeout, or a token that may no longer read the prefix (its
+// watch then ends, and the list is refused). The resolver keeps trying;
+// the handler learns why its view may be stale (grpcresolver hands it on
+// to grpc). It runs on the resolver's goroutine and must not block.
+func WithErrorHandler(fn func(error)) ResolverOption {
+	return func(r *Resolver) { r.onError = fn }
+}
+
 // Resolver keeps an always-current view of the instances registered under
 // a prefix: it lists the prefix, then watches it from the listed revision,
 // so it misses no change in between. It survives member failures (the
@@ -41,6 +51,7 @@ type Resolver struct {
 	prefix        string
 	keepLastKnown bool
 	unreachable   time.Duration
+	onError       func(error) // nil: none
 
 	updates chan []KV
 	ctx     context.Context
@@ -215,6 +226,9 @@ func (r *Resolver) relist() (int64, bool) {
 		}
 		if r.ctx.Err() != nil {
 			return 0, false
+		}
+		if r.onError != nil {
+			r.onError(err)
 		}
 		r.maybeEmpty()
 		if !sleepCtx(r.ctx, backoff(n)) {

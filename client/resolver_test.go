@@ -3,6 +3,7 @@ package client
 import (
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -135,7 +136,9 @@ func TestResolver(t *testing.T) {
 	// has been unreachable for the timeout; with it, the view stays. Both
 	// recover when the registry is back.
 	oc, ot := newTestClient(t, cl.Endpoints())
-	forget, err := NewResolver(ctx, oc, "/svc/api/", WithUnreachableTimeout(time.Second))
+	var reported atomic.Int32
+	forget, err := NewResolver(ctx, oc, "/svc/api/", WithUnreachableTimeout(time.Second),
+		WithErrorHandler(func(err error) { reported.Add(1); t.Logf("reported: %v", err) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,6 +153,7 @@ func TestResolver(t *testing.T) {
 	converge(t, keep, 5*time.Second, "keeping resolver", all...)
 	ot.cut()
 	converge(t, forget, 10*time.Second, "forgetful resolver in an outage")
+	testutil.Eventually(t, 10*time.Second, "the outage reported to the error handler", func() bool { return reported.Load() > 0 })
 	if got := keysOf(keep.Instances()); !slices.Equal(got, all) {
 		t.Fatalf("keep-last-known resolver in an outage shows %v, want %v", got, all)
 	}

@@ -2,6 +2,7 @@ package grpcresolver
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 
@@ -99,11 +100,16 @@ func (b *builder) Build(target resolver.Target, cc resolver.ClientConn, _ resolv
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &rosterResolver{
-		c:          b.c,
-		cc:         cc,
-		prefix:     prefix,
-		log:        b.opts.logger.With("prefix", prefix),
-		ropts:      append([]client.ResolverOption{client.WithKeepLastKnown(true)}, b.opts.resolverOps...),
+		c:      b.c,
+		cc:     cc,
+		prefix: prefix,
+		log:    b.opts.logger.With("prefix", prefix),
+		ropts: append([]client.ResolverOption{client.WithKeepLastKnown(true), client.WithErrorHandler(func(err error) {
+			// A list that fails after the first (the token may no longer
+			// read the prefix): grpc keeps the addresses it has, and
+			// learns why no new ones come.
+			cc.ReportError(fmt.Errorf("grpcresolver: resolving %s: %w", prefix, err))
+		})}, b.opts.resolverOps...),
 		ctx:        ctx,
 		cancel:     cancel,
 		done:       make(chan struct{}),

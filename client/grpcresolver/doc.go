@@ -58,5 +58,7 @@
 // A secured registry needs nothing here: the resolvers speak through the
 // Client, so the TLS settings and the token of its client.Config apply
 // (the token needs read on the prefix; a watch or list it may not read
-// fails, and is reported to grpc like any other resolver error).
+// fails, and is reported to grpc like any other resolver error, also
+// after the first list: through client.WithErrorHandler, while grpc goes
+// on with the addresses it has).
 package grpcresolver
