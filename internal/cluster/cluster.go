@@ -170,8 +170,11 @@ func (c *Cluster) Eventually(d time.Duration, what string, cond func() bool) {
 }
 
 // Ready reports whether m answers /readyz with 200.
-func (c *Cluster) Ready(m *Member) bool {
-	resp, err := c.Client.Get(m.URL("/readyz"))
+func (c *Cluster) Ready(m *Member) bool { return c.answersOK(m, "/readyz") }
+
+// answersOK reports whether m answers GET path with 200.
+func (c *Cluster) answersOK(m *Member, path string) bool {
+	resp, err := c.Client.Get(m.URL(path))
 	if err != nil {
 		return false
 	}
@@ -190,13 +193,7 @@ func (c *Cluster) WaitServing(d time.Duration, m *Member) {
 		if !m.Running() {
 			c.t.Fatalf("cluster: member %s exited while waiting for it to serve", m.ID)
 		}
-		resp, err := c.Client.Get(m.URL("/healthz"))
-		if err != nil {
-			return false
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+		return c.answersOK(m, "/healthz")
 	})
 }
 
