@@ -51,11 +51,14 @@ func TestSlowSteadyWatcherKeepsItsStream(t *testing.T) {
 			defer server.Close()
 			read := make(chan []byte, 1)
 			go func() {
-				// 16 KiB every 10 ms: the event takes at least 1.28 s.
+				// 16 KiB a tick of 10 ms: the event takes at least 1.28 s.
+				// (Pacing a reader, not waiting for anything.)
+				pace := time.NewTicker(10 * time.Millisecond)
+				defer pace.Stop()
 				var got []byte
 				buf := make([]byte, 16<<10)
 				for len(got) < len(event) {
-					time.Sleep(10 * time.Millisecond)
+					<-pace.C
 					n, err := client.Read(buf)
 					got = append(got, buf[:n]...)
 					if err != nil {
