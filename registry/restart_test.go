@@ -88,17 +88,7 @@ func TestStateAheadOfRaftLogIsRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.wreck(t, dir)
-			n2, err := registry.Open(nodeConfig(dir), logtest.ForTest(t), prometheus.NewRegistry())
-			if err == nil {
-				n2.Close()
-				t.Fatal("a state file ahead of its raft log was reused")
-			}
-			msg := err.Error()
-			for _, want := range []string{filepath.Join(dir, "state.db"), filepath.Join(dir, "raft", "raft.db"), "ahead"} {
-				if !strings.Contains(msg, want) {
-					t.Errorf("error %q does not name %q", msg, want)
-				}
-			}
+			refusedOpen(t, nodeConfig(dir), "a state file ahead of its raft log", "ahead")
 		})
 	}
 }
@@ -196,13 +186,21 @@ func TestStateBehindACompactedLogIsRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	n2, err := registry.Open(cfg, logtest.ForTest(t), prometheus.NewRegistry())
+	refusedOpen(t, cfg, "a state file behind the start of its compacted raft log", "starts at index")
+}
+
+// refusedOpen checks that Open refuses cfg's data directory (what: the
+// state it holds) with an error naming the state file, the raft log and
+// why.
+func refusedOpen(t *testing.T, cfg registry.Config, what, why string) {
+	t.Helper()
+	n, err := registry.Open(cfg, logtest.ForTest(t), prometheus.NewRegistry())
 	if err == nil {
-		n2.Close()
-		t.Fatal("a state file behind the start of its compacted raft log was used")
+		n.Close()
+		t.Fatalf("%s was used", what)
 	}
 	msg := err.Error()
-	for _, want := range []string{filepath.Join(dir, "state.db"), filepath.Join(dir, "raft", "raft.db"), "starts at index"} {
+	for _, want := range []string{filepath.Join(cfg.DataDir, "state.db"), filepath.Join(cfg.DataDir, "raft", "raft.db"), why} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q does not name %q", msg, want)
 		}
