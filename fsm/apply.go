@@ -195,7 +195,31 @@ func (b *batch) put(c Put) Result {
 		return Result{Revision: b.s.revision, Prev: prev}
 	}
 	b.store(c.Key, c.Value, c.Lease, prev)
+	if c.DropOldLease {
+		b.dropOldLease(prev, c.Lease)
+	}
 	return Result{Revision: b.s.revision, Prev: prev}
+}
+
+// oldLease is the lease a write with DropOldLease took its key off (0:
+// none): prev is the key before the write, now the lease it has after.
+func oldLease(prev *KV, now int64) int64 {
+	if prev == nil || prev.Lease == now {
+		return 0
+	}
+	return prev.Lease
+}
+
+// dropOldLease drops the lease prev's key was taken off if that lease is
+// named after the key and has no keys left (Put.DropOldLease).
+func (b *batch) dropOldLease(prev *KV, now int64) {
+	id := oldLease(prev, now)
+	if id == 0 {
+		return
+	}
+	if l, ok := b.s.leases.Get(id); ok && l.Name == prev.Key && !b.s.leases.HasKeys(id) {
+		b.dropLease(id)
+	}
 }
 
 // store writes a key at the next revision; prev is its current KV or nil.
@@ -242,6 +266,9 @@ func (b *batch) delete(c Delete) Result {
 			return Result{Revision: b.s.revision}
 		}
 		b.deleteKeys([]string{c.Key})
+		if c.DropOldLease {
+			b.dropOldLease(prev, 0)
+		}
 		return Result{Revision: b.s.revision, Deleted: 1, Prev: prev}
 	}
 	var keys []string

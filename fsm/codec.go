@@ -48,11 +48,13 @@ func appendFields(b []byte, c Command) []byte {
 		b = putVarint(b, 5, c.CAS)
 		b = putBool(b, 6, c.IfChanged)
 		b = putBool(b, 7, c.Strict)
+		b = putBool(b, 8, c.DropOldLease)
 	case Delete:
 		b = putString(b, 1, c.Key)
 		b = putBool(b, 2, c.Prefix)
 		b = putBool(b, 3, c.HasCAS)
 		b = putVarint(b, 4, c.CAS)
+		b = putBool(b, 5, c.DropOldLease)
 	case Incr:
 		b = putString(b, 1, c.Key)
 		b = putVarint(b, 2, c.By)
@@ -165,6 +167,8 @@ func decodeFields(typ byte, body []byte) (Command, error) {
 				return f.boolean(&p.IfChanged)
 			case 7:
 				return f.boolean(&p.Strict)
+			case 8:
+				return f.boolean(&p.DropOldLease)
 			}
 			return errUnknownField
 		})
@@ -181,6 +185,8 @@ func decodeFields(typ byte, body []byte) (Command, error) {
 				return f.boolean(&d.HasCAS)
 			case 4:
 				return f.varint(&d.CAS)
+			case 5:
+				return f.boolean(&d.DropOldLease)
 			}
 			return errUnknownField
 		})

@@ -90,6 +90,14 @@ type Put struct {
 	IfChanged bool
 	// Strict: a Lease past its deadline is gone (see StrictDeadlines).
 	Strict bool
+	// DropOldLease (set by the Redis port): when the write takes the key
+	// off a lease named after the key (the lease the Redis port grants
+	// for a key's TTL) and leaves that lease without keys, the lease goes
+	// too, in the same entry; in a Txn, once all its operations applied,
+	// if it still has no keys. Without it such a lease stayed until its
+	// TTL ran out: a loop of SET k v EX n piled up one keyless lease per
+	// write. Entries without the flag apply as they did before it.
+	DropOldLease bool
 }
 
 // Delete removes a key or, with Prefix, every key under a byte prefix.
@@ -98,6 +106,8 @@ type Delete struct {
 	Prefix bool
 	HasCAS bool // single key only
 	CAS    int64
+	// DropOldLease: as Put's, for a single key.
+	DropOldLease bool
 }
 
 // Incr adds By to the decimal integer stored at Key (absent counts as 0).

@@ -144,7 +144,7 @@ func genWorkload(seed int64, n int) (*workload, *model) {
 				key = existingKey()
 			}
 			// Mostly today's rule; entries of older builds lack it.
-			pt := fsm.Put{Key: key, Value: randValue(), Strict: rng.Intn(4) != 0}
+			pt := fsm.Put{Key: key, Value: randValue(), Strict: rng.Intn(4) != 0, DropOldLease: rng.Intn(3) == 0}
 			if rng.Intn(2) == 0 {
 				pt.Lease = someLease()
 			}
@@ -167,7 +167,7 @@ func genWorkload(seed int64, n int) (*workload, *model) {
 			}
 			c = pt
 		case p < 510:
-			d := fsm.Delete{Key: existingKey()}
+			d := fsm.Delete{Key: existingKey(), DropOldLease: rng.Intn(3) == 0}
 			if rng.Intn(3) == 0 {
 				d.HasCAS = true
 				d.CAS = modOf(d.Key)
@@ -245,6 +245,16 @@ func genTxn(rng *rand.Rand, randKey, existingKey func() string, someLease func()
 	var t fsm.Txn
 	var grants []int64
 	used := map[string]bool{}
+	if rng.Intn(4) == 0 {
+		// The Redis port's SET k v EX n: a lease named after the key,
+		// the key put on it, the lease it leaves dropped when keyless.
+		key := existingKey()
+		*nextID += 1 + int64(rng.Intn(3))
+		return fsm.Txn{Ops: []fsm.Command{
+			fsm.Grant{ID: *nextID, TTL: 2 + int64(rng.Intn(10)), Name: key, SlackMs: int64(rng.Intn(800))},
+			fsm.Put{Key: key, Value: randValue(), Lease: *nextID, Strict: true, DropOldLease: true},
+		}}
+	}
 	for j := rng.Intn(5) + 1; j > 0; j-- {
 		key := randKey()
 		if rng.Intn(2) == 0 {
@@ -273,7 +283,7 @@ func genTxn(rng *rand.Rand, randKey, existingKey func() string, someLease func()
 			grants = append(grants, id)
 			t.Ops = append(t.Ops, fsm.Grant{ID: id, TTL: 2 + int64(rng.Intn(10)), Name: "/txn", SlackMs: int64(rng.Intn(800))})
 		case k < 7:
-			pt := fsm.Put{Key: key, Value: randValue(), IfChanged: rng.Intn(8) == 0, Strict: rng.Intn(4) != 0}
+			pt := fsm.Put{Key: key, Value: randValue(), IfChanged: rng.Intn(8) == 0, Strict: rng.Intn(4) != 0, DropOldLease: rng.Intn(3) == 0}
 			pt.HasCAS, pt.CAS = cas()
 			switch {
 			case len(grants) > 0 && rng.Intn(2) == 0:
@@ -286,6 +296,7 @@ func genTxn(rng *rand.Rand, randKey, existingKey func() string, someLease func()
 			d := fsm.Delete{Key: key, Prefix: rng.Intn(40) == 0}
 			if !d.Prefix {
 				d.HasCAS, d.CAS = cas()
+				d.DropOldLease = rng.Intn(3) == 0
 			}
 			t.Ops = append(t.Ops, d)
 		}
@@ -318,6 +329,12 @@ func TestModelWorkloadCoversEveryOutcome(t *testing.T) {
 		if strings.Contains(r, "expired=") && !strings.Contains(r, "expired=0 ") {
 			seen["tick/expired"]++
 		}
+		switch c.(type) {
+		case fsm.Put, fsm.Delete, fsm.Txn:
+			if i > 0 && leasesIn(w.dumps[i]) < leasesIn(w.dumps[i-1]) {
+				seen["drop-old-lease"]++ // a write took a key off its lease, and the lease went
+			}
+		}
 	}
 	for _, k := range []string{
 		"noop", "fsm.Grant/ok", "fsm.Grant/lease_exists", "fsm.Put/ok", "fsm.Put/cas", "fsm.Put/lease_not_found",
@@ -325,6 +342,7 @@ func TestModelWorkloadCoversEveryOutcome(t *testing.T) {
 		"fsm.Tick/ok", "tick/more", "tick/expired", "fsm.Revoke/ok", "fsm.Revoke/lease_not_found",
 		"fsm.SetMember/ok", "fsm.DelMember/ok",
 		"fsm.Txn/ok", "fsm.Txn/cas", "fsm.Txn/lease_not_found", "fsm.Txn/lease_exists", "fsm.Txn/invalid_argument",
+		"drop-old-lease",
 	} {
 		if seen[k] == 0 {
 			t.Errorf("workload never produces %s (seen %v)", k, seen)
@@ -445,4 +463,11 @@ func TestDeterminismSeeds(t *testing.T) {
 			sameDump(t, "reopened", m.dump(), dump(h.state()))
 		})
 	}
+}
+
+// leasesIn is the lease count of a model dump.
+func leasesIn(dump string) int {
+	_, rest, _ := strings.Cut(dump, " leases=")
+	n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, '\n')])
+	return n
 }

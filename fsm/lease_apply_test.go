@@ -497,3 +497,82 @@ func pastDeadline(t *testing.T) *harness {
 	}
 	return h
 }
+
+// TestDropOldLease: a write with DropOldLease (the Redis port's) that
+// takes a key off the lease named after it, leaving that lease without
+// keys, drops the lease in the same entry; a loop of SET k v EX n used to
+// pile up one keyless lease per write until each one's TTL ran out.
+// Leases with other keys, or named otherwise, stay; entries without the
+// flag apply as before; the outcome survives a restart's replay.
+func TestDropOldLease(t *testing.T) {
+	setEx := func(key string, id int64) fsm.Txn { // SET key v EX 10
+		return fsm.Txn{Ops: []fsm.Command{
+			fsm.Grant{ID: id, TTL: 10, Name: key},
+			fsm.Put{Key: key, Value: []byte("v"), Lease: id, Strict: true, DropOldLease: true},
+		}}
+	}
+	leases := func(h *harness) []int64 {
+		var ids []int64
+		h.state().Leases(0, func(l fsm.LeaseStatus) bool {
+			ids = append(ids, l.ID)
+			return true
+		})
+		return ids
+	}
+	h := newHarness(t)
+	for id := int64(1); id <= 5; id++ {
+		h.must(setEx("/k", id))
+		if got := leases(h); !reflect.DeepEqual(got, []int64{id}) {
+			t.Fatalf("after SET EX number %d: leases %v", id, got)
+		}
+	}
+	// SET without a TTL, PERSIST (a put without a lease), DEL.
+	h.must(fsm.Put{Key: "/k", Value: []byte("w"), DropOldLease: true})
+	h.must(setEx("/k", 6))
+	h.must(fsm.Txn{Ops: []fsm.Command{fsm.Delete{Key: "/k", DropOldLease: true}}})
+	h.must(setEx("/k", 7))
+	h.must(fsm.Delete{Key: "/k", DropOldLease: true})
+	if got := leases(h); len(got) != 0 {
+		t.Fatalf("leases left: %v", got)
+	}
+
+	// A lease that keeps another key, or is named otherwise, stays.
+	h.must(setEx("/a", 10))
+	h.must(putL("/b", "v", 10)) // over HTTP, on /a's lease
+	h.must(setEx("/a", 11))
+	h.must(fsm.Grant{ID: 12, TTL: 10, Name: "svc"})
+	h.must(putL("/c", "v", 12))
+	h.must(fsm.Put{Key: "/c", Value: []byte("v"), DropOldLease: true})
+	if got := leases(h); !reflect.DeepEqual(got, []int64{10, 11, 12}) {
+		t.Fatalf("leases %v, want 10 11 12", got)
+	}
+	// In a txn, a later operation putting a key on the lease keeps it.
+	h.must(fsm.Txn{Ops: []fsm.Command{
+		fsm.Put{Key: "/a", Value: []byte("v"), DropOldLease: true},
+		fsm.Put{Key: "/d", Value: []byte("v"), Lease: 11},
+	}})
+	if ks := h.state().LeaseKeys(11); !reflect.DeepEqual(ks, []string{"/d"}) {
+		t.Fatalf("lease 11 keys %q", ks)
+	}
+	// A refused write drops nothing.
+	h.must(setEx("/e", 13))
+	if r := h.do(fsm.Put{Key: "/e", DropOldLease: true, HasCAS: true, CAS: 1}); !errors.Is(r.Err, fsm.ErrCASFailed) {
+		t.Fatalf("stale put: %v", r.Err)
+	}
+	if _, ok := h.state().Lease(13); !ok {
+		t.Fatal("a refused put dropped the lease")
+	}
+
+	// An entry written before the flag leaves the lease, as it did.
+	h.must(fsm.Txn{Ops: []fsm.Command{fsm.Grant{ID: 20, TTL: 10, Name: "/old"}, putL("/old", "v", 20)}})
+	h.must(put("/old", "w"))
+	if _, ok := h.state().Lease(20); !ok {
+		t.Fatal("a put without the flag dropped the lease")
+	}
+
+	want := body(h.state())
+	h.reopen()
+	if got := body(h.state()); got != want {
+		t.Fatalf("replay differs:\n%s", diffLines(want, got))
+	}
+}

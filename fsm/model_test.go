@@ -183,6 +183,9 @@ func (m *model) apply(c fsm.Command) fsm.Result {
 			return fsm.Result{Revision: m.rev, Prev: prev}
 		}
 		m.store(c.Key, append([]byte(nil), c.Value...), c.Lease)
+		if c.DropOldLease && prev != nil && prev.Lease != c.Lease {
+			m.dropOldLease(prev)
+		}
 		return fsm.Result{Revision: m.rev, Prev: prev}
 	case fsm.Delete:
 		if !c.Prefix {
@@ -194,6 +197,9 @@ func (m *model) apply(c fsm.Command) fsm.Result {
 				return fsm.Result{Revision: m.rev}
 			}
 			m.del(c.Key)
+			if c.DropOldLease {
+				m.dropOldLease(prev)
+			}
 			return fsm.Result{Revision: m.rev, Deleted: 1, Prev: prev}
 		}
 		var n int64
@@ -298,17 +304,42 @@ func (m *model) txn(c fsm.Txn) fsm.Result {
 		}
 	}
 	out := []fsm.Result{}
+	var left []*fsm.KV // keys a DropOldLease write took off their lease
 	for _, op := range c.Ops {
 		switch op := op.(type) {
 		case fsm.Grant:
 			out = append(out, m.apply(op))
 		case fsm.Put:
-			out = append(out, m.apply(op))
+			drop := op.DropOldLease
+			op.DropOldLease = false
+			r := m.apply(op)
+			if prev := r.Prev; drop && prev != nil && prev.Lease != 0 && prev.Lease != op.Lease {
+				left = append(left, prev)
+			}
+			out = append(out, r)
 		case fsm.Delete:
-			out = append(out, m.apply(op))
+			drop := op.DropOldLease
+			op.DropOldLease = false
+			r := m.apply(op)
+			if drop && r.Prev != nil {
+				left = append(left, r.Prev)
+			}
+			out = append(out, r)
 		}
 	}
+	// After every operation: a later one may put a key on the lease.
+	for _, prev := range left {
+		m.dropOldLease(prev)
+	}
 	return fsm.Result{Revision: m.rev, Ops: out}
+}
+
+// dropOldLease drops the lease prev's key left when it is named after
+// the key and has no keys (fsm.Put.DropOldLease).
+func (m *model) dropOldLease(prev *fsm.KV) {
+	if l, ok := m.leases[prev.Lease]; ok && l.name == prev.Key && len(m.leaseKeys(prev.Lease)) == 0 {
+		delete(m.leases, prev.Lease)
+	}
 }
 
 // dump renders the model exactly as dump renders a State.

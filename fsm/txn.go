@@ -15,6 +15,7 @@ func (b *batch) txn(c Txn) Result {
 		return Result{Err: err, Revision: b.s.revision}
 	}
 	out := make([]Result, 0, len(c.Ops))
+	var left []*KV // keys taken off a lease by a write with DropOldLease
 	for _, op := range c.Ops {
 		switch op := op.(type) {
 		case Grant:
@@ -23,6 +24,9 @@ func (b *batch) txn(c Txn) Result {
 			prev, _ := b.s.Get(op.Key)
 			if !(op.IfChanged && prev != nil && prev.Lease == op.Lease && bytes.Equal(prev.Value, op.Value)) {
 				b.store(op.Key, op.Value, op.Lease, prev)
+				if op.DropOldLease && oldLease(prev, op.Lease) != 0 {
+					left = append(left, prev)
+				}
 			}
 			out = append(out, Result{Revision: b.s.revision, Prev: prev})
 		case Delete:
@@ -30,9 +34,17 @@ func (b *batch) txn(c Txn) Result {
 			if prev, ok := b.s.Get(op.Key); ok {
 				b.deleteKeys([]string{op.Key})
 				r = Result{Revision: b.s.revision, Deleted: 1, Prev: prev}
+				if op.DropOldLease && prev.Lease != 0 {
+					left = append(left, prev)
+				}
 			}
 			out = append(out, r)
 		}
+	}
+	// Once every operation applied: a later one may have put a key on
+	// the lease an earlier one left.
+	for _, prev := range left {
+		b.dropOldLease(prev, 0)
 	}
 	return Result{Revision: b.s.revision, Ops: out}
 }

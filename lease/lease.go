@@ -147,6 +147,16 @@ func (t *Table) Attach(id int64, key string) { t.keys.Set(attachment{id, key}) }
 // Detach forgets that key belongs to lease id.
 func (t *Table) Detach(id int64, key string) { t.keys.Delete(attachment{id, key}) }
 
+// HasKeys reports whether any key is attached to lease id.
+func (t *Table) HasKeys(id int64) bool {
+	found := false
+	t.keys.Ascend(attachment{lease: id}, func(a attachment) bool {
+		found = a.lease == id
+		return false
+	})
+	return found
+}
+
 // Keys lists the keys attached to lease id, in key order.
 func (t *Table) Keys(id int64) []string {
 	keys := []string{}

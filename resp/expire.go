@@ -12,7 +12,8 @@ import (
 // that TTL, 0 when the key does not exist. A Txn grants the new lease and
 // puts the key again, attached to it, compared on the key's mod revision
 // (so a write in between is never undone; the read is repeated instead).
-// The key's old lease, if any, keeps its other keys.
+// The key's old lease, if any, keeps its other keys; left without keys, a
+// lease named after the key (one this port granted) goes in the same entry.
 func doExpire(ctx context.Context, s *session, args [][]byte) reply {
 	key, err := rosterKey(args[1])
 	if err != nil {
@@ -29,7 +30,7 @@ func doExpire(ctx context.Context, s *session, args [][]byte) reply {
 	return s.rewrite(ctx, key, func(kv *fsm.KV) (fsm.Command, bool) {
 		return fsm.Txn{Ops: []fsm.Command{
 			fsm.Grant{TTL: ttl, Name: key},
-			fsm.Put{Key: key, Value: kv.Value, Lease: registry.TxnLease(0), HasCAS: true, CAS: kv.ModRevision},
+			fsm.Put{Key: key, Value: kv.Value, Lease: registry.TxnLease(0), HasCAS: true, CAS: kv.ModRevision, DropOldLease: true},
 		}}, true
 	})
 }
@@ -44,7 +45,7 @@ func doPersist(ctx context.Context, s *session, args [][]byte) reply {
 		if kv.Lease == 0 {
 			return nil, false
 		}
-		return fsm.Put{Key: key, Value: kv.Value, HasCAS: true, CAS: kv.ModRevision}, true
+		return fsm.Put{Key: key, Value: kv.Value, HasCAS: true, CAS: kv.ModRevision, DropOldLease: true}, true
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/internal/testutil"
 )
@@ -180,5 +181,78 @@ func TestGlobMatch(t *testing.T) {
 		if prefix, plain := globPrefix(tc.p); prefix != tc.prefix || plain != tc.plain {
 			t.Errorf("globPrefix(%q) = %q %v", tc.p, prefix, plain)
 		}
+	}
+}
+
+// TestTTLLeasesDoNotPileUp: every SET … EX and EXPIRE grants a lease named
+// after the key; the lease the key leaves went on living, keyless, until
+// its TTL ran out, so a loop of SET k v EX n on one key grew the lease
+// table (GET /v1/leases, the roster_leases gauge) without bound. The Redis
+// port's writes now drop it in the same entry; a lease that keeps other
+// keys, or was granted over HTTP, stays.
+func TestTTLLeasesDoNotPileUp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	leases := func() int { return e.node.FSM().State().LeaseCount() }
+	for range 20 {
+		if err := c.Set(ctx(), "k", "v", time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := leases(); n != 1 {
+		t.Fatalf("20 × SET k v EX 3600: %d leases, want 1", n)
+	}
+	pipe := c.Pipeline() // in one batch, and with MSET, SET XX, SET … GET
+	for range 10 {
+		pipe.Set(ctx(), "k", "v", time.Hour)
+	}
+	pipe.Expire(ctx(), "k", time.Hour)
+	pipe.SetXX(ctx(), "k", "w", time.Hour)
+	pipe.SetArgs(ctx(), "k", "x", redis.SetArgs{TTL: time.Hour, Get: true})
+	if _, err := pipe.Exec(ctx()); err != nil {
+		t.Fatal(err)
+	}
+	if n := leases(); n != 1 {
+		t.Fatalf("pipelined SET EX, EXPIRE, SET XX EX, SET EX GET: %d leases, want 1", n)
+	}
+	for i, step := range []func() error{
+		func() error { return c.Set(ctx(), "k", "v", 0).Err() },
+		func() error { return c.Persist(ctx(), "k").Err() },
+		func() error { return c.MSet(ctx(), "k", "v", "other", "v").Err() },
+		func() error { return c.Del(ctx(), "k").Err() },
+		func() error { return c.Unlink(ctx(), "k", "other").Err() },
+	} {
+		if err := c.Set(ctx(), "k", "v", time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+		if n := leases(); n != 0 {
+			t.Fatalf("step %d left %d keyless leases", i, n)
+		}
+	}
+
+	// A lease that holds another key stays; so does one granted over HTTP.
+	c.Set(ctx(), "a", "v", time.Hour)
+	kv, _ := e.node.FSM().State().Get("/a")
+	if _, err := e.node.Put(ctx(), fsm.Put{Key: "/b", Value: []byte("v"), Lease: kv.Lease}); err != nil {
+		t.Fatal(err)
+	}
+	c.Set(ctx(), "a", "v", time.Hour)
+	if _, ok := e.node.FSM().State().Lease(kv.Lease); !ok {
+		t.Fatal("SET EX revoked a lease that still holds a key")
+	}
+	l, err := e.node.Grant(ctx(), 30, "svc", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.node.Put(ctx(), fsm.Put{Key: "/c", Value: []byte("v"), Lease: l.ID}); err != nil {
+		t.Fatal(err)
+	}
+	c.Set(ctx(), "c", "v", time.Hour)
+	if _, ok := e.node.FSM().State().Lease(l.ID); !ok {
+		t.Fatal("SET EX revoked a lease granted over HTTP")
 	}
 }

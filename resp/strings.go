@@ -167,9 +167,10 @@ func leaseTTL(n int64, ms bool) (int64, error) {
 
 // command is the write of a SET: a put, or with a TTL a Txn granting a
 // lease (named after the key) and putting the key on it. casRev applies
-// when hasCAS.
+// when hasCAS. The lease the key leaves goes when it has no keys left
+// (fsm.Put.DropOldLease), as every write of this port asks.
 func (a setArgs) command(hasCAS bool, casRev int64) fsm.Command {
-	put := fsm.Put{Key: a.key, Value: a.value, HasCAS: hasCAS, CAS: casRev}
+	put := fsm.Put{Key: a.key, Value: a.value, HasCAS: hasCAS, CAS: casRev, DropOldLease: true}
 	if a.unit == "" {
 		return put
 	}
@@ -287,7 +288,7 @@ func writeMSet(_ *session, args [][]byte) (writeOp, error) {
 		if err != nil {
 			return writeOp{}, err
 		}
-		put := fsm.Put{Key: key, Value: args[i+1]}
+		put := fsm.Put{Key: key, Value: args[i+1], DropOldLease: true}
 		if j, dup := at[key]; dup {
 			ops[j] = put
 			continue
@@ -311,7 +312,7 @@ func writeDel(_ *session, args [][]byte) (writeOp, error) {
 	}
 	ops := make([]fsm.Command, len(keys))
 	for i, k := range keys {
-		ops[i] = fsm.Delete{Key: k}
+		ops[i] = fsm.Delete{Key: k, DropOldLease: true}
 	}
 	return writeOp{cmd: fsm.Txn{Ops: ops}, done: func(r registry.BatchResult) reply {
 		if r.Err != nil {
