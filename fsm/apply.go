@@ -286,7 +286,7 @@ func (b *batch) incr(c Incr) Result {
 	var leaseID int64
 	if exists {
 		n, err := strconv.ParseInt(string(prev.Value), 10, 64)
-		if err != nil {
+		if err != nil || (c.Canonical && strconv.FormatInt(n, 10) != string(prev.Value)) {
 			return Result{Err: invalid("the value at %q is not a decimal integer", truncate(c.Key)), Revision: b.s.revision}
 		}
 		cur, leaseID = n, prev.Lease

@@ -58,6 +58,7 @@ func appendFields(b []byte, c Command) []byte {
 	case Incr:
 		b = putString(b, 1, c.Key)
 		b = putVarint(b, 2, c.By)
+		b = putBool(b, 3, c.Canonical)
 	case Tick:
 		b = putVarint(b, 1, c.ElapsedMs)
 		b = putVarint(b, 2, c.Limit)
@@ -199,6 +200,8 @@ func decodeFields(typ byte, body []byte) (Command, error) {
 				return f.str(&in.Key)
 			case 2:
 				return f.varint(&in.By)
+			case 3:
+				return f.boolean(&in.Canonical)
 			}
 			return errUnknownField
 		})

@@ -114,6 +114,11 @@ type Delete struct {
 type Incr struct {
 	Key string
 	By  int64
+	// Canonical (set by the Redis port) takes only the one canonical
+	// spelling of an int64 as the stored value, as Redis does: no '+', no
+	// leading zero, no "-0", no spaces. Entries without it take whatever
+	// strconv.ParseInt takes, as they did.
+	Canonical bool
 }
 
 // Tick advances the lease clock by Elapsed milliseconds and expires at most

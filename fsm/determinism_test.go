@@ -89,6 +89,9 @@ func genWorkload(seed int64, n int) (*workload, *model) {
 	randValue := func() []byte {
 		switch rng.Intn(4) {
 		case 0:
+			if rng.Intn(4) == 0 { // integers Redis does not read as such
+				return []byte([]string{"+7", "007", "-0", "00", "-01"}[rng.Intn(5)])
+			}
 			return []byte(strconv.Itoa(rng.Intn(200) - 100))
 		case 1:
 			return nil
@@ -183,7 +186,7 @@ func genWorkload(seed int64, n int) (*workload, *model) {
 			}
 			c = fsm.Delete{Key: prefixes[rng.Intn(len(prefixes))], Prefix: true}
 		case p < 600:
-			in := fsm.Incr{Key: fmt.Sprintf("/n/%d", rng.Intn(4)), By: int64(rng.Intn(11) - 5)}
+			in := fsm.Incr{Key: fmt.Sprintf("/n/%d", rng.Intn(4)), By: int64(rng.Intn(11) - 5), Canonical: rng.Intn(2) == 0}
 			switch rng.Intn(20) {
 			case 0:
 				in.Key = existingKey()

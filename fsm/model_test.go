@@ -215,7 +215,7 @@ func (m *model) apply(c fsm.Command) fsm.Result {
 		var cur, leaseID int64
 		if prev != nil {
 			n, err := strconv.ParseInt(string(prev.Value), 10, 64)
-			if err != nil {
+			if err != nil || (c.Canonical && strconv.FormatInt(n, 10) != string(prev.Value)) {
 				return fail(fsm.ErrInvalidArgument)
 			}
 			cur, leaseID = n, prev.Lease

@@ -170,8 +170,9 @@ func (s *session) writeOne(ctx context.Context, c fsm.Command) (res fsm.Result, 
 		return b.Put(ctx, c)
 	case fsm.Delete:
 		return b.Delete(ctx, c)
-	case fsm.Incr:
-		return b.Incr(ctx, c.Key, c.By)
+	case fsm.Incr: // through Batch: Backend.Incr would lose Canonical
+		r := b.Batch(ctx, []fsm.Command{c})[0]
+		return r.Result, r.Err
 	case fsm.Txn:
 		return b.Txn(ctx, c.Ops)
 	}

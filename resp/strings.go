@@ -327,8 +327,8 @@ func writeDel(_ *session, args [][]byte) (writeOp, error) {
 }
 
 // INCR, DECR, INCRBY, DECRBY: the new value; a key that holds anything but
-// a decimal integer, or a result out of range, is an error. A key's lease
-// is kept, as Redis keeps a key's TTL.
+// an integer as Redis spells one (fsm.Incr.Canonical), or a result out of
+// range, is an error. A key's lease is kept, as Redis keeps a key's TTL.
 func writeIncr(_ *session, args [][]byte) (writeOp, error) {
 	key, err := rosterKey(args[1])
 	if err != nil {
@@ -346,7 +346,7 @@ func writeIncr(_ *session, args [][]byte) (writeOp, error) {
 		}
 		by = -by
 	}
-	return writeOp{cmd: fsm.Incr{Key: key, By: by}, done: func(r registry.BatchResult) reply {
+	return writeOp{cmd: fsm.Incr{Key: key, By: by, Canonical: true}, done: func(r registry.BatchResult) reply {
 		switch {
 		case errors.Is(r.Err, fsm.ErrInvalidArgument):
 			return errReply(errNotInteger)

@@ -255,3 +255,32 @@ func TestIncrKeepsLease(t *testing.T) {
 		t.Fatalf("TTL after INCR: %v %v", ttl, err)
 	}
 }
+
+// TestIncrTakesOnlyRedisIntegers: Redis reads a stored value as an
+// integer only in its canonical spelling (string2ll); INCR here took
+// "007", "+7" and "-0" (anything strconv.ParseInt takes) and rewrote them.
+func TestIncrTakesOnlyRedisIntegers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	for _, v := range []string{"007", "+7", "-0", "00", "-07", " 7", "7 ", "9223372036854775808", ""} {
+		if err := c.Set(ctx(), "n", v, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		rev := e.node.FSM().State().Revision()
+		for _, cmd := range []*redis.IntCmd{c.Incr(ctx(), "n"), c.IncrBy(ctx(), "n", 5), c.Decr(ctx(), "n"), c.DecrBy(ctx(), "n", 2)} {
+			if err := cmd.Err(); err == nil || err.Error() != "ERR value is not an integer or out of range" {
+				t.Errorf("%v on %q: %d %v", cmd.Args(), v, cmd.Val(), err)
+			}
+		}
+		if got, _ := e.value("/n"); got != v || e.node.FSM().State().Revision() != rev {
+			t.Errorf("refused INCRs on %q changed the state: %q", v, got)
+		}
+	}
+	for v, want := range map[string]int64{"0": 1, "-7": -6, "9223372036854775806": 9223372036854775807} {
+		c.Set(ctx(), "n", v, 0)
+		if got, err := c.Incr(ctx(), "n").Result(); err != nil || got != want {
+			t.Errorf("INCR on %q: %d %v, want %d", v, got, err, want)
+		}
+	}
+}
