@@ -75,9 +75,10 @@ const (
 // WithPrefix, WithRev (deliver the changes after that revision; default:
 // from now), WithPrevKV.
 //
-// When the stream breaks (a member dies, the network hiccups) the watch
-// reconnects, to any member, with backoff, and resumes after the last
-// revision it delivered, so no event is lost or repeated. It ends — the
+// When the stream breaks (a member dies, the network hiccups, or its
+// member is cut off from the cluster's majority and knows no leader) the
+// watch reconnects, to any member, with backoff, and resumes after the
+// last revision it delivered, so no event is lost or repeated. It ends — the
 // channel closes — when ctx ends, the client closes, or after a
 // WatchResponse whose Err is set: ErrCompacted when the history it needs
 // is gone, or an error no reconnect can fix. The channel is not dropped
@@ -230,7 +231,11 @@ type streamConn struct {
 
 // connect opens the stream on ep. The returned cancel ends it.
 func (w *watcher) connect(ctx context.Context, ep *endpoint) (*streamConn, func(), error) {
-	q := url.Values{}
+	// require_leader: a member cut off from the majority ends the stream
+	// (and refuses a new one with no_leader) instead of keeping it open
+	// in silence while the cluster changes elsewhere; the watch then
+	// resumes on another member.
+	q := url.Values{"require_leader": {"true"}}
 	if w.o.prefix {
 		q.Set("prefix", "true")
 	}
@@ -275,7 +280,13 @@ func (w *watcher) connect(ctx context.Context, ep *endpoint) (*streamConn, func(
 		resp.Body.Close()
 		idle.Stop()
 		cancel()
-		return nil, nil, decodeError(resp.StatusCode, body)
+		err := decodeError(resp.StatusCode, body)
+		if se := statusOf(err); resp.StatusCode == http.StatusServiceUnavailable && se != nil && se.Code == "no_leader" {
+			// Cut off from the majority, or removed: try it last for a
+			// while, as the other calls do.
+			ep.markDown()
+		}
+		return nil, nil, err
 	}
 	idle.Reset(watchIdleTimeout)
 	rev, err := strconv.ParseInt(resp.Header.Get("X-Roster-Revision"), 10, 64)

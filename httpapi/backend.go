@@ -36,6 +36,9 @@ type Backend interface {
 	ID() string
 	// LeaderAddr is the leader's advertised HTTP address, "" when unknown.
 	LeaderAddr() string
+	// HasLeader reports whether this member knows a leader now (itself
+	// included): one cut off from the majority knows none.
+	HasLeader() bool
 	// Removed reports that this member is out of the cluster: it knows no
 	// leader and is not in its own configuration, so its state no longer
 	// changes.

@@ -115,7 +115,7 @@ func matches(key string, prefix bool, ev fsm.Event) bool {
 // GET /v1/watch/{key}
 func (s *Server) watch(c *gin.Context) {
 	q := newQuery(c)
-	prefix, withPrev := q.flag("prefix"), q.flag("prev_kv")
+	prefix, withPrev, requireLeader := q.flag("prefix"), q.flag("prev_kv"), q.flag("require_leader")
 	rev, hasRev := q.count("rev")
 	if !hasRev && q.err == nil {
 		if id := c.GetHeader("Last-Event-ID"); id != "" {
@@ -139,6 +139,10 @@ func (s *Server) watch(c *gin.Context) {
 		s.fail(c, errRemoved)
 		return
 	}
+	if requireLeader && !s.b.HasLeader() {
+		s.fail(c, errNoLeaderHere)
+		return
+	}
 	h := s.b.History()
 	// The header names the revision a watch from now starts after, read
 	// once: a client resumes from it before the first event comes, so a
@@ -156,7 +160,7 @@ func (s *Server) watch(c *gin.Context) {
 	if !s.admit(c, &s.watches, "watches") {
 		return
 	}
-	ws := &watchStream{s: s, h: h, key: key, prefix: prefix, withPrev: withPrev, after: after, recheck: s.streamRecheck(c, key, prefix)}
+	ws := &watchStream{s: s, h: h, key: key, prefix: prefix, withPrev: withPrev, requireLeader: requireLeader, after: after, recheck: s.streamRecheck(c, key, prefix)}
 	hdr := c.Writer.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-cache")
@@ -195,6 +199,11 @@ func (s *Server) watch(c *gin.Context) {
 // changes on another member.
 var errRemoved = fmt.Errorf("%w: this member is not in the cluster's configuration", registry.ErrNoLeader)
 
+// errNoLeaderHere refuses a watch with require_leader on a member that
+// knows no leader: cut off from the majority, it would serve a stream
+// that stays silent while the cluster changes elsewhere.
+var errNoLeaderHere = fmt.Errorf("%w: this member knows no leader (the watch asked for one with require_leader)", registry.ErrNoLeader)
+
 // watchStream is one watch: what it follows and how far it got.
 type watchStream struct {
 	s        *Server
@@ -202,7 +211,10 @@ type watchStream struct {
 	key      string
 	prefix   bool
 	withPrev bool
-	after    int64 // revision of the last event considered
+	// requireLeader ends the stream once the member has known no leader
+	// at two heartbeats in a row (etcd's WithRequireLeader).
+	requireLeader bool
+	after         int64 // revision of the last event considered
 	// recheck ends the stream once its token may no longer read what it
 	// watches (nil: access control is off).
 	recheck func(*fsm.State) error
@@ -238,6 +250,7 @@ func (ws *watchStream) run(sink watchSink) {
 	var buf []fsm.Event
 	budget := max(h.Last()-ws.after, 0) + s.cfg.WatchLagLimit
 	beatAt := time.Now().Add(s.cfg.heartbeat) // a heartbeat after 5 s of silence
+	leaderless := false                       // no leader at the last heartbeat
 	for {
 		wake := h.Wait() // before reading: a change after the read wakes us
 		evs, last, err := h.Since(ws.after, watchBatch, buf[:0])
@@ -288,6 +301,21 @@ func (ws *watchStream) run(sink watchSink) {
 				// This member was removed and applies nothing more: end
 				// the stream, and the client resumes it on another.
 				return
+			}
+			if ws.requireLeader {
+				if s.b.HasLeader() {
+					leaderless = false
+				} else if leaderless {
+					// Cut off from the majority (or the cluster lost
+					// it) for a heartbeat interval: nothing more comes
+					// here while the cluster may change elsewhere. End
+					// the stream; the client resumes on a member that
+					// knows a leader.
+					s.metrics.watchersCut.Inc()
+					return
+				} else {
+					leaderless = true
+				}
 			}
 			if sink.write([]byte(": heartbeat\n\n")) != nil || sink.flush() != nil {
 				return

@@ -117,6 +117,17 @@ func (n *Node) ready(voter bool) error {
 	return nil
 }
 
+// HasLeader reports whether this member knows a leader now, itself
+// included. A member cut off from the majority knows none once raft's
+// heartbeat timeout has passed (a leader, once its leader lease has).
+func (n *Node) HasLeader() bool {
+	if n.raft.State() == raft.Leader {
+		return true
+	}
+	addr, _ := n.raft.LeaderWithID()
+	return addr != ""
+}
+
 // LeaderAddr is the leader's advertised HTTP address ("" when no leader is
 // known or it did not record one), cheap enough for every answer.
 func (n *Node) LeaderAddr() string {
