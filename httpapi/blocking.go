@@ -62,8 +62,12 @@ func parseWait(s string) (time.Duration, error) {
 // waitForChange blocks until the history holds an event for key (or the
 // prefix) with a revision above index, the wait ends, or the request ends.
 // When the history no longer reaches back to index it returns at once: a
-// change may have happened, and answering early is always safe.
-func (s *Server) waitForChange(ctx context.Context, key string, prefix bool, index int64, wait time.Duration) {
+// change may have happened, and answering early is always safe. With
+// needLeader (a linearizable read) it also returns once the member has
+// known no leader at two checks in a row: cut off from the majority, it
+// would wait for changes made elsewhere, and the read that follows fails
+// with no_leader at once instead of after the whole wait.
+func (s *Server) waitForChange(ctx context.Context, key string, prefix bool, index int64, wait time.Duration, needLeader bool) {
 	h := s.b.History()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
@@ -72,6 +76,7 @@ func (s *Server) waitForChange(ctx context.Context, key string, prefix bool, ind
 	removed := time.NewTicker(s.cfg.heartbeat)
 	defer removed.Stop()
 	after := index
+	leaderless := false // no leader at the last check
 	var buf []fsm.Event
 	for {
 		wake := h.Wait()
@@ -95,6 +100,15 @@ func (s *Server) waitForChange(ctx context.Context, key string, prefix bool, ind
 		case <-removed.C:
 			if s.b.Removed() {
 				return
+			}
+			if needLeader {
+				if s.b.HasLeader() {
+					leaderless = false
+				} else if leaderless {
+					return
+				} else {
+					leaderless = true
+				}
 			}
 		case <-ctx.Done():
 			return

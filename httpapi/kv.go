@@ -75,7 +75,7 @@ func (s *Server) getKV(c *gin.Context) {
 			return
 		}
 		s.metrics.blocking.Inc()
-		s.waitForChange(c.Request.Context(), key, prefix, index, wait)
+		s.waitForChange(c.Request.Context(), key, prefix, index, wait, !stale)
 		s.metrics.blocking.Dec()
 		s.blocking.leave()
 		if s.b.Removed() {

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -70,5 +71,34 @@ func streamEnds(t *testing.T, conn net.Conn, br *bufio.Reader, d time.Duration) 
 			}
 			return true
 		}
+	}
+}
+
+// TestBlockingReadWithoutALeader: a linearizable blocking read on a member
+// that lost its leader (cut off from the majority) waited its whole wait,
+// up to 5 minutes, for changes that were being made elsewhere, and only
+// then failed with no_leader, where a plain read fails within the leader
+// wait. It now gives up once the member has known no leader at two checks
+// in a row. A stale blocking read still waits on the replica, as asked.
+func TestBlockingReadWithoutALeader(t *testing.T) {
+	envs := newClusterEnvOpts(t, 2, nil, func(c *Config) { c.heartbeat = 200 * time.Millisecond })
+	leader, follower := envs[0], envs[1]
+	rev := leader.doStr("PUT", "/v1/kv/bl/a", "1").revision(t)
+	testutil.Eventually(t, 10*time.Second, "the follower applied the put", func() bool {
+		return follower.node.History().Last() >= rev
+	})
+	leader.ts.Close()
+	_ = leader.node.Close()
+	testutil.Eventually(t, 20*time.Second, "the follower knows no leader", func() bool { return !follower.node.HasLeader() })
+
+	start := time.Now()
+	follower.do("GET", fmt.Sprintf("/v1/kv/bl/?prefix=true&index=%d&wait=30s", rev), nil).fails(t, 503, "no_leader")
+	if d := time.Since(start); d > 15*time.Second {
+		t.Fatalf("a linearizable blocking read without a leader took %v to fail", d)
+	}
+	start = time.Now()
+	follower.do("GET", fmt.Sprintf("/v1/kv/bl/?prefix=true&index=%d&wait=1s&stale=true", rev), nil).ok(t, 200, nil)
+	if d := time.Since(start); d < time.Second {
+		t.Fatalf("a stale blocking read answered after %v, before its wait", d)
 	}
 }
