@@ -121,7 +121,8 @@ func open(cfg Config, log *slog.Logger, reg prometheus.Registerer, hooks *testHo
 	}
 	met, err := newMetrics(n, reg)
 	if err != nil {
-		n.raft.Shutdown()
+		// Wait for raft to stop: it must not use the stores closed below.
+		n.raft.Shutdown().Error()
 		n.closeStores()
 		return nil, err
 	}
