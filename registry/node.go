@@ -178,13 +178,14 @@ func (n *Node) openStores(raftDir string) error {
 	return n.openTransport(hlog)
 }
 
-// checkLogCoversState refuses a state file older than the start of its
-// raft log when no snapshot bridges the gap (the snapshots were deleted,
-// or the state file was and raft had compacted its log): the entries in
-// between are gone and the state cannot be rebuilt. raft itself would
-// panic on the first entry it cannot read. Run after catchUpFromSnapshot:
-// raft resumes after the newest snapshot, so the log must start at most
-// one entry after it or after the state file, whichever is later.
+// checkLogCoversState refuses a raft log that does not reach back to
+// the newest snapshot: its start was compacted away and the snapshots
+// that covered it deleted (with the state file or without it). raft
+// resumes just after the newest snapshot (or from index 1 without one)
+// and reads every entry from there, at start for configuration entries and
+// then to apply them, whatever the state file holds: it would panic with
+// "log not found". Run after catchUpFromSnapshot, which brings a state
+// file behind the newest snapshot up to it.
 func (n *Node) checkLogCoversState() error {
 	first, err := n.logStore.FirstIndex()
 	if err != nil {
@@ -197,12 +198,11 @@ func (n *Node) checkLogCoversState() error {
 	if err != nil {
 		return err
 	}
-	applied := n.fsm.State().AppliedIndex()
-	if first > max(applied, snap)+1 {
-		return fmt.Errorf("registry: the raft log %s starts at index %d, but the state file %s holds entries up to index %d "+
-			"and the newest snapshot ends at %d: the entries in between are gone (the snapshots or the state file were "+
-			"deleted), so the state cannot be rebuilt (restore them, or move the data directory aside and join the cluster again)",
-			n.logPath(), first, n.statePath(), applied, snap)
+	if first > snap+1 {
+		return fmt.Errorf("registry: the raft log %s starts at index %d, but the newest snapshot ends at %d (0: none) "+
+			"and the state file %s holds entries up to index %d: the log was compacted and the snapshots were deleted, "+
+			"so raft cannot resume (restore the snapshots, or move the data directory aside and join the cluster again)",
+			n.logPath(), first, snap, n.statePath(), n.fsm.State().AppliedIndex())
 	}
 	return nil
 }

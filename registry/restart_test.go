@@ -189,6 +189,36 @@ func TestStateBehindACompactedLogIsRefused(t *testing.T) {
 	refusedOpen(t, cfg, "a state file behind the start of its compacted raft log", "starts at index")
 }
 
+// TestCompactedLogWithoutItsSnapshotIsRefused: with only the snapshots
+// deleted, the state file is intact and ahead of the start of the
+// compacted log, but raft itself reads its log from just after the newest
+// snapshot (at start, for configuration entries, and to apply), so it
+// cannot start either. It is refused at open with a clear error; raft used
+// to panic ("log not found") inside Open, taking the process down.
+func TestCompactedLogWithoutItsSnapshotIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	cfg := nodeConfig(dir)
+	cfg.TrailingLogs = 2
+	n, err := registry.Open(cfg, logtest.ForTest(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, "node ready", func() bool { return n.Ready() == nil })
+	putN(t, n, "/a/", 20)
+	if _, err := n.Snapshot(context.Background()); err != nil {
+		n.Close()
+		t.Fatal(err)
+	}
+	putN(t, n, "/b/", 5)
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "raft", "snapshots")); err != nil {
+		t.Fatal(err)
+	}
+	refusedOpen(t, cfg, "a compacted raft log without its snapshot", "snapshots were deleted")
+}
+
 // refusedOpen checks that Open refuses cfg's data directory (what: the
 // state it holds) with an error naming the state file, the raft log and
 // why.
