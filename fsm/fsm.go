@@ -336,7 +336,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		os.Remove(tmp)
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
-	probe, err := openDB(tmp, true)
+	// Synced like the state file: a snapshot of an older store format is
+	// upgraded by this open, and the file is renamed into place next.
+	probe, err := openDB(tmp, f.cfg.NoSync)
 	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("fsm: restore: %w", err)

@@ -51,33 +51,58 @@ func openDB(path string, noSync bool) (*bolt.DB, error) {
 		return nil, fmt.Errorf("fsm: open %s: %w", path, err)
 	}
 	db.NoSync = noSync
-	err = db.Update(func(tx *bolt.Tx) error {
-		if _, err := tx.CreateBucketIfNotExists(bucketMeta); err != nil {
-			return err
-		}
-		for _, k := range kinds {
-			if _, err := tx.CreateBucketIfNotExists(k.bucket); err != nil {
+	// A file with every bucket and this format is opened without a write:
+	// Restore checks a received snapshot this way after syncing it, and
+	// renames into place exactly the bytes it synced.
+	var ready bool
+	err = db.View(func(tx *bolt.Tx) error {
+		var err error
+		ready, err = initialized(tx)
+		return err
+	})
+	if err == nil && !ready {
+		err = db.Update(func(tx *bolt.Tx) error {
+			if _, err := tx.CreateBucketIfNotExists(bucketMeta); err != nil {
 				return err
 			}
-		}
-		if _, err := tx.CreateBucketIfNotExists(bucketJournal); err != nil {
-			return err
-		}
-		meta := tx.Bucket(bucketMeta)
-		v := meta.Get(metaFormat)
-		if v != nil && (len(v) != 8 || binary.BigEndian.Uint64(v) < 1 || binary.BigEndian.Uint64(v) > storeFormat) {
-			return fmt.Errorf("unsupported store format %x", v)
-		}
-		if v == nil || binary.BigEndian.Uint64(v) != storeFormat {
-			return meta.Put(metaFormat, u64(storeFormat))
-		}
-		return nil
-	})
+			for _, k := range kinds {
+				if _, err := tx.CreateBucketIfNotExists(k.bucket); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.CreateBucketIfNotExists(bucketJournal); err != nil {
+				return err
+			}
+			return tx.Bucket(bucketMeta).Put(metaFormat, u64(storeFormat))
+		})
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("fsm: init %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// initialized reports whether tx has every bucket and this store format;
+// a format this build does not know is an error.
+func initialized(tx *bolt.Tx) (bool, error) {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return false, nil
+	}
+	v := meta.Get(metaFormat)
+	if v != nil && (len(v) != 8 || binary.BigEndian.Uint64(v) < 1 || binary.BigEndian.Uint64(v) > storeFormat) {
+		return false, fmt.Errorf("unsupported store format %x", v)
+	}
+	if v == nil || binary.BigEndian.Uint64(v) != storeFormat || tx.Bucket(bucketJournal) == nil {
+		return false, nil
+	}
+	for _, k := range kinds {
+		if tx.Bucket(k.bucket) == nil {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // loadState rebuilds the in-memory state from bbolt: the buckets with the
