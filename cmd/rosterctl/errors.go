@@ -50,6 +50,9 @@ func (a *app) classify(err error) (int, string) {
 	if errors.As(err, &ce) {
 		return ce.code, ce.msg
 	}
+	// Exit code 3 is a key not found, which get and del report
+	// themselves (keyNotFound): the server's not_found for a role, token
+	// or member that does not exist is any other error.
 	msg := message(err)
 	if !a.started {
 		return exitUsage, msg // cobra refused the flags or arguments
@@ -63,8 +66,6 @@ func (a *app) classify(err error) (int, string) {
 		return exitDenied, msg
 	case errors.Is(err, client.ErrInvalidArgument), errors.Is(err, client.ErrTooLarge):
 		return exitUsage, msg
-	case errors.Is(err, client.ErrKeyNotFound):
-		return exitKeyNotFound, msg
 	case errors.Is(err, client.ErrLeaseNotFound):
 		return exitLeaseNotFound, msg
 	case errors.As(err, &cas):
