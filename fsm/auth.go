@@ -167,6 +167,12 @@ func (s *State) TokenCount() int { return len(s.auth.tokens) }
 // again only when they changed.
 func (s *State) SameAuth(o *State) bool { return o != nil && s.auth == o.auth }
 
+// Token returns the token with the given ID.
+func (s *State) Token(id string) (Token, bool) {
+	t, ok := s.auth.tokens[id]
+	return t, ok
+}
+
 // TokenByHash finds the token whose secret hashes to hash.
 func (s *State) TokenByHash(hash []byte) (Token, bool) {
 	id, ok := s.auth.byHash[string(hash)]

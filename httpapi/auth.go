@@ -162,6 +162,9 @@ func (s *Server) authorize(c *gin.Context) {
 			return
 		}
 	}
+	// Writes forwarded to the leader name the token, which the leader
+	// checks against its own, newer state (registry.WithCaller).
+	c.Request = c.Request.WithContext(registry.WithCaller(c.Request.Context(), p))
 	c.Next()
 }
 

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/fsm"
@@ -340,5 +342,73 @@ func TestAuthDebugRoutesNeedAdmin(t *testing.T) {
 		if r := e.as(rootSecret, m, "/debug/pprof/", ""); r.code != 200 || string(r.body) != "profiles" {
 			t.Fatalf("%s /debug/pprof/ as root: %d %s", m, r.code, r.body)
 		}
+	}
+}
+
+// TestAuthDeletedTokenWritesRefusedByTheLeader: a follower whose replica
+// has not applied a token's deletion takes the token, but every write it
+// forwards for it is refused by the leader, which has applied the
+// deletion (registry.WithCaller), and changes nothing; reads from the
+// follower's replica (stale) are its own to answer.
+func TestAuthDeletedTokenWritesRefusedByTheLeader(t *testing.T) {
+	envs := newClusterEnvOpts(t, 2, func(rc *registry.Config) {
+		rc.Auth, rc.RootTokenHash = true, registry.HashToken(rootSecret)
+	}, func(sc *Config) { sc.Auth = true })
+	leader, follower := envs[0], envs[1]
+	testutil.Eventually(t, 10*time.Second, "root token created", func() bool {
+		return leader.as(rootSecret, "GET", "/v1/auth/whoami", "").code == 200
+	})
+	leader.putRole("api", `{"rules":[{"prefix":"/services/","read":true,"write":true}]}`)
+	tok := leader.createToken("api-registrar", "api")
+	var l api.GrantResponse
+	leader.as(tok, "POST", "/v1/leases", `{"ttl":60}`).ok(t, 201, &l)
+	leader.as(tok, "PUT", "/v1/kv/services/a", "1").ok(t, 200, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := follower.node.Read(ctx, false); err != nil { // it has the token
+		t.Fatal(err)
+	}
+
+	// The follower's API, judging tokens from a replica that stops here.
+	lb := &laggingBackend{Node: follower.node}
+	reg := prometheus.NewRegistry()
+	srv, err := New(Config{Auth: true, Gatherer: reg}, lb, testLogger(t), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	lagging := &env{t: t, node: follower.node, srv: srv, ts: ts, client: ts.Client(), reg: reg}
+	lb.pin()
+	defer lb.catchUp()
+	leader.as(rootSecret, "DELETE", "/v1/auth/tokens/"+leader.tokenID("api-registrar"), "").ok(t, 200, nil)
+
+	lagging.as(tok, "GET", "/v1/kv/services/a?stale=true", "").ok(t, 200, nil)
+	before := snapshotOf(leader.node.FSM().State())
+	L := l.ID.String()
+	fm := []string{"Content-Type", "application/x-www-form-urlencoded"}
+	for _, tc := range []struct {
+		method, path, body string
+		header             []string
+	}{
+		{"PUT", "/v1/kv/services/b", "planted", nil},
+		{"PUT", "/v1/kv/services/a?lease=" + L, "moved", nil},
+		{"DELETE", "/v1/kv/services/a", "", nil},
+		{"DELETE", "/v1/kv/services/?prefix=true", "", nil},
+		{"POST", "/v1/kv/services/n/incr", `{"by":1}`, nil},
+		{"POST", "/v1/leases", `{"ttl":60}`, nil},
+		{"DELETE", "/v1/leases/" + L, "", nil},
+		{"PUT", "/key/services/c", "planted", nil},
+		{"POST", "/put", `{"key":"services/d","value":"planted"}`, nil},
+		{"POST", "/lease/grant?ttl=60", "", nil},
+		{"POST", "/lease/revoke/" + L, "", fm},
+	} {
+		r := lagging.as(tok, tc.method, tc.path, tc.body, tc.header...)
+		if r.code != 401 {
+			t.Errorf("%s %s with a token the leader deleted: %d %s", tc.method, tc.path, r.code, r.body)
+		}
+	}
+	if after := snapshotOf(leader.node.FSM().State()); after != before {
+		t.Fatalf("writes of a deleted token changed the state:\n%s\n---\n%s", before, after)
 	}
 }

@@ -252,6 +252,7 @@ func cmdName(c fsm.Command) string {
 // doing anything (it died, or no longer leads) is sent once more, to the
 // next leader this member learns of.
 func (n *Node) onLeader(ctx context.Context, kind byte, payload []byte) (resp []byte, self bool, err error) {
+	kind, payload = n.withCaller(ctx, kind, payload)
 	wait := n.cfg.LeaderWait
 	refusedBy, refusedTerm := "", uint64(0)
 	for attempt := 0; ; attempt++ {

@@ -84,7 +84,23 @@ func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Node, error
 type testHooks struct {
 	// leadership runs in the leadership watcher before it acts on a change.
 	leadership func(leading bool)
+	// apply runs before the state machine applies each batch of entries.
+	apply func()
 }
+
+// hookedFSM is the state machine as raft sees it when testHooks.apply is
+// set.
+type hookedFSM struct {
+	*fsm.FSM
+	apply func()
+}
+
+func (f hookedFSM) ApplyBatch(logs []*raft.Log) []interface{} {
+	f.apply()
+	return f.FSM.ApplyBatch(logs)
+}
+
+func (f hookedFSM) Apply(l *raft.Log) interface{} { return f.ApplyBatch([]*raft.Log{l})[0] }
 
 func open(cfg Config, log *slog.Logger, reg prometheus.Registerer, hooks *testHooks) (*Node, error) {
 	cfg.setDefaults()
@@ -329,7 +345,11 @@ func (n *Node) startRaft() error {
 	if n.cfg.Failpoint != nil {
 		logs = compactHookStore{LogStore: logs, failpoint: n.cfg.Failpoint}
 	}
-	n.raft, err = raft.NewRaft(conf, n.fsm, logs, n.logStore, n.snaps, n.trans)
+	var sm raft.FSM = n.fsm
+	if n.hooks != nil && n.hooks.apply != nil {
+		sm = hookedFSM{FSM: n.fsm, apply: n.hooks.apply}
+	}
+	n.raft, err = raft.NewRaft(conf, sm, logs, n.logStore, n.snaps, n.trans)
 	if err != nil {
 		return fmt.Errorf("registry: start raft: %w", err)
 	}

@@ -44,6 +44,7 @@ type peerHandler interface {
 	updateMemberHere(ctx context.Context, req JoinRequest) error
 	batchHere(ctx context.Context, cmds []fsm.Command) []BatchResult
 	membershipHere(ctx context.Context, id string) byte
+	checkCaller(ctx context.Context, applied uint64, tokenID string) error
 }
 
 type peerServer struct {
@@ -231,6 +232,23 @@ func (s *peerServer) answer(parent context.Context, req request) []byte {
 	defer cancel()
 	var payload []byte
 	var err error
+	if req.kind == kindProposeAs || req.kind == kindBatchAs {
+		// A write made for a token: the token must still exist here.
+		applied, id, rest, derr := decodeCaller(req.payload)
+		if derr != nil {
+			err = fmt.Errorf("%w: bad caller: %v", fsm.ErrInvalidArgument, derr)
+		} else {
+			err = s.h.checkCaller(ctx, applied, id)
+		}
+		if err != nil {
+			return appendResponse(nil, statusErr, req.id, encodeError(nil, err))
+		}
+		inner := kindPropose
+		if req.kind == kindBatchAs {
+			inner = kindBatch
+		}
+		req.kind, req.payload = inner, rest
+	}
 	switch req.kind {
 	case kindPropose:
 		c, derr := fsm.Decode(req.payload)

@@ -47,6 +47,11 @@ const (
 	kindUpdateMember byte = 5 // payload: encodeJoin; answer: none
 	kindBatch        byte = 6 // payload: encodeBatch; answer: encodeBatchResults
 	kindMembership   byte = 7 // payload: member id; answer: one membership* byte (removal.go)
+	// kindProposeAs and kindBatchAs are kindPropose and kindBatch made
+	// for a token (caller.go); payload: applied index (uvarint) | token id
+	// (uvarint length, bytes) | the payload of kindPropose / kindBatch.
+	kindProposeAs byte = 8
+	kindBatchAs   byte = 9
 )
 
 // Response statuses.
@@ -66,6 +71,9 @@ const (
 	// classNotMember: a membership request about a member that is not one
 	// (ErrNotMember), which HTTP answers 404.
 	classNotMember byte = 6
+	// classUnauthenticated: the write's token no longer exists in the
+	// leader's state (caller.go); nothing was proposed.
+	classUnauthenticated byte = 7
 )
 
 // maxPeerFrameSlack is the room a frame has beyond the keys and values of
@@ -93,6 +101,8 @@ func (e *peerError) Is(target error) bool {
 		return target == ErrTooLarge
 	case classNotMember:
 		return target == ErrNotMember
+	case classUnauthenticated:
+		return target == ErrUnauthenticated
 	}
 	return false
 }
@@ -124,6 +134,8 @@ func encodeError(b []byte, err error) []byte {
 		return append(append(b, classTooLarge), err.Error()...)
 	case errors.Is(err, ErrNotMember):
 		return append(append(b, classNotMember), err.Error()...)
+	case errors.Is(err, ErrUnauthenticated):
+		return append(append(b, classUnauthenticated), err.Error()...)
 	case errors.Is(err, fsm.ErrInvalidArgument), errors.Is(err, fsm.ErrLeaseNotFound), errors.Is(err, fsm.ErrLeaseExists),
 		errors.Is(err, fsm.ErrCASFailed), errors.Is(err, fsm.ErrKeyNotFound), errors.Is(err, fsm.ErrFailed):
 		return fsm.AppendResult(append(b, classState), fsm.Result{Err: err})
@@ -138,7 +150,7 @@ func decodeError(p []byte) error {
 	}
 	class, rest := p[0], p[1:]
 	switch class {
-	case classRefused, classTimeout, classTooLarge, classNotMember:
+	case classRefused, classTimeout, classTooLarge, classNotMember, classUnauthenticated:
 		return &peerError{class: class, msg: "the leader answered: " + string(rest)}
 	case classState:
 		r, err := fsm.DecodeResult(rest)

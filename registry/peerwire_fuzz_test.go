@@ -25,6 +25,7 @@ func FuzzPeerWire(f *testing.F) {
 	f.Add(appendRequest(nil, kindPropose, 7, time.Second, put))
 	f.Add(appendRequest(nil, kindBatch, 1<<40, 0, encodeBatch([][]byte{put, fsm.Encode(fsm.Delete{Key: "/b"})})))
 	f.Add(appendRequest(nil, kindAddMember, 3, time.Minute, encodeJoin(JoinRequest{ID: "n2", RaftAddr: "127.0.0.1:1", HTTPAddr: "127.0.0.1:2", Voter: true})))
+	f.Add(appendRequest(nil, kindProposeAs, 8, time.Second, encodeCaller(42, "0123456789abcdef", put)))
 	f.Add(appendResponse(nil, statusOK, 9, encodeBatchResults([]BatchResult{{Result: fsm.Result{Revision: 4}}, {Err: ErrNoLeader}})))
 	f.Add(appendResponse(nil, statusErr, 2, encodeError(nil, fsm.ErrCASFailed)))
 	f.Add([]byte{0, 0, 0, 1, 0})
@@ -66,6 +67,12 @@ func FuzzPeerWire(f *testing.F) {
 		if res, err := decodeBatchResults(data, -1); err == nil {
 			if _, err := decodeBatchResults(encodeBatchResults(res), len(res)); err != nil {
 				t.Fatalf("%d results re-encoded do not decode: %v", len(res), err)
+			}
+		}
+		if applied, id, rest, err := decodeCaller(data); err == nil {
+			a2, id2, rest2, err := decodeCaller(encodeCaller(applied, id, rest))
+			if err != nil || a2 != applied || id2 != id || !bytes.Equal(rest2, rest) {
+				t.Fatalf("caller (%d, %q, %x) re-encoded decodes as (%d, %q, %x), %v", applied, id, rest, a2, id2, rest2, err)
 			}
 		}
 		if err := decodeError(data); err == nil {

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/internal/logging/logtest"
+	"github.com/rosterhq/roster/internal/testutil"
 	"github.com/rosterhq/roster/registry"
 )
 
@@ -196,5 +198,92 @@ func TestAuthReadsCheckedAfterTheReadIndex(t *testing.T) {
 			t.Errorf("GET by a %s token, changed while the read waited: %q %v", token, v, err)
 		}
 		conn.Close()
+	}
+}
+
+// pinnedTokens resolves AUTH's token against a state the test pinned: the
+// replica of a member that has applied nothing after it.
+type pinnedTokens struct{ st atomic.Pointer[fsm.State] }
+
+func (a *pinnedTokens) Authenticate(_ context.Context, token string) (Identity, error) {
+	p, err := registry.Authenticate(a.st.Load(), token)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// TestAuthDeletedTokenWritesRefusedByTheLeader: a follower whose replica
+// has not applied a token's deletion takes AUTH with it, but the writes it
+// forwards for the token, alone or pipelined, are refused by the leader,
+// which has applied the deletion, and change nothing.
+func TestAuthDeletedTokenWritesRefusedByTheLeader(t *testing.T) {
+	t.Parallel()
+	log := logtest.ForTest(t)
+	const root = "root-token-of-the-resp-test"
+	var nodes []*registry.Node
+	for i := range 2 {
+		n, err := registry.Open(registry.Config{
+			ID: fmt.Sprintf("n%d", i+1), DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: i == 0,
+			NoSync: true, Tick: testTick, HTTPAdvertise: fmt.Sprintf("127.0.0.1:%d", i+1), NodeNumber: -1,
+			CommitTimeout: 10 * time.Millisecond, Auth: true, RootTokenHash: registry.HashToken(root),
+		}, log.With("node", i+1), prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = n.Close() })
+		nodes = append(nodes, n)
+	}
+	leader, follower := nodes[0], nodes[1]
+	testutil.Eventually(t, 10*time.Second, "leader ready", func() bool { return leader.Ready() == nil })
+	if err := leader.AddMember(ctx(), registry.JoinRequest{ID: "n2", RaftAddr: follower.RaftAddr(), HTTPAddr: "127.0.0.1:2", Voter: true}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 20*time.Second, "follower ready", func() bool { return follower.Ready() == nil })
+	testutil.Eventually(t, 10*time.Second, "root token created", func() bool { return leader.FSM().State().TokenCount() > 0 })
+	if err := leader.PutRole(ctx(), fsm.Role{Name: "api", Rules: []fsm.Rule{{Prefix: "/services/", Read: true, Write: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	tok, secret, err := leader.CreateToken(ctx(), "api-registrar", []string{"api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leader.Put(ctx(), fsm.Put{Key: "/services/a", Value: []byte("1")}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := follower.Read(ctx(), false) // it has the token
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := &pinnedTokens{}
+	auth.st.Store(st)
+	srv, err := New(Config{Auth: auth}, follower, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveTest(t, srv)
+	if err := leader.DeleteToken(ctx(), tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	before := leader.FSM().State().Revision()
+
+	conn := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1}).Conn()
+	defer conn.Close()
+	if err := conn.Do(ctx(), "AUTH", secret).Err(); err != nil {
+		t.Fatalf("AUTH on the lagging member: %v", err)
+	}
+	wantErr(t, conn.Set(ctx(), "services/b", "planted", 0).Err(), "NOAUTH Authentication required.")
+	wantErr(t, conn.Incr(ctx(), "services/n").Err(), "NOAUTH Authentication required.")
+	cmds, _ := conn.Pipelined(ctx(), func(p redis.Pipeliner) error {
+		p.Set(ctx(), "services/c", "planted", 0)
+		p.Del(ctx(), "services/a")
+		p.Set(ctx(), "services/d", "planted", time.Minute)
+		return nil
+	})
+	for _, c := range cmds {
+		wantErr(t, c.Err(), "NOAUTH Authentication required.")
+	}
+	if after := leader.FSM().State().Revision(); after != before {
+		t.Fatalf("writes of a deleted token moved the revision from %d to %d", before, after)
 	}
 }

@@ -53,7 +53,7 @@ func errorText(err error) string {
 		return "ERR " + err.Error()
 	case errors.As(err, &perm):
 		return "NOPERM this token has no permission to " + perm.what
-	case errors.Is(err, errNoAuth):
+	case errors.Is(err, errNoAuth), errors.Is(err, registry.ErrUnauthenticated):
 		return "NOAUTH Authentication required."
 	case errors.Is(err, errAuthDisabled):
 		return "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"

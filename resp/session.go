@@ -62,6 +62,7 @@ type pendingRead struct {
 func (s *session) run(ctx context.Context, w redcon.Conn, cmds []redcon.Command) (rest []redcon.Command, quit bool) {
 	p := &pipeline{s: s, ctx: ctx, replies: make([]reply, 0, len(cmds))}
 	s.reauthenticate(ctx)
+	p.ctx = s.callerCtx(ctx)
 	for i, cmd := range cmds {
 		name := strings.ToLower(string(cmd.Args[0]))
 		if name == "subscribe" || name == "psubscribe" {
@@ -78,6 +79,9 @@ func (s *session) run(ctx context.Context, w redcon.Conn, cmds []redcon.Command)
 			break
 		}
 		p.add(name, cmd.Args)
+		if name == "auth" {
+			p.ctx = s.callerCtx(ctx) // AUTH ran alone: nothing is pending
+		}
 	}
 	p.flush()
 	for _, r := range p.replies {
@@ -245,6 +249,16 @@ func (s *session) allowed(name string, sp *spec, args [][]byte) error {
 		}
 	}
 	return nil
+}
+
+// callerCtx marks ctx with the connection's token, so that a follower's
+// leader refuses the writes of a token it no longer has
+// (registry.WithCaller).
+func (s *session) callerCtx(ctx context.Context) context.Context {
+	if p, ok := s.ident.(*registry.Principal); ok {
+		return registry.WithCaller(ctx, p)
+	}
+	return ctx
 }
 
 // reauthenticate resolves the connection's token again, so that a token or
