@@ -87,8 +87,8 @@ func init() {
 		"incrby": {arity: 3, flags: fWriteDen, first: 1, last: 1, step: 1, access: accessWrite, write: writeIncr},
 		"decrby": {arity: 3, flags: fWriteDen, first: 1, last: 1, step: 1, access: accessWrite, write: writeIncr},
 		// TTLs as leases.
-		"expire":  {arity: 3, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, do: doExpire},
-		"pexpire": {arity: 3, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, do: doExpire},
+		"expire":  {arity: -3, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, do: doExpire},
+		"pexpire": {arity: -3, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, do: doExpire},
 		"persist": {arity: 2, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, do: doPersist},
 		"ttl":     {arity: 2, flags: fRead, first: 1, last: 1, step: 1, access: accessRead, read: readTTL},
 		"pttl":    {arity: 2, flags: fRead, first: 1, last: 1, step: 1, access: accessRead, read: readTTL},

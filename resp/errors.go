@@ -24,6 +24,8 @@ var (
 	errBadCursor    = errors.New("invalid cursor")
 	errContended    = errors.New("the key kept changing; try again")
 	errClientName   = errors.New("Client names cannot contain spaces, newlines or special characters.")
+	errExpireOption = errors.New("Unsupported option")
+	errExpireCombo  = errors.New("options at the same time are not compatible")
 )
 
 // unknownCommand and wrongArity are reply errors naming the command.
@@ -61,7 +63,7 @@ func errorText(err error) string {
 		return "WRONGPASS invalid username-password pair or user is disabled."
 	case errors.Is(err, errSyntax), errors.Is(err, errNotInteger), errors.Is(err, errExpireTime),
 		errors.Is(err, errDBIndex), errors.Is(err, errBadCursor), errors.Is(err, errContended),
-		errors.Is(err, errClientName):
+		errors.Is(err, errClientName), errors.Is(err, errExpireOption), errors.Is(err, errExpireCombo):
 		return "ERR " + err.Error()
 	case errors.As(err, &cas):
 		return "ERR " + oneLine(err.Error())

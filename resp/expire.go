@@ -2,20 +2,27 @@ package resp
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/registry"
 )
 
-// EXPIRE key seconds, PEXPIRE key ms: 1 when the key now has a lease of
-// that TTL, 0 when the key does not exist. A Txn grants the new lease and
+// EXPIRE key seconds [NX|XX|GT|LT], PEXPIRE key ms […]: 1 when the key now
+// has a lease of that TTL, 0 when the key does not exist or the option
+// did not hold (NX: the key has no TTL; XX: it has one; GT, LT: the new
+// TTL is longer, shorter than the one left, no TTL counting as infinite). A Txn grants the new lease and
 // puts the key again, attached to it, compared on the key's mod revision
 // (so a write in between is never undone; the read is repeated instead).
 // The key's old lease, if any, keeps its other keys; left without keys, a
 // lease named after the key (one this port granted) goes in the same entry.
 func doExpire(ctx context.Context, s *session, args [][]byte) reply {
 	key, err := rosterKey(args[1])
+	if err != nil {
+		return errReply(err)
+	}
+	opt, err := parseExpireOptions(args[3:])
 	if err != nil {
 		return errReply(err)
 	}
@@ -27,12 +34,60 @@ func doExpire(ctx context.Context, s *session, args [][]byte) reply {
 	if err != nil {
 		return errReply(err)
 	}
-	return s.rewrite(ctx, key, func(kv *fsm.KV) (fsm.Command, bool) {
+	return s.rewrite(ctx, key, func(st *fsm.State, kv *fsm.KV) (fsm.Command, bool) {
+		if !opt.holds(st, kv, ttl*1000) {
+			return nil, false
+		}
 		return fsm.Txn{Ops: []fsm.Command{
 			fsm.Grant{TTL: ttl, Name: key},
 			fsm.Put{Key: key, Value: kv.Value, Lease: registry.TxnLease(0), HasCAS: true, CAS: kv.ModRevision, DropOldLease: true},
 		}}, true
 	})
+}
+
+// expireOptions are EXPIRE's NX, XX, GT and LT.
+type expireOptions struct{ nx, xx, gt, lt bool }
+
+// parseExpireOptions reads them as Redis 7 does, with its error texts.
+func parseExpireOptions(args [][]byte) (expireOptions, error) {
+	var o expireOptions
+	for _, a := range args {
+		switch strings.ToLower(string(a)) {
+		case "nx":
+			o.nx = true
+		case "xx":
+			o.xx = true
+		case "gt":
+			o.gt = true
+		case "lt":
+			o.lt = true
+		default:
+			return o, fmt.Errorf("%w %s", errExpireOption, oneLine(string(a)))
+		}
+	}
+	switch {
+	case o.nx && (o.xx || o.gt || o.lt):
+		return o, fmt.Errorf("NX and XX, GT or LT %w", errExpireCombo)
+	case o.gt && o.lt:
+		return o, fmt.Errorf("GT and LT %w", errExpireCombo)
+	}
+	return o, nil
+}
+
+// holds says whether a key may take a TTL of ms milliseconds: a key
+// without a lease has an infinite TTL.
+func (o expireOptions) holds(st *fsm.State, kv *fsm.KV, ms int64) bool {
+	left, has := int64(0), false
+	if kv.Lease != 0 {
+		left, has = st.LeaseRemainingMs(kv.Lease)
+	}
+	switch {
+	case o.nx && has, o.xx && !has:
+		return false
+	case o.gt && (!has || ms <= left), o.lt && has && ms >= left:
+		return false
+	}
+	return true
 }
 
 // PERSIST key: 1 when the key had a lease and no longer has, else 0.
@@ -41,7 +96,7 @@ func doPersist(ctx context.Context, s *session, args [][]byte) reply {
 	if err != nil {
 		return errReply(err)
 	}
-	return s.rewrite(ctx, key, func(kv *fsm.KV) (fsm.Command, bool) {
+	return s.rewrite(ctx, key, func(_ *fsm.State, kv *fsm.KV) (fsm.Command, bool) {
 		if kv.Lease == 0 {
 			return nil, false
 		}
@@ -52,7 +107,7 @@ func doPersist(ctx context.Context, s *session, args [][]byte) reply {
 // rewrite reads key and writes what change makes of it, compared on its
 // mod revision, until the write goes through: 1 then, 0 when the key is
 // absent or change declines.
-func (s *session) rewrite(ctx context.Context, key string, change func(*fsm.KV) (fsm.Command, bool)) reply {
+func (s *session) rewrite(ctx context.Context, key string, change func(*fsm.State, *fsm.KV) (fsm.Command, bool)) reply {
 	b := s.srv.b
 	for range casAttempts {
 		st, err := b.Read(ctx, false)
@@ -63,7 +118,7 @@ func (s *session) rewrite(ctx context.Context, key string, change func(*fsm.KV) 
 		if !ok {
 			return integer(0)
 		}
-		cmd, ok := change(kv)
+		cmd, ok := change(st, kv)
 		if !ok {
 			return integer(0)
 		}

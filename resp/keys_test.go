@@ -256,3 +256,64 @@ func TestTTLLeasesDoNotPileUp(t *testing.T) {
 		t.Fatal("SET EX revoked a lease granted over HTTP")
 	}
 }
+
+// TestExpireOptions: Redis 7's EXPIRE key seconds [NX|XX|GT|LT] (a key
+// without a TTL counts as one of infinite time) was refused as a wrong
+// number of arguments, so go-redis's ExpireNX, ExpireGT… failed.
+func TestExpireOptions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	c.Set(ctx(), "k", "v", 0)
+	ttl := func() time.Duration { d, _ := c.TTL(ctx(), "k").Result(); return d }
+	for _, step := range []struct {
+		args []any
+		want bool
+		ttl  time.Duration
+	}{
+		{[]any{"EXPIRE", "k", "100", "XX"}, false, -1},
+		{[]any{"EXPIRE", "k", "100", "GT"}, false, -1}, // no TTL: infinite
+		{[]any{"EXPIRE", "k", "100", "NX"}, true, 100 * time.Second},
+		{[]any{"EXPIRE", "k", "200", "NX"}, false, 100 * time.Second},
+		{[]any{"EXPIRE", "k", "50", "GT"}, false, 100 * time.Second},
+		{[]any{"EXPIRE", "k", "200", "gt"}, true, 200 * time.Second},
+		{[]any{"EXPIRE", "k", "300", "LT"}, false, 200 * time.Second},
+		{[]any{"PEXPIRE", "k", "150000", "LT"}, true, 150 * time.Second},
+		{[]any{"EXPIRE", "k", "120", "XX"}, true, 120 * time.Second},
+		{[]any{"EXPIRE", "absent", "10", "NX"}, false, 120 * time.Second},
+	} {
+		if got, err := c.Do(ctx(), step.args...).Bool(); err != nil || got != step.want {
+			t.Fatalf("%v: %v %v, want %v", step.args, got, err, step.want)
+		}
+		if got := ttl(); got != step.ttl {
+			t.Fatalf("after %v: TTL %v, want %v", step.args, got, step.ttl)
+		}
+	}
+	if ok, err := c.ExpireNX(ctx(), "k", time.Minute).Result(); err != nil || ok { // go-redis's own
+		t.Fatalf("ExpireNX: %v %v", ok, err)
+	}
+	c.Persist(ctx(), "k")
+	if ok, err := c.Do(ctx(), "PEXPIRE", "k", "5000", "lt").Bool(); err != nil || !ok {
+		t.Fatalf("PEXPIRE LT on a key without TTL: %v %v", ok, err)
+	}
+	if ok, err := c.Do(ctx(), "EXPIRE", "k", "60", "XX", "GT").Bool(); err != nil || !ok {
+		t.Fatalf("EXPIRE XX GT: %v %v", ok, err)
+	}
+	rev := e.node.FSM().State().Revision()
+	for _, tc := range []struct {
+		args []any
+		want string
+	}{
+		{[]any{"EXPIRE", "k", "10", "NX", "XX"}, "ERR NX and XX, GT or LT options at the same time are not compatible"},
+		{[]any{"EXPIRE", "k", "10", "GT", "NX"}, "ERR NX and XX, GT or LT options at the same time are not compatible"},
+		{[]any{"EXPIRE", "k", "10", "GT", "LT"}, "ERR GT and LT options at the same time are not compatible"},
+		{[]any{"PEXPIRE", "k", "10000", "SOON"}, "ERR Unsupported option SOON"},
+		{[]any{"EXPIRE", "k", "ten", "NX"}, "ERR value is not an integer or out of range"},
+		{[]any{"EXPIRE", "k"}, "ERR wrong number of arguments for 'expire' command"},
+	} {
+		wantErr(t, c.Do(ctx(), tc.args...).Err(), tc.want)
+	}
+	if got := e.node.FSM().State().Revision(); got != rev {
+		t.Fatalf("refused EXPIREs moved the revision by %d", got-rev)
+	}
+}
