@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -63,14 +64,17 @@ const (
 
 // scanner follows the frames of one connection's input.
 type scanner struct {
-	lim   limits
-	st    int
-	hdr   []byte // header bytes after the marker, up to the LF
-	left  int64  // bulk bytes left (stBulkData) or elements left
-	data  int64  // bulk bytes left in the current bulk string
-	cmd   int64  // bytes of the current command so far
-	line  []byte // the current inline line
-	quote bool   // scanning state of inline quoting, see checkInline
+	lim  limits
+	st   int
+	hdr  []byte // header bytes after the marker, up to the LF
+	left int64  // bulk bytes left (stBulkData) or elements left
+	data int64  // bulk bytes left in the current bulk string
+	cmd  int64  // bytes of the current command so far
+	line []byte // the current inline line
+	// inl are the inline lines of the last scan (inline.go), lineFrom
+	// where the current one starts in its input.
+	inl      []inlineSpan
+	lineFrom int
 	// one stops the scan at the end of the first command (see guardConn).
 	one bool
 }
@@ -79,6 +83,12 @@ type scanner struct {
 // less than len(p), err says what is wrong with p[ok], or, when err is nil,
 // one is set and a command ended at p[ok-1].
 func (s *scanner) scan(p []byte) (ok int, err error) {
+	s.inl, s.lineFrom = s.inl[:0], 0
+	defer func() {
+		if s.st == stInline && ok > s.lineFrom { // a line not (yet) complete
+			s.inl = append(s.inl, inlineSpan{from: s.lineFrom, to: ok})
+		}
+	}()
 	for i := 0; i < len(p); {
 		c := p[i]
 		if s.st != stStart && s.st != stInline {
@@ -92,7 +102,7 @@ func (s *scanner) scan(p []byte) (ok int, err error) {
 			if c == '*' {
 				s.st, s.cmd, s.hdr = stArrayHdr, 1, s.hdr[:0]
 			} else {
-				s.st, s.line = stInline, s.line[:0]
+				s.st, s.line, s.lineFrom = stInline, s.line[:0], i
 				continue // the byte belongs to the line
 			}
 		case stArrayHdr, stBulkHdr:
@@ -166,9 +176,11 @@ func (s *scanner) scan(p []byte) (ok int, err error) {
 				if len(line) > 0 && line[len(line)-1] == '\r' {
 					line = line[:len(line)-1]
 				}
-				if err := checkInline(line); err != nil {
+				args, err := splitInline(line)
+				if err != nil {
 					return i, err
 				}
+				s.inl = append(s.inl, inlineSpan{from: s.lineFrom, to: i + 1, cmd: appendCommand(nil, args)})
 				s.st = stStart
 				break
 			}
@@ -209,45 +221,6 @@ func headerValue(h []byte) (int64, bool) {
 	return n, err == nil
 }
 
-var errUnbalancedQuotes = protoErr("unbalanced quotes in request")
-
-// checkInline refuses what redcon's inline parser refuses: a quote that
-// does not start an argument, a closing quote not followed by a space or
-// the end of the line, and a quote left open.
-func checkInline(line []byte) error {
-	var quote, escape, afterQuote bool
-	var q byte
-	argStart := true
-	for _, c := range line {
-		switch {
-		case afterQuote:
-			if c != ' ' {
-				return errUnbalancedQuotes
-			}
-			afterQuote, argStart = false, true
-		case !quote && c == ' ':
-			argStart = true
-		case !quote && (c == '"' || c == '\''):
-			if !argStart {
-				return errUnbalancedQuotes
-			}
-			quote, q = true, c
-		case !quote:
-			argStart = false
-		case escape:
-			escape = false
-		case c == q:
-			quote, afterQuote = false, true
-		case c == '\\':
-			escape = true
-		}
-	}
-	if quote {
-		return errUnbalancedQuotes
-	}
-	return nil
-}
-
 // guardConn passes a connection's input through the scanner.
 //
 // Before AUTH (access control on), the input goes through one command at
@@ -266,6 +239,7 @@ type guardConn struct {
 	authed  atomic.Bool
 	held    []byte // input read but not yet handed over
 	heldErr error  // the read error that came with held
+	out     []byte // output (inline lines made RESP) not yet handed over
 
 	wmu      sync.Mutex // one writer at a time: replies, or the rejection
 	rejected error      // set once a violation was found
@@ -278,6 +252,23 @@ func (g *guardConn) Authenticated() { g.authed.Store(true) }
 var errRejected = errors.New("resp: connection closed after a protocol error")
 
 func (g *guardConn) Read(p []byte) (int, error) {
+	for {
+		n, err := g.read(p)
+		if n > 0 || err != nil || len(p) == 0 {
+			return n, err
+		}
+		// Only part of an inline line came: nothing for redcon yet.
+	}
+}
+
+func (g *guardConn) read(p []byte) (int, error) {
+	if len(g.out) > 0 {
+		n := copy(p, g.out)
+		if g.out = g.out[n:]; len(g.out) == 0 {
+			g.out = nil
+		}
+		return n, nil
+	}
 	if g.rejected != nil {
 		g.reject()
 		return 0, errRejected
@@ -304,32 +295,53 @@ func (g *guardConn) Read(p []byte) (int, error) {
 		g.sc.lim = limits{bulk: min(g.lim.bulk, preAuth.bulk), array: min(g.lim.array, preAuth.array), command: min(g.lim.command, preAuth.command)}
 	}
 	ok, verr := g.sc.scan(p[:n])
-	if verr == nil {
-		if ok < n { // one command: keep the rest for the next Read
-			g.held = append(append([]byte(nil), p[ok:n]...), g.held...)
-			if err != nil {
-				g.heldErr = err
-			}
-			return ok, nil
+	if verr == nil && ok < n { // one command: keep the rest for the next Read
+		g.held = append(append([]byte(nil), p[ok:n]...), g.held...)
+		if err != nil {
+			g.heldErr = err
 		}
-		return n, err
+		err = nil
+	}
+	m := g.deliver(p, ok)
+	if verr == nil {
+		return m, err
 	}
 	g.rejected = verr
-	if ok > 0 {
-		return ok, nil // the commands before the violation go first
+	if m > 0 {
+		return m, nil // the commands before the violation go first
 	}
 	g.reject()
 	return 0, errRejected
 }
 
+// deliver puts in p what redcon gets for the first ok bytes of p, just
+// scanned (inline lines become RESP commands), and keeps what does not
+// fit for the next Read; it returns the bytes put in p.
+func (g *guardConn) deliver(p []byte, ok int) int {
+	if len(g.sc.inl) == 0 {
+		return ok
+	}
+	out := g.sc.output(p, ok)
+	m := copy(p, out)
+	g.out = append(g.out, out[m:]...)
+	return m
+}
+
 // reject answers the protocol error. The caller (redcon's loop, or the
-// pub/sub reader) then closes the connection.
+// pub/sub reader) then closes the connection. What the client had already
+// sent is read first (briefly, and a bounded amount): closing a socket
+// with unread input resets the connection, which may lose the answer.
 func (g *guardConn) reject() {
 	g.wmu.Lock()
-	defer g.wmu.Unlock()
 	_ = g.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = g.Conn.Write([]byte("-ERR " + g.rejected.Error() + "\r\n"))
+	g.wmu.Unlock()
+	_ = g.Conn.SetReadDeadline(time.Now().Add(rejectDrain))
+	_, _ = io.Copy(io.Discard, io.LimitReader(g.Conn, maxInline))
 }
+
+// rejectDrain bounds how long reject reads what the client already sent.
+const rejectDrain = 100 * time.Millisecond
 
 func (g *guardConn) Write(p []byte) (int, error) {
 	g.wmu.Lock()

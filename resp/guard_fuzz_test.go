@@ -13,10 +13,11 @@ import (
 // decides which bytes of a connection redcon may parse, so it must never
 // accept past a violation, and must accept everything when it finds none.
 // Where a read ends must not matter: the input in one piece and in two
-// gives the same bytes accepted and the same error. And redcon must parse
-// what the guard accepts without an error (the guard's rules are redcon's
-// or stricter): an error there would make redcon drop the good commands
-// read with it, which the guard exists to prevent.
+// gives the same bytes accepted, the same output and the same error. And
+// redcon must parse what the guard hands it (the accepted bytes, inline
+// lines made RESP commands) without an error: an error there would make
+// redcon drop the good commands read with it, which the guard exists to
+// prevent.
 //
 //	go test -run '^$' -fuzz FuzzScanner -fuzztime 1m -fuzzminimizetime 5s ./resp/
 func FuzzScanner(f *testing.F) {
@@ -33,6 +34,8 @@ func FuzzScanner(f *testing.F) {
 		"a\"b\n",
 		"a\"b\" c\n",
 		"\"a\"b\n",
+		"SET a\tb \"\\x41\\x4g\" 'c\\'d' e\"f g\"\r\n",
+		"\x00PING\n  \v\n",
 	} {
 		f.Add([]byte(s), uint16(3))
 	}
@@ -43,24 +46,27 @@ func FuzzScanner(f *testing.F) {
 		if ok < 0 || ok > len(in) || (err == nil && ok != len(in)) {
 			t.Fatalf("scan(%q) = %d, %v", in, ok, err)
 		}
+		out := string(whole.output(in, ok))
 
 		k := int(split) % (len(in) + 1)
 		parts := scanner{lim: lim}
 		ok2, err2 := parts.scan(in[:k])
+		out2 := string(parts.output(in[:k], ok2))
 		if err2 == nil {
 			var m int
 			m, err2 = parts.scan(in[k:])
+			out2 += string(parts.output(in[k:], m))
 			ok2 = k + m
 		}
-		if ok2 != ok || fmt.Sprint(err2) != fmt.Sprint(err) {
-			t.Fatalf("%q: whole %d, %v; split at %d: %d, %v", in, ok, err, k, ok2, err2)
+		if ok2 != ok || fmt.Sprint(err2) != fmt.Sprint(err) || out2 != out {
+			t.Fatalf("%q: whole %d, %v, %q; split at %d: %d, %v, %q", in, ok, err, out, k, ok2, err2, out2)
 		}
 
-		rd := redcon.NewReader(bytes.NewReader(in[:ok]))
+		rd := redcon.NewReader(bytes.NewReader([]byte(out)))
 		for {
 			if _, rerr := rd.ReadCommands(); rerr != nil {
 				if rerr != io.EOF {
-					t.Fatalf("the guard accepted %q, which redcon refuses: %v", in[:ok], rerr)
+					t.Fatalf("the guard handed redcon %q (of %q), which redcon refuses: %v", out, in[:ok], rerr)
 				}
 				break
 			}

@@ -48,7 +48,8 @@ func TestMalformedFrames(t *testing.T) {
 		{"array over the limit", "*9\r\n$3\r\nDEL\r\n", "invalid multibulk length (9 elements; the limit is 8)"},
 		{"command over the limit", "*3\r\n$3\r\nSET\r\n$3\r\nbad\r\n$5000\r\n" + strings.Repeat("x", 5000) + "\r\n", "command of more than 4096 bytes"},
 		{"unbalanced quotes", "SET bad \"x\r\n", "unbalanced quotes in request"},
-		{"quote inside an argument", "SET bad a\"x\"\r\n", "unbalanced quotes in request"},
+		{"text after a closing quote", "SET bad \"x\"y\r\n", "unbalanced quotes in request"},
+		{"text after a closing single quote", "SET bad 'x'y\r\n", "unbalanced quotes in request"},
 		{"inline too big", "SET bad " + strings.Repeat("x", 70<<10), "too big inline request"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -185,5 +186,65 @@ func TestLimitsBeforeAuth(t *testing.T) {
 	}
 	if v, ok := e.value("/big"); !ok || v != big {
 		t.Fatalf("/big after AUTH: %d bytes, %v", len(v), ok)
+	}
+}
+
+// TestInlineCommands: an inline command (a line typed into telnet) is
+// split as Redis splits it (sdssplitargs). redcon's own parser split on
+// spaces only, read no \xHH escape, read escapes inside single quotes,
+// and refused a quote opening inside an argument, closing the connection.
+func TestInlineCommands(t *testing.T) {
+	t.Parallel()
+	auth := &testAuth{tokens: map[string]testIdentity{"root": {read: []string{"/"}, write: []string{"/"}, admin: true}}}
+	for _, withAuth := range []bool{false, true} {
+		e := newEnvWith(t, func(c *Config) {
+			if withAuth {
+				c.Auth = auth
+			}
+		})
+		lines := "SET t1\tv1\r\n" + // a tab separates
+			"SET t2 \"\\x41\\x42\\n\\\"\"\r\n" + // hex and other escapes in double quotes
+			"SET t3 'a\\nb'\r\n" + // none in single quotes…
+			"SET t4 'it\\'s'\r\n" + // …but \'
+			"SET t5 a\"b c\"\r\n" + // a quote may open inside an argument
+			"   \r\n" + // a blank line is no command
+			"  PING  \n" +
+			"SET t6 \"\" \r\n" +
+			"QUIT\r\n"
+		want := "+OK\r\n+OK\r\n+OK\r\n+OK\r\n+OK\r\n+PONG\r\n+OK\r\n+OK\r\n"
+		if withAuth {
+			lines, want = "AUTH root\r\n"+lines, "+OK\r\n"+want
+		}
+		if got := exchange(t, e.dial(), lines); got != want {
+			t.Fatalf("auth %v: answer %q, want %q", withAuth, got, want)
+		}
+		for k, v := range map[string]string{"/t1": "v1", "/t2": "AB\n\"", "/t3": `a\nb`, "/t4": "it's", "/t5": "ab c", "/t6": ""} {
+			if got, ok := e.value(k); !ok || got != v {
+				t.Errorf("auth %v: %s = %q %v, want %q", withAuth, k, got, ok, v)
+			}
+		}
+		// Trickled a byte at a time, and a line longer than a read.
+		c := e.dial()
+		long := strings.Repeat("x", 10_000)
+		raw := "SET t7 'a b'\r\nSET t8 " + long + "\r\nQUIT\r\n"
+		if withAuth {
+			raw = "AUTH root\r\n" + raw
+		}
+		for i := range len(raw) {
+			if _, err := c.Write([]byte{raw[i]}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got, _ := io.ReadAll(c)
+		if w := strings.Repeat("+OK\r\n", strings.Count(raw, "\n")); string(got) != w {
+			t.Fatalf("auth %v, trickled: %q, want %q", withAuth, got, w)
+		}
+		if v, _ := e.value("/t7"); v != "a b" {
+			t.Fatalf("trickled t7 = %q", v)
+		}
+		if v, _ := e.value("/t8"); v != long {
+			t.Fatalf("t8: %d bytes", len(v))
+		}
 	}
 }
