@@ -303,3 +303,34 @@ func TestAddingAVoterThatDoesNotAnswerIsRefused(t *testing.T) {
 		t.Fatalf("put after adding a non-voter: %v", err)
 	}
 }
+
+// Removing the leader works from any member and answers what happened, as
+// etcd's MemberRemove does: the removal commits (the others elect a new
+// leader, the old one stops), so the answer is success, not an unknown
+// outcome. Asked of a follower, the request travels to the leader, which
+// shuts its raft down right after committing its own removal.
+func TestRemovingTheLeaderAnswersSuccess(t *testing.T) {
+	for _, through := range []string{"follower", "leader"} {
+		t.Run(through, func(t *testing.T) {
+			nodes := startTrio(t)
+			old := nodes[0]
+			asked := old
+			if through == "follower" {
+				asked = nodes[1]
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := asked.RemoveMember(ctx, old.ID()); err != nil {
+				t.Fatalf("removing the leader through the %s: %v, want success", through, err)
+			}
+			testutil.Eventually(t, 15*time.Second, "a new leader without n1", func() bool {
+				for _, n := range nodes[1:] {
+					if n.IsLeader() && n.Ready() == nil {
+						return !slices.Contains(configIDs(t, n), old.ID())
+					}
+				}
+				return false
+			})
+		})
+	}
+}

@@ -33,6 +33,9 @@ const (
 	peerHandshakeTimeout = 10 * time.Second
 	// peerDefaultTimeout bounds a request that carries no timeout.
 	peerDefaultTimeout = 30 * time.Second
+	// peerCloseWait bounds how long close waits for the answers of the
+	// requests in flight to be written before it closes the connections.
+	peerCloseWait = 2 * time.Second
 )
 
 // peerHandler serves the requests; *Node implements it.
@@ -99,7 +102,12 @@ func (s *peerServer) serve(c net.Conn) {
 	}()
 }
 
-// close closes every connection and waits for their requests to end.
+// close stops reading requests, ends those in flight (their context is
+// cancelled), writes their answers and then closes every connection. An
+// answer already made reaches the follower: a leader that stops right
+// after carrying out a request (one that committed its own removal, say)
+// must not turn its success into an unknown outcome. Connections whose
+// answers are not written within peerCloseWait are closed anyway.
 func (s *peerServer) close() {
 	s.mu.Lock()
 	if s.closed {
@@ -110,10 +118,27 @@ func (s *peerServer) close() {
 	s.closed = true
 	close(s.stop)
 	for c := range s.conns {
+		_ = c.SetReadDeadline(time.Now()) // the reader stops; the writer goes on
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(peerCloseWait)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	}
+	s.mu.Lock()
+	for c := range s.conns {
 		c.Close()
 	}
 	s.mu.Unlock()
-	s.wg.Wait()
+	<-done
 }
 
 func (s *peerServer) handshake(c net.Conn) error {
@@ -131,7 +156,9 @@ func (s *peerServer) handshake(c net.Conn) error {
 	return c.SetDeadline(time.Time{})
 }
 
-// run serves one connection until it fails or the server closes.
+// run serves one connection until it fails or the server closes. When
+// the reader stops, the requests in flight are cancelled, and the writer
+// sends their answers before the connection closes.
 func (s *peerServer) run(c net.Conn) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -144,13 +171,15 @@ func (s *peerServer) run(c net.Conn) {
 	}()
 	cw := &connWriter{c: c, w: bufio.NewWriterSize(c, peerBufSize)}
 	out := make(chan []byte, 1024)
-	var writer sync.WaitGroup
-	writer.Add(1)
+	dead := make(chan struct{}) // closed when the writer failed: answers have nowhere to go
+	writerDone := make(chan struct{})
 	go func() {
-		defer writer.Done()
-		s.writeLoop(ctx, cw, out)
-		cancel()
-		c.Close() // unblocks the reader
+		defer close(writerDone)
+		if !s.writeLoop(cw, out) {
+			close(dead)
+			cancel()
+			c.Close() // unblocks the reader
+		}
 	}()
 	b := newBudget(peerInflightBytes)
 	var reqWG sync.WaitGroup
@@ -158,8 +187,14 @@ func (s *peerServer) run(c net.Conn) {
 		cancel()
 		b.close()
 		reqWG.Wait()
-		writer.Wait()
+		close(out)
+		<-writerDone
 	}()
+	select {
+	case <-s.stop:
+		return // closed during the handshake, which cleared the read deadline
+	default:
+	}
 	r := bufio.NewReaderSize(c, peerBufSize)
 	for {
 		frame, err := readFrame(r, s.maxFrame)
@@ -185,7 +220,7 @@ func (s *peerServer) run(c net.Conn) {
 			resp := s.do(ctx, req)
 			select {
 			case out <- resp:
-			case <-ctx.Done():
+			case <-dead:
 			}
 		}()
 	}
@@ -302,15 +337,14 @@ func (s *peerServer) answer(parent context.Context, req request) []byte {
 	return appendResponse(nil, statusOK, req.id, payload)
 }
 
-// writeLoop sends answers, as many as are ready in one flush.
-func (s *peerServer) writeLoop(ctx context.Context, cw *connWriter, out <-chan []byte) {
+// writeLoop sends answers, as many as are ready in one flush, until out
+// is closed (true) or a write fails (false).
+func (s *peerServer) writeLoop(cw *connWriter, out <-chan []byte) bool {
 	var frames [][]byte
 	for {
-		var frame []byte
-		select {
-		case frame = <-out:
-		case <-ctx.Done():
-			return
+		frame, ok := <-out
+		if !ok {
+			return true
 		}
 		frames = drainFrames(append(frames[:0], frame), out)
 		if len(frames) == 1 {
@@ -320,7 +354,7 @@ func (s *peerServer) writeLoop(ctx context.Context, cw *connWriter, out <-chan [
 			frames = drainFrames(frames, out)
 		}
 		if err := cw.send(frames...); err != nil {
-			return
+			return false
 		}
 		clear(frames)
 	}
@@ -335,7 +369,10 @@ func drainFrames(frames [][]byte, out <-chan []byte) [][]byte {
 	}
 	for n < peerWriteBatch {
 		select {
-		case f := <-out:
+		case f, ok := <-out:
+			if !ok {
+				return frames
+			}
 			frames = append(frames, f)
 			n += len(f)
 		default:
