@@ -68,7 +68,9 @@ type MemberStatus struct {
 }
 
 // ClusterStatusResponse answers GET /v1/cluster/status: every member of
-// the configuration (with ?local=true: the answering member only).
+// the configuration, and the answering member last (without a raft
+// address) when it is not in it (with ?local=true: the answering member
+// only).
 type ClusterStatusResponse struct {
 	Member  string         `json:"member"` // the member that answered
 	Members []MemberStatus `json:"members"`

@@ -108,15 +108,22 @@ func (s *Server) clusterStatus(c *gin.Context) {
 	resp.Members = make([]api.MemberStatus, len(info.Members))
 	auth := c.GetHeader("Authorization")
 	var wg sync.WaitGroup
+	inConfig := false
 	for i, m := range info.Members {
 		if m.ID == self.ID {
-			self.Member = memberOf(m)
+			self.Member, inConfig = memberOf(m), true
 			resp.Members[i] = self
 			continue
 		}
 		wg.Go(func() { resp.Members[i] = s.probePeer(ctx, memberOf(m), auth) })
 	}
 	wg.Wait()
+	// A member outside the configuration it answers for (waiting to be
+	// added, or removed) still reports itself, last and without a raft
+	// address: its readiness is what the caller asked it about.
+	if !inConfig {
+		resp.Members = append(resp.Members, self)
+	}
 	writeJSON(c, http.StatusOK, resp)
 }
 

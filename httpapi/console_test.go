@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"io/fs"
@@ -11,9 +12,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/rosterhq/roster/api"
+	"github.com/rosterhq/roster/internal/testutil"
 )
 
 // consoleFiles returns every embedded console file by name.
@@ -344,5 +347,37 @@ func (r response) decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decoding %s: %v", r.body, err)
+	}
+}
+
+// A member outside the configuration it answers for (here removed; or
+// waiting to be added) still reports itself in GET /v1/cluster/status:
+// its own readiness is what the caller asks it about, and it is not
+// ready. It comes last, without a raft address, after the members it
+// knows, and says what ?local=true says.
+func TestClusterStatusOfAMemberOutsideTheConfiguration(t *testing.T) {
+	envs := newClusterEnv(t, 3)
+	victim := envs[2]
+	if err := envs[0].node.RemoveMember(context.Background(), victim.node.ID()); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	testutil.Eventually(t, 20*time.Second, "the removed member knows it", victim.node.Removed)
+	var local, all api.ClusterStatusResponse
+	victim.doStr(http.MethodGet, "/v1/cluster/status?local=true", "").ok(t, 200, nil).decode(t, &local)
+	victim.doStr(http.MethodGet, "/v1/cluster/status", "").ok(t, 200, nil).decode(t, &all)
+	if len(local.Members) != 1 || local.Members[0].Ready || local.Members[0].Error == nil {
+		t.Fatalf("?local=true on the removed member: %+v", local)
+	}
+	if all.Member != victim.node.ID() || len(all.Members) != 3 {
+		t.Fatalf("status on the removed member: %+v, want the two members it knows and itself", all)
+	}
+	self := all.Members[2]
+	if self.ID != victim.node.ID() || self.RaftAddr != "" || self.Ready || self.Error == nil || self.Error.Code != local.Members[0].Error.Code {
+		t.Fatalf("the removed member's own entry: %+v (error %+v), want it not ready as ?local=true says (%+v)", self, self.Error, local.Members[0].Error)
+	}
+	for _, m := range all.Members[:2] {
+		if m.ID == victim.node.ID() || m.RaftAddr == "" || !m.Reachable {
+			t.Errorf("member %+v", m)
+		}
 	}
 }

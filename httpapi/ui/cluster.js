@@ -77,10 +77,13 @@ function render() {
     R.$('cluster-table').classList.remove('stale');
   }
   if (!last) return;
-  const ms = last.members;
   // A member waiting to be added (-bootstrap=false), or removed, is not in
-  // the configuration it answers for (often an empty one): say so.
-  const outside = !ms.some((m) => m.id === last.member);
+  // the configuration it answers for (often an empty one): it lists
+  // itself last, without a raft address. Say so, and show the
+  // configuration it knows.
+  const me = last.members.find((m) => m.id === last.member);
+  const outside = !me || !me.raft_addr;
+  const ms = outside ? last.members.filter((m) => m !== me) : last.members;
   if (outside && !failure) {
     R.notice(notice, 'warn', `This member (${last.member}) is not in the cluster's configuration.`,
       'It is waiting to be added (started with -bootstrap=false), or it was removed; the members below are the configuration it knows.');
@@ -88,7 +91,7 @@ function render() {
   const leader = ms.find((m) => m.leader);
   const leaderView = leader && ms.find((m) => m.id === leader.id && m.reachable);
   const ready = ms.filter((m) => m.ready).length;
-  const self = ms.find((m) => m.id === last.member) || {};
+  const self = me || {};
   const healthy = ms.length > 0 && ready === ms.length;
   R.$('cluster-stats').replaceChildren(
     stat('Leader', leader ? leader.id : 'none', leader ? '' : 'bad'),
