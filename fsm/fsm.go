@@ -35,7 +35,7 @@ type Config struct {
 	// checkpoint whose changes would take it past this size merges them
 	// into the state file's buckets instead. 0 means DefaultJournalBytes; a
 	// negative value turns the journal off (every checkpoint writes in
-	// place).
+	// place). At most MaxJournalBytes.
 	JournalBytes int
 	// WatchHistoryBytes bounds the keys and values those events hold
 	// (default DefaultWatchHistoryBytes).
@@ -121,6 +121,9 @@ func Open(cfg Config) (*FSM, error) {
 	}
 	if cfg.JournalBytes == 0 {
 		cfg.JournalBytes = DefaultJournalBytes
+	}
+	if cfg.JournalBytes > MaxJournalBytes {
+		return nil, invalid("journal bound of %d bytes: at most %d (a checkpoint's changes are one bbolt value)", cfg.JournalBytes, MaxJournalBytes)
 	}
 	db, err := openDB(cfg.Path, cfg.NoSync)
 	if err != nil {

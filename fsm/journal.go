@@ -32,6 +32,13 @@ var bucketJournal = []byte("journal")
 // rate a merge every few seconds, and little to replay on a restart.
 const DefaultJournalBytes = 16 << 20
 
+// MaxJournalBytes is the largest Config.JournalBytes. One checkpoint's
+// changes go into the journal as one bbolt value, which bbolt refuses
+// beyond 2 GiB; with a bound above that, a burst of large values would
+// make a checkpoint fail, stop the state machine, and fail again after
+// every restart, since the first checkpoint then holds the whole replay.
+const MaxJournalBytes = 1 << 30
+
 // A journal value is a run of records, each: the kind (one byte), the
 // record key (varint length, bytes), whether the record exists (one byte,
 // 1 or 0) and, when it does, its stored form (varint length, bytes).

@@ -3,6 +3,7 @@ package fsm
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -231,4 +232,24 @@ func FuzzJournalValue(f *testing.F) {
 			t.Fatalf("decoded %v, re-encoded and decoded %v", o.recs, o2.recs)
 		}
 	})
+}
+
+// TestJournalBoundAboveBboltsValueLimitRefused: a checkpoint's changes go
+// into the journal as one bbolt value, which bbolt refuses beyond 2 GiB, so
+// a bound that lets a value grow that far is refused at Open (it used to
+// be taken, and a burst of large values then stopped the state machine at
+// every checkpoint, after every restart too).
+func TestJournalBoundAboveBboltsValueLimitRefused(t *testing.T) {
+	dir := t.TempDir()
+	if f, err := Open(Config{Path: filepath.Join(dir, "a.db"), NoSync: true, JournalBytes: MaxJournalBytes + 1}); err == nil {
+		f.Close()
+		t.Fatalf("a journal bound of %d bytes was taken", MaxJournalBytes+1)
+	} else if !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("refused with %v, want ErrInvalidArgument", err)
+	}
+	f, err := Open(Config{Path: filepath.Join(dir, "b.db"), NoSync: true, JournalBytes: MaxJournalBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
 }

@@ -355,6 +355,8 @@ func parseConfig(args []string, env environment) (Config, error) {
 	switch {
 	case rc.CheckpointJournal < 0:
 		check(fmt.Errorf("-checkpoint-journal %d: must not be negative", rc.CheckpointJournal))
+	case rc.CheckpointJournal > fsm.MaxJournalBytes:
+		check(fmt.Errorf("-checkpoint-journal %d: at most %d (a checkpoint's changes go into the journal as one bbolt value, which bbolt caps at 2 GiB)", rc.CheckpointJournal, fsm.MaxJournalBytes))
 	case rc.CheckpointJournal == 0:
 		rc.CheckpointJournal = -1 // the registry's "off"; its 0 is "default"
 	}

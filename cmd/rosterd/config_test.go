@@ -300,6 +300,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"zero checkpoint interval", []string{"-checkpoint-interval", "0s"}, nil, "-checkpoint-interval 0s: must be positive"},
 		{"zero checkpoint entries", []string{"-checkpoint-entries", "0"}, nil, "-checkpoint-entries 0"},
 		{"negative checkpoint journal", []string{"-checkpoint-journal", "-1"}, nil, "-checkpoint-journal -1: must not be negative"},
+		{"checkpoint journal too large", []string{"-checkpoint-journal", "1073741825"}, nil, "-checkpoint-journal 1073741825: at most 1073741824"},
 		{"negative keep-alive linger", []string{"-keepalive-linger", "-1ms"}, nil, "-keepalive-linger -1ms: must be 0 to 100ms"},
 		{"keep-alive linger too long", []string{"-keepalive-linger", "1s"}, nil, "-keepalive-linger 1s: must be 0 to 100ms"},
 		{"negative history", []string{"-watch-history", "-1"}, nil, "-watch-history -1"},
