@@ -3,7 +3,9 @@ package resp
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
+	"time"
 
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/registry"
@@ -102,15 +104,18 @@ func readExists(_ *session, args [][]byte) (func(*fsm.State) reply, error) {
 
 // setArgs are SET's options.
 type setArgs struct {
-	key    string
-	value  []byte
-	ttl    int64 // seconds; 0: no lease (SET drops any lease, like Redis)
-	nx, xx bool
-	get    bool
-	unit   string // "ex" or "px" when a TTL was given
+	key     string
+	value   []byte
+	ttl     int64 // seconds; 0: no lease (SET drops any lease, like Redis)
+	nx, xx  bool
+	get     bool
+	unit    string // "ex", "px", "exat" or "pxat" when a TTL was given
+	keepTTL bool   // KEEPTTL: the key keeps its lease
 }
 
-func parseSet(args [][]byte) (setArgs, error) {
+// parseSet reads SET's arguments; now is the time EXAT and PXAT count
+// from.
+func parseSet(args [][]byte, now time.Time) (setArgs, error) {
 	var a setArgs
 	var err error
 	if a.key, err = rosterKey(args[1]); err != nil {
@@ -128,8 +133,13 @@ func parseSet(args [][]byte) (setArgs, error) {
 			a.nx, a.xx = opt == "nx", opt == "xx"
 		case "get":
 			a.get = true
-		case "ex", "px":
-			if (a.unit != "" && a.unit != opt) || i+1 >= len(args) {
+		case "keepttl":
+			if a.unit != "" {
+				return a, errSyntax
+			}
+			a.keepTTL = true
+		case "ex", "px", "exat", "pxat":
+			if (a.unit != "" && a.unit != opt) || a.keepTTL || i+1 >= len(args) {
 				return a, errSyntax
 			}
 			i++
@@ -137,15 +147,33 @@ func parseSet(args [][]byte) (setArgs, error) {
 			if err != nil {
 				return a, err
 			}
-			if a.ttl, err = leaseTTL(n, opt == "px"); err != nil {
+			if a.ttl, err = setTTL(opt, n, now); err != nil {
 				return a, err
 			}
 			a.unit = opt
 		default:
-			return a, errSyntax // EXAT, PXAT, KEEPTTL: not supported
+			return a, errSyntax
 		}
 	}
 	return a, nil
+}
+
+// setTTL is the lease TTL of SET's EX, PX, EXAT or PXAT n: an absolute
+// time (a Unix time in seconds or milliseconds) counts from now.
+func setTTL(unit string, n int64, now time.Time) (int64, error) {
+	switch unit {
+	case "ex":
+		return leaseTTL(n, false)
+	case "px":
+		return leaseTTL(n, true)
+	}
+	if n <= 0 || (unit == "exat" && n > math.MaxInt64/1000) {
+		return 0, errExpireTime
+	}
+	if unit == "exat" {
+		n *= 1000
+	}
+	return leaseTTL(n-now.UnixMilli(), true)
 }
 
 // leaseTTL turns an expire time into a lease TTL in whole seconds:
@@ -165,12 +193,13 @@ func leaseTTL(n int64, ms bool) (int64, error) {
 	return n, nil
 }
 
-// command is the write of a SET: a put, or with a TTL a Txn granting a
-// lease (named after the key) and putting the key on it. casRev applies
-// when hasCAS. The lease the key leaves goes when it has no keys left
-// (fsm.Put.DropOldLease), as every write of this port asks.
-func (a setArgs) command(hasCAS bool, casRev int64) fsm.Command {
-	put := fsm.Put{Key: a.key, Value: a.value, HasCAS: hasCAS, CAS: casRev, DropOldLease: true}
+// command is the write of a SET: a put (on lease, the key's own with
+// KEEPTTL), or with a TTL a Txn granting a lease (named after the key)
+// and putting the key on it. casRev applies when hasCAS. The lease the
+// key leaves goes when it has no keys left (fsm.Put.DropOldLease), as
+// every write of this port asks.
+func (a setArgs) command(hasCAS bool, casRev, lease int64) fsm.Command {
+	put := fsm.Put{Key: a.key, Value: a.value, Lease: lease, HasCAS: hasCAS, CAS: casRev, DropOldLease: true}
 	if a.unit == "" {
 		return put
 	}
@@ -188,22 +217,23 @@ func prevOf(r fsm.Result) *fsm.KV {
 
 // setGets: SET … GET answers the old value, a read.
 func setGets(args [][]byte) bool {
-	a, err := parseSet(args)
+	a, err := parseSet(args, time.Now())
 	return err == nil && a.get
 }
 
-// SET key value [EX s|PX ms] [NX|XX] [GET]
+// SET key value [EX s|PX ms|EXAT t|PXAT ms-t|KEEPTTL] [NX|XX] [GET]
 func writeSet(s *session, args [][]byte) (writeOp, error) {
-	a, err := parseSet(args)
+	a, err := parseSet(args, time.Now())
 	if err != nil {
 		return writeOp{}, err
 	}
-	if a.xx || (a.nx && a.get) {
-		// The condition needs the key's current state: read, then write
-		// comparing its mod revision, again if it changed meanwhile.
+	if a.xx || (a.nx && a.get) || (a.keepTTL && !a.nx) {
+		// The condition, or the lease to keep, needs the key's current
+		// state: read, then write comparing its mod revision, again if it
+		// changed meanwhile.
 		return writeOp{alone: func(ctx context.Context) reply { return s.setChecked(ctx, a) }}, nil
 	}
-	return writeOp{cmd: a.command(a.nx, 0), done: func(r registry.BatchResult) reply {
+	return writeOp{cmd: a.command(a.nx, 0, 0), done: func(r registry.BatchResult) reply {
 		switch {
 		case a.nx && isCAS(r.Err):
 			return nullReply // the key exists: not set
@@ -223,7 +253,7 @@ func writeSet(s *session, args [][]byte) (writeOp, error) {
 // PERSIST against a key that keeps changing.
 const casAttempts = 10
 
-// setChecked runs SET … XX, and SET … NX GET.
+// setChecked runs SET … XX, SET … NX GET and SET … KEEPTTL.
 func (s *session) setChecked(ctx context.Context, a setArgs) reply {
 	b := s.srv.b
 	for range casAttempts {
@@ -238,13 +268,17 @@ func (s *session) setChecked(ctx context.Context, a setArgs) reply {
 		case a.nx && exists: // NX GET: not set; the old value
 			return bulk(kv.Value)
 		}
-		var rev int64
+		var rev, lease int64
 		if exists {
 			rev = kv.ModRevision
+			if a.keepTTL {
+				lease = kv.Lease
+			}
 		}
-		_, err = s.writeOne(ctx, a.command(true, rev))
+		_, err = s.writeOne(ctx, a.command(true, rev, lease))
 		switch {
-		case isCAS(err):
+		case isCAS(err), lease != 0 && errors.Is(err, fsm.ErrLeaseNotFound):
+			// Changed meanwhile, or its lease is expiring (the key with it).
 			continue
 		case err != nil:
 			return errReply(err)

@@ -107,7 +107,7 @@ func TestCommandErrors(t *testing.T) {
 		{[]any{"SET", "k", "v", "NX", "XX"}, "ERR syntax error"},
 		{[]any{"SET", "k", "v", "EX", "10", "PX", "100"}, "ERR syntax error"},
 		{[]any{"SET", "k", "v", "EX"}, "ERR syntax error"},
-		{[]any{"SET", "k", "v", "KEEPTTL"}, "ERR syntax error"},
+		{[]any{"SET", "k", "v", "KEEPTTL", "PX", "5000"}, "ERR syntax error"},
 		{[]any{"SET", "k", "v", "EX", "ten"}, "ERR value is not an integer or out of range"},
 		{[]any{"SET", "k", "v", "EX", "1"}, "ERR invalid expire time"},
 		{[]any{"SET", "k", "v", "EX", "0"}, "ERR invalid expire time"},
@@ -282,5 +282,70 @@ func TestIncrTakesOnlyRedisIntegers(t *testing.T) {
 		if got, err := c.Incr(ctx(), "n").Result(); err != nil || got != want {
 			t.Errorf("INCR on %q: %d %v, want %d", v, got, err, want)
 		}
+	}
+}
+
+// TestSetKeepTTLAndAbsoluteExpiry: Redis 7's SET … KEEPTTL (go-redis's
+// redis.KeepTTL), EXAT and PXAT were refused as syntax errors.
+func TestSetKeepTTLAndAbsoluteExpiry(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	st := func() *fsm.State { return e.node.FSM().State() }
+	c.Set(ctx(), "k", "v1", 100*time.Second)
+	before, _ := st().Get("/k")
+	if err := c.Set(ctx(), "k", "v2", redis.KeepTTL).Err(); err != nil {
+		t.Fatalf("SET KEEPTTL: %v", err)
+	}
+	if kv, _ := st().Get("/k"); string(kv.Value) != "v2" || kv.Lease != before.Lease {
+		t.Fatalf("SET KEEPTTL: %+v (lease was %d)", kv, before.Lease)
+	}
+	if v, err := c.Do(ctx(), "SET", "k", "v3", "KEEPTTL", "XX", "GET").Text(); err != nil || v != "v2" {
+		t.Fatalf("SET KEEPTTL XX GET: %q %v", v, err)
+	}
+	if kv, _ := st().Get("/k"); string(kv.Value) != "v3" || kv.Lease != before.Lease {
+		t.Fatalf("SET KEEPTTL XX GET: %+v", kv)
+	}
+	if err := c.Set(ctx(), "plain", "v", redis.KeepTTL).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if ttl, _ := c.TTL(ctx(), "plain").Result(); ttl != -1 {
+		t.Fatalf("SET KEEPTTL of a new key: TTL %v", ttl)
+	}
+	if err := c.Do(ctx(), "SET", "k", "nx", "KEEPTTL", "NX").Err(); err != redis.Nil {
+		t.Fatalf("SET KEEPTTL NX of an existing key: %v", err)
+	}
+
+	now := time.Now()
+	for _, args := range [][]any{
+		{"SET", "at", "v", "EXAT", itoa(now.Add(100 * time.Second).Unix())},
+		{"SET", "pat", "v", "PXAT", itoa(now.Add(100 * time.Second).UnixMilli())},
+	} {
+		if err := c.Do(ctx(), args...).Err(); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		if ttl, err := c.TTL(ctx(), args[1].(string)).Result(); err != nil || ttl < 97*time.Second || ttl > 100*time.Second {
+			t.Fatalf("%v: TTL %v %v", args, ttl, err)
+		}
+	}
+	rev := st().Revision()
+	for _, tc := range []struct {
+		args []any
+		want string
+	}{
+		{[]any{"SET", "k", "v", "KEEPTTL", "EX", "10"}, "ERR syntax error"},
+		{[]any{"SET", "k", "v", "EX", "10", "KEEPTTL"}, "ERR syntax error"},
+		{[]any{"SET", "k", "v", "EX", "10", "EXAT", "1"}, "ERR syntax error"},
+		{[]any{"SET", "k", "v", "EXAT", itoa(now.Unix() + 100), "PXAT", "1"}, "ERR syntax error"},
+		{[]any{"SET", "k", "v", "EXAT", "0"}, "ERR invalid expire time"},
+		{[]any{"SET", "k", "v", "EXAT", itoa(now.Unix() - 10)}, "ERR invalid expire time"},
+		{[]any{"SET", "k", "v", "PXAT", "-5"}, "ERR invalid expire time"},
+		{[]any{"SET", "k", "v", "EXAT", "9223372036854775807"}, "ERR invalid expire time"},
+		{[]any{"SET", "k", "v", "PXAT", "soon"}, "ERR value is not an integer or out of range"},
+	} {
+		wantErr(t, c.Do(ctx(), tc.args...).Err(), tc.want)
+	}
+	if got := st().Revision(); got != rev {
+		t.Fatalf("refused SETs moved the revision by %d", got-rev)
 	}
 }
