@@ -37,6 +37,24 @@ func globPrefix(p string) (prefix string, plain bool) {
 // globMatch is Redis's glob matching (stringmatchlen) over bytes: '*', '?',
 // '[abc]', '[^a-z]' and '\' escapes.
 func globMatch(p, s string) bool {
+	var skipLonger bool
+	return globMatchAt(p, s, &skipLonger, 0)
+}
+
+// maxGlobNesting bounds the stars matched within one another, as Redis
+// does: a deeper pattern matches nothing.
+const maxGlobNesting = 1000
+
+// globMatchAt matches p against s at nesting stars deep. Once the rest of
+// the pattern after a star matched s at no position, no earlier star can
+// help by matching more (that would only start the rest later), so every
+// enclosing star gives up at once (skipLonger): without it, a pattern of
+// many stars against a long almost-matching key took exponential time
+// (Redis's CVE-2022-36021).
+func globMatchAt(p, s string, skipLonger *bool, nesting int) bool {
+	if nesting > maxGlobNesting {
+		return false
+	}
 	for len(p) > 0 {
 		switch p[0] {
 		case '*':
@@ -47,10 +65,14 @@ func globMatch(p, s string) bool {
 				return true
 			}
 			for i := 0; i <= len(s); i++ {
-				if globMatch(p[1:], s[i:]) {
+				if globMatchAt(p[1:], s[i:], skipLonger, nesting+1) {
 					return true
 				}
+				if *skipLonger {
+					return false
+				}
 			}
+			*skipLonger = true
 			return false
 		case '?':
 			if len(s) == 0 {

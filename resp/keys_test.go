@@ -317,3 +317,48 @@ func TestExpireOptions(t *testing.T) {
 		t.Fatalf("refused EXPIREs moved the revision by %d", got-rev)
 	}
 }
+
+// TestGlobMatchIsNotExponential: a pattern of many stars against a long
+// key that almost matches took time exponential in the stars (Redis's
+// CVE-2022-36021): one KEYS, SCAN … MATCH or PSUBSCRIBE held a core
+// for ever, past the request timeout. Matching now gives up on longer
+// matches of earlier stars once the rest failed everywhere, as Redis does,
+// and bounds its nesting.
+func TestGlobMatchIsNotExponential(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	key := "svc/" + strings.Repeat("a", 1000)
+	c.Set(ctx(), key, "v", 0)
+	pattern := "svc/" + strings.Repeat("*a", 30) + "*b"
+	done := make(chan error, 1)
+	go func() {
+		keys, err := c.Keys(ctx(), pattern).Result()
+		if err == nil && len(keys) != 0 {
+			err = fmt.Errorf("KEYS matched %d keys", len(keys))
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("KEYS with 31 stars over a 1,000-byte key still running after 5 s")
+	}
+	for _, tc := range []struct {
+		p, s string
+		want bool
+	}{
+		{strings.Repeat("*a", 30) + "*", strings.Repeat("a", 1000), true},
+		{strings.Repeat("*a", 30) + "*b", strings.Repeat("a", 1000) + "b", true},
+		{"*a*b*c", "xxaxxbxxc", true}, {"*a*b*c", "xxaxxcxxb", false},
+		{strings.Repeat("*", 5000) + "x", "x", true},
+		{strings.Repeat("a*", 5000), strings.Repeat("a", 5000), false}, // past the nesting bound
+	} {
+		if got := globMatch(tc.p, tc.s); got != tc.want {
+			t.Errorf("globMatch(%.40q…, %.40q…) = %v", tc.p, tc.s, got)
+		}
+	}
+}
