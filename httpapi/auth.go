@@ -86,10 +86,10 @@ var routeAccess = map[string]access{
 	"DELETE /key/*key":               kvWrite,
 	"POST /join":                     adminOnly,
 	"POST /key":                      {check: checkSetKeys},
-	"POST /put":                      {check: checkDemo(true, true)},
-	"POST /get":                      {check: checkDemo(false, false)},
-	"POST /delete":                   {check: checkDemo(false, true)},
-	"POST /inc":                      {check: checkDemo(true, true)},
+	"POST /put":                      {check: checkDemo(true, false, true)},
+	"POST /get":                      {check: checkDemo(false, true, false)},
+	"POST /delete":                   {check: checkDemo(false, false, true)},
+	"POST /inc":                      {check: checkDemo(true, true, true)}, // answers the value: see checkIncr
 }
 
 // debugMethods are the methods gin's Any registers /debug/*path under
@@ -330,11 +330,16 @@ func checkKVWrite(_ *Server, c *gin.Context, p *registry.Principal) error {
 	return nil
 }
 
-// checkIncr: POST /v1/kv/{key}/incr writes key.
+// checkIncr: POST /v1/kv/{key}/incr writes key, and answers its new
+// value, from which the old one follows (by 0 reads it): a read too, as
+// Redis's ACLs count INCR.
 func checkIncr(_ *Server, c *gin.Context, p *registry.Principal) error {
 	key := strings.TrimSuffix(c.Param("key"), incrSuffix)
 	if !p.CanWrite(key) {
 		return denied(p, "write %q", clip(key))
+	}
+	if !p.CanRead(key) {
+		return denied(p, "read %q (incr answers its value)", clip(key))
 	}
 	return nil
 }
@@ -486,8 +491,9 @@ func checkSetKeys(s *Server, c *gin.Context, p *registry.Principal) error {
 	return nil
 }
 
-// checkDemo: the demo's routes read or write the one key of their body.
-func checkDemo(withValue, write bool) func(*Server, *gin.Context, *registry.Principal) error {
+// checkDemo: the demo's routes read and/or write the one key of their
+// body.
+func checkDemo(withValue, read, write bool) func(*Server, *gin.Context, *registry.Principal) error {
 	return func(s *Server, c *gin.Context, p *registry.Principal) error {
 		body, err := peekBody(c, s.seedBodyLimit())
 		if err != nil {
@@ -501,7 +507,7 @@ func checkDemo(withValue, write bool) func(*Server, *gin.Context, *registry.Prin
 			return err
 		case write && !p.CanWrite(key):
 			return denied(p, "write %q", clip(key))
-		case !write && !p.CanRead(key):
+		case read && !p.CanRead(key):
 			return denied(p, "read %q", clip(key))
 		}
 		return nil

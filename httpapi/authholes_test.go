@@ -412,3 +412,33 @@ func TestAuthDeletedTokenWritesRefusedByTheLeader(t *testing.T) {
 		t.Fatalf("writes of a deleted token changed the state:\n%s\n---\n%s", before, after)
 	}
 }
+
+// TestAuthIncrNeedsRead: POST /v1/kv/{key}/incr and the demo's /inc
+// answer the key's new value, from which its old one follows (by 0 is a
+// read): a token that may write a counter but not read it is refused,
+// and the refusal changes nothing.
+func TestAuthIncrNeedsRead(t *testing.T) {
+	e := newAuthEnv(t)
+	e.putRole("dropbox", `{"rules":[{"prefix":"/drop/","write":true}]}`)
+	e.putRole("counter", `{"rules":[{"prefix":"/drop/","read":true,"write":true}]}`)
+	w := e.createToken("writer", "dropbox")
+	rw := e.createToken("counter", "counter")
+	e.as(rootSecret, "PUT", "/v1/kv/drop/n", "41").ok(t, 200, nil)
+
+	before := snapshotOf(e.node.FSM().State())
+	for _, tc := range []struct{ path, body string }{
+		{"/v1/kv/drop/n/incr", `{"by":0}`},
+		{"/v1/kv/drop/n/incr", ``},
+		{"/inc", `{"key":"drop/n","value":0}`},
+	} {
+		r := e.as(w, "POST", tc.path, tc.body)
+		if strings.Contains(string(r.body), "41") || strings.Contains(string(r.body), "42") || r.code != 403 {
+			t.Errorf("POST %s %s by a write-only token: %d %s, want 403", tc.path, tc.body, r.code, r.body)
+		}
+	}
+	if after := snapshotOf(e.node.FSM().State()); after != before {
+		t.Fatalf("a refused incr changed the state:\n%s\n---\n%s", before, after)
+	}
+	e.as(rw, "POST", "/v1/kv/drop/n/incr", `{"by":1}`).ok(t, 200, nil)
+	e.as(rw, "POST", "/inc", `{"key":"drop/n","value":1}`).ok(t, 200, nil)
+}

@@ -287,3 +287,51 @@ func TestAuthDeletedTokenWritesRefusedByTheLeader(t *testing.T) {
 		t.Fatalf("writes of a deleted token moved the revision from %d to %d", before, after)
 	}
 }
+
+// TestAuthIncrNeedsRead: INCR, INCRBY, DECR and DECRBY answer the key's
+// new value, from which its old one follows (INCRBY k 0 is a GET): a
+// token that may write a counter but not read it gets NOPERM, as Redis's
+// ACLs refuse them without read (their key spec is RW), and the refused
+// command changes nothing.
+func TestAuthIncrNeedsRead(t *testing.T) {
+	t.Parallel()
+	auth := &testAuth{tokens: map[string]testIdentity{
+		"writer": {write: []string{"/drop/"}},
+		"both":   {read: []string{"/drop/"}, write: []string{"/drop/"}},
+		"root":   {read: []string{"/"}, write: []string{"/"}, admin: true},
+	}}
+	e := newEnvWith(t, func(c *Config) { c.Auth = auth })
+	conn := e.client().Conn()
+	defer conn.Close()
+	if err := conn.Do(ctx(), "AUTH", "root").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Set(ctx(), "drop/n", "41", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Do(ctx(), "AUTH", "writer").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]any{
+		{"INCRBY", "drop/n", "0"},
+		{"INCR", "drop/n"},
+		{"DECR", "drop/n"},
+		{"DECRBY", "drop/n", "1"},
+	} {
+		v, err := conn.Do(ctx(), args...).Result()
+		if err == nil {
+			t.Errorf("%v by a write-only token: %v, want NOPERM", args, v)
+			continue
+		}
+		wantErr(t, err, "NOPERM this token has no permission to read /drop/n")
+	}
+	if v, _ := e.value("/drop/n"); v != "41" {
+		t.Fatalf("a refused INCR wrote: %q", v)
+	}
+	if err := conn.Do(ctx(), "AUTH", "both").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := conn.Incr(ctx(), "drop/n").Result(); err != nil || n != 42 {
+		t.Fatalf("INCR by a token with read and write: %d %v", n, err)
+	}
+}

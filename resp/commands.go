@@ -82,10 +82,10 @@ func init() {
 		"mset":   {arity: -3, flags: fWriteDen, first: 1, last: -1, step: 2, access: accessWrite, write: writeMSet},
 		"del":    {arity: -2, flags: fWrite, first: 1, last: -1, step: 1, access: accessWrite, write: writeDel},
 		"unlink": {arity: -2, flags: fWrite, first: 1, last: -1, step: 1, access: accessWrite, write: writeDel},
-		"incr":   {arity: 2, flags: fWriteDen, first: 1, last: 1, step: 1, access: accessWrite, write: writeIncr},
-		"decr":   {arity: 2, flags: fWriteDen, first: 1, last: 1, step: 1, access: accessWrite, write: writeIncr},
-		"incrby": {arity: 3, flags: fWriteDen, first: 1, last: 1, step: 1, access: accessWrite, write: writeIncr},
-		"decrby": {arity: 3, flags: fWriteDen, first: 1, last: 1, step: 1, access: accessWrite, write: writeIncr},
+		"incr":   {arity: 2, flags: fWriteDen, first: 1, last: 1, step: 1, access: accessWrite, alsoReads: always, write: writeIncr},
+		"decr":   {arity: 2, flags: fWriteDen, first: 1, last: 1, step: 1, access: accessWrite, alsoReads: always, write: writeIncr},
+		"incrby": {arity: 3, flags: fWriteDen, first: 1, last: 1, step: 1, access: accessWrite, alsoReads: always, write: writeIncr},
+		"decrby": {arity: 3, flags: fWriteDen, first: 1, last: 1, step: 1, access: accessWrite, alsoReads: always, write: writeIncr},
 		// TTLs as leases.
 		"expire":  {arity: -3, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, do: doExpire},
 		"pexpire": {arity: -3, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, do: doExpire},
@@ -123,6 +123,10 @@ func init() {
 
 // rootKey: commands over the whole keyspace need read on "/".
 func rootKey([][]byte) []string { return []string{"/"} }
+
+// always is alsoReads for writes that answer their key's value: INCR and
+// its kin (Redis's ACLs count them as reads too).
+func always([][]byte) bool { return true }
 
 // doCommand answers COMMAND, COMMAND COUNT, COMMAND INFO name… and COMMAND
 // DOCS (empty): enough for clients that ask which commands exist.
