@@ -309,12 +309,18 @@ func (s *Server) streamRecheck(c *gin.Context, key string, prefix bool) func(*fs
 // checkKVWrite: write on the key (put, CAS, attaching to a lease, delete),
 // or on a rule covering the whole prefix (prefix delete). A put with
 // prev=true answers the previous value: that is a read too (etcd's rule
-// for prev_kv).
-func checkKVWrite(_ *Server, c *gin.Context, p *registry.Principal) error {
+// for prev_kv). A put that attaches the key to a lease needs what renewing
+// the lease needs (etcd's checkLeasePuts): else a token could attach a key
+// to another token's lease, which its owner could then no longer renew.
+func checkKVWrite(s *Server, c *gin.Context, p *registry.Principal) error {
 	key := c.Param("key")
 	q := newQuery(c)
 	prefix := c.Request.Method == http.MethodDelete && q.flag("prefix")
 	prev := c.Request.Method == http.MethodPut && q.flag("prev")
+	var lease int64
+	if c.Request.Method == http.MethodPut && c.FullPath() == "/v1/kv/*key" {
+		lease = q.id("lease")
+	}
 	if q.err != nil {
 		return q.err
 	}
@@ -326,6 +332,9 @@ func checkKVWrite(_ *Server, c *gin.Context, p *registry.Principal) error {
 	}
 	if prev && !p.CanRead(key) {
 		return denied(p, "read %q (prev=true answers its previous value)", clip(key))
+	}
+	if lease != 0 {
+		return s.mayRenew(c, p, lease)
 	}
 	return nil
 }

@@ -163,7 +163,8 @@ func TestAccessControl(t *testing.T) {
 		{reg, "GET", "/v1/leases/" + L2, "", 403, nil},
 		{reg, "DELETE", "/v1/leases/" + L2, "", 403, nil},
 		{reg, "GET", "/v1/leases", "", 403, nil},                          // listing all leases: admin
-		{reg, "PUT", "/v1/kv/services/api/n3?lease=" + L2, "c", 200, nil}, // attaching needs write on the key only
+		{reg, "PUT", "/v1/kv/services/api/n3?lease=" + L2, "c", 403, nil}, // attaching needs what renewing needs (etcd's checkLeasePuts)
+		{reg, "PUT", "/v1/kv/services/api/n3?lease=" + L1, "c", 200, nil},
 		// Admin routes.
 		{reg, "POST", "/v1/cluster/snapshot", "", 403, nil},
 		{reg, "POST", "/v1/cluster/members", `{"id":"n9","raft_addr":"127.0.0.1:1"}`, 403, nil},

@@ -442,3 +442,34 @@ func TestAuthIncrNeedsRead(t *testing.T) {
 	e.as(rw, "POST", "/v1/kv/drop/n/incr", `{"by":1}`).ok(t, 200, nil)
 	e.as(rw, "POST", "/inc", `{"key":"drop/n","value":1}`).ok(t, 200, nil)
 }
+
+// TestAuthAttachingToAnotherTokensLease: a put that attaches a key to a
+// lease needs what renewing the lease needs, write on every key already
+// attached to it (etcd's checkLeasePuts). Otherwise a token could attach
+// a key of its own to another token's lease, and the owner, no longer
+// allowed to write every key attached, could not renew it: its
+// registration would expire.
+func TestAuthAttachingToAnotherTokensLease(t *testing.T) {
+	e := newAuthEnv(t)
+	e.putRole("a", `{"rules":[{"prefix":"/a/","read":true,"write":true}]}`)
+	e.putRole("b", `{"rules":[{"prefix":"/b/","read":true,"write":true}]}`)
+	a := e.createToken("a", "a")
+	b := e.createToken("b", "b")
+	var lb, la, free api.GrantResponse
+	e.as(b, "POST", "/v1/leases", `{"ttl":60}`).ok(t, 201, &lb)
+	e.as(b, "PUT", "/v1/kv/b/n1?lease="+lb.ID.String(), "10.0.0.1").ok(t, 200, nil)
+	e.as(a, "POST", "/v1/leases", `{"ttl":60}`).ok(t, 201, &la)
+	e.as(b, "POST", "/v1/leases", `{"ttl":60}`).ok(t, 201, &free)
+
+	before := snapshotOf(e.node.FSM().State())
+	e.as(a, "PUT", "/v1/kv/a/x?lease="+lb.ID.String(), "mine").fails(t, 403, api.CodePermissionDenied)
+	if after := snapshotOf(e.node.FSM().State()); after != before {
+		t.Fatalf("a refused put changed the state:\n%s\n---\n%s", before, after)
+	}
+	e.as(b, "POST", "/v1/leases/"+lb.ID.String()+"/keepalive", "").ok(t, 200, nil)
+
+	// Its own lease, a lease without keys yet, and admin: allowed.
+	e.as(a, "PUT", "/v1/kv/a/x?lease="+la.ID.String(), "mine").ok(t, 200, nil)
+	e.as(a, "PUT", "/v1/kv/a/y?lease="+free.ID.String(), "mine").ok(t, 200, nil)
+	e.as(rootSecret, "PUT", "/v1/kv/a/z?lease="+lb.ID.String(), "root's").ok(t, 200, nil)
+}
