@@ -46,6 +46,8 @@ func TestAuthSetGetNeedsRead(t *testing.T) {
 		{"SET", "drop/x", "mine", "get", "EX", "10"},
 		{"SET", "drop/x", "mine", "NX", "GET"},
 		{"SET", "drop/x", "mine", "XX", "GET"},
+		{"GETSET", "drop/x", "mine"},
+		{"GETDEL", "drop/x"},
 	} {
 		v, err := conn.Do(ctx(), args...).Result()
 		if err == nil {

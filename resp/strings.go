@@ -390,3 +390,37 @@ func writeIncr(_ *session, args [][]byte) (writeOp, error) {
 		return integer(r.Result.Value)
 	}}, nil
 }
+
+// SETEX key seconds value, PSETEX key ms value: SET key value EX|PX n.
+func writeSetEx(s *session, args [][]byte) (writeOp, error) {
+	unit := "ex"
+	if strings.EqualFold(string(args[0]), "psetex") {
+		unit = "px"
+	}
+	return writeSet(s, [][]byte{[]byte("set"), args[1], args[3], []byte(unit), args[2]})
+}
+
+// GETSET key value: SET key value GET.
+func writeGetSet(s *session, args [][]byte) (writeOp, error) {
+	return writeSet(s, [][]byte{[]byte("set"), args[1], args[2], []byte("get")})
+}
+
+// GETDEL key: the value, or null, and the key is gone.
+func writeGetDel(_ *session, args [][]byte) (writeOp, error) {
+	key, err := rosterKey(args[1])
+	if err != nil {
+		return writeOp{}, err
+	}
+	return writeOp{cmd: fsm.Delete{Key: key, DropOldLease: true}, done: func(r registry.BatchResult) reply {
+		switch {
+		case r.Err != nil:
+			return errReply(r.Err)
+		case r.Result.Prev == nil:
+			return nullReply
+		}
+		return bulk(r.Result.Prev.Value)
+	}}, nil
+}
+
+// alwaysReads: the command answers its key's value.
+func alwaysReads([][]byte) bool { return true }

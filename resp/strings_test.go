@@ -349,3 +349,62 @@ func TestSetKeepTTLAndAbsoluteExpiry(t *testing.T) {
 		t.Fatalf("refused SETs moved the revision by %d", got-rev)
 	}
 }
+
+// TestSetExGetSetGetDel: SETEX, PSETEX, GETSET and GETDEL (go-redis's
+// SetEx, GetSet, GetDel) answered unknown command.
+func TestSetExGetSetGetDel(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	if err := c.SetEx(ctx(), "k", "v1", 30*time.Second).Err(); err != nil {
+		t.Fatalf("SETEX: %v", err)
+	}
+	if ttl, _ := c.TTL(ctx(), "k").Result(); ttl != 30*time.Second {
+		t.Fatalf("TTL after SETEX: %v", ttl)
+	}
+	if err := c.Do(ctx(), "PSETEX", "p", "2500", "v").Err(); err != nil {
+		t.Fatalf("PSETEX: %v", err)
+	}
+	if ttl, _ := c.TTL(ctx(), "p").Result(); ttl != 3*time.Second {
+		t.Fatalf("TTL after PSETEX 2500: %v", ttl)
+	}
+	if v, err := c.GetSet(ctx(), "k", "v2").Result(); err != nil || v != "v1" {
+		t.Fatalf("GETSET: %q %v", v, err)
+	}
+	if ttl, _ := c.TTL(ctx(), "k").Result(); ttl != -1 {
+		t.Fatalf("TTL after GETSET: %v (GETSET drops the TTL, as SET does)", ttl)
+	}
+	if _, err := c.GetSet(ctx(), "new", "v").Result(); err != redis.Nil {
+		t.Fatalf("GETSET of a new key: %v", err)
+	}
+	c.SetEx(ctx(), "d", "gone", 30*time.Second)
+	if v, err := c.GetDel(ctx(), "d").Result(); err != nil || v != "gone" {
+		t.Fatalf("GETDEL: %q %v", v, err)
+	}
+	if _, ok := e.value("/d"); ok {
+		t.Fatal("GETDEL left the key")
+	}
+	if _, err := c.GetDel(ctx(), "d").Result(); err != redis.Nil {
+		t.Fatalf("GETDEL of an absent key: %v", err)
+	}
+	rev := e.node.FSM().State().Revision()
+	for _, tc := range []struct {
+		args []any
+		want string
+	}{
+		{[]any{"SETEX", "k", "0", "v"}, "ERR invalid expire time"},
+		{[]any{"SETEX", "k", "ten", "v"}, "ERR value is not an integer or out of range"},
+		{[]any{"PSETEX", "k", "999", "v"}, "ERR invalid expire time"},
+		{[]any{"SETEX", "k", "10"}, "ERR wrong number of arguments for 'setex' command"},
+		{[]any{"GETSET", "k"}, "ERR wrong number of arguments for 'getset' command"},
+		{[]any{"GETDEL", "k", "x"}, "ERR wrong number of arguments for 'getdel' command"},
+	} {
+		wantErr(t, c.Do(ctx(), tc.args...).Err(), tc.want)
+	}
+	if got := e.node.FSM().State().Revision(); got != rev {
+		t.Fatalf("refused commands moved the revision by %d", got-rev)
+	}
+	if n := e.node.FSM().State().LeaseCount(); n != 1 { // p's
+		t.Fatalf("%d leases left, want 1", n)
+	}
+}
