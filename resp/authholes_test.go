@@ -48,6 +48,7 @@ func TestAuthSetGetNeedsRead(t *testing.T) {
 		{"SET", "drop/x", "mine", "XX", "GET"},
 		{"GETSET", "drop/x", "mine"},
 		{"GETDEL", "drop/x"},
+		{"GETEX", "drop/x", "EX", "10"},
 	} {
 		v, err := conn.Do(ctx(), args...).Result()
 		if err == nil {

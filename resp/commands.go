@@ -93,6 +93,7 @@ func init() {
 		// TTLs as leases.
 		"expire":  {arity: -3, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, do: doExpire},
 		"pexpire": {arity: -3, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, do: doExpire},
+		"getex":   {arity: -2, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, alsoReads: alwaysReads, do: doGetEx},
 		"persist": {arity: 2, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, do: doPersist},
 		"ttl":     {arity: 2, flags: fRead, first: 1, last: 1, step: 1, access: accessRead, read: readTTL},
 		"pttl":    {arity: 2, flags: fRead, first: 1, last: 1, step: 1, access: accessRead, read: readTTL},

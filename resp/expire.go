@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/registry"
@@ -164,4 +165,70 @@ func readTTL(_ *session, args [][]byte) (func(*fsm.State) reply, error) {
 		}
 		return integer(l.Remaining)
 	}, nil
+}
+
+// GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]: the key's value (null
+// when absent), and with an option its new TTL, written as EXPIRE and
+// PERSIST write theirs (compared on the key's mod revision).
+func doGetEx(ctx context.Context, s *session, args [][]byte) reply {
+	key, err := rosterKey(args[1])
+	if err != nil {
+		return errReply(err)
+	}
+	var ttl int64
+	unit := "" // "persist", or the TTL's
+	for i := 2; i < len(args); i++ {
+		switch opt := strings.ToLower(string(args[i])); opt {
+		case "persist":
+			if unit != "" && unit != opt {
+				return errReply(errSyntax)
+			}
+			unit = opt
+		case "ex", "px", "exat", "pxat":
+			if (unit != "" && unit != opt) || i+1 >= len(args) {
+				return errReply(errSyntax)
+			}
+			i++
+			n, err := parseInt(args[i])
+			if err != nil {
+				return errReply(err)
+			}
+			if ttl, err = setTTL(opt, n, time.Now()); err != nil {
+				return errReply(err)
+			}
+			unit = opt
+		default:
+			return errReply(errSyntax)
+		}
+	}
+	b := s.srv.b
+	for range casAttempts {
+		st, err := b.Read(ctx, false)
+		if err != nil {
+			return errReply(err)
+		}
+		kv, ok := st.Get(key)
+		switch {
+		case !ok:
+			return nullReply
+		case unit == "", unit == "persist" && kv.Lease == 0:
+			return bulk(kv.Value)
+		}
+		var cmd fsm.Command = fsm.Put{Key: key, Value: kv.Value, HasCAS: true, CAS: kv.ModRevision, DropOldLease: true}
+		if unit != "persist" {
+			cmd = fsm.Txn{Ops: []fsm.Command{
+				fsm.Grant{TTL: ttl, Name: key},
+				fsm.Put{Key: key, Value: kv.Value, Lease: registry.TxnLease(0), HasCAS: true, CAS: kv.ModRevision, DropOldLease: true},
+			}}
+		}
+		_, err = s.writeOne(ctx, cmd)
+		switch {
+		case isCAS(err):
+			continue
+		case err != nil:
+			return errReply(err)
+		}
+		return bulk(kv.Value)
+	}
+	return errReply(errContended)
 }

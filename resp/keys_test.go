@@ -362,3 +362,61 @@ func TestGlobMatchIsNotExponential(t *testing.T) {
 		}
 	}
 }
+
+// TestGetEx: GETEX (go-redis's GetEx) answered unknown command; it
+// answers the value and sets or removes the key's TTL, as in Redis.
+func TestGetEx(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	ttl := func() time.Duration { d, _ := c.TTL(ctx(), "k").Result(); return d }
+	c.Set(ctx(), "k", "v", 0)
+	for _, step := range []struct {
+		args []any
+		ttl  time.Duration
+	}{
+		{[]any{"GETEX", "k"}, -1},
+		{[]any{"GETEX", "k", "EX", "100"}, 100 * time.Second},
+		{[]any{"GETEX", "k", "PX", "50000"}, 50 * time.Second},
+		{[]any{"GETEX", "k", "EXAT", itoa(time.Now().Add(200 * time.Second).Unix())}, 200 * time.Second},
+		{[]any{"GETEX", "k", "PERSIST"}, -1},
+		{[]any{"GETEX", "k", "PERSIST"}, -1},
+	} {
+		if v, err := c.Do(ctx(), step.args...).Text(); err != nil || v != "v" {
+			t.Fatalf("%v: %q %v", step.args, v, err)
+		}
+		if got := ttl(); got != step.ttl && !(step.ttl > 0 && got < step.ttl && got > step.ttl-3*time.Second) {
+			t.Fatalf("after %v: TTL %v, want %v", step.args, got, step.ttl)
+		}
+	}
+	if v, err := c.GetEx(ctx(), "k", 30*time.Second).Result(); err != nil || v != "v" {
+		t.Fatalf("go-redis GetEx: %q %v", v, err)
+	}
+	if _, err := c.Do(ctx(), "GETEX", "absent", "EX", "10").Text(); err != redis.Nil {
+		t.Fatalf("GETEX of an absent key: %v", err)
+	}
+	if _, ok := e.value("/absent"); ok {
+		t.Fatal("GETEX created a key")
+	}
+	if n := e.node.FSM().State().LeaseCount(); n != 1 {
+		t.Fatalf("%d leases, want 1", n)
+	}
+	rev := e.node.FSM().State().Revision()
+	for _, tc := range []struct {
+		args []any
+		want string
+	}{
+		{[]any{"GETEX", "k", "EX", "10", "PERSIST"}, "ERR syntax error"},
+		{[]any{"GETEX", "k", "EX", "10", "PX", "10000"}, "ERR syntax error"},
+		{[]any{"GETEX", "k", "EX"}, "ERR syntax error"},
+		{[]any{"GETEX", "k", "SOON"}, "ERR syntax error"},
+		{[]any{"GETEX", "k", "EX", "1"}, "ERR invalid expire time"},
+		{[]any{"GETEX", "k", "EX", "x"}, "ERR value is not an integer or out of range"},
+		{[]any{"GETEX"}, "ERR wrong number of arguments for 'getex' command"},
+	} {
+		wantErr(t, c.Do(ctx(), tc.args...).Err(), tc.want)
+	}
+	if got := e.node.FSM().State().Revision(); got != rev {
+		t.Fatalf("refused GETEXs moved the revision by %d", got-rev)
+	}
+}
