@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -179,6 +180,9 @@ func (n *Node) openStores(raftDir string) error {
 	if err != nil {
 		return fmt.Errorf("registry: snapshots: %w", err)
 	}
+	if err := n.removePartialSnapshots(raftDir); err != nil {
+		return err
+	}
 	if err := n.checkStateNotAhead(); err != nil {
 		return err
 	}
@@ -246,6 +250,33 @@ func (n *Node) checkStateNotAhead() error {
 			"the log ends at %d and the newest snapshot at %d; the raft files were lost or replaced, so the state "+
 			"cannot be reused (move the data directory aside and join the cluster again, or restore the raft files)",
 			n.statePath(), n.logPath(), applied, last, snap)
+	}
+	return nil
+}
+
+// removePartialSnapshots deletes the snapshots a crash left unfinished:
+// raft writes a snapshot (its own, or one a leader sends) into a
+// directory named with a ".tmp" suffix and renames it once whole, and
+// ignores such directories for ever (warning at each listing), so each
+// crash while one was written would leave a partial copy of the state on
+// disk until the disk filled. Run before raft starts: the data directory
+// is this process's (the state file is locked), so nothing else writes
+// there.
+func (n *Node) removePartialSnapshots(raftDir string) error {
+	dir := filepath.Join(raftDir, "snapshots") // raft's FileSnapshotStore layout
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("registry: snapshots: %w", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasSuffix(e.Name(), ".tmp") {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		if err := os.RemoveAll(path); err != nil {
+			return fmt.Errorf("registry: remove an unfinished snapshot: %w", err)
+		}
+		n.log.Warn("removed a snapshot a crash left unfinished", "path", path)
 	}
 	return nil
 }
