@@ -145,6 +145,15 @@ func (n *Node) removeMemberHere(ctx context.Context, id string) error {
 	if err := n.waitLeaderReady(ctx); err != nil {
 		return err
 	}
+	// raft refuses to leave no voter, after the change was handed to it:
+	// refuse first, as a request that changed nothing, not as a timeout.
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return n.mapRaftErr(err)
+	}
+	if lastVoter(cf.Configuration().Servers, id) {
+		return fmt.Errorf("%w: %s is the cluster's last voter; add another voter first", fsm.ErrInvalidArgument, id)
+	}
 	if err := n.raft.RemoveServer(raft.ServerID(id), 0, n.cfg.ApplyTimeout).Error(); err != nil {
 		return n.mapProposeErr(err)
 	}
@@ -360,6 +369,18 @@ func (n *Node) WaitLeader(ctx context.Context) (self bool, addr string, err erro
 			return false, "", ErrClosed
 		}
 	}
+}
+
+// lastVoter reports whether id is the only voter among servers.
+func lastVoter(servers []raft.Server, id string) bool {
+	voters, is := 0, false
+	for _, s := range servers {
+		if s.Suffrage == raft.Voter {
+			voters++
+			is = is || s.ID == raft.ServerID(id)
+		}
+	}
+	return is && voters == 1
 }
 
 // isVoterAt reports whether req's member is already a voter at req's raft

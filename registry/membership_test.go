@@ -334,3 +334,28 @@ func TestRemovingTheLeaderAnswersSuccess(t *testing.T) {
 		})
 	}
 }
+
+// Removing the last voter is refused as a request that changed nothing
+// (400), not answered as a timeout (504, outcome unknown): raft refuses
+// the change, and the member goes on leading.
+func TestRemovingTheLastVoterRefused(t *testing.T) {
+	n, err := registry.Open(registry.Config{
+		ID: "n1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: true, NodeNumber: -1,
+	}, logtest.ForTest(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	testutil.Eventually(t, 10*time.Second, "n1 ready", func() bool { return n.Ready() == nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := n.RemoveMember(ctx, "n1"); !errors.Is(err, fsm.ErrInvalidArgument) || errors.Is(err, registry.ErrTimeout) {
+		t.Fatalf("removing the last voter: %v, want ErrInvalidArgument", err)
+	}
+	if ids := configIDs(t, n); !slices.Equal(ids, []string{"n1"}) {
+		t.Fatalf("configuration after the refusal: %v", ids)
+	}
+	if _, err := n.Put(ctx, fsm.Put{Key: "/after", Value: []byte("v")}); err != nil {
+		t.Fatalf("put after the refused removal: %v", err)
+	}
+}
