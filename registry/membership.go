@@ -90,7 +90,7 @@ func (n *Node) addMemberHere(ctx context.Context, req JoinRequest) error {
 		// or replaced: drop it, or two entries would fight for one peer.
 		if s.Address == raft.ServerAddress(req.RaftAddr) && s.ID != raft.ServerID(req.ID) {
 			n.log.Info("removing member that used the joining member's raft address", "old_id", s.ID, "addr", s.Address)
-			if err := n.raft.RemoveServer(s.ID, 0, n.cfg.ApplyTimeout).Error(); err != nil {
+			if err := n.waitFuture(ctx, n.raft.RemoveServer(s.ID, 0, n.cfg.ApplyTimeout)); err != nil {
 				return n.mapProposeErr(err)
 			}
 			if _, err := n.propose(ctx, "member", fsm.DelMember{ID: string(s.ID)}); err != nil {
@@ -104,7 +104,7 @@ func (n *Node) addMemberHere(ctx context.Context, req JoinRequest) error {
 	} else {
 		f = n.raft.AddNonvoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), 0, n.cfg.ApplyTimeout)
 	}
-	if err := f.Error(); err != nil {
+	if err := n.waitFuture(ctx, f); err != nil {
 		return n.mapProposeErr(err)
 	}
 	st := n.fsm.State()
@@ -154,8 +154,13 @@ func (n *Node) removeMemberHere(ctx context.Context, id string) error {
 	if lastVoter(cf.Configuration().Servers, id) {
 		return fmt.Errorf("%w: %s is the cluster's last voter; add another voter first", fsm.ErrInvalidArgument, id)
 	}
-	if err := n.raft.RemoveServer(raft.ServerID(id), 0, n.cfg.ApplyTimeout).Error(); err != nil {
-		return n.mapProposeErr(err)
+	// Bounded like propose: raft may never answer a change it handed to
+	// its state machine goroutine when it shuts down, which it does as
+	// soon as it commits its own removal.
+	if err := n.waitFuture(ctx, n.raft.RemoveServer(raft.ServerID(id), 0, n.cfg.ApplyTimeout)); err != nil {
+		if id != n.cfg.ID || !n.removedItself(ctx) {
+			return n.mapProposeErr(err)
+		}
 	}
 	n.log.Info("member removed", "id", id)
 	if _, ok := n.fsm.State().Member(id); ok && n.IsLeader() {
@@ -164,6 +169,18 @@ func (n *Node) removeMemberHere(ctx context.Context, id string) error {
 		}
 	}
 	return nil
+}
+
+// removedItself reports, once raft is down, whether it shut itself down on
+// committing a configuration without this member (ShutdownOnRemove):
+// stopRemoved records that before it closes the node.
+func (n *Node) removedItself(ctx context.Context) bool {
+	select {
+	case <-n.raftDown:
+	case <-ctx.Done():
+		return false
+	}
+	return errors.Is(n.Err(), ErrNotMember)
 }
 
 // UpdateMember re-records the HTTP address of a member that is part of the

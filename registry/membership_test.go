@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -357,5 +358,64 @@ func TestRemovingTheLastVoterRefused(t *testing.T) {
 	}
 	if _, err := n.Put(ctx, fsm.Put{Key: "/after", Value: []byte("v")}); err != nil {
 		t.Fatalf("put after the refused removal: %v", err)
+	}
+}
+
+// A leader that removes itself shuts its raft down as soon as the change
+// commits. When its state machine was still applying earlier entries at
+// that moment, raft may never answer the change's future (it hands the
+// entry to the state machine goroutine, which can stop without applying
+// it): the removal, which did commit, must still be answered, not wait
+// for ever (and hold the member's Close with it when it came over the
+// channel). The test holds the leader's state machine in an earlier batch
+// while the removal commits; raft then drops the answer in about half the
+// runs, so it tries six times.
+func TestLeaderRemovingItselfWhileApplyingIsAnswered(t *testing.T) {
+	for round := range 6 {
+		nodes := startTrio(t)
+		old := nodes[0]
+		var hold atomic.Bool
+		release := make(chan struct{})
+		held := make(chan struct{}, 1)
+		old.FSM().SetObserver(func(*fsm.State, []fsm.Event) {
+			if hold.Load() {
+				select {
+				case held <- struct{}{}:
+				default:
+				}
+				<-release
+			}
+		})
+		hold.Store(true)
+		go old.Put(context.Background(), fsm.Put{Key: "/before-removal", Value: []byte("v")})
+		select {
+		case <-held:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the put never reached the state machine")
+		}
+		errc := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			errc <- old.RemoveMember(ctx, old.ID())
+		}()
+		testutil.Eventually(t, 10*time.Second, "the leader's raft shut down on its removal", func() bool {
+			return errors.Is(old.Err(), registry.ErrNotMember)
+		})
+		hold.Store(false)
+		close(release)
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Fatalf("round %d: the leader's removal of itself: %v, want success", round, err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("round %d: the leader's removal of itself is still unanswered 15 s after it committed", round)
+		}
+		select {
+		case <-old.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: the removed leader never stopped", round)
+		}
 	}
 }
