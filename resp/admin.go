@@ -104,7 +104,7 @@ func doClient(_ context.Context, s *session, args [][]byte) reply {
 	case sub == "setname", sub == "getname", sub == "setinfo", sub == "id":
 		return errReply(wrongArity{"client|" + sub})
 	}
-	return errReply(fmt.Errorf("%w: unknown CLIENT subcommand '%s'", errSyntax, oneLine(string(args[1]))))
+	return errReply(unknownSubcommand{"client", string(args[1])})
 }
 
 // CONFIG GET answers no parameters (clients that probe the configuration,

@@ -156,7 +156,7 @@ func doCommand(_ context.Context, _ *session, args [][]byte) reply {
 	case "docs":
 		return array(nil)
 	}
-	return errReply(errSyntax)
+	return errReply(unknownSubcommand{"command", string(args[1])})
 }
 
 // commandInfo is COMMAND's RESP2 entry per name: name, arity, flags,

@@ -16,6 +16,7 @@ import (
 var (
 	errSyntax       = errors.New("syntax error")
 	errNotInteger   = errors.New("value is not an integer or out of range")
+	errDecrOverflow = errors.New("decrement would overflow")
 	errExpireTime   = errors.New("invalid expire time")
 	errNoAuth       = errors.New("authentication required")
 	errAuthDisabled = errors.New("AUTH called without any password configured")
@@ -33,6 +34,17 @@ type unknownCommand struct{ name string }
 
 func (e unknownCommand) Error() string { return fmt.Sprintf("unknown command '%s'", e.name) }
 
+// unknownSubcommand is Redis 7's answer to a subcommand it does not know.
+type unknownSubcommand struct{ cmd, sub string }
+
+func (e unknownSubcommand) Error() string {
+	sub := e.sub
+	if len(sub) > 128 {
+		sub = sub[:128]
+	}
+	return fmt.Sprintf("unknown subcommand '%s'. Try %s HELP.", oneLine(sub), strings.ToUpper(e.cmd))
+}
+
 type wrongArity struct{ name string }
 
 func (e wrongArity) Error() string {
@@ -47,11 +59,12 @@ func (e noPerm) Error() string { return e.what }
 // errorText is the RESP error reply for err, without the leading '-'.
 func errorText(err error) string {
 	var unknown unknownCommand
+	var unknownSub unknownSubcommand
 	var arity wrongArity
 	var perm noPerm
 	var cas *fsm.CASError
 	switch {
-	case errors.As(err, &unknown), errors.As(err, &arity):
+	case errors.As(err, &unknown), errors.As(err, &unknownSub), errors.As(err, &arity):
 		return "ERR " + err.Error()
 	case errors.As(err, &perm):
 		return "NOPERM this token has no permission to " + perm.what
@@ -63,7 +76,8 @@ func errorText(err error) string {
 		return "WRONGPASS invalid username-password pair or user is disabled."
 	case errors.Is(err, errSyntax), errors.Is(err, errNotInteger), errors.Is(err, errExpireTime),
 		errors.Is(err, errDBIndex), errors.Is(err, errBadCursor), errors.Is(err, errContended),
-		errors.Is(err, errClientName), errors.Is(err, errExpireOption), errors.Is(err, errExpireCombo):
+		errors.Is(err, errClientName), errors.Is(err, errExpireOption), errors.Is(err, errExpireCombo),
+		errors.Is(err, errDecrOverflow):
 		return "ERR " + err.Error()
 	case errors.As(err, &cas):
 		return "ERR " + oneLine(err.Error())

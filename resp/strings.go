@@ -376,7 +376,7 @@ func writeIncr(_ *session, args [][]byte) (writeOp, error) {
 	}
 	if name := strings.ToLower(string(args[0])); strings.HasPrefix(name, "decr") {
 		if by == -by && by != 0 { // MinInt64 has no negation
-			return writeOp{}, errNotInteger
+			return writeOp{}, errDecrOverflow
 		}
 		by = -by
 	}
