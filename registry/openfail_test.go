@@ -43,7 +43,7 @@ func TestFailedOpenLeavesNoRaftRunning(t *testing.T) {
 			n.Close()
 			t.Fatal("Open succeeded with its metrics refused")
 		}
-		if after := raftLoops(); after != before {
+		if after := raftLoops(); after > before {
 			t.Fatalf("attempt %d: Open failed (%v) but left raft running: %d raft loops before, %d after", i, err, before, after)
 		}
 	}
