@@ -80,8 +80,8 @@ func init() {
 		"set":    {arity: -3, flags: fWriteDen, first: 1, last: 1, step: 1, access: accessWrite, alsoReads: setGets, write: writeSet},
 		"setex":  {arity: 4, flags: fWriteDen, first: 1, last: 1, step: 1, access: accessWrite, write: writeSetEx},
 		"psetex": {arity: 4, flags: fWriteDen, first: 1, last: 1, step: 1, access: accessWrite, write: writeSetEx},
-		"getset": {arity: 3, flags: fWriteDen, first: 1, last: 1, step: 1, access: accessWrite, alsoReads: alwaysReads, write: writeGetSet},
-		"getdel": {arity: 2, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, alsoReads: alwaysReads, write: writeGetDel},
+		"getset": {arity: 3, flags: fWriteDen, first: 1, last: 1, step: 1, access: accessWrite, alsoReads: always, write: writeGetSet},
+		"getdel": {arity: 2, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, alsoReads: always, write: writeGetDel},
 		"setnx":  {arity: 3, flags: fWriteDen, first: 1, last: 1, step: 1, access: accessWrite, write: writeSetNX},
 		"mset":   {arity: -3, flags: fWriteDen, first: 1, last: -1, step: 2, access: accessWrite, write: writeMSet},
 		"del":    {arity: -2, flags: fWrite, first: 1, last: -1, step: 1, access: accessWrite, write: writeDel},
@@ -93,7 +93,7 @@ func init() {
 		// TTLs as leases.
 		"expire":  {arity: -3, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, do: doExpire},
 		"pexpire": {arity: -3, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, do: doExpire},
-		"getex":   {arity: -2, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, alsoReads: alwaysReads, do: doGetEx},
+		"getex":   {arity: -2, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, alsoReads: always, do: doGetEx},
 		"persist": {arity: 2, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, do: doPersist},
 		"ttl":     {arity: 2, flags: fRead, first: 1, last: 1, step: 1, access: accessRead, read: readTTL},
 		"pttl":    {arity: 2, flags: fRead, first: 1, last: 1, step: 1, access: accessRead, read: readTTL},
@@ -130,7 +130,7 @@ func init() {
 func rootKey([][]byte) []string { return []string{"/"} }
 
 // always is alsoReads for writes that answer their key's value: INCR and
-// its kin (Redis's ACLs count them as reads too).
+// its kin, GETSET, GETDEL and GETEX (Redis's ACLs count them as reads too).
 func always([][]byte) bool { return true }
 
 // doCommand answers COMMAND, COMMAND COUNT, COMMAND INFO name… and COMMAND

@@ -421,6 +421,3 @@ func writeGetDel(_ *session, args [][]byte) (writeOp, error) {
 		return bulk(r.Result.Prev.Value)
 	}}, nil
 }
-
-// alwaysReads: the command answers its key's value.
-func alwaysReads([][]byte) bool { return true }
