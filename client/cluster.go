@@ -53,7 +53,8 @@ func (c *Client) MemberAdd(ctx context.Context, m Member) (*Member, error) {
 	return &w, nil
 }
 
-// MemberRemove removes a member from the cluster.
+// MemberRemove removes a member from the cluster. An ID that is no
+// member's fails with ErrKeyNotFound (404 not_found).
 func (c *Client) MemberRemove(ctx context.Context, id string) error {
 	if id == "" || strings.Contains(id, "/") {
 		return fmt.Errorf("%w: member id %q", ErrInvalidArgument, id)

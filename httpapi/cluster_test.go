@@ -255,6 +255,7 @@ func TestFollowerAnswersErrorsLikeTheLeader(t *testing.T) {
 		{"DELETE", "/v1/auth/roles/none", "", 404, "not_found"},
 		{"DELETE", "/v1/auth/tokens/none", "", 404, "not_found"},
 		{"PUT", "/v1/cluster/members/none", `{"raft_addr":"127.0.0.1:1"}`, 404, "not_found"},
+		{"DELETE", "/v1/cluster/members/none", "", 404, "not_found"},
 	}
 	for _, e := range envs {
 		for _, tc := range cases {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -147,9 +148,15 @@ func (n *Node) removeMemberHere(ctx context.Context, id string) error {
 	}
 	// raft refuses to leave no voter, after the change was handed to it:
 	// refuse first, as a request that changed nothing, not as a timeout.
+	// An ID that is not a member (a typo) is not "removed" either: raft
+	// would take it and change nothing (etcd answers "member not found").
 	cf := n.raft.GetConfiguration()
 	if err := cf.Error(); err != nil {
 		return n.mapRaftErr(err)
+	}
+	in := slices.ContainsFunc(cf.Configuration().Servers, func(s raft.Server) bool { return s.ID == raft.ServerID(id) })
+	if _, recorded := n.fsm.State().Member(id); !in && !recorded {
+		return fmt.Errorf("%w: %s", ErrNotMember, id)
 	}
 	if lastVoter(cf.Configuration().Servers, id) {
 		return fmt.Errorf("%w: %s is the cluster's last voter; add another voter first", fsm.ErrInvalidArgument, id)

@@ -83,7 +83,7 @@ func errorText(err error) string {
 		return "ERR " + oneLine(err.Error())
 	case errors.Is(err, fsm.ErrInvalidArgument), errors.Is(err, registry.ErrTooLarge),
 		errors.Is(err, fsm.ErrLeaseNotFound), errors.Is(err, fsm.ErrLeaseExists),
-		errors.Is(err, fsm.ErrKeyNotFound):
+		errors.Is(err, fsm.ErrKeyNotFound), errors.Is(err, registry.ErrNotMember):
 		return "ERR " + oneLine(err.Error())
 	case errors.Is(err, registry.ErrNoLeader), errors.Is(err, registry.ErrClosed):
 		// Nothing was proposed: the client may retry.

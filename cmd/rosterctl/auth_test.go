@@ -71,12 +71,13 @@ func TestAuth(t *testing.T) {
 	run(exitOK, "auth", "role", "delete", "discoverer")
 	run(exitUsage, "auth", "token", "create", "nobody")
 	run(exitUsage, "auth", "role", "put", "root", "--admin")
-	// A role or token that does not exist is "any other error":
+	// A role, token or member that does not exist is "any other error":
 	// exit code 3 means a key not found, which a script may take for an
 	// empty registry.
 	run(exitError, "auth", "role", "get", "nobody")
 	run(exitError, "auth", "role", "delete", "nobody")
 	run(exitError, "auth", "token", "revoke", "0123456789abcdef")
+	run(exitError, "member", "remove", "nobody")
 	s.golden("auth")
 
 	// status reaches the member's https address with the same files and
