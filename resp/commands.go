@@ -76,6 +76,8 @@ func init() {
 		// Strings.
 		"get":    {arity: 2, flags: fRead, first: 1, last: 1, step: 1, access: accessRead, read: readGet},
 		"mget":   {arity: -2, flags: fRead, first: 1, last: -1, step: 1, access: accessRead, read: readMGet},
+		"type":   {arity: 2, flags: fRead, first: 1, last: 1, step: 1, access: accessRead, read: readType},
+		"strlen": {arity: 2, flags: fRead, first: 1, last: 1, step: 1, access: accessRead, read: readStrlen},
 		"exists": {arity: -2, flags: fRead, first: 1, last: -1, step: 1, access: accessRead, read: readExists},
 		"set":    {arity: -3, flags: fWriteDen, first: 1, last: 1, step: 1, access: accessWrite, alsoReads: setGets, write: writeSet},
 		"setex":  {arity: 4, flags: fWriteDen, first: 1, last: 1, step: 1, access: accessWrite, write: writeSetEx},

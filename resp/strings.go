@@ -421,3 +421,31 @@ func writeGetDel(_ *session, args [][]byte) (writeOp, error) {
 		return bulk(r.Result.Prev.Value)
 	}}, nil
 }
+
+// TYPE key: string, or none when absent (every value is a string).
+func readType(_ *session, args [][]byte) (func(*fsm.State) reply, error) {
+	key, err := rosterKey(args[1])
+	if err != nil {
+		return nil, err
+	}
+	return func(st *fsm.State) reply {
+		if _, ok := st.Get(key); ok {
+			return simple("string")
+		}
+		return simple("none")
+	}, nil
+}
+
+// STRLEN key: the value's length in bytes, 0 when absent.
+func readStrlen(_ *session, args [][]byte) (func(*fsm.State) reply, error) {
+	key, err := rosterKey(args[1])
+	if err != nil {
+		return nil, err
+	}
+	return func(st *fsm.State) reply {
+		if kv, ok := st.Get(key); ok {
+			return integer(int64(len(kv.Value)))
+		}
+		return integer(0)
+	}, nil
+}

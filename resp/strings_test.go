@@ -412,3 +412,26 @@ func TestSetExGetSetGetDel(t *testing.T) {
 		t.Fatalf("%d leases left, want 1", n)
 	}
 }
+
+// TestTypeAndStrlen: TYPE and STRLEN (what redis-cli --bigkeys asks of
+// every key it scans) answered unknown command.
+func TestTypeAndStrlen(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	c.Set(ctx(), "k", "hello", 0)
+	for _, tc := range []struct {
+		cmd  *redis.StatusCmd
+		want string
+	}{{c.Type(ctx(), "k"), "string"}, {c.Type(ctx(), "absent"), "none"}} {
+		if v, err := tc.cmd.Result(); err != nil || v != tc.want {
+			t.Fatalf("%v: %q %v", tc.cmd.Args(), v, err)
+		}
+	}
+	if n, err := c.StrLen(ctx(), "k").Result(); err != nil || n != 5 {
+		t.Fatalf("STRLEN: %d %v", n, err)
+	}
+	if n, err := c.StrLen(ctx(), "absent").Result(); err != nil || n != 0 {
+		t.Fatalf("STRLEN absent: %d %v", n, err)
+	}
+}
