@@ -41,6 +41,9 @@ func FuzzRESP(f *testing.F) {
 		{"CLIENT", "SETNAME\x00a b"}, {"COMMAND", "INFO\x00get"}, {"CONFIG", "GET\x00*"}, {"INFO", "keyspace"},
 		{"JOIN", "n2\x00127.0.0.1:1"}, {"LEAVE", "n1"}, {"SUBSCRIBE", "__keyspace@0__:*"}, {"UNSUBSCRIBE", ""},
 		{"QUIT", ""}, {"NOSUCH", "x"}, {"", ""},
+		{"EXPIRE", "k\x0010\x00GT"}, {"SET", "k\x00v\x00KEEPTTL"}, {"SET", "k\x00v\x00EXAT\x009999999999"},
+		{"GETEX", "k\x00PERSIST"}, {"GETDEL", "k"}, {"SETEX", "k\x0010\x00v"}, {"GETSET", "k\x00v"},
+		{"TYPE", "k"}, {"STRLEN", "k"}, {"KEYS", "*a*a*a*a*b"},
 	} {
 		f.Add(s[0], []byte(s[1]))
 	}
