@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -31,6 +32,17 @@ type testTransport struct {
 
 	down atomic.Bool  // fail every request while set
 	gen  atomic.Int64 // bumped by cut: bodies of an older generation fail
+
+	record   atomic.Bool  // keep the bytes of the answers read, in streamed
+	streamed bytes.Buffer // under mu
+}
+
+// streamedHas reports whether the answers read since record was set
+// hold s.
+func (tt *testTransport) streamedHas(s string) bool {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	return bytes.Contains(tt.streamed.Bytes(), []byte(s))
 }
 
 func newTestTransport() *testTransport {
@@ -116,7 +128,13 @@ func (b *cutBody) Read(p []byte) (int, error) {
 	if b.tt.gen.Load() != b.gen {
 		return 0, errCutOff
 	}
-	return b.ReadCloser.Read(p)
+	n, err := b.ReadCloser.Read(p)
+	if b.tt.record.Load() {
+		b.tt.mu.Lock()
+		b.tt.streamed.Write(p[:n])
+		b.tt.mu.Unlock()
+	}
+	return n, err
 }
 
 func (b *cutBody) Close() error {

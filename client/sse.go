@@ -41,6 +41,10 @@ type sseReader struct {
 	// progress is called for every line read, heartbeats included, so the
 	// watch's idle timer can tell a live stream from a dead one.
 	progress func()
+	// bareID, when set, is called with the id of each block that has an
+	// id but no data: a heartbeat carrying the revision the stream got to
+	// (progress_notify).
+	bareID func(id string)
 }
 
 func newSSEReader(r io.Reader, progress func()) *sseReader {
@@ -139,6 +143,7 @@ func (p *sseReader) completeEventBuffered() bool {
 func (p *sseReader) next() (sseEvent, error) {
 	var ev sseEvent
 	var data [][]byte
+	blockID := false // this block has an id field
 	for {
 		line, err := p.readLine()
 		if err != nil {
@@ -152,7 +157,10 @@ func (p *sseReader) next() (sseEvent, error) {
 		}
 		if len(line) == 0 {
 			if len(data) == 0 {
-				ev.Event = ""
+				if blockID && p.bareID != nil {
+					p.bareID(ev.ID)
+				}
+				ev.Event, blockID = "", false
 				continue
 			}
 			ev.Data = bytes.Join(data, []byte{'\n'})
@@ -173,7 +181,7 @@ func (p *sseReader) next() (sseEvent, error) {
 			data = append(data, value)
 		case "id":
 			if bytes.IndexByte(value, 0) < 0 {
-				ev.ID, ev.HasID = string(value), true
+				ev.ID, ev.HasID, blockID = string(value), true, true
 			}
 		case "event":
 			ev.Event = string(value)

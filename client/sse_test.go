@@ -2,6 +2,7 @@ package client
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -157,5 +158,24 @@ func TestDecodeEvent(t *testing.T) {
 	}
 	if _, _, err := w.decodeEvent(sseEvent{Data: []byte(`not json`)}); !errors.Is(err, errBadEvent) {
 		t.Fatalf("bad event: %v", err)
+	}
+}
+
+// TestSSEBareID: a block with an id and no data (a heartbeat carrying
+// progress) reaches bareID; ids of events and bare comments do not.
+func TestSSEBareID(t *testing.T) {
+	in := ": heartbeat\nid: 5\n\nid: 6\ndata: x\n\n: heartbeat\n\nid: 7\r\n: heartbeat\r\n\r\nevent: e\n\n"
+	var ids []string
+	p := newSSEReader(strings.NewReader(in), nil)
+	p.bareID = func(id string) { ids = append(ids, id) }
+	ev, err := p.next()
+	if err != nil || ev.ID != "6" || string(ev.Data) != "x" {
+		t.Fatalf("next: %+v %v", ev, err)
+	}
+	if _, err := p.next(); err != io.EOF {
+		t.Fatalf("at the end: %v", err)
+	}
+	if fmt.Sprint(ids) != "[5 7]" {
+		t.Fatalf("bare ids %v, want [5 7]", ids)
 	}
 }

@@ -78,7 +78,8 @@ const (
 // When the stream breaks (a member dies, the network hiccups, or its
 // member is cut off from the cluster's majority and knows no leader) the
 // watch reconnects, to any member, with backoff, and resumes after the
-// last revision it delivered, so no event is lost or repeated. It ends — the
+// last revision it delivered (or the later revision a heartbeat said the
+// stream had got to), so no event is lost or repeated. It ends — the
 // channel closes — when ctx ends, the client closes, or after a
 // WatchResponse whose Err is set: ErrCompacted when the history it needs
 // is gone, or an error no reconnect can fix. The channel is not dropped
@@ -235,7 +236,10 @@ func (w *watcher) connect(ctx context.Context, ep *endpoint) (*streamConn, func(
 	// (and refuses a new one with no_leader) instead of keeping it open
 	// in silence while the cluster changes elsewhere; the watch then
 	// resumes on another member.
-	q := url.Values{"require_leader": {"true"}}
+	// progress_notify: heartbeats carry the revision the stream got to, so
+	// that a watch of a quiet key resumes from there rather than from its
+	// last event, which the member's history may have left behind (410).
+	q := url.Values{"require_leader": {"true"}, "progress_notify": {"true"}}
 	if w.o.prefix {
 		q.Set("prefix", "true")
 	}
@@ -309,6 +313,14 @@ func (w *watcher) follow(ctx context.Context, sc *streamConn) error {
 		w.rev, w.from = sc.rev, true
 	}
 	p := newSSEReader(sc.body, func() { sc.idle.Reset(watchIdleTimeout) })
+	p.bareID = func(id string) {
+		// Every change up to this revision under the key was sent before
+		// it: resume after it. Events read but not yet delivered have
+		// lower revisions and are delivered before any resume.
+		if rev, err := strconv.ParseInt(id, 10, 64); err == nil && rev > w.rev {
+			w.rev, w.from = rev, true
+		}
+	}
 	for {
 		var resp WatchResponse
 		for len(resp.Events) < watchMaxBatch {

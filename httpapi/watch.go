@@ -116,6 +116,7 @@ func matches(key string, prefix bool, ev fsm.Event) bool {
 func (s *Server) watch(c *gin.Context) {
 	q := newQuery(c)
 	prefix, withPrev, requireLeader := q.flag("prefix"), q.flag("prev_kv"), q.flag("require_leader")
+	progress := q.flag("progress_notify")
 	rev, hasRev := q.count("rev")
 	if !hasRev && q.err == nil {
 		if id := c.GetHeader("Last-Event-ID"); id != "" {
@@ -160,7 +161,7 @@ func (s *Server) watch(c *gin.Context) {
 	if !s.admit(c, &s.watches, "watches") {
 		return
 	}
-	ws := &watchStream{s: s, h: h, key: key, prefix: prefix, withPrev: withPrev, requireLeader: requireLeader, after: after, recheck: s.streamRecheck(c, key, prefix)}
+	ws := &watchStream{s: s, h: h, key: key, prefix: prefix, withPrev: withPrev, requireLeader: requireLeader, progress: progress, after: after, lastID: after, recheck: s.streamRecheck(c, key, prefix)}
 	hdr := c.Writer.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-cache")
@@ -214,7 +215,13 @@ type watchStream struct {
 	// requireLeader ends the stream once the member has known no leader
 	// at two heartbeats in a row (etcd's WithRequireLeader).
 	requireLeader bool
-	after         int64 // revision of the last event considered
+	// progress adds the revision the stream has got to to its heartbeats,
+	// as an id without data (etcd's progress notify): a watch of a quiet
+	// key resumes from there, not from its last event, which the history
+	// may have left behind.
+	progress bool
+	after    int64 // revision of the last event considered
+	lastID   int64 // the last id written, or the revision the stream started after
 	// recheck ends the stream once its token may no longer read what it
 	// watches (nil: access control is off).
 	recheck func(*fsm.State) error
@@ -280,6 +287,7 @@ func (ws *watchStream) run(sink watchSink) {
 				s.metrics.watchersCut.Inc() // stopped reading: cut off
 				return
 			}
+			ws.lastID = ws.after
 			sent++
 		}
 		if sent > 0 {
@@ -317,7 +325,7 @@ func (ws *watchStream) run(sink watchSink) {
 					leaderless = true
 				}
 			}
-			if sink.write([]byte(": heartbeat\n\n")) != nil || sink.flush() != nil {
+			if sink.write(ws.heartbeat()) != nil || sink.flush() != nil {
 				return
 			}
 			beatAt = time.Now().Add(s.cfg.heartbeat)
@@ -325,4 +333,18 @@ func (ws *watchStream) run(sink watchSink) {
 			return
 		}
 	}
+}
+
+// heartbeat is the comment an idle stream sends. With progress it carries
+// the revision the stream has got to, when that moved past the last id
+// sent: every change up to it under the watched key was sent before it. An
+// id with no data dispatches no event (the SSE spec) but moves the last
+// event ID, so a client, EventSource's Last-Event-ID included, resumes
+// after it.
+func (ws *watchStream) heartbeat() []byte {
+	if !ws.progress || ws.after <= ws.lastID {
+		return []byte(": heartbeat\n\n")
+	}
+	ws.lastID = ws.after
+	return []byte(": heartbeat\nid: " + strconv.FormatInt(ws.after, 10) + "\n\n")
 }

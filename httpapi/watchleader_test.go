@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/internal/testutil"
+	"github.com/rosterhq/roster/registry"
 )
 
 // TestWatchRequireLeader: a member that lost its leader for good (the
@@ -100,5 +101,67 @@ func TestBlockingReadWithoutALeader(t *testing.T) {
 	follower.do("GET", fmt.Sprintf("/v1/kv/bl/?prefix=true&index=%d&wait=1s&stale=true", rev), nil).ok(t, 200, nil)
 	if d := time.Since(start); d < time.Second {
 		t.Fatalf("a stale blocking read answered after %v, before its wait", d)
+	}
+}
+
+// TestWatchProgressNotify: a watch of a quiet key resumed from its last
+// event, and once the history (-watch-history) had moved past that event
+// through changes elsewhere, the resume was refused with 410 though
+// nothing under the key had changed. With progress_notify the heartbeats
+// carry the revision the stream got to, as an id without data, and a
+// resume from it is served. Without it heartbeats are as before.
+func TestWatchProgressNotify(t *testing.T) {
+	e := newEnvWith(t, func(c *registry.Config) { c.WatchHistory = 50 }, func(c *Config) { c.heartbeat = 200 * time.Millisecond })
+	addr := e.ts.Listener.Addr().String()
+	conn, br, res := openRawWatch(t, addr, "/v1/watch/q/?prefix=true&progress_notify=true")
+	if res.StatusCode != 200 {
+		t.Fatalf("watch: %d", res.StatusCode)
+	}
+	plain, pbr, res := openRawWatch(t, addr, "/v1/watch/q/?prefix=true")
+	if res.StatusCode != 200 {
+		t.Fatalf("watch: %d", res.StatusCode)
+	}
+	first := e.doStr("PUT", "/v1/kv/q/a", "1").revision(t)
+	if line := readLine(t, conn, br, 5*time.Second); line != fmt.Sprintf("id: %d", first) {
+		t.Fatalf("first event: %q", line)
+	}
+	readLine(t, conn, br, time.Second) // its data
+	readLine(t, conn, br, time.Second) // and the blank line
+	var last int64
+	for i := range 100 {
+		last = e.doStr("PUT", fmt.Sprintf("/v1/kv/busy/%d", i), "x").revision(t)
+	}
+	// The next heartbeat carries the progress; earlier ones may carry less.
+	want := fmt.Sprintf("id: %d", last)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no heartbeat carried %q", want)
+		}
+		line := readLine(t, conn, br, 5*time.Second)
+		if strings.HasPrefix(line, "data: ") {
+			t.Fatalf("an event of another prefix: %q", line)
+		}
+		if line == want {
+			break
+		}
+	}
+	if line := readLine(t, conn, br, time.Second); line != "" {
+		t.Fatalf("after the progress id: %q, want the blank line ending the block", line)
+	}
+	e.do("GET", fmt.Sprintf("/v1/watch/q/?prefix=true&rev=%d", first), nil).fails(t, 410, "compacted")
+	resumed, rbr, res := openRawWatch(t, addr, fmt.Sprintf("/v1/watch/q/?prefix=true&rev=%d", last))
+	if res.StatusCode != 200 {
+		t.Fatalf("resume from the progress id %d: %d", last, res.StatusCode)
+	}
+	next := e.doStr("PUT", "/v1/kv/q/b", "2").revision(t)
+	if line := readLine(t, resumed, rbr, 5*time.Second); line != fmt.Sprintf("id: %d", next) {
+		t.Fatalf("resumed stream: %q, want the next change", line)
+	}
+	// Without progress_notify: bare heartbeats, ids only on events.
+	for range 4 {
+		line := readLine(t, plain, pbr, 5*time.Second)
+		if strings.HasPrefix(line, "id: ") && line != fmt.Sprintf("id: %d", first) && line != fmt.Sprintf("id: %d", next) {
+			t.Fatalf("a watch without progress_notify sent %q", line)
+		}
 	}
 }
