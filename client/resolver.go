@@ -15,7 +15,10 @@ type ResolverOption func(*Resolver)
 // registry is unreachable: an outage never empties the view. Without it
 // (the default) the view is emptied once the resolver has been cut off
 // from every member for longer than the unreachable timeout, because by
-// then it can no longer tell which instances are still alive.
+// then it can no longer tell which instances are still alive. Members that
+// answer but know no leader (the cluster lost its majority) do not count
+// as unreachable: nothing can change in the registry then, and the view
+// stays.
 func WithKeepLastKnown(keep bool) ResolverOption {
 	return func(r *Resolver) { r.keepLastKnown = keep }
 }

@@ -97,10 +97,15 @@ type watcher struct {
 	out  chan WatchResponse
 	rev  int64 // deliver events after this revision
 	from bool  // rev is set (otherwise: from now, until the first connect)
-	// onState, when set, is told whether a stream is in place (true) or
-	// the watch is between streams (false). The Resolver uses it to tell
-	// an outage from a quiet prefix.
+	// onState, when set, is told whether the watch is in contact with the
+	// registry (true: a stream is in place, or the members that answered
+	// all know no leader, so the registry cannot change) or cut off
+	// between streams (false). The Resolver uses it to tell an outage
+	// from a quiet prefix.
 	onState func(connected bool)
+	// frozen: in the last round no member took the watch, and those that
+	// answered refused it for want of a leader.
+	frozen bool
 }
 
 func (c *Client) watch(ctx context.Context, key string, o op, onState func(bool)) <-chan WatchResponse {
@@ -143,7 +148,7 @@ func (w *watcher) run(ctx context.Context) {
 	round := 0
 	for ctx.Err() == nil {
 		progressed, err := w.once(ctx)
-		w.state(false)
+		w.state(w.frozen)
 		if ctx.Err() != nil {
 			return
 		}
@@ -191,6 +196,7 @@ var errBadEvent = errors.New("roster: unreadable watch event")
 // member could serve the watch.
 func (w *watcher) once(ctx context.Context) (progressed bool, err error) {
 	var last, compacted error
+	w.frozen = false
 	for _, ep := range w.c.order(false) {
 		resp, cancel, err := w.connect(ctx, ep)
 		if err != nil {
@@ -204,9 +210,15 @@ func (w *watcher) once(ctx context.Context) (progressed bool, err error) {
 			if !w.retryable(err) {
 				return false, err
 			}
+			if se := statusOf(err); se != nil && se.Code == "no_leader" {
+				// Reachable, but the watch asks for a leader (see
+				// connect): a cluster without its majority.
+				w.frozen = true
+			}
 			last = err
 			continue
 		}
+		w.frozen = false
 		start, before := time.Now(), w.rev
 		err = w.follow(ctx, resp)
 		cancel()
