@@ -362,7 +362,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("fsm: restore: close: %w", err)
 	}
 	if err := os.Rename(tmp, f.cfg.Path); err != nil {
-		return f.reopenAfter(fmt.Errorf("fsm: restore: rename: %w", err))
+		os.Remove(tmp)
+		return f.reopenUnchanged(fmt.Errorf("fsm: restore: rename: %w", err))
 	}
 	if err := syncDir(filepath.Dir(f.cfg.Path)); err != nil {
 		return f.reopenAfter(fmt.Errorf("fsm: restore: %w", err))
@@ -373,6 +374,22 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		f.failpoint(FailRestoreReloaded)
 	}
 	return err
+}
+
+// reopenUnchanged reopens the state file after a restore failed before
+// replacing it (dbMu and ckptMu held): the file is as it was, so the live
+// state and the changes recorded for the next checkpoint still hold, and
+// nothing is published. Reloading the file instead would take the live
+// state back to the last checkpoint, dropping the entries applied since.
+func (f *FSM) reopenUnchanged(cause error) error {
+	db, err := openDB(f.cfg.Path, f.cfg.NoSync)
+	if err != nil {
+		f.fail(err)
+		return errors.Join(cause, err)
+	}
+	f.db = db
+	f.releaseMapped()
+	return cause
 }
 
 // reopenAfter reopens the state file (dbMu and ckptMu held) and publishes

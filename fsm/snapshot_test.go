@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/rosterhq/roster/fsm"
 )
 
@@ -325,4 +326,49 @@ func TestRestoreInstallsExactlyTheSyncedFile(t *testing.T) {
 		t.Fatalf("the state file renamed into place (%d bytes) is not the synced snapshot (%d bytes)", len(got), len(want))
 	}
 	sameDump(t, "restored", dump(src.state()), dump(f.State()))
+}
+
+// TestFailedRestoreKeepsTheLiveState: a restore that fails once the state
+// file is closed but before the snapshot is renamed over it (here the
+// temporary file vanishes; a full or failing disk does the same) leaves
+// the state file as it was, and must leave the live state as it was too.
+// It used to reload the state file and publish it: the state went back to
+// the last checkpoint, and the entries applied since were lost on this
+// replica while raft, told the restore failed, went on after them.
+func TestFailedRestoreKeepsTheLiveState(t *testing.T) {
+	src := newHarness(t)
+	src.must(put("/snap", "1"))
+	data := snapshotBytes(t, src.f)
+
+	path := filepath.Join(t.TempDir(), "state.db")
+	sabotage := false
+	f, err := fsm.Open(fsm.Config{Path: path, NoSync: true, Failpoint: func(name string) {
+		if name == fsm.FailRestoreSynced && sabotage {
+			if err := os.Remove(path + ".restore"); err != nil {
+				t.Error(err)
+			}
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{tb: t, path: path, term: 1, log: map[uint64]*raft.Log{}, f: f}
+	t.Cleanup(func() { h.f.Close() })
+	h.must(put("/a", "1"))
+	h.checkpoint()
+	h.must(put("/b", "2")) // applied, not yet in the state file
+	want := dump(h.state())
+
+	sabotage = true
+	if err := f.Restore(readCloser(data)); err == nil {
+		t.Fatal("the restore succeeded without its file")
+	}
+	sameDump(t, "the live state after a failed restore", want, dump(h.state()))
+	h.must(put("/c", "3"))
+	h.get("/b")
+	// The state file still takes checkpoints and holds everything.
+	h.checkpoint()
+	h.reopen()
+	h.get("/b")
+	h.get("/c")
 }
