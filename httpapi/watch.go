@@ -319,7 +319,6 @@ func (ws *watchStream) run(sink watchSink) {
 					// here while the cluster may change elsewhere. End
 					// the stream; the client resumes on a member that
 					// knows a leader.
-					s.metrics.watchersCut.Inc()
 					return
 				} else {
 					leaderless = true
