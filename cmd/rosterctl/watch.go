@@ -25,8 +25,8 @@ line per change until interrupted (Ctrl-C), which ends it with exit code 0.
 
 Without --rev the watch starts now; --rev N prints the changes after revision
 N first (pass the revision a "get -o json" answered with to miss nothing).
-The watch survives member failures: it resumes on another member without
-losing or repeating an event.
+The watch survives member failures, and members cut off from the cluster: it
+resumes on another member without losing or repeating an event.
 
 Table lines read "<revision> <type> <key> [<value>]" (type put or delete);
 with -o json each line is {"type","revision","kv"[,"prev_kv"]}.
@@ -63,8 +63,9 @@ current state and watch again from its revision.`,
 		// One read of this member's copy of KEY, bounded by --timeout,
 		// first: the watch below reconnects for as long as it runs, so with
 		// no member reachable (or a token that may not read KEY) it would
-		// print nothing and never end. A watch needs no leader, nor does
-		// this read; whether the key exists does not matter.
+		// print nothing and never end. This read needs no leader (the
+		// watch waits for one, on any member); whether the key exists
+		// does not matter.
 		if _, err := cli.Get(ctx, key, client.WithStale(), client.WithKeysOnly()); err != nil && !errors.Is(err, client.ErrKeyNotFound) {
 			return err
 		}
