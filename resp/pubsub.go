@@ -30,7 +30,9 @@ type subscriber struct {
 
 	mu       sync.Mutex // the writer and the subscriptions
 	channels map[string]bool
-	patterns []string // in subscription order
+	patterns map[string]int64 // pattern → its subscription's sequence number
+	seq      int64
+	order    []string // the patterns in subscription order; nil: to rebuild
 
 	closeOnce sync.Once
 }
@@ -41,7 +43,7 @@ func (s *Server) startSubscriber(conn redcon.Conn, sess *session, pending []redc
 	sess.detached = true
 	dc := conn.Detach()
 	ctx, stop := context.WithCancel(s.ctx)
-	sub := &subscriber{srv: s, sess: sess, dc: dc, ctx: ctx, stop: stop, channels: map[string]bool{}}
+	sub := &subscriber{srv: s, sess: sess, dc: dc, ctx: ctx, stop: stop, channels: map[string]bool{}, patterns: map[string]int64{}}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -97,6 +99,18 @@ func (sub *subscriber) read(pending []redcon.Command) {
 
 // count is the number of subscriptions (mu held).
 func (sub *subscriber) count() int { return len(sub.channels) + len(sub.patterns) }
+
+// patternList is the patterns in subscription order (mu held).
+func (sub *subscriber) patternList() []string {
+	if sub.order == nil && len(sub.patterns) > 0 {
+		sub.order = make([]string, 0, len(sub.patterns))
+		for p := range sub.patterns {
+			sub.order = append(sub.order, p)
+		}
+		slices.SortFunc(sub.order, func(a, b string) int { return int(sub.patterns[a] - sub.patterns[b]) })
+	}
+	return sub.order
+}
 
 // exec runs one command; false means the connection must close.
 func (sub *subscriber) exec(cmd redcon.Command) bool {
@@ -156,8 +170,9 @@ func (sub *subscriber) exec(cmd redcon.Command) bool {
 			ch := string(a)
 			if name == "subscribe" {
 				sub.channels[ch] = true
-			} else if !slices.Contains(sub.patterns, ch) {
-				sub.patterns = append(sub.patterns, ch)
+			} else if _, ok := sub.patterns[ch]; !ok {
+				sub.seq++
+				sub.patterns[ch], sub.order = sub.seq, nil
 			}
 			sub.confirm(name, ch)
 		}
@@ -169,7 +184,7 @@ func (sub *subscriber) exec(cmd redcon.Command) bool {
 		}
 		if len(names) == 0 { // all of them
 			if pattern {
-				names = append(names, sub.patterns...)
+				names = append(names, sub.patternList()...)
 			} else {
 				for ch := range sub.channels {
 					names = append(names, ch)
@@ -185,7 +200,10 @@ func (sub *subscriber) exec(cmd redcon.Command) bool {
 		}
 		for _, ch := range names {
 			if pattern {
-				sub.patterns = slices.DeleteFunc(sub.patterns, func(p string) bool { return p == ch })
+				if _, ok := sub.patterns[ch]; ok {
+					delete(sub.patterns, ch)
+					sub.order = nil
+				}
 			} else {
 				delete(sub.channels, ch)
 			}
@@ -292,7 +310,7 @@ func (sub *subscriber) stillAllowed() error {
 		return err
 	}
 	patterns := [][]byte{nil}
-	for _, p := range sub.patterns {
+	for _, p := range sub.patternList() {
 		patterns = append(patterns, []byte(p))
 	}
 	return sub.sess.allowed("psubscribe", &spec{access: accessRead, keys: channelKeys(true)}, patterns)
@@ -324,7 +342,7 @@ func (sub *subscriber) deliver(evs []fsm.Event) bool {
 			w.WriteBulkString(msg)
 			wrote = true
 		}
-		for _, p := range sub.patterns {
+		for _, p := range sub.patternList() {
 			if globMatch(p, ch) {
 				w.WriteArray(4)
 				w.WriteBulkString("pmessage")
