@@ -7,9 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/internal/logging/logtest"
 	"github.com/rosterhq/roster/internal/testutil"
+	"github.com/rosterhq/roster/registry"
 )
 
 // TestExpireTTLPersist: TTLs are leases, whichever front end made them.
@@ -418,5 +421,60 @@ func TestGetEx(t *testing.T) {
 	}
 	if got := e.node.FSM().State().Revision(); got != rev {
 		t.Fatalf("refused GETEXs moved the revision by %d", got-rev)
+	}
+}
+
+// TestFollowerCarriesTheRedisRules: the flags the port's writes carry
+// (a keyless lease dropped, INCR reading only canonical integers) reach
+// the leader when a follower forwards them, one by one or pipelined.
+func TestFollowerCarriesTheRedisRules(t *testing.T) {
+	t.Parallel()
+	log := logtest.ForTest(t)
+	var nodes []*registry.Node
+	for i := range 2 {
+		n, err := registry.Open(registry.Config{
+			ID: fmt.Sprintf("n%d", i+1), DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: i == 0,
+			NoSync: true, Tick: testTick, HTTPAdvertise: fmt.Sprintf("127.0.0.1:%d", i+1), NodeNumber: -1,
+			CommitTimeout: 10 * time.Millisecond,
+		}, log.With("node", i+1), prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = n.Close() })
+		nodes = append(nodes, n)
+	}
+	leader, follower := nodes[0], nodes[1]
+	testutil.Eventually(t, 10*time.Second, "leader ready", func() bool { return leader.Ready() == nil })
+	if err := leader.AddMember(ctx(), registry.JoinRequest{ID: "n2", RaftAddr: follower.RaftAddr(), HTTPAddr: "127.0.0.1:2", Voter: true}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 20*time.Second, "follower ready", func() bool { return follower.Ready() == nil })
+	srv, err := New(Config{}, follower, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: serveTest(t, srv), MaxRetries: -1})
+	defer c.Close()
+	for range 5 {
+		if err := c.Set(ctx(), "k", "v", time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Pipelined(ctx(), func(p redis.Pipeliner) error {
+		for range 5 {
+			p.Set(ctx(), "k", "v", time.Hour)
+		}
+		p.Expire(ctx(), "k", time.Hour)
+		p.Set(ctx(), "n", "007", 0)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := leader.FSM().State().LeaseCount(); n != 1 {
+		t.Fatalf("SET EX forwarded by a follower: %d leases on the leader, want 1", n)
+	}
+	wantErr(t, c.Incr(ctx(), "n").Err(), "ERR value is not an integer or out of range")
+	if kv, ok := leader.FSM().State().Get("/n"); !ok || string(kv.Value) != "007" {
+		t.Fatalf("/n on the leader: %+v", kv)
 	}
 }
