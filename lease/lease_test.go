@@ -188,6 +188,18 @@ func TestTableAttachDetachDelete(t *testing.T) {
 	if got := tb.Keys(9); got == nil || len(got) != 0 {
 		t.Fatalf("Keys of an unknown lease = %#v, want empty non-nil", got)
 	}
+	// HasKeys looks at the lease's own attachments only, not at its
+	// neighbours' (lease 2 follows lease 1 in the attachment order).
+	for id, want := range map[int64]bool{1: true, 2: true, 3: true, 9: false, 0: false} {
+		if got := tb.HasKeys(id); got != want {
+			t.Fatalf("HasKeys(%d) = %v, want %v", id, got, want)
+		}
+	}
+	tb.Detach(2, "/b")
+	if tb.HasKeys(2) {
+		t.Fatal("HasKeys(2) after its last key left")
+	}
+	tb.Attach(2, "/b")
 	l, keys, ok := tb.Delete(1)
 	if !ok || l.ID != 1 || !reflect.DeepEqual(keys, []string{"/a", "/z"}) {
 		t.Fatalf("Delete(1) = %+v %q %v", l, keys, ok)
