@@ -359,7 +359,9 @@ func TestAuthDeletedTokenWritesRefusedByTheLeader(t *testing.T) {
 		return leader.as(rootSecret, "GET", "/v1/auth/whoami", "").code == 200
 	})
 	leader.putRole("api", `{"rules":[{"prefix":"/services/","read":true,"write":true}]}`)
+	leader.putRole("narrowed", `{"rules":[{"prefix":"/services/","read":true,"write":true}]}`)
 	tok := leader.createToken("api-registrar", "api")
+	narrowed := leader.createToken("narrowed", "narrowed")
 	var l api.GrantResponse
 	leader.as(tok, "POST", "/v1/leases", `{"ttl":60}`).ok(t, 201, &l)
 	leader.as(tok, "PUT", "/v1/kv/services/a", "1").ok(t, 200, nil)
@@ -382,6 +384,7 @@ func TestAuthDeletedTokenWritesRefusedByTheLeader(t *testing.T) {
 	lb.pin()
 	defer lb.catchUp()
 	leader.as(rootSecret, "DELETE", "/v1/auth/tokens/"+leader.tokenID("api-registrar"), "").ok(t, 200, nil)
+	leader.putRole("narrowed", `{"rules":[{"prefix":"/services/ok/","read":true,"write":true}]}`)
 
 	lagging.as(tok, "GET", "/v1/kv/services/a?stale=true", "").ok(t, 200, nil)
 	before := snapshotOf(leader.node.FSM().State())
@@ -411,6 +414,23 @@ func TestAuthDeletedTokenWritesRefusedByTheLeader(t *testing.T) {
 	if after := snapshotOf(leader.node.FSM().State()); after != before {
 		t.Fatalf("writes of a deleted token changed the state:\n%s\n---\n%s", before, after)
 	}
+
+	// A token whose role was narrowed: what the role no longer allows is
+	// refused, the rest goes through.
+	for _, tc := range []struct{ method, path, body string }{
+		{"PUT", "/v1/kv/services/b", "planted"},
+		{"DELETE", "/v1/kv/services/?prefix=true", ""},
+		{"POST", "/v1/kv/services/n/incr", `{"by":1}`},
+		{"POST", "/key", `{"services/ok/x":"a","services/y":"b"}`},
+	} {
+		if r := lagging.as(narrowed, tc.method, tc.path, tc.body); r.code != 403 {
+			t.Errorf("%s %s with a token whose role the leader narrowed: %d %s", tc.method, tc.path, r.code, r.body)
+		}
+	}
+	if after := snapshotOf(leader.node.FSM().State()); after != before {
+		t.Fatalf("writes of a narrowed token changed the state:\n%s\n---\n%s", before, after)
+	}
+	lagging.as(narrowed, "PUT", "/v1/kv/services/ok/x", "fine").ok(t, 200, nil)
 }
 
 // TestAuthIncrNeedsRead: POST /v1/kv/{key}/incr and the demo's /inc

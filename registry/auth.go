@@ -109,6 +109,11 @@ func Authenticate(st *fsm.State, token string) (*Principal, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown token", ErrUnauthenticated)
 	}
+	return principalOf(st, t), nil
+}
+
+// principalOf is what t may do in st.
+func principalOf(st *fsm.State, t fsm.Token) *Principal {
 	p := &Principal{TokenID: t.ID, Name: t.Name, Roles: t.Roles}
 	for _, name := range t.Roles {
 		r, ok := st.Role(name)
@@ -118,7 +123,7 @@ func Authenticate(st *fsm.State, token string) (*Principal, error) {
 		p.admin = p.admin || r.Admin
 		p.rules = append(p.rules, r.Rules...)
 	}
-	return p, nil
+	return p
 }
 
 // MayRenew checks that p may keep alive, inspect or revoke the leases ids

@@ -5,20 +5,24 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/rosterhq/roster/fsm"
 )
 
 // A front end checks a request's token against its own member's replica
 // (API.md: an access control change is in force on a member once it has
-// applied it). A follower that has not yet applied a token's deletion
-// would take the token's writes for as long as it lags, though the leader
-// it forwards them to applied the deletion long ago. So a write made for
-// a token carries the token's ID (WithCaller) to the leader, with the
-// index the follower's replica had applied, and the leader, once it has
-// applied as far, refuses the write when the token is gone: its state is
-// then at least as new as the one the follower checked against.
-//
-// Only the token's existence is checked there; the roles a token names are
-// judged by the front end, from the member's replica.
+// applied it). A follower that has not yet applied a token's deletion, or
+// a change of its roles, would take the token's writes for as long as it
+// lags, though the leader it forwards them to applied the change long
+// ago. So a write made for a token carries the token's ID (WithCaller) to
+// the leader, with the index the follower's replica had applied, and the
+// leader, once it has applied as far (its state is then at least as new
+// as the one the follower checked against), refuses the write when the
+// token is gone, or when its roles no longer let it change the keys the
+// write changes (mayWrite). The follower checked all that and more (the
+// reads a write answers, the keys of a lease it attaches to) from its
+// replica; for a token whose roles did not change, the leader's check
+// passes whatever the follower let through.
 
 type callerKey struct{}
 
@@ -81,14 +85,86 @@ func decodeCaller(p []byte) (applied uint64, id string, rest []byte, err error) 
 
 // checkCaller runs on the leader for a forwarded write made for the token
 // id, checked by a follower whose replica had applied up to applied: once
-// this member has applied as far, the token must still exist. Either
-// refusal proposed nothing.
-func (n *Node) checkCaller(ctx context.Context, applied uint64, id string) error {
+// this member has applied as far, the token must still exist, and what it
+// may do is returned. Either refusal proposed nothing.
+func (n *Node) checkCaller(ctx context.Context, applied uint64, id string) (*Principal, error) {
 	if err := n.waitApplied(ctx, applied); err != nil {
-		return fmt.Errorf("%w: the leader has not applied index %d: %v", ErrNoLeader, applied, err)
+		return nil, fmt.Errorf("%w: the leader has not applied index %d: %v", ErrNoLeader, applied, err)
 	}
-	if _, ok := n.fsm.State().Token(id); !ok {
-		return fmt.Errorf("%w: the token was deleted", ErrUnauthenticated)
+	st := n.fsm.State()
+	t, ok := st.Token(id)
+	if !ok {
+		return nil, fmt.Errorf("%w: the token was deleted", ErrUnauthenticated)
+	}
+	return principalOf(st, t), nil
+}
+
+// mayWrite checks, on the leader, that p may make the write c: write on
+// every key it changes (read too for an incr, which answers the value),
+// what renewing needs for a revoke or keep-alive, admin for access control
+// and membership records.
+func (n *Node) mayWrite(p *Principal, c fsm.Command) error {
+	deny := func(what, key string) error {
+		return fmt.Errorf("%w: token %q may not %s %q (its roles changed)", ErrPermissionDenied, p.Name, what, clipKey(key))
+	}
+	switch c := c.(type) {
+	case fsm.Put:
+		if !p.CanWrite(c.Key) {
+			return deny("write", c.Key)
+		}
+	case fsm.Delete:
+		if c.Prefix && !p.CanWritePrefix(c.Key) {
+			return deny("delete every key under", c.Key)
+		}
+		if !c.Prefix && !p.CanWrite(c.Key) {
+			return deny("write", c.Key)
+		}
+	case fsm.Incr:
+		if !p.CanWrite(c.Key) {
+			return deny("write", c.Key)
+		}
+		if !p.CanRead(c.Key) {
+			return deny("read", c.Key)
+		}
+	case fsm.Revoke:
+		return MayRenew(p, n.fsm.State(), c.ID)
+	case fsm.KeepAlive:
+		return MayRenew(p, n.fsm.State(), c.IDs...)
+	case fsm.Txn:
+		for _, op := range c.Ops {
+			if err := n.mayWrite(p, op); err != nil {
+				return err
+			}
+		}
+	case fsm.Grant:
+	default: // access control, membership records
+		if !p.Admin() {
+			return fmt.Errorf("%w: token %q may not change %s (admin only; its roles changed)", ErrPermissionDenied, p.Name, cmdName(c))
+		}
 	}
 	return nil
+}
+
+// batchAs is batchHere for the writes of p: each one p may no longer make
+// fails alone, as the front end would have refused it.
+func (n *Node) batchAs(ctx context.Context, p *Principal, cmds []fsm.Command) []BatchResult {
+	if p == nil {
+		return n.batchHere(ctx, cmds)
+	}
+	out := make([]BatchResult, len(cmds))
+	var idx []int
+	var ok []fsm.Command
+	for i, c := range cmds {
+		if err := n.mayWrite(p, c); err != nil {
+			out[i].Err = err
+			continue
+		}
+		idx, ok = append(idx, i), append(ok, c)
+	}
+	if len(ok) > 0 {
+		for j, r := range n.batchHere(ctx, ok) {
+			out[idx[j]] = r
+		}
+	}
+	return out
 }

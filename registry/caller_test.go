@@ -13,10 +13,11 @@ import (
 )
 
 // TestDeletedTokenRefusedByTheLeader: a follower whose state machine has
-// not applied a token's deletion still takes the token (its replica has
-// it), but a write it forwards for that token is refused by the leader,
-// which applied the deletion, and changes nothing; a token the leader
-// still has writes through the same lagging follower.
+// not applied a token's deletion, or a narrowing of its role, still takes
+// the token as it was (its replica has it), but the leader, which applied
+// the change, refuses the writes the follower forwards for it: 401 for the
+// deleted token, 403 for each write the narrowed role no longer allows,
+// changing nothing; writes the role still allows go through.
 func TestDeletedTokenRefusedByTheLeader(t *testing.T) {
 	var held atomic.Value // the ID of the member whose state machine is held
 	held.Store("")
@@ -70,32 +71,72 @@ func TestDeletedTokenRefusedByTheLeader(t *testing.T) {
 	if err := leader.DeleteToken(ctx, gone.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Authenticate(goneSecret); err != nil {
-		t.Fatalf("the held follower applied the deletion: %v", err)
+	if err := leader.PutRole(ctx, fsm.Role{Name: "api", Rules: []fsm.Rule{{Prefix: "/services/ok/", Read: true, Write: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := f.Authenticate(goneSecret); err != nil || !p.CanWrite("/services/planted") {
+		t.Fatalf("the held follower applied the changes: %v", err)
 	}
 
-	_, err = f.Put(WithCaller(ctx, goneP), fsm.Put{Key: "/services/planted", Value: []byte("x")})
+	_, err = f.Put(WithCaller(ctx, goneP), fsm.Put{Key: "/services/ok/planted", Value: []byte("x")})
 	if !errors.Is(err, ErrUnauthenticated) {
 		t.Errorf("put through a follower behind the token's deletion: %v, want ErrUnauthenticated", err)
 	}
 	res := f.Batch(WithCaller(ctx, goneP), []fsm.Command{
-		fsm.Put{Key: "/services/planted-in-a-batch", Value: []byte("x")},
-		fsm.Delete{Key: "/services/kept"},
+		fsm.Put{Key: "/services/ok/planted-in-a-batch", Value: []byte("x")},
+		fsm.Delete{Key: "/services/ok/kept"},
 	})
 	for i, r := range res {
 		if !errors.Is(r.Err, ErrUnauthenticated) {
 			t.Errorf("batch write %d through a follower behind the token's deletion: %v, want ErrUnauthenticated", i, r.Err)
 		}
 	}
-	if _, err := f.Put(WithCaller(ctx, keptP), fsm.Put{Key: "/services/kept", Value: []byte("y")}); err != nil {
-		t.Fatalf("put for a token that exists, through the held follower: %v", err)
-	}
-	for _, k := range []string{"/services/planted", "/services/planted-in-a-batch"} {
-		if _, ok := leader.fsm.State().Get(k); ok {
-			t.Errorf("%s written for a deleted token", k)
+	for _, c := range []fsm.Command{
+		fsm.Put{Key: "/services/planted", Value: []byte("x")},
+		fsm.Delete{Key: "/services/", Prefix: true},
+		fsm.Incr{Key: "/services/n", By: 1},
+		fsm.Txn{Ops: []fsm.Command{fsm.Put{Key: "/services/ok/a", Value: []byte("x")}, fsm.Put{Key: "/services/b", Value: []byte("x")}}},
+		fsm.PutRole{Role: fsm.Role{Name: "mine", Admin: true}},
+	} {
+		var err error
+		switch c := c.(type) {
+		case fsm.Put:
+			_, err = f.Put(WithCaller(ctx, keptP), c)
+		case fsm.Delete:
+			_, err = f.Delete(WithCaller(ctx, keptP), c)
+		case fsm.Incr:
+			_, err = f.Incr(WithCaller(ctx, keptP), c.Key, c.By)
+		case fsm.Txn:
+			_, err = f.Txn(WithCaller(ctx, keptP), c.Ops)
+		case fsm.PutRole:
+			err = f.PutRole(WithCaller(ctx, keptP), c.Role)
+		}
+		if !errors.Is(err, ErrPermissionDenied) {
+			t.Errorf("%T through a follower behind the narrowing of the token's role: %v, want ErrPermissionDenied", c, err)
 		}
 	}
-	if _, ok := leader.fsm.State().Get("/services/kept"); !ok {
-		t.Errorf("the kept token's put did not apply on the leader")
+	res = f.Batch(WithCaller(ctx, keptP), []fsm.Command{
+		fsm.Put{Key: "/services/planted-in-a-batch", Value: []byte("x")},
+		fsm.Put{Key: "/services/ok/kept", Value: []byte("y")},
+	})
+	if !errors.Is(res[0].Err, ErrPermissionDenied) || res[1].Err != nil {
+		t.Errorf("batch through a follower behind the narrowing: %v, %v; want ErrPermissionDenied, nil", res[0].Err, res[1].Err)
+	}
+	if _, err := f.Put(WithCaller(ctx, keptP), fsm.Put{Key: "/services/ok/kept2", Value: []byte("y")}); err != nil {
+		t.Fatalf("put the narrowed role still allows, through the held follower: %v", err)
+	}
+	lst := leader.fsm.State()
+	for _, k := range []string{"/services/ok/planted", "/services/ok/planted-in-a-batch", "/services/planted", "/services/n", "/services/ok/a", "/services/b", "/services/planted-in-a-batch"} {
+		if _, ok := lst.Get(k); ok {
+			t.Errorf("%s written by a refused write", k)
+		}
+	}
+	if _, ok := lst.Role("mine"); ok {
+		t.Errorf("role written by a token no longer admin")
+	}
+	for _, k := range []string{"/services/ok/kept", "/services/ok/kept2"} {
+		if _, ok := lst.Get(k); !ok {
+			t.Errorf("%s, allowed, did not apply on the leader", k)
+		}
 	}
 }

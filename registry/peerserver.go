@@ -47,7 +47,9 @@ type peerHandler interface {
 	updateMemberHere(ctx context.Context, req JoinRequest) error
 	batchHere(ctx context.Context, cmds []fsm.Command) []BatchResult
 	membershipHere(ctx context.Context, id string) byte
-	checkCaller(ctx context.Context, applied uint64, tokenID string) error
+	checkCaller(ctx context.Context, applied uint64, tokenID string) (*Principal, error)
+	mayWrite(p *Principal, c fsm.Command) error
+	batchAs(ctx context.Context, p *Principal, cmds []fsm.Command) []BatchResult
 }
 
 type peerServer struct {
@@ -267,13 +269,14 @@ func (s *peerServer) answer(parent context.Context, req request) []byte {
 	defer cancel()
 	var payload []byte
 	var err error
+	var caller *Principal // the token a write is made for (caller.go)
 	if req.kind == kindProposeAs || req.kind == kindBatchAs {
 		// A write made for a token: the token must still exist here.
 		applied, id, rest, derr := decodeCaller(req.payload)
 		if derr != nil {
 			err = fmt.Errorf("%w: bad caller: %v", fsm.ErrInvalidArgument, derr)
 		} else {
-			err = s.h.checkCaller(ctx, applied, id)
+			caller, err = s.h.checkCaller(ctx, applied, id)
 		}
 		if err != nil {
 			return appendResponse(nil, statusErr, req.id, encodeError(nil, err))
@@ -290,6 +293,11 @@ func (s *peerServer) answer(parent context.Context, req request) []byte {
 		if derr != nil {
 			err = fmt.Errorf("%w: %v", fsm.ErrInvalidArgument, derr)
 			break
+		}
+		if caller != nil {
+			if err = s.h.mayWrite(caller, c); err != nil {
+				break
+			}
 		}
 		res, aerr := s.h.applyForwarded(ctx, c)
 		if aerr != nil && aerr != res.Err {
@@ -325,7 +333,7 @@ func (s *peerServer) answer(parent context.Context, req request) []byte {
 			err = fmt.Errorf("%w: bad batch: %v", fsm.ErrInvalidArgument, derr)
 			break
 		}
-		payload = encodeBatchResults(s.h.batchHere(ctx, cmds))
+		payload = encodeBatchResults(s.h.batchAs(ctx, caller, cmds))
 	case kindMembership:
 		payload = []byte{s.h.membershipHere(ctx, string(req.payload))}
 	default:

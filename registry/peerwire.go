@@ -74,6 +74,9 @@ const (
 	// classUnauthenticated: the write's token no longer exists in the
 	// leader's state (caller.go); nothing was proposed.
 	classUnauthenticated byte = 7
+	// classPermissionDenied: the write's token may no longer make it in
+	// the leader's state (caller.go); nothing was proposed.
+	classPermissionDenied byte = 8
 )
 
 // maxPeerFrameSlack is the room a frame has beyond the keys and values of
@@ -103,6 +106,8 @@ func (e *peerError) Is(target error) bool {
 		return target == ErrNotMember
 	case classUnauthenticated:
 		return target == ErrUnauthenticated
+	case classPermissionDenied:
+		return target == ErrPermissionDenied
 	}
 	return false
 }
@@ -136,6 +141,8 @@ func encodeError(b []byte, err error) []byte {
 		return append(append(b, classNotMember), err.Error()...)
 	case errors.Is(err, ErrUnauthenticated):
 		return append(append(b, classUnauthenticated), err.Error()...)
+	case errors.Is(err, ErrPermissionDenied):
+		return append(append(b, classPermissionDenied), err.Error()...)
 	case errors.Is(err, fsm.ErrInvalidArgument), errors.Is(err, fsm.ErrLeaseNotFound), errors.Is(err, fsm.ErrLeaseExists),
 		errors.Is(err, fsm.ErrCASFailed), errors.Is(err, fsm.ErrKeyNotFound), errors.Is(err, fsm.ErrFailed):
 		return fsm.AppendResult(append(b, classState), fsm.Result{Err: err})
@@ -150,7 +157,7 @@ func decodeError(p []byte) error {
 	}
 	class, rest := p[0], p[1:]
 	switch class {
-	case classRefused, classTimeout, classTooLarge, classNotMember, classUnauthenticated:
+	case classRefused, classTimeout, classTooLarge, classNotMember, classUnauthenticated, classPermissionDenied:
 		return &peerError{class: class, msg: "the leader answered: " + string(rest)}
 	case classState:
 		r, err := fsm.DecodeResult(rest)

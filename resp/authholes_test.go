@@ -251,6 +251,13 @@ func TestAuthDeletedTokenWritesRefusedByTheLeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := leader.PutRole(ctx(), fsm.Role{Name: "narrowed", Rules: []fsm.Rule{{Prefix: "/services/", Read: true, Write: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, narrowed, err := leader.CreateToken(ctx(), "narrowed", []string{"narrowed"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := leader.Put(ctx(), fsm.Put{Key: "/services/a", Value: []byte("1")}); err != nil {
 		t.Fatal(err)
 	}
@@ -266,6 +273,9 @@ func TestAuthDeletedTokenWritesRefusedByTheLeader(t *testing.T) {
 	}
 	addr := serveTest(t, srv)
 	if err := leader.DeleteToken(ctx(), tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := leader.PutRole(ctx(), fsm.Role{Name: "narrowed", Rules: []fsm.Rule{{Prefix: "/services/ok/", Read: true, Write: true}}}); err != nil {
 		t.Fatal(err)
 	}
 	before := leader.FSM().State().Revision()
@@ -288,6 +298,21 @@ func TestAuthDeletedTokenWritesRefusedByTheLeader(t *testing.T) {
 	}
 	if after := leader.FSM().State().Revision(); after != before {
 		t.Fatalf("writes of a deleted token moved the revision from %d to %d", before, after)
+	}
+
+	// A token whose role the leader narrowed: NOPERM for what it no
+	// longer allows, the rest goes through.
+	if err := conn.Do(ctx(), "AUTH", narrowed).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Set(ctx(), "services/b", "planted", 0).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOPERM ") {
+		t.Errorf("SET by a token whose role the leader narrowed: %v, want NOPERM", err)
+	}
+	if after := leader.FSM().State().Revision(); after != before {
+		t.Fatalf("a write of a narrowed token moved the revision from %d to %d", before, after)
+	}
+	if err := conn.Set(ctx(), "services/ok/b", "fine", 0).Err(); err != nil {
+		t.Errorf("SET the narrowed role allows: %v", err)
 	}
 }
 

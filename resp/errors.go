@@ -70,6 +70,9 @@ func errorText(err error) string {
 		return "NOPERM this token has no permission to " + perm.what
 	case errors.Is(err, errNoAuth), errors.Is(err, registry.ErrUnauthenticated):
 		return "NOAUTH Authentication required."
+	case errors.Is(err, registry.ErrPermissionDenied):
+		// The leader refused a forwarded write (registry.WithCaller).
+		return "NOPERM " + oneLine(err.Error())
 	case errors.Is(err, errAuthDisabled):
 		return "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
 	case errors.Is(err, errWrongPass):
