@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/rosterhq/roster/fsm"
 )
@@ -66,6 +67,31 @@ func encodeCaller(applied uint64, id string, payload []byte) []byte {
 	b = binary.AppendUvarint(b, applied)
 	b = binary.AppendUvarint(b, uint64(len(id)))
 	return append(append(b, id...), payload...)
+}
+
+// unknownKind starts a leader's answer to a request kind it does not know,
+// having done nothing; members before caller.go answer so to kindProposeAs
+// and kindBatchAs.
+const unknownKind = "unknown request kind"
+
+// callOrPlain sends a request to the leader at addr; a request made for a
+// token that the leader does not know how to take (a member of an older
+// version, during a rolling upgrade) is sent again as the plain request,
+// checked by this member alone as before.
+func callOrPlain(ctx context.Context, p *peerClient, addr string, kind byte, payload []byte, plainKind byte, plainPayload []byte) ([]byte, error) {
+	resp, err := p.call(ctx, addr, kind, payload)
+	if kind != plainKind && isUnknownKind(err) {
+		return p.call(ctx, addr, plainKind, plainPayload)
+	}
+	return resp, err
+}
+
+// isUnknownKind reports whether err is the leader's answer to a kind it
+// does not know: an answer of classOther (not a peerError, nor an fsm
+// error, whose texts may quote a key) that begins so.
+func isUnknownKind(err error) bool {
+	var pe *peerError
+	return err != nil && !errors.As(err, &pe) && strings.HasPrefix(err.Error(), otherPrefix+unknownKind)
 }
 
 // decodeCaller splits the payload of kindProposeAs / kindBatchAs.

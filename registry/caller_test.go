@@ -1,14 +1,19 @@
 package registry
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/internal/logging/logtest"
 	"github.com/rosterhq/roster/internal/testutil"
 )
 
@@ -138,5 +143,88 @@ func TestDeletedTokenRefusedByTheLeader(t *testing.T) {
 		if _, ok := lst.Get(k); !ok {
 			t.Errorf("%s, allowed, did not apply on the leader", k)
 		}
+	}
+}
+
+// TestForwardingToALeaderOfAnOlderVersion: during a rolling upgrade a
+// leader that does not know the kinds of writes made for a token answers
+// that it does not know the kind, having done nothing; the follower then
+// sends the plain request, as before. Any other refusal, even one whose
+// text quotes those words (a key may), is final.
+func TestForwardingToALeaderOfAnOlderVersion(t *testing.T) {
+	log := logtest.ForTest(t)
+	var mu sync.Mutex
+	var kinds []byte
+	answer := func(kind byte) []byte { // what the fake leader answers to kind
+		switch kind {
+		case kindPropose:
+			return append([]byte{statusOK}, fsm.EncodeResult(fsm.Result{Revision: 7})...)
+		case kindProposeAs:
+			return append([]byte{statusErr}, encodeError(nil, fmt.Errorf("%s %d (a newer member?)", unknownKind, kind))...)
+		}
+		return append([]byte{statusErr}, encodeError(nil, fmt.Errorf("%w: token %q may not write %q", ErrPermissionDenied, "t", "/"+unknownKind))...)
+	}
+	serve := func(kindAs byte) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return testutil.Serve(t, ln, func(c net.Conn) {
+			b := make([]byte, 8)
+			if _, err := io.ReadFull(c, b); err != nil || !bytes.Equal(b, peerPreamble[:]) {
+				return
+			}
+			_, _ = c.Write(peerPreamble[:])
+			r := bufio.NewReader(c)
+			for {
+				f, err := readFrame(r, 1<<20)
+				if err != nil {
+					return
+				}
+				req, err := parseRequest(f)
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				kinds = append(kinds, req.kind)
+				mu.Unlock()
+				k := req.kind
+				if k == kindProposeAs {
+					k = kindAs
+				}
+				a := answer(k)
+				_, _ = c.Write(appendResponse(nil, a[0], req.id, a[1:]))
+			}
+		})
+	}
+	p := newPeerClient(&streamLayer{log: log}, log, 1<<20)
+	defer p.close()
+	ctx := ctxT(t, 20*time.Second)
+	put := fsm.Encode(fsm.Put{Key: "/a", Value: []byte("v")})
+	as := encodeCaller(3, "0123456789abcdef", put)
+
+	old := serve(kindProposeAs) // answers kindProposeAs as unknown
+	resp, err := callOrPlain(ctx, p, old, kindProposeAs, as, kindPropose, put)
+	if err != nil {
+		t.Fatalf("a write for a token through a leader of an older version: %v", err)
+	}
+	if r, err := fsm.DecodeResult(resp); err != nil || r.Revision != 7 {
+		t.Fatalf("answer %+v, %v; want revision 7", r, err)
+	}
+	mu.Lock()
+	if !bytes.Equal(kinds, []byte{kindProposeAs, kindPropose}) {
+		t.Errorf("kinds sent: %v, want the one made for the token, then the plain one", kinds)
+	}
+	kinds = nil
+	mu.Unlock()
+
+	denying := serve(0) // answers kindProposeAs with a refusal quoting the words
+	if _, err := callOrPlain(ctx, p, denying, kindProposeAs, as, kindPropose, put); !errors.Is(err, ErrPermissionDenied) {
+		t.Fatalf("a refusal quoting %q: %v, want ErrPermissionDenied", unknownKind, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !bytes.Equal(kinds, []byte{kindProposeAs}) {
+		t.Errorf("kinds sent: %v, want only the one made for the token", kinds)
 	}
 }

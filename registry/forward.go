@@ -252,6 +252,7 @@ func cmdName(c fsm.Command) string {
 // doing anything (it died, or no longer leads) is sent once more, to the
 // next leader this member learns of.
 func (n *Node) onLeader(ctx context.Context, kind byte, payload []byte) (resp []byte, self bool, err error) {
+	plainKind, plainPayload := kind, payload
 	kind, payload = n.withCaller(ctx, kind, payload)
 	wait := n.cfg.LeaderWait
 	refusedBy, refusedTerm := "", uint64(0)
@@ -260,7 +261,7 @@ func (n *Node) onLeader(ctx context.Context, kind byte, payload []byte) (resp []
 		if err != nil || self {
 			return nil, self, err
 		}
-		resp, err = n.peers.call(ctx, addr, kind, payload)
+		resp, err = callOrPlain(ctx, n.peers, addr, kind, payload, plainKind, plainPayload)
 		if err == nil || !isRefusal(err) || attempt > 0 || ctx.Err() != nil {
 			return resp, false, err
 		}

@@ -337,7 +337,7 @@ func (s *peerServer) answer(parent context.Context, req request) []byte {
 	case kindMembership:
 		payload = []byte{s.h.membershipHere(ctx, string(req.payload))}
 	default:
-		err = fmt.Errorf("unknown request kind %d (a newer member?)", req.kind)
+		err = fmt.Errorf("%s %d (a newer member?)", unknownKind, req.kind)
 	}
 	if err != nil {
 		return appendResponse(nil, statusErr, req.id, encodeError(nil, err))

@@ -150,6 +150,9 @@ func encodeError(b []byte, err error) []byte {
 	return append(append(b, classOther), err.Error()...)
 }
 
+// otherPrefix starts the text of a classOther answer.
+const otherPrefix = "the leader answered: "
+
 // decodeError turns an error answer back into an error.
 func decodeError(p []byte) error {
 	if len(p) == 0 {
@@ -166,7 +169,7 @@ func decodeError(p []byte) error {
 		}
 		return r.Err
 	case classOther:
-		return fmt.Errorf("the leader answered: %s", rest)
+		return fmt.Errorf("%s%s", otherPrefix, rest)
 	}
 	return unknownOutcome("unknown error class %d from the leader", class)
 }
