@@ -77,7 +77,7 @@ func (n *Node) batchHere(ctx context.Context, cmds []fsm.Command) []BatchResult 
 				continue
 			}
 			if err := f.Error(); err != nil {
-				out[i].Err = n.mapProposeErr(err)
+				out[i].Err = n.mapApplyErr(f, err)
 				continue
 			}
 			res, ok := f.Response().(fsm.Result)

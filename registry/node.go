@@ -87,6 +87,9 @@ type testHooks struct {
 	leadership func(leading bool)
 	// apply runs before the state machine applies each batch of entries.
 	apply func()
+	// proposing runs in propose after its checks, just before the entry
+	// is handed to raft.
+	proposing func()
 }
 
 // hookedFSM is the state machine as raft sees it when testHooks.apply is
@@ -544,6 +547,17 @@ func (n *Node) mapRaftErr(err error) error {
 		return ErrClosed
 	}
 	return err
+}
+
+// mapApplyErr is mapProposeErr for the future f that raft.Apply gave for
+// an entry, answered err. Raft refuses an entry at its door once it has
+// shut down, with a future of index 0: nothing was appended, unlike an
+// entry it appended and then could not apply.
+func (n *Node) mapApplyErr(f raft.ApplyFuture, err error) error {
+	if errors.Is(err, raft.ErrRaftShutdown) && f.Index() == 0 {
+		return fmt.Errorf("%w: raft shut down before the entry was proposed", ErrClosed)
+	}
+	return n.mapProposeErr(err)
 }
 
 // mapProposeErr maps the error of a future whose entry was handed to raft

@@ -31,6 +31,9 @@ func (n *Node) propose(ctx context.Context, name string, c fsm.Command) (fsm.Res
 	if timeout <= 0 {
 		return fsm.Result{}, fmt.Errorf("%w: deadline passed before proposing", ErrNoLeader)
 	}
+	if n.hooks != nil && n.hooks.proposing != nil {
+		n.hooks.proposing()
+	}
 	start := time.Now()
 	f := n.raft.Apply(encodeProposal(c), timeout)
 	// With BatchApplyCh raft neither times out an entry waiting in its
@@ -53,7 +56,7 @@ func (n *Node) propose(ctx context.Context, name string, c fsm.Command) (fsm.Res
 	}
 	n.met.applyDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	if err != nil {
-		return fsm.Result{}, n.mapProposeErr(err)
+		return fsm.Result{}, n.mapApplyErr(f, err)
 	}
 	res, ok := f.Response().(fsm.Result)
 	if !ok {
