@@ -3,6 +3,7 @@ package registry
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -48,7 +49,10 @@ type peerCall struct {
 	timeout time.Duration
 	payload []byte
 	state   atomic.Int32
-	reply   chan peerReply // buffered: one reply, never blocks the sender
+	// seq is the call's place among the request frames written on its
+	// connection (1, 2, …; 0 until the writer numbers it), for a go-away.
+	seq   atomic.Uint64
+	reply chan peerReply // buffered: one reply, never blocks the sender
 }
 
 type peerReply struct {
@@ -118,6 +122,12 @@ func (p *peerClient) connTo(ctx context.Context, addr string) (*peerConn, error)
 		return nil, refusal("the node is closing")
 	}
 	c := p.conn
+	if c != nil && c.addr == addr && c.closing() {
+		// Dialing it again would only be refused; killing this
+		// connection would make the answers still due on it unknown.
+		p.mu.Unlock()
+		return nil, refusal("the leader at %s is closing", addr)
+	}
 	if c != nil && (c.addr != addr || c.isDead()) {
 		c.kill(fmt.Errorf("leader moved to %s", addr))
 		c = nil
@@ -181,11 +191,12 @@ type peerConn struct {
 
 	sendq chan *peerCall
 
-	mu      sync.Mutex
-	nextID  uint64
-	pending map[uint64]*peerCall
-	dead    bool
-	done    chan struct{} // closed by kill
+	mu       sync.Mutex
+	nextID   uint64
+	pending  map[uint64]*peerCall
+	dead     bool
+	goneAway bool          // the leader said it reads no more: no new calls
+	done     chan struct{} // closed by kill
 }
 
 // run dials, then runs the writer here and the reader in a goroutine of
@@ -245,7 +256,7 @@ func (c *peerConn) dial() (net.Conn, error) {
 func (c *peerConn) register(pc *peerCall) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.dead {
+	if c.dead || c.goneAway {
 		return refusal("the connection to the leader at %s is closed", c.addr)
 	}
 	c.nextID++
@@ -264,6 +275,36 @@ func (c *peerConn) isDead() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.dead
+}
+
+// closing reports whether the leader said it reads no more here, while
+// the connection still carries the answers of what it read.
+func (c *peerConn) closing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.goneAway && !c.dead
+}
+
+// goAway takes the leader's word that it read the first served request
+// frames of this connection and will read no other: every call written
+// after them, or not yet written, is refused (the leader never saw it);
+// the others wait for their answers, which the leader sends before it
+// closes.
+func (c *peerConn) goAway(served uint64) {
+	c.mu.Lock()
+	c.goneAway = true
+	var refused []*peerCall
+	for id, pc := range c.pending {
+		pc.state.CompareAndSwap(callQueued, callAbandoned)
+		if seq := pc.seq.Load(); seq == 0 || seq > served {
+			delete(c.pending, id)
+			refused = append(refused, pc)
+		}
+	}
+	c.mu.Unlock()
+	for _, pc := range refused {
+		pc.reply <- peerReply{err: refusal("the leader at %s is closing and did not read the request", c.addr)}
+	}
 }
 
 // kill closes the connection once and answers every pending call: one
@@ -303,6 +344,7 @@ func (c *peerConn) kill(cause error) {
 // writeLoop sends queued calls, as many as are waiting in one flush.
 func (c *peerConn) writeLoop(w *bufio.Writer) {
 	buf := make([]byte, 0, peerBufSize)
+	var seq uint64 // request frames written
 	for {
 		var first *peerCall
 		select {
@@ -324,6 +366,8 @@ func (c *peerConn) writeLoop(w *bufio.Writer) {
 		yielded := false
 		for pc := first; pc != nil; {
 			if pc.state.CompareAndSwap(callQueued, callWritten) {
+				seq++
+				pc.seq.Store(seq)
 				buf = appendRequest(buf, pc.kind, pc.id, pc.timeout, pc.payload)
 			}
 			pc = nil
@@ -395,6 +439,15 @@ func (c *peerConn) readLoop(r *bufio.Reader) {
 		if err != nil {
 			c.kill(fmt.Errorf("bad answer from the leader: %w", err))
 			return
+		}
+		if status == statusGoAway {
+			served, k := binary.Uvarint(payload)
+			if k <= 0 || k != len(payload) {
+				c.kill(errors.New("bad go-away from the leader"))
+				return
+			}
+			c.goAway(served)
+			continue
 		}
 		c.mu.Lock()
 		pc := c.pending[id]

@@ -143,6 +143,16 @@ func (s *peerServer) close() {
 	<-done
 }
 
+// closing reports whether close has begun.
+func (s *peerServer) closing() bool {
+	select {
+	case <-s.stop:
+		return true
+	default:
+		return false
+	}
+}
+
 func (s *peerServer) handshake(c net.Conn) error {
 	_ = c.SetDeadline(time.Now().Add(peerHandshakeTimeout))
 	var rest [len(peerPreamble) - 1]byte
@@ -192,15 +202,29 @@ func (s *peerServer) run(c net.Conn) {
 		close(out)
 		<-writerDone
 	}()
-	select {
-	case <-s.stop:
-		return // closed during the handshake, which cleared the read deadline
-	default:
+	// Closing, the server tells the follower how many request frames it
+	// read and serves: the others it will never read, and the follower
+	// may send them elsewhere (a refusal), rather than call their outcome
+	// unknown when the connection closes.
+	var served uint64
+	goAway := func() {
+		select {
+		case out <- appendResponse(nil, statusGoAway, 0, binary.AppendUvarint(nil, served)):
+		case <-dead:
+		}
+	}
+	if s.closing() {
+		goAway() // closed during the handshake, which cleared the read deadline
+		return
 	}
 	r := bufio.NewReaderSize(c, peerBufSize)
 	for {
 		frame, err := readFrame(r, s.maxFrame)
 		if err != nil {
+			if s.closing() {
+				goAway()
+				return
+			}
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				s.log.Debug("channel: connection ended", "remote", c.RemoteAddr(), "error", err)
 			}
@@ -215,6 +239,12 @@ func (s *peerServer) run(c net.Conn) {
 		if !b.acquire(cost) {
 			return
 		}
+		if s.closing() {
+			b.release(cost)
+			goAway()
+			return
+		}
+		served++
 		reqWG.Add(1)
 		go func() {
 			defer reqWG.Done()

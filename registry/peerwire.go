@@ -25,7 +25,9 @@ import (
 //	request:  kind (1 byte) | id (uvarint) | timeout ms (uvarint, 0: none) | payload
 //	response: status (1 byte) | id (uvarint) | payload
 //
-// Responses carry the id of their request and may come in any order.
+// Responses carry the id of their request and may come in any order. A
+// leader that closes the connection says first how many request frames it
+// read (statusGoAway).
 //
 // A follower that wrote a request and then lost the connection never
 // knows whether the leader read it, however the connection ended (a proxy
@@ -59,6 +61,13 @@ const (
 	statusOK  byte = 0
 	statusErr byte = 1 // payload: error class (1 byte) | message
 	// 2 was a receipt (frames read so far), dropped: it proved nothing.
+	// statusGoAway (id 0; payload: uvarint count) is the leader's last
+	// word before it closes the connection: it read and serves the first
+	// count request frames and will read no other. Their answers still
+	// follow; a request written after them was never read (a refusal).
+	// An older follower takes it for a bad answer and drops the
+	// connection, as it would have seen it closed.
+	statusGoAway byte = 3
 )
 
 // Error classes: what the leader's error means for the request.
@@ -261,7 +270,7 @@ func parseResponse(b []byte) (status byte, id uint64, payload []byte, err error)
 	if n <= 0 {
 		return 0, 0, nil, errors.New("bad response id")
 	}
-	if status != statusOK && status != statusErr {
+	if status != statusOK && status != statusErr && status != statusGoAway {
 		return 0, 0, nil, fmt.Errorf("unknown response status %d", status)
 	}
 	return status, id, b[1+n:], nil
