@@ -54,12 +54,22 @@ func (c *Client) MemberAdd(ctx context.Context, m Member) (*Member, error) {
 }
 
 // MemberRemove removes a member from the cluster. An ID that is no
-// member's fails with ErrKeyNotFound (404 not_found).
+// member's fails with ErrKeyNotFound (404 not_found). Once a member is
+// removed, the client drops its idle connections and its leader hint: the
+// member removed may be the leader, whose rosterd exits.
 func (c *Client) MemberRemove(ctx context.Context, id string) error {
 	if id == "" || strings.Contains(id, "/") {
 		return fmt.Errorf("%w: member id %q", ErrInvalidArgument, id)
 	}
 	_, err := c.do(ctx, &call{method: http.MethodDelete, path: "/v1/cluster/members/" + id, class: mutating})
+	if err == nil {
+		// The member removed may be the leader, which answered: its
+		// rosterd now exits, closing the connections held idle to it, and
+		// a write sent on one as it closes would have an unknown outcome.
+		// Start afresh: no leader hint, no idle connection.
+		c.leader.Store(nil)
+		c.hc.CloseIdleConnections()
+	}
 	return err
 }
 
