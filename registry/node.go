@@ -88,8 +88,8 @@ type testHooks struct {
 	// apply runs before the state machine applies each batch of entries.
 	apply func()
 	// proposing runs in propose after its checks, just before the entry
-	// is handed to raft.
-	proposing func()
+	// (of the command named) is handed to raft.
+	proposing func(name string)
 }
 
 // hookedFSM is the state machine as raft sees it when testHooks.apply is

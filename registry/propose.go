@@ -32,7 +32,7 @@ func (n *Node) propose(ctx context.Context, name string, c fsm.Command) (fsm.Res
 		return fsm.Result{}, fmt.Errorf("%w: deadline passed before proposing", ErrNoLeader)
 	}
 	if n.hooks != nil && n.hooks.proposing != nil {
-		n.hooks.proposing()
+		n.hooks.proposing(name)
 	}
 	start := time.Now()
 	f := n.raft.Apply(encodeProposal(c), timeout)

@@ -25,7 +25,7 @@ func TestWriteRaftRefusedAtShutdownIsARefusal(t *testing.T) {
 	for try := range 10 {
 		var n *Node
 		var armed atomic.Bool
-		h := &testHooks{proposing: func() {
+		h := &testHooks{proposing: func(string) {
 			if armed.Load() {
 				n.raft.Shutdown()
 			}
