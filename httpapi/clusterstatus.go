@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/rosterhq/roster/api"
+	"github.com/rosterhq/roster/registry"
 )
 
 // GET /v1/cluster/status (docs/console.md): every member's own view of the
@@ -66,7 +67,7 @@ func (s *Server) selfStatus(ctx context.Context) (api.MemberStatus, error) {
 		Term: &info.Term, CommitIndex: &info.CommitIndex, AppliedIndex: &info.AppliedIndex,
 		Version: s.cfg.Version,
 	}
-	for _, m := range info.Members {
+	for _, m := range outsideSelf(info.Members, st.ID, s.b.Removed()) {
 		if m.ID == st.ID {
 			st.Member = memberOf(m)
 		}
@@ -105,11 +106,12 @@ func (s *Server) clusterStatus(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	resp.Members = make([]api.MemberStatus, len(info.Members))
+	members := outsideSelf(info.Members, self.ID, s.b.Removed())
+	resp.Members = make([]api.MemberStatus, len(members))
 	auth := c.GetHeader("Authorization")
 	var wg sync.WaitGroup
 	inConfig := false
-	for i, m := range info.Members {
+	for i, m := range members {
 		if m.ID == self.ID {
 			self.Member, inConfig = memberOf(m), true
 			resp.Members[i] = self
@@ -125,6 +127,23 @@ func (s *Server) clusterStatus(c *gin.Context) {
 		resp.Members = append(resp.Members, self)
 	}
 	writeJSON(c, http.StatusOK, resp)
+}
+
+// outsideSelf is the configuration a member reports: a member told it was
+// removed (Backend.Removed) drops itself from it, since the leader never
+// sends a removed follower the entry that leaves it out, and so its own
+// copy of the configuration may still list it.
+func outsideSelf(members []registry.Member, self string, removed bool) []registry.Member {
+	if !removed {
+		return members
+	}
+	out := make([]registry.Member, 0, len(members))
+	for _, m := range members {
+		if m.ID != self {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // probePeer asks one peer for its own status (?local=true), presenting the
