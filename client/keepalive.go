@@ -26,8 +26,9 @@ import (
 // found or refuses this client its renewal (403), or when no renewal
 // succeeded before its deadline (the send time of the last successful
 // renewal plus the TTL: the server keeps a lease no earlier than TTL after
-// the renewal it acknowledged, and after that it may be gone). Until then
-// a failed renewal is retried with backoff.
+// the renewal it acknowledged, and after that it may be gone; before the
+// first renewal tells the TTL, kaFirstDeadline after KeepAlive). Until
+// then a failed renewal is retried with backoff.
 const (
 	// kaFirstDelay collects the leases that KeepAlive is called for in one
 	// burst (say, at start-up) into the first batch.
@@ -44,6 +45,11 @@ const (
 	// kaMinAttempt is the least time one member gets to answer a renewal
 	// before the loop tries another.
 	kaMinAttempt = time.Second
+	// kaFirstDeadline is the TTL assumed for a lease whose TTL is not
+	// known yet (KeepAlive before its first renewal), as etcd's client
+	// assumes: with no renewal through by then, the lease may be gone and
+	// its channels close, rather than the loop retrying for ever.
+	kaFirstDeadline = 5 * time.Second
 )
 
 type keepAliver struct {
@@ -62,7 +68,7 @@ type kaLease struct {
 	id        LeaseID
 	ttl       time.Duration // 0 until the first renewal or the grant tells
 	nextRenew time.Time
-	deadline  time.Time // zero while ttl is unknown
+	deadline  time.Time // while ttl is unknown: kaFirstDeadline after KeepAlive
 	failures  int
 	streams   map[*kaStream]struct{}
 }
@@ -87,7 +93,9 @@ func newKeepAliver(c *Client) *keepAliver {
 // KeepAlive keeps the lease alive until ctx ends or the client closes, and
 // reports each renewal on the returned channel. The channel closes when
 // the lease is lost (the server no longer knows it, the client's token may
-// not renew it, or no renewal succeeded before it could have expired),
+// not renew it, or no renewal succeeded before it could have expired: a
+// TTL after the last one that did, or 5 s after KeepAlive when none did
+// yet, since only a renewal tells the client the TTL, as with etcd),
 // when ctx ends, or when the client closes; a closed channel is the
 // signal to stop using the lease.
 // The channel is buffered; a consumer that does not keep up misses
@@ -126,7 +134,8 @@ func (k *keepAliver) add(ctx context.Context, id LeaseID, ttl time.Duration, bas
 		if ttl > 0 {
 			l.ttl, l.deadline, l.nextRenew = ttl, base.Add(ttl), base.Add(ttl/3)
 		} else {
-			l.nextRenew = time.Now().Add(kaFirstDelay)
+			now := time.Now()
+			l.nextRenew, l.deadline = now.Add(kaFirstDelay), now.Add(kaFirstDeadline)
 		}
 		k.leases[id] = l
 	}
@@ -294,7 +303,7 @@ func (k *keepAliver) renew(ids []LeaseID) {
 	for _, id := range ids {
 		if l := k.leases[id]; l != nil && !l.deadline.IsZero() {
 			bound = min(bound, l.deadline.Sub(now))
-			if minTTL == 0 || l.ttl < minTTL {
+			if l.ttl > 0 && (minTTL == 0 || l.ttl < minTTL) {
 				minTTL = l.ttl
 			}
 		}

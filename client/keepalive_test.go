@@ -411,3 +411,35 @@ func TestKeepAliveLeavesAHungLeader(t *testing.T) {
 		t.Fatalf("the hung member got %d requests and is not tried last", hung.hits.Load())
 	}
 }
+
+// TestKeepAliveFirstRenewalDeadline: a KeepAlive whose first renewal
+// never gets through (no leader, no member reachable) closes its channel
+// once a lease of the assumed TTL could have expired, as etcd's does,
+// instead of retrying for ever while the lease, whose TTL the client has
+// not learnt, may be long gone. A first renewal that gets through in time
+// keeps the lease, whatever came before it.
+func TestKeepAliveFirstRenewalDeadline(t *testing.T) {
+	f := &fakeKeepAlive{ttl: 60}
+	f.down.Store(true)
+	c := f.client(t)
+	ctx := ctxT(t, 30*time.Second)
+	start := time.Now()
+	ch, err := c.KeepAlive(ctx, 77)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(t, ch, kaFirstDeadline+3*time.Second, "KeepAlive whose first renewal never got through")
+	if d := time.Since(start); d < kaFirstDeadline-100*time.Millisecond {
+		t.Fatalf("closed after %v, before the first renewal's deadline ", d)
+	}
+
+	// Down for a while at the start, then back: the lease is kept.
+	ch, err = c.KeepAlive(ctx, 78)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(kaFirstDeadline/3, func() { f.down.Store(false) })
+	if r := recvN(t, ch, 1, kaFirstDeadline); r.ID != 78 {
+		t.Fatalf("renewal %+v", r)
+	}
+}
