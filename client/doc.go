@@ -14,8 +14,9 @@
 // answers 503 no_leader. It retries only what is safe to retry: reads and
 // keep-alives always; writes only when the request provably changed nothing
 // (the connection was never made, or the server answered no_leader or
-// rate_limited). A 504 timeout means the outcome is unknown and is returned
-// as ErrTimeout, never retried.
+// rate_limited). A 504 timeout on a write means the outcome is unknown and
+// is returned as ErrTimeout, never retried; a read answered 504 is asked of
+// another member.
 //
 // On top of the plain calls sit three long-lived helpers:
 //

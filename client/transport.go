@@ -26,8 +26,10 @@ type retryClass int
 const (
 	// idempotent requests (reads, keep-alives, cluster queries) may run any
 	// number of times: every failure that may be one member's fault is
-	// retried on another member — connection errors of any kind, 502, 503
-	// and 429.
+	// retried on another member — connection errors of any kind, 502, 503,
+	// 504 and 429. (A 504 leaves only a write's outcome unknown; a follower
+	// answers one at once for a read whose channel to the leader closed
+	// as leadership moved, and another member can answer it.)
 	idempotent retryClass = iota
 	// mutating requests (puts, CAS, incr, grants, revokes, deletes,
 	// membership changes) are retried only when they provably changed
@@ -271,7 +273,8 @@ func retryableStatus(class retryClass, status int, se *StatusError) bool {
 	case status == http.StatusTooManyRequests:
 		return true // refused before doing anything
 	case class == idempotent:
-		return status == http.StatusBadGateway || status == http.StatusServiceUnavailable
+		return status == http.StatusBadGateway || status == http.StatusServiceUnavailable ||
+			status == http.StatusGatewayTimeout
 	}
 	return false
 }
