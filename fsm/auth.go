@@ -3,6 +3,7 @@ package fsm
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -64,9 +65,28 @@ type Token struct {
 // PutRole creates or replaces a role.
 type PutRole struct{ Role Role }
 
-// DeleteRole removes a role. Tokens that name it keep the name but get
-// nothing from it (until a role of that name is defined again).
-type DeleteRole struct{ Name string }
+// DeleteRole removes a role. With Detach (DetachDeletedRoles: every
+// proposal now) the role's name also goes from every token that names it,
+// as etcd takes a deleted role off every user, so a role defined later
+// under the same name grants nothing to tokens made before. Entries
+// written before the flag lack it and apply as they did then: tokens keep
+// the name, and a role of that name defined again applies to them.
+type DeleteRole struct {
+	Name   string
+	Detach bool
+}
+
+// DetachDeletedRoles gives a DeleteRole the rule that the role leaves
+// every token (Detach). Proposers apply it to what they propose; a
+// replica too old to know the flag cannot decode such an entry and stops,
+// rather than keep granting the name the others forgot.
+func DetachDeletedRoles(c Command) Command {
+	if d, ok := c.(DeleteRole); ok {
+		d.Detach = true
+		return d
+	}
+	return c
+}
 
 // PutToken creates a token. With IfNone it applies only while no token
 // exists at all: the first leader of a new access-controlled cluster
@@ -216,8 +236,22 @@ func (b *batch) deleteRole(c DeleteRole) Result {
 	}
 	next := b.s.auth.clone()
 	delete(next.roles, c.Name)
+	var detached []string // token IDs, sorted: touched in one order on every replica
+	if c.Detach {
+		for id, t := range next.tokens {
+			if i := slices.Index(t.Roles, c.Name); i >= 0 {
+				t.Roles = slices.Delete(slices.Clone(t.Roles), i, i+1)
+				next.tokens[id] = t
+				detached = append(detached, id)
+			}
+		}
+		slices.Sort(detached)
+	}
 	if res.Err = b.commitAuth(next); res.Err == nil {
 		b.touch(kindAuth, authRoleKey(c.Name))
+		for _, id := range detached {
+			b.touch(kindAuth, authTokenKey(id))
+		}
 	}
 	return res
 }
@@ -363,6 +397,7 @@ func encodeAuth(b []byte, c Command) []byte {
 		b = putBool(b, 3, c.Role.Admin)
 	case DeleteRole:
 		b = putString(b, 1, c.Name)
+		b = putBool(b, 2, c.Detach)
 	case PutToken:
 		b = putString(b, 1, c.Token.ID)
 		b = putString(b, 2, c.Token.Name)
@@ -414,8 +449,11 @@ func decodeAuth(typ byte, body []byte) (Command, error) {
 	case typeDeleteRole:
 		var d DeleteRole
 		err := fields(body, func(n protowire.Number, f field) error {
-			if n == 1 {
+			switch n {
+			case 1:
 				return f.str(&d.Name)
+			case 2:
+				return f.boolean(&d.Detach)
 			}
 			return errUnknownField
 		})

@@ -97,7 +97,8 @@ func (n *Node) Incr(ctx context.Context, key string, by int64) (fsm.Result, erro
 }
 
 // encodeProposal is the entry this member proposes for c: under today's
-// rules (fsm.StrictDeadlines), whatever a forwarding member sent.
+// rules (fsm.StrictDeadlines, fsm.DetachDeletedRoles), whatever a
+// forwarding member sent.
 func encodeProposal(c fsm.Command) []byte {
-	return fsm.Encode(fsm.StrictDeadlines(c))
+	return fsm.Encode(fsm.DetachDeletedRoles(fsm.StrictDeadlines(c)))
 }

@@ -39,6 +39,16 @@ func TestProposalsCarryTheStrictDeadlineRule(t *testing.T) {
 	}
 }
 
+func TestProposalsDetachDeletedRoles(t *testing.T) {
+	got, err := fsm.Decode(encodeProposal(fsm.DeleteRole{Name: "api"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := got.(fsm.DeleteRole); !ok || !d.Detach || d.Name != "api" {
+		t.Fatalf("proposed %#v, want a DeleteRole of api with Detach", got)
+	}
+}
+
 func txnOps(c fsm.Command) []fsm.Command {
 	if t, ok := c.(fsm.Txn); ok {
 		return t.Ops
