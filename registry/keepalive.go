@@ -81,12 +81,19 @@ func (n *Node) KeepAlive(ctx context.Context, ids []int64) ([]fsm.LeaseStatus, [
 
 // keepAliveHere renews distinct ids through the group commit of this
 // member, which must lead: the renewed leases in the order of ids, and the
-// IDs not found.
+// IDs not found. The renewals leave out the leases' names: no keep-alive
+// answer shows them, and with them the answer to a forwarded batch of
+// kaForwardIDs leases named with fsm.MaxNameLen bytes each would not fit
+// the forwarding channel's frames.
 func (n *Node) keepAliveHere(ctx context.Context, ids []int64) (fsm.Result, error) {
 	if !n.IsLeader() {
 		return fsm.Result{}, n.notLeader()
 	}
-	return n.keepAliveGrouped(ctx, ids)
+	res, err := n.keepAliveGrouped(ctx, ids)
+	for i := range res.Renewed {
+		res.Renewed[i].Name = ""
+	}
+	return res, err
 }
 
 // keepAliveGrouped renews distinct ids through this member's group
