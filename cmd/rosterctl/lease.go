@@ -82,9 +82,10 @@ lost; 6 when no renewal got through before it could have expired.`,
 		if err != nil {
 			return err
 		}
-		// One renewal bounded by --timeout first: the loop below keeps
-		// retrying a lease whose TTL it has not learnt yet, so an unknown
-		// lease or no member reachable would otherwise go unreported.
+		// One renewal bounded by --timeout first: the loop below gives a
+		// lease whose TTL it has not learnt 5 s and then only closes its
+		// channel, so an unknown lease (exit 4) or no member reachable
+		// (exit 6) would otherwise go unreported as such.
 		if _, err := cli.KeepAliveOnce(ctx, id); errors.Is(err, client.ErrLeaseNotFound) {
 			return leaseNotFound(id, err)
 		} else if err != nil {
