@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -376,6 +377,12 @@ func TestLeaderRemovingItselfWhileApplyingIsAnswered(t *testing.T) {
 		old := nodes[0]
 		var hold atomic.Bool
 		release := make(chan struct{})
+		var releaseOnce sync.Once
+		unhold := func() { hold.Store(false); releaseOnce.Do(func() { close(release) }) }
+		// Before the nodes close (cleanups run last first): a failure
+		// below must not leave the state machine held, or Close waits on
+		// raft's shutdown for ever.
+		t.Cleanup(unhold)
 		held := make(chan struct{}, 1)
 		old.FSM().SetObserver(func(*fsm.State, []fsm.Event) {
 			if hold.Load() {
@@ -399,11 +406,10 @@ func TestLeaderRemovingItselfWhileApplyingIsAnswered(t *testing.T) {
 			defer cancel()
 			errc <- old.RemoveMember(ctx, old.ID())
 		}()
-		testutil.Eventually(t, 10*time.Second, "the leader's raft shut down on its removal", func() bool {
+		testutil.Eventually(t, 30*time.Second, "the leader's raft shut down on its removal", func() bool {
 			return errors.Is(old.Err(), registry.ErrNotMember)
 		})
-		hold.Store(false)
-		close(release)
+		unhold()
 		select {
 		case err := <-errc:
 			if err != nil {
