@@ -90,7 +90,19 @@ func (s *Server) join(c *gin.Context, req registry.JoinRequest) {
 		s.fail(c, err)
 		return
 	}
-	writeJSON(c, 200, api.Member{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr, Voter: req.Voter})
+	m := api.Member{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr, Voter: req.Voter}
+	if m.HTTPAddr == "" {
+		// Without one, a member joining again keeps the HTTP address it
+		// recorded (registry.AddMember): answer that.
+		if info, err := s.b.Cluster(c.Request.Context()); err == nil {
+			for _, cm := range info.Members {
+				if cm.ID == m.ID && cm.RaftAddr == m.RaftAddr {
+					m.HTTPAddr = cm.HTTPAddr
+				}
+			}
+		}
+	}
+	writeJSON(c, 200, m)
 }
 
 // removeMember: DELETE /v1/cluster/members/{id}.

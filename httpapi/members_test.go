@@ -52,3 +52,26 @@ func TestMemberIDWithASlashRefused(t *testing.T) {
 		t.Fatalf("after refused requests the configuration is %+v", cr.Members)
 	}
 }
+
+// TestJoinWithoutHTTPAddressKeepsTheRecordedOne: raftd's POST /join
+// {"id","addr"} (and POST /v1/cluster/members without http_addr) for a
+// member already in the configuration at that raft address changes
+// nothing, so the HTTP address the member recorded stays: it was written
+// over with "", and status, the leader hint and forwarding knew no HTTP
+// address for the member until its metadata keeper wrote it again.
+func TestJoinWithoutHTTPAddressKeepsTheRecordedOne(t *testing.T) {
+	e := newEnv(t)
+	e.doStr("POST", "/v1/cluster/members", `{"id":"n8","raft_addr":"127.0.0.1:7392","http_addr":"127.0.0.1:7393","voter":false}`).ok(t, 200, nil)
+	var m api.Member
+	e.doStr("POST", "/v1/cluster/members", `{"id":"n8","raft_addr":"127.0.0.1:7392","voter":false}`).ok(t, 200, &m)
+	if m.HTTPAddr != "127.0.0.1:7393" {
+		t.Errorf("the answer to a repeated add says http_addr %q, want the recorded 127.0.0.1:7393", m.HTTPAddr)
+	}
+	var cr api.ClusterResponse
+	e.doStr("GET", "/v1/cluster", "").ok(t, 200, &cr)
+	for _, m := range cr.Members {
+		if m.ID == "n8" && m.HTTPAddr != "127.0.0.1:7393" {
+			t.Fatalf("after a repeated add without http_addr, n8's http_addr is %q, want 127.0.0.1:7393", m.HTTPAddr)
+		}
+	}
+}

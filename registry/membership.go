@@ -110,7 +110,13 @@ func (n *Node) addMemberHere(ctx context.Context, req JoinRequest) error {
 	}
 	st := n.fsm.State()
 	m := fsm.Member{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr}
-	if old, ok := st.Member(req.ID); ok && old.Node > 0 {
+	old, had := st.Member(req.ID)
+	if had && m.HTTPAddr == "" && old.RaftAddr == req.RaftAddr {
+		// raftd's POST /join {"id","addr"} names no HTTP address: a
+		// member joining again where it is keeps the one it recorded.
+		m.HTTPAddr = old.HTTPAddr
+	}
+	if had && old.Node > 0 {
 		m.Node = old.Node
 	} else {
 		m.Node = freeNodeNumber(st.Members(), req.ID)
@@ -124,7 +130,7 @@ func (n *Node) addMemberHere(ctx context.Context, req JoinRequest) error {
 		n.log.Warn("member added, but its record is not written yet", "id", req.ID, "error", err)
 		return nil
 	}
-	n.log.Info("member added", "id", req.ID, "raft", req.RaftAddr, "http", req.HTTPAddr, "voter", req.Voter, "node_number", m.Node)
+	n.log.Info("member added", "id", req.ID, "raft", req.RaftAddr, "http", m.HTTPAddr, "voter", req.Voter, "node_number", m.Node)
 	return nil
 }
 
