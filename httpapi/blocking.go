@@ -76,7 +76,7 @@ func (s *Server) waitForChange(ctx context.Context, key string, prefix bool, ind
 	removed := time.NewTicker(s.cfg.heartbeat)
 	defer removed.Stop()
 	after := index
-	leaderless := false // no leader at the last check
+	var cutOff leaderLoss
 	var buf []fsm.Event
 	for {
 		wake := h.Wait()
@@ -101,14 +101,8 @@ func (s *Server) waitForChange(ctx context.Context, key string, prefix bool, ind
 			if s.b.Removed() {
 				return
 			}
-			if needLeader {
-				if s.b.HasLeader() {
-					leaderless = false
-				} else if leaderless {
-					return
-				} else {
-					leaderless = true
-				}
+			if needLeader && cutOff.lost(s.b) {
+				return
 			}
 		case <-ctx.Done():
 			return
@@ -130,4 +124,26 @@ func (s *Server) requestTimeout(c *gin.Context) (time.Duration, bool) {
 		}
 	}
 	return s.cfg.RequestTimeout, true
+}
+
+// leaderLoss tells a long-lived answer (a watch stream, a linearizable
+// blocking read) that its member has lost the cluster: it knew no leader
+// at two checks in a row, a heartbeat apart. One check without a leader
+// is an ordinary election, which must not end the answer.
+type leaderLoss struct {
+	missed bool // no leader at the last check
+}
+
+// lost checks once and reports whether the member knew no leader at this
+// check and the one before.
+func (l *leaderLoss) lost(b Backend) bool {
+	if b.HasLeader() {
+		l.missed = false
+		return false
+	}
+	if l.missed {
+		return true
+	}
+	l.missed = true
+	return false
 }

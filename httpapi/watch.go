@@ -257,7 +257,7 @@ func (ws *watchStream) run(sink watchSink) {
 	var buf []fsm.Event
 	budget := max(h.Last()-ws.after, 0) + s.cfg.WatchLagLimit
 	beatAt := time.Now().Add(s.cfg.heartbeat) // a heartbeat after 5 s of silence
-	leaderless := false                       // no leader at the last heartbeat
+	var cutOff leaderLoss
 	for {
 		wake := h.Wait() // before reading: a change after the read wakes us
 		evs, last, err := h.Since(ws.after, watchBatch, buf[:0])
@@ -310,19 +310,13 @@ func (ws *watchStream) run(sink watchSink) {
 				// the stream, and the client resumes it on another.
 				return
 			}
-			if ws.requireLeader {
-				if s.b.HasLeader() {
-					leaderless = false
-				} else if leaderless {
-					// Cut off from the majority (or the cluster lost
-					// it) for a heartbeat interval: nothing more comes
-					// here while the cluster may change elsewhere. End
-					// the stream; the client resumes on a member that
-					// knows a leader.
-					return
-				} else {
-					leaderless = true
-				}
+			if ws.requireLeader && cutOff.lost(s.b) {
+				// Cut off from the majority (or the cluster lost it)
+				// for a heartbeat interval: nothing more comes here
+				// while the cluster may change elsewhere. End the
+				// stream; the client resumes on a member that knows a
+				// leader.
+				return
 			}
 			if sink.write(ws.heartbeat()) != nil || sink.flush() != nil {
 				return
