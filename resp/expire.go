@@ -109,30 +109,45 @@ func doPersist(ctx context.Context, s *session, args [][]byte) reply {
 // mod revision, until the write goes through: 1 then, 0 when the key is
 // absent or change declines.
 func (s *session) rewrite(ctx context.Context, key string, change func(*fsm.State, *fsm.KV) (fsm.Command, bool)) reply {
+	_, wrote, err := s.casWrite(ctx, key, change)
+	switch {
+	case err != nil:
+		return errReply(err)
+	case !wrote:
+		return integer(0)
+	}
+	return integer(1)
+}
+
+// casWrite reads key and, unless change declines, writes what change makes
+// of it, compared on its mod revision, reading again while other writes
+// get in between: the key as read (nil: absent) and whether the write
+// went through.
+func (s *session) casWrite(ctx context.Context, key string, change func(*fsm.State, *fsm.KV) (fsm.Command, bool)) (*fsm.KV, bool, error) {
 	b := s.srv.b
 	for range casAttempts {
 		st, err := b.Read(ctx, false)
 		if err != nil {
-			return errReply(err)
+			return nil, false, err
 		}
 		kv, ok := st.Get(key)
 		if !ok {
-			return integer(0)
+			return nil, false, nil
 		}
 		cmd, ok := change(st, kv)
 		if !ok {
-			return integer(0)
+			return kv, false, nil
 		}
 		_, err = s.writeOne(ctx, cmd)
 		switch {
 		case isCAS(err):
 			continue
 		case err != nil:
-			return errReply(err)
+			return kv, false, err
 		}
-		return integer(1)
+		return kv, true, nil
 	}
-	return errReply(errContended)
+	return nil, false, errContended
 }
 
 // TTL key, PTTL key: the time left on the key's lease, in seconds (rounded
@@ -201,34 +216,23 @@ func doGetEx(ctx context.Context, s *session, args [][]byte) reply {
 			return errReply(errSyntax)
 		}
 	}
-	b := s.srv.b
-	for range casAttempts {
-		st, err := b.Read(ctx, false)
-		if err != nil {
-			return errReply(err)
+	kv, _, err := s.casWrite(ctx, key, func(_ *fsm.State, kv *fsm.KV) (fsm.Command, bool) {
+		if unit == "" || unit == "persist" && kv.Lease == 0 {
+			return nil, false
 		}
-		kv, ok := st.Get(key)
-		switch {
-		case !ok:
-			return nullReply
-		case unit == "", unit == "persist" && kv.Lease == 0:
-			return bulk(kv.Value)
+		if unit == "persist" {
+			return fsm.Put{Key: key, Value: kv.Value, HasCAS: true, CAS: kv.ModRevision, DropOldLease: true}, true
 		}
-		var cmd fsm.Command = fsm.Put{Key: key, Value: kv.Value, HasCAS: true, CAS: kv.ModRevision, DropOldLease: true}
-		if unit != "persist" {
-			cmd = fsm.Txn{Ops: []fsm.Command{
-				fsm.Grant{TTL: ttl, Name: key},
-				fsm.Put{Key: key, Value: kv.Value, Lease: registry.TxnLease(0), HasCAS: true, CAS: kv.ModRevision, DropOldLease: true},
-			}}
-		}
-		_, err = s.writeOne(ctx, cmd)
-		switch {
-		case isCAS(err):
-			continue
-		case err != nil:
-			return errReply(err)
-		}
-		return bulk(kv.Value)
+		return fsm.Txn{Ops: []fsm.Command{
+			fsm.Grant{TTL: ttl, Name: key},
+			fsm.Put{Key: key, Value: kv.Value, Lease: registry.TxnLease(0), HasCAS: true, CAS: kv.ModRevision, DropOldLease: true},
+		}}, true
+	})
+	switch {
+	case err != nil:
+		return errReply(err)
+	case kv == nil:
+		return nullReply
 	}
-	return errReply(errContended)
+	return bulk(kv.Value)
 }
