@@ -12,7 +12,6 @@ import (
 type Backend interface {
 	Put(ctx context.Context, p fsm.Put) (fsm.Result, error)
 	Delete(ctx context.Context, d fsm.Delete) (fsm.Result, error)
-	Incr(ctx context.Context, key string, by int64) (fsm.Result, error)
 	// Txn applies puts, deletes and grants all or nothing in one entry.
 	Txn(ctx context.Context, ops []fsm.Command) (fsm.Result, error)
 	// Batch proposes writes in order and waits for all (group commit); on

@@ -125,10 +125,6 @@ func (b respFuzzBackend) Delete(ctx context.Context, d fsm.Delete) (fsm.Result, 
 	return b.Node.Delete(context.WithoutCancel(ctx), d)
 }
 
-func (b respFuzzBackend) Incr(ctx context.Context, key string, by int64) (fsm.Result, error) {
-	return b.Node.Incr(context.WithoutCancel(ctx), key, by)
-}
-
 func (b respFuzzBackend) Txn(ctx context.Context, ops []fsm.Command) (fsm.Result, error) {
 	return b.Node.Txn(context.WithoutCancel(ctx), ops)
 }

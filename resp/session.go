@@ -174,7 +174,7 @@ func (s *session) writeOne(ctx context.Context, c fsm.Command) (res fsm.Result, 
 		return b.Put(ctx, c)
 	case fsm.Delete:
 		return b.Delete(ctx, c)
-	case fsm.Incr: // through Batch: Backend.Incr would lose Canonical
+	case fsm.Incr: // through Batch, which carries the whole command (Canonical too)
 		r := b.Batch(ctx, []fsm.Command{c})[0]
 		return r.Result, r.Err
 	case fsm.Txn:
