@@ -104,12 +104,21 @@ type CASError struct {
 	// CurrentModRevision is the key's mod revision when the write was
 	// refused; 0 when the key is absent.
 	CurrentModRevision int64
-	createOnly         bool
-	status             *StatusError
+	// RevisionWithheld: the server did not say the key's mod revision
+	// (the token may write the key but not read it), so
+	// CurrentModRevision is 0 and means nothing.
+	RevisionWithheld bool
+	createOnly       bool
+	status           *StatusError
 }
 
 func (e *CASError) Error() string {
-	if e.createOnly {
+	switch {
+	case e.RevisionWithheld && e.createOnly:
+		return "roster: key already exists"
+	case e.RevisionWithheld:
+		return "roster: compare-and-swap failed (the token may not read the key: its mod revision is not shown)"
+	case e.createOnly:
 		return fmt.Sprintf("roster: key already exists (mod revision %d)", e.CurrentModRevision)
 	}
 	return fmt.Sprintf("roster: compare-and-swap failed: current mod revision is %d", e.CurrentModRevision)
@@ -162,6 +171,8 @@ func decodeError(status int, body []byte) error {
 		ce := &CASError{status: se}
 		if env.Error.CurrentModRevision != nil {
 			ce.CurrentModRevision = *env.Error.CurrentModRevision
+		} else {
+			ce.RevisionWithheld = true
 		}
 		return ce
 	case api.CodeCompacted:

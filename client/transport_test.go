@@ -40,6 +40,13 @@ func TestDecodeError(t *testing.T) {
 	if err := decodeError(409, []byte(`{"error":{"code":"cas_failed","message":"x","current_mod_revision":42}}`)); !errors.As(err, &ce) || ce.CurrentModRevision != 42 || errors.Is(err, ErrAlreadyExists) {
 		t.Errorf("cas_failed: %#v", err)
 	}
+	// A write-only token's cas_failed has no current_mod_revision.
+	if err := decodeError(409, []byte(`{"error":{"code":"cas_failed","message":"x"}}`)); !errors.As(err, &ce) || !ce.RevisionWithheld || strings.Contains(err.Error(), "revision is 0") {
+		t.Errorf("cas_failed without current_mod_revision: %#v %v", err, err)
+	}
+	if err := decodeError(409, []byte(`{"error":{"code":"cas_failed","message":"x","current_mod_revision":0}}`)); !errors.As(err, &ce) || ce.RevisionWithheld {
+		t.Errorf("cas_failed on an absent key: %#v", err)
+	}
 	var co *CompactedError
 	if err := decodeError(410, []byte(`{"error":{"code":"compacted","message":"x","oldest_revision":99}}`)); !errors.As(err, &co) || co.OldestRevision != 99 {
 		t.Errorf("compacted: %#v", err)

@@ -126,6 +126,7 @@ func errorStatus(err error) (int, api.ErrorDetail) {
 // it is logged at debug level only.
 func (s *Server) fail(c *gin.Context, err error) {
 	status, d := errorStatus(err)
+	withholdCASRevision(c, &d)
 	if status >= 500 {
 		level := slog.LevelDebug
 		switch status {
@@ -144,6 +145,28 @@ func (s *Server) fail(c *gin.Context, err error) {
 		writeJSON(c, status, api.ErrorResponse{Error: &d})
 	}
 	c.Abort()
+}
+
+// casWithheld is the message of a cas_failed answer to a token that may
+// write the key but not read it: neither it nor the message says the
+// key's mod revision (API.md: a compare-and-swap needs write only).
+const casWithheld = "compare-and-swap failed: the key's mod revision is not the one given (this token may not read the key, so the current one is not shown)"
+
+// withholdCASRevision keeps a key's current mod revision out of a
+// cas_failed answer to a caller that may not read the key, as Consul
+// answers a write-only ACL's failed CAS: the revision is metadata of the
+// key, and a write-only token (a drop box) must not learn when others
+// wrote it. Without access control (no principal), and for a token with
+// read on the key, the answer is unchanged. Every route that answers
+// cas_failed names its key as the :key parameter; on a route without one
+// the revision is kept back from all but a token that may read every key.
+func withholdCASRevision(c *gin.Context, d *api.ErrorDetail) {
+	if d.CurrentModRevision == nil {
+		return
+	}
+	if p := principal(c); p != nil && !p.CanRead(c.Param("key")) {
+		d.CurrentModRevision, d.Message = nil, casWithheld
+	}
 }
 
 // demoError is an error of the gin + raft demo's routes (demoPaths), in

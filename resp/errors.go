@@ -83,7 +83,11 @@ func errorText(err error) string {
 		errors.Is(err, errDecrOverflow):
 		return "ERR " + err.Error()
 	case errors.As(err, &cas):
-		return "ERR " + oneLine(err.Error())
+		// Every command that compares handles a failed compare itself (a
+		// nil reply, 0, another try); should one ever reach the client, it
+		// does not say the key's mod revision, which a token that may
+		// write the key but not read it must not learn (as over HTTP).
+		return "ERR compare-and-swap failed"
 	case errors.Is(err, fsm.ErrInvalidArgument), errors.Is(err, registry.ErrTooLarge),
 		errors.Is(err, fsm.ErrLeaseNotFound), errors.Is(err, fsm.ErrLeaseExists),
 		errors.Is(err, fsm.ErrKeyNotFound), errors.Is(err, registry.ErrNotMember):
