@@ -281,25 +281,41 @@ func (b *batch) delete(c Delete) Result {
 }
 
 func (b *batch) incr(c Incr) Result {
-	prev, exists := b.s.Get(c.Key)
+	prev, _ := b.s.Get(c.Key)
+	next, write, err := c.Next(prev)
+	if err != nil {
+		return Result{Err: err, Revision: b.s.revision}
+	}
+	if write {
+		var leaseID int64
+		if prev != nil {
+			leaseID = prev.Lease
+		}
+		b.store(c.Key, []byte(strconv.FormatInt(next, 10)), leaseID, prev)
+	}
+	return Result{Revision: b.s.revision, Value: next, Prev: prev}
+}
+
+// Next is what c makes of the key prev (nil: absent): the new value, and
+// whether it is written (an increment of 0 leaves an existing key as it
+// is). The key keeps its lease. The Redis port plays Incr with it inside
+// a transaction, before proposing.
+func (c Incr) Next(prev *KV) (next int64, write bool, err error) {
 	var cur int64
-	var leaseID int64
-	if exists {
+	if prev != nil {
 		n, err := strconv.ParseInt(string(prev.Value), 10, 64)
 		if err != nil || (c.Canonical && strconv.FormatInt(n, 10) != string(prev.Value)) {
-			return Result{Err: invalid("the value at %q is not a decimal integer", truncate(c.Key)), Revision: b.s.revision}
+			return 0, false, invalid("the value at %q is not a decimal integer", truncate(c.Key))
 		}
-		cur, leaseID = n, prev.Lease
+		cur = n
 	}
 	if (c.By > 0 && cur > math.MaxInt64-c.By) || (c.By < 0 && cur < math.MinInt64-c.By) {
-		return Result{Err: invalid("incrementing %d by %d overflows int64", cur, c.By), Revision: b.s.revision}
+		return 0, false, invalid("incrementing %d by %d overflows int64", cur, c.By)
 	}
-	if exists && c.By == 0 {
-		return Result{Revision: b.s.revision, Value: cur, Prev: prev}
+	if prev != nil && c.By == 0 {
+		return cur, false, nil
 	}
-	next := cur + c.By
-	b.store(c.Key, []byte(strconv.FormatInt(next, 10)), leaseID, prev)
-	return Result{Revision: b.s.revision, Value: next, Prev: prev}
+	return cur + c.By, true, nil
 }
 
 func (b *batch) tick(c Tick) Result {

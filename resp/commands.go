@@ -20,9 +20,11 @@ const (
 	accessAdmin               // an admin token
 )
 
-// spec describes one command. Exactly one of write, read and do is set:
-// write builds a write that joins the pipeline's Batch, read a function
-// of one state shared by the pipeline's reads, do runs alone in order.
+// spec describes one command. Exactly one of write, read, scan and do is
+// set: write builds a write that joins the pipeline's Batch (or, deciding
+// from what it reads, runs alone), read a function of one state shared by
+// the pipeline's reads, scan the same for a read of the whole keyspace,
+// do runs alone in order.
 type spec struct {
 	arity             int      // Redis's convention: n exactly, -n at least n
 	flags             []string // for COMMAND
@@ -35,8 +37,22 @@ type spec struct {
 	// GET): it then needs read on them too.
 	alsoReads func(args [][]byte) bool
 	write     func(s *session, args [][]byte) (writeOp, error)
-	read      func(s *session, args [][]byte) (func(*fsm.State) reply, error)
+	read      func(s *session, args [][]byte) (func(view) reply, error)
+	scan      func(s *session, args [][]byte) (func(*fsm.State) reply, error)
 	do        func(ctx context.Context, s *session, args [][]byte) reply
+	// inTxn: a do command that MULTI queues (it touches no key). Every
+	// read and write is queued too; scan and the other do commands are
+	// refused inside a transaction (txn.go).
+	inTxn bool
+}
+
+// view is what a read needs of a state: an *fsm.State, or the overlay of
+// one on which EXEC plays a transaction (overlay.go), which shows the
+// transaction's own writes.
+type view interface {
+	Get(key string) (*fsm.KV, bool)
+	Lease(id int64) (fsm.LeaseStatus, bool)
+	LeaseRemainingMs(id int64) (int64, bool)
 }
 
 // keysOf lists the Roster keys (or prefixes) a command touches.
@@ -65,6 +81,7 @@ var (
 	fFast     = []string{"fast"}
 	fAdmin    = []string{"admin"}
 	fPubSub   = []string{"pubsub", "loading", "stale"}
+	fTxn      = []string{"noscript", "loading", "stale", "fast", "allow_busy"}
 )
 
 // commands is the command table (names in lower case). It is filled in
@@ -93,19 +110,19 @@ func init() {
 		"incrby": {arity: 3, flags: fWriteDen, first: 1, last: 1, step: 1, access: accessWrite, alsoReads: always, write: writeIncr},
 		"decrby": {arity: 3, flags: fWriteDen, first: 1, last: 1, step: 1, access: accessWrite, alsoReads: always, write: writeIncr},
 		// TTLs as leases.
-		"expire":  {arity: -3, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, do: doExpire},
-		"pexpire": {arity: -3, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, do: doExpire},
-		"getex":   {arity: -2, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, alsoReads: always, do: doGetEx},
-		"persist": {arity: 2, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, do: doPersist},
+		"expire":  {arity: -3, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, write: writeExpire},
+		"pexpire": {arity: -3, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, write: writeExpire},
+		"getex":   {arity: -2, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, alsoReads: always, write: writeGetEx},
+		"persist": {arity: 2, flags: fWrite, first: 1, last: 1, step: 1, access: accessWrite, write: writePersist},
 		"ttl":     {arity: 2, flags: fRead, first: 1, last: 1, step: 1, access: accessRead, read: readTTL},
 		"pttl":    {arity: 2, flags: fRead, first: 1, last: 1, step: 1, access: accessRead, read: readTTL},
 		// The keyspace.
-		"keys":   {arity: 2, flags: fRead, access: accessRead, keys: patternKeys(1), read: readKeys},
-		"scan":   {arity: -2, flags: fRead, access: accessRead, keys: scanKeys, read: readScan},
-		"dbsize": {arity: 1, flags: fRead, access: accessRead, keys: rootKey, read: readDBSize},
+		"keys":   {arity: 2, flags: fRead, access: accessRead, keys: patternKeys(1), scan: readKeys},
+		"scan":   {arity: -2, flags: fRead, access: accessRead, keys: scanKeys, scan: readScan},
+		"dbsize": {arity: 1, flags: fRead, access: accessRead, keys: rootKey, scan: readDBSize},
 		// Connection and server.
-		"ping":      {arity: -1, flags: fFast, access: accessAny, do: doPing},
-		"echo":      {arity: 2, flags: fFast, access: accessAny, do: doEcho},
+		"ping":      {arity: -1, flags: fFast, access: accessAny, do: doPing, inTxn: true},
+		"echo":      {arity: 2, flags: fFast, access: accessAny, do: doEcho, inTxn: true},
 		"quit":      {arity: -1, flags: fFast, access: accessOpen},
 		"select":    {arity: 2, flags: fFast, access: accessAny, do: doSelect},
 		"auth":      {arity: -2, flags: fFast, access: accessOpen, do: doAuth},
@@ -120,6 +137,12 @@ func init() {
 		"join":     {arity: -3, flags: fAdmin, access: accessAdmin, do: doJoin},
 		"leave":    {arity: 2, flags: fAdmin, access: accessAdmin, do: doLeave},
 		"snapshot": {arity: 1, flags: fAdmin, access: accessAdmin, do: doSnapshot},
+		// Transactions (txn.go).
+		"multi":   {arity: 1, flags: fTxn, access: accessAny, do: doMulti},
+		"exec":    {arity: 1, flags: fTxn, access: accessAny, do: doExec},
+		"discard": {arity: 1, flags: fTxn, access: accessAny, do: doDiscard},
+		"watch":   {arity: -2, flags: fTxn, first: 1, last: -1, step: 1, access: accessRead, do: doWatch},
+		"unwatch": {arity: 1, flags: fTxn, access: accessAny, do: doUnwatch, inTxn: true},
 		// Keyspace notifications: handled by pubsub.go, listed for COMMAND.
 		"subscribe":    {arity: -2, flags: fPubSub, access: accessRead},
 		"psubscribe":   {arity: -2, flags: fPubSub, access: accessRead},

@@ -73,6 +73,11 @@ func errorText(err error) string {
 	case errors.Is(err, registry.ErrPermissionDenied):
 		// The leader refused a forwarded write (registry.WithCaller).
 		return "NOPERM " + oneLine(err.Error())
+	case errors.Is(err, errExecAbort):
+		return "EXECABORT " + err.Error()
+	case errors.Is(err, errNestedMulti), errors.Is(err, errExecNoMulti), errors.Is(err, errDiscardNoMult),
+		errors.Is(err, errWatchInMulti), errors.Is(err, errNotInTxn), errors.Is(err, errTxnTooBig):
+		return "ERR " + err.Error()
 	case errors.Is(err, errAuthDisabled):
 		return "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
 	case errors.Is(err, errWrongPass):

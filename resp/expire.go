@@ -1,7 +1,6 @@
 package resp
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -18,32 +17,38 @@ import (
 // (so a write in between is never undone; the read is repeated instead).
 // The key's old lease, if any, keeps its other keys; left without keys, a
 // lease named after the key (one this port granted) goes in the same entry.
-func doExpire(ctx context.Context, s *session, args [][]byte) reply {
+func writeExpire(_ *session, args [][]byte) (writeOp, error) {
 	key, err := rosterKey(args[1])
 	if err != nil {
-		return errReply(err)
+		return writeOp{}, err
 	}
 	opt, err := parseExpireOptions(args[3:])
 	if err != nil {
-		return errReply(err)
+		return writeOp{}, err
 	}
 	n, err := parseInt(args[2])
 	if err != nil {
-		return errReply(err)
+		return writeOp{}, err
 	}
 	ttl, err := leaseTTL(n, strings.EqualFold(string(args[0]), "pexpire"))
 	if err != nil {
-		return errReply(err)
+		return writeOp{}, err
 	}
-	return s.rewrite(ctx, key, func(st *fsm.State, kv *fsm.KV) (fsm.Command, bool) {
-		if !opt.holds(st, kv, ttl*1000) {
+	return rewrite(key, func(v view, kv *fsm.KV) (fsm.Command, bool) {
+		if !opt.holds(v, kv, ttl*1000) {
 			return nil, false
 		}
-		return fsm.Txn{Ops: []fsm.Command{
-			fsm.Grant{TTL: ttl, Name: key},
-			fsm.Put{Key: key, Value: kv.Value, Lease: registry.TxnLease(0), HasCAS: true, CAS: kv.ModRevision, DropOldLease: true},
-		}}, true
-	})
+		return leasedPut(key, kv, ttl), true
+	}), nil
+}
+
+// leasedPut puts kv again on a new lease of ttl seconds, compared on its
+// mod revision (one Txn).
+func leasedPut(key string, kv *fsm.KV, ttl int64) fsm.Command {
+	return fsm.Txn{Ops: []fsm.Command{
+		fsm.Grant{TTL: ttl, Name: key},
+		fsm.Put{Key: key, Value: kv.Value, Lease: registry.TxnLease(0), HasCAS: true, CAS: kv.ModRevision, DropOldLease: true},
+	}}
 }
 
 // expireOptions are EXPIRE's NX, XX, GT and LT.
@@ -77,7 +82,7 @@ func parseExpireOptions(args [][]byte) (expireOptions, error) {
 
 // holds says whether a key may take a TTL of ms milliseconds: a key
 // without a lease has an infinite TTL.
-func (o expireOptions) holds(st *fsm.State, kv *fsm.KV, ms int64) bool {
+func (o expireOptions) holds(st view, kv *fsm.KV, ms int64) bool {
 	left, has := int64(0), false
 	if kv.Lease != 0 {
 		left, has = st.LeaseRemainingMs(kv.Lease)
@@ -92,74 +97,51 @@ func (o expireOptions) holds(st *fsm.State, kv *fsm.KV, ms int64) bool {
 }
 
 // PERSIST key: 1 when the key had a lease and no longer has, else 0.
-func doPersist(ctx context.Context, s *session, args [][]byte) reply {
+func writePersist(_ *session, args [][]byte) (writeOp, error) {
 	key, err := rosterKey(args[1])
 	if err != nil {
-		return errReply(err)
+		return writeOp{}, err
 	}
-	return s.rewrite(ctx, key, func(_ *fsm.State, kv *fsm.KV) (fsm.Command, bool) {
+	return rewrite(key, func(_ view, kv *fsm.KV) (fsm.Command, bool) {
 		if kv.Lease == 0 {
 			return nil, false
 		}
-		return fsm.Put{Key: key, Value: kv.Value, HasCAS: true, CAS: kv.ModRevision, DropOldLease: true}, true
-	})
+		return unleasedPut(key, kv), true
+	}), nil
 }
 
-// rewrite reads key and writes what change makes of it, compared on its
-// mod revision, until the write goes through: 1 then, 0 when the key is
-// absent or change declines.
-func (s *session) rewrite(ctx context.Context, key string, change func(*fsm.State, *fsm.KV) (fsm.Command, bool)) reply {
-	_, wrote, err := s.casWrite(ctx, key, change)
-	switch {
-	case err != nil:
-		return errReply(err)
-	case !wrote:
-		return integer(0)
-	}
-	return integer(1)
+// unleasedPut puts kv again without a lease, compared on its mod revision.
+func unleasedPut(key string, kv *fsm.KV) fsm.Command {
+	return fsm.Put{Key: key, Value: kv.Value, HasCAS: true, CAS: kv.ModRevision, DropOldLease: true}
 }
 
-// casWrite reads key and, unless change declines, writes what change makes
-// of it, compared on its mod revision, reading again while other writes
-// get in between: the key as read (nil: absent) and whether the write
-// went through.
-func (s *session) casWrite(ctx context.Context, key string, change func(*fsm.State, *fsm.KV) (fsm.Command, bool)) (*fsm.KV, bool, error) {
-	b := s.srv.b
-	for range casAttempts {
-		st, err := b.Read(ctx, false)
-		if err != nil {
-			return nil, false, err
-		}
-		kv, ok := st.Get(key)
+// rewrite is a checked write of key: what change makes of it, compared on
+// its mod revision; 1 when written, 0 when the key is absent or change
+// declines.
+func rewrite(key string, change func(view, *fsm.KV) (fsm.Command, bool)) writeOp {
+	return writeOp{decide: func(v view) step {
+		kv, ok := v.Get(key)
 		if !ok {
-			return nil, false, nil
+			return step{now: integer(0)}
 		}
-		cmd, ok := change(st, kv)
+		cmd, ok := change(v, kv)
 		if !ok {
-			return kv, false, nil
+			return step{now: integer(0)}
 		}
-		_, err = s.writeOne(ctx, cmd)
-		switch {
-		case isCAS(err):
-			continue
-		case err != nil:
-			return kv, false, err
-		}
-		return kv, true, nil
-	}
-	return nil, false, errContended
+		return step{cmd: cmd, done: func(fsm.Result) reply { return integer(1) }}
+	}}
 }
 
 // TTL key, PTTL key: the time left on the key's lease, in seconds (rounded
 // up) or milliseconds; -1 when the key has no lease, -2 when it does not
 // exist. A key put on a lease over HTTP shows that lease's time too.
-func readTTL(_ *session, args [][]byte) (func(*fsm.State) reply, error) {
+func readTTL(_ *session, args [][]byte) (func(view) reply, error) {
 	key, err := rosterKey(args[1])
 	if err != nil {
 		return nil, err
 	}
 	ms := strings.EqualFold(string(args[0]), "pttl")
-	return func(st *fsm.State) reply {
+	return func(st view) reply {
 		kv, ok := st.Get(key)
 		switch {
 		case !ok:
@@ -185,10 +167,10 @@ func readTTL(_ *session, args [][]byte) (func(*fsm.State) reply, error) {
 // GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]: the key's value (null
 // when absent), and with an option its new TTL, written as EXPIRE and
 // PERSIST write theirs (compared on the key's mod revision).
-func doGetEx(ctx context.Context, s *session, args [][]byte) reply {
+func writeGetEx(_ *session, args [][]byte) (writeOp, error) {
 	key, err := rosterKey(args[1])
 	if err != nil {
-		return errReply(err)
+		return writeOp{}, err
 	}
 	var ttl int64
 	unit := "" // "persist", or the TTL's
@@ -196,43 +178,38 @@ func doGetEx(ctx context.Context, s *session, args [][]byte) reply {
 		switch opt := strings.ToLower(string(args[i])); opt {
 		case "persist":
 			if unit != "" && unit != opt {
-				return errReply(errSyntax)
+				return writeOp{}, errSyntax
 			}
 			unit = opt
 		case "ex", "px", "exat", "pxat":
 			if (unit != "" && unit != opt) || i+1 >= len(args) {
-				return errReply(errSyntax)
+				return writeOp{}, errSyntax
 			}
 			i++
 			n, err := parseInt(args[i])
 			if err != nil {
-				return errReply(err)
+				return writeOp{}, err
 			}
 			if ttl, err = setTTL(opt, n, time.Now()); err != nil {
-				return errReply(err)
+				return writeOp{}, err
 			}
 			unit = opt
 		default:
-			return errReply(errSyntax)
+			return writeOp{}, errSyntax
 		}
 	}
-	kv, _, err := s.casWrite(ctx, key, func(_ *fsm.State, kv *fsm.KV) (fsm.Command, bool) {
-		if unit == "" || unit == "persist" && kv.Lease == 0 {
-			return nil, false
+	return writeOp{decide: func(v view) step {
+		kv, ok := v.Get(key)
+		switch {
+		case !ok:
+			return step{now: nullReply}
+		case unit == "" || unit == "persist" && kv.Lease == 0:
+			return step{now: bulk(kv.Value)}
 		}
-		if unit == "persist" {
-			return fsm.Put{Key: key, Value: kv.Value, HasCAS: true, CAS: kv.ModRevision, DropOldLease: true}, true
+		cmd := unleasedPut(key, kv)
+		if unit != "persist" {
+			cmd = leasedPut(key, kv, ttl)
 		}
-		return fsm.Txn{Ops: []fsm.Command{
-			fsm.Grant{TTL: ttl, Name: key},
-			fsm.Put{Key: key, Value: kv.Value, Lease: registry.TxnLease(0), HasCAS: true, CAS: kv.ModRevision, DropOldLease: true},
-		}}, true
-	})
-	switch {
-	case err != nil:
-		return errReply(err)
-	case kv == nil:
-		return nullReply
-	}
-	return bulk(kv.Value)
+		return step{cmd: cmd, done: func(fsm.Result) reply { return bulk(kv.Value) }}
+	}}, nil
 }

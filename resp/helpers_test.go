@@ -120,7 +120,11 @@ func wantErr(t testing.TB, err error, want string) {
 
 // batches counts the Batch proposals the node made (its apply-duration
 // histogram, label "batch").
-func (e *env) batches() uint64 {
+func (e *env) batches() uint64 { e.t.Helper(); return e.proposals("batch") }
+
+// proposals counts the node's proposals of one kind (its apply-duration
+// histogram's label command).
+func (e *env) proposals(kind string) uint64 {
 	e.t.Helper()
 	mfs, err := e.reg.Gather()
 	if err != nil {
@@ -132,7 +136,7 @@ func (e *env) batches() uint64 {
 		}
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "command" && l.GetValue() == "batch" {
+				if l.GetName() == "command" && l.GetValue() == kind {
 					return m.GetHistogram().GetSampleCount()
 				}
 			}

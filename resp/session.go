@@ -25,15 +25,57 @@ type session struct {
 	// not have applied yet what the leader already answered (a read sees
 	// every write of its connection before it).
 	wrote bool
+	// multi: the transaction MULTI opened (nil outside one); watched: the
+	// keys of WATCH with the mod revision each had then (txn.go).
+	multi   *txn
+	watched map[string]int64
 }
 
 // writeOp is a write that can join a Batch: the command to propose and how
-// to answer its result. A write that must read first (SET … XX) sets alone
-// instead: it runs by itself, after the commands before it.
+// to answer its result. A write that must read first (SET … XX, EXPIRE)
+// sets decide instead: it runs by itself, after the commands before it
+// (checkedWrite), or inside EXEC on the transaction's overlay.
 type writeOp struct {
-	cmd   fsm.Command
-	done  func(registry.BatchResult) reply
-	alone func(ctx context.Context) reply
+	cmd    fsm.Command
+	done   func(registry.BatchResult) reply
+	decide func(view) step
+}
+
+// step is what a checked write makes of the state it read: a command to
+// write, compared on the mod revision of what it read, and how to answer
+// once it applied; or, when cmd is nil, the answer now.
+type step struct {
+	cmd  fsm.Command
+	done func(fsm.Result) reply
+	now  reply
+	// leaseMayGo: the command keeps a lease the key had, so lease not
+	// found means the key is expiring: read again.
+	leaseMayGo bool
+}
+
+// checkedWrite runs a write that decides from the state: read, decide,
+// write compared on what was read, again while other writes get in
+// between (bounded: then errContended).
+func (s *session) checkedWrite(ctx context.Context, decide func(view) step) reply {
+	for range casAttempts {
+		st, err := s.srv.b.Read(ctx, false)
+		if err != nil {
+			return errReply(err)
+		}
+		d := decide(st)
+		if d.cmd == nil {
+			return d.now
+		}
+		res, err := s.writeOne(ctx, d.cmd)
+		switch {
+		case isCAS(err), d.leaseMayGo && errors.Is(err, fsm.ErrLeaseNotFound):
+			continue
+		case err != nil:
+			return errReply(err)
+		}
+		return d.done(res)
+	}
+	return errReply(errContended)
 }
 
 // pipeline collects a run of commands of one kind so that they execute
@@ -65,7 +107,7 @@ func (s *session) run(ctx context.Context, w redcon.Conn, cmds []redcon.Command)
 	p.ctx = s.callerCtx(ctx)
 	for i, cmd := range cmds {
 		name := strings.ToLower(string(cmd.Args[0]))
-		if name == "subscribe" || name == "psubscribe" {
+		if (name == "subscribe" || name == "psubscribe") && s.multi == nil {
 			if len(cmd.Args) < 2 { // refused: the connection stays as it is
 				p.answer(errReply(wrongArity{name}))
 				continue
@@ -96,6 +138,10 @@ func (p *pipeline) answer(r reply) { p.replies = append(p.replies, r) }
 // add classifies one command and either answers it at once, queues it
 // with the writes or reads before it, or runs it alone after them.
 func (p *pipeline) add(name string, args [][]byte) {
+	if p.s.multi != nil && !txnControl[name] {
+		p.answer(p.s.queue(name, args))
+		return
+	}
 	sp, ok := commands[name]
 	if !ok {
 		p.answer(errReply(unknownCommand{string(args[0])}))
@@ -116,9 +162,9 @@ func (p *pipeline) add(name string, args [][]byte) {
 			p.answer(errReply(err))
 			return
 		}
-		if op.alone != nil {
+		if op.decide != nil {
 			p.flush()
-			p.answer(op.alone(p.ctx))
+			p.answer(p.s.checkedWrite(p.ctx, op.decide))
 			return
 		}
 		p.flushReads()
@@ -131,15 +177,27 @@ func (p *pipeline) add(name string, args [][]byte) {
 			p.answer(errReply(err))
 			return
 		}
-		p.flushWrites()
-		p.reads = append(p.reads, len(p.replies))
-		p.readFns = append(p.readFns, fn)
-		p.readCmd = append(p.readCmd, pendingRead{name, sp, args})
-		p.answer(nil)
+		p.addRead(name, sp, args, func(st *fsm.State) reply { return fn(st) })
+	case sp.scan != nil:
+		fn, err := sp.scan(p.s, args)
+		if err != nil {
+			p.answer(errReply(err))
+			return
+		}
+		p.addRead(name, sp, args, fn)
 	default:
 		p.flush()
 		p.answer(sp.do(p.ctx, p.s, args))
 	}
+}
+
+// addRead queues a read for the pipeline's next state.
+func (p *pipeline) addRead(name string, sp *spec, args [][]byte, fn func(*fsm.State) reply) {
+	p.flushWrites()
+	p.reads = append(p.reads, len(p.replies))
+	p.readFns = append(p.readFns, fn)
+	p.readCmd = append(p.readCmd, pendingRead{name, sp, args})
+	p.answer(nil)
 }
 
 func (p *pipeline) flush() {

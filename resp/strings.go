@@ -1,7 +1,6 @@
 package resp
 
 import (
-	"context"
 	"errors"
 	"math"
 	"strings"
@@ -41,12 +40,12 @@ func rosterKeys(args [][]byte) ([]string, error) {
 func isCAS(err error) bool { return errors.Is(err, fsm.ErrCASFailed) }
 
 // GET key
-func readGet(_ *session, args [][]byte) (func(*fsm.State) reply, error) {
+func readGet(_ *session, args [][]byte) (func(view) reply, error) {
 	key, err := rosterKey(args[1])
 	if err != nil {
 		return nil, err
 	}
-	return func(st *fsm.State) reply {
+	return func(st view) reply {
 		if kv, ok := st.Get(key); ok {
 			return bulk(kv.Value)
 		}
@@ -68,12 +67,12 @@ func keyArgs(args [][]byte) ([]string, error) {
 }
 
 // MGET key…: a null for each absent key.
-func readMGet(_ *session, args [][]byte) (func(*fsm.State) reply, error) {
+func readMGet(_ *session, args [][]byte) (func(view) reply, error) {
 	keys, err := keyArgs(args[1:])
 	if err != nil {
 		return nil, err
 	}
-	return func(st *fsm.State) reply {
+	return func(st view) reply {
 		items := make([]reply, len(keys))
 		for i, k := range keys {
 			items[i] = nullReply
@@ -86,12 +85,12 @@ func readMGet(_ *session, args [][]byte) (func(*fsm.State) reply, error) {
 }
 
 // EXISTS key…: how many of them exist, a key named twice counting twice.
-func readExists(_ *session, args [][]byte) (func(*fsm.State) reply, error) {
+func readExists(_ *session, args [][]byte) (func(view) reply, error) {
 	keys, err := keyArgs(args[1:])
 	if err != nil {
 		return nil, err
 	}
-	return func(st *fsm.State) reply {
+	return func(st view) reply {
 		var n int64
 		for _, k := range keys {
 			if _, ok := st.Get(k); ok {
@@ -222,7 +221,7 @@ func setGets(args [][]byte) bool {
 }
 
 // SET key value [EX s|PX ms|EXAT t|PXAT ms-t|KEEPTTL] [NX|XX] [GET]
-func writeSet(s *session, args [][]byte) (writeOp, error) {
+func writeSet(_ *session, args [][]byte) (writeOp, error) {
 	a, err := parseSet(args, time.Now())
 	if err != nil {
 		return writeOp{}, err
@@ -231,7 +230,7 @@ func writeSet(s *session, args [][]byte) (writeOp, error) {
 		// The condition, or the lease to keep, needs the key's current
 		// state: read, then write comparing its mod revision, again if it
 		// changed meanwhile.
-		return writeOp{alone: func(ctx context.Context) reply { return s.setChecked(ctx, a) }}, nil
+		return writeOp{decide: a.decide}, nil
 	}
 	return writeOp{cmd: a.command(a.nx, 0, 0), done: func(r registry.BatchResult) reply {
 		switch {
@@ -249,47 +248,35 @@ func writeSet(s *session, args [][]byte) (writeOp, error) {
 	}}, nil
 }
 
-// casAttempts bounds the read-and-compare loops of SET XX, EXPIRE and
-// PERSIST against a key that keeps changing.
+// casAttempts bounds the read-and-compare loops of SET XX, EXPIRE,
+// PERSIST and EXEC against keys that keep changing.
 const casAttempts = 10
 
-// setChecked runs SET … XX, SET … NX GET and SET … KEEPTTL.
-func (s *session) setChecked(ctx context.Context, a setArgs) reply {
-	b := s.srv.b
-	for range casAttempts {
-		st, err := b.Read(ctx, false)
-		if err != nil {
-			return errReply(err)
+// decide is SET … XX, SET … NX GET and SET … KEEPTTL on the state v.
+func (a setArgs) decide(v view) step {
+	kv, exists := v.Get(a.key)
+	switch {
+	case a.xx && !exists:
+		return step{now: nullReply}
+	case a.nx && exists: // NX GET: not set; the old value
+		return step{now: bulk(kv.Value)}
+	}
+	var rev, lease int64
+	if exists {
+		rev = kv.ModRevision
+		if a.keepTTL {
+			lease = kv.Lease
 		}
-		kv, exists := st.Get(a.key)
+	}
+	return step{cmd: a.command(true, rev, lease), leaseMayGo: lease != 0, done: func(fsm.Result) reply {
 		switch {
-		case a.xx && !exists:
-			return nullReply
-		case a.nx && exists: // NX GET: not set; the old value
-			return bulk(kv.Value)
-		}
-		var rev, lease int64
-		if exists {
-			rev = kv.ModRevision
-			if a.keepTTL {
-				lease = kv.Lease
-			}
-		}
-		_, err = s.writeOne(ctx, a.command(true, rev, lease))
-		switch {
-		case isCAS(err), lease != 0 && errors.Is(err, fsm.ErrLeaseNotFound):
-			// Changed meanwhile, or its lease is expiring (the key with it).
-			continue
-		case err != nil:
-			return errReply(err)
 		case a.get && exists:
 			return bulk(kv.Value)
 		case a.get:
 			return nullReply
 		}
 		return okReply
-	}
-	return errReply(errContended)
+	}}
 }
 
 // SETNX key value: 1 when set, 0 when the key existed.
@@ -423,12 +410,12 @@ func writeGetDel(_ *session, args [][]byte) (writeOp, error) {
 }
 
 // TYPE key: string, or none when absent (every value is a string).
-func readType(_ *session, args [][]byte) (func(*fsm.State) reply, error) {
+func readType(_ *session, args [][]byte) (func(view) reply, error) {
 	key, err := rosterKey(args[1])
 	if err != nil {
 		return nil, err
 	}
-	return func(st *fsm.State) reply {
+	return func(st view) reply {
 		if _, ok := st.Get(key); ok {
 			return simple("string")
 		}
@@ -437,12 +424,12 @@ func readType(_ *session, args [][]byte) (func(*fsm.State) reply, error) {
 }
 
 // STRLEN key: the value's length in bytes, 0 when absent.
-func readStrlen(_ *session, args [][]byte) (func(*fsm.State) reply, error) {
+func readStrlen(_ *session, args [][]byte) (func(view) reply, error) {
 	key, err := rosterKey(args[1])
 	if err != nil {
 		return nil, err
 	}
-	return func(st *fsm.State) reply {
+	return func(st view) reply {
 		if kv, ok := st.Get(key); ok {
 			return integer(int64(len(kv.Value)))
 		}

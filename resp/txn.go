@@ -1,0 +1,258 @@
+package resp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/registry"
+	"github.com/tidwall/redcon"
+)
+
+// Transactions: MULTI, EXEC, DISCARD, WATCH and UNWATCH, as Redis 7 has
+// them. Between MULTI and EXEC a command is checked (known, arity, allowed
+// in a transaction, permitted) and queued; one refused makes EXEC answer
+// EXECABORT. EXEC plays the queue on an overlay of one linearizable state
+// (overlay.go) and proposes every write as one Txn entry, compared on the
+// mod revision of every key the transaction read, wrote or watched: all of
+// it applies or none, and every answer holds of the state it applied to.
+
+// txn is the transaction MULTI opened on a connection.
+type txn struct {
+	queued  []queuedCmd
+	bytes   int  // of the queued arguments
+	aborted bool // a command was refused when queued: EXEC answers EXECABORT
+}
+
+// queuedCmd is one command waiting for EXEC.
+type queuedCmd struct {
+	name string
+	sp   *spec
+	args [][]byte
+}
+
+// txnControl are the commands that run at once inside MULTI instead of
+// being queued, as in Redis (QUIT is run's).
+var txnControl = map[string]bool{"exec": true, "discard": true, "multi": true, "watch": true}
+
+var (
+	errNestedMulti   = errors.New("MULTI calls can not be nested")
+	errExecNoMulti   = errors.New("EXEC without MULTI")
+	errDiscardNoMult = errors.New("DISCARD without MULTI")
+	errWatchInMulti  = errors.New("WATCH inside MULTI is not allowed")
+	errNotInTxn      = errors.New("Command not allowed inside a transaction")
+	errExecAbort     = errors.New("Transaction discarded because of previous errors.")
+	errTxnTooBig     = errors.New("transaction too large")
+)
+
+var (
+	queuedReply reply = simple("QUEUED")
+	// nilArray is EXEC's answer when a watched key changed.
+	nilArray reply = func(w redcon.Conn) { w.WriteArray(-1) }
+)
+
+// queue answers a command sent inside MULTI: QUEUED, or the error that
+// refuses it (and dooms the transaction).
+func (s *session) queue(name string, args [][]byte) reply {
+	t := s.multi
+	sp, err := s.queueable(name, args)
+	if err != nil {
+		t.aborted = true
+		return errReply(err)
+	}
+	// The arguments live in the connection's read buffer: keep a copy.
+	cp := make([][]byte, len(args))
+	for i, a := range args {
+		cp[i] = append([]byte(nil), a...)
+		t.bytes += len(a)
+	}
+	t.queued = append(t.queued, queuedCmd{name: name, sp: sp, args: cp})
+	return queuedReply
+}
+
+// queueable checks a command as Redis does before queueing it, plus the
+// bounds of one Txn entry: a transaction can hold at most
+// registry.MaxTxnOps commands and as many argument bytes as one Txn
+// holds of keys and values.
+func (s *session) queueable(name string, args [][]byte) (*spec, error) {
+	sp, ok := commands[name]
+	switch {
+	case !ok:
+		return nil, unknownCommand{string(args[0])}
+	case (sp.arity > 0 && len(args) != sp.arity) || (sp.arity < 0 && len(args) < -sp.arity):
+		return nil, wrongArity{name}
+	}
+	if err := s.allowed(name, sp, args); err != nil {
+		return nil, err
+	}
+	if sp.read == nil && sp.write == nil && !sp.inTxn {
+		return nil, errNotInTxn
+	}
+	t := s.multi
+	if len(t.queued) >= registry.MaxTxnOps {
+		return nil, fmt.Errorf("%w: at most %d commands", errTxnTooBig, registry.MaxTxnOps)
+	}
+	size := t.bytes
+	for _, a := range args {
+		size += len(a)
+	}
+	if limit := registry.TxnBytesFactor * s.srv.b.MaxValueBytes(); size > limit {
+		return nil, fmt.Errorf("%w: over %d bytes of arguments", errTxnTooBig, limit)
+	}
+	return sp, nil
+}
+
+// MULTI
+func doMulti(_ context.Context, s *session, _ [][]byte) reply {
+	if s.multi != nil {
+		return errReply(errNestedMulti)
+	}
+	s.multi = &txn{}
+	return okReply
+}
+
+// DISCARD: the queue and the watches go.
+func doDiscard(_ context.Context, s *session, _ [][]byte) reply {
+	if s.multi == nil {
+		return errReply(errDiscardNoMult)
+	}
+	s.multi, s.watched = nil, nil
+	return okReply
+}
+
+// WATCH key…: each key's mod revision now (0: absent), from a
+// linearizable read; EXEC compares them. A key watched twice keeps its
+// first revision, as Redis keeps its first watch.
+func doWatch(ctx context.Context, s *session, args [][]byte) reply {
+	if s.multi != nil {
+		return errReply(errWatchInMulti)
+	}
+	keys, err := keyArgs(args[1:])
+	if err != nil {
+		return errReply(err)
+	}
+	st, err := s.srv.b.Read(ctx, false)
+	if err != nil {
+		return errReply(err)
+	}
+	if s.watched == nil {
+		s.watched = make(map[string]int64, len(keys))
+	}
+	for _, k := range keys {
+		if _, ok := s.watched[k]; !ok {
+			s.watched[k] = modRevision(st, k)
+		}
+	}
+	return okReply
+}
+
+// modRevision is key's mod revision in st, 0 when absent.
+func modRevision(st *fsm.State, key string) int64 {
+	if kv, ok := st.Get(key); ok {
+		return kv.ModRevision
+	}
+	return 0
+}
+
+// UNWATCH
+func doUnwatch(_ context.Context, s *session, _ [][]byte) reply {
+	s.watched = nil
+	return okReply
+}
+
+// EXEC: the queued commands' answers, in order; a nil array when a
+// watched key changed since WATCH (nothing written). The transaction and
+// the watches end either way.
+func doExec(ctx context.Context, s *session, _ [][]byte) reply {
+	t, watched := s.multi, s.watched
+	if t == nil {
+		return errReply(errExecNoMulti)
+	}
+	s.multi, s.watched = nil, nil
+	if t.aborted {
+		return errReply(errExecAbort)
+	}
+	return s.exec(ctx, t.queued, watched)
+}
+
+// exec plays cmds on an overlay of a linearizable state and proposes
+// their writes as one Txn compared on every key they read or wrote and
+// every watched key. When the Txn finds a key changed since the read, the
+// state is read again: a watched key changed answers the nil array, any
+// other key plays the commands again (bounded: then errContended).
+func (s *session) exec(ctx context.Context, cmds []queuedCmd, watched map[string]int64) reply {
+	for range casAttempts {
+		st, err := s.srv.b.Read(ctx, false)
+		if err != nil {
+			return errReply(err)
+		}
+		s.wrote = false
+		s.reauthenticate(ctx) // as flushReads: the state may hold access changes
+		ov := newOverlay(st, s.srv.b.MaxValueBytes())
+		for k, rev := range watched {
+			if modRevision(st, k) != rev {
+				return nilArray
+			}
+			ov.base[k] = rev
+		}
+		replies := make([]reply, len(cmds))
+		for i, c := range cmds {
+			replies[i] = s.play(ctx, ov, c)
+		}
+		if !ov.wrote() {
+			// Every answer came from one linearizable state: nothing to
+			// propose.
+			return array(replies)
+		}
+		_, err = s.srv.b.Txn(ctx, ov.ops())
+		s.sent(err)
+		switch {
+		case isCAS(err), errors.Is(err, fsm.ErrLeaseNotFound):
+			// A key read, written or watched changed, or a lease kept went:
+			// read again.
+			continue
+		case err != nil:
+			return errReply(err)
+		}
+		return array(replies)
+	}
+	return errReply(errContended)
+}
+
+// play runs one queued command on the overlay and answers it. Permission
+// is checked again, as a pipeline's reads are after their read index: a
+// command no longer permitted answers NOPERM and does nothing, the others
+// still run (as Redis checks ACLs again at EXEC).
+func (s *session) play(ctx context.Context, ov *overlay, c queuedCmd) reply {
+	if err := s.allowed(c.name, c.sp, c.args); err != nil {
+		return errReply(err)
+	}
+	switch {
+	case c.sp.read != nil:
+		fn, err := c.sp.read(s, c.args)
+		if err != nil {
+			return errReply(err)
+		}
+		return fn(ov)
+	case c.sp.write != nil:
+		op, err := c.sp.write(s, c.args)
+		if err != nil {
+			return errReply(err)
+		}
+		if op.decide == nil {
+			res, err := ov.apply(op.cmd)
+			return op.done(registry.BatchResult{Result: res, Err: err})
+		}
+		d := op.decide(ov)
+		if d.cmd == nil {
+			return d.now
+		}
+		res, err := ov.apply(d.cmd)
+		if err != nil {
+			return errReply(err)
+		}
+		return d.done(res)
+	}
+	return c.sp.do(ctx, s, c.args) // PING, ECHO, UNWATCH
+}
