@@ -2,6 +2,7 @@ package resp
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
@@ -154,4 +155,34 @@ func about(got, want time.Duration) bool {
 		return got == want
 	}
 	return got <= want && got > want-3*time.Second
+}
+
+// openCluster opens n real members in temporary directories (the first
+// bootstraps and leads, the others join as voters), closed at cleanup,
+// and waits until every one is ready.
+func openCluster(t testing.TB, log *slog.Logger, n int) []*registry.Node {
+	t.Helper()
+	var nodes []*registry.Node
+	for i := range n {
+		node, err := registry.Open(registry.Config{
+			ID: fmt.Sprintf("n%d", i+1), DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: i == 0,
+			NoSync: true, Tick: testTick, HTTPAdvertise: fmt.Sprintf("127.0.0.1:%d", i+1), NodeNumber: -1,
+			CommitTimeout: 10 * time.Millisecond,
+		}, log.With("node", i+1), prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = node.Close() })
+		nodes = append(nodes, node)
+	}
+	leader := nodes[0]
+	testutil.Eventually(t, 10*time.Second, "leader ready", func() bool { return leader.Ready() == nil })
+	for i, node := range nodes[1:] {
+		id := fmt.Sprintf("n%d", i+2)
+		if err := leader.AddMember(ctx(), registry.JoinRequest{ID: id, RaftAddr: node.RaftAddr(), HTTPAddr: fmt.Sprintf("127.0.0.1:%d", i+2), Voter: true}); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, 20*time.Second, id+" ready", func() bool { return node.Ready() == nil })
+	}
+	return nodes
 }

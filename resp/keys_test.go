@@ -7,12 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/internal/logging/logtest"
 	"github.com/rosterhq/roster/internal/testutil"
-	"github.com/rosterhq/roster/registry"
 )
 
 // TestExpireTTLPersist: TTLs are leases, whichever front end made them.
@@ -430,25 +428,8 @@ func TestGetEx(t *testing.T) {
 func TestFollowerCarriesTheRedisRules(t *testing.T) {
 	t.Parallel()
 	log := logtest.ForTest(t)
-	var nodes []*registry.Node
-	for i := range 2 {
-		n, err := registry.Open(registry.Config{
-			ID: fmt.Sprintf("n%d", i+1), DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: i == 0,
-			NoSync: true, Tick: testTick, HTTPAdvertise: fmt.Sprintf("127.0.0.1:%d", i+1), NodeNumber: -1,
-			CommitTimeout: 10 * time.Millisecond,
-		}, log.With("node", i+1), prometheus.NewRegistry())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = n.Close() })
-		nodes = append(nodes, n)
-	}
+	nodes := openCluster(t, log, 2)
 	leader, follower := nodes[0], nodes[1]
-	testutil.Eventually(t, 10*time.Second, "leader ready", func() bool { return leader.Ready() == nil })
-	if err := leader.AddMember(ctx(), registry.JoinRequest{ID: "n2", RaftAddr: follower.RaftAddr(), HTTPAddr: "127.0.0.1:2", Voter: true}); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Eventually(t, 20*time.Second, "follower ready", func() bool { return follower.Ready() == nil })
 	srv, err := New(Config{}, follower, log)
 	if err != nil {
 		t.Fatal(err)

@@ -176,13 +176,21 @@ func doExec(ctx context.Context, s *session, _ [][]byte) reply {
 	return s.exec(ctx, t.queued, watched)
 }
 
+// execAttempts bounds EXEC's reads and proposals while other writers
+// keep changing the keys it read (then errContended). Each failed attempt
+// means another write committed, so the cluster progresses; the bound is
+// higher than casAttempts as a transaction's keys are more, and more
+// contended (counters), than one key's.
+const execAttempts = 100
+
 // exec plays cmds on an overlay of a linearizable state and proposes
 // their writes as one Txn compared on every key they read or wrote and
 // every watched key. When the Txn finds a key changed since the read, the
 // state is read again: a watched key changed answers the nil array, any
-// other key plays the commands again (bounded: then errContended).
+// other key plays the commands again (bounded: execAttempts, then
+// errContended).
 func (s *session) exec(ctx context.Context, cmds []queuedCmd, watched map[string]int64) reply {
-	for range casAttempts {
+	for range execAttempts {
 		st, err := s.srv.b.Read(ctx, false)
 		if err != nil {
 			return errReply(err)

@@ -1,8 +1,10 @@
 package resp
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -209,5 +211,57 @@ func TestWatchExpired(t *testing.T) {
 	}
 	if _, ok := e.value("/e"); ok {
 		t.Fatal("the failed transaction wrote /e")
+	}
+}
+
+// TestMultiAccessControl: with access control on, a command the token may
+// not run is refused when queued (NOPERM) and EXEC answers EXECABORT,
+// writing nothing; WATCH needs read on its keys; a token that lost a
+// permission between queueing and EXEC gets NOPERM for that command
+// inside EXEC's answer, the others still apply (as Redis checks ACLs
+// again at EXEC).
+func TestMultiAccessControl(t *testing.T) {
+	t.Parallel()
+	auth := &testAuth{tokens: map[string]testIdentity{
+		"api": {read: []string{"/services/"}, write: []string{"/services/api/"}},
+	}}
+	e := newEnvWith(t, func(c *Config) { c.Auth = auth })
+	got := exchange(t, e.dial(), wire("MULTI", "AUTH api", "MULTI", "SET services/api/a 1", "SET services/db/a 1",
+		"GET other", "EXEC", "WATCH other", "WATCH services/db/a", "EXISTS services/api/a"))
+	want := transcript("-NOAUTH Authentication required.", "+OK", "+OK", "+QUEUED",
+		"-NOPERM this token has no permission to write /services/db/a",
+		"-NOPERM this token has no permission to read /other",
+		"-EXECABORT Transaction discarded because of previous errors.",
+		"-NOPERM this token has no permission to read /other", "+OK", ":0")
+	if got != want {
+		t.Fatalf("transcript:\n%q\nwant\n%q", got, want)
+	}
+	// Permission lost between MULTI and EXEC.
+	c := e.dial()
+	first := wire("AUTH api", "MULTI", "SET services/api/b 1", "SET services/api/x/c 2")
+	if _, err := c.Write([]byte(strings.TrimSuffix(first, wire()))); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(c)
+	for range 4 {
+		if line, err := r.ReadString('\n'); err != nil || line[0] != '+' {
+			t.Fatalf("before EXEC: %q %v", line, err)
+		}
+	}
+	auth.mu.Lock()
+	auth.tokens["api"] = testIdentity{read: []string{"/services/"}, write: []string{"/services/api/x/"}}
+	auth.mu.Unlock()
+	if _, err := c.Write([]byte(wire("EXEC"))); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(r)
+	if want := transcript("*2", "-NOPERM this token has no permission to write /services/api/b", "+OK"); err != nil || string(rest) != want {
+		t.Fatalf("EXEC: %q %v, want %q", rest, err, want)
+	}
+	if _, ok := e.value("/services/api/b"); ok {
+		t.Fatal("a command no longer permitted wrote")
+	}
+	if v, _ := e.value("/services/api/x/c"); v != "2" {
+		t.Fatalf("/services/api/x/c = %q", v)
 	}
 }
