@@ -44,6 +44,7 @@ func FuzzRESP(f *testing.F) {
 		{"EXPIRE", "k\x0010\x00GT"}, {"SET", "k\x00v\x00KEEPTTL"}, {"SET", "k\x00v\x00EXAT\x009999999999"},
 		{"GETEX", "k\x00PERSIST"}, {"GETDEL", "k"}, {"SETEX", "k\x0010\x00v"}, {"GETSET", "k\x00v"},
 		{"TYPE", "k"}, {"STRLEN", "k"}, {"KEYS", "*a*a*a*a*b"},
+		{"MULTI", ""}, {"EXEC", ""}, {"DISCARD", ""}, {"WATCH", "k\x00a"}, {"UNWATCH", ""},
 	} {
 		f.Add(s[0], []byte(s[1]))
 	}
