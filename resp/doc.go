@@ -18,6 +18,10 @@
 // committing together) and consecutive reads share one linearizable read;
 // the answers go back in order.
 //
+// MULTI queues commands; EXEC plays them on an overlay of one
+// linearizable state (overlay.go) and proposes their writes as one Txn
+// compared on every key the transaction read, wrote or watched (txn.go).
+//
 // Every byte a client sends passes a framing guard (guard.go) before redcon
 // parses it: a malformed frame, or a bulk string, array, command or inline
 // line over the limits, is answered with -ERR Protocol error and the

@@ -74,15 +74,21 @@ func TestMultiExecReplies(t *testing.T) {
 		t.Fatalf("%d leases, want 1 (a's lease granted and dropped in the transaction is never granted)", n)
 	}
 
-	// go-redis's TxPipelined.
+	// go-redis's TxPipelined. A key only read (/b) is compared, not
+	// written: its mod revision stays.
 	cmds, err := c.TxPipelined(ctx(), func(p redis.Pipeliner) error {
 		p.Incr(ctx(), "n")
 		p.IncrBy(ctx(), "n", 10)
 		p.Get(ctx(), "n")
+		p.Get(ctx(), "b")
 		return nil
 	})
-	if err != nil || len(cmds) != 3 || cmds[1].(*redis.IntCmd).Val() != 11 || cmds[2].(*redis.StringCmd).Val() != "11" {
+	if err != nil || len(cmds) != 4 || cmds[1].(*redis.IntCmd).Val() != 11 || cmds[2].(*redis.StringCmd).Val() != "11" ||
+		cmds[3].(*redis.StringCmd).Val() != "x" {
 		t.Fatalf("TxPipelined: %v %v", cmds, err)
+	}
+	if b, _ := e.node.FSM().State().Get("/b"); b.ModRevision != kv.ModRevision {
+		t.Fatalf("/b only read, but its mod revision moved from %d to %d", kv.ModRevision, b.ModRevision)
 	}
 	// A transaction of reads only proposes nothing.
 	rev := e.node.FSM().State().Revision()
@@ -125,8 +131,12 @@ func TestMultiQueueErrors(t *testing.T) {
 	if got != want {
 		t.Fatalf("control commands:\n%q\nwant\n%q", got, want)
 	}
+	// The connection closing (QUIT inside MULTI) ends the transaction.
+	if got := exchange(t, e.dial(), wire("WATCH q", "MULTI", "SET q 1")); got != transcript("+OK", "+OK", "+QUEUED") {
+		t.Fatalf("QUIT inside MULTI: %q", got)
+	}
 	if after := e.node.FSM().State().Revision(); after != before {
-		t.Fatalf("revision %d → %d: a refused transaction wrote", before, after)
+		t.Fatalf("revision %d → %d: a refused or abandoned transaction wrote", before, after)
 	}
 }
 
