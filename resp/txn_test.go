@@ -275,3 +275,42 @@ func TestMultiAccessControl(t *testing.T) {
 		t.Fatalf("/services/api/x/c = %q", v)
 	}
 }
+
+// TestExecNotifications: a transaction's writes reach keyspace
+// subscribers together, one message per key written; a key it only read
+// is compared, not written, and announces nothing.
+func TestExecNotifications(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	if err := c.Set(ctx(), "r", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	sub := c.PSubscribe(ctx(), "__keyspace@0__:*")
+	defer sub.Close()
+	if _, err := sub.Receive(ctx()); err != nil {
+		t.Fatal(err)
+	}
+	msgs := sub.Channel()
+	if _, err := c.TxPipelined(ctx(), func(p redis.Pipeliner) error {
+		p.Get(ctx(), "r")
+		p.Set(ctx(), "b", "2", 0)
+		p.Set(ctx(), "a", "1", 0)
+		p.Del(ctx(), "absent")
+		p.Exists(ctx(), "other")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx(), "z", "after", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(got) < 3 {
+		m := next(t, msgs)
+		got = append(got, strings.TrimPrefix(m.Channel, "__keyspace@0__:")+" "+m.Payload)
+	}
+	if want := "a set,b set,z set"; strings.Join(got, ",") != want {
+		t.Fatalf("messages %q, want %q", got, want)
+	}
+}
