@@ -111,6 +111,11 @@ type authTables struct {
 	roles  map[string]Role
 	tokens map[string]Token // by ID
 	byHash map[string]string
+	// admins counts the tokens with admin rights (adminTokens), kept so
+	// that AccessControlled, asked on every request, costs nothing. Set
+	// when the tables are committed or loaded; a clone being changed
+	// has it stale until then.
+	admins int
 }
 
 func newAuthTables() *authTables {
@@ -134,6 +139,16 @@ func (a *authTables) clone() *authTables {
 	}
 	return c
 }
+
+// AccessControlled reports whether the replicated state has access
+// control on: some token has admin rights. The first one is the root token
+// a member started with access control bootstraps (registry), and the
+// tables never lose their last admin token again (commitAuth), so once on
+// it stays on, on every member that has applied as far, whatever that
+// member's own flag says: a member started without it must not serve an
+// access-controlled cluster to anyone. Derived from the tables alone, it
+// needs no replicated marker: entries of every version replay as before.
+func (s *State) AccessControlled() bool { return s.auth.admins > 0 }
 
 // adminTokens counts the tokens that hold an admin role (order-free).
 func (a *authTables) adminTokens() int {
@@ -208,9 +223,11 @@ func (s *State) TokenByHash(hash []byte) (Token, bool) {
 // small, so every change works on a fresh copy and a refused one simply
 // drops it.
 func (b *batch) commitAuth(next *authTables) error {
-	if b.s.auth.adminTokens() > 0 && next.adminTokens() == 0 {
+	n := next.adminTokens()
+	if b.s.auth.admins > 0 && n == 0 {
 		return invalid("the change would leave no token with admin rights")
 	}
+	next.admins = n
 	b.s.auth = next
 	return nil
 }

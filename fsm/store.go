@@ -143,6 +143,7 @@ func loadState(db *bolt.DB) (*State, int, error) {
 		return nil, 0, fmt.Errorf("fsm: load state: %w", err)
 	}
 	l.s.leases = l.leases.Table()
+	l.s.auth.admins = l.s.auth.adminTokens()
 	return l.s, journalBytes, nil
 }
 

@@ -126,9 +126,20 @@ func (s *Server) authenticate(c *gin.Context) (*fsm.State, *registry.Principal, 
 	return st, p, err
 }
 
+// enforced reports whether access control is in force for a request:
+// always with Config.Auth, else once this member has applied a state that
+// has it on. A state that cannot be read counts as on.
+func (s *Server) enforced(c *gin.Context) bool {
+	if s.cfg.Auth {
+		return true
+	}
+	st, err := s.b.Read(c.Request.Context(), true)
+	return err != nil || st.AccessControlled()
+}
+
 // authorize is the access control middleware.
 func (s *Server) authorize(c *gin.Context) {
-	if !s.cfg.Auth {
+	if !s.enforced(c) {
 		c.Next()
 		return
 	}

@@ -30,7 +30,10 @@ type Config struct {
 	WatchLagLimit     int64
 	WatchWriteTimeout time.Duration
 	// Auth turns access control on: every route but the open ones needs a
-	// token (auth.go).
+	// token (auth.go). Without it access control is still on as soon as,
+	// and for as long as, this member's applied state has it on
+	// (fsm.State.AccessControlled): one member started without -auth must
+	// not open an access-controlled cluster.
 	Auth bool
 	// PeerTLS is the client configuration for dialing other members'
 	// https:// HTTP addresses (the console's cluster status asks each

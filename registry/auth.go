@@ -226,3 +226,29 @@ func (n *Node) bootstrapRoot(ctx context.Context) {
 		n.log.Warn("access control: could not create the root token; the next leader retries", "error", err)
 	}
 }
+
+// watchAccessControl warns, once, when this member was started without
+// access control (Config.Auth off) but has applied a state that has it on
+// (fsm.State.AccessControlled): its front ends then enforce it all the
+// same, as one mis-started member must not open an access-controlled
+// cluster, and the operator should know why requests need tokens and
+// that the flag is missing. A member restarted so sees it as soon as it
+// has loaded its state.
+func (n *Node) watchAccessControl() {
+	defer n.wg.Done()
+	if n.cfg.Auth {
+		return
+	}
+	for {
+		changed := n.fsm.Changed()
+		if n.fsm.State().AccessControlled() {
+			n.log.Warn("access control is on in the cluster's replicated state (it has an admin token): this member enforces it on every port although it was started without -auth; start it with -auth")
+			return
+		}
+		select {
+		case <-n.stop:
+			return
+		case <-changed:
+		}
+	}
+}

@@ -92,7 +92,8 @@ type Config struct {
 	Failpoint func(name string)
 
 	// Auth says this member enforces access control (only for its log
-	// messages: the front ends enforce it).
+	// messages: the front ends enforce it, with this flag, and without it
+	// once the applied state has access control on; watchAccessControl).
 	Auth bool
 	// RootTokenHash is HashToken of the root token: a leader that finds
 	// no token in the cluster creates it (auth.go). Never the secret.

@@ -147,7 +147,8 @@ func open(cfg Config, log *slog.Logger, reg prometheus.Registerer, hooks *testHo
 		return nil, err
 	}
 	n.met = met
-	n.wg.Add(6)
+	n.wg.Add(7)
+	go n.watchAccessControl()
 	go n.probeRemoval()
 	go n.watchLeadership()
 	go n.runKeepAliveBatcher()

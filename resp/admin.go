@@ -46,7 +46,7 @@ func doAuth(ctx context.Context, s *session, args [][]byte) reply {
 		return errReply(errSyntax)
 	}
 	auth := s.srv.cfg.Auth
-	if auth == nil {
+	if !s.srv.enforced() {
 		return errReply(errAuthDisabled)
 	}
 	id, err := auth.Authenticate(ctx, string(args[len(args)-1]))

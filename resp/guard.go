@@ -355,7 +355,7 @@ type guardListener struct {
 	net.Listener
 	tls  *tls.Config
 	lim  limits
-	auth bool // access control is on: connections start under preAuth
+	auth func() bool // access control is on: connections start under preAuth
 }
 
 func (l *guardListener) Accept() (net.Conn, error) {
@@ -367,6 +367,6 @@ func (l *guardListener) Accept() (net.Conn, error) {
 		c = tls.Server(c, l.tls)
 	}
 	g := &guardConn{Conn: c, lim: l.lim}
-	g.authed.Store(!l.auth)
+	g.authed.Store(!l.auth())
 	return g, nil
 }

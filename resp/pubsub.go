@@ -298,7 +298,7 @@ func (sub *subscriber) pump(after int64) {
 func (sub *subscriber) stillAllowed() error {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
-	if sub.srv.cfg.Auth == nil {
+	if !sub.srv.enforced() {
 		return nil
 	}
 	sub.sess.reauthenticate(sub.ctx)

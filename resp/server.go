@@ -21,6 +21,12 @@ type Config struct {
 	TLS *tls.Config
 	// Auth turns access control on (nil: off); see Authenticator.
 	Auth Authenticator
+	// AuthFromState puts Auth in force only while the backend's applied
+	// state has access control on (fsm.State.AccessControlled), rather
+	// than always: rosterd sets it for a member started without -auth, so
+	// that one such member of an access-controlled cluster does not serve
+	// it to anyone without a token.
+	AuthFromState bool
 	// RequestTimeout bounds one pipeline's execution, the wait for its
 	// commits included (default DefaultRequestTimeout).
 	RequestTimeout time.Duration
@@ -114,9 +120,24 @@ func New(cfg Config, b Backend, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
+// enforced reports whether access control is in force now: always with
+// Auth, unless AuthFromState, then as soon as (and for as long as) this
+// member's applied state has it on. A state that cannot be read counts as
+// on.
+func (s *Server) enforced() bool {
+	switch {
+	case s.cfg.Auth == nil:
+		return false
+	case !s.cfg.AuthFromState:
+		return true
+	}
+	st, err := s.b.Read(s.ctx, true)
+	return err != nil || st.AccessControlled()
+}
+
 // Serve serves on ln until Close; it returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
-	gl := &guardListener{Listener: ln, tls: s.cfg.TLS, lim: s.lim, auth: s.cfg.Auth != nil}
+	gl := &guardListener{Listener: ln, tls: s.cfg.TLS, lim: s.lim, auth: s.enforced}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

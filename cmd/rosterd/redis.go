@@ -22,9 +22,9 @@ func startRedis(addr string, node *registry.Node, tlsc *tlsSources, auth bool, l
 	if tlsc.http != nil {
 		cfg.TLS = tlsc.http.ServerConfig(tlsc.clientAuth)
 	}
-	if auth {
-		cfg.Auth = nodeTokens{node}
-	}
+	// Without -auth, tokens are still asked for once the cluster's
+	// replicated state has access control on (resp.Config.AuthFromState).
+	cfg.Auth, cfg.AuthFromState = nodeTokens{node}, !auth
 	srv, err := resp.New(cfg, node, log)
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)

@@ -57,7 +57,7 @@ func (f *securityFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.peerCertFile, "peer-cert-file", "", "PEM certificate `file` this member presents to other members (with -peer-key-file, -peer-ca-file)")
 	fs.StringVar(&f.peerKeyFile, "peer-key-file", "", "PEM private key `file` of -peer-cert-file")
 	fs.StringVar(&f.peerCAFile, "peer-ca-file", "", "PEM CA `file` that signs the members' certificates; verifies other members")
-	fs.BoolVar(&f.auth, "auth", false, "access control: every request but /healthz, /readyz and /metrics needs a token")
+	fs.BoolVar(&f.auth, "auth", false, "access control: every request but /healthz, /readyz and /metrics needs a token (enforced anyway once the cluster has access control on: its root token exists)")
 	fs.StringVar(&f.rootTokenFile, "root-token-file", "", "`file` holding the root token a new access-controlled cluster starts with (or "+envRootToken+")")
 }
 

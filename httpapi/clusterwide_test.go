@@ -1,0 +1,118 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/rosterhq/roster/api"
+	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/registry"
+)
+
+// TestAuthClusterWideOnAMemberWithoutAuth: in a three-member cluster whose
+// third member was started without access control, that member serves
+// without a token only while the replicated state has no admin token. As
+// soon as it has applied one (the root token a member with -auth
+// bootstraps, here an admin token made through the node), every route but
+// the open ones needs a token there too, the seed routes and the
+// console's API included, and what the token's roles allow is enforced;
+// refusals change nothing, and writes with a good token are forwarded as
+// on any member.
+func TestAuthClusterWideOnAMemberWithoutAuth(t *testing.T) {
+	made := 0
+	envs := newClusterEnvOpts(t, 3, func(rc *registry.Config) {
+		rc.Auth = rc.ID != "n3"
+	}, func(sc *Config) {
+		made++
+		sc.Auth = made != 3
+	})
+	var open, guarded *env
+	for _, e := range envs {
+		if e.node.ID() == "n3" {
+			open = e
+		} else if guarded == nil {
+			guarded = e
+		}
+	}
+	// No token in the cluster yet: the member without -auth is open, the
+	// others refuse everything.
+	open.as("", "PUT", "/v1/kv/services/a", "1").ok(t, 200, nil)
+	guarded.as("", "GET", "/v1/kv/services/a", "").fails(t, 401, api.CodeUnauthenticated)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, admin, err := envs[0].node.CreateToken(ctx, "admin", []string{fsm.RootRole})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open.node.Read(ctx, false); err != nil { // n3 has applied it
+		t.Fatal(err)
+	}
+	if !open.node.FSM().State().AccessControlled() {
+		t.Fatal("the state with an admin token does not have access control on")
+	}
+	before := snapshotOf(open.node.FSM().State())
+	open.client.Timeout = 10 * time.Second // a watch let through would not end
+	form := []string{"Content-Type", "application/x-www-form-urlencoded"}
+	for _, tc := range []struct {
+		method, path, body string
+		header             []string
+	}{
+		{"GET", "/v1/kv/services/a", "", nil},
+		{"GET", "/v1/kv/services/?prefix=true&stale=true", "", nil},
+		{"PUT", "/v1/kv/services/b", "planted", nil},
+		{"DELETE", "/v1/kv/services/a", "", nil},
+		{"POST", "/v1/kv/services/n/incr", `{}`, nil},
+		{"GET", "/v1/watch/services/?prefix=true", "", nil},
+		{"POST", "/v1/leases", `{"ttl":60}`, nil},
+		{"GET", "/v1/leases", "", nil},
+		{"GET", "/v1/cluster", "", nil},
+		{"GET", "/v1/cluster/status", "", nil}, // the console's view
+		{"POST", "/v1/cluster/snapshot", "", nil},
+		{"POST", "/v1/auth/tokens", `{"name":"mine","roles":["root"]}`, nil},
+		{"GET", "/v1/auth/whoami", "", nil},
+		{"PUT", "/key/services/c", "planted", nil},
+		{"GET", "/key/services/a", "", nil},
+		{"POST", "/key", `{"services/d":"planted"}`, nil},
+		{"POST", "/put", `{"key":"services/e","value":"planted"}`, nil},
+		{"POST", "/get", `{"key":"services/a"}`, nil},
+		{"POST", "/lease/grant?ttl=60", "", form},
+		{"POST", "/join", `{"id":"n9","addr":"127.0.0.1:1"}`, nil},
+	} {
+		r := open.as("", tc.method, tc.path, tc.body, tc.header...)
+		if r.code != http.StatusUnauthorized {
+			t.Errorf("%s %s without a token on the member without -auth: %d %s", tc.method, tc.path, r.code, r.body)
+		}
+		if r := open.as("roster_not-a-token", tc.method, tc.path, tc.body, tc.header...); r.code != http.StatusUnauthorized {
+			t.Errorf("%s %s with an unknown token on the member without -auth: %d %s", tc.method, tc.path, r.code, r.body)
+		}
+	}
+	if after := snapshotOf(open.node.FSM().State()); after != before {
+		t.Fatalf("refused requests changed the state:\n%s\n---\n%s", before, after)
+	}
+	// The open routes stay open.
+	for _, path := range []string{"/healthz", "/readyz", "/"} {
+		if r := open.as("", "GET", path, ""); r.code != 200 {
+			t.Errorf("GET %s without a token: %d %s", path, r.code, r.body)
+		}
+	}
+	// With a token, as on any member: roles enforced, writes forwarded.
+	open.as(admin, "PUT", "/v1/kv/services/b", "2").ok(t, 200, nil)
+	open.as(admin, "GET", "/v1/kv/services/b", "").ok(t, 200, nil)
+	open.as(admin, "PUT", "/v1/auth/roles/reader", `{"rules":[{"prefix":"/services/","read":true}]}`).ok(t, 200, nil)
+	var ct api.CreatedToken
+	open.as(admin, "POST", "/v1/auth/tokens", `{"name":"reader","roles":["reader"]}`).ok(t, 201, &ct)
+	if _, err := open.node.Read(ctx, false); err != nil { // n3 has applied the token
+		t.Fatal(err)
+	}
+	open.as(ct.Token, "GET", "/v1/kv/services/b", "").ok(t, 200, nil)
+	open.as(ct.Token, "PUT", "/v1/kv/services/b", "3").fails(t, 403, api.CodePermissionDenied)
+	if r := open.as(ct.Token, "POST", "/put", `{"key":"services/b","value":"3"}`); r.code != 403 {
+		t.Fatalf("POST /put with a read-only token: %d %s", r.code, r.body)
+	}
+	if kv, ok := open.node.FSM().State().Get("/services/b"); !ok || string(kv.Value) != "2" {
+		t.Fatalf("services/b is %+v", kv)
+	}
+}
