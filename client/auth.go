@@ -70,13 +70,17 @@ func (c *Client) authorize(req *http.Request) {
 	}
 }
 
-// PutRole creates or replaces the role name (admin only).
+// PutRole creates or replaces the role name (admin only). Like every
+// write it is not sent again after an unknown outcome (ErrTimeout, a
+// connection cut after sending): putting the same role twice is harmless
+// on its own, but a retry sent after another admin's change of the role
+// would silently undo that change.
 func (c *Client) PutRole(ctx context.Context, name string, rules []Rule, admin bool) (*Role, error) {
 	if rules == nil {
 		rules = []Rule{}
 	}
 	res, err := c.do(ctx, &call{method: http.MethodPut, path: "/v1/auth/roles/" + name,
-		json: api.PutRoleRequest{Rules: rules, Admin: admin}, class: idempotent})
+		json: api.PutRoleRequest{Rules: rules, Admin: admin}, class: mutating})
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,21 @@ import (
 // (API.md) promises that a 4xx or a 503 no_leader answer changed nothing,
 // while a 504 timeout or a connection lost after the request went out
 // leaves the outcome unknown.
+//
+// The rule: a write of the registry's state (kv, leases, roles, tokens,
+// membership) is never sent again after an unknown outcome, even one
+// that looks idempotent. Putting the same role twice gives the same role,
+// but a retry that lands after another client's change undoes that change
+// (a lost update) without anyone learning of it. Every call's class:
+//
+//	idempotent: Get, TimeToLive, Leases, Cluster, Role, Roles, Tokens,
+//	  WhoAmI (reads); KeepAliveOnce and the KeepAlive loop (a renewal
+//	  only moves the lease's expiry to TTL after it is applied, so a late
+//	  or repeated one cannot undo anything another client did); Snapshot
+//	  (each member snapshots its own log; no registry state changes).
+//	mutating: Put, CompareAndSwap, Create, Delete, Incr, Grant, Revoke,
+//	  PutRole, DeleteRole, CreateToken, DeleteToken, MemberAdd,
+//	  MemberRemove.
 type retryClass int
 
 const (
@@ -31,12 +46,12 @@ const (
 	// answers one at once for a read whose channel to the leader closed
 	// as leadership moved, and another member can answer it.)
 	idempotent retryClass = iota
-	// mutating requests (puts, CAS, incr, grants, revokes, deletes,
-	// membership changes) are retried only when they provably changed
-	// nothing: the connection was never made (a dial error), or the answer
-	// was 503 no_leader or 429 rate_limited. Anything else — a connection
-	// cut after the request went out, 504 — is returned to the caller, who
-	// alone knows whether repeating the write is harmless.
+	// mutating requests (every write, see above) are retried only when
+	// they provably changed nothing: the connection was never made (a
+	// dial error), or the answer was 503 no_leader or 429 rate_limited.
+	// Anything else — a connection cut after the request went out, 504 —
+	// is returned to the caller, who alone knows whether repeating the
+	// write is harmless.
 	mutating
 )
 
