@@ -160,9 +160,24 @@ func (c *Client) do(parent context.Context, cl *call) (*result, error) {
 	defer cancel()
 	var last error
 	untouched := true
+	// unverified holds the members whose certificate failed: the call does
+	// not try them again, and fails at once when every member is one.
+	var unverified map[*endpoint]error
 	for round := 0; ; round++ {
 		for _, ep := range c.order(cl.method != http.MethodGet) {
+			if unverified[ep] != nil {
+				continue
+			}
 			res, err, retry := c.attempt(ctx, ep, cl)
+			if isTLSError(err) {
+				if unverified == nil {
+					unverified = map[*endpoint]error{}
+				}
+				unverified[ep] = err
+				if len(unverified) == len(c.endpoints) {
+					return nil, unverifiedError(cl.method+" "+cl.path, c.inOrder(unverified))
+				}
+			}
 			if err != nil {
 				// An attempt the call's own deadline cut off before it
 				// connected says nothing new: keep the failure before it.
@@ -242,6 +257,10 @@ func (c *Client) attempt1(ctx context.Context, ep *endpoint, cl *call) (res *res
 		GotFirstResponseByte: firstByte,
 	}))
 	resp, err := c.hc.Do(req)
+	if te := tlsFailure(ep, err); te != nil {
+		// No use asking this member again: see tlsfail.go.
+		return nil, te, true
+	}
 	if err != nil && silent.Load() {
 		ep.markDown()
 		return nil, fmt.Errorf("roster: %s %s on %s: no answer within %v", cl.method, cl.path, ep.base.Host, c.answerTimeout), true
@@ -338,7 +357,7 @@ func (e *notSentError) Unwrap() error { return e.err }
 // (no_leader, rate_limited).
 func changedNothing(err error) bool {
 	var ns *notSentError
-	if errors.As(err, &ns) || isDialError(err) {
+	if errors.As(err, &ns) || isDialError(err) || isTLSError(err) {
 		return true
 	}
 	se := statusOf(err)

@@ -175,7 +175,7 @@ func (w *watcher) run(ctx context.Context) {
 func (w *watcher) retryable(err error) bool {
 	se := statusOf(err)
 	if se == nil {
-		return !errors.Is(err, errBadEvent)
+		return !errors.Is(err, errBadEvent) && !isTLSError(err)
 	}
 	switch {
 	case se.Status == http.StatusTooManyRequests, se.Status >= 500:
@@ -196,12 +196,20 @@ var errBadEvent = errors.New("roster: unreadable watch event")
 // member could serve the watch.
 func (w *watcher) once(ctx context.Context) (progressed bool, err error) {
 	var last, compacted error
+	unverified := map[*endpoint]error{}
 	w.frozen = false
 	for _, ep := range w.c.order(false) {
 		resp, cancel, err := w.connect(ctx, ep)
 		if err != nil {
 			if ctx.Err() != nil {
 				return false, ctx.Err()
+			}
+			if isTLSError(err) {
+				// A certificate that failed fails again: when every
+				// member's did, the watch ends (see tlsfail.go).
+				unverified[ep] = err
+				last = err
+				continue
 			}
 			if errors.Is(err, ErrCompacted) {
 				compacted = err
@@ -229,6 +237,9 @@ func (w *watcher) once(ctx context.Context) (progressed bool, err error) {
 	}
 	if compacted != nil {
 		return false, compacted
+	}
+	if len(unverified) == len(w.c.endpoints) {
+		return false, unverifiedError("watch "+w.key, w.c.inOrder(unverified))
 	}
 	return false, last
 }
@@ -282,6 +293,11 @@ func (w *watcher) connect(ctx context.Context, ep *endpoint) (*streamConn, func(
 	var silent atomic.Bool
 	idle := time.AfterFunc(w.c.answerTimeout, func() { silent.Store(true); cancel() })
 	resp, err := w.c.hc.Do(req)
+	if te := tlsFailure(ep, err); te != nil {
+		idle.Stop()
+		cancel()
+		return nil, nil, te
+	}
 	if err != nil {
 		idle.Stop()
 		cancel()

@@ -86,6 +86,14 @@ func newCA(t testing.TB, dir, name, cn string) Pair {
 // for client use only.
 func (p Pair) Sign(t testing.TB, dir, name, cn string, server bool) Pair {
 	t.Helper()
+	return p.SignWith(t, dir, name, cn, server, nil)
+}
+
+// SignWith is Sign with edit applied to the certificate's template before
+// it is signed: for certificates a client must refuse (expired, made out
+// to another host name).
+func (p Pair) SignWith(t testing.TB, dir, name, cn string, server bool, edit func(*x509.Certificate)) Pair {
+	t.Helper()
 	key := newKey(t)
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(t),
@@ -99,6 +107,9 @@ func (p Pair) Sign(t testing.TB, dir, name, cn string, server bool) Pair {
 		tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
 		tmpl.DNSNames = []string{"localhost"}
 		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback}
+	}
+	if edit != nil {
+		edit(tmpl)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.cert, &key.PublicKey, p.key)
 	if err != nil {
