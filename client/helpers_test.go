@@ -236,3 +236,13 @@ func skipIfNoWatchRoute(t *testing.T, endpoint string) {
 		t.Skip("the server has no /v1/watch route yet (404)")
 	}
 }
+
+// watching reports whether a watch goroutine of c is running.
+func (c *Client) watching() bool {
+	for _, g := range stacks() {
+		if strings.Contains(g, "(*watcher).run") && strings.Contains(g, "roster/client.") {
+			return true
+		}
+	}
+	return false
+}

@@ -2,9 +2,11 @@ package client
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -39,7 +41,8 @@ func WithUnreachableTimeout(d time.Duration) ResolverOption {
 // unreachable timeout, or a token that may no longer read the prefix (its
 // watch then ends, and the list is refused). The resolver keeps trying;
 // the handler learns why its view may be stale (grpcresolver hands it on
-// to grpc). It runs on the resolver's goroutine and must not block.
+// to grpc). It runs on the resolver's goroutine and must not block; it may
+// call the resolver's Close.
 func WithErrorHandler(fn func(error)) ResolverOption {
 	return func(r *Resolver) { r.onError = fn }
 }
@@ -60,6 +63,9 @@ type Resolver struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	done    chan struct{}
+	// inHandler is set while the error handler runs, on the resolver's
+	// goroutine: a Close it makes must not wait for that goroutine.
+	inHandler atomic.Bool
 
 	mu       sync.RWMutex
 	snapshot []KV // sorted by key; replaced, never modified in place
@@ -126,10 +132,17 @@ func (r *Resolver) Revision() int64 {
 // one. It closes when the resolver stops.
 func (r *Resolver) Updates() <-chan []KV { return r.updates }
 
-// Close stops the resolver and closes Updates. Calling it again does
-// nothing.
+// Close stops the resolver and closes Updates; it returns once every
+// goroutine of the resolver has ended. Calling it again does nothing. It
+// may be called from the error handler (WithErrorHandler), which runs on
+// the resolver's goroutine: then, and for any Close made while the
+// handler runs, it returns at once and the resolver stops as soon as the
+// handler returns.
 func (r *Resolver) Close() {
 	r.cancel()
+	if r.inHandler.Load() {
+		return
+	}
 	<-r.done
 }
 
@@ -227,11 +240,15 @@ func (r *Resolver) relist() (int64, bool) {
 			r.publish(kvs, rev, false)
 			return rev, true
 		}
-		if r.ctx.Err() != nil {
+		if r.ctx.Err() != nil || errors.Is(err, ErrClosed) {
+			// Stopping (the client's close reaches r.ctx a moment after
+			// it fails the list): no error to report, no view to empty.
 			return 0, false
 		}
 		if r.onError != nil {
+			r.inHandler.Store(true)
 			r.onError(err)
+			r.inHandler.Store(false)
 		}
 		r.maybeEmpty()
 		if !sleepCtx(r.ctx, backoff(n)) {
@@ -259,8 +276,12 @@ func (r *Resolver) maybeEmpty() {
 // registry whose view was emptied), false when it is stopping.
 func (r *Resolver) follow(rev int64) (relist bool) {
 	wctx, cancel := context.WithCancel(r.ctx)
-	defer cancel()
-	wch := r.c.watch(wctx, r.prefix, op{prefix: true, rev: rev, fromRev: true}, r.setConnected)
+	wch, wdone := r.c.watch(wctx, r.prefix, op{prefix: true, rev: rev, fromRev: true}, r.setConnected)
+	defer func() {
+		// The watch is the resolver's: Close returns only once it ended.
+		cancel()
+		<-wdone
+	}()
 	// The view as a map while following; published as a sorted slice.
 	view := map[string]KV{}
 	for _, kv := range r.Instances() {

@@ -56,7 +56,8 @@ type WatchResponse struct {
 	// *CompactedError (ErrCompacted) when the watch asked for history the
 	// server no longer keeps — re-list with Get, then watch again from the
 	// revision the Get answered with — or another error the watch cannot
-	// get past by reconnecting (a bad key, say).
+	// get past by reconnecting (a bad key, say, or no member passing the
+	// TLS handshake: see TLSError).
 	Err error
 }
 
@@ -86,7 +87,8 @@ const (
 // into: a consumer that stops reading stalls its watch (and, if it stalls
 // for long, the server cuts the stream and the watch resumes later).
 func (c *Client) Watch(ctx context.Context, key string, opts ...OpOption) <-chan WatchResponse {
-	return c.watch(ctx, key, buildOp(opts), nil)
+	ch, _ := c.watch(ctx, key, buildOp(opts), nil)
+	return ch
 }
 
 // watcher is one Watch: it owns the stream and the resume revision.
@@ -108,33 +110,39 @@ type watcher struct {
 	frozen bool
 }
 
-func (c *Client) watch(ctx context.Context, key string, o op, onState func(bool)) <-chan WatchResponse {
+// watch is Watch; done closes once the watch's goroutine has ended (after
+// the channel), so that an owner (the Resolver) can wait for it.
+func (c *Client) watch(ctx context.Context, key string, o op, onState func(bool)) (<-chan WatchResponse, <-chan struct{}) {
 	w := &watcher{c: c, key: key, o: o, out: make(chan WatchResponse, 1), onState: onState}
+	done := make(chan struct{})
 	if o.rev > 0 || o.fromRev {
 		w.rev, w.from = max(o.rev, 0), true
 	}
 	if err := checkKey(key); err != nil {
 		w.out <- WatchResponse{Err: err}
 		close(w.out)
-		return w.out
+		close(done)
+		return w.out, done
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed() {
 		close(w.out)
-		return w.out
+		close(done)
+		return w.out, done
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(c.lifeCtx(), cancel)
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
+		defer close(done)
 		defer cancel()
 		defer stop()
 		defer close(w.out)
 		w.run(ctx)
 	}()
-	return w.out
+	return w.out, done
 }
 
 func (w *watcher) state(connected bool) {
