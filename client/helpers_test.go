@@ -246,3 +246,10 @@ func (c *Client) watching() bool {
 	}
 	return false
 }
+
+// open is the number of answers whose body is still open (watch streams).
+func (tt *testTransport) open() int {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	return len(tt.live)
+}

@@ -105,6 +105,7 @@ func NewResolver(ctx context.Context, c *Client, prefix string, opts ...Resolver
 	r.contact()
 	r.publish(kvs, rev, true)
 	go func() {
+		defer close(r.done) // last: Close returns once all else is done
 		defer stop()
 		r.run(rev)
 	}()
@@ -212,7 +213,6 @@ func (r *Resolver) cutOffFor() time.Duration {
 // run follows the prefix from rev; after a compaction or a long outage it
 // lists again and follows on from there.
 func (r *Resolver) run(rev int64) {
-	defer close(r.done)
 	defer close(r.updates)
 	for r.ctx.Err() == nil {
 		relist := r.follow(rev)
