@@ -405,6 +405,9 @@ func TestAuthDeletedTokenWritesRefusedByTheLeader(t *testing.T) {
 		{"POST", "/put", `{"key":"services/d","value":"planted"}`, nil},
 		{"POST", "/lease/grant?ttl=60", "", nil},
 		{"POST", "/lease/revoke/" + L, "", fm},
+		{"POST", "/v1/leases/" + L + "/keepalive", "", nil},
+		{"POST", "/v1/leases/keepalive", `{"ids":["` + L + `"]}`, nil},
+		{"POST", "/lease/keepalive/" + L, "", fm},
 	} {
 		r := lagging.as(tok, tc.method, tc.path, tc.body, tc.header...)
 		if r.code != 401 {

@@ -44,9 +44,11 @@ func callerOf(ctx context.Context) (string, bool) {
 }
 
 // withCaller wraps a request of kind for the leader when ctx carries a
-// caller: kindProposeAs / kindBatchAs, whose payload is the applied index
-// of this member's replica (uvarint), the token ID (uvarint length, then
-// the bytes), then the payload of kind.
+// caller: kindProposeAs / kindBatchAs / kindMemberAs, whose payload is the
+// applied index of this member's replica (uvarint), the token ID (uvarint
+// length, then the bytes), then the payload of kind (for kindMemberAs,
+// kind's byte first). Keep-alives name their callers per request
+// (kacaller.go).
 func (n *Node) withCaller(ctx context.Context, kind byte, payload []byte) (byte, []byte) {
 	id, ok := callerOf(ctx)
 	if !ok {
@@ -57,6 +59,8 @@ func (n *Node) withCaller(ctx context.Context, kind byte, payload []byte) (byte,
 		return kindProposeAs, encodeCaller(n.fsm.State().AppliedIndex(), id, payload)
 	case kindBatch:
 		return kindBatchAs, encodeCaller(n.fsm.State().AppliedIndex(), id, payload)
+	case kindAddMember, kindRemoveMember, kindUpdateMember:
+		return kindMemberAs, encodeCaller(n.fsm.State().AppliedIndex(), id, append([]byte{kind}, payload...))
 	}
 	return kind, payload
 }
@@ -77,13 +81,14 @@ const unknownKind = "unknown request kind"
 // callOrPlain sends a request to the leader at addr; a request made for a
 // token that the leader does not know how to take (a member of an older
 // version, during a rolling upgrade) is sent again as the plain request,
-// checked by this member alone as before.
-func callOrPlain(ctx context.Context, p *peerClient, addr string, kind byte, payload []byte, plainKind byte, plainPayload []byte) ([]byte, error) {
-	resp, err := p.call(ctx, addr, kind, payload)
+// checked by this member alone as before; plain reports that it was.
+func callOrPlain(ctx context.Context, p *peerClient, addr string, kind byte, payload []byte, plainKind byte, plainPayload []byte) (resp []byte, plain bool, err error) {
+	resp, err = p.call(ctx, addr, kind, payload)
 	if kind != plainKind && isUnknownKind(err) {
-		return p.call(ctx, addr, plainKind, plainPayload)
+		resp, err = p.call(ctx, addr, plainKind, plainPayload)
+		return resp, true, err
 	}
-	return resp, err
+	return resp, false, err
 }
 
 // isUnknownKind reports whether err is the leader's answer to a kind it

@@ -204,7 +204,7 @@ func TestForwardingToALeaderOfAnOlderVersion(t *testing.T) {
 	as := encodeCaller(3, "0123456789abcdef", put)
 
 	old := serve(kindProposeAs) // answers kindProposeAs as unknown
-	resp, err := callOrPlain(ctx, p, old, kindProposeAs, as, kindPropose, put)
+	resp, _, err := callOrPlain(ctx, p, old, kindProposeAs, as, kindPropose, put)
 	if err != nil {
 		t.Fatalf("a write for a token through a leader of an older version: %v", err)
 	}
@@ -219,7 +219,7 @@ func TestForwardingToALeaderOfAnOlderVersion(t *testing.T) {
 	mu.Unlock()
 
 	denying := serve(0) // answers kindProposeAs with a refusal quoting the words
-	if _, err := callOrPlain(ctx, p, denying, kindProposeAs, as, kindPropose, put); !errors.Is(err, ErrPermissionDenied) {
+	if _, _, err := callOrPlain(ctx, p, denying, kindProposeAs, as, kindPropose, put); !errors.Is(err, ErrPermissionDenied) {
 		t.Fatalf("a refusal quoting %q: %v, want ErrPermissionDenied", unknownKind, err)
 	}
 	mu.Lock()

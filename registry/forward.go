@@ -254,16 +254,25 @@ func cmdName(c fsm.Command) string {
 func (n *Node) onLeader(ctx context.Context, kind byte, payload []byte) (resp []byte, self bool, err error) {
 	plainKind, plainPayload := kind, payload
 	kind, payload = n.withCaller(ctx, kind, payload)
+	resp, _, self, err = n.onLeaderAs(ctx, kind, payload, plainKind, plainPayload)
+	return resp, self, err
+}
+
+// onLeaderAs is onLeader for a request made for callers (kind, payload),
+// sent again as the plain request (plainKind, plainPayload) to a leader
+// too old to take it (callOrPlain); plain reports that the answer is the
+// plain request's.
+func (n *Node) onLeaderAs(ctx context.Context, kind byte, payload []byte, plainKind byte, plainPayload []byte) (resp []byte, plain, self bool, err error) {
 	wait := n.cfg.LeaderWait
 	refusedBy, refusedTerm := "", uint64(0)
 	for attempt := 0; ; attempt++ {
 		addr, self, err := n.awaitLeader(ctx, refusedBy, refusedTerm, wait)
 		if err != nil || self {
-			return nil, self, err
+			return nil, false, self, err
 		}
-		resp, err = callOrPlain(ctx, n.peers, addr, kind, payload, plainKind, plainPayload)
+		resp, plain, err = callOrPlain(ctx, n.peers, addr, kind, payload, plainKind, plainPayload)
 		if err == nil || !isRefusal(err) || attempt > 0 || ctx.Err() != nil {
-			return resp, false, err
+			return resp, plain, false, err
 		}
 		n.log.Debug("the leader refused a forwarded request; waiting for the next one", "leader", addr, "error", err)
 		refusedBy, refusedTerm = addr, n.raft.CurrentTerm()

@@ -37,6 +37,7 @@ const kaForwardIDs = 10_000
 
 type kaRequest struct {
 	ids      []int64 // distinct
+	caller   string  // the token ID it is made for (WithCaller); "": none
 	deadline time.Time
 	resp     chan kaResponse
 }
@@ -100,6 +101,7 @@ func (n *Node) keepAliveHere(ctx context.Context, ids []int64) (fsm.Result, erro
 // commit: proposed here when it leads, forwarded to the leader otherwise.
 func (n *Node) keepAliveGrouped(ctx context.Context, ids []int64) (fsm.Result, error) {
 	req := &kaRequest{ids: ids, resp: make(chan kaResponse, 1)}
+	req.caller, _ = callerOf(ctx)
 	if dl, ok := ctx.Deadline(); ok {
 		req.deadline = dl
 	}
@@ -250,14 +252,20 @@ func (n *Node) commitKeepAlives(ctx context.Context, batch []*kaRequest, count i
 	}
 	// A follower forwards whole requests, at most kaForwardIDs IDs at a
 	// time (a larger request alone), so that each request's answer is its
-	// own group's.
+	// own group's. A group with requests made for tokens names their
+	// callers, for the leader to check (kacaller.go).
 	for start := 0; start < len(batch); {
-		end, ids := start, 0
+		end, ids, callers := start, 0, false
 		for end < len(batch) && (end == start || ids+len(batch[end].ids) <= kaForwardIDs) {
 			ids += len(batch[end].ids)
+			callers = callers || batch[end].caller != ""
 			end++
 		}
-		n.commitGroup(ctx, batch[start:end], ids, n.forwardKeepAlive)
+		if callers {
+			n.forwardKeepAliveGroup(ctx, batch[start:end], ids)
+		} else {
+			n.commitGroup(ctx, batch[start:end], ids, n.forwardKeepAlive)
+		}
 		start = end
 	}
 }
@@ -265,25 +273,9 @@ func (n *Node) commitKeepAlives(ctx context.Context, batch []*kaRequest, count i
 // commitGroup renews the union of the group's IDs with commit and answers
 // every request of the group.
 func (n *Node) commitGroup(ctx context.Context, group []*kaRequest, count int, commit func(context.Context, []int64) (fsm.Result, error)) {
-	ids := make([]int64, 0, count)
-	seen := make(map[int64]struct{}, count)
-	for _, r := range group {
-		for _, id := range r.ids {
-			if _, dup := seen[id]; !dup {
-				seen[id] = struct{}{}
-				ids = append(ids, id)
-			}
-		}
-	}
+	ids := kaUnion(group, count)
 	n.met.keepAliveBatch.Observe(float64(len(ids)))
-	res, err := commit(ctx, ids)
-	resp := kaResponse{err: err}
-	if err == nil {
-		resp.byID = make(map[int64]fsm.LeaseStatus, len(res.Renewed))
-		for _, st := range res.Renewed {
-			resp.byID[st.ID] = st
-		}
-	}
+	resp := kaAnswer(commit(ctx, ids))
 	for _, r := range group {
 		r.resp <- resp
 	}

@@ -50,6 +50,7 @@ type peerHandler interface {
 	checkCaller(ctx context.Context, applied uint64, tokenID string) (*Principal, error)
 	mayWrite(p *Principal, c fsm.Command) error
 	batchAs(ctx context.Context, p *Principal, cmds []fsm.Command) []BatchResult
+	keepAliveAs(ctx context.Context, applied uint64, entries []kaEntry) ([]BatchResult, error)
 }
 
 type peerServer struct {
@@ -300,7 +301,7 @@ func (s *peerServer) answer(parent context.Context, req request) []byte {
 	var payload []byte
 	var err error
 	var caller *Principal // the token a write is made for (caller.go)
-	if req.kind == kindProposeAs || req.kind == kindBatchAs {
+	if req.kind == kindProposeAs || req.kind == kindBatchAs || req.kind == kindMemberAs {
 		// A write made for a token: the token must still exist here.
 		applied, id, rest, derr := decodeCaller(req.payload)
 		if derr != nil {
@@ -308,12 +309,20 @@ func (s *peerServer) answer(parent context.Context, req request) []byte {
 		} else {
 			caller, err = s.h.checkCaller(ctx, applied, id)
 		}
+		inner := kindPropose
+		switch {
+		case err != nil:
+		case req.kind == kindBatchAs:
+			inner = kindBatch
+		case req.kind == kindMemberAs:
+			if len(rest) == 0 || rest[0] != kindAddMember && rest[0] != kindRemoveMember && rest[0] != kindUpdateMember {
+				err = fmt.Errorf("%w: bad member request", fsm.ErrInvalidArgument)
+			} else if err = mayChangeMembers(caller); err == nil {
+				inner, rest = rest[0], rest[1:]
+			}
+		}
 		if err != nil {
 			return appendResponse(nil, statusErr, req.id, encodeError(nil, err))
-		}
-		inner := kindPropose
-		if req.kind == kindBatchAs {
-			inner = kindBatch
 		}
 		req.kind, req.payload = inner, rest
 	}
@@ -366,6 +375,16 @@ func (s *peerServer) answer(parent context.Context, req request) []byte {
 		payload = encodeBatchResults(s.h.batchAs(ctx, caller, cmds))
 	case kindMembership:
 		payload = []byte{s.h.membershipHere(ctx, string(req.payload))}
+	case kindKeepAliveAs:
+		applied, entries, derr := decodeKeepAliveAs(req.payload)
+		if derr != nil {
+			err = fmt.Errorf("%w: bad keep-alive group: %v", fsm.ErrInvalidArgument, derr)
+			break
+		}
+		var res []BatchResult
+		if res, err = s.h.keepAliveAs(ctx, applied, entries); err == nil {
+			payload = encodeBatchResults(res)
+		}
 	default:
 		err = fmt.Errorf("%s %d (a newer member?)", unknownKind, req.kind)
 	}

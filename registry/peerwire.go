@@ -54,6 +54,15 @@ const (
 	// (uvarint length, bytes) | the payload of kindPropose / kindBatch.
 	kindProposeAs byte = 8
 	kindBatchAs   byte = 9
+	// kindKeepAliveAs is a follower's keep-alive group naming the caller
+	// of each request (kacaller.go); payload: encodeKeepAliveAs; answer:
+	// encodeBatchResults, one per entry (a refusal or nothing), then the
+	// renewal's.
+	kindKeepAliveAs byte = 10
+	// kindMemberAs is kindAddMember, kindRemoveMember or kindUpdateMember
+	// made for a token; payload: as kindProposeAs, with the inner kind's
+	// byte before its payload; answer: the inner kind's.
+	kindMemberAs byte = 11
 )
 
 // Response statuses.
