@@ -269,7 +269,10 @@ func (s *Server) read(c *gin.Context, stale bool) (*fsm.State, error) {
 // usual case).
 func (s *Server) reauthorize(c *gin.Context, st *fsm.State) error {
 	if principal(c) == nil {
-		return nil
+		if routeAccess[c.Request.Method+" "+c.FullPath()].open {
+			return nil
+		}
+		return s.stillOpen(st)
 	}
 	if v, _ := c.Get(ctxAuthState); st.SameAuth(v.(*fsm.State)) {
 		return nil
@@ -288,6 +291,17 @@ func (s *Server) reauthorize(c *gin.Context, st *fsm.State) error {
 	return nil
 }
 
+// stillOpen is the check, against st, of a request this member let in
+// without a token because access control was off: once st has it on
+// (enforced), the request is unauthenticated, as it would be if it came
+// now; a watch or a blocking read opened before then ends.
+func (s *Server) stillOpen(st *fsm.State) error {
+	if !s.cfg.Auth && st.AccessControlled() {
+		return fmt.Errorf("%w: access control is on in the cluster now: a token is required (Authorization: Bearer <token>)", registry.ErrUnauthenticated)
+	}
+	return nil
+}
+
 // streamRecheck is, for a watch, the check of its token against the
 // newest state before each batch of events: a token deleted, or a role
 // narrowed, while the stream is open ends it. The watch outlives its
@@ -296,7 +310,10 @@ func (s *Server) reauthorize(c *gin.Context, st *fsm.State) error {
 // streams cost nothing per event. nil when access control is off.
 func (s *Server) streamRecheck(c *gin.Context, key string, prefix bool) func(*fsm.State) error {
 	if principal(c) == nil {
-		return nil
+		if s.cfg.Auth {
+			return nil // an open route: nothing to check
+		}
+		return s.stillOpen
 	}
 	token := bearer(c)
 	v, _ := c.Get(ctxAuthState)

@@ -2,12 +2,15 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/internal/testutil"
 	"github.com/rosterhq/roster/registry"
 )
 
@@ -38,8 +41,19 @@ func TestAuthClusterWideOnAMemberWithoutAuth(t *testing.T) {
 	}
 	// No token in the cluster yet: the member without -auth is open, the
 	// others refuse everything.
-	open.as("", "PUT", "/v1/kv/services/a", "1").ok(t, 200, nil)
+	open.client.Timeout = 15 * time.Second // a watch let through would not end
+	rev := open.as("", "PUT", "/v1/kv/services/a", "1").ok(t, 200, nil).revision(t)
 	guarded.as("", "GET", "/v1/kv/services/a", "").fails(t, 401, api.CodeUnauthenticated)
+	// A watch and a blocking read opened while it is open end once access
+	// control is on.
+	ws := open.openWatch("/v1/watch/services/?prefix=true")
+	blocked := make(chan response, 1)
+	go func() {
+		blocked <- open.as("", "GET", fmt.Sprintf("/v1/kv/services/?prefix=true&index=%d&wait=10s", rev), "")
+	}()
+	testutil.Eventually(t, 5*time.Second, "the blocking read waiting", func() bool {
+		return promtest.ToFloat64(open.srv.metrics.blocking) == 1
+	})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -53,8 +67,19 @@ func TestAuthClusterWideOnAMemberWithoutAuth(t *testing.T) {
 	if !open.node.FSM().State().AccessControlled() {
 		t.Fatal("the state with an admin token does not have access control on")
 	}
+	if _, err := envs[0].node.Put(ctx, fsm.Put{Key: "/services/after", Value: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	ws.endsWithout("/services/after")
+	select {
+	case r := <-blocked:
+		if r.code != 401 {
+			t.Fatalf("a blocking read opened before access control was on answered %d %s", r.code, r.body)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the blocking read did not answer")
+	}
 	before := snapshotOf(open.node.FSM().State())
-	open.client.Timeout = 10 * time.Second // a watch let through would not end
 	form := []string{"Content-Type", "application/x-www-form-urlencoded"}
 	for _, tc := range []struct {
 		method, path, body string
