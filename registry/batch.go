@@ -59,13 +59,15 @@ func (n *Node) batchHere(ctx context.Context, cmds []fsm.Command) []BatchResult 
 	}
 	start := time.Now()
 	futures := make([]raft.ApplyFuture, len(cmds))
+	nonces := make([][]byte, len(cmds))
 	for i, c := range cmds {
 		prepared, err := n.prepare(c)
 		if err != nil {
 			out[i].Err = err
 			continue
 		}
-		futures[i] = n.raft.Apply(encodeProposal(prepared), timeout)
+		nonces[i] = n.fates.nonce()
+		futures[i] = n.raft.ApplyLog(raft.Log{Data: encodeProposal(prepared), Extensions: nonces[i]}, timeout)
 	}
 	// Wait for the futures in order, in one goroutine, so that the caller
 	// can give up on ctx without leaking one goroutine per command.
@@ -76,7 +78,11 @@ func (n *Node) batchHere(ctx context.Context, cmds []fsm.Command) []BatchResult 
 			if f == nil {
 				continue
 			}
-			if err := f.Error(); err != nil {
+			if err := f.Error(); lostLeadership(f, err) {
+				res, err := n.learnFate(ctx, f.Index(), nonces[i], start.Add(timeout))
+				out[i] = BatchResult{Result: res, Err: err}
+				continue
+			} else if err != nil {
 				out[i].Err = n.mapApplyErr(f, err)
 				continue
 			}

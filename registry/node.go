@@ -57,6 +57,8 @@ type Node struct {
 	// member was removed (removal.go); 0: never said.
 	removedAt atomic.Uint64
 
+	fates *fates // entries whose proposers wait for their fate (fate.go)
+
 	hooks *testHooks // nil outside tests
 
 	stop     chan struct{} // closed by Close
@@ -90,6 +92,9 @@ type testHooks struct {
 	// proposing runs in propose after its checks, just before the entry
 	// (of the command named) is handed to raft.
 	proposing func(name string)
+	// cut, when set, is asked before each outgoing raft RPC how to cut it
+	// (cuttransport.go).
+	cut func() cutMode
 }
 
 // hookedFSM is the state machine as raft sees it when testHooks.apply is
@@ -129,6 +134,11 @@ func open(cfg Config, log *slog.Logger, reg prometheus.Registerer, hooks *testHo
 		hooks:    hooks,
 	}
 	n.stopCtx, n.stopAll = context.WithCancel(context.Background())
+	fates, err := newFates()
+	if err != nil {
+		return nil, err
+	}
+	n.fates = fates
 	n.leaderReads = readBatcher{n: n, round: n.leaderRound}
 	n.followerReads = readBatcher{n: n, round: n.followerRound}
 	if err := n.openStores(raftDir); err != nil {
@@ -380,11 +390,15 @@ func (n *Node) startRaft() error {
 	if n.cfg.Failpoint != nil {
 		logs = compactHookStore{LogStore: logs, failpoint: n.cfg.Failpoint}
 	}
-	var sm raft.FSM = n.fsm
+	var sm raft.BatchingFSM = n.fsm
 	if n.hooks != nil && n.hooks.apply != nil {
 		sm = hookedFSM{FSM: n.fsm, apply: n.hooks.apply}
 	}
-	n.raft, err = raft.NewRaft(conf, sm, logs, n.logStore, n.snaps, n.trans)
+	var trans raft.Transport = n.trans
+	if n.hooks != nil && n.hooks.cut != nil {
+		trans = cutTransport{NetworkTransport: n.trans, cut: n.hooks.cut}
+	}
+	n.raft, err = raft.NewRaft(conf, fateFSM{BatchingFSM: sm, f: n.fates}, logs, n.logStore, n.snaps, trans)
 	if err != nil {
 		return fmt.Errorf("registry: start raft: %w", err)
 	}
@@ -566,7 +580,8 @@ func (n *Node) mapApplyErr(f raft.ApplyFuture, err error) error {
 // appending (not the leader, a leadership transfer under way, the apply
 // queue full) is a refusal; anything else, a shutdown included, may come
 // after the entry was appended, and the entry may still commit: the
-// outcome is unknown.
+// outcome is unknown. (An entry appended and then lost with leadership
+// does not come here: its proposer learns its fate first, fate.go.)
 func (n *Node) mapProposeErr(err error) error {
 	switch {
 	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout),

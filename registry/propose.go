@@ -35,7 +35,8 @@ func (n *Node) propose(ctx context.Context, name string, c fsm.Command) (fsm.Res
 		n.hooks.proposing(name)
 	}
 	start := time.Now()
-	f := n.raft.Apply(encodeProposal(c), timeout)
+	nonce := n.fates.nonce()
+	f := n.raft.ApplyLog(raft.Log{Data: encodeProposal(c), Extensions: nonce}, timeout)
 	// With BatchApplyCh raft neither times out an entry waiting in its
 	// apply queue nor answers it at shutdown, so the wait is bounded here:
 	// by the deadline, and by raft shutting down. Either way the entry may
@@ -54,13 +55,24 @@ func (n *Node) propose(ctx context.Context, name string, c fsm.Command) (fsm.Res
 	case <-n.raftDown:
 		return fsm.Result{}, fmt.Errorf("%w: the node shut down with the write in flight", ErrTimeout)
 	}
-	n.met.applyDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
-	if err != nil {
-		return fsm.Result{}, n.mapApplyErr(f, err)
-	}
-	res, ok := f.Response().(fsm.Result)
-	if !ok {
-		return fsm.Result{}, fmt.Errorf("registry: unexpected apply response %T", f.Response())
+	var res fsm.Result
+	if lostLeadership(f, err) {
+		// Appended, then leadership was lost: learn whether the entry
+		// committed under the next leader (fate.go).
+		res, err = n.learnFate(ctx, f.Index(), nonce, start.Add(timeout))
+		n.met.applyDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+		if err != nil && res.Err == nil {
+			return fsm.Result{}, err
+		}
+	} else {
+		n.met.applyDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+		if err != nil {
+			return fsm.Result{}, n.mapApplyErr(f, err)
+		}
+		var ok bool
+		if res, ok = f.Response().(fsm.Result); !ok {
+			return fsm.Result{}, fmt.Errorf("registry: unexpected apply response %T", f.Response())
+		}
 	}
 	if name != "tick" && name != "member" {
 		n.failpoint(FailCommitBeforeAck)
