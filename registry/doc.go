@@ -23,7 +23,14 @@
 //     Stale reads skip the read index.
 //   - Errors keep the contract: a refusal before anything was proposed is
 //     ErrNoLeader (retried once on the next leader), a request that may
-//     have reached the leader is ErrTimeout (outcome unknown).
+//     have reached the leader is ErrTimeout (outcome unknown). A leader
+//     that loses leadership with entries in flight learns their fate as a
+//     follower, within each request's deadline (fate.go): committed, the
+//     real result; replaced by the next leader, a refusal (ErrNoLeader:
+//     nothing changed, which is also what the follower that forwarded it
+//     retries once); not learned in time, ErrTimeout. A follower keeps its
+//     channel to a former leader open until what it sent there is
+//     answered (peerclient.go).
 //
 // Config.PeerTLS secures the raft port (raft and the channel) with mutual
 // TLS. It knows nothing of HTTP. Errors are sentinels (this package's and

@@ -363,9 +363,11 @@ func (n *Node) forwardReadIndex(ctx context.Context) (idx uint64, self bool, err
 	return idx, false, nil
 }
 
-// watchLeaderChanges closes the channel to a former leader as soon as raft
-// reports another one, so requests still waiting there fail now (outcome
-// unknown) rather than at their deadline. It also stops the node when raft
+// watchLeaderChanges retires the channel to a former leader as soon as raft
+// reports another one: new requests go to the new leader, while those
+// already sent wait for the former leader's answer, which is their known
+// outcome once it learned their entries' fate (fate.go), up to their
+// deadlines (peerClient.retireLocked). It also stops the node when raft
 // shuts itself down (see stopRemoved).
 func (n *Node) watchLeaderChanges() {
 	defer n.wg.Done()

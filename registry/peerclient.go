@@ -18,8 +18,11 @@ import (
 // The follower's side of the forwarding channel: one persistent connection
 // to the leader, shared by every request this member forwards. A writer
 // goroutine sends whatever is pending in one write, a reader goroutine
-// matches answers to requests by ID. When the leader changes, the next
-// request dials the new one and the old connection is closed.
+// matches answers to requests by ID. When the leader changes, new
+// requests dial the new one, while the old connection is retired: it takes
+// no new request and stays open until the requests already sent on it are
+// answered (or their callers give up), since a former leader answers what
+// it learns of their fate (fate.go) rather than leave them unknown.
 const (
 	// peerQueue bounds requests waiting for the writer; callers beyond it
 	// wait (with their context), which is the channel's backpressure.
@@ -32,6 +35,9 @@ const (
 	// reading for this long is treated as gone.
 	peerWriteTimeout = 10 * time.Second
 	peerBufSize      = 64 << 10
+	// peerRetireMax bounds how long a retired connection waits for an
+	// answer to a request sent without a deadline.
+	peerRetireMax = 30 * time.Second
 )
 
 // Call states: the writer takes a call only if it is still queued, and a
@@ -44,11 +50,12 @@ const (
 )
 
 type peerCall struct {
-	kind    byte
-	id      uint64
-	timeout time.Duration
-	payload []byte
-	state   atomic.Int32
+	kind     byte
+	id       uint64
+	timeout  time.Duration
+	deadline time.Time // zero: none
+	payload  []byte
+	state    atomic.Int32
 	// seq is the call's place among the request frames written on its
 	// connection (1, 2, …; 0 until the writer numbers it), for a go-away.
 	seq   atomic.Uint64
@@ -66,14 +73,15 @@ type peerClient struct {
 	log      *slog.Logger
 	maxFrame int
 
-	mu     sync.Mutex
-	conn   *peerConn // nil: none yet
-	closed bool
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	conn    *peerConn // nil: none yet
+	retired map[*peerConn]struct{}
+	closed  bool
+	wg      sync.WaitGroup
 }
 
 func newPeerClient(layer *streamLayer, log *slog.Logger, maxFrame int) *peerClient {
-	return &peerClient{layer: layer, log: log, maxFrame: maxFrame}
+	return &peerClient{layer: layer, log: log, maxFrame: maxFrame, retired: map[*peerConn]struct{}{}}
 }
 
 // call sends one request to the leader at addr and waits for its answer.
@@ -87,6 +95,7 @@ func (p *peerClient) call(ctx context.Context, addr string, kind byte, payload [
 	pc := &peerCall{kind: kind, payload: payload, reply: make(chan peerReply, 1)}
 	if dl, ok := ctx.Deadline(); ok {
 		pc.timeout = max(time.Until(dl), time.Millisecond)
+		pc.deadline = dl
 	}
 	if err := c.register(pc); err != nil {
 		return nil, err
@@ -128,8 +137,10 @@ func (p *peerClient) connTo(ctx context.Context, addr string) (*peerConn, error)
 		p.mu.Unlock()
 		return nil, refusal("the leader at %s is closing", addr)
 	}
-	if c != nil && (c.addr != addr || c.isDead()) {
-		c.kill(fmt.Errorf("leader moved to %s", addr))
+	if c != nil && c.addr != addr {
+		p.retireLocked(c, fmt.Sprintf("the leader moved to %s", addr))
+		c = nil
+	} else if c != nil && c.isDead() {
 		c = nil
 	}
 	if c == nil {
@@ -153,28 +164,78 @@ func (p *peerClient) connTo(ctx context.Context, addr string) (*peerConn, error)
 	return c, nil
 }
 
-// dropLeader closes the connection to a member other than addr, which
-// raft now reports as the leader: answers still pending at the former one
-// would only come late, if at all.
+// dropLeader retires the connection to a member other than addr, which
+// raft now reports as the leader: new requests go to addr, while those
+// already sent to the former leader still get its answer (retire).
 func (p *peerClient) dropLeader(addr string) {
 	if addr == "" {
 		return // an election: the old leader may well win again
 	}
 	p.mu.Lock()
-	c := p.conn
-	p.mu.Unlock()
-	if c != nil && c.addr != addr {
-		c.kill(fmt.Errorf("the leader changed to %q", addr))
+	defer p.mu.Unlock()
+	if c := p.conn; c != nil && c.addr != addr {
+		p.retireLocked(c, fmt.Sprintf("the leader changed to %q", addr))
 	}
 }
 
-// close closes the connection and waits for its goroutines.
+// retireLocked takes c, the current connection, out of use: calls not yet
+// written are refused (the former leader never saw them), and c closes
+// once every written call is answered or abandoned by its caller, at the
+// latest at the last of their deadlines (peerRetireMax for a call without
+// one). p.mu is held.
+func (p *peerClient) retireLocked(c *peerConn, why string) {
+	p.conn = nil
+	c.mu.Lock()
+	if c.dead || c.retired {
+		c.mu.Unlock()
+		return
+	}
+	c.retired = true
+	var refused []*peerCall
+	var last time.Time
+	for id, pc := range c.pending {
+		if pc.state.CompareAndSwap(callQueued, callAbandoned) {
+			delete(c.pending, id)
+			refused = append(refused, pc)
+			continue
+		}
+		dl := pc.deadline
+		if dl.IsZero() {
+			dl = time.Now().Add(peerRetireMax)
+		}
+		if dl.After(last) {
+			last = dl
+		}
+	}
+	idle := len(c.pending) == 0
+	if !idle {
+		p.retired[c] = struct{}{}
+		c.retireTimer = time.AfterFunc(time.Until(last), func() {
+			c.kill(fmt.Errorf("retired (%s); no answer before the requests' deadlines", why))
+		})
+	}
+	c.mu.Unlock()
+	for _, pc := range refused {
+		pc.reply <- peerReply{err: refusal("%s before the request was sent to the leader at %s", why, c.addr)}
+	}
+	if idle {
+		go c.kill(fmt.Errorf("retired: %s", why))
+	}
+}
+
+// close closes the connections and waits for their goroutines.
 func (p *peerClient) close() {
 	p.mu.Lock()
 	p.closed = true
-	c := p.conn
+	conns := []*peerConn{}
+	if p.conn != nil {
+		conns = append(conns, p.conn)
+	}
+	for c := range p.retired {
+		conns = append(conns, c)
+	}
 	p.mu.Unlock()
-	if c != nil {
+	for _, c := range conns {
 		c.kill(errors.New("the node is closing"))
 	}
 	p.wg.Wait()
@@ -195,8 +256,12 @@ type peerConn struct {
 	nextID   uint64
 	pending  map[uint64]*peerCall
 	dead     bool
-	goneAway bool          // the leader said it reads no more: no new calls
-	done     chan struct{} // closed by kill
+	goneAway bool // the leader said it reads no more: no new calls
+	// retired: another member leads now; no new calls, and the connection
+	// closes once the written ones are answered (retireLocked).
+	retired     bool
+	retireTimer *time.Timer
+	done        chan struct{} // closed by kill
 }
 
 // run dials, then runs the writer here and the reader in a goroutine of
@@ -256,7 +321,7 @@ func (c *peerConn) dial() (net.Conn, error) {
 func (c *peerConn) register(pc *peerCall) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.dead || c.goneAway {
+	if c.dead || c.goneAway || c.retired {
 		return refusal("the connection to the leader at %s is closed", c.addr)
 	}
 	c.nextID++
@@ -268,7 +333,17 @@ func (c *peerConn) register(pc *peerCall) error {
 func (c *peerConn) forget(pc *peerCall) {
 	c.mu.Lock()
 	delete(c.pending, pc.id)
+	idle := c.retiredIdleLocked()
 	c.mu.Unlock()
+	if idle {
+		c.kill(errors.New("retired, and every request sent on it answered"))
+	}
+}
+
+// retiredIdleLocked reports whether c is retired and owes no answer: it
+// can close. c.mu is held.
+func (c *peerConn) retiredIdleLocked() bool {
+	return c.retired && !c.dead && len(c.pending) == 0
 }
 
 func (c *peerConn) isDead() bool {
@@ -301,9 +376,13 @@ func (c *peerConn) goAway(served uint64) {
 			refused = append(refused, pc)
 		}
 	}
+	idle := c.retiredIdleLocked()
 	c.mu.Unlock()
 	for _, pc := range refused {
 		pc.reply <- peerReply{err: refusal("the leader at %s is closing and did not read the request", c.addr)}
+	}
+	if idle {
+		c.kill(errors.New("retired, and the closing leader read none of its requests"))
 	}
 }
 
@@ -324,7 +403,16 @@ func (c *peerConn) kill(cause error) {
 	c.pending = nil
 	nc := c.nc
 	close(c.done)
+	if c.retireTimer != nil {
+		c.retireTimer.Stop()
+	}
+	retired := c.retired
 	c.mu.Unlock()
+	if retired {
+		c.p.mu.Lock()
+		delete(c.p.retired, c)
+		c.p.mu.Unlock()
+	}
 	if nc != nil {
 		nc.Close()
 	}
@@ -452,14 +540,18 @@ func (c *peerConn) readLoop(r *bufio.Reader) {
 		c.mu.Lock()
 		pc := c.pending[id]
 		delete(c.pending, id)
+		idle := c.retiredIdleLocked()
 		c.mu.Unlock()
-		if pc == nil {
-			continue // its caller gave up
+		if pc != nil { // nil: its caller gave up
+			if status == statusOK {
+				pc.reply <- peerReply{payload: payload}
+			} else {
+				pc.reply <- peerReply{err: decodeError(payload)}
+			}
 		}
-		if status == statusOK {
-			pc.reply <- peerReply{payload: payload}
-		} else {
-			pc.reply <- peerReply{err: decodeError(payload)}
+		if idle {
+			c.kill(errors.New("retired, and every request sent on it answered"))
+			return
 		}
 	}
 }
