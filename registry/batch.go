@@ -57,6 +57,9 @@ func (n *Node) batchHere(ctx context.Context, cmds []fsm.Command) []BatchResult 
 	if timeout <= 0 || ctx.Err() != nil {
 		return fail(fmt.Errorf("%w: the request ended before proposing", ErrNoLeader))
 	}
+	if n.hooks != nil && n.hooks.proposing != nil {
+		n.hooks.proposing("batch")
+	}
 	start := time.Now()
 	futures := make([]raft.ApplyFuture, len(cmds))
 	nonces := make([][]byte, len(cmds))

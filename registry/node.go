@@ -90,7 +90,8 @@ type testHooks struct {
 	// apply runs before the state machine applies each batch of entries.
 	apply func()
 	// proposing runs in propose after its checks, just before the entry
-	// (of the command named) is handed to raft.
+	// (of the command named) is handed to raft; and in batchHere, named
+	// "batch", before its entries are.
 	proposing func(name string)
 	// cut, when set, is asked before each outgoing raft RPC how to cut it
 	// (cuttransport.go).
