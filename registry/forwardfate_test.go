@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/internal/testutil"
 )
 
 // TestForwardedWriteSurvivesLeaderLoss: a follower forwarded writes to the
@@ -46,6 +47,12 @@ func TestForwardedWriteSurvivesLeaderLoss(t *testing.T) {
 			if incr.err == nil && incr.res.Value != 1 {
 				t.Errorf("incr answered %d, want 1", incr.res.Value)
 			}
+			// Every answer is in: the retired connection has closed.
+			testutil.Eventually(t, 10*time.Second, "the channel to the former leader to close", func() bool {
+				f.peers.mu.Lock()
+				defer f.peers.mu.Unlock()
+				return len(f.peers.retired) == 0
+			})
 		})
 	}
 }
