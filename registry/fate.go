@@ -155,8 +155,9 @@ func (n *Node) learnFate(ctx context.Context, idx uint64, nonce []byte, deadline
 	w := &fateWaiter{nonce: nonce, done: make(chan struct{})}
 	f.mu.Lock()
 	if old := f.waiters[idx]; old != nil {
-		// Cannot happen (one proposal per index on this member); answer
-		// the unknown rather than guess.
+		// An earlier proposal of this member at the same index still
+		// waits: its entry was replaced, and this member led again and
+		// proposed there anew. Rare; answer the unknown rather than guess.
 		f.mu.Unlock()
 		return fsm.Result{}, fmt.Errorf("%w: leadership lost with entry %d in flight", ErrTimeout, idx)
 	}
