@@ -34,6 +34,7 @@ func TestSingleMember(t *testing.T) {
 	t.Run("WatchCompacted", func(t *testing.T) { testWatchCompacted(t, c) })
 	t.Run("WatchLargeValues", func(t *testing.T) { testWatchLargeValues(t, c) })
 	t.Run("RegistrarReregisters", func(t *testing.T) { testRegistrarReregisters(t, cl) })
+	t.Run("RegistrationCloseFromHandler", func(t *testing.T) { testRegistrationCloseFromHandler(t, cl) })
 	t.Run("Membership", func(t *testing.T) { testMembership(t, c, cl) })
 	_ = tt
 }

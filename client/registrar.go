@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -49,7 +50,9 @@ type RegistrationEvent struct {
 type RegistrarOption func(*Registrar)
 
 // WithOnChange calls f on every state change of every registration, from
-// the registration's own goroutine: f must return quickly.
+// the registration's own goroutine: f must return quickly. It may close
+// the registration the event is about (say, to give up after Lost); the
+// registration then stops when f returns.
 func WithOnChange(f func(RegistrationEvent)) RegistrarOption {
 	return func(r *Registrar) { r.onChange = f }
 }
@@ -101,6 +104,15 @@ type Registration struct {
 	lease LeaseID
 	alive <-chan KeepAliveResponse
 	kaEnd context.CancelFunc
+
+	// inHandler is set while the OnChange handler runs on the
+	// registration's goroutine: a Close it makes must not wait for that
+	// goroutine to end.
+	inHandler atomic.Bool
+	// evMu orders emit's sends after a Close made from the handler has
+	// closed events (run goes on until the handler returns).
+	evMu     sync.Mutex
+	evClosed bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -262,12 +274,18 @@ func (g *Registration) reestablish(old LeaseID) bool {
 
 func (g *Registration) emit(t RegistrationEventType, lease LeaseID, rev int64) {
 	ev := RegistrationEvent{Type: t, Key: g.key, Lease: lease, Revision: rev, Time: time.Now()}
-	select {
-	case g.events <- ev:
-	default: // nobody reads: drop rather than stall the registration
+	g.evMu.Lock()
+	if !g.evClosed {
+		select {
+		case g.events <- ev:
+		default: // nobody reads: drop rather than stall the registration
+		}
 	}
+	g.evMu.Unlock()
 	if f := g.r.onChange; f != nil {
+		g.inHandler.Store(true)
 		f(ev)
+		g.inHandler.Store(false)
 	}
 }
 
@@ -300,11 +318,16 @@ func (g *Registration) Update(ctx context.Context, value []byte) (*PutResponse, 
 // lease, so the key disappears at once and watchers see the departure
 // without waiting for the TTL. It returns the revoke's error (a lease that
 // is already gone is not an error). Calling Close again returns the first
-// call's result.
+// call's result. Close may be called from the OnChange handler, which runs
+// on the registration's goroutine: it then does not wait for that
+// goroutine, which ends as soon as the handler returns (the registration
+// is not re-established).
 func (g *Registration) Close(ctx context.Context) error {
 	g.closeOnce.Do(func() {
 		g.cancel()
-		<-g.done
+		if !g.inHandler.Load() {
+			<-g.done
+		}
 		g.mu.Lock()
 		lease, kaEnd := g.lease, g.kaEnd
 		g.mu.Unlock()
@@ -315,7 +338,10 @@ func (g *Registration) Close(ctx context.Context) error {
 		if err != nil && !errors.Is(err, ErrLeaseNotFound) {
 			g.closeErr = err
 		}
+		g.evMu.Lock()
+		g.evClosed = true
 		close(g.events)
+		g.evMu.Unlock()
 	})
 	return g.closeErr
 }

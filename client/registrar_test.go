@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,5 +125,57 @@ func testRegistrarReregisters(t *testing.T, cl *cluster.Cluster) {
 		if seen[i] != want[i] {
 			t.Fatalf("OnChange saw %v, want %v", seen, want)
 		}
+	}
+}
+
+// testRegistrationCloseFromHandler: the OnChange handler runs on the
+// registration's own goroutine, and a handler that gives up on a lost
+// registration by closing it must not wait for itself: Close returns,
+// revokes nothing it should not, ends Events, and the registration does
+// not come back.
+func testRegistrationCloseFromHandler(t *testing.T, cl *cluster.Cluster) {
+	c, _ := newTestClient(t, cl.Endpoints())
+	observer, _ := newTestClient(t, cl.Endpoints())
+	ctx := ctxT(t, 60*time.Second)
+
+	var reg atomic.Pointer[Registration]
+	closed := make(chan error, 1)
+	var mu sync.Mutex
+	var seen []RegistrationEventType
+	r := NewRegistrar(c, WithRetryInterval(100*time.Millisecond), WithOnChange(func(ev RegistrationEvent) {
+		mu.Lock()
+		seen = append(seen, ev.Type)
+		mu.Unlock()
+		if ev.Type == Lost {
+			closed <- reg.Load().Close(ctx)
+		}
+	}))
+	g, err := r.Register(ctx, "/svc/close-in-handler/n1", []byte("v"), 5)
+	if err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	reg.Store(g)
+	if _, err := observer.Revoke(ctx, g.Lease()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close from the handler: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Close called from the OnChange handler did not return")
+	}
+	waitClosed(t, g.Events(), 10*time.Second, "Events after Close from the handler")
+	if err := g.Close(ctx); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := observer.Get(ctx, "/svc/close-in-handler/n1"); !errors.Is(err, ErrKeyNotFound) {
+		t.Fatalf("after Close the key is there: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 || seen[0] != Registered || seen[1] != Lost {
+		t.Fatalf("OnChange saw %v, want [Registered Lost]: a closed registration came back", seen)
 	}
 }
