@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -162,7 +163,16 @@ func (n *Node) mayWrite(p *Principal, c fsm.Command) error {
 	case fsm.KeepAlive:
 		return MayRenew(p, n.fsm.State(), c.IDs...)
 	case fsm.Txn:
+		st := n.fsm.State()
 		for _, op := range c.Ops {
+			if key, ok := comparesOnly(st, op); ok {
+				// The Redis port's EXEC compares the keys a transaction
+				// only read or watched this way: read is what it needs.
+				if !p.CanRead(key) {
+					return deny("read", key)
+				}
+				continue
+			}
 			if err := n.mayWrite(p, op); err != nil {
 				return err
 			}
@@ -198,4 +208,41 @@ func (n *Node) batchAs(ctx context.Context, p *Principal, cmds []fsm.Command) []
 		}
 	}
 	return out
+}
+
+// comparesOnly reports whether op, an operation of a Txn, can change
+// nothing in st or any later state, only compare: a put or delete whose
+// compare on the key's mod revision fails now, and so always (a revision
+// up to st's, once gone, never comes back); a delete compared on the key
+// being absent; a put of the key's own value and lease at the revision
+// compared (fsm.Put.IfChanged, which then writes nothing). It returns
+// the key compared.
+func comparesOnly(st *fsm.State, op fsm.Command) (string, bool) {
+	var key string
+	var cas int64
+	switch op := op.(type) {
+	case fsm.Put:
+		if !op.HasCAS {
+			return "", false
+		}
+		key, cas = op.Key, op.CAS
+		if kv, ok := st.Get(key); ok && op.IfChanged && kv.ModRevision == cas && kv.Lease == op.Lease && bytes.Equal(kv.Value, op.Value) {
+			return key, true
+		}
+	case fsm.Delete:
+		if !op.HasCAS || op.Prefix {
+			return "", false
+		}
+		if op.CAS == 0 {
+			return op.Key, true
+		}
+		key, cas = op.Key, op.CAS
+	default:
+		return "", false
+	}
+	var cur int64
+	if kv, ok := st.Get(key); ok {
+		cur = kv.ModRevision
+	}
+	return key, cas <= st.Revision() && cur != cas
 }

@@ -228,3 +228,56 @@ func TestForwardingToALeaderOfAnOlderVersion(t *testing.T) {
 		t.Errorf("kinds sent: %v, want only the one made for the token", kinds)
 	}
 }
+
+// TestMayWriteTxnCompares: on the leader, a forwarded Txn's operations
+// that can only compare (the Redis port's EXEC compares the keys a
+// transaction read or watched so) need read on their key, not write;
+// every operation that may write still needs write.
+func TestMayWriteTxnCompares(t *testing.T) {
+	tc := startCluster(t, 1, clusterOpts{})
+	n := tc.leader()
+	ctx := ctxT(t, 30*time.Second)
+	r, err := n.Put(ctx, fsm.Put{Key: "/cfg/a", Value: []byte("1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Put(ctx, fsm.Put{Key: "/cfg/a", Value: []byte("2")}); err != nil {
+		t.Fatal(err)
+	}
+	st := n.fsm.State()
+	old, rev := r.Revision, st.Revision()
+	reader := &Principal{Name: "reader", rules: []fsm.Rule{{Prefix: "/cfg/", Read: true}, {Prefix: "/svc/", Read: true, Write: true}}}
+	blind := &Principal{Name: "blind", rules: []fsm.Rule{{Prefix: "/svc/", Read: true, Write: true}}}
+	write := fsm.Put{Key: "/svc/x", Value: []byte("x")}
+	for _, tt := range []struct {
+		op      fsm.Command
+		compare bool
+	}{
+		{fsm.Put{Key: "/cfg/a", Value: []byte("2"), HasCAS: true, CAS: rev, IfChanged: true}, true},
+		{fsm.Put{Key: "/cfg/a", Value: []byte("3"), HasCAS: true, CAS: rev, IfChanged: true}, false},
+		{fsm.Put{Key: "/cfg/a", Value: []byte("2"), HasCAS: true, CAS: rev, Lease: 7, IfChanged: true}, false},
+		{fsm.Put{Key: "/cfg/a", Value: []byte("2"), CAS: rev, IfChanged: true}, false},
+		{fsm.Put{Key: "/cfg/a", Value: []byte("3"), HasCAS: true, CAS: old}, true},       // fails now and always
+		{fsm.Put{Key: "/cfg/a", Value: []byte("3"), HasCAS: true, CAS: rev + 10}, false}, // a revision still to come
+		{fsm.Put{Key: "/cfg/a", Value: []byte("3"), HasCAS: true}, true},                 // create-only: the key exists
+		{fsm.Put{Key: "/cfg/b", Value: []byte("3"), HasCAS: true}, false},
+		{fsm.Delete{Key: "/cfg/b", HasCAS: true}, true},
+		{fsm.Delete{Key: "/cfg/a", HasCAS: true}, true},
+		{fsm.Delete{Key: "/cfg/a", HasCAS: true, CAS: rev}, false},
+		{fsm.Delete{Key: "/cfg/a", HasCAS: true, CAS: old}, true},
+		{fsm.Delete{Key: "/cfg/a"}, false},
+		{fsm.Delete{Key: "/cfg/", Prefix: true, HasCAS: true}, false},
+		{fsm.Incr{Key: "/cfg/a", By: 1}, false},
+	} {
+		err := n.mayWrite(reader, fsm.Txn{Ops: []fsm.Command{write, tt.op}})
+		if tt.compare && err != nil {
+			t.Errorf("%+v only compares: refused for a token that may read the key: %v", tt.op, err)
+		}
+		if !tt.compare && !errors.Is(err, ErrPermissionDenied) {
+			t.Errorf("%+v may write: %v for a token that may only read the key, want ErrPermissionDenied", tt.op, err)
+		}
+		if err := n.mayWrite(blind, fsm.Txn{Ops: []fsm.Command{write, tt.op}}); !errors.Is(err, ErrPermissionDenied) {
+			t.Errorf("%+v for a token that may not read the key: %v, want ErrPermissionDenied", tt.op, err)
+		}
+	}
+}

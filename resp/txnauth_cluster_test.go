@@ -1,0 +1,96 @@
+package resp
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/internal/logging/logtest"
+	"github.com/rosterhq/roster/internal/testutil"
+)
+
+// TestExecOnFollowerReadOnlyKey: a token that may read /cfg/ and write
+// /svc/ runs, on a follower, transactions that read or watch a key it
+// may only read and write one it may write. The compare the Txn carries
+// for the key only read changes nothing, so the leader, checking the
+// forwarded Txn for the token, lets it through: EXEC answers as on the
+// leader, and the write applies.
+func TestExecOnFollowerReadOnlyKey(t *testing.T) {
+	t.Parallel()
+	log := logtest.ForTest(t)
+	nodes := openCluster(t, log, 3)
+	leader, follower := nodes[0], nodes[1]
+	srv, err := New(Config{Auth: nodeAuth{follower}}, follower, log.With("redis", "follower"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveTest(t, srv)
+	if _, err := leader.Put(ctx(), fsm.Put{Key: "/cfg/limit", Value: []byte("7")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := leader.CreateToken(ctx(), "admin", []string{fsm.RootRole}); err != nil {
+		t.Fatal(err)
+	}
+	if err := leader.PutRole(ctx(), fsm.Role{Name: "app", Rules: []fsm.Rule{
+		{Prefix: "/cfg/", Read: true}, {Prefix: "/svc/", Read: true, Write: true},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	_, tok, err := leader.CreateToken(ctx(), "app", []string{"app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, "the follower knows the token", func() bool {
+		_, err := follower.Authenticate(tok)
+		return err == nil
+	})
+	c := redis.NewClient(&redis.Options{Addr: addr, Password: tok, MaxRetries: -1, PoolSize: 1})
+	t.Cleanup(func() { c.Close() })
+
+	// Read inside the transaction.
+	cmds, err := c.TxPipelined(ctx(), func(p redis.Pipeliner) error {
+		p.Get(ctx(), "cfg/limit")
+		p.Set(ctx(), "svc/a", "1", 0)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("EXEC reading a read-only key on a follower: %v", err)
+	}
+	if v := cmds[0].(*redis.StringCmd).Val(); v != "7" {
+		t.Fatalf("GET inside EXEC = %q, want 7", v)
+	}
+	// Watched, and an absent key read (compared as absent).
+	err = c.Watch(ctx(), func(tx *redis.Tx) error {
+		_, err := tx.TxPipelined(ctx(), func(p redis.Pipeliner) error {
+			p.Get(ctx(), "cfg/absent")
+			p.Set(ctx(), "svc/b", "2", 0)
+			return nil
+		})
+		if errors.Is(err, redis.Nil) { // the GET's answer
+			err = nil
+		}
+		return err
+	}, "cfg/limit")
+	if err != nil {
+		t.Fatalf("EXEC with a read-only key watched on a follower: %v", err)
+	}
+	for k, want := range map[string]string{"/svc/a": "1", "/svc/b": "2"} {
+		testutil.Eventually(t, 10*time.Second, k+" written", func() bool {
+			st, err := leader.Read(ctx(), true)
+			if err != nil {
+				return false
+			}
+			kv, ok := st.Get(k)
+			return ok && string(kv.Value) == want
+		})
+	}
+	// The leader still refuses a real write of a key the token may only
+	// read, forwarded inside a Txn.
+	_, err = c.TxPipelined(ctx(), func(p redis.Pipeliner) error {
+		p.Set(ctx(), "cfg/limit", "8", 0)
+		return nil
+	})
+	wantErr(t, err, "EXECABORT Transaction discarded because of previous errors.")
+}
