@@ -63,7 +63,10 @@ func errorText(err error) string {
 	var arity wrongArity
 	var perm noPerm
 	var cas *fsm.CASError
+	var aborted execAborted
 	switch {
+	case errors.As(err, &aborted):
+		return "EXECABORT Transaction discarded because of: " + errorText(aborted.cause)
 	case errors.As(err, &unknown), errors.As(err, &unknownSub), errors.As(err, &arity):
 		return "ERR " + err.Error()
 	case errors.As(err, &perm):

@@ -148,11 +148,11 @@ func (p *pipeline) add(name string, args [][]byte) {
 		return
 	}
 	if (sp.arity > 0 && len(args) != sp.arity) || (sp.arity < 0 && len(args) < -sp.arity) {
-		p.answer(errReply(wrongArity{name}))
+		p.answer(p.s.refused(name, wrongArity{name}))
 		return
 	}
 	if err := p.s.allowed(name, sp, args); err != nil {
-		p.answer(errReply(err))
+		p.answer(p.s.refused(name, err))
 		return
 	}
 	switch {

@@ -103,6 +103,26 @@ func (s *session) queueable(name string, args [][]byte) (*spec, error) {
 	return sp, nil
 }
 
+// execAborted is the answer to an EXEC refused as a command (NOAUTH once
+// the connection's token went, NOPERM, a wrong number of arguments).
+type execAborted struct{ cause error }
+
+func (e execAborted) Error() string { return e.cause.Error() }
+func (e execAborted) Unwrap() error { return e.cause }
+
+// refused answers a command refused before it ran. An EXEC refused ends
+// the transaction and its watches, as Redis 7 does (-EXECABORT with the
+// reason): otherwise a connection whose token was deleted since MULTI
+// would stay in it for good, AUTH being refused inside a transaction and
+// EXEC and DISCARD answering NOAUTH.
+func (s *session) refused(name string, err error) reply {
+	if name == "exec" && s.multi != nil {
+		s.multi, s.watched = nil, nil
+		return errReply(execAborted{err})
+	}
+	return errReply(err)
+}
+
 // MULTI
 func doMulti(_ context.Context, s *session, _ [][]byte) reply {
 	if s.multi != nil {
