@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/registry"
@@ -193,7 +194,30 @@ func doExec(ctx context.Context, s *session, _ [][]byte) reply {
 	if t.aborted {
 		return errReply(errExecAbort)
 	}
+	if err := s.mayWatch(watched); err != nil {
+		return errReply(execAborted{err})
+	}
 	return s.exec(ctx, t.queued, watched)
+}
+
+// mayWatch checks that the connection may still read its watched keys,
+// as WATCH checked (its token may have changed since, by AUTH or its
+// roles): EXEC's answer tells whether they changed.
+func (s *session) mayWatch(watched map[string]int64) error {
+	if len(watched) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(watched))
+	for k := range watched {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	args := make([][]byte, 0, 1+len(keys))
+	args = append(args, []byte("watch"))
+	for _, k := range keys {
+		args = append(args, []byte(redisKey(k)))
+	}
+	return s.allowed("watch", commands["watch"], args)
 }
 
 // execAttempts bounds EXEC's reads and proposals while other writers

@@ -3,6 +3,8 @@ package resp
 import (
 	"bufio"
 	"testing"
+
+	"github.com/rosterhq/roster/fsm"
 )
 
 // TestExecRefusedEndsTheTransaction: an EXEC refused as a command (the
@@ -57,5 +59,36 @@ func TestExecRefusedEndsTheTransaction(t *testing.T) {
 	send("GET a", "$-1")
 	if _, ok := e.value("/a"); ok {
 		t.Fatal("a refused EXEC wrote")
+	}
+}
+
+// TestExecWatchedKeyNoLongerReadable: a key watched while the connection
+// could read it, and no longer readable at EXEC (another token after
+// AUTH, or the roles narrowed), ends the transaction with -EXECABORT
+// NOPERM, writing nothing: EXEC answering the nil array or not would tell
+// the token whether the key changed. (On a follower the leader refused
+// such a transaction anyway, its compare needing read on the key.)
+func TestExecWatchedKeyNoLongerReadable(t *testing.T) {
+	t.Parallel()
+	auth := &testAuth{tokens: map[string]testIdentity{
+		"all":  {read: []string{"/"}, write: []string{"/"}},
+		"mine": {read: []string{"/mine/"}, write: []string{"/mine/"}},
+	}}
+	e := newEnvWith(t, func(c *Config) { c.Auth = auth })
+	for _, changed := range []bool{false, true} {
+		got := exchange(t, e.dial(), wire("AUTH all", "WATCH secret", "AUTH mine", "MULTI", "SET mine/x 1", "EXEC", "GET mine/x"))
+		want := transcript("+OK", "+OK", "+OK", "+OK", "+QUEUED",
+			"-EXECABORT Transaction discarded because of: NOPERM this token has no permission to read /secret", "$-1")
+		if got != want {
+			t.Fatalf("secret changed %v: transcript\n%q\nwant\n%q", changed, got, want)
+		}
+		if _, err := e.node.Put(ctx(), fsm.Put{Key: "/secret", Value: []byte("s")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Still readable: the watch holds.
+	got := exchange(t, e.dial(), wire("AUTH all", "WATCH mine/w", "AUTH mine", "MULTI", "SET mine/x 1", "EXEC"))
+	if want := transcript("+OK", "+OK", "+OK", "+OK", "+QUEUED", "*1", "+OK"); got != want {
+		t.Fatalf("transcript\n%q\nwant\n%q", got, want)
 	}
 }
