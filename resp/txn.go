@@ -22,7 +22,7 @@ import (
 // txn is the transaction MULTI opened on a connection.
 type txn struct {
 	queued  []queuedCmd
-	bytes   int  // of the queued arguments
+	bytes   int  // of the queued arguments, each with its overhead (queuedBytes)
 	aborted bool // a command was refused when queued: EXEC answers EXECABORT
 }
 
@@ -66,8 +66,8 @@ func (s *session) queue(name string, args [][]byte) reply {
 	cp := make([][]byte, len(args))
 	for i, a := range args {
 		cp[i] = append([]byte(nil), a...)
-		t.bytes += len(a)
 	}
+	t.bytes += queuedBytes(args)
 	t.queued = append(t.queued, queuedCmd{name: name, sp: sp, args: cp})
 	return queuedReply
 }
@@ -94,11 +94,7 @@ func (s *session) queueable(name string, args [][]byte) (*spec, error) {
 	if len(t.queued) >= registry.MaxTxnOps {
 		return nil, fmt.Errorf("%w: at most %d commands", errTxnTooBig, registry.MaxTxnOps)
 	}
-	size := t.bytes
-	for _, a := range args {
-		size += len(a)
-	}
-	if limit := registry.TxnBytesFactor * s.srv.b.MaxValueBytes(); size > limit {
+	if limit := registry.TxnBytesFactor * s.srv.b.MaxValueBytes(); t.bytes+queuedBytes(args) > limit {
 		return nil, fmt.Errorf("%w: over %d bytes of arguments", errTxnTooBig, limit)
 	}
 	return sp, nil
@@ -122,6 +118,21 @@ func (s *session) refused(name string, err error) reply {
 		return errReply(execAborted{err})
 	}
 	return errReply(err)
+}
+
+// argOverhead is what queueing an argument costs besides its bytes: its
+// slice header and the rounding of its copy. Counting it bounds the
+// memory of a queue of many empty or tiny arguments too.
+const argOverhead = 32
+
+// queuedBytes is what queueing args counts against the transaction's
+// bound.
+func queuedBytes(args [][]byte) int {
+	n := len(args) * argOverhead
+	for _, a := range args {
+		n += len(a)
+	}
+	return n
 }
 
 // MULTI

@@ -1,0 +1,72 @@
+package resp
+
+import (
+	"bufio"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/rosterhq/roster/registry"
+)
+
+// TestQueueBounded: a transaction's queue is bounded as documented, in
+// commands (registry.MaxTxnOps) and in bytes, each argument counting its
+// own bookkeeping too: commands of many empty arguments, which would
+// count nothing, are refused once the queue holds 4 × max-value-size of
+// them (not 10,000 of them, gigabytes of memory), dooming the EXEC.
+func TestQueueBounded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	exchangeLines := func(raw string, n int) []string {
+		t.Helper()
+		conn := e.dial()
+		defer conn.Close()
+		go func() { _, _ = conn.Write([]byte(raw)) }()
+		r := bufio.NewReader(conn)
+		out := make([]string, 0, n)
+		for range n {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("after %d answers: %v", len(out), err)
+			}
+			out = append(out, strings.TrimSuffix(line, "\r\n"))
+		}
+		return out
+	}
+
+	// Commands of 60,000 empty arguments: about 2 MB of bookkeeping each.
+	var b strings.Builder
+	b.WriteString("*1\r\n$5\r\nMULTI\r\n")
+	const args = 60_000
+	for range 4 {
+		fmt.Fprintf(&b, "*%d\r\n$6\r\nEXISTS\r\n", args)
+		for range args - 1 {
+			b.WriteString("$0\r\n\r\n")
+		}
+	}
+	b.WriteString("*1\r\n$4\r\nEXEC\r\n")
+	got := exchangeLines(b.String(), 6)
+	limit := registry.TxnBytesFactor * e.node.MaxValueBytes()
+	tooBig := fmt.Sprintf("-ERR transaction too large: over %d bytes of arguments", limit)
+	want := []string{"+OK", "+QUEUED", "+QUEUED", tooBig, tooBig, "-EXECABORT Transaction discarded because of previous errors."}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("answers\n%q\nwant\n%q", got, want)
+	}
+
+	// At most MaxTxnOps commands.
+	b.Reset()
+	b.WriteString("*1\r\n$5\r\nMULTI\r\n")
+	for range registry.MaxTxnOps + 1 {
+		b.WriteString("*1\r\n$4\r\nPING\r\n")
+	}
+	b.WriteString("*1\r\n$4\r\nEXEC\r\n")
+	got = exchangeLines(b.String(), registry.MaxTxnOps+3)
+	if g, w := got[registry.MaxTxnOps], "+QUEUED"; g != w {
+		t.Fatalf("command %d answered %q, want %q", registry.MaxTxnOps, g, w)
+	}
+	tail := got[registry.MaxTxnOps+1:]
+	want = []string{fmt.Sprintf("-ERR transaction too large: at most %d commands", registry.MaxTxnOps), "-EXECABORT Transaction discarded because of previous errors."}
+	if strings.Join(tail, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("answers\n%q\nwant\n%q", tail, want)
+	}
+}
