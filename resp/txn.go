@@ -164,6 +164,9 @@ func doWatch(ctx context.Context, s *session, args [][]byte) reply {
 	if err != nil {
 		return errReply(err)
 	}
+	if err := s.mayAddWatches(keys); err != nil {
+		return errReply(err)
+	}
 	st, err := s.srv.b.Read(ctx, false)
 	if err != nil {
 		return errReply(err)
@@ -177,6 +180,22 @@ func doWatch(ctx context.Context, s *session, args [][]byte) reply {
 		}
 	}
 	return okReply
+}
+
+// mayAddWatches refuses a WATCH that would take the connection over
+// registry.MaxTxnOps watched keys: EXEC compares each in its one Txn, so
+// more could never commit, and the watches would grow without bound.
+func (s *session) mayAddWatches(keys []string) error {
+	added := make(map[string]bool)
+	for _, k := range keys {
+		if _, ok := s.watched[k]; !ok {
+			added[k] = true
+		}
+	}
+	if len(s.watched)+len(added) > registry.MaxTxnOps {
+		return fmt.Errorf("%w: at most %d keys watched", errTxnTooBig, registry.MaxTxnOps)
+	}
+	return nil
 }
 
 // modRevision is key's mod revision in st, 0 when absent.

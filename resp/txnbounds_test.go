@@ -2,10 +2,12 @@ package resp
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rosterhq/roster/registry"
 )
 
@@ -68,5 +70,46 @@ func TestQueueBounded(t *testing.T) {
 	want = []string{fmt.Sprintf("-ERR transaction too large: at most %d commands", registry.MaxTxnOps), "-EXECABORT Transaction discarded because of previous errors."}
 	if strings.Join(tail, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("answers\n%q\nwant\n%q", tail, want)
+	}
+}
+
+// TestWatchBounded: a connection watches at most registry.MaxTxnOps keys
+// (an EXEC compares every one in its single Txn entry, so more could never
+// commit): a WATCH that would go over answers an error and adds none,
+// instead of the connection's watches growing without bound.
+func TestWatchBounded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client().Conn()
+	defer c.Close()
+	const chunk = 1000
+	watch := func(from, n int) error {
+		args := []any{"WATCH"}
+		for i := range n {
+			args = append(args, fmt.Sprintf("w%d", from+i))
+		}
+		return c.Do(ctx(), args...).Err()
+	}
+	for i := 0; i < registry.MaxTxnOps; i += chunk {
+		if err := watch(i, chunk); err != nil {
+			t.Fatalf("WATCH of keys %d…: %v", i, err)
+		}
+	}
+	if err := watch(0, 10); err != nil { // watched already: nothing added
+		t.Fatalf("WATCH of keys watched already: %v", err)
+	}
+	wantErr(t, watch(registry.MaxTxnOps, 2), fmt.Sprintf("ERR transaction too large: at most %d keys watched", registry.MaxTxnOps))
+	// The watches before still hold: a write to one fails the EXEC.
+	if err := e.client().Set(ctx(), "w5", "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Do(ctx(), "MULTI").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Do(ctx(), "EXEC").Err(); !errors.Is(err, redis.Nil) {
+		t.Fatalf("EXEC after a watched key changed: %v, want the nil array", err)
+	}
+	if err := watch(registry.MaxTxnOps, 2); err != nil {
+		t.Fatalf("WATCH after EXEC ended the watches: %v", err)
 	}
 }
