@@ -97,6 +97,15 @@ func (sub *subscriber) read(pending []redcon.Command) {
 	}
 }
 
+// runOne runs cmd as an ordinary connection would (mu held); false means
+// the connection must close.
+func (sub *subscriber) runOne(cmd redcon.Command) bool {
+	ctx, cancel := context.WithTimeout(sub.ctx, sub.srv.cfg.RequestTimeout)
+	defer cancel()
+	_, quit := sub.sess.run(ctx, sub.dc, []redcon.Command{cmd})
+	return sub.flush() && !quit
+}
+
 // count is the number of subscriptions (mu held).
 func (sub *subscriber) count() int { return len(sub.channels) + len(sub.patterns) }
 
@@ -119,6 +128,11 @@ func (sub *subscriber) exec(cmd redcon.Command) bool {
 	sub.sess.reauthenticate(sub.ctx)
 	w := sub.dc
 	name := strings.ToLower(string(cmd.Args[0]))
+	if sub.sess.multi != nil {
+		// MULTI, sent once no subscription was left: every command is
+		// queued or refused as on any connection, (P)SUBSCRIBE too.
+		return sub.runOne(cmd)
+	}
 	switch name {
 	case "subscribe", "psubscribe", "unsubscribe", "punsubscribe", "quit":
 	case "ping":
@@ -136,10 +150,7 @@ func (sub *subscriber) exec(cmd redcon.Command) bool {
 			return sub.flush()
 		}
 		// No subscription left: an ordinary connection again.
-		ctx, cancel := context.WithTimeout(sub.ctx, sub.srv.cfg.RequestTimeout)
-		defer cancel()
-		_, quit := sub.sess.run(ctx, w, []redcon.Command{cmd})
-		return sub.flush() && !quit
+		return sub.runOne(cmd)
 	}
 	args := cmd.Args
 	switch name {
