@@ -107,15 +107,20 @@ type execAborted struct{ cause error }
 func (e execAborted) Error() string { return e.cause.Error() }
 func (e execAborted) Unwrap() error { return e.cause }
 
-// refused answers a command refused before it ran. An EXEC refused ends
-// the transaction and its watches, as Redis 7 does (-EXECABORT with the
-// reason): otherwise a connection whose token was deleted since MULTI
-// would stay in it for good, AUTH being refused inside a transaction and
-// EXEC and DISCARD answering NOAUTH.
+// refused answers a command refused before it ran. Inside MULTI, as in
+// Redis 7 (rejectCommand): an EXEC refused ends the transaction and its
+// watches (-EXECABORT with the reason; otherwise a connection whose token
+// was deleted since MULTI would stay in it for good, AUTH being refused
+// inside a transaction and EXEC and DISCARD answering NOAUTH); any other
+// command refused (DISCARD, MULTI, WATCH: the ones not queued) dooms it.
 func (s *session) refused(name string, err error) reply {
-	if name == "exec" && s.multi != nil {
+	switch {
+	case s.multi == nil:
+	case name == "exec":
 		s.multi, s.watched = nil, nil
 		return errReply(execAborted{err})
+	default:
+		s.multi.aborted = true
 	}
 	return errReply(err)
 }

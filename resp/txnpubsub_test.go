@@ -1,6 +1,9 @@
 package resp
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestMultiOnAFormerSubscriber: a connection that subscribed and then
 // left every subscription is an ordinary one again, in MULTI too:
@@ -23,5 +26,23 @@ func TestMultiOnAFormerSubscriber(t *testing.T) {
 	}
 	if v, _ := e.value("/b"); v != "2" {
 		t.Fatalf("b = %q, want 2 (the second transaction only)", v)
+	}
+}
+
+// TestTxnControlRefusedDoomsTheTransaction: inside MULTI, a DISCARD,
+// MULTI or WATCH refused as a command (a wrong number of arguments,
+// NOPERM) dooms the transaction, as every refused command does in Redis 7
+// (rejectCommand flags it): EXEC answers EXECABORT and writes nothing.
+func TestTxnControlRefusedDoomsTheTransaction(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, bad := range []string{"DISCARD x", "MULTI x", "WATCH"} {
+		got := exchange(t, e.dial(), wire("MULTI", "SET a 1", bad, "EXEC", "GET a"))
+		name := strings.ToLower(strings.Fields(bad)[0])
+		want := transcript("+OK", "+QUEUED", "-ERR wrong number of arguments for '"+name+"' command",
+			"-EXECABORT Transaction discarded because of previous errors.", "$-1")
+		if got != want {
+			t.Fatalf("%s: transcript\n%q\nwant\n%q", bad, got, want)
+		}
 	}
 }
