@@ -77,13 +77,17 @@ func (n *Node) batchHere(ctx context.Context, cmds []fsm.Command) []BatchResult 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		// Raft answers every entry it lost with leadership at once, and the
+		// next leader commits them together: watch each one's fate as soon
+		// as raft gives up on it, and only then wait for the first, or the
+		// state machine would apply the later ones before they are watched.
+		watches := make([]*fateWatch, len(futures))
 		for i, f := range futures {
 			if f == nil {
 				continue
 			}
 			if err := f.Error(); lostLeadership(f, err) {
-				res, err := n.learnFate(ctx, f.Index(), nonces[i], start.Add(timeout))
-				out[i] = BatchResult{Result: res, Err: err}
+				watches[i] = n.watchFate(f.Index(), nonces[i])
 				continue
 			} else if err != nil {
 				out[i].Err = n.mapApplyErr(f, err)
@@ -95,6 +99,12 @@ func (n *Node) batchHere(ctx context.Context, cmds []fsm.Command) []BatchResult 
 				continue
 			}
 			out[i] = BatchResult{Result: res, Err: res.Err}
+		}
+		for i, fw := range watches {
+			if fw != nil {
+				res, err := fw.wait(ctx, start.Add(timeout))
+				out[i] = BatchResult{Result: res, Err: err}
+			}
 		}
 	}()
 	// As in propose, raft with BatchApplyCh neither times out nor answers

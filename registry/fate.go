@@ -143,14 +143,35 @@ func lostLeadership(f raft.ApplyFuture, err error) bool {
 // apply index idx, which held the entry with nonce when this member led,
 // and answers that entry's outcome (see the top of the file).
 func (n *Node) learnFate(ctx context.Context, idx uint64, nonce []byte, deadline time.Time) (fsm.Result, error) {
+	return n.watchFate(idx, nonce).wait(ctx, deadline)
+}
+
+// fateWatch is one proposer's registered wait for the fate of its entry.
+// Registering is cheap and immediate; the wait may come later, so that a
+// batch registers every entry it lost before waiting for the first: the
+// state machine applies consecutive entries together, and a waiter that
+// registers after its entry went by learns only whose entry it was.
+type fateWatch struct {
+	n      *Node
+	idx    uint64
+	nonce  []byte
+	term   uint64 // our entry's term, 0 if not known
+	w      *fateWaiter
+	missed bool  // idx was applied before the waiter was registered
+	err    error // the wait's answer without waiting
+}
+
+// watchFate registers the wait for the entry at idx with nonce. Every
+// watch must be waited for (wait), which unregisters it.
+func (n *Node) watchFate(idx uint64, nonce []byte) *fateWatch {
 	f := n.fates
+	fw := &fateWatch{n: n, idx: idx, nonce: nonce}
 	// Our entry's term, read while the log most likely still holds it
 	// (the next leader has yet to be elected and to replace it); 0 if it
 	// was replaced already.
-	var term uint64
 	var l raft.Log
 	if n.logs.GetLog(idx, &l) == nil && bytes.Equal(l.Extensions, nonce) {
-		term = l.Term
+		fw.term = l.Term
 	}
 	w := &fateWaiter{nonce: nonce, done: make(chan struct{})}
 	f.mu.Lock()
@@ -159,20 +180,13 @@ func (n *Node) learnFate(ctx context.Context, idx uint64, nonce []byte, deadline
 		// waits: its entry was replaced, and this member led again and
 		// proposed there anew. Rare; answer the unknown rather than guess.
 		f.mu.Unlock()
-		return fsm.Result{}, fmt.Errorf("%w: leadership lost with entry %d in flight", ErrTimeout, idx)
+		fw.err = fmt.Errorf("%w: leadership lost with entry %d in flight", ErrTimeout, idx)
+		return fw
 	}
 	f.waiters[idx] = w
 	f.armed.Add(1)
 	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		if f.waiters[idx] == w {
-			delete(f.waiters, idx)
-		}
-		f.armed.Add(-1)
-		f.mu.Unlock()
-	}()
-	missed := false
+	fw.w = w
 	if f.seen.Load() >= idx {
 		// The state machine may have applied idx before the waiter was
 		// registered: its result is lost, but not whose entry it was.
@@ -181,10 +195,29 @@ func (n *Node) learnFate(ctx context.Context, idx uint64, nonce []byte, deadline
 		case <-w.done:
 		default:
 			delete(f.waiters, idx)
-			missed = true
+			fw.missed = true
 		}
 		f.mu.Unlock()
 	}
+	return fw
+}
+
+// wait waits for the watched entry's fate until deadline, ctx or
+// shutdown, and unregisters the watch.
+func (fw *fateWatch) wait(ctx context.Context, deadline time.Time) (fsm.Result, error) {
+	if fw.err != nil {
+		return fsm.Result{}, fw.err
+	}
+	n, f, w, idx, nonce := fw.n, fw.n.fates, fw.w, fw.idx, fw.nonce
+	defer func() {
+		f.mu.Lock()
+		if f.waiters[idx] == w {
+			delete(f.waiters, idx)
+		}
+		f.armed.Add(-1)
+		f.mu.Unlock()
+	}()
+	missed, term := fw.missed, fw.term
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	tick := time.NewTicker(fatePoll)
