@@ -32,6 +32,9 @@ type testTransport struct {
 
 	down atomic.Bool  // fail every request while set
 	gen  atomic.Int64 // bumped by cut: bodies of an older generation fail
+	// downHost, when set, is the one member (host:port) cut off: its
+	// requests fail and its answers in flight break (cutHost).
+	downHost atomic.Pointer[string]
 
 	record   atomic.Bool  // keep the bytes of the answers read, in streamed
 	streamed bytes.Buffer // under mu
@@ -63,18 +66,18 @@ func (tt *testTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// a cut belongs to the world before it and must fail too, or a watch
 	// stream opened just as the cut happened would survive the partition.
 	gen := tt.gen.Load()
-	if tt.down.Load() {
+	if tt.down.Load() || tt.isDown(req.URL.Host) {
 		return nil, errCutOff
 	}
 	resp, err := tt.base.RoundTrip(req)
 	if err != nil {
 		return nil, err
 	}
-	if tt.gen.Load() != gen {
+	if tt.gen.Load() != gen || tt.isDown(req.URL.Host) {
 		resp.Body.Close()
 		return nil, errCutOff
 	}
-	b := &cutBody{ReadCloser: resp.Body, tt: tt, gen: gen}
+	b := &cutBody{ReadCloser: resp.Body, tt: tt, gen: gen, host: req.URL.Host}
 	tt.mu.Lock()
 	tt.live[b] = true
 	tt.mu.Unlock()
@@ -98,6 +101,30 @@ func (tt *testTransport) cut() {
 
 func (tt *testTransport) heal() { tt.down.Store(false) }
 
+// cutHost cuts the client off from one member, host, until healHost: its
+// requests fail and its answers in flight (watch streams) break.
+func (tt *testTransport) cutHost(host string) {
+	tt.downHost.Store(&host)
+	tt.mu.Lock()
+	var live []*cutBody
+	for b := range tt.live {
+		if b.host == host {
+			live = append(live, b)
+		}
+	}
+	tt.mu.Unlock()
+	for _, b := range live {
+		b.ReadCloser.Close()
+	}
+}
+
+func (tt *testTransport) healHost() { tt.downHost.Store(nil) }
+
+func (tt *testTransport) isDown(host string) bool {
+	h := tt.downHost.Load()
+	return h != nil && *h == host
+}
+
 func (tt *testTransport) count(key string) int {
 	tt.mu.Lock()
 	defer tt.mu.Unlock()
@@ -120,12 +147,13 @@ func (tt *testTransport) last(route string) string {
 
 type cutBody struct {
 	io.ReadCloser
-	tt  *testTransport
-	gen int64
+	tt   *testTransport
+	gen  int64
+	host string
 }
 
 func (b *cutBody) Read(p []byte) (int, error) {
-	if b.tt.gen.Load() != b.gen {
+	if b.tt.gen.Load() != b.gen || b.tt.isDown(b.host) {
 		return 0, errCutOff
 	}
 	n, err := b.ReadCloser.Read(p)

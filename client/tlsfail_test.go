@@ -11,6 +11,7 @@ import (
 
 	"github.com/rosterhq/roster/internal/cluster"
 	"github.com/rosterhq/roster/internal/testcerts"
+	"github.com/rosterhq/roster/internal/testutil"
 )
 
 // tlsMember starts a single-member rosterd serving HTTPS with cert. The
@@ -219,4 +220,55 @@ func checkTLSErr(t *testing.T, name string, err error, bad []*cluster.Member) {
 	if errors.Is(err, ErrNoLeader) || errors.Is(err, ErrTimeout) {
 		t.Fatalf("%s: %v: a certificate failure is neither ErrNoLeader nor ErrTimeout", name, err)
 	}
+}
+
+// TestWatchOutlivesAnOutageBesideAnUnverifiableMember: a watch ends on
+// certificate failures only when every member failed one. It ended as
+// soon as the members it could verify were unreachable for a moment (a
+// restart, a partition, an election's no_leader), because the member
+// whose certificate fails is tried last (tlsPenalty), so its *TLSError
+// was the round's last error, which the watch took for the reason it
+// could not go on.
+func TestWatchOutlivesAnOutageBesideAnUnverifiableMember(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two rosterd processes")
+	}
+	certs := testcerts.New(t)
+	good := tlsMember(t, certs.Server, nil)
+	rogue := tlsMember(t, certs.RoguePeer, nil)
+	ctx := ctxT(t, 60*time.Second)
+	c, tt := tlsTestClient(t, certs, good.URL(""), rogue.URL(""))
+
+	wch := c.Watch(ctx, "/tls/w/", WithPrefix())
+	next := func(key string) {
+		t.Helper()
+		if _, err := c.Put(ctx, key, []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case resp, ok := <-wch:
+			if !ok || resp.Err != nil || len(resp.Events) != 1 || resp.Events[0].KV.Key != key {
+				t.Fatalf("watch: %+v (open %v), want the put of %s", resp, ok, key)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("the watch did not deliver the put of %s", key)
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, "the watch in place", func() bool { return tt.open() == 1 })
+	next("/tls/w/1")
+
+	// The good member is cut off: the watch tries it and the rogue one in
+	// turn, round after round, and must not end.
+	before := tt.sentTo(rogue.HTTP)
+	tt.cutHost(good.HTTP)
+	testutil.Eventually(t, 20*time.Second, "two more rounds over both members", func() bool {
+		select {
+		case resp, ok := <-wch:
+			t.Fatalf("the watch ended while the member it can verify was cut off: %v (open %v)", resp.Err, ok)
+		default:
+		}
+		return tt.sentTo(rogue.HTTP)-before >= 2
+	})
+	tt.healHost()
+	next("/tls/w/2")
 }

@@ -214,9 +214,11 @@ func (w *watcher) once(ctx context.Context) (progressed bool, err error) {
 			}
 			if isTLSError(err) {
 				// A certificate that failed fails again: when every
-				// member's did, the watch ends (see tlsfail.go).
+				// member's did, the watch ends (see tlsfail.go). Not
+				// the round's error else: such a member is tried last,
+				// and the others' failures (an outage, an election)
+				// are the ones worth retrying.
 				unverified[ep] = err
-				last = err
 				continue
 			}
 			if errors.Is(err, ErrCompacted) {
