@@ -35,6 +35,7 @@ func TestSingleMember(t *testing.T) {
 	t.Run("WatchLargeValues", func(t *testing.T) { testWatchLargeValues(t, c) })
 	t.Run("RegistrarReregisters", func(t *testing.T) { testRegistrarReregisters(t, cl) })
 	t.Run("RegistrationCloseFromHandler", func(t *testing.T) { testRegistrationCloseFromHandler(t, cl) })
+	t.Run("RegistrationCloseRacesTheHandler", func(t *testing.T) { testRegistrationCloseRacesTheHandler(t, cl) })
 	t.Run("Membership", func(t *testing.T) { testMembership(t, c, cl) })
 	_ = tt
 }

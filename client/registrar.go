@@ -114,8 +114,12 @@ type Registration struct {
 	evMu     sync.Mutex
 	evClosed bool
 
-	closeOnce sync.Once
-	closeErr  error
+	// closeMu guards closing, set by the first Close; closed closes once
+	// that Close is done, and closeErr is its result.
+	closeMu  sync.Mutex
+	closing  bool
+	closed   chan struct{}
+	closeErr error
 }
 
 // registrationEvents is the buffer of Events(); a reader that falls
@@ -145,6 +149,7 @@ func (r *Registrar) Register(ctx context.Context, key string, value []byte, ttl 
 		r: r, key: key, ttl: ttl, value: append([]byte(nil), value...),
 		events: make(chan RegistrationEvent, registrationEvents),
 		ctx:    life, cancel: cancel, done: make(chan struct{}), poke: make(chan LeaseID, 1),
+		closed: make(chan struct{}),
 	}
 	rev, err := g.establish(ctx)
 	if err != nil {
@@ -321,27 +326,41 @@ func (g *Registration) Update(ctx context.Context, value []byte) (*PutResponse, 
 // call's result. Close may be called from the OnChange handler, which runs
 // on the registration's goroutine: it then does not wait for that
 // goroutine, which ends as soon as the handler returns (the registration
-// is not re-established).
+// is not re-established). A Close made while the handler runs and another
+// Close is under way (one waiting for the handler's goroutine to end)
+// returns nil at once: the Close under way finishes the job.
 func (g *Registration) Close(ctx context.Context) error {
-	g.closeOnce.Do(func() {
-		g.cancel()
-		if !g.inHandler.Load() {
-			<-g.done
+	g.closeMu.Lock()
+	first := !g.closing
+	g.closing = true
+	g.closeMu.Unlock()
+	if !first {
+		if g.inHandler.Load() {
+			// The first Close may be waiting for the goroutine that runs
+			// the handler: waiting for it here would wait for ever.
+			return nil
 		}
-		g.mu.Lock()
-		lease, kaEnd := g.lease, g.kaEnd
-		g.mu.Unlock()
-		if kaEnd != nil {
-			kaEnd()
-		}
-		_, err := g.r.c.Revoke(ctx, lease)
-		if err != nil && !errors.Is(err, ErrLeaseNotFound) {
-			g.closeErr = err
-		}
-		g.evMu.Lock()
-		g.evClosed = true
-		close(g.events)
-		g.evMu.Unlock()
-	})
+		<-g.closed
+		return g.closeErr
+	}
+	defer close(g.closed)
+	g.cancel()
+	if !g.inHandler.Load() {
+		<-g.done
+	}
+	g.mu.Lock()
+	lease, kaEnd := g.lease, g.kaEnd
+	g.mu.Unlock()
+	if kaEnd != nil {
+		kaEnd()
+	}
+	_, err := g.r.c.Revoke(ctx, lease)
+	if err != nil && !errors.Is(err, ErrLeaseNotFound) {
+		g.closeErr = err
+	}
+	g.evMu.Lock()
+	g.evClosed = true
+	close(g.events)
+	g.evMu.Unlock()
 	return g.closeErr
 }

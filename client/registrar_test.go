@@ -2,6 +2,7 @@ package client
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -178,4 +179,80 @@ func testRegistrationCloseFromHandler(t *testing.T, cl *cluster.Cluster) {
 	if len(seen) != 2 || seen[0] != Registered || seen[1] != Lost {
 		t.Fatalf("OnChange saw %v, want [Registered Lost]: a closed registration came back", seen)
 	}
+}
+
+// testRegistrationCloseRacesTheHandler: a Close made from another
+// goroutine (the program shutting down) waits for the registration's
+// goroutine; if that goroutine then runs the OnChange handler and the
+// handler closes the registration too (giving up after Lost), the
+// handler's Close waited for the first one, which waited for the
+// handler: both hung for ever. The test holds evMu to stop the
+// registration's goroutine in emit, just before the handler, until the
+// other Close is waiting for it.
+func testRegistrationCloseRacesTheHandler(t *testing.T, cl *cluster.Cluster) {
+	c, _ := newTestClient(t, cl.Endpoints())
+	observer, _ := newTestClient(t, cl.Endpoints())
+	ctx := ctxT(t, 60*time.Second)
+
+	var reg atomic.Pointer[Registration]
+	fromHandler := make(chan error, 1)
+	r := NewRegistrar(c, WithRetryInterval(100*time.Millisecond), WithOnChange(func(ev RegistrationEvent) {
+		if ev.Type == Lost {
+			fromHandler <- reg.Load().Close(ctx)
+		}
+	}))
+	g, err := r.Register(ctx, "/svc/close-race/n1", []byte("v"), 5)
+	if err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	reg.Store(g)
+	g.evMu.Lock()
+	locked := true
+	defer func() {
+		if locked {
+			g.evMu.Unlock()
+		}
+	}()
+	if _, err := observer.Revoke(ctx, g.Lease()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Update(ctx, []byte("v2")); !errors.Is(err, ErrLeaseNotFound) {
+		t.Fatalf("Update on a revoked lease: %v, want ErrLeaseNotFound", err)
+	}
+	testutil.Eventually(t, 10*time.Second, "the registration's goroutine about to report Lost", func() bool {
+		return goroutineIn("(*Registration).emit(", "")
+	})
+	fromOther := make(chan error, 1)
+	go func() { fromOther <- g.Close(ctx) }()
+	testutil.Eventually(t, 10*time.Second, "the other Close waiting for the registration's goroutine", func() bool {
+		return goroutineIn("(*Registration).Close", "[chan receive")
+	})
+	g.evMu.Unlock()
+	locked = false
+	for what, ch := range map[string]chan error{"the handler": fromHandler, "the other goroutine": fromOther} {
+		select {
+		case err := <-ch:
+			if err != nil {
+				t.Fatalf("Close from %s: %v", what, err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("Close from %s did not return: the two Closes wait for each other", what)
+		}
+	}
+	waitClosed(t, g.Events(), 10*time.Second, "Events after both Closes")
+	if _, err := observer.Get(ctx, "/svc/close-race/n1"); !errors.Is(err, ErrKeyNotFound) {
+		t.Fatalf("after Close the key is there: %v", err)
+	}
+}
+
+// goroutineIn reports whether a goroutine is running fn, in state (its
+// header's "[state"; "" for any).
+func goroutineIn(fn, state string) bool {
+	for _, g := range stacks() {
+		if strings.Contains(g, fn) && strings.Contains(g, "roster/client.") &&
+			(state == "" || strings.Contains(strings.SplitN(g, "\n", 2)[0], state)) {
+			return true
+		}
+	}
+	return false
 }
