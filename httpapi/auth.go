@@ -266,22 +266,24 @@ func (s *Server) read(c *gin.Context, stale bool) (*fsm.State, error) {
 
 // reauthorize runs the route's check again, against st, when the tables
 // changed since the request was authorized (a pointer comparison in the
-// usual case).
+// usual case). A request this member let in unchecked, because access
+// control was off, is checked once st has it on, as it would be if it
+// came now: by its token, if it presented one (a cluster may have roles
+// and tokens before its first admin token), else refused.
 func (s *Server) reauthorize(c *gin.Context, st *fsm.State) error {
+	route := c.Request.Method + " " + c.FullPath()
 	if principal(c) == nil {
-		if routeAccess[c.Request.Method+" "+c.FullPath()].open {
+		if routeAccess[route].open || !s.letInOpen(st) {
 			return nil
 		}
-		return s.stillOpen(st)
-	}
-	if v, _ := c.Get(ctxAuthState); st.SameAuth(v.(*fsm.State)) {
+	} else if v, _ := c.Get(ctxAuthState); st.SameAuth(v.(*fsm.State)) {
 		return nil
 	}
-	p, err := registry.Authenticate(st, bearer(c))
+	p, err := authenticateNow(st, bearer(c))
 	if err != nil {
 		return err
 	}
-	if check := routeAccess[c.Request.Method+" "+c.FullPath()].check; check != nil {
+	if check := routeAccess[route].check; check != nil {
 		if err := check(s, c, p); err != nil {
 			return err
 		}
@@ -291,38 +293,45 @@ func (s *Server) reauthorize(c *gin.Context, st *fsm.State) error {
 	return nil
 }
 
-// stillOpen is the check, against st, of a request this member let in
-// without a token because access control was off: once st has it on
-// (enforced), the request is unauthenticated, as it would be if it came
-// now; a watch or a blocking read opened before then ends.
-func (s *Server) stillOpen(st *fsm.State) error {
-	if !s.cfg.Auth && st.AccessControlled() {
-		return fmt.Errorf("%w: access control is on in the cluster now: a token is required (Authorization: Bearer <token>)", registry.ErrUnauthenticated)
+// letInOpen reports whether a request this member let in without
+// checking it (access control was off) must be checked against st: st
+// has access control on.
+func (s *Server) letInOpen(st *fsm.State) bool {
+	return !s.cfg.Auth && st.AccessControlled()
+}
+
+// authenticateNow is registry.Authenticate for a request let in while
+// access control was off, or one authorized before: a request without a
+// token learns why one is needed now.
+func authenticateNow(st *fsm.State, token string) (*registry.Principal, error) {
+	if token == "" {
+		return nil, fmt.Errorf("%w: access control is on in the cluster now: a token is required (Authorization: Bearer <token>)", registry.ErrUnauthenticated)
 	}
-	return nil
+	return registry.Authenticate(st, token)
 }
 
 // streamRecheck is, for a watch, the check of its token against the
 // newest state before each batch of events: a token deleted, or a role
-// narrowed, while the stream is open ends it. The watch outlives its
-// request's handler, so this holds what it needs rather than the request.
-// The token is resolved again only when the tables changed, so open
-// streams cost nothing per event. nil when access control is off.
+// narrowed, while the stream is open ends it; a watch let in unchecked
+// while access control was off is checked, by its token if it has one,
+// once the state has it on. The watch outlives its request's handler, so
+// this holds what it needs rather than the request. The token is
+// resolved again only when the tables changed, so open streams cost
+// nothing per event. nil when there is nothing to check.
 func (s *Server) streamRecheck(c *gin.Context, key string, prefix bool) func(*fsm.State) error {
-	if principal(c) == nil {
-		if s.cfg.Auth {
-			return nil // an open route: nothing to check
-		}
-		return s.stillOpen
+	var checked *fsm.State // what authorize resolved the token against
+	if principal(c) != nil {
+		v, _ := c.Get(ctxAuthState)
+		checked = v.(*fsm.State)
+	} else if s.cfg.Auth {
+		return nil // an open route: nothing to check
 	}
 	token := bearer(c)
-	v, _ := c.Get(ctxAuthState)
-	checked := v.(*fsm.State) // what authorize resolved it against
 	return func(st *fsm.State) error {
-		if st.SameAuth(checked) {
+		if checked == nil && !s.letInOpen(st) || st.SameAuth(checked) {
 			return nil
 		}
-		p, err := registry.Authenticate(st, token)
+		p, err := authenticateNow(st, token)
 		if err == nil {
 			err = mayReadKV(p, key, prefix)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,4 +141,81 @@ func TestAuthClusterWideOnAMemberWithoutAuth(t *testing.T) {
 	if kv, ok := open.node.FSM().State().Get("/services/b"); !ok || string(kv.Value) != "2" {
 		t.Fatalf("services/b is %+v", kv)
 	}
+}
+
+// TestAuthClusterWideKeepsOpenRequestsWithAGoodToken: a member without
+// -auth lets every request in while access control is off, also one that
+// presents a token (a cluster may hold roles and tokens before its first
+// admin token). Once the state turns access control on, such a request
+// still open (a blocking read, a watch) is judged as if it came now: by
+// its token. It was judged as one without a token: a reader whose token
+// may read the prefix got 401 from its blocking read, and its watch ended.
+// A token that may not read what it asked for is refused as before.
+func TestAuthClusterWideKeepsOpenRequestsWithAGoodToken(t *testing.T) {
+	envs := newClusterEnvOpts(t, 1, nil, nil)
+	e := envs[0]
+	e.client.Timeout = 15 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, r := range []fsm.Role{
+		{Name: "reader", Rules: []fsm.Rule{{Prefix: "/services/", Read: true}}},
+		{Name: "other", Rules: []fsm.Rule{{Prefix: "/elsewhere/", Read: true}}},
+	} {
+		if err := e.node.PutRole(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, reader, err := e.node.CreateToken(ctx, "reader", []string{"reader"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, other, err := e.node.CreateToken(ctx, "other", []string{"other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.node.FSM().State().AccessControlled() {
+		t.Fatal("access control is on without an admin token")
+	}
+	rev := e.as("", "PUT", "/v1/kv/services/a", "1").ok(t, 200, nil).revision(t)
+	auth := func(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
+	good := e.openWatch("/v1/watch/services/?prefix=true", auth(reader)...)
+	bad := e.openWatch("/v1/watch/services/?prefix=true", auth(other)...)
+	blocked := make(chan response, 2)
+	for _, tok := range []string{reader, other} {
+		go func() {
+			blocked <- e.as(tok, "GET", fmt.Sprintf("/v1/kv/services/?prefix=true&index=%d&wait=10s", rev), "")
+		}()
+	}
+	testutil.Eventually(t, 5*time.Second, "both blocking reads waiting", func() bool {
+		return promtest.ToFloat64(e.srv.metrics.blocking) == 2
+	})
+
+	if _, _, err := e.node.CreateToken(ctx, "admin", []string{fsm.RootRole}); err != nil {
+		t.Fatal(err)
+	}
+	if !e.node.FSM().State().AccessControlled() {
+		t.Fatal("the state with an admin token does not have access control on")
+	}
+	if _, err := e.node.Put(ctx, fsm.Put{Key: "/services/after", Value: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	codes := map[int]int{}
+	for range 2 {
+		select {
+		case r := <-blocked:
+			codes[r.code]++
+			if r.code == 200 && !strings.Contains(string(r.body), "/services/after") {
+				t.Fatalf("the reader's blocking read answered %s", r.body)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("a blocking read did not answer")
+		}
+	}
+	if codes[200] != 1 || codes[403] != 1 {
+		t.Fatalf("the blocking reads answered %v, want one 200 (the reader) and one 403 (a token for another prefix)", codes)
+	}
+	if _, we := good.next(); we.KV.Key != "/services/after" {
+		t.Fatalf("the reader's watch delivered %+v, want /services/after", we)
+	}
+	bad.endsWithout("/services/after")
 }
