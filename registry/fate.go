@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,14 @@ type fates struct {
 	// after its entry went by sees that here.
 	seen  atomic.Uint64
 	armed atomic.Int32 // waiters registered: the state machine looks only then
+
+	// restoredTo is the highest index a snapshot restored on this member
+	// covered. raft installs a leader's snapshot without clearing this
+	// member's log below it (it keeps TrailingLogs entries), so entries
+	// there may be ones that never committed: at or below restoredTo the
+	// log is no witness of what committed, only the state machine's own
+	// answer is (logWitnesses).
+	restoredTo atomic.Uint64
 
 	mu      sync.Mutex
 	waiters map[uint64]*fateWaiter // by log index
@@ -113,11 +122,43 @@ func (f *fates) applied(logs []*raft.Log, res []interface{}) {
 	}
 }
 
+// restored records that a snapshot covering up to index idx was restored.
+func (f *fates) restored(idx uint64) {
+	for {
+		cur := f.restoredTo.Load()
+		if idx <= cur || f.restoredTo.CompareAndSwap(cur, idx) {
+			return
+		}
+	}
+}
+
+// logWitnesses reports whether this member's log entry at index i, which
+// it has applied, is the committed one. An entry applied through
+// AppendEntries is: raft truncates a conflicting entry before it appends
+// and commits only what matches the leader. An index a restored snapshot
+// covers may still hold an entry that never committed. A caller reads the
+// applied index before asking: raft moves it past a snapshot only after
+// Restore returned, so a restore that moved it is seen here.
+func (f *fates) logWitnesses(i uint64) bool { return i > f.restoredTo.Load() }
+
 // fateFSM is the state machine as raft sees it: the node's, with the
-// fates told about every applied batch.
+// fates told about every applied batch and every restored snapshot.
 type fateFSM struct {
 	raft.BatchingFSM
 	f *fates
+	// applied is the index the state machine's state includes: after a
+	// restore, the snapshot's.
+	applied func() uint64
+}
+
+// Restore records the index the restored state covers before raft moves
+// its applied index there. A failed restore records too: the state may be
+// the new one (reopenAfter), and recording more than needed only turns
+// a log-based answer into "unknown".
+func (s fateFSM) Restore(rc io.ReadCloser) error {
+	err := s.BatchingFSM.Restore(rc)
+	s.f.restored(s.applied())
+	return err
 }
 
 func (s fateFSM) ApplyBatch(logs []*raft.Log) []interface{} {
@@ -234,7 +275,12 @@ func (fw *fateWatch) wait(ctx context.Context, deadline time.Time) (fsm.Result, 
 			}
 		}
 		if a := n.raft.AppliedIndex(); a >= idx || missed {
-			// idx is committed: what the log holds there is final.
+			// idx is committed: what the log holds there is final, unless a
+			// snapshot restored here covers it (then nothing here will
+			// apply idx either).
+			if !f.logWitnesses(idx) {
+				return fsm.Result{}, fmt.Errorf("%w: leadership lost with entry %d in flight; a snapshot installed here covers it, its fate is not known here", ErrTimeout, idx)
+			}
 			switch ours, err := n.logHolds(idx, nonce); {
 			case err == nil && !ours:
 				return fsm.Result{}, n.errTruncated(idx)
@@ -242,7 +288,7 @@ func (fw *fateWatch) wait(ctx context.Context, deadline time.Time) (fsm.Result, 
 				return fsm.Result{}, fmt.Errorf("%w: leadership lost with entry %d in flight; it committed, its result is not known here", ErrTimeout, idx)
 			}
 			// Ours: the state machine answers the waiter shortly.
-		} else if term != 0 && a > 0 {
+		} else if term != 0 && a > 0 && f.logWitnesses(a) {
 			// The next leader's log may end before idx (nothing written
 			// since its no-op). Terms never decrease along a log: a
 			// committed entry before idx of a later term than ours means

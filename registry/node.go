@@ -399,7 +399,7 @@ func (n *Node) startRaft() error {
 	if n.hooks != nil && n.hooks.cut != nil {
 		trans = cutTransport{NetworkTransport: n.trans, cut: n.hooks.cut}
 	}
-	n.raft, err = raft.NewRaft(conf, fateFSM{BatchingFSM: sm, f: n.fates}, logs, n.logStore, n.snaps, trans)
+	n.raft, err = raft.NewRaft(conf, fateFSM{BatchingFSM: sm, f: n.fates, applied: func() uint64 { return n.fsm.State().AppliedIndex() }}, logs, n.logStore, n.snaps, trans)
 	if err != nil {
 		return fmt.Errorf("registry: start raft: %w", err)
 	}
