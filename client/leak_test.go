@@ -70,22 +70,6 @@ func startAll(t *testing.T, ctx context.Context, c *Client, prefix string) (<-ch
 	return ka, wch, r
 }
 
-// closedWithin waits for ch to close, draining it.
-func closedWithin[T any](t *testing.T, ch <-chan T, d time.Duration, what string) {
-	t.Helper()
-	deadline := time.After(d)
-	for {
-		select {
-		case _, ok := <-ch:
-			if !ok {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("%s did not close within %v", what, d)
-		}
-	}
-}
-
 // TestNoGoroutineLeaks: KeepAlive, Watch and Resolver leave no goroutine
 // behind once their context ends, or once the client (or the resolver)
 // is closed; closing twice, or in either order, is harmless.
@@ -105,9 +89,9 @@ func TestNoGoroutineLeaks(t *testing.T) {
 		defer cancel()
 		ka, wch, r := startAll(t, ctx, c, "/leak/ctx/")
 		cancel()
-		closedWithin(t, ka, 5*time.Second, "the KeepAlive channel")
-		closedWithin(t, wch, 5*time.Second, "the watch")
-		closedWithin(t, r.Updates(), 5*time.Second, "the resolver's Updates")
+		waitClosed(t, ka, 5*time.Second, "the KeepAlive channel")
+		waitClosed(t, wch, 5*time.Second, "the watch")
+		waitClosed(t, r.Updates(), 5*time.Second, "the resolver's Updates")
 		r.Close()
 		r.Close()
 		var left []string
@@ -132,9 +116,9 @@ func TestNoGoroutineLeaks(t *testing.T) {
 		r2.Close() // closed before the client
 		r2.Close()
 		c.Close()
-		closedWithin(t, ka, time.Second, "the KeepAlive channel")
-		closedWithin(t, wch, time.Second, "the watch")
-		closedWithin(t, r.Updates(), 5*time.Second, "the resolver's Updates")
+		waitClosed(t, ka, time.Second, "the KeepAlive channel")
+		waitClosed(t, wch, time.Second, "the watch")
+		waitClosed(t, r.Updates(), 5*time.Second, "the resolver's Updates")
 		c.Close()
 		r.Close() // closed after the client
 		r.Close()
@@ -216,7 +200,7 @@ func TestResolverCloseWaits(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("Resolver.Close called from the error handler did not return")
 		}
-		closedWithin(t, r.Updates(), 5*time.Second, "the resolver's Updates")
+		waitClosed(t, r.Updates(), 5*time.Second, "the resolver's Updates")
 		r.Close()
 		tt.heal()
 	})

@@ -17,17 +17,14 @@ import (
 	"github.com/rosterhq/roster/internal/testutil"
 )
 
-// TestDeletedTokenRefusedByTheLeader: a follower whose state machine has
-// not applied a token's deletion, or a narrowing of its role, still takes
-// the token as it was (its replica has it), but the leader, which applied
-// the change, refuses the writes the follower forwards for it: 401 for the
-// deleted token, 403 for each write the narrowed role no longer allows,
-// changing nothing; writes the role still allows go through.
-func TestDeletedTokenRefusedByTheLeader(t *testing.T) {
+// startHeldAuthCluster starts three access-controlled members (root
+// token rootSecret) whose state machines a test can hold: hold(id) stops
+// member id applying entries (its replica lags, as a follower's may)
+// until the test ends; the cleanup lets it go before the nodes close.
+func startHeldAuthCluster(t *testing.T, rootSecret string) (*testCluster, func(id string)) {
 	var held atomic.Value // the ID of the member whose state machine is held
 	held.Store("")
 	release := make(chan struct{})
-	const rootSecret = "root-secret-of-the-caller-test"
 	tc := startCluster(t, 3, clusterOpts{
 		cfg: func(i int, c *Config) { c.Auth, c.RootTokenHash = true, HashToken(rootSecret) },
 		hooks: func(i int) *testHooks {
@@ -40,8 +37,19 @@ func TestDeletedTokenRefusedByTheLeader(t *testing.T) {
 		},
 	})
 	var releaseOnce sync.Once
-	unhold := func() { releaseOnce.Do(func() { held.Store(""); close(release) }) }
-	t.Cleanup(unhold) // before the nodes close
+	t.Cleanup(func() { releaseOnce.Do(func() { held.Store(""); close(release) }) })
+	return tc, func(id string) { held.Store(id) }
+}
+
+// TestDeletedTokenRefusedByTheLeader: a follower whose state machine has
+// not applied a token's deletion, or a narrowing of its role, still takes
+// the token as it was (its replica has it), but the leader, which applied
+// the change, refuses the writes the follower forwards for it: 401 for the
+// deleted token, 403 for each write the narrowed role no longer allows,
+// changing nothing; writes the role still allows go through.
+func TestDeletedTokenRefusedByTheLeader(t *testing.T) {
+	const rootSecret = "root-secret-of-the-caller-test"
+	tc, hold := startHeldAuthCluster(t, rootSecret)
 	ctx := ctxT(t, 60*time.Second)
 	leader := tc.leader()
 	f := tc.followers(leader)[0]
@@ -72,7 +80,7 @@ func TestDeletedTokenRefusedByTheLeader(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	held.Store(f.ID())
+	hold(f.ID())
 	if err := leader.DeleteToken(ctx, gone.ID); err != nil {
 		t.Fatal(err)
 	}

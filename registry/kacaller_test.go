@@ -3,8 +3,6 @@ package registry
 import (
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,24 +19,8 @@ import (
 // refused, each with its own error; the others', and those made for no
 // token, are renewed.
 func TestForwardedKeepAlivesAndMemberChangesCheckedByTheLeader(t *testing.T) {
-	var held atomic.Value // the ID of the member whose state machine is held
-	held.Store("")
-	release := make(chan struct{})
 	const rootSecret = "root-secret-of-the-ka-caller-test"
-	tc := startCluster(t, 3, clusterOpts{
-		cfg: func(i int, c *Config) { c.Auth, c.RootTokenHash = true, HashToken(rootSecret) },
-		hooks: func(i int) *testHooks {
-			id := fmt.Sprintf("n%d", i+1)
-			return &testHooks{apply: func() {
-				if held.Load() == id {
-					<-release
-				}
-			}}
-		},
-	})
-	var releaseOnce sync.Once
-	unhold := func() { releaseOnce.Do(func() { held.Store(""); close(release) }) }
-	t.Cleanup(unhold) // before the nodes close
+	tc, hold := startHeldAuthCluster(t, rootSecret)
 	ctx := ctxT(t, 60*time.Second)
 	leader := tc.leader()
 	fs := tc.followers(leader)
@@ -87,7 +69,7 @@ func TestForwardedKeepAlivesAndMemberChangesCheckedByTheLeader(t *testing.T) {
 		}
 	}
 
-	held.Store(f.ID())
+	hold(f.ID())
 	if err := leader.DeleteToken(ctx, ids["gone"]); err != nil {
 		t.Fatal(err)
 	}
