@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -26,6 +27,8 @@ func FuzzPeerWire(f *testing.F) {
 	f.Add(appendRequest(nil, kindBatch, 1<<40, 0, encodeBatch([][]byte{put, fsm.Encode(fsm.Delete{Key: "/b"})})))
 	f.Add(appendRequest(nil, kindAddMember, 3, time.Minute, encodeJoin(JoinRequest{ID: "n2", RaftAddr: "127.0.0.1:1", HTTPAddr: "127.0.0.1:2", Voter: true})))
 	f.Add(appendRequest(nil, kindProposeAs, 8, time.Second, encodeCaller(42, "0123456789abcdef", put)))
+	f.Add(encodeKeepAliveAs(42, []kaEntry{{caller: "tok", ids: []int64{1, 2}}, {ids: []int64{3}}}))
+	f.Add(appendRequest(nil, kindKeepAliveAs, 10, time.Second, encodeKeepAliveAs(7, []kaEntry{{caller: "a", ids: []int64{5}}})))
 	f.Add(appendResponse(nil, statusOK, 9, encodeBatchResults([]BatchResult{{Result: fsm.Result{Revision: 4}}, {Err: ErrNoLeader}})))
 	f.Add(appendResponse(nil, statusErr, 2, encodeError(nil, fsm.ErrCASFailed)))
 	f.Add([]byte{0, 0, 0, 1, 0})
@@ -73,6 +76,12 @@ func FuzzPeerWire(f *testing.F) {
 			a2, id2, rest2, err := decodeCaller(encodeCaller(applied, id, rest))
 			if err != nil || a2 != applied || id2 != id || !bytes.Equal(rest2, rest) {
 				t.Fatalf("caller (%d, %q, %x) re-encoded decodes as (%d, %q, %x), %v", applied, id, rest, a2, id2, rest2, err)
+			}
+		}
+		if applied, entries, err := decodeKeepAliveAs(data); err == nil {
+			a2, e2, err := decodeKeepAliveAs(encodeKeepAliveAs(applied, entries))
+			if err != nil || a2 != applied || !reflect.DeepEqual(e2, entries) {
+				t.Fatalf("keep-alive group (%d, %+v) re-encoded decodes as (%d, %+v), %v", applied, entries, a2, e2, err)
 			}
 		}
 		if err := decodeError(data); err == nil {
