@@ -57,7 +57,16 @@ type step struct {
 // write compared on what was read, again while other writes get in
 // between (bounded: then errContended).
 func (s *session) checkedWrite(ctx context.Context, decide func(view) step) reply {
-	for range casAttempts {
+	return s.casLoop(ctx, casAttempts, func(st *fsm.State) step { return decide(st) })
+}
+
+// casLoop is the loop of every write that decides from what it read (a
+// checked write, EXEC): read a linearizable state, let decide make a step
+// of it, write the step's command, compared on what was read; while other
+// writes get in between (a failed compare, or a lease the step keeps gone)
+// read again, at most attempts times, then errContended.
+func (s *session) casLoop(ctx context.Context, attempts int, decide func(*fsm.State) step) reply {
+	for range attempts {
 		st, err := s.srv.b.Read(ctx, false)
 		if err != nil {
 			return errReply(err)

@@ -264,22 +264,18 @@ const execAttempts = 100
 
 // exec plays cmds on an overlay of a linearizable state and proposes
 // their writes as one Txn compared on every key they read or wrote and
-// every watched key. When the Txn finds a key changed since the read, the
-// state is read again: a watched key changed answers the nil array, any
-// other key plays the commands again (bounded: execAttempts, then
-// errContended).
+// every watched key (casLoop). When the Txn finds a key changed since the
+// read, or a lease kept gone, the state is read again: a watched key
+// changed answers the nil array, anything else plays the commands again
+// (bounded: execAttempts, then errContended).
 func (s *session) exec(ctx context.Context, cmds []queuedCmd, watched map[string]int64) reply {
-	for range execAttempts {
-		st, err := s.srv.b.Read(ctx, false)
-		if err != nil {
-			return errReply(err)
-		}
+	return s.casLoop(ctx, execAttempts, func(st *fsm.State) step {
 		s.wrote = false
 		s.reauthenticate(ctx) // as flushReads: the state may hold access changes
 		ov := newOverlay(st, s.srv.b.MaxValueBytes())
 		for k, rev := range watched {
 			if modRevision(st, k) != rev {
-				return nilArray
+				return step{now: nilArray}
 			}
 			ov.base[k] = rev
 		}
@@ -290,21 +286,14 @@ func (s *session) exec(ctx context.Context, cmds []queuedCmd, watched map[string
 		if !ov.wrote() {
 			// Every answer came from one linearizable state: nothing to
 			// propose.
-			return array(replies)
+			return step{now: array(replies)}
 		}
-		_, err = s.srv.b.Txn(ctx, ov.ops())
-		s.sent(err)
-		switch {
-		case isCAS(err), errors.Is(err, fsm.ErrLeaseNotFound):
-			// A key read, written or watched changed, or a lease kept went:
-			// read again.
-			continue
-		case err != nil:
-			return errReply(err)
+		return step{
+			cmd:        fsm.Txn{Ops: ov.ops()},
+			done:       func(fsm.Result) reply { return array(replies) },
+			leaseMayGo: true,
 		}
-		return array(replies)
-	}
-	return errReply(errContended)
+	})
 }
 
 // play runs one queued command on the overlay and answers it. Permission
