@@ -69,8 +69,7 @@ func (n *Node) batchHere(ctx context.Context, cmds []fsm.Command) []BatchResult 
 			out[i].Err = err
 			continue
 		}
-		nonces[i] = n.fates.nonce()
-		futures[i] = n.raft.ApplyLog(raft.Log{Data: encodeProposal(prepared), Extensions: nonces[i]}, timeout)
+		futures[i], nonces[i] = n.apply(prepared, timeout)
 	}
 	// Wait for the futures in order, in one goroutine, so that the caller
 	// can give up on ctx without leaking one goroutine per command.

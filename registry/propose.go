@@ -35,8 +35,7 @@ func (n *Node) propose(ctx context.Context, name string, c fsm.Command) (fsm.Res
 		n.hooks.proposing(name)
 	}
 	start := time.Now()
-	nonce := n.fates.nonce()
-	f := n.raft.ApplyLog(raft.Log{Data: encodeProposal(c), Extensions: nonce}, timeout)
+	f, nonce := n.apply(c, timeout)
 	// With BatchApplyCh raft neither times out an entry waiting in its
 	// apply queue nor answers it at shutdown, so the wait is bounded here:
 	// by the deadline, and by raft shutting down. Either way the entry may
@@ -113,4 +112,12 @@ func (n *Node) Incr(ctx context.Context, key string, by int64) (fsm.Result, erro
 // forwarding member sent.
 func encodeProposal(c fsm.Command) []byte {
 	return fsm.Encode(fsm.DetachDeletedRoles(fsm.StrictDeadlines(c)))
+}
+
+// apply hands raft the entry this member proposes for c, with a fresh
+// nonce that lets it learn the entry's fate should it lose leadership
+// before the entry commits (fate.go).
+func (n *Node) apply(c fsm.Command, timeout time.Duration) (raft.ApplyFuture, []byte) {
+	nonce := n.fates.nonce()
+	return n.raft.ApplyLog(raft.Log{Data: encodeProposal(c), Extensions: nonce}, timeout), nonce
 }
