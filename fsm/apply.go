@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"slices"
 	"sort"
@@ -310,7 +311,7 @@ func (c Incr) Next(prev *KV) (next int64, write bool, err error) {
 		cur = n
 	}
 	if (c.By > 0 && cur > math.MaxInt64-c.By) || (c.By < 0 && cur < math.MinInt64-c.By) {
-		return 0, false, invalid("incrementing %d by %d overflows int64", cur, c.By)
+		return 0, false, fmt.Errorf("%w: incrementing %d by %d", ErrOverflow, cur, c.By)
 	}
 	if prev != nil && c.By == 0 {
 		return cur, false, nil

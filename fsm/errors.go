@@ -16,6 +16,14 @@ var (
 	// ErrFailed means the state machine stopped after a fatal error (an
 	// undecodable entry or a storage failure); the node must stop too.
 	ErrFailed = errors.New("fsm: state machine stopped")
+	// ErrOverflow is an increment of an integer whose result leaves int64
+	// (the Redis port answers it as Redis 7 does, apart from a value that
+	// is no integer). It is an ErrInvalidArgument too, so front ends that
+	// do not tell the two apart answer both as before. A forwarding member
+	// recognises it by its message (DecodeResult), which is why the text
+	// must not change: the result codec has no code of its own for it, so
+	// that members of an older version still decode the answer.
+	ErrOverflow = fmt.Errorf("%w: increment would overflow int64", ErrInvalidArgument)
 )
 
 // CASError is a failed compare-and-swap; errors.Is(err, ErrCASFailed) holds.

@@ -3,6 +3,7 @@ package fsm
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -235,6 +236,9 @@ func decodeResultFields(b []byte, depth int) (Result, error) {
 	switch code {
 	case errCodeInvalid:
 		sentinel = ErrInvalidArgument
+		if strings.HasPrefix(msg, ErrOverflow.Error()) {
+			sentinel = ErrOverflow
+		}
 	case errCodeLeaseNotFound:
 		sentinel = ErrLeaseNotFound
 	case errCodeLeaseExists:

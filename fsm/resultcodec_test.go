@@ -26,6 +26,10 @@ var resultCases = []fsm.Result{
 	{Err: fsm.ErrCASFailed},
 	{Err: fmt.Errorf("%w: the value at %q is not a decimal integer", fsm.ErrInvalidArgument, "/n")},
 	{Err: fsm.ErrKeyNotFound},
+	{Err: fsm.ErrOverflow},
+	{Err: fmt.Errorf("%w: incrementing %d by %d", fsm.ErrOverflow, int64(math.MaxInt64), 1)},
+	// An older leader's overflow: an invalid argument, not ErrOverflow.
+	{Err: fmt.Errorf("%w: incrementing 9223372036854775807 by 1 overflows int64", fsm.ErrInvalidArgument)},
 	{Err: fmt.Errorf("%w: disk gone", fsm.ErrFailed)},
 	{Err: fmt.Errorf("%w: %q", fsm.ErrRoleNotFound, "ops")},
 	{Err: fsm.ErrTokenNotFound},
@@ -37,7 +41,7 @@ var resultCases = []fsm.Result{
 
 // sentinels are the errors a result keeps across the wire (errors.Is).
 var sentinels = []error{fsm.ErrLeaseNotFound, fsm.ErrLeaseExists, fsm.ErrCASFailed, fsm.ErrInvalidArgument, fsm.ErrKeyNotFound, fsm.ErrFailed,
-	fsm.ErrRoleNotFound, fsm.ErrTokenNotFound, fsm.ErrTokenExists}
+	fsm.ErrOverflow, fsm.ErrRoleNotFound, fsm.ErrTokenNotFound, fsm.ErrTokenExists}
 
 func TestResultRoundTrip(t *testing.T) {
 	for i, r := range resultCases {

@@ -96,6 +96,8 @@ func errorText(err error) string {
 		// does not say the key's mod revision, which a token that may
 		// write the key but not read it must not learn (as over HTTP).
 		return "ERR compare-and-swap failed"
+	case errors.Is(err, fsm.ErrOverflow):
+		return "ERR increment or decrement would overflow"
 	case errors.Is(err, fsm.ErrInvalidArgument), errors.Is(err, registry.ErrTooLarge),
 		errors.Is(err, fsm.ErrLeaseNotFound), errors.Is(err, fsm.ErrLeaseExists),
 		errors.Is(err, fsm.ErrKeyNotFound), errors.Is(err, registry.ErrNotMember):

@@ -348,8 +348,8 @@ func writeDel(_ *session, args [][]byte) (writeOp, error) {
 }
 
 // INCR, DECR, INCRBY, DECRBY: the new value; a key that holds anything but
-// an integer as Redis spells one (fsm.Incr.Canonical), or a result out of
-// range, is an error. A key's lease is kept, as Redis keeps a key's TTL.
+// an integer as Redis spells one (fsm.Incr.Canonical) is an error, and so
+// is a result out of int64's range (fsm.ErrOverflow, Redis 7's own text). A key's lease is kept, as Redis keeps a key's TTL.
 func writeIncr(_ *session, args [][]byte) (writeOp, error) {
 	key, err := rosterKey(args[1])
 	if err != nil {
@@ -369,7 +369,7 @@ func writeIncr(_ *session, args [][]byte) (writeOp, error) {
 	}
 	return writeOp{cmd: fsm.Incr{Key: key, By: by, Canonical: true}, done: func(r registry.BatchResult) reply {
 		switch {
-		case errors.Is(r.Err, fsm.ErrInvalidArgument):
+		case errors.Is(r.Err, fsm.ErrInvalidArgument) && !errors.Is(r.Err, fsm.ErrOverflow):
 			return errReply(errNotInteger)
 		case r.Err != nil:
 			return errReply(r.Err)
