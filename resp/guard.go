@@ -234,8 +234,13 @@ type guardConn struct {
 	sc  scanner
 	lim limits // the limits once authenticated
 
-	// authed is false while the connection must authenticate; the
-	// session sets it on a good AUTH (Authenticated).
+	// enforced reports whether access control is in force now: asked at
+	// every Read, not once at accept, since a member started without
+	// -auth turns it on when the cluster does (Config.AuthFromState), and
+	// a connection accepted before must then be held to the limits before
+	// AUTH like one accepted after.
+	enforced func() bool
+	// authed is set by a good AUTH (Authenticated).
 	authed  atomic.Bool
 	held    []byte // input read but not yet handed over
 	heldErr error  // the read error that came with held
@@ -287,12 +292,17 @@ func (g *guardConn) read(p []byte) (int, error) {
 	default:
 		n, err = g.Conn.Read(p)
 	}
-	// Always at the start of a command here when the mode changes: before
-	// AUTH, each Read ends at a command's end.
-	g.sc.one = !g.authed.Load()
-	g.sc.lim = g.lim
-	if g.sc.one {
-		g.sc.lim = limits{bulk: min(g.lim.bulk, preAuth.bulk), array: min(g.lim.array, preAuth.array), command: min(g.lim.command, preAuth.command)}
+	// Before AUTH each Read ends at a command's end, so AUTH cannot run in
+	// the middle of a command. Access control may turn on in the middle of
+	// one, though (a Read under the usual limits ended there): that one
+	// command is finished under the limits it began with, the scan stops
+	// at its end, and the next command starts under the new ones.
+	g.sc.one = !g.authed.Load() && g.enforced()
+	if g.sc.st == stStart {
+		g.sc.lim = g.lim
+		if g.sc.one {
+			g.sc.lim = limits{bulk: min(g.lim.bulk, preAuth.bulk), array: min(g.lim.array, preAuth.array), command: min(g.lim.command, preAuth.command)}
+		}
 	}
 	ok, verr := g.sc.scan(p[:n])
 	if verr == nil && ok < n { // one command: keep the rest for the next Read
@@ -355,7 +365,7 @@ type guardListener struct {
 	net.Listener
 	tls  *tls.Config
 	lim  limits
-	auth func() bool // access control is on: connections start under preAuth
+	auth func() bool // access control is in force now (guardConn.enforced)
 }
 
 func (l *guardListener) Accept() (net.Conn, error) {
@@ -366,7 +376,5 @@ func (l *guardListener) Accept() (net.Conn, error) {
 	if l.tls != nil {
 		c = tls.Server(c, l.tls)
 	}
-	g := &guardConn{Conn: c, lim: l.lim}
-	g.authed.Store(!l.auth())
-	return g, nil
+	return &guardConn{Conn: c, lim: l.lim, enforced: l.auth}, nil
 }
