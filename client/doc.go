@@ -23,7 +23,8 @@
 //
 // A member whose TLS handshake fails on a certificate (the client cannot
 // verify the member's: unknown authority, another host name, expired; or
-// the member refuses the client's) is no member that is down: it fails the
+// the member refuses the client's), or that does not speak TLS at all (an
+// https:// endpoint serving plain HTTP), is no member that is down: it fails the
 // same way until a certificate or the configuration changes. A call leaves
 // it for the other members and later calls try it last for a while; when
 // no member passes the handshake the call fails at once (a watch ends) with

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -19,34 +20,45 @@ import (
 // deadline, then ended as ErrNoLeader with the TLS error only in its text.
 // Now a call stops trying that member, tries the others, and fails at once
 // when no member could be verified; the member is tried last by later calls
-// for tlsPenalty.
+// for tlsPenalty. An https:// endpoint whose member does not speak TLS at
+// all (it serves plain HTTP: the configuration names the wrong scheme)
+// fails every handshake the same way, and is treated alike.
 
 // tlsPenalty is how long a member whose certificate failed is tried last:
 // longer than endpointPenalty, since a certificate is not fixed in seconds.
 const tlsPenalty = 30 * time.Second
 
-// TLSError is a member whose TLS handshake failed on a certificate: the
-// client could not verify the member's (unknown authority, another host
-// name, expired), or the member refused the client's (or its lack of
-// one). errors.As reaches the underlying error (an x509.HostnameError,
-// x509.UnknownAuthorityError, x509.CertificateInvalidError or
-// *tls.CertificateVerificationError, say). The request never reached
-// the member: nothing was changed there.
+// TLSError is a member whose TLS handshake failed in a way no retry mends:
+// on a certificate (the client could not verify the member's: unknown
+// authority, another host name, expired; or the member refused the
+// client's, or its lack of one), or because the member does not speak TLS
+// (an https:// endpoint serving plain HTTP). errors.As reaches the
+// underlying error (an x509.HostnameError, x509.UnknownAuthorityError,
+// x509.CertificateInvalidError, *tls.CertificateVerificationError,
+// http.ErrSchemeMismatch or tls.RecordHeaderError, say). The request never
+// reached the member: nothing was changed there.
 type TLSError struct {
 	Member string // host:port of the member
 	Err    error
 }
 
 func (e *TLSError) Error() string {
-	return fmt.Sprintf("roster: member %s: TLS certificate refused: %v", e.Member, e.Err)
+	return fmt.Sprintf("roster: member %s: TLS handshake failed: %v", e.Member, e.Err)
 }
 
 func (e *TLSError) Unwrap() error { return e.Err }
 
 // certFailure reports whether err is a TLS handshake that failed on a
-// certificate, on either side. Anything else in a handshake (a timeout, a
-// reset) may be transient and is not one.
+// certificate, on either side, or on a member that does not speak TLS.
+// Anything else in a handshake (a timeout, a reset) may be transient and
+// is not one.
 func certFailure(err error) bool {
+	// net/http reports an answer in plain HTTP as ErrSchemeMismatch; any
+	// other first record that is not TLS comes as the RecordHeaderError.
+	var rh tls.RecordHeaderError
+	if errors.Is(err, http.ErrSchemeMismatch) || errors.As(err, &rh) {
+		return true
+	}
 	var ve *tls.CertificateVerificationError
 	var ua x509.UnknownAuthorityError
 	var he x509.HostnameError

@@ -272,3 +272,48 @@ func TestWatchOutlivesAnOutageBesideAnUnverifiableMember(t *testing.T) {
 	tt.healHost()
 	next("/tls/w/2")
 }
+
+// TestHTTPSEndpointServingPlainHTTP: an https:// endpoint whose member
+// serves plain HTTP answers every TLS handshake with an HTTP answer, as
+// long as the configuration stays wrong. The client retried it like a
+// member that is down until the call's deadline; now a call or a watch
+// fails at once with a *TLSError naming the member, and nothing reached
+// it (the put is not stored).
+func TestHTTPSEndpointServingPlainHTTP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a rosterd process")
+	}
+	certs := testcerts.New(t)
+	cl := cluster.Start(t, 1, "-tick", "100ms")
+	cl.Leader(30 * time.Second)
+	m := cl.Members[0]
+	c, _ := tlsTestClient(t, certs, "https://"+m.HTTP)
+	ctx := ctxT(t, 30*time.Second)
+
+	start := time.Now()
+	_, err := c.Put(ctx, "/tls/plain", []byte("v"))
+	var te *TLSError
+	if !errors.As(err, &te) || te.Member != m.HTTP || errors.Is(err, ErrTimeout) || errors.Is(err, ErrNoLeader) {
+		t.Fatalf("put: %v, want a *TLSError naming %s", err, m.HTTP)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("put failed after %v, not at once", d)
+	}
+	t.Logf("put: %v", err)
+	select {
+	case resp, ok := <-c.Watch(ctx, "/tls/", WithPrefix()):
+		if !ok || !errors.As(resp.Err, &te) {
+			t.Fatalf("watch: %+v (open %v), want a *TLSError", resp, ok)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch kept retrying a member that does not speak TLS")
+	}
+	plain, err := New(Config{Endpoints: []string{m.URL("")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if _, err := plain.Get(ctx, "/tls/plain"); !errors.Is(err, ErrKeyNotFound) {
+		t.Fatalf("get over plain HTTP: %v, want ErrKeyNotFound (the put never reached the member)", err)
+	}
+}
