@@ -126,23 +126,6 @@ func principalOf(st *fsm.State, t fsm.Token) *Principal {
 	return p
 }
 
-// MayRenew checks that p may keep alive, inspect or revoke the leases ids
-// in st: admin, or write on every key attached to each (etcd's rule). A
-// lease that does not exist passes (the operation answers not found).
-func MayRenew(p *Principal, st *fsm.State, ids ...int64) error {
-	if p.admin {
-		return nil
-	}
-	for _, id := range ids {
-		for _, k := range st.LeaseKeys(id) {
-			if !p.CanWrite(k) {
-				return fmt.Errorf("%w: token %q may not write %q, attached to lease %d", ErrPermissionDenied, p.Name, clipKey(k), id)
-			}
-		}
-	}
-	return nil
-}
-
 // PutRole creates or replaces a role.
 func (n *Node) PutRole(ctx context.Context, r fsm.Role) error {
 	if err := fsm.ValidateRole(r); err != nil {

@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -20,11 +19,11 @@ import (
 // the leader, with the index the follower's replica had applied, and the
 // leader, once it has applied as far (its state is then at least as new
 // as the one the follower checked against), refuses the write when the
-// token is gone, or when its roles no longer let it change the keys the
-// write changes (mayWrite). The follower checked all that and more (the
-// reads a write answers, the keys of a lease it attaches to) from its
-// replica; for a token whose roles did not change, the leader's check
-// passes whatever the follower let through.
+// token is gone, or when its roles no longer let it make the write
+// (mayWrite: the rules both front ends check, MayApply in access.go). The
+// follower checked the same, and what the write's answer shows (a put's
+// prev), from its replica; for a token whose roles did not change, the
+// leader's check passes whatever the follower let through.
 
 type callerKey struct{}
 
@@ -131,61 +130,6 @@ func (n *Node) checkCaller(ctx context.Context, applied uint64, id string) (*Pri
 	return principalOf(st, t), nil
 }
 
-// mayWrite checks, on the leader, that p may make the write c: write on
-// every key it changes (read too for an incr, which answers the value),
-// what renewing needs for a revoke or keep-alive, admin for access control
-// and membership records.
-func (n *Node) mayWrite(p *Principal, c fsm.Command) error {
-	deny := func(what, key string) error {
-		return fmt.Errorf("%w: token %q may not %s %q (its roles changed)", ErrPermissionDenied, p.Name, what, clipKey(key))
-	}
-	switch c := c.(type) {
-	case fsm.Put:
-		if !p.CanWrite(c.Key) {
-			return deny("write", c.Key)
-		}
-	case fsm.Delete:
-		if c.Prefix && !p.CanWritePrefix(c.Key) {
-			return deny("delete every key under", c.Key)
-		}
-		if !c.Prefix && !p.CanWrite(c.Key) {
-			return deny("write", c.Key)
-		}
-	case fsm.Incr:
-		if !p.CanWrite(c.Key) {
-			return deny("write", c.Key)
-		}
-		if !p.CanRead(c.Key) {
-			return deny("read", c.Key)
-		}
-	case fsm.Revoke:
-		return MayRenew(p, n.fsm.State(), c.ID)
-	case fsm.KeepAlive:
-		return MayRenew(p, n.fsm.State(), c.IDs...)
-	case fsm.Txn:
-		st := n.fsm.State()
-		for _, op := range c.Ops {
-			if key, ok := comparesOnly(st, op); ok {
-				// The Redis port's EXEC compares the keys a transaction
-				// only read or watched this way: read is what it needs.
-				if !p.CanRead(key) {
-					return deny("read", key)
-				}
-				continue
-			}
-			if err := n.mayWrite(p, op); err != nil {
-				return err
-			}
-		}
-	case fsm.Grant:
-	default: // access control, membership records
-		if !p.Admin() {
-			return fmt.Errorf("%w: token %q may not change %s (admin only; its roles changed)", ErrPermissionDenied, p.Name, cmdName(c))
-		}
-	}
-	return nil
-}
-
 // batchAs is batchHere for the writes of p: each one p may no longer make
 // fails alone, as the front end would have refused it.
 func (n *Node) batchAs(ctx context.Context, p *Principal, cmds []fsm.Command) []BatchResult {
@@ -208,41 +152,4 @@ func (n *Node) batchAs(ctx context.Context, p *Principal, cmds []fsm.Command) []
 		}
 	}
 	return out
-}
-
-// comparesOnly reports whether op, an operation of a Txn, can change
-// nothing in st or any later state, only compare: a put or delete whose
-// compare on the key's mod revision fails now, and so always (a revision
-// up to st's, once gone, never comes back); a delete compared on the key
-// being absent; a put of the key's own value and lease at the revision
-// compared (fsm.Put.IfChanged, which then writes nothing). It returns
-// the key compared.
-func comparesOnly(st *fsm.State, op fsm.Command) (string, bool) {
-	var key string
-	var cas int64
-	switch op := op.(type) {
-	case fsm.Put:
-		if !op.HasCAS {
-			return "", false
-		}
-		key, cas = op.Key, op.CAS
-		if kv, ok := st.Get(key); ok && op.IfChanged && kv.ModRevision == cas && kv.Lease == op.Lease && bytes.Equal(kv.Value, op.Value) {
-			return key, true
-		}
-	case fsm.Delete:
-		if !op.HasCAS || op.Prefix {
-			return "", false
-		}
-		if op.CAS == 0 {
-			return op.Key, true
-		}
-		key, cas = op.Key, op.CAS
-	default:
-		return "", false
-	}
-	var cur int64
-	if kv, ok := st.Get(key); ok {
-		cur = kv.ModRevision
-	}
-	return key, cas <= st.Revision() && cur != cas
 }

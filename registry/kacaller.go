@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 
 	"github.com/rosterhq/roster/fsm"
 )
@@ -217,13 +216,4 @@ func kaAnswer(res fsm.Result, err error) kaResponse {
 		r.byID[st.ID] = st
 	}
 	return r
-}
-
-// mayChangeMembers checks, on the leader, that p may change the
-// membership: admin only.
-func mayChangeMembers(p *Principal) error {
-	if !p.Admin() {
-		return fmt.Errorf("%w: token %q may not change the membership (admin only; its roles changed)", ErrPermissionDenied, p.Name)
-	}
-	return nil
 }
