@@ -2,14 +2,12 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 
 	"github.com/gin-gonic/gin"
-	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/registry"
 )
@@ -19,7 +17,9 @@ import (
 // route needs. A route missing from the table is refused (and a test
 // checks every registered route has an entry), so a new route cannot
 // silently skip the check. Refusals happen before any handler or
-// forwarding runs, so they change nothing.
+// forwarding runs, so they change nothing. A route that writes checks the
+// command it proposes with the registry's rules (authwrite.go); reads
+// are checked here, with the token's CanRead and CanReadPrefix.
 
 // access is what one route needs.
 type access struct {
@@ -32,12 +32,13 @@ type access struct {
 }
 
 var (
-	openRoute  = access{open: true}
-	anyToken   = access{}
-	adminOnly  = access{check: needAdmin, admin: true}
-	kvRead     = access{check: checkKVRead}
-	kvWrite    = access{check: checkKVWrite}
-	leaseWrite = access{check: checkLeaseWrite}
+	openRoute = access{open: true}
+	anyToken  = access{}
+	adminOnly = access{check: needAdmin, admin: true}
+	kvRead    = access{check: checkKVRead}
+	kvWrite   = access{check: checkKVWrite}
+	leaseRead = access{check: checkLeaseInspect}
+	revoke    = access{check: checkRevoke}
 )
 
 // routeAccess maps "METHOD /registered/path" to what the route needs.
@@ -45,9 +46,9 @@ var routeAccess = map[string]access{
 	"POST /v1/leases":                anyToken,
 	"GET /v1/leases":                 adminOnly,
 	"POST /v1/leases/keepalive":      {check: checkKeepAliveBatch},
-	"GET /v1/leases/:id":             leaseWrite,
-	"DELETE /v1/leases/:id":          leaseWrite,
-	"POST /v1/leases/:id/keepalive":  leaseWrite,
+	"GET /v1/leases/:id":             leaseRead,
+	"DELETE /v1/leases/:id":          revoke,
+	"POST /v1/leases/:id/keepalive":  {check: checkKeepAlive},
 	"GET /v1/kv/*key":                kvRead,
 	"PUT /v1/kv/*key":                kvWrite,
 	"DELETE /v1/kv/*key":             kvWrite,
@@ -78,18 +79,18 @@ var routeAccess = map[string]access{
 	"GET /v1/cluster/status":         anyToken,
 	"POST /lease/grant":              anyToken,
 	"POST /lease/keepalive/:id":      {check: checkCompatKeepAlive},
-	"POST /lease/revoke/:id":         leaseWrite,
-	"POST /lease/timetolive/:id":     leaseWrite,
+	"POST /lease/revoke/:id":         revoke,
+	"POST /lease/timetolive/:id":     leaseRead,
 	"POST /lease/kv/*key":            {check: checkCompatLeaseKV},
 	"PUT /key/*key":                  kvWrite,
 	"GET /key/*key":                  kvRead,
 	"DELETE /key/*key":               kvWrite,
 	"POST /join":                     adminOnly,
 	"POST /key":                      {check: checkSetKeys},
-	"POST /put":                      {check: checkDemo(true, false, true)},
-	"POST /get":                      {check: checkDemo(false, true, false)},
-	"POST /delete":                   {check: checkDemo(false, false, true)},
-	"POST /inc":                      {check: checkDemo(true, true, true)}, // answers the value: see checkIncr
+	"POST /put":                      {check: checkDemoWrite(true, demoPut)},
+	"POST /get":                      {check: checkDemoRead},
+	"POST /delete":                   {check: checkDemoWrite(false, demoDelete)},
+	"POST /inc":                      {check: checkDemoWrite(true, demoIncr)},
 }
 
 // debugMethods are the methods gin's Any registers /debug/*path under
@@ -343,163 +344,6 @@ func (s *Server) streamRecheck(c *gin.Context, key string, prefix bool) func(*fs
 	}
 }
 
-// checkKVWrite: write on the key (put, CAS, attaching to a lease, delete),
-// or on a rule covering the whole prefix (prefix delete). A put with
-// prev=true answers the previous value: that is a read too (etcd's rule
-// for prev_kv). A put that attaches the key to a lease needs what renewing
-// the lease needs (etcd's checkLeasePuts): else a token could attach a key
-// to another token's lease, which its owner could then no longer renew.
-func checkKVWrite(s *Server, c *gin.Context, p *registry.Principal) error {
-	key := c.Param("key")
-	q := newQuery(c)
-	prefix := c.Request.Method == http.MethodDelete && q.flag("prefix")
-	prev := c.Request.Method == http.MethodPut && q.flag("prev")
-	var lease int64
-	if c.Request.Method == http.MethodPut && c.FullPath() == "/v1/kv/*key" {
-		lease = q.id("lease")
-	}
-	if q.err != nil {
-		return q.err
-	}
-	if prefix && !p.CanWritePrefix(key) {
-		return denied(p, "delete every key under %q", clip(key))
-	}
-	if !prefix && !p.CanWrite(key) {
-		return denied(p, "write %q", clip(key))
-	}
-	if prev && !p.CanRead(key) {
-		return denied(p, "read %q (prev=true answers its previous value)", clip(key))
-	}
-	if lease != 0 {
-		return s.mayRenew(c, p, lease)
-	}
-	return nil
-}
-
-// checkIncr: POST /v1/kv/{key}/incr writes key, and answers its new
-// value, from which the old one follows (by 0 reads it): a read too, as
-// Redis's ACLs count INCR.
-func checkIncr(_ *Server, c *gin.Context, p *registry.Principal) error {
-	key := strings.TrimSuffix(c.Param("key"), incrSuffix)
-	if !p.CanWrite(key) {
-		return denied(p, "write %q", clip(key))
-	}
-	if !p.CanRead(key) {
-		return denied(p, "read %q (incr answers its value)", clip(key))
-	}
-	return nil
-}
-
-// checkLeaseWrite: keep-alive, time-to-live and revoke of the :id lease
-// need write on every key attached to it, or admin.
-func checkLeaseWrite(s *Server, c *gin.Context, p *registry.Principal) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	return s.mayRenew(c, p, id)
-}
-
-func (s *Server) mayRenew(c *gin.Context, p *registry.Principal, ids ...int64) error {
-	if p.Admin() {
-		return nil
-	}
-	st, err := s.leaseState(c, ids...)
-	if err != nil {
-		return err
-	}
-	return registry.MayRenew(p, st, ids...)
-}
-
-// leaseState is the state a check about leases judges from. This member's
-// own replica, when it knows every lease named: their keys are then judged
-// as applied here, as any access control change is in force once applied
-// (a keep-alive, the registrant's every-few-seconds call, costs no read
-// index). A lease the replica does not know yet (a follower behind the
-// grant) must not pass as a lease without keys: then the state the route
-// acts on, read linearizably unless the request itself reads stale.
-func (s *Server) leaseState(c *gin.Context, ids ...int64) (*fsm.State, error) {
-	st, err := s.b.Read(c.Request.Context(), true)
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range ids {
-		if _, ok := st.Lease(id); !ok {
-			return s.checkState(c)
-		}
-	}
-	return st, nil
-}
-
-// checkState is the state the route acts on: read linearizably unless the
-// request itself reads stale.
-func (s *Server) checkState(c *gin.Context) (*fsm.State, error) {
-	stale := false
-	if c.Request.Method == http.MethodGet {
-		q := newQuery(c)
-		if stale = q.flag("stale"); q.err != nil {
-			return nil, q.err
-		}
-	}
-	return s.b.Read(c.Request.Context(), stale)
-}
-
-// checkKeepAliveBatch: every lease of the batch must be renewable by the
-// token; one that is not refuses the whole batch. The body is read here
-// and put back for the handler.
-func checkKeepAliveBatch(s *Server, c *gin.Context, p *registry.Principal) error {
-	if p.Admin() {
-		return nil
-	}
-	data, err := peekBody(c, maxJSONBody)
-	if err != nil {
-		return err
-	}
-	var req api.KeepAliveRequest
-	if err := json.Unmarshal(data, &req); err != nil {
-		return invalidf("bad JSON body: %v", err)
-	}
-	ids := make([]int64, len(req.IDs))
-	for i, id := range req.IDs {
-		ids[i] = int64(id)
-	}
-	return s.mayRenew(c, p, ids...)
-}
-
-// checkCompatKeepAlive: renewing needs what a keep-alive needs; storing
-// data under {name}/{key} needs write on that key too.
-func checkCompatKeepAlive(s *Server, c *gin.Context, p *registry.Principal) error {
-	if p.Admin() {
-		return nil
-	}
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	st, err := s.leaseState(c, id) // one state for both checks
-	if err != nil {
-		return err
-	}
-	if err := registry.MayRenew(p, st, id); err != nil {
-		return err
-	}
-	if err := s.parseForm(c); err != nil {
-		return err
-	}
-	key := c.Request.FormValue("key")
-	if key == "" {
-		return nil
-	}
-	l, ok := st.Lease(id)
-	if !ok {
-		return nil // the handler answers not found
-	}
-	if full := l.Name + "/" + key; !p.CanWrite(full) {
-		return denied(p, "write %q", clip(full))
-	}
-	return nil
-}
-
 // peekBody reads the body for a check and puts it back for the handler.
 // It keeps it too: a check that runs again (reauthorize), after the handler
 // read the body, sees the same bytes.
@@ -517,47 +361,6 @@ func peekBody(c *gin.Context, limit int64) ([]byte, error) {
 	c.Request.Body = io.NopCloser(bytes.NewReader(data))
 	c.Request.ContentLength = int64(len(data))
 	return data, nil
-}
-
-// checkSetKeys: hraftd's POST /key writes /k for every k of the object.
-func checkSetKeys(s *Server, c *gin.Context, p *registry.Principal) error {
-	body, err := peekBody(c, s.seedBodyLimit())
-	if err != nil {
-		return err
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(body, &obj); err != nil {
-		return invalidf("bad JSON body: %v", err)
-	}
-	for k := range obj { // any refusal refuses all: the order does not matter
-		if !p.CanWrite("/" + k) {
-			return denied(p, "write %q", clip("/"+k))
-		}
-	}
-	return nil
-}
-
-// checkDemo: the demo's routes read and/or write the one key of their
-// body.
-func checkDemo(withValue, read, write bool) func(*Server, *gin.Context, *registry.Principal) error {
-	return func(s *Server, c *gin.Context, p *registry.Principal) error {
-		body, err := peekBody(c, s.seedBodyLimit())
-		if err != nil {
-			return err
-		}
-		key, _, err := s.demoBody(c, withValue)
-		c.Request.Body = io.NopCloser(bytes.NewReader(body))
-		c.Request.ContentLength = int64(len(body))
-		switch {
-		case err != nil:
-			return err
-		case write && !p.CanWrite(key):
-			return denied(p, "write %q", clip(key))
-		case read && !p.CanRead(key):
-			return denied(p, "read %q", clip(key))
-		}
-		return nil
-	}
 }
 
 // checkCompatLeaseKV: reads keys under the form's prefix.

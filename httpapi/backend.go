@@ -56,6 +56,11 @@ type Backend interface {
 	// CreateToken returns the new token's record and its secret.
 	CreateToken(ctx context.Context, name string, roles []string) (fsm.Token, string, error)
 	DeleteToken(ctx context.Context, id string) error
+	// MayApply is the rule set of writes (registry.MayApply): what g
+	// needs to make the write c, judged against st, when the answer
+	// shows a. The routes that write check the command they propose with
+	// it (authwrite.go), as the leader checks a forwarded one.
+	MayApply(g registry.Grants, st *fsm.State, c fsm.Command, a registry.Answer) error
 }
 
 var _ Backend = (*registry.Node)(nil)

@@ -1,0 +1,125 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rosterhq/roster/api"
+	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/internal/testutil"
+	"github.com/rosterhq/roster/registry"
+)
+
+// ruleSpy is the node, noting every write its MayApply is asked about
+// (the registry's rules are the node's: nothing else changes).
+type ruleSpy struct {
+	*registry.Node
+	mu    sync.Mutex
+	asked []string
+}
+
+func (r *ruleSpy) MayApply(g registry.Grants, st *fsm.State, c fsm.Command, a registry.Answer) error {
+	r.mu.Lock()
+	r.asked = append(r.asked, describeCheck(c, a))
+	r.mu.Unlock()
+	return r.Node.MayApply(g, st, c, a)
+}
+
+func (r *ruleSpy) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.asked
+	r.asked = nil
+	return out
+}
+
+func describeCheck(c fsm.Command, a registry.Answer) string {
+	s := fmt.Sprintf("%T%+v", c, c)
+	if a == registry.AnswerPrev {
+		s += " prev"
+	}
+	return s
+}
+
+// TestAuthWriteRoutesAskTheRegistryRules: every route that writes has
+// the registry's rule set (registry.MayApply, which the leader checks a
+// forwarded write with again) judge the command it proposes, whole (the
+// lease it attaches to, a prefix, what its answer shows), rather than a
+// rule of its own; and what the rules refuse, the route refuses with 403
+// and the rules' message.
+func TestAuthWriteRoutesAskTheRegistryRules(t *testing.T) {
+	var spy *ruleSpy
+	e := newAuthEnvOpts(t, func(n *registry.Node) Backend { spy = &ruleSpy{Node: n}; return spy })
+	e.putRole("svc", `{"rules":[{"prefix":"/svc/","read":true,"write":true}]}`)
+	tok := e.createToken("svc", "svc")
+	var l api.GrantResponse
+	e.as(tok, "POST", "/v1/leases", `{"ttl":60,"name":"/svc/l"}`).ok(t, 201, &l)
+	id := int64(l.ID)
+	ls := l.ID.String()
+	for _, tt := range []struct {
+		method, path, body string
+		want               []fsm.Command
+		prev               bool
+	}{
+		{"PUT", "/v1/kv/svc/a?lease=" + ls + "&prev=true", "v", []fsm.Command{fsm.Put{Key: "/svc/a", Lease: id}}, true},
+		{"PUT", "/v1/kv/svc/b", "v", []fsm.Command{fsm.Put{Key: "/svc/b"}}, false},
+		{"DELETE", "/v1/kv/svc/?prefix=true", "", []fsm.Command{fsm.Delete{Key: "/svc/", Prefix: true}}, false},
+		{"POST", "/v1/kv/svc/n/incr", "", []fsm.Command{fsm.Incr{Key: "/svc/n"}}, false},
+		{"POST", "/v1/leases/" + ls + "/keepalive", "", []fsm.Command{fsm.KeepAlive{IDs: []int64{id}}}, false},
+		{"POST", "/v1/leases/keepalive", `{"ids":["` + ls + `"]}`, []fsm.Command{fsm.KeepAlive{IDs: []int64{id}}}, false},
+		{"PUT", "/key/svc/c", "v", []fsm.Command{fsm.Put{Key: "/svc/c"}}, false},
+		{"DELETE", "/key/svc/c", "", []fsm.Command{fsm.Delete{Key: "/svc/c"}}, false},
+		{"POST", "/key", `{"svc/e":"1","svc/d":"2"}`, []fsm.Command{fsm.Txn{Ops: []fsm.Command{fsm.Put{Key: "/svc/d"}, fsm.Put{Key: "/svc/e"}}}}, false},
+		{"POST", "/put", `{"key":"svc/f","value":1}`, []fsm.Command{fsm.Put{Key: "/svc/f"}}, false},
+		{"POST", "/inc", `{"key":"svc/f","value":1}`, []fsm.Command{fsm.Incr{Key: "/svc/f"}}, false},
+		{"POST", "/delete", `{"key":"svc/f"}`, []fsm.Command{fsm.Delete{Key: "/svc/f"}}, false},
+		{"POST", "/lease/keepalive/" + ls + "?key=x&data=d", "", []fsm.Command{fsm.KeepAlive{IDs: []int64{id}}, fsm.Put{Key: "/svc/l/x", Lease: id}}, false},
+		{"DELETE", "/v1/leases/" + ls, "", []fsm.Command{fsm.Revoke{ID: id}}, false},
+	} {
+		spy.take()
+		r := e.as(tok, tt.method, tt.path, tt.body)
+		if r.code != http.StatusOK {
+			t.Errorf("%s %s: %d %s", tt.method, tt.path, r.code, r.body)
+		}
+		var want []string
+		for _, c := range tt.want {
+			a := registry.AnswerOutcome
+			if tt.prev {
+				a = registry.AnswerPrev
+			}
+			want = append(want, describeCheck(c, a))
+		}
+		if got := spy.take(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s %s asked the rules about\n%s\nwant\n%s", tt.method, tt.path, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+
+	// What the rules refuse, the route refuses, in the rules' words.
+	before := snapshotOf(e.node.FSM().State())
+	r := e.as(tok, "DELETE", "/v1/kv/s?prefix=true", "")
+	d := r.fails(t, 403, api.CodePermissionDenied)
+	if want := `permission denied: token "svc" may not delete every key under "/s"`; d.Error.Message != want {
+		t.Errorf("message %q, want %q", d.Error.Message, want)
+	}
+	if after := snapshotOf(e.node.FSM().State()); after != before {
+		t.Fatalf("a refused delete changed the state:\n%s\n---\n%s", before, after)
+	}
+}
+
+// newAuthEnvOpts is newAuthEnv with the server's backend wrapped.
+func newAuthEnvOpts(t *testing.T, backend func(*registry.Node) Backend) *env {
+	t.Helper()
+	e := newEnvOpts(t, envOptions{
+		node:    func(rc *registry.Config) { rc.Auth, rc.RootTokenHash = true, registry.HashToken(rootSecret) },
+		srv:     func(sc *Config) { sc.Auth = true },
+		backend: backend,
+	})
+	testutil.Eventually(t, 10*time.Second, "root token created", func() bool {
+		return e.as(rootSecret, "GET", "/v1/auth/whoami", "").code == 200
+	})
+	return e
+}
