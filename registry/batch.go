@@ -42,6 +42,7 @@ func (n *Node) batchHere(ctx context.Context, cmds []fsm.Command) []BatchResult 
 		}
 		return out
 	}
+	defer n.proposalBegins()()
 	select {
 	case <-n.stop:
 		return fail(ErrClosed)

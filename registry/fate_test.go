@@ -69,7 +69,7 @@ type cutHooks struct {
 
 func (h *cutHooks) hooks() *testHooks {
 	return &testHooks{
-		cut: func() cutMode { return cutMode(h.mode.Load()) },
+		cut: func(cutRPC) cutMode { return cutMode(h.mode.Load()) },
 		proposing: func(name string) {
 			if name == "tick" || name == "member" {
 				return

@@ -58,6 +58,9 @@ type Node struct {
 	removedAt atomic.Uint64
 
 	fates *fates // entries whose proposers wait for their fate (fate.go)
+	// proposing counts the proposals in flight on this member, which Close
+	// lets answer after handing leadership over (closewait.go).
+	proposing atomic.Int64
 
 	hooks *testHooks // nil outside tests
 
@@ -95,7 +98,7 @@ type testHooks struct {
 	proposing func(name string)
 	// cut, when set, is asked before each outgoing raft RPC how to cut it
 	// (cuttransport.go).
-	cut func() cutMode
+	cut func(cutRPC) cutMode
 }
 
 // hookedFSM is the state machine as raft sees it when testHooks.apply is
@@ -505,6 +508,7 @@ func (n *Node) Close() error {
 				n.log.Warn("leadership transfer before shutdown failed", "error", err)
 			} else {
 				n.log.Info("leadership transferred before shutdown")
+				n.awaitAnswers()
 			}
 		}
 		err := n.raft.Shutdown().Error()

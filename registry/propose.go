@@ -14,6 +14,7 @@ import (
 // follower, and with ErrTimeout when the outcome is unknown. The API's
 // writes go through write (forward.go), which forwards from a follower.
 func (n *Node) propose(ctx context.Context, name string, c fsm.Command) (fsm.Result, error) {
+	defer n.proposalBegins()()
 	select {
 	case <-n.stop:
 		return fsm.Result{}, ErrClosed

@@ -1,0 +1,133 @@
+package registry
+
+import (
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/internal/testutil"
+)
+
+// TestCloseAnswersWritesInFlight: a leader that is closed (a planned
+// restart) with writes in flight hands leadership over, and then answers
+// each write with its real outcome, learned as a follower (fate.go),
+// before it shuts raft down: none ends "outcome unknown", and the
+// committed ones are on the other members.
+//
+// The writes are held uncommitted on the leader until the handover: of
+// five members, the leader never learns that three of them stored its
+// entries (their replies to the AppendEntries that carry entries are
+// lost; heartbeats pass, so it keeps its lease), and the fourth alone is
+// no quorum with it. That fourth is fully caught up, so the transfer
+// picks it and succeeds; it commits the entries once elected, in its own
+// term. Before the fix, Close shut raft down as soon as the transfer
+// returned, long before that commit reached the former leader: every
+// write answered ErrTimeout.
+func TestCloseAnswersWritesInFlight(t *testing.T) {
+	var leaderIdx atomic.Int32 // the member whose replies are cut; -1: none
+	leaderIdx.Store(-1)
+	var lose sync.Map // raft.ServerID → true: members whose replies are lost
+	tc := startCluster(t, 5, clusterOpts{
+		hooks: func(i int) *testHooks {
+			return &testHooks{cut: func(c cutRPC) cutMode {
+				if int(leaderIdx.Load()) != i || c.entries == 0 {
+					return cutNone
+				}
+				if _, ok := lose.Load(c.to); ok {
+					return cutLoseReplies
+				}
+				return cutNone
+			}}
+		},
+		// The request's deadline bounds the wait, not the default 10s.
+		cfg: func(i int, c *Config) { c.ApplyTimeout = time.Minute },
+	})
+	l := tc.leader()
+	fs := tc.followers(l)
+	target := fs[0]
+	for _, f := range fs[1:] {
+		lose.Store(raft.ServerID(f.ID()), true)
+	}
+	ctx := ctxT(t, 30*time.Second)
+	base := l.raft.LastIndex()
+	leaderIdx.Store(int32(tc.index(l)))
+
+	const singles, batched = 4, 3
+	done := make(chan writeOutcome, singles+batched+1)
+	for range singles {
+		go func() { r, err := l.Incr(ctx, "/close/ctr", 1); done <- writeOutcome{r, err} }()
+	}
+	go func() {
+		cmds := make([]fsm.Command, batched)
+		for i := range cmds {
+			cmds[i] = fsm.Incr{Key: "/close/ctr", By: 1}
+		}
+		for _, r := range l.Batch(ctx, cmds) {
+			done <- writeOutcome{r.Result, r.Err}
+		}
+	}()
+	var putOK atomic.Bool
+	go func() {
+		r, err := l.Put(ctx, fsm.Put{Key: "/close/put", Value: []byte("v")})
+		putOK.Store(err == nil)
+		done <- writeOutcome{r, err}
+	}()
+	const entries = singles + batched + 1
+	testutil.Eventually(t, 20*time.Second, "the writes appended on the leader and the transfer target", func() bool {
+		return l.raft.LastIndex() >= base+entries && target.raft.LastIndex() >= base+entries
+	})
+	select {
+	case o := <-done:
+		t.Fatalf("a write answered before Close (%+v, %v): the cut did not hold it", o.res, o.err)
+	default:
+	}
+	if !l.IsLeader() {
+		t.Fatal("the leader lost leadership before Close")
+	}
+
+	start := time.Now()
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	t.Logf("Close took %v", time.Since(start))
+	incrs := 0
+	for range entries {
+		var o writeOutcome
+		select {
+		case o = <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("a write did not answer")
+		}
+		switch {
+		case o.err == nil:
+			if o.res.Value > 0 {
+				incrs++
+			}
+		case errors.Is(o.err, ErrTimeout):
+			t.Errorf("a write in flight at Close answered outcome unknown: %v", o.err)
+		case errors.Is(o.err, ErrNoLeader), errors.Is(o.err, ErrClosed):
+			t.Logf("a write refused: %v", o.err) // definite: nothing changed
+		default:
+			t.Errorf("a write answered %v", o.err)
+		}
+	}
+	for _, f := range fs {
+		testutil.Eventually(t, 20*time.Second, f.ID()+" to apply the committed writes", func() bool {
+			st := f.FSM().State()
+			n := 0
+			if kv, ok := st.Get("/close/ctr"); ok {
+				n, _ = strconv.Atoi(string(kv.Value))
+			}
+			_, put := st.Get("/close/put")
+			return n == incrs && put == putOK.Load()
+		})
+	}
+	if incrs == 0 {
+		t.Error("no write in flight committed")
+	}
+}

@@ -1,0 +1,59 @@
+package registry
+
+import (
+	"time"
+)
+
+// A planned restart closes a leader: Close hands leadership over first,
+// and the writes in flight on it then learn their fate as a follower
+// (fate.go): the next leader commits what the transfer made sure it holds,
+// and this member applies it shortly after. Shutting raft down at once
+// would cut that short and answer them "outcome unknown" (504, -TIMEOUT),
+// as would a write committed just before the handover whose result raft
+// had not handed back yet. So after a successful transfer Close waits,
+// bounded, until every proposal in flight on this member has its answer.
+//
+// The count starts before a proposer's checks, so that a proposal that
+// passed them before Close began is counted, and ends when the proposer
+// has its answer. Close has closed stop by then: new proposals are
+// refused at once, and the count only falls.
+
+// closeAnswerWait caps Close's wait. Each proposal's own wait ends by its
+// deadline, at most ApplyTimeout after it began, so waiting longer than
+// that is never useful; 5 s (below the default ApplyTimeout of 10 s)
+// keeps a planned restart from being held long by a write whose next
+// leader is slow to commit. In practice the wait is one election and one
+// commit round, tens of milliseconds.
+const closeAnswerWait = 5 * time.Second
+
+// proposalBegins counts one proposal in flight; the caller calls the
+// returned function once it has its answer.
+func (n *Node) proposalBegins() (ends func()) {
+	n.proposing.Add(1)
+	return func() { n.proposing.Add(-1) }
+}
+
+// awaitAnswers waits until no proposal is in flight on this member, for at
+// most the smaller of ApplyTimeout and closeAnswerWait. The count has no
+// channel to wait on (two atomic operations per proposal on the hot path
+// instead of a lock); it is looked at every fatePoll.
+func (n *Node) awaitAnswers() {
+	if n.proposing.Load() == 0 {
+		return
+	}
+	limit := time.NewTimer(min(n.cfg.ApplyTimeout, closeAnswerWait))
+	defer limit.Stop()
+	tick := time.NewTicker(fatePoll)
+	defer tick.Stop()
+	start := time.Now()
+	for n.proposing.Load() > 0 {
+		select {
+		case <-tick.C:
+		case <-limit.C:
+			n.log.Warn("writes still in flight at shutdown; their outcome is unknown",
+				"writes", n.proposing.Load(), "waited", time.Since(start))
+			return
+		}
+	}
+	n.log.Info("writes in flight answered before shutdown", "waited", time.Since(start))
+}
