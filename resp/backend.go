@@ -27,6 +27,11 @@ type Backend interface {
 	Snapshot(ctx context.Context) (index uint64, err error)
 	ID() string
 	MaxValueBytes() int
+	// MayApply is the rule set of writes (registry.MayApply): what g
+	// needs to make the write c, judged against st, when the answer
+	// shows a. A connection's writes are checked with it (session.go), as
+	// the leader checks a forwarded one.
+	MayApply(g registry.Grants, st *fsm.State, c fsm.Command, a registry.Answer) error
 }
 
 var _ Backend = (*registry.Node)(nil)

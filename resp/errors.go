@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/rosterhq/roster/fsm"
@@ -62,6 +63,7 @@ func errorText(err error) string {
 	var unknownSub unknownSubcommand
 	var arity wrongArity
 	var perm noPerm
+	var rule *registry.AccessError
 	var cas *fsm.CASError
 	var aborted execAborted
 	switch {
@@ -71,6 +73,8 @@ func errorText(err error) string {
 		return "ERR " + err.Error()
 	case errors.As(err, &perm):
 		return "NOPERM this token has no permission to " + perm.what
+	case errors.As(err, &rule):
+		return "NOPERM this token has no permission to " + noPermText(rule)
 	case errors.Is(err, errNoAuth), errors.Is(err, registry.ErrUnauthenticated):
 		return "NOAUTH Authentication required."
 	case errors.Is(err, registry.ErrPermissionDenied):
@@ -111,6 +115,23 @@ func errorText(err error) string {
 		return "TIMEOUT " + oneLine(err.Error())
 	}
 	return "ERR internal error: " + oneLine(err.Error())
+}
+
+// noPermText is a refusal by the rules of writes in the words of a
+// NOPERM reply: what may not be done and the key, whole, as Redis names
+// the key of a refused command.
+func noPermText(e *registry.AccessError) string {
+	s := e.Op
+	if e.Key != "" {
+		s += " " + e.Key
+	}
+	if e.Lease != 0 {
+		s += ", attached to lease " + strconv.FormatInt(e.Lease, 10)
+	}
+	if e.Key == "" && e.Why != "" {
+		s += " (" + e.Why + ")"
+	}
+	return oneLine(s)
 }
 
 // oneLine keeps a message on one line: a RESP error ends at CR LF.

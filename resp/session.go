@@ -75,6 +75,9 @@ func (s *session) casLoop(ctx context.Context, attempts int, decide func(*fsm.St
 		if d.cmd == nil {
 			return d.now
 		}
+		if err := s.mayPropose(st, d.cmd); err != nil {
+			return errReply(err)
+		}
 		res, err := s.writeOne(ctx, d.cmd)
 		switch {
 		case isCAS(err), d.leaseMayGo && errors.Is(err, fsm.ErrLeaseNotFound):
@@ -220,14 +223,32 @@ func (p *pipeline) flushWrites() {
 	if len(p.ops) == 0 {
 		return
 	}
-	cmds := make([]fsm.Command, len(p.ops))
-	for i, op := range p.ops {
-		cmds[i] = op.cmd
+	var st *fsm.State // this member's replica: the leases' keys as applied here
+	if p.s.ident != nil && !p.s.ident.Admin() && p.s.srv.enforced() {
+		var err error
+		if st, err = p.s.srv.b.Read(p.ctx, true); err != nil {
+			for i := range p.ops {
+				p.replies[p.writes[i]] = errReply(err)
+			}
+			p.writes, p.ops = p.writes[:0], p.ops[:0]
+			return
+		}
 	}
-	res := p.s.srv.b.Batch(p.ctx, cmds)
+	cmds := make([]fsm.Command, 0, len(p.ops))
+	idx := make([]int, 0, len(p.ops)) // the ops proposed
 	for i, op := range p.ops {
-		p.s.sent(res[i].Err)
-		p.replies[p.writes[i]] = op.done(res[i])
+		if err := p.s.mayPropose(st, op.cmd); err != nil {
+			p.replies[p.writes[i]] = errReply(err)
+			continue
+		}
+		cmds, idx = append(cmds, op.cmd), append(idx, i)
+	}
+	if len(cmds) > 0 {
+		res := p.s.srv.b.Batch(p.ctx, cmds)
+		for j, i := range idx {
+			p.s.sent(res[j].Err)
+			p.replies[p.writes[i]] = p.ops[i].done(res[j])
+		}
 	}
 	p.writes, p.ops = p.writes[:0], p.ops[:0]
 }
@@ -304,18 +325,42 @@ func (s *session) allowed(name string, sp *spec, args [][]byte) error {
 		if !s.ident.Admin() {
 			return noPerm{"run '" + name + "' (admin only)"}
 		}
-	case accessRead, accessWrite:
-		read := sp.access == accessRead || sp.alsoReads != nil && sp.alsoReads(args)
+	case accessRead:
 		for _, k := range sp.keysOf(args) {
-			if sp.access == accessWrite && !s.ident.CanWrite(k) {
-				return noPerm{"write " + k}
-			}
-			if read && !s.ident.CanRead(k) {
+			if !s.ident.CanRead(k) {
 				return noPerm{"read " + k}
+			}
+		}
+	case accessWrite:
+		// Before the arguments are parsed, as Redis checks ACLs before a
+		// command's syntax: what the rules of writes ask of any write of
+		// each key it names (a put of the key alone), and read where the
+		// answer shows the keys' values. The command itself is checked
+		// whole before it is proposed (mayPropose).
+		a := registry.AnswerOutcome
+		if sp.alsoReads != nil && sp.alsoReads(args) {
+			a = registry.AnswerPrev
+		}
+		for _, k := range sp.keysOf(args) {
+			if err := s.srv.b.MayApply(s.ident, nil, fsm.Put{Key: k}, a); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
+}
+
+// mayPropose checks the write c, about to be proposed, with the rules of
+// writes (registry.MayApply), judged against st: the same check the
+// leader makes again of a write this member forwards, and what allowed
+// could not check before the command was built (the lease a put keeps a
+// key on needs what renewing it needs). Nothing to check when access
+// control is off.
+func (s *session) mayPropose(st *fsm.State, c fsm.Command) error {
+	if s.ident == nil || !s.srv.enforced() {
+		return nil
+	}
+	return s.srv.b.MayApply(s.ident, st, c, registry.AnswerOutcome)
 }
 
 // callerCtx marks ctx with the connection's token, so that a follower's
