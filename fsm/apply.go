@@ -102,6 +102,8 @@ func (b *batch) apply(c Command) Result {
 		return b.delMember(c.ID)
 	case Txn:
 		return b.txn(c)
+	case Check:
+		return Result{Err: ErrCheckOutsideTxn, Revision: b.s.revision}
 	case PutRole:
 		return b.putRole(c)
 	case DeleteRole:

@@ -69,6 +69,9 @@ func appendFields(b []byte, c Command) []byte {
 		b = putVarint(b, 4, c.Member.Node)
 	case DelMember:
 		b = putString(b, 1, c.ID)
+	case Check:
+		b = putString(b, 1, c.Key)
+		b = putVarint(b, 2, c.ModRevision)
 	case Txn:
 		// Each operation is one length-delimited field whose number is the
 		// operation's own command type and whose payload is its fields, so
@@ -248,7 +251,7 @@ func decodeFields(typ byte, body []byte) (Command, error) {
 		err = fields(body, func(n protowire.Number, f field) error {
 			// Only the operations a Txn may hold; field numbers are
 			// checked before narrowing to a type byte.
-			if n != protowire.Number(typeGrant) && n != protowire.Number(typePut) && n != protowire.Number(typeDelete) {
+			if n != protowire.Number(typeGrant) && n != protowire.Number(typePut) && n != protowire.Number(typeDelete) && n != protowire.Number(typeCheck) {
 				return errUnknownField
 			}
 			if f.typ != protowire.BytesType {
@@ -262,6 +265,20 @@ func decodeFields(typ byte, body []byte) (Command, error) {
 			return nil
 		})
 		c = t
+	case typeCheck:
+		// Alone it decodes (and applying refuses it), so that a log
+		// holding one replays alike everywhere.
+		var k Check
+		err = fields(body, func(n protowire.Number, f field) error {
+			switch n {
+			case 1:
+				return f.str(&k.Key)
+			case 2:
+				return f.varint(&k.ModRevision)
+			}
+			return errUnknownField
+		})
+		c = k
 	case typePutRole, typeDeleteRole, typePutToken, typeDeleteToken:
 		c, err = decodeAuth(typ, body)
 	default:

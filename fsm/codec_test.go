@@ -67,6 +67,15 @@ var codecCases = []struct {
 	}}},
 	{"txn/zero-ops", fsm.Txn{Ops: []fsm.Command{fsm.Put{}, fsm.Delete{}, fsm.Grant{}}}},
 	{"txn/prefix-delete", fsm.Txn{Ops: []fsm.Command{fsm.Delete{Key: "/p/", Prefix: true}}}}, // encodes; apply refuses it
+	{"check/zero", fsm.Check{}}, // alone it encodes; apply refuses it
+	{"check/full", fsm.Check{Key: "/cfg", ModRevision: 12}},
+	{"check/negative", fsm.Check{Key: "/cfg", ModRevision: math.MinInt64}},
+	{"txn/checks", fsm.Txn{Ops: []fsm.Command{
+		fsm.Check{Key: "/read", ModRevision: 7},
+		fsm.Check{Key: "/absent"},
+		fsm.Put{Key: "/w", Value: []byte("v"), HasCAS: true, CAS: 3},
+		fsm.Check{},
+	}}},
 }
 
 // normalize maps the values Encode cannot tell apart (empty vs nil) to one
@@ -240,6 +249,11 @@ func TestDecodeErrors(t *testing.T) {
 		{"txn op with unknown field", wire(1, 10, bytesField(4, string(varintField(9, 1))))},
 		{"txn op truncated", wire(1, 10, bytesField(4, string(tag(1, protowire.BytesType))))},
 		{"txn valid op then garbage", wire(1, 10, bytesField(5, string(bytesField(1, "/a"))), []byte{0xff})},
+		{"unknown field check", wire(1, 15, varintField(3, 1))},
+		{"wire type varint for check key", wire(1, 15, varintField(1, 1))},
+		{"wire type bytes for check revision", wire(1, 15, bytesField(2, "\x01"))},
+		{"txn check op with unknown field", wire(1, 10, bytesField(15, string(varintField(3, 1))))},
+		{"txn check op varint", wire(1, 10, varintField(15, 1))},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -303,6 +317,8 @@ func TestEncodeKnownBytes(t *testing.T) {
 		{fsm.DelMember{ID: "a"}, "\x01\x09\x0a\x01a"},
 		{fsm.Txn{Ops: []fsm.Command{fsm.Grant{ID: 1, TTL: 2}, fsm.Put{Key: "/a", Lease: 1}, fsm.Delete{}}},
 			"\x01\x0a\x0a\x04\x08\x01\x10\x02\x22\x06\x0a\x02/a\x18\x01\x2a\x00"},
+		{fsm.Check{Key: "/a", ModRevision: 5}, "\x01\x0f\x0a\x02/a\x10\x05"},
+		{fsm.Txn{Ops: []fsm.Command{fsm.Check{Key: "/a"}, fsm.Put{Key: "/b"}}}, "\x01\x0a\x7a\x04\x0a\x02/a\x22\x04\x0a\x02/b"},
 	}
 	for _, tc := range cases {
 		if got := string(fsm.Encode(tc.cmd)); got != tc.want {

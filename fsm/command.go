@@ -19,11 +19,12 @@ const (
 	typeSetMember byte = 8
 	typeDelMember byte = 9
 	typeTxn       byte = 10
-	// 11-15: access control (auth.go); 15 is spare. 16+ ask first.
+	// 11-14: access control (auth.go). 16+ ask first.
 	typePutRole     byte = 11
 	typeDeleteRole  byte = 12
 	typePutToken    byte = 13
 	typeDeleteToken byte = 14
+	typeCheck       byte = 15
 )
 
 // Grant creates a lease. The ID is chosen by the proposer.
@@ -138,9 +139,24 @@ type DelMember struct {
 	ID string
 }
 
+// Check compares a key without writing it: the Txn holding it applies
+// only while the key's mod revision is ModRevision (0: the key must be
+// absent), and fails as a Put's failed compare fails it (a *CASError
+// naming the operation). It is valid only inside a Txn: alone it is
+// refused (ErrCheckOutsideTxn). The Redis port's EXEC compares the keys a
+// transaction only read or watched with it, which needs read permission
+// on them, not write, and carries no value. A replica too old to know the
+// operation cannot decode a Txn holding one and stops (as for
+// StrictDeadlines' flag), rather than apply the Txn without its compare;
+// entries written before it never hold one and replay as they did.
+type Check struct {
+	Key         string
+	ModRevision int64
+}
+
 // Txn applies its operations in order, all or nothing, in one entry. Ops
-// holds Put, Delete (one key each, not Prefix) and Grant commands; no key
-// appears twice. Every condition (CAS, lease present, lease ID free) is
+// holds Put, Delete (one key each, not Prefix), Check and Grant commands;
+// no key appears twice. Every condition (CAS, lease present, lease ID free) is
 // checked, against the state and the operations before it, before anything
 // changes; the keys changed then take consecutive revisions in operation
 // order. A Put may attach its key to a lease granted earlier in the same
@@ -168,3 +184,4 @@ func (Tick) cmdType() byte      { return typeTick }
 func (SetMember) cmdType() byte { return typeSetMember }
 func (DelMember) cmdType() byte { return typeDelMember }
 func (Txn) cmdType() byte       { return typeTxn }
+func (Check) cmdType() byte     { return typeCheck }

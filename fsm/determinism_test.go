@@ -295,6 +295,13 @@ func genTxn(rng *rand.Rand, randKey, existingKey func() string, someLease func()
 				pt.Lease = someLease()
 			}
 			t.Ops = append(t.Ops, pt)
+		case k < 8 && rng.Intn(2) == 0:
+			// The Redis port's compare of a key only read or watched.
+			ck := fsm.Check{Key: key, ModRevision: modOf(key)}
+			if rng.Intn(8) == 0 {
+				ck.ModRevision += int64(rng.Intn(3)) - 1 // stale, or absent when 0
+			}
+			t.Ops = append(t.Ops, ck)
 		default:
 			d := fsm.Delete{Key: key, Prefix: rng.Intn(40) == 0}
 			if !d.Prefix {
@@ -332,6 +339,27 @@ func TestModelWorkloadCoversEveryOutcome(t *testing.T) {
 		if strings.Contains(r, "expired=") && !strings.Contains(r, "expired=0 ") {
 			seen["tick/expired"]++
 		}
+		if txn, ok := c.(fsm.Txn); ok {
+			// A failed compare comes from a Check when no other
+			// operation compares.
+			checks, compares := 0, 0
+			for _, op := range txn.Ops {
+				switch op := op.(type) {
+				case fsm.Check:
+					checks++
+				case fsm.Put:
+					compares += boolInt(op.HasCAS)
+				case fsm.Delete:
+					compares += boolInt(op.HasCAS)
+				}
+			}
+			switch {
+			case checks > 0 && class == "ok":
+				seen["txn-check/ok"]++
+			case checks > 0 && compares == 0 && class == "cas":
+				seen["txn-check/cas"]++
+			}
+		}
 		switch c.(type) {
 		case fsm.Put, fsm.Delete, fsm.Txn:
 			if i > 0 && leasesIn(w.dumps[i]) < leasesIn(w.dumps[i-1]) {
@@ -345,7 +373,7 @@ func TestModelWorkloadCoversEveryOutcome(t *testing.T) {
 		"fsm.Tick/ok", "tick/more", "tick/expired", "fsm.Revoke/ok", "fsm.Revoke/lease_not_found",
 		"fsm.SetMember/ok", "fsm.DelMember/ok",
 		"fsm.Txn/ok", "fsm.Txn/cas", "fsm.Txn/lease_not_found", "fsm.Txn/lease_exists", "fsm.Txn/invalid_argument",
-		"drop-old-lease",
+		"drop-old-lease", "txn-check/ok", "txn-check/cas",
 	} {
 		if seen[k] == 0 {
 			t.Errorf("workload never produces %s (seen %v)", k, seen)
@@ -466,6 +494,13 @@ func TestDeterminismSeeds(t *testing.T) {
 			sameDump(t, "reopened", m.dump(), dump(h.state()))
 		})
 	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // leasesIn is the lease count of a model dump.

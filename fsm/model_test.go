@@ -262,6 +262,8 @@ func (m *model) apply(c fsm.Command) fsm.Result {
 	case fsm.DelMember:
 		delete(m.members, c.ID)
 		return fsm.Result{Revision: m.rev}
+	case fsm.Check:
+		return fail(fsm.ErrInvalidArgument) // only inside a Txn
 	}
 	panic(fmt.Sprintf("model: unknown command %T", c))
 }
@@ -298,6 +300,13 @@ func (m *model) txn(c fsm.Txn) fsm.Result {
 				err = m.cas(op.HasCAS, op.CAS, op.Key)
 			}
 			seen[op.Key] = true
+		case fsm.Check:
+			if seen[op.Key] {
+				err = fsm.ErrInvalidArgument
+			} else {
+				err = m.cas(true, op.ModRevision, op.Key)
+			}
+			seen[op.Key] = true
 		}
 		if err != nil {
 			return fsm.Result{Err: err, Revision: m.rev}
@@ -325,6 +334,8 @@ func (m *model) txn(c fsm.Txn) fsm.Result {
 				left = append(left, r.Prev)
 			}
 			out = append(out, r)
+		case fsm.Check:
+			out = append(out, fsm.Result{Revision: m.rev})
 		}
 	}
 	// After every operation: a later one may put a key on the lease.

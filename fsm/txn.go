@@ -29,6 +29,8 @@ func (b *batch) txn(c Txn) Result {
 				}
 			}
 			out = append(out, Result{Revision: b.s.revision, Prev: prev})
+		case Check: // compared in checkTxn; writes nothing
+			out = append(out, Result{Revision: b.s.revision})
 		case Delete:
 			r := Result{Revision: b.s.revision}
 			if prev, ok := b.s.Get(op.Key); ok {
@@ -90,6 +92,14 @@ func (b *batch) checkTxn(c Txn) error {
 			keys[op.Key] = true
 			prev, exists := b.s.Get(op.Key)
 			err = checkCAS(op.HasCAS, op.CAS, prev, exists)
+		case Check:
+			if keys[op.Key] {
+				err = invalid("key %q appears twice", truncate(op.Key))
+				break
+			}
+			keys[op.Key] = true
+			prev, exists := b.s.Get(op.Key)
+			err = checkCAS(true, op.ModRevision, prev, exists)
 		default:
 			err = invalid("a txn cannot hold %T", op)
 		}

@@ -96,6 +96,10 @@ func TestTxnAllOrNothing(t *testing.T) {
 		{"key twice", with(put("/new", "again")), "invalid_argument"},
 		{"put then delete one key", with(fsm.Delete{Key: "/new"}), "invalid_argument"},
 		{"prefix delete", with(fsm.Delete{Key: "/", Prefix: true}), "invalid_argument"},
+		{"check stale", with(fsm.Check{Key: "/k", ModRevision: 2}), "cas(current=1)"},
+		{"check absent, key exists", with(fsm.Check{Key: "/k"}), "cas(current=1)"},
+		{"check present, key absent", with(fsm.Check{Key: "/nope", ModRevision: 1}), "cas(current=0)"},
+		{"check of a key the txn writes", with(fsm.Check{Key: "/new2"}), "invalid_argument"},
 		{"first op fails", fsm.Txn{Ops: append([]fsm.Command{fsm.Put{Key: "/k", HasCAS: true, CAS: 9}}, ok...)}, "cas(current=1)"},
 	}
 	for _, tc := range cases {

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"fmt"
 	"strings"
 	"unicode/utf8"
 )
@@ -52,6 +53,22 @@ func ValidateLeaseName(name string) error {
 		return invalid("lease name contains a NUL byte")
 	case !utf8.ValidString(name):
 		return invalid("lease name is not valid UTF-8")
+	}
+	return nil
+}
+
+// ErrCheckOutsideTxn refuses a Check that is not an operation of a Txn:
+// it writes nothing, and its compare would decide nothing.
+var ErrCheckOutsideTxn = fmt.Errorf("%w: a check compares a key only as an operation of a txn", ErrInvalidArgument)
+
+// ValidateCheck checks a Check of a Txn: its key, and a revision not
+// below 0 (0: the key must be absent).
+func ValidateCheck(c Check) error {
+	if err := ValidateKey(c.Key); err != nil {
+		return err
+	}
+	if c.ModRevision < 0 {
+		return invalid("check of %q: negative mod revision %d", truncate(c.Key), c.ModRevision)
 	}
 	return nil
 }
