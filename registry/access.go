@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"bytes"
 	"strconv"
 
 	"github.com/rosterhq/roster/fsm"
@@ -85,13 +84,13 @@ func deny(g Grants, op, key, why string) *AccessError {
 // needs (MayRenew) for a revoke, a keep-alive and a put that attaches a
 // key to a lease (else a token could attach a key to another's lease,
 // whose owner could then no longer renew it: etcd's checkLeasePuts);
-// read on the key of a transaction's operation that can only compare
-// (comparesOnly); admin for access control, membership records and
-// ticks. A grant needs a valid token only. The error is an *AccessError.
+// read on the key of a transaction's compare-only operation (fsm.Check);
+// admin for access control, membership records and ticks. A grant needs
+// a valid token only. The error is an *AccessError.
 //
-// st is consulted only for the keys of a lease and a transaction's
-// compares: it may be nil for a command that names no lease and is no
-// transaction (a front end's check of a key before it parses the rest).
+// st is consulted only for the keys of a lease: it may be nil for a
+// command that names no lease (a front end's check of a key before it
+// parses the rest).
 func MayApply(g Grants, st *fsm.State, c fsm.Command, a Answer) error {
 	if g.Admin() {
 		return nil
@@ -133,16 +132,15 @@ func MayApply(g Grants, st *fsm.State, c fsm.Command, a Answer) error {
 	case fsm.KeepAlive:
 		return MayRenew(g, st, c.IDs...)
 	case fsm.Grant:
+	case fsm.Check:
+		// A compare writes nothing (the Redis port's EXEC compares the
+		// keys a transaction only read or watched so): read is what it
+		// needs.
+		if !g.CanRead(c.Key) {
+			return deny(g, "read", c.Key, "")
+		}
 	case fsm.Txn:
 		for _, op := range c.Ops {
-			if key, ok := comparesOnly(st, op); ok {
-				// The Redis port's EXEC compares the keys a transaction
-				// only read or watched this way: read is what it needs.
-				if !g.CanRead(key) {
-					return deny(g, "read", key, "")
-				}
-				continue
-			}
 			if err := MayApply(g, st, op, a); err != nil {
 				return err
 			}
@@ -197,46 +195,6 @@ func MayRenew(g Grants, st *fsm.State, ids ...int64) error {
 		}
 	}
 	return nil
-}
-
-// comparesOnly reports whether op, an operation of a Txn, can change
-// nothing in st or any later state, only compare: a put or delete whose
-// compare on the key's mod revision fails now, and so always (a revision
-// up to st's, once gone, never comes back); a delete compared on the key
-// being absent; a put of the key's own value and lease at the revision
-// compared (fsm.Put.IfChanged, which then writes nothing). It returns
-// the key compared. Without a state (nil) nothing only compares.
-func comparesOnly(st *fsm.State, op fsm.Command) (string, bool) {
-	if st == nil {
-		return "", false
-	}
-	var key string
-	var cas int64
-	switch op := op.(type) {
-	case fsm.Put:
-		if !op.HasCAS {
-			return "", false
-		}
-		key, cas = op.Key, op.CAS
-		if kv, ok := st.Get(key); ok && op.IfChanged && kv.ModRevision == cas && kv.Lease == op.Lease && bytes.Equal(kv.Value, op.Value) {
-			return key, true
-		}
-	case fsm.Delete:
-		if !op.HasCAS || op.Prefix {
-			return "", false
-		}
-		if op.CAS == 0 {
-			return op.Key, true
-		}
-		key, cas = op.Key, op.CAS
-	default:
-		return "", false
-	}
-	var cur int64
-	if kv, ok := st.Get(key); ok {
-		cur = kv.ModRevision
-	}
-	return key, cas <= st.Revision() && cur != cas
 }
 
 // mayWrite checks, on the leader, a write a follower forwarded for p:

@@ -44,7 +44,8 @@ func TestMayApplyRules(t *testing.T) {
 	}
 	put := func(k string) fsm.Put { return fsm.Put{Key: k, Value: []byte("v")} }
 	leased := func(k string, l int64) fsm.Put { p := put(k); p.Lease = l; return p }
-	compare := fsm.Delete{Key: "/cfg/b", HasCAS: true} // /cfg/b is absent: only compares
+	compare := fsm.Check{Key: "/cfg/b"}                     // the Redis port's compare of a key read
+	olderCompare := fsm.Delete{Key: "/cfg/b", HasCAS: true} // an older member's: a write now
 	for _, tt := range []struct {
 		name string
 		c    fsm.Command
@@ -76,6 +77,7 @@ func TestMayApplyRules(t *testing.T) {
 		{"txn nested", fsm.Txn{Ops: []fsm.Command{fsm.Txn{Ops: []fsm.Command{put("/svc/x"), fsm.Incr{Key: "/svc/n"}}}}}, AnswerOutcome, want{ok, "read /svc/n"}},
 		{"txn nested, lease", fsm.Txn{Ops: []fsm.Command{fsm.Txn{Ops: []fsm.Command{leased("/svc/x", 2)}}}}, AnswerOutcome, want{"write /other/c", "write /other/c"}},
 		{"txn that only compares a key", fsm.Txn{Ops: []fsm.Command{put("/svc/x"), compare}}, AnswerOutcome, want{ok, "read /cfg/b"}},
+		{"txn comparing as an older member did", fsm.Txn{Ops: []fsm.Command{put("/svc/x"), olderCompare}}, AnswerOutcome, want{"write /cfg/b", "write /cfg/b"}},
 		{"set member", fsm.SetMember{Member: fsm.Member{ID: "x"}}, AnswerOutcome, want{"change the membership", "change the membership"}},
 		{"delete member", fsm.DelMember{ID: "x"}, AnswerOutcome, want{"change the membership", "change the membership"}},
 		{"put role", fsm.PutRole{Role: fsm.Role{Name: "r"}}, AnswerOutcome, want{"change access control", "change access control"}},

@@ -149,6 +149,8 @@ func (n *Node) prepare(c fsm.Command) (fsm.Command, error) {
 		return c, fsm.ValidateKey(c.Key)
 	case fsm.Txn:
 		return n.prepareTxn(c.Ops)
+	case fsm.Check:
+		return nil, fsm.ErrCheckOutsideTxn
 	}
 	return nil, fmt.Errorf("%w: a batch holds puts, deletes, increments and txns, not %T", fsm.ErrInvalidArgument, c)
 }

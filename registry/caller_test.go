@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -237,10 +238,12 @@ func TestForwardingToALeaderOfAnOlderVersion(t *testing.T) {
 	}
 }
 
-// TestMayWriteTxnCompares: on the leader, a forwarded Txn's operations
-// that can only compare (the Redis port's EXEC compares the keys a
-// transaction read or watched so) need read on their key, not write;
-// every operation that may write still needs write.
+// TestMayWriteTxnCompares: on the leader, a forwarded Txn's compare-only
+// operation (fsm.Check: the Redis port's EXEC compares the keys a
+// transaction only read or watched so) needs read on its key, not write;
+// every other operation needs write, the shapes an older member's EXEC
+// compared with (a put of the key's own value with IfChanged, a delete
+// compared on absence) included, whatever the state.
 func TestMayWriteTxnCompares(t *testing.T) {
 	tc := startCluster(t, 1, clusterOpts{})
 	n := tc.leader()
@@ -255,25 +258,21 @@ func TestMayWriteTxnCompares(t *testing.T) {
 	st := n.fsm.State()
 	old, rev := r.Revision, st.Revision()
 	reader := &Principal{Name: "reader", rules: []fsm.Rule{{Prefix: "/cfg/", Read: true}, {Prefix: "/svc/", Read: true, Write: true}}}
+	writer := &Principal{Name: "writer", rules: []fsm.Rule{{Prefix: "/cfg/", Write: true}, {Prefix: "/svc/", Read: true, Write: true}}}
 	blind := &Principal{Name: "blind", rules: []fsm.Rule{{Prefix: "/svc/", Read: true, Write: true}}}
 	write := fsm.Put{Key: "/svc/x", Value: []byte("x")}
 	for _, tt := range []struct {
 		op      fsm.Command
 		compare bool
 	}{
-		{fsm.Put{Key: "/cfg/a", Value: []byte("2"), HasCAS: true, CAS: rev, IfChanged: true}, true},
-		{fsm.Put{Key: "/cfg/a", Value: []byte("3"), HasCAS: true, CAS: rev, IfChanged: true}, false},
-		{fsm.Put{Key: "/cfg/a", Value: []byte("2"), HasCAS: true, CAS: rev, Lease: 7, IfChanged: true}, false},
-		{fsm.Put{Key: "/cfg/a", Value: []byte("2"), CAS: rev, IfChanged: true}, false},
-		{fsm.Put{Key: "/cfg/a", Value: []byte("3"), HasCAS: true, CAS: old}, true},       // fails now and always
-		{fsm.Put{Key: "/cfg/a", Value: []byte("3"), HasCAS: true, CAS: rev + 10}, false}, // a revision still to come
-		{fsm.Put{Key: "/cfg/a", Value: []byte("3"), HasCAS: true}, true},                 // create-only: the key exists
-		{fsm.Put{Key: "/cfg/b", Value: []byte("3"), HasCAS: true}, false},
-		{fsm.Delete{Key: "/cfg/b", HasCAS: true}, true},
-		{fsm.Delete{Key: "/cfg/a", HasCAS: true}, true},
-		{fsm.Delete{Key: "/cfg/a", HasCAS: true, CAS: rev}, false},
-		{fsm.Delete{Key: "/cfg/a", HasCAS: true, CAS: old}, true},
-		{fsm.Delete{Key: "/cfg/a"}, false},
+		{fsm.Check{Key: "/cfg/a", ModRevision: rev}, true},
+		{fsm.Check{Key: "/cfg/a", ModRevision: old}, true},
+		{fsm.Check{Key: "/cfg/b"}, true},
+		{fsm.Put{Key: "/cfg/a", Value: []byte("2"), HasCAS: true, CAS: rev, IfChanged: true}, false},
+		{fsm.Put{Key: "/cfg/a", Value: []byte("3"), HasCAS: true, CAS: old}, false},
+		{fsm.Put{Key: "/cfg/a", Value: []byte("3"), HasCAS: true}, false},
+		{fsm.Delete{Key: "/cfg/b", HasCAS: true}, false},
+		{fsm.Delete{Key: "/cfg/a", HasCAS: true, CAS: old}, false},
 		{fsm.Delete{Key: "/cfg/", Prefix: true, HasCAS: true}, false},
 		{fsm.Incr{Key: "/cfg/a", By: 1}, false},
 	} {
@@ -281,8 +280,15 @@ func TestMayWriteTxnCompares(t *testing.T) {
 		if tt.compare && err != nil {
 			t.Errorf("%+v only compares: refused for a token that may read the key: %v", tt.op, err)
 		}
-		if !tt.compare && !errors.Is(err, ErrPermissionDenied) {
-			t.Errorf("%+v may write: %v for a token that may only read the key, want ErrPermissionDenied", tt.op, err)
+		if !tt.compare && (!errors.Is(err, ErrPermissionDenied) || !strings.Contains(err.Error(), "may not write") && !strings.Contains(err.Error(), "may not delete")) {
+			t.Errorf("%+v: %v for a token that may only read the key, want ErrPermissionDenied (write)", tt.op, err)
+		}
+		err = n.mayWrite(writer, fsm.Txn{Ops: []fsm.Command{write, tt.op}})
+		if _, incr := tt.op.(fsm.Incr); (tt.compare || incr) != (err != nil) {
+			t.Errorf("%+v for a token that may write but not read the key: %v", tt.op, err)
+		}
+		if tt.compare && (!errors.Is(err, ErrPermissionDenied) || !strings.Contains(err.Error(), "may not read")) {
+			t.Errorf("%+v for a token that may not read the key: %v, want ErrPermissionDenied (read)", tt.op, err)
 		}
 		if err := n.mayWrite(blind, fsm.Txn{Ops: []fsm.Command{write, tt.op}}); !errors.Is(err, ErrPermissionDenied) {
 			t.Errorf("%+v for a token that may not read the key: %v, want ErrPermissionDenied", tt.op, err)

@@ -193,6 +193,8 @@ func (n *Node) validate(c fsm.Command) error {
 		return n.checkPut(c)
 	case fsm.Delete:
 		return checkDelete(c)
+	case fsm.Check:
+		return fsm.ErrCheckOutsideTxn
 	case fsm.Txn:
 		// The leader validates a txn as it prepares it (prepareTxn): only
 		// it can pick the lease IDs its grants need. Refuse here what is

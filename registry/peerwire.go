@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/rosterhq/roster/fsm"
@@ -168,6 +169,17 @@ func encodeError(b []byte, err error) []byte {
 	return append(append(b, classOther), err.Error()...)
 }
 
+// leaderCouldNotDecode reports whether msg is the leader's refusal of a
+// forwarded command or batch it could not decode (peerServer.answer): it
+// runs an older version (a rolling upgrade), which refuses an operation
+// it does not know (fsm.Check) having done nothing. The texts are those
+// every version answers; a key quoted in another error cannot start one.
+func leaderCouldNotDecode(msg string) bool {
+	invalid := fsm.ErrInvalidArgument.Error() + ": "
+	return strings.HasPrefix(msg, invalid+fsm.ErrDecode.Error()) ||
+		strings.HasPrefix(msg, invalid+"bad batch: ") && strings.Contains(msg, ": "+fsm.ErrDecode.Error())
+}
+
 // otherPrefix starts the text of a classOther answer.
 const otherPrefix = "the leader answered: "
 
@@ -184,6 +196,9 @@ func decodeError(p []byte) error {
 		r, err := fsm.DecodeResult(rest)
 		if err != nil || r.Err == nil {
 			return unknownOutcome("undecodable error answer from the leader: %v", err)
+		}
+		if leaderCouldNotDecode(r.Err.Error()) {
+			return fmt.Errorf("%w (the leader runs an older version that cannot take this request; nothing was written: retry once every member is upgraded)", r.Err)
 		}
 		return r.Err
 	case classOther:

@@ -23,7 +23,7 @@ const (
 // the leader picks): Txn replaces it with that ID before proposing.
 func TxnLease(i int) int64 { return -1 - int64(i) }
 
-// Txn applies ops (fsm.Put, fsm.Delete of one key, fsm.Grant) in order,
+// Txn applies ops (fsm.Put, fsm.Delete of one key, fsm.Check, fsm.Grant) in order,
 // all or nothing, in one raft entry; see fsm.Txn. Everything is validated
 // before proposing, as Put, Delete and Grant do, and no key may appear
 // twice. Grants with ID 0 get an ID picked here, and every grant gets the
@@ -123,6 +123,14 @@ func (n *Node) prepareTxn(ops []fsm.Command) (fsm.Txn, error) {
 				return fsm.Txn{}, invalid(i, "negative cas")
 			}
 			out[i] = op
+		case fsm.Check:
+			if err := key(i, op.Key); err != nil {
+				return fsm.Txn{}, err
+			}
+			if err := fsm.ValidateCheck(op); err != nil {
+				return fsm.Txn{}, fmt.Errorf("txn operation %d: %w", i+1, err)
+			}
+			out[i] = op
 		case fsm.Grant:
 			if err := fsm.ValidateTTL(op.TTL); err != nil {
 				return fsm.Txn{}, fmt.Errorf("txn operation %d: %w", i+1, err)
@@ -148,7 +156,7 @@ func (n *Node) prepareTxn(ops []fsm.Command) (fsm.Txn, error) {
 			granted[i] = op.ID
 			out[i] = op
 		default:
-			return fsm.Txn{}, invalid(i, "a txn holds puts, deletes and grants, not %T", op)
+			return fsm.Txn{}, invalid(i, "a txn holds puts, deletes, checks and grants, not %T", op)
 		}
 	}
 	return fsm.Txn{Ops: out}, nil
@@ -166,6 +174,8 @@ func (n *Node) checkTxnBytes(ops []fsm.Command) error {
 		case fsm.Put:
 			size += len(op.Key) + len(op.Value)
 		case fsm.Delete:
+			size += len(op.Key)
+		case fsm.Check: // a compare carries no value
 			size += len(op.Key)
 		case fsm.Grant:
 			size += len(op.Name)

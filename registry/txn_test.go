@@ -94,13 +94,59 @@ func TestTxnValidation(t *testing.T) {
 		{"bad lease name", []fsm.Command{fsm.Grant{TTL: 5, Name: "a\x00"}}, fsm.ErrInvalidArgument},
 		{"negative lease id", []fsm.Command{fsm.Grant{ID: -5, TTL: 5}}, fsm.ErrInvalidArgument},
 		{"incr", []fsm.Command{fsm.Incr{Key: "/n", By: 1}}, fsm.ErrInvalidArgument},
+		{"check bad key", []fsm.Command{fsm.Check{Key: "a"}}, fsm.ErrInvalidArgument},
+		{"check negative revision", []fsm.Command{fsm.Check{Key: "/a", ModRevision: -1}}, fsm.ErrInvalidArgument},
+		{"check and put of one key", []fsm.Command{fsm.Check{Key: "/a"}, fsm.Put{Key: "/a"}}, fsm.ErrInvalidArgument},
 	}
 	for _, tc := range cases {
 		if _, err := n.Txn(ctx, tc.ops); !errors.Is(err, tc.want) {
 			t.Errorf("%s: error %v, want %v", tc.name, err, tc.want)
 		}
 	}
+	// A check alone is refused (in a batch; validate refuses it as a
+	// single write), saying why.
+	if err := n.Batch(ctx, []fsm.Command{fsm.Check{Key: "/a"}})[0].Err; !errors.Is(err, fsm.ErrCheckOutsideTxn) ||
+		!strings.Contains(err.Error(), "only as an operation of a txn") {
+		t.Errorf("a bare check: %v, want ErrCheckOutsideTxn", err)
+	}
 	if st := n.FSM().State(); st.Revision() != 0 || st.LeaseCount() != 0 {
 		t.Fatalf("refused txns changed the state: revision %d, %d leases", st.Revision(), st.LeaseCount())
+	}
+}
+
+// TestTxnCheckCountsNoValue: a Txn compares a key it only read with a
+// Check, which counts the key's bytes toward the Txn's size bound but
+// carries no value: a Txn reading values that together pass the bound
+// still applies, and a stale check refuses all of it.
+func TestTxnCheckCountsNoValue(t *testing.T) {
+	n := openNode(t, t.TempDir(), 100*time.Millisecond)
+	ctx := context.Background()
+	big := make([]byte, registry.DefaultMaxValue)
+	var checks []fsm.Command
+	for i := 0; i <= registry.TxnBytesFactor; i++ {
+		r, err := n.Put(ctx, fsm.Put{Key: "/big/" + strings.Repeat("x", i+1), Value: big})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checks = append(checks, fsm.Check{Key: "/big/" + strings.Repeat("x", i+1), ModRevision: r.Revision})
+	}
+	res, err := n.Txn(ctx, append(checks, fsm.Put{Key: "/w", Value: []byte("v")}))
+	if err != nil || len(res.Ops) != len(checks)+1 {
+		t.Fatalf("txn checking %d MiB of values: %+v, %v", len(checks), res, err)
+	}
+	if kv, ok := n.FSM().State().Get("/w"); !ok || string(kv.Value) != "v" {
+		t.Fatalf("/w: %+v", kv)
+	}
+	rev := n.FSM().State().Revision()
+	_, err = n.Txn(ctx, append(checks, fsm.Put{Key: "/w", Value: []byte("v2")})) // the checks still hold
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := append([]fsm.Command{fsm.Check{Key: "/w", ModRevision: rev}}, fsm.Put{Key: "/z", Value: []byte("z")})
+	if _, err := n.Txn(ctx, stale); !errors.Is(err, fsm.ErrCASFailed) {
+		t.Fatalf("stale check: %v, want ErrCASFailed", err)
+	}
+	if _, ok := n.FSM().State().Get("/z"); ok {
+		t.Fatal("a txn whose check failed wrote")
 	}
 }
