@@ -201,9 +201,8 @@ func (o *overlay) txn(c fsm.Txn) (fsm.Result, error) {
 
 // ops is the Txn of the transaction: a grant for each lease a key ends
 // on, then, in key order, each key written (compared on its revision as
-// read) and each key only read or watched, compared without a change (a
-// delete of an absent key, or a put of the same value and lease that
-// skips the write, fsm.Put.IfChanged).
+// read) and each key only read or watched, compared without a change
+// (fsm.Check).
 func (o *overlay) ops() []fsm.Command {
 	keys := make([]string, 0, len(o.base))
 	for k := range o.base {
@@ -232,15 +231,8 @@ func (o *overlay) ops() []fsm.Command {
 				lease = registry.TxnLease(grantAt[lease])
 			}
 			ops = append(ops, fsm.Put{Key: k, Value: kv.Value, Lease: lease, HasCAS: true, CAS: rev, DropOldLease: true})
-		case rev == 0:
-			ops = append(ops, fsm.Delete{Key: k, HasCAS: true})
 		default:
-			cur, ok := o.st.Get(k)
-			if !ok { // cannot happen: the revision came from this state
-				ops = append(ops, fsm.Delete{Key: k, HasCAS: true, CAS: rev})
-				continue
-			}
-			ops = append(ops, fsm.Put{Key: k, Value: cur.Value, Lease: cur.Lease, HasCAS: true, CAS: rev, IfChanged: true})
+			ops = append(ops, fsm.Check{Key: k, ModRevision: rev})
 		}
 	}
 	return ops

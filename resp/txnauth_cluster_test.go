@@ -13,10 +13,10 @@ import (
 
 // TestExecOnFollowerReadOnlyKey: a token that may read /cfg/ and write
 // /svc/ runs, on a follower, transactions that read or watch a key it
-// may only read and write one it may write. The compare the Txn carries
-// for the key only read changes nothing, so the leader, checking the
-// forwarded Txn for the token, lets it through: EXEC answers as on the
-// leader, and the write applies.
+// may only read and write one it may write. The Txn compares the key
+// only read with an fsm.Check, for which the leader, checking the
+// forwarded Txn for the token, asks read (seen failing when it asked
+// write): EXEC answers as on the leader, and the write applies.
 func TestExecOnFollowerReadOnlyKey(t *testing.T) {
 	t.Parallel()
 	log := logtest.ForTest(t)

@@ -113,3 +113,44 @@ func TestWatchBounded(t *testing.T) {
 		t.Fatalf("WATCH after EXEC ended the watches: %v", err)
 	}
 }
+
+// TestExecReadKeysCountNoValueBytes: EXEC compares a key it only read or
+// watched with a compare-only operation (fsm.Check) that carries no
+// value, so the values read do not count toward the Txn's bound of
+// 4 × max-value-size: a transaction reading (and watching) five values
+// of nearly the limit each, then writing a small key, applies. It used
+// to answer -ERR too large (a key read was compared by a put of its own
+// value).
+func TestExecReadKeysCountNoValueBytes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	big := strings.Repeat("v", e.node.MaxValueBytes()-16)
+	keys := make([]string, registry.TxnBytesFactor+1)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("big%d", i)
+		if err := c.Set(ctx(), keys[i], big, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := c.Watch(ctx(), func(tx *redis.Tx) error {
+		cmds, err := tx.TxPipelined(ctx(), func(p redis.Pipeliner) error {
+			p.MGet(ctx(), keys...)
+			p.Set(ctx(), "small", "s", 0)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if vals := cmds[0].(*redis.SliceCmd).Val(); len(vals) != len(keys) || vals[0] != big {
+			return fmt.Errorf("MGET inside EXEC answered %d values", len(vals))
+		}
+		return nil
+	}, keys[0], keys[1])
+	if err != nil {
+		t.Fatalf("EXEC reading %d values of %d bytes: %v", len(keys), len(big), err)
+	}
+	if v, ok := e.value("/small"); !ok || v != "s" {
+		t.Fatalf("/small = %q, %v", v, ok)
+	}
+}
