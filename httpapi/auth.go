@@ -39,6 +39,10 @@ var (
 	kvWrite   = access{check: checkKVWrite}
 	leaseRead = access{check: checkLeaseInspect}
 	revoke    = access{check: checkRevoke}
+	// The routes that change the membership or the access control
+	// tables: what the rules of writes say of their records (admin).
+	membersWrite = adminWrite(fsm.SetMember{})
+	authWrite    = adminWrite(fsm.PutRole{})
 )
 
 // routeAccess maps "METHOD /registered/path" to what the route needs.
@@ -56,16 +60,16 @@ var routeAccess = map[string]access{
 	"GET /v1/watch/*key":             kvRead,
 	"GET /v1/cluster":                anyToken,
 	"POST /v1/cluster/snapshot":      adminOnly,
-	"POST /v1/cluster/members":       adminOnly,
-	"DELETE /v1/cluster/members/:id": adminOnly,
-	"PUT /v1/cluster/members/:id":    adminOnly,
-	"PUT /v1/auth/roles/:name":       adminOnly,
+	"POST /v1/cluster/members":       membersWrite,
+	"DELETE /v1/cluster/members/:id": membersWrite,
+	"PUT /v1/cluster/members/:id":    membersWrite,
+	"PUT /v1/auth/roles/:name":       authWrite,
 	"GET /v1/auth/roles":             adminOnly,
 	"GET /v1/auth/roles/:name":       adminOnly,
-	"DELETE /v1/auth/roles/:name":    adminOnly,
-	"POST /v1/auth/tokens":           adminOnly,
+	"DELETE /v1/auth/roles/:name":    authWrite,
+	"POST /v1/auth/tokens":           authWrite,
 	"GET /v1/auth/tokens":            adminOnly,
-	"DELETE /v1/auth/tokens/:id":     adminOnly,
+	"DELETE /v1/auth/tokens/:id":     authWrite,
 	"GET /v1/auth/whoami":            anyToken,
 	"GET /healthz":                   openRoute,
 	"HEAD /healthz":                  openRoute,
@@ -85,7 +89,7 @@ var routeAccess = map[string]access{
 	"PUT /key/*key":                  kvWrite,
 	"GET /key/*key":                  kvRead,
 	"DELETE /key/*key":               kvWrite,
-	"POST /join":                     adminOnly,
+	"POST /join":                     membersWrite,
 	"POST /key":                      {check: checkSetKeys},
 	"POST /put":                      {check: checkDemoWrite(true, demoPut)},
 	"POST /get":                      {check: checkDemoRead},

@@ -98,8 +98,29 @@ func TestAuthWriteRoutesAskTheRegistryRules(t *testing.T) {
 		}
 	}
 
-	// What the rules refuse, the route refuses, in the rules' words.
+	// What the rules refuse, the route refuses, in the rules' words: the
+	// routes that change the membership or the access control tables
+	// too, whose records need admin.
 	before := snapshotOf(e.node.FSM().State())
+	for _, tt := range []struct {
+		method, path, body string
+		want               fsm.Command
+		message            string
+	}{
+		{"PUT", "/v1/auth/roles/x", `{"rules":[]}`, fsm.PutRole{}, `permission denied: token "svc" may not change access control (admin only)`},
+		{"POST", "/v1/auth/tokens", `{"name":"x","roles":["svc"]}`, fsm.PutRole{}, `permission denied: token "svc" may not change access control (admin only)`},
+		{"DELETE", "/v1/cluster/members/n9", "", fsm.SetMember{}, `permission denied: token "svc" may not change the membership (admin only)`},
+		{"POST", "/join", `{"id":"n9","addr":"127.0.0.1:1"}`, fsm.SetMember{}, `permission denied: token "svc" may not change the membership (admin only)`},
+	} {
+		spy.take()
+		d := e.as(tok, tt.method, tt.path, tt.body).fails(t, 403, api.CodePermissionDenied)
+		if d.Error.Message != tt.message {
+			t.Errorf("%s %s: message %q, want %q", tt.method, tt.path, d.Error.Message, tt.message)
+		}
+		if got, want := strings.Join(spy.take(), "\n"), describeCheck(tt.want, registry.AnswerOutcome); got != want {
+			t.Errorf("%s %s asked the rules about %s, want %s", tt.method, tt.path, got, want)
+		}
+	}
 	r := e.as(tok, "DELETE", "/v1/kv/s?prefix=true", "")
 	d := r.fails(t, 403, api.CodePermissionDenied)
 	if want := `permission denied: token "svc" may not delete every key under "/s"`; d.Error.Message != want {

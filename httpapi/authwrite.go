@@ -62,6 +62,17 @@ func leasesOf(cmd fsm.Command) []int64 {
 	return nil
 }
 
+// adminWrite is the access of a route that changes the membership or the
+// access control tables, which proposes records of cmd's kind (a
+// membership change proposes its member record along with the raft
+// configuration): the rules say admin, whatever the record. Refusals are
+// audited, as those of the other admin routes.
+func adminWrite(cmd fsm.Command) access {
+	return access{admin: true, check: func(s *Server, c *gin.Context, p *registry.Principal) error {
+		return s.mayApply(c, p, cmd, registry.AnswerOutcome)
+	}}
+}
+
 // checkKVWrite: the put or delete of the route's key (PUT and DELETE of
 // /v1/kv and of the compatibility /key routes), a prefix delete with
 // prefix=true; a put with lease= attaches the key to it. prev=true on a
