@@ -52,6 +52,9 @@ func callerOf(ctx context.Context) (string, bool) {
 func (n *Node) withCaller(ctx context.Context, kind byte, payload []byte) (byte, []byte) {
 	id, ok := callerOf(ctx)
 	if !ok {
+		if openKind(kind) {
+			return kindOpen, append([]byte{kind}, payload...)
+		}
 		return kind, payload
 	}
 	switch kind {
@@ -63,6 +66,39 @@ func (n *Node) withCaller(ctx context.Context, kind byte, payload []byte) (byte,
 		return kindMemberAs, encodeCaller(n.fsm.State().AppliedIndex(), id, append([]byte{kind}, payload...))
 	}
 	return kind, payload
+}
+
+// A write made for no caller is one this member's front end let in
+// unchecked, access control being off in its state: the first admin
+// token may have been applied on the leader already, and not here yet
+// (a lagging member started without -auth). Such a write goes as
+// kindOpen, and a leader whose state has access control on refuses it
+// (checkOpen), as its own front end would refuse a request without a
+// token. A member forwards nothing of its own over these kinds (its
+// joins and metadata go through the HTTP API with a token; a leader
+// records members itself), so every write of no caller is a client's.
+// The plain kinds are what a member of a version before kindOpen sends,
+// checked by it alone as before, and what a leader too old to know
+// kindOpen gets (callOrPlain).
+
+// openKind reports whether kind is a write that goes as kindOpen when
+// made for no caller.
+func openKind(kind byte) bool {
+	switch kind {
+	case kindPropose, kindBatch, kindAddMember, kindRemoveMember, kindUpdateMember:
+		return true
+	}
+	return false
+}
+
+// checkOpen runs on the leader for a forwarded write made for no caller:
+// refused, proposing nothing, once this member's state has access control
+// on.
+func (n *Node) checkOpen() error {
+	if n.fsm.State().AccessControlled() {
+		return fmt.Errorf("%w: access control is on in the cluster, and the member that forwarded this write, which had not applied that yet, let it in without a token", ErrUnauthenticated)
+	}
+	return nil
 }
 
 // encodeCaller is the payload of kindProposeAs / kindBatchAs.

@@ -19,7 +19,8 @@ import (
 )
 
 // startHeldAuthCluster starts three access-controlled members (root
-// token rootSecret) whose state machines a test can hold: hold(id) stops
+// token rootSecret; "": three members started without access control,
+// and no token) whose state machines a test can hold: hold(id) stops
 // member id applying entries (its replica lags, as a follower's may)
 // until the test ends; the cleanup lets it go before the nodes close.
 func startHeldAuthCluster(t *testing.T, rootSecret string) (*testCluster, func(id string)) {
@@ -27,7 +28,11 @@ func startHeldAuthCluster(t *testing.T, rootSecret string) (*testCluster, func(i
 	held.Store("")
 	release := make(chan struct{})
 	tc := startCluster(t, 3, clusterOpts{
-		cfg: func(i int, c *Config) { c.Auth, c.RootTokenHash = true, HashToken(rootSecret) },
+		cfg: func(i int, c *Config) {
+			if rootSecret != "" {
+				c.Auth, c.RootTokenHash = true, HashToken(rootSecret)
+			}
+		},
 		hooks: func(i int) *testHooks {
 			id := fmt.Sprintf("n%d", i+1)
 			return &testHooks{apply: func() {
@@ -156,10 +161,11 @@ func TestDeletedTokenRefusedByTheLeader(t *testing.T) {
 }
 
 // TestForwardingToALeaderOfAnOlderVersion: during a rolling upgrade a
-// leader that does not know the kinds of writes made for a token answers
-// that it does not know the kind, having done nothing; the follower then
-// sends the plain request, as before. Any other refusal, even one whose
-// text quotes those words (a key may), is final.
+// leader that does not know the kinds of writes made for a token, or for
+// no caller (kindOpen), answers that it does not know the kind, having
+// done nothing; the follower then sends the plain request, as before. Any
+// other refusal, even one whose text quotes those words (a key may), is
+// final.
 func TestForwardingToALeaderOfAnOlderVersion(t *testing.T) {
 	log := logtest.ForTest(t)
 	var mu sync.Mutex
@@ -198,7 +204,7 @@ func TestForwardingToALeaderOfAnOlderVersion(t *testing.T) {
 				kinds = append(kinds, req.kind)
 				mu.Unlock()
 				k := req.kind
-				if k == kindProposeAs {
+				if k == kindProposeAs || k == kindOpen {
 					k = kindAs
 				}
 				a := answer(k)
@@ -223,6 +229,24 @@ func TestForwardingToALeaderOfAnOlderVersion(t *testing.T) {
 	mu.Lock()
 	if !bytes.Equal(kinds, []byte{kindProposeAs, kindPropose}) {
 		t.Errorf("kinds sent: %v, want the one made for the token, then the plain one", kinds)
+	}
+	kinds = nil
+	mu.Unlock()
+
+	// A write made for no caller goes as kindOpen, then plain.
+	kind, open := (&Node{}).withCaller(ctx, kindPropose, put)
+	if kind != kindOpen || !bytes.Equal(open, append([]byte{kindPropose}, put...)) {
+		t.Fatalf("a write for no caller goes as kind %d %x", kind, open)
+	}
+	if resp, _, err = callOrPlain(ctx, p, old, kind, open, kindPropose, put); err != nil {
+		t.Fatalf("a write for no caller through a leader of an older version: %v", err)
+	}
+	if r, err := fsm.DecodeResult(resp); err != nil || r.Revision != 7 {
+		t.Fatalf("answer %+v, %v; want revision 7", r, err)
+	}
+	mu.Lock()
+	if !bytes.Equal(kinds, []byte{kindOpen, kindPropose}) {
+		t.Errorf("kinds sent: %v, want the open one, then the plain one", kinds)
 	}
 	kinds = nil
 	mu.Unlock()

@@ -102,7 +102,13 @@ func (n *Node) keepAliveAs(ctx context.Context, applied uint64, entries []kaEntr
 	var ids []int64
 	seen := map[int64]struct{}{}
 	for i, e := range entries {
-		if e.caller != "" {
+		if e.caller == "" {
+			// Made for no caller: let in unchecked (caller.go, kindOpen).
+			if err := n.checkOpen(); err != nil {
+				out[i].Err = err
+				continue
+			}
+		} else {
 			p, err := callers[e.caller], refused[e.caller]
 			if p == nil && err == nil {
 				if p, err = n.checkCaller(ctx, applied, e.caller); err != nil {

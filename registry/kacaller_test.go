@@ -16,8 +16,10 @@ import (
 // refuses the keep-alives and membership changes it forwards for it. In
 // one forwarded keep-alive group merging several callers' renewals, only
 // the renewals of the callers that may no longer renew their leases are
-// refused, each with its own error; the others', and those made for no
-// token, are renewed.
+// refused, each with its own error; the others' are renewed. Those made
+// for no token are refused too: a member lets a request in without one
+// only while access control is off in its state, and the leader's has it
+// on (TestForwardedWriteWithoutCallerOnceAccessControlled).
 func TestForwardedKeepAlivesAndMemberChangesCheckedByTheLeader(t *testing.T) {
 	const rootSecret = "root-secret-of-the-ka-caller-test"
 	tc, hold := startHeldAuthCluster(t, rootSecret)
@@ -109,7 +111,7 @@ func TestForwardedKeepAlivesAndMemberChangesCheckedByTheLeader(t *testing.T) {
 		req("", la),
 	}
 	f.forwardKeepAliveGroup(ctx, group, 7)
-	for i, want := range []error{ErrUnauthenticated, ErrPermissionDenied, nil, nil, ErrPermissionDenied, nil} {
+	for i, want := range []error{ErrUnauthenticated, ErrPermissionDenied, nil, ErrUnauthenticated, ErrPermissionDenied, ErrUnauthenticated} {
 		r := <-group[i].resp
 		switch {
 		case want != nil && !errors.Is(r.err, want):

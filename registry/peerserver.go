@@ -48,6 +48,7 @@ type peerHandler interface {
 	batchHere(ctx context.Context, cmds []fsm.Command) []BatchResult
 	membershipHere(ctx context.Context, id string) byte
 	checkCaller(ctx context.Context, applied uint64, tokenID string) (*Principal, error)
+	checkOpen() error
 	mayWrite(p *Principal, c fsm.Command) error
 	batchAs(ctx context.Context, p *Principal, cmds []fsm.Command) []BatchResult
 	keepAliveAs(ctx context.Context, applied uint64, entries []kaEntry) ([]BatchResult, error)
@@ -301,6 +302,18 @@ func (s *peerServer) answer(parent context.Context, req request) []byte {
 	var payload []byte
 	var err error
 	var caller *Principal // the token a write is made for (caller.go)
+	if req.kind == kindOpen {
+		// A write made for no caller: refused once access control is on.
+		if len(req.payload) == 0 || !openKind(req.payload[0]) {
+			err = fmt.Errorf("%w: bad open request", fsm.ErrInvalidArgument)
+		} else {
+			err = s.h.checkOpen()
+		}
+		if err != nil {
+			return appendResponse(nil, statusErr, req.id, encodeError(nil, err))
+		}
+		req.kind, req.payload = req.payload[0], req.payload[1:]
+	}
 	if req.kind == kindProposeAs || req.kind == kindBatchAs || req.kind == kindMemberAs {
 		// A write made for a token: the token must still exist here.
 		applied, id, rest, derr := decodeCaller(req.payload)

@@ -64,6 +64,12 @@ const (
 	// made for a token; payload: as kindProposeAs, with the inner kind's
 	// byte before its payload; answer: the inner kind's.
 	kindMemberAs byte = 11
+	// kindOpen is kindPropose, kindBatch, kindAddMember, kindRemoveMember
+	// or kindUpdateMember made for no caller: the member's front end let
+	// it in because its state had access control off (caller.go). A
+	// leader whose state has it on refuses it. Payload: the inner kind's
+	// byte, then its payload; answer: the inner kind's.
+	kindOpen byte = 12
 )
 
 // Response statuses.

@@ -28,6 +28,7 @@ func FuzzPeerWire(f *testing.F) {
 	f.Add(appendRequest(nil, kindAddMember, 3, time.Minute, encodeJoin(JoinRequest{ID: "n2", RaftAddr: "127.0.0.1:1", HTTPAddr: "127.0.0.1:2", Voter: true})))
 	f.Add(appendRequest(nil, kindProposeAs, 8, time.Second, encodeCaller(42, "0123456789abcdef", put)))
 	f.Add(encodeKeepAliveAs(42, []kaEntry{{caller: "tok", ids: []int64{1, 2}}, {ids: []int64{3}}}))
+	f.Add(appendRequest(nil, kindOpen, 12, time.Second, append([]byte{kindPropose}, put...)))
 	f.Add(appendRequest(nil, kindKeepAliveAs, 10, time.Second, encodeKeepAliveAs(7, []kaEntry{{caller: "a", ids: []int64{5}}})))
 	f.Add(appendResponse(nil, statusOK, 9, encodeBatchResults([]BatchResult{{Result: fsm.Result{Revision: 4}}, {Err: ErrNoLeader}})))
 	f.Add(appendResponse(nil, statusErr, 2, encodeError(nil, fsm.ErrCASFailed)))
