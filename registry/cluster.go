@@ -24,6 +24,7 @@ func (n *Node) Cluster(ctx context.Context) (ClusterInfo, error) {
 		Term:         n.term(),
 		CommitIndex:  n.raft.CommitIndex(),
 		AppliedIndex: st.AppliedIndex(),
+		ClusterID:    n.ClusterID(),
 	}
 	for _, s := range f.Configuration().Servers {
 		m := Member{ID: string(s.ID), RaftAddr: string(s.Address), Voter: s.Suffrage == raft.Voter, Leader: s.ID == leaderID}
@@ -77,6 +78,9 @@ func (n *Node) Ready() error { return n.ready(true) }
 
 // ready is Ready; without voter, a caught-up non-voter is ready too.
 func (n *Node) ready(voter bool) error {
+	if err := n.ident.refused(); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotReady, err)
+	}
 	select {
 	case <-n.stop:
 		return ErrClosed

@@ -18,6 +18,10 @@ type JoinRequest struct {
 	RaftAddr string
 	HTTPAddr string
 	Voter    bool
+	// ClusterID is the joining member's cluster ID in hex, "" when it has
+	// none (a fresh member): a member of another cluster is refused
+	// (ErrClusterMismatch).
+	ClusterID string
 }
 
 // Joiner delivers requests about this member to the member at addr (an
@@ -40,6 +44,14 @@ func (n *Node) AddMember(ctx context.Context, req JoinRequest) error {
 	if req.ID == "" || req.RaftAddr == "" {
 		return fmt.Errorf("%w: member id and raft address are required", fsm.ErrInvalidArgument)
 	}
+	if err := n.checkJoinCluster(req); err != nil {
+		return err
+	}
+	if n.ident.ID() != nil {
+		// Checked here: the leader need not see it, and a leader of an
+		// older build refuses a field it does not know.
+		req.ClusterID = ""
+	}
 	return n.memberChange(ctx, kindAddMember, encodeJoin(req), func() error { return n.addMemberHere(ctx, req) })
 }
 
@@ -58,6 +70,9 @@ func (n *Node) memberChange(ctx context.Context, kind byte, payload []byte, here
 func (n *Node) addMemberHere(ctx context.Context, req JoinRequest) error {
 	if req.ID == "" || req.RaftAddr == "" {
 		return fmt.Errorf("%w: member id and raft address are required", fsm.ErrInvalidArgument)
+	}
+	if err := n.checkJoinCluster(req); err != nil {
+		return err
 	}
 	if err := n.waitLeaderReady(ctx); err != nil {
 		return err
@@ -332,7 +347,7 @@ func (n *Node) keepMetadata(j Joiner) {
 }
 
 func (n *Node) joinLoop(j Joiner) {
-	req := JoinRequest{ID: n.cfg.ID, RaftAddr: n.RaftAddr(), HTTPAddr: n.cfg.HTTPAdvertise, Voter: true}
+	req := JoinRequest{ID: n.cfg.ID, RaftAddr: n.RaftAddr(), HTTPAddr: n.cfg.HTTPAdvertise, Voter: true, ClusterID: n.ClusterID()}
 	backoff := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		for _, addr := range n.cfg.Join {
@@ -351,6 +366,15 @@ func (n *Node) joinLoop(j Joiner) {
 				return
 			}
 			if errors.Is(err, context.Canceled) {
+				return
+			}
+			if errors.Is(err, ErrClusterMismatch) {
+				// Retrying cannot help: this data directory belongs to
+				// another cluster. Stop, as a failed state machine does.
+				err = fmt.Errorf("join via %s refused: %w", addr, err)
+				n.doneErr.Store(&err)
+				n.log.Error("stopping: the cluster asked to join is another cluster", "via", addr, "error", err)
+				go n.Close()
 				return
 			}
 			n.log.Warn("join attempt failed; retrying", "via", addr, "attempt", attempt, "error", err)

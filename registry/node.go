@@ -57,7 +57,8 @@ type Node struct {
 	// member was removed (removal.go); 0: never said.
 	removedAt atomic.Uint64
 
-	fates *fates // entries whose proposers wait for their fate (fate.go)
+	fates *fates    // entries whose proposers wait for their fate (fate.go)
+	ident *identity // the cluster ID and its guard (clusterid.go)
 	// proposing counts the proposals in flight on this member, which Close
 	// lets answer after handing leadership over (closewait.go).
 	proposing atomic.Int64
@@ -99,6 +100,10 @@ type testHooks struct {
 	// cut, when set, is asked before each outgoing raft RPC how to cut it
 	// (cuttransport.go).
 	cut func(cutRPC) cutMode
+	// noClusterID makes the node behave as a build before the cluster ID
+	// did (clusterid.go): it bootstraps without one and proposes entries
+	// with the nonce alone.
+	noClusterID bool
 }
 
 // hookedFSM is the state machine as raft sees it when testHooks.apply is
@@ -149,6 +154,10 @@ func open(cfg Config, log *slog.Logger, reg prometheus.Registerer, hooks *testHo
 		n.closeStores()
 		return nil, err
 	}
+	if n.ident, err = openIdentity(n.logStore, log); err != nil {
+		n.closeStores()
+		return nil, err
+	}
 	if err := n.startRaft(); err != nil {
 		n.closeStores()
 		return nil, err
@@ -161,7 +170,8 @@ func open(cfg Config, log *slog.Logger, reg prometheus.Registerer, hooks *testHo
 		return nil, err
 	}
 	n.met = met
-	n.wg.Add(7)
+	n.wg.Add(8)
+	go n.watchIdentity()
 	go n.watchAccessControl()
 	go n.probeRemoval()
 	go n.watchLeadership()
@@ -170,7 +180,8 @@ func open(cfg Config, log *slog.Logger, reg prometheus.Registerer, hooks *testHo
 	go n.runCheckpointer()
 	go n.watchLeaderChanges()
 	n.peerSrv.start()
-	log.Info("node started", "raft", n.trans.LocalAddr(), "data", cfg.DataDir, "applied_index", n.fsm.State().AppliedIndex())
+	log.Info("node started", "raft", n.trans.LocalAddr(), "data", cfg.DataDir, "applied_index", n.fsm.State().AppliedIndex(),
+		"cluster_id", n.ident.String())
 	return n, nil
 }
 
@@ -368,7 +379,12 @@ func (n *Node) startRaft() error {
 		return fmt.Errorf("registry: inspect raft state: %w", err)
 	}
 	if !has && n.cfg.Bootstrap && len(n.cfg.Join) == 0 {
-		n.log.Info("bootstrapping a new cluster")
+		if n.hooks == nil || !n.hooks.noClusterID {
+			if err := n.ident.chooseAtBootstrap(); err != nil {
+				return err
+			}
+		}
+		n.log.Info("bootstrapping a new cluster", "cluster_id", n.ident.String())
 		boot := raft.Configuration{Servers: []raft.Server{{
 			ID: conf.LocalID, Address: n.trans.LocalAddr(), Suffrage: raft.Voter,
 		}}}
@@ -402,7 +418,7 @@ func (n *Node) startRaft() error {
 	if n.hooks != nil && n.hooks.cut != nil {
 		trans = cutTransport{NetworkTransport: n.trans, cut: n.hooks.cut}
 	}
-	n.raft, err = raft.NewRaft(conf, fateFSM{BatchingFSM: sm, f: n.fates, applied: func() uint64 { return n.fsm.State().AppliedIndex() }}, logs, n.logStore, n.snaps, trans)
+	n.raft, err = raft.NewRaft(conf, fateFSM{BatchingFSM: idFSM{BatchingFSM: sm, g: n.ident}, f: n.fates, applied: func() uint64 { return n.fsm.State().AppliedIndex() }}, logs, n.logStore, n.snaps, trans)
 	if err != nil {
 		return fmt.Errorf("registry: start raft: %w", err)
 	}

@@ -319,6 +319,13 @@ func encodeJoin(req JoinRequest) []byte {
 		b = protowire.AppendTag(b, 4, protowire.VarintType)
 		b = protowire.AppendVarint(b, 1)
 	}
+	// Only when set: a leader of an older build refuses fields it does not
+	// know, and AddMember sends it only when the forwarding member could
+	// not check it itself.
+	if req.ClusterID != "" {
+		b = protowire.AppendTag(b, 5, protowire.BytesType)
+		b = protowire.AppendString(b, req.ClusterID)
+	}
 	return b
 }
 
@@ -331,7 +338,7 @@ func decodeJoin(b []byte) (JoinRequest, error) {
 		}
 		b = b[n:]
 		switch {
-		case num >= 1 && num <= 3 && typ == protowire.BytesType:
+		case (num >= 1 && num <= 3 || num == 5) && typ == protowire.BytesType:
 			v, n := protowire.ConsumeString(b)
 			if n < 0 {
 				return req, protowire.ParseError(n)
@@ -344,6 +351,8 @@ func decodeJoin(b []byte) (JoinRequest, error) {
 				req.RaftAddr = v
 			case 3:
 				req.HTTPAddr = v
+			case 5:
+				req.ClusterID = v
 			}
 		case num == 4 && typ == protowire.VarintType:
 			v, n := protowire.ConsumeVarint(b)

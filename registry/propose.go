@@ -117,8 +117,14 @@ func encodeProposal(c fsm.Command) []byte {
 
 // apply hands raft the entry this member proposes for c, with a fresh
 // nonce that lets it learn the entry's fate should it lose leadership
-// before the entry commits (fate.go).
+// before the entry commits (fate.go), and the cluster ID (clusterid.go).
+// It returns the entry's Extensions: they hold the nonce, so an entry with
+// the same Extensions is this proposal's (fate.go compares them whole).
 func (n *Node) apply(c fsm.Command, timeout time.Duration) (raft.ApplyFuture, []byte) {
-	nonce := n.fates.nonce()
-	return n.raft.ApplyLog(raft.Log{Data: encodeProposal(c), Extensions: nonce}, timeout), nonce
+	var id []byte
+	if n.hooks == nil || !n.hooks.noClusterID {
+		id = n.ident.forProposal(n.leaderIsReady)
+	}
+	ext := extEncode(n.fates.nonce(), id)
+	return n.raft.ApplyLog(raft.Log{Data: encodeProposal(c), Extensions: ext}, timeout), ext
 }

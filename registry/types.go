@@ -16,4 +16,6 @@ type ClusterInfo struct {
 	Term         uint64
 	CommitIndex  uint64
 	AppliedIndex uint64
+	// ClusterID is the cluster ID in hex, "" while this member has none.
+	ClusterID string
 }

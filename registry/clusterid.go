@@ -1,0 +1,295 @@
+package registry
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/rosterhq/roster/fsm"
+)
+
+// The cluster identity guard. raft's RPCs carry no cluster identity, so a
+// member restarted on another cluster's data directory (pointed at the
+// wrong cluster with -join, or at an address the other cluster's
+// configuration lists) can have raft's log matching accept the other
+// leader's entries over its own state: young clusters' terms are small and
+// often equal. So every cluster has an ID, 16 random bytes, and:
+//
+//   - the member that bootstraps a cluster chooses it and persists it
+//     before bootstrapping;
+//   - every proposal carries it in raft.Log.Extensions, after the fate
+//     nonce (extEncode); the state machine never reads Extensions, so an
+//     older member applies such entries as before;
+//   - a member without an ID (a fresh joiner, or any member of a cluster
+//     created before the ID existed) adopts the ID of the first entry it
+//     applies that carries one, persisting it before applying the entry;
+//   - a member never applies an entry that carries another ID: it applies
+//     nothing from then on, reports not ready and stops (idFSM, and
+//     watchIdentity), rather than mix two clusters' state;
+//   - a member that has an ID sends it with a join request, and a member
+//     of another cluster refuses it (ErrClusterMismatch) before raft
+//     talks at all.
+//
+// The ID lives in raft's stable store (raft.db), beside the term and vote:
+// the guard protects the log, and the two cannot be separated (a copied or
+// restored raft directory carries its ID), and raft-boltdb writes it in
+// one fsynced transaction, with no file of its own to create and sync.
+
+const clusterIDLen = 16
+
+// clusterIDKey is the stable store key of the persisted ID. raft's own
+// keys are CurrentTerm, LastVoteTerm and LastVoteCand.
+var clusterIDKey = []byte("RosterClusterID")
+
+// The layout of Extensions: a proposal of an older member holds the
+// 16-byte nonce alone (or nothing, before the nonce existed); from
+// extVersion1 on, a version byte, the nonce, then the cluster ID.
+const (
+	extVersion1 byte = 1
+	extV1Len         = 1 + fateNonceLen + clusterIDLen
+)
+
+// extEncode is the Extensions of a proposal with nonce; id nil (no cluster
+// ID known yet) gives the older layout, the nonce alone.
+func extEncode(nonce, id []byte) []byte {
+	if id == nil {
+		return nonce
+	}
+	b := make([]byte, 0, extV1Len)
+	b = append(b, extVersion1)
+	b = append(b, nonce...)
+	return append(b, id...)
+}
+
+// extDecode splits an entry's Extensions into its nonce and cluster ID,
+// either nil when absent. A layout this build does not know (a later
+// version) carries neither as far as it can tell.
+func extDecode(ext []byte) (nonce, id []byte) {
+	switch {
+	case len(ext) == fateNonceLen:
+		return ext, nil
+	case len(ext) == extV1Len && ext[0] == extVersion1:
+		return ext[1 : 1+fateNonceLen], ext[1+fateNonceLen:]
+	}
+	return nil, nil
+}
+
+// ErrClusterMismatch: a member of one cluster met another cluster (a join
+// request, or a replicated entry, carrying another cluster ID).
+var ErrClusterMismatch = errors.New("cluster mismatch")
+
+// identity is this member's cluster ID and the guard's state.
+type identity struct {
+	stable raft.StableStore
+	log    *slog.Logger
+	// id is the persisted ID; nil while none is known.
+	id atomic.Pointer[[clusterIDLen]byte]
+	// candidate is what a ready leader without an ID proposes with: it
+	// becomes the cluster's ID when the first entry carrying it commits
+	// and is applied (by everyone, this leader included). It is not
+	// persisted before: an entry of a leader that loses leadership may
+	// never commit, and the next leader's candidate wins instead.
+	candidate [clusterIDLen]byte
+
+	mu       sync.Mutex
+	mismatch error         // set once the guard refused an entry
+	tripped  chan struct{} // closed then
+}
+
+// openIdentity reads the persisted ID, if any.
+func openIdentity(stable raft.StableStore, log *slog.Logger) (*identity, error) {
+	g := &identity{stable: stable, log: log, tripped: make(chan struct{})}
+	if _, err := rand.Read(g.candidate[:]); err != nil {
+		return nil, fmt.Errorf("registry: cluster id: %w", err)
+	}
+	b, err := stable.Get(clusterIDKey)
+	switch {
+	case errors.Is(err, raftboltdb.ErrKeyNotFound) || (err == nil && len(b) == 0):
+		return g, nil
+	case err != nil:
+		return nil, fmt.Errorf("registry: read the cluster id: %w", err)
+	case len(b) != clusterIDLen:
+		return nil, fmt.Errorf("registry: the cluster id in the raft store is %d bytes, not %d", len(b), clusterIDLen)
+	}
+	var id [clusterIDLen]byte
+	copy(id[:], b)
+	g.id.Store(&id)
+	return g, nil
+}
+
+// ID is the persisted cluster ID, nil when none is known yet.
+func (g *identity) ID() []byte {
+	if p := g.id.Load(); p != nil {
+		return p[:]
+	}
+	return nil
+}
+
+// String is the ID in hex, "" when none is known.
+func (g *identity) String() string { return hex.EncodeToString(g.ID()) }
+
+// persist writes id to the stable store, then makes it this member's.
+func (g *identity) persist(id []byte) error {
+	if err := g.stable.Set(clusterIDKey, id); err != nil {
+		return fmt.Errorf("registry: persist the cluster id: %w", err)
+	}
+	var a [clusterIDLen]byte
+	copy(a[:], id)
+	g.id.Store(&a)
+	return nil
+}
+
+// chooseAtBootstrap persists the ID of a cluster this member bootstraps:
+// its candidate, or the ID a crash left persisted before bootstrapping.
+func (g *identity) chooseAtBootstrap() error {
+	if g.ID() != nil {
+		return nil
+	}
+	return g.persist(g.candidate[:])
+}
+
+// forProposal is the ID a proposal carries: the persisted one; else, on a
+// leader that is ready (every entry before its term applied, so no
+// committed entry carries an ID it has not adopted), the candidate; else
+// none, as an older member would.
+func (g *identity) forProposal(ready func() bool) []byte {
+	if id := g.ID(); id != nil {
+		return id
+	}
+	if ready() {
+		return g.candidate[:]
+	}
+	return nil
+}
+
+// refused is the guard's error once it refused an entry, nil before.
+func (g *identity) refused() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.mismatch
+}
+
+// trip records the guard's refusal, once.
+func (g *identity) trip(err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.mismatch == nil {
+		g.mismatch = err
+		close(g.tripped)
+	}
+}
+
+// admit decides, before the state machine applies it, whether an entry
+// that carries id may be applied, adopting id when this member has none.
+// It never blocks on anything but the stable store's write.
+func (g *identity) admit(l *raft.Log, id []byte) bool {
+	own := g.ID()
+	if own == nil {
+		// Persisted before the entry is applied: a crash between the two
+		// replays the entry, which carries the same ID. A failed write
+		// leaves the member without an ID, as before this guard existed;
+		// the next entry tries again.
+		if err := g.persist(id); err != nil {
+			g.log.Warn("could not adopt the cluster id; applying without it", "cluster_id", hex.EncodeToString(id), "error", err)
+			return true
+		}
+		g.log.Info("adopted the cluster id", "cluster_id", hex.EncodeToString(id), "index", l.Index)
+		return true
+	}
+	if bytes.Equal(own, id) {
+		return true
+	}
+	err := fmt.Errorf("%w: entry %d (term %d) belongs to cluster %x, but this member's data directory belongs to cluster %x; "+
+		"it applies nothing more (move the data directory aside to join that cluster, or point the member back at its own)",
+		ErrClusterMismatch, l.Index, l.Term, id, own)
+	g.log.Error("refusing an entry of another cluster", "entry_cluster_id", hex.EncodeToString(id),
+		"cluster_id", hex.EncodeToString(own), "index", l.Index, "term", l.Term)
+	g.trip(err)
+	return false
+}
+
+// idFSM is the state machine as raft sees it, below fateFSM: it applies
+// only the entries of this member's cluster (identity.admit), and nothing
+// once it refused one. A refused entry answers the guard's error; raft
+// counts it applied, the state machine does not (its applied index stays
+// before it, so a restart meets the same entry and refuses it again).
+type idFSM struct {
+	raft.BatchingFSM
+	g *identity
+}
+
+func (s idFSM) ApplyBatch(logs []*raft.Log) []interface{} {
+	if err := s.g.refused(); err != nil {
+		return refusedResults(len(logs), err)
+	}
+	for i, l := range logs {
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		if _, id := extDecode(l.Extensions); id != nil && !s.g.admit(l, id) {
+			out := make([]interface{}, 0, len(logs))
+			if i > 0 {
+				out = append(out, s.BatchingFSM.ApplyBatch(logs[:i])...)
+			}
+			return append(out, refusedResults(len(logs)-i, s.g.refused())...)
+		}
+	}
+	return s.BatchingFSM.ApplyBatch(logs)
+}
+
+func (s idFSM) Apply(l *raft.Log) interface{} { return s.ApplyBatch([]*raft.Log{l})[0] }
+
+func refusedResults(n int, err error) []interface{} {
+	out := make([]interface{}, n)
+	for i := range out {
+		out[i] = fsm.Result{Err: err}
+	}
+	return out
+}
+
+// ClusterID is this member's cluster ID in hex, "" while it has none (a
+// member that has not yet applied an entry carrying one).
+func (n *Node) ClusterID() string { return n.ident.String() }
+
+// watchIdentity stops the node once the guard refused an entry: its raft
+// must not keep acknowledging the other cluster's entries. Like watchFSM,
+// it closes the node from its own goroutine: never inside Apply.
+func (n *Node) watchIdentity() {
+	defer n.wg.Done()
+	select {
+	case <-n.stop:
+	case <-n.ident.tripped:
+		err := n.ident.refused()
+		n.doneErr.Store(&err)
+		n.log.Error("stopping: this member met another cluster", "error", err)
+		go n.Close()
+	}
+}
+
+// checkJoinCluster refuses a join request from a member of another
+// cluster. A request without an ID (a fresh member, an older build) and a
+// member here without one (it has not applied an entry carrying one yet)
+// pass: the leader, which may know, checks again.
+func (n *Node) checkJoinCluster(req JoinRequest) error {
+	if req.ClusterID == "" {
+		return nil
+	}
+	id, err := hex.DecodeString(req.ClusterID)
+	if err != nil || len(id) != clusterIDLen {
+		return fmt.Errorf("%w: cluster id %q is not %d hex-encoded bytes", fsm.ErrInvalidArgument, clipKey(req.ClusterID), clusterIDLen)
+	}
+	own := n.ident.ID()
+	if own == nil || bytes.Equal(own, id) {
+		return nil
+	}
+	return fmt.Errorf("%w: member %s belongs to cluster %x, this cluster is %x; "+
+		"start it on an empty data directory to join this cluster, or point -join at its own cluster",
+		ErrClusterMismatch, req.ID, id, own)
+}
