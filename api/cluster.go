@@ -17,6 +17,10 @@ type ClusterResponse struct {
 	Term         uint64   `json:"term"`
 	CommitIndex  uint64   `json:"commit_index"`
 	AppliedIndex uint64   `json:"applied_index"`
+	// ClusterID is the cluster's ID (32 hex digits) as the answering
+	// member knows it; "" while it knows none (a member of a cluster
+	// created before the ID existed, until its leader proposes one).
+	ClusterID string `json:"cluster_id"`
 }
 
 // AddMemberRequest is the body of POST /v1/cluster/members. Voter absent
@@ -26,6 +30,10 @@ type AddMemberRequest struct {
 	RaftAddr string `json:"raft_addr"`
 	HTTPAddr string `json:"http_addr,omitempty"`
 	Voter    *bool  `json:"voter,omitempty"`
+	// ClusterID is the joining member's cluster ID, when its data
+	// directory has one: a member of another cluster is refused with 409
+	// cluster_mismatch.
+	ClusterID string `json:"cluster_id,omitempty"`
 }
 
 // RemovedResponse answers DELETE /v1/cluster/members/{id}.

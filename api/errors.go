@@ -9,15 +9,16 @@ const (
 	CodeNotFound         = "not_found"         // 404: key, or route
 	CodeLeaseNotFound    = "lease_not_found"   // 404
 	CodeMethodNotAllowed = "method_not_allowed"
-	CodeCASFailed        = "cas_failed"     // 409, with current_mod_revision
-	CodeAlreadyExists    = "already_exists" // 409
-	CodeCompacted        = "compacted"      // 410, with oldest_revision
-	CodeTooLarge         = "too_large"      // 413
-	CodeRateLimited      = "rate_limited"   // 429
-	CodeInternal         = "internal"       // 500
-	CodeNoLeader         = "no_leader"      // 503: nothing changed
-	CodeNotReady         = "not_ready"      // 503, /readyz
-	CodeTimeout          = "timeout"        // 504: the outcome is unknown
+	CodeCASFailed        = "cas_failed"       // 409, with current_mod_revision
+	CodeAlreadyExists    = "already_exists"   // 409
+	CodeClusterMismatch  = "cluster_mismatch" // 409: a join from another cluster's member
+	CodeCompacted        = "compacted"        // 410, with oldest_revision
+	CodeTooLarge         = "too_large"        // 413
+	CodeRateLimited      = "rate_limited"     // 429
+	CodeInternal         = "internal"         // 500
+	CodeNoLeader         = "no_leader"        // 503: nothing changed
+	CodeNotReady         = "not_ready"        // 503, /readyz
+	CodeTimeout          = "timeout"          // 504: the outcome is unknown
 )
 
 // ErrorResponse is the body of every 4xx/5xx answer. Error is a pointer so

@@ -24,6 +24,7 @@ func (s *Server) cluster(c *gin.Context) {
 		Term:         info.Term,
 		CommitIndex:  info.CommitIndex,
 		AppliedIndex: info.AppliedIndex,
+		ClusterID:    info.ClusterID,
 	}
 	if info.Leader != nil {
 		l := memberOf(*info.Leader)

@@ -103,6 +103,11 @@ func errorStatus(err error) (int, api.ErrorDetail) {
 	case errors.Is(err, registry.ErrNotReady):
 		d.Code = api.CodeNotReady
 		return http.StatusServiceUnavailable, d
+	case errors.Is(err, registry.ErrClusterMismatch):
+		// After not_ready: a member that met another cluster's entries
+		// is not ready (503); a join from another cluster is a conflict.
+		d.Code = api.CodeClusterMismatch
+		return http.StatusConflict, d
 	case errors.Is(err, registry.ErrNoLeader), errors.Is(err, registry.ErrClosed):
 		// Both promise that nothing was proposed, so 503 is honest.
 		d.Code = api.CodeNoLeader

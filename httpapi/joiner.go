@@ -29,7 +29,7 @@ var _ registry.Joiner = Joiner{}
 // Join posts req to addr's /v1/cluster/members.
 func (j Joiner) Join(ctx context.Context, addr string, req registry.JoinRequest) error {
 	return j.send(ctx, http.MethodPost, addr, "/v1/cluster/members",
-		api.AddMemberRequest{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr, Voter: &req.Voter})
+		api.AddMemberRequest{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr, Voter: &req.Voter, ClusterID: req.ClusterID})
 }
 
 // UpdateMember puts req to addr's /v1/cluster/members/{id}.
@@ -66,7 +66,13 @@ func (j Joiner) send(ctx context.Context, method, addr, path string, v any) erro
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s %s via %s: %d %s", method, path, addr, resp.StatusCode, strings.TrimSpace(string(b)))
+		err := fmt.Errorf("%s %s via %s: %d %s", method, path, addr, resp.StatusCode, strings.TrimSpace(string(b)))
+		var e api.ErrorResponse
+		if resp.StatusCode == http.StatusConflict && json.Unmarshal(b, &e) == nil && e.Error != nil && e.Error.Code == api.CodeClusterMismatch {
+			// The joining node stops rather than retry (registry.joinLoop).
+			err = fmt.Errorf("%w: %w", registry.ErrClusterMismatch, err)
+		}
+		return err
 	}
 	return nil
 }

@@ -20,7 +20,7 @@ func (s *Server) addMember(c *gin.Context) {
 		return
 	}
 	voter := req.Voter == nil || *req.Voter
-	s.join(c, registry.JoinRequest{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr, Voter: voter})
+	s.join(c, registry.JoinRequest{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr, Voter: voter, ClusterID: req.ClusterID})
 }
 
 // compatJoin: POST /join with {"id","addr"} or {"id","raftAddr","httpAddr"}.

@@ -1,9 +1,13 @@
 package httpapi
 
 import (
+	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/rosterhq/roster/api"
+	"github.com/rosterhq/roster/registry"
 )
 
 // TestMemberAddressesAreChecked: a member whose raft or HTTP address is not
@@ -74,4 +78,36 @@ func TestJoinWithoutHTTPAddressKeepsTheRecordedOne(t *testing.T) {
 			t.Fatalf("after a repeated add without http_addr, n8's http_addr is %q, want 127.0.0.1:7393", m.HTTPAddr)
 		}
 	}
+}
+
+// TestJoinFromAnotherClusterRefused: GET /v1/cluster shows the cluster
+// ID; a join request carrying another cluster's ID is refused with 409
+// cluster_mismatch and changes nothing, and the Joiner rosterd uses
+// reports it as registry.ErrClusterMismatch, on which a joining member
+// stops instead of retrying. A request with this cluster's ID, or
+// without one (a fresh member), joins.
+func TestJoinFromAnotherClusterRefused(t *testing.T) {
+	e := newEnv(t)
+	var cr api.ClusterResponse
+	e.doStr("GET", "/v1/cluster", "").ok(t, 200, &cr)
+	if len(cr.ClusterID) != 32 {
+		t.Fatalf("cluster_id %q, want 32 hex digits", cr.ClusterID)
+	}
+	other := strings.Repeat("ab", 16)
+	e.doStr("POST", "/v1/cluster/members", `{"id":"n9","raft_addr":"127.0.0.1:7391","voter":false,"cluster_id":"`+other+`"}`).
+		fails(t, 409, api.CodeClusterMismatch)
+	e.doStr("POST", "/v1/cluster/members", `{"id":"n9","raft_addr":"127.0.0.1:7391","voter":false,"cluster_id":"xyz"}`).
+		fails(t, 400, api.CodeInvalidArgument)
+	err := Joiner{Client: e.client}.Join(context.Background(), e.ts.URL,
+		registry.JoinRequest{ID: "n9", RaftAddr: "127.0.0.1:7391", ClusterID: other})
+	if !errors.Is(err, registry.ErrClusterMismatch) {
+		t.Fatalf("the joiner reported %v, want registry.ErrClusterMismatch", err)
+	}
+	var after api.ClusterResponse
+	e.doStr("GET", "/v1/cluster", "").ok(t, 200, &after)
+	if len(after.Members) != 1 || after.ClusterID != cr.ClusterID {
+		t.Fatalf("after refused joins: members %+v, cluster_id %q", after.Members, after.ClusterID)
+	}
+	e.doStr("POST", "/v1/cluster/members", `{"id":"n8","raft_addr":"127.0.0.1:7392","voter":false,"cluster_id":"`+cr.ClusterID+`"}`).ok(t, 200, nil)
+	e.doStr("POST", "/v1/cluster/members", `{"id":"n7","raft_addr":"127.0.0.1:7393","voter":false}`).ok(t, 200, nil)
 }
