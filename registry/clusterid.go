@@ -118,9 +118,7 @@ func openIdentity(stable raft.StableStore, log *slog.Logger) (*identity, error) 
 	case len(b) != clusterIDLen:
 		return nil, fmt.Errorf("registry: the cluster id in the raft store is %d bytes, not %d", len(b), clusterIDLen)
 	}
-	var id [clusterIDLen]byte
-	copy(id[:], b)
-	g.id.Store(&id)
+	g.hold(b)
 	return g, nil
 }
 
@@ -140,10 +138,15 @@ func (g *identity) persist(id []byte) error {
 	if err := g.stable.Set(clusterIDKey, id); err != nil {
 		return fmt.Errorf("registry: persist the cluster id: %w", err)
 	}
+	g.hold(id)
+	return nil
+}
+
+// hold makes id this member's.
+func (g *identity) hold(id []byte) {
 	var a [clusterIDLen]byte
 	copy(a[:], id)
 	g.id.Store(&a)
-	return nil
 }
 
 // chooseAtBootstrap persists the ID of a cluster this member bootstraps:
@@ -193,11 +196,14 @@ func (g *identity) admit(l *raft.Log, id []byte) bool {
 	own := g.ID()
 	if own == nil {
 		// Persisted before the entry is applied: a crash between the two
-		// replays the entry, which carries the same ID. A failed write
-		// leaves the member without an ID, as before this guard existed;
-		// the next entry tries again.
+		// replays the entry, which carries the same ID.
 		if err := g.persist(id); err != nil {
-			g.log.Warn("could not adopt the cluster id; applying without it", "cluster_id", hex.EncodeToString(id), "error", err)
+			// Held in memory all the same: this member, leading, must
+			// propose the ID the cluster has, never a candidate of its
+			// own that the others would refuse. A restart adopts it again
+			// from the log (or from the next entry).
+			g.hold(id)
+			g.log.Warn("adopted the cluster id, but could not persist it", "cluster_id", hex.EncodeToString(id), "error", err)
 			return true
 		}
 		g.log.Info("adopted the cluster id", "cluster_id", hex.EncodeToString(id), "index", l.Index)
