@@ -61,6 +61,7 @@ type statusJSON struct {
 	Term         uint64         `json:"term"`
 	CommitIndex  uint64         `json:"commit_index"`
 	AppliedIndex uint64         `json:"applied_index"`
+	ClusterID    string         `json:"cluster_id"`
 	Members      []memberStatus `json:"members"`
 }
 
@@ -90,7 +91,8 @@ answers.`,
 		}
 		out := statusJSON{
 			Leader: cr.Leader, Term: cr.Term, CommitIndex: cr.CommitIndex, AppliedIndex: cr.AppliedIndex,
-			Members: a.probeMembers(ctx, cli, cr.Members),
+			ClusterID: cr.ClusterID,
+			Members:   a.probeMembers(ctx, cli, cr.Members),
 		}
 		if a.jsonOut() {
 			err = a.printJSON(out)
@@ -110,6 +112,10 @@ answers.`,
 
 func (a *app) printStatus(s statusJSON) error {
 	leader := "(none)"
+	clusterID := "(none)" // a member of a cluster created before the ID existed
+	if s.ClusterID != "" {
+		clusterID = s.ClusterID
+	}
 	if s.Leader != nil {
 		leader = displayString(s.Leader.ID)
 		if s.Leader.HTTPAddr != "" {
@@ -121,6 +127,7 @@ func (a *app) printStatus(s statusJSON) error {
 		field{"term", utoa(s.Term)},
 		field{"commit_index", utoa(s.CommitIndex)},
 		field{"applied_index", utoa(s.AppliedIndex)},
+		field{"cluster_id", clusterID},
 	); err != nil {
 		return err
 	}

@@ -16,6 +16,9 @@ func TestCluster(t *testing.T) {
 		s.replace(`(?m)^(term|commit_index|applied_index|index)(:\s+)\d+$`, "${1}${2}<N>")
 		s.replace(`(?m)^((?:\S+\s+){5})\d+\s+\d+\s+\d+$`, "${1}<N>  <N>  <N>")
 		s.replace(`("(?:term|commit_index|applied_index|index)": )\d+`, "${1}<N>")
+		// The cluster ID is random.
+		s.replace(`(?m)^(cluster_id:\s+)[0-9a-f]{32}$`, "${1}<ID>")
+		s.replace(`("cluster_id": )"[0-9a-f]{32}"`, "${1}\"<ID>\"")
 		return s
 	}
 
