@@ -309,3 +309,50 @@ func BenchmarkCheckpointRandomPuts(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPreview measures State.Preview on a state of 100k keys: one
+// Txn as the Redis port's EXEC proposes it (a grant, a put on it, a
+// compared put, three checks), and a chain of 10 increments previewed one
+// on the state the one before left (EXEC's dry run of 10 queued writes).
+//
+//	go test -run '^$' -bench Preview -benchmem ./fsm/
+func BenchmarkPreview(b *testing.B) {
+	const keySpace = 100_000
+	h := newBenchHarness(b)
+	key := func(i int) string { return fmt.Sprintf("/services/api/node-%06d", i) }
+	setup := make([]fsm.Command, 0, keySpace)
+	for i := 0; i < keySpace; i++ {
+		setup = append(setup, fsm.Put{Key: key(i), Value: bytes.Repeat([]byte("v"), 64)})
+	}
+	h.applyChunked(setup, 10_000)
+	st := h.state()
+	rev := func(k string) int64 { kv, _ := st.Get(k); return kv.ModRevision }
+	txn := fsm.StrictDeadlines(fsm.Txn{Ops: []fsm.Command{
+		fsm.Grant{ID: 1 << 40, TTL: 10, Name: key(10)},
+		fsm.Put{Key: key(10), Value: []byte("x"), Lease: 1 << 40, HasCAS: true, CAS: rev(key(10)), DropOldLease: true},
+		fsm.Put{Key: key(20), Value: []byte("y"), HasCAS: true, CAS: rev(key(20)), DropOldLease: true},
+		fsm.Check{Key: key(30), ModRevision: rev(key(30))},
+		fsm.Check{Key: key(40), ModRevision: rev(key(40))},
+		fsm.Check{Key: "/absent"},
+	}})
+	b.Run("txn=6ops/keys=100k", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if r, _ := st.Preview(txn); r.Err != nil {
+				b.Fatal(r.Err)
+			}
+		}
+	})
+	b.Run("chain=10incr/keys=100k", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			cur := st
+			for j := range 10 {
+				var r fsm.Result
+				if r, cur = cur.Preview(fsm.Incr{Key: fmt.Sprintf("/n/%d", j), By: 1}); r.Err != nil {
+					b.Fatal(r.Err)
+				}
+			}
+		}
+	})
+}

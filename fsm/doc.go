@@ -60,6 +60,16 @@
 // stream to a temporary file, syncs and checks it, renames it over the
 // state file and reloads: a crash at any step leaves a usable state.
 //
+// # Previews
+//
+// State.Preview applies a command to a private copy-on-write clone of a
+// State exactly as ApplyBatch would, and returns the result and the state
+// it leaves, touching nothing else (the live state, the checkpoint's
+// change set, bbolt, the history, the observer): the Redis port's EXEC
+// plays a transaction on it before proposing (a dry run). Cloning a
+// published State is serialised per State (State.cloneMu): copying a
+// tidwall/btree writes the source tree's header.
+//
 // # Failures
 //
 // An entry this replica cannot decode stops the state machine (Failed):

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"strings"
+	"sync"
 
 	"github.com/rosterhq/roster/lease"
 	"github.com/tidwall/btree"
@@ -42,10 +43,15 @@ type State struct {
 	leases     *lease.Table
 	members    []Member // sorted by ID; replaced, never modified in place
 	auth       *authTables
+	// cloneMu makes clones of this State one at a time: copying a
+	// tidwall/btree writes the source tree's header (Copy gives it a new
+	// isolation ID), and a published State is cloned by the apply
+	// goroutine and by any number of previews (preview.go).
+	cloneMu *sync.Mutex
 }
 
 func newState() *State {
-	return &State{kv: newKVTree(), leases: lease.NewTable(), members: []Member{}, auth: newAuthTables()}
+	return &State{kv: newKVTree(), leases: lease.NewTable(), members: []Member{}, auth: newAuthTables(), cloneMu: new(sync.Mutex)}
 }
 
 // newKVTree is the ordered index of keys: copy-on-write, no locks (see
@@ -55,11 +61,14 @@ func newKVTree() *btree.BTreeG[*KV] {
 }
 
 // clone returns a copy-on-write copy in O(1); the receiver must not be
-// written to afterwards.
+// written to afterwards. Any goroutine may clone a published State.
 func (s *State) clone() *State {
+	s.cloneMu.Lock()
+	defer s.cloneMu.Unlock()
 	c := *s
 	c.kv = s.kv.Copy()
 	c.leases = s.leases.Clone()
+	c.cloneMu = new(sync.Mutex)
 	return &c
 }
 
