@@ -160,11 +160,21 @@ func (n *Node) checkPut(p fsm.Put) error {
 	if err := fsm.ValidateKey(p.Key); err != nil {
 		return err
 	}
-	if len(p.Value) > n.cfg.MaxValue {
-		return fmt.Errorf("%w: value is %d bytes, the limit is %d", ErrTooLarge, len(p.Value), n.cfg.MaxValue)
+	if err := CheckValueSize(p.Value, n.cfg.MaxValue); err != nil {
+		return err
 	}
 	if p.Lease < 0 || p.CAS < 0 {
 		return fmt.Errorf("%w: negative lease or cas", fsm.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// CheckValueSize refuses a value over a member's limit (Config.MaxValue,
+// MaxValueBytes): every put is checked so before it is proposed, and the
+// Redis port's EXEC so before it previews one.
+func CheckValueSize(v []byte, limit int) error {
+	if len(v) > limit {
+		return fmt.Errorf("%w: value is %d bytes, the limit is %d", ErrTooLarge, len(v), limit)
 	}
 	return nil
 }

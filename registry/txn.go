@@ -79,9 +79,7 @@ func (n *Node) prepareTxn(ops []fsm.Command) (fsm.Txn, error) {
 	if err := n.checkTxnBytes(ops); err != nil {
 		return fsm.Txn{}, err
 	}
-	out := make([]fsm.Command, len(ops))
 	keys := make(map[string]bool, len(ops))
-	granted := make([]int64, len(ops)) // the ID the Grant at i creates
 	key := func(i int, k string) error {
 		if err := fsm.ValidateKey(k); err != nil {
 			return fmt.Errorf("txn operation %d: %w", i+1, err)
@@ -104,14 +102,6 @@ func (n *Node) prepareTxn(ops []fsm.Command) (fsm.Txn, error) {
 			if op.CAS < 0 {
 				return fsm.Txn{}, invalid(i, "negative cas")
 			}
-			if op.Lease < 0 {
-				j := int(-1 - op.Lease)
-				if j >= i || granted[j] == 0 {
-					return fsm.Txn{}, invalid(i, "lease placeholder %d names no earlier grant", op.Lease)
-				}
-				op.Lease = granted[j]
-			}
-			out[i] = op
 		case fsm.Delete:
 			if err := key(i, op.Key); err != nil {
 				return fsm.Txn{}, err
@@ -122,7 +112,6 @@ func (n *Node) prepareTxn(ops []fsm.Command) (fsm.Txn, error) {
 			if op.CAS < 0 {
 				return fsm.Txn{}, invalid(i, "negative cas")
 			}
-			out[i] = op
 		case fsm.Check:
 			if err := key(i, op.Key); err != nil {
 				return fsm.Txn{}, err
@@ -130,7 +119,6 @@ func (n *Node) prepareTxn(ops []fsm.Command) (fsm.Txn, error) {
 			if err := fsm.ValidateCheck(op); err != nil {
 				return fsm.Txn{}, fmt.Errorf("txn operation %d: %w", i+1, err)
 			}
-			out[i] = op
 		case fsm.Grant:
 			if err := fsm.ValidateTTL(op.TTL); err != nil {
 				return fsm.Txn{}, fmt.Errorf("txn operation %d: %w", i+1, err)
@@ -141,25 +129,69 @@ func (n *Node) prepareTxn(ops []fsm.Command) (fsm.Txn, error) {
 			if err := checkGrantID(op.ID); err != nil {
 				return fsm.Txn{}, fmt.Errorf("txn operation %d: %w", i+1, err)
 			}
-			if op.ID == 0 {
-				g := n.idgen.Load()
-				if g == nil || n.raft.State() != raft.Leader {
-					return fsm.Txn{}, n.notLeader()
-				}
-				id, err := g.Next(n.fsm.State().MaxLeaseID())
-				if err != nil {
-					return fsm.Txn{}, invalid(i, "%v", err)
-				}
-				op.ID = id
-			}
-			op.SlackMs = n.slackMs()
-			granted[i] = op.ID
-			out[i] = op
 		default:
 			return fsm.Txn{}, invalid(i, "a txn holds puts, deletes, checks and grants, not %T", op)
 		}
 	}
+	out, err := ResolveTxnLeases(ops, func(i int) (int64, error) {
+		g := n.idgen.Load()
+		if g == nil || n.raft.State() != raft.Leader {
+			return 0, n.notLeader()
+		}
+		id, err := g.Next(n.fsm.State().MaxLeaseID())
+		if err != nil {
+			return 0, invalid(i, "%v", err)
+		}
+		return id, nil
+	})
+	if err != nil {
+		return fsm.Txn{}, err
+	}
+	slack := n.slackMs()
+	for i, op := range out {
+		if g, ok := op.(fsm.Grant); ok {
+			g.SlackMs = slack
+			out[i] = g
+		}
+	}
 	return fsm.Txn{Ops: out}, nil
+}
+
+// ResolveTxnLeases returns ops with each grant of ID 0 given the ID pick
+// returns for it (pick is told the grant's index) and each put's lease
+// placeholder (TxnLease) replaced by the ID of the grant it names, which
+// must come before the put; ops itself is not modified. The leader
+// resolves a txn so before proposing it (pick: its ID generator); the
+// Redis port so before previewing one (fsm.State.Preview).
+func ResolveTxnLeases(ops []fsm.Command, pick func(i int) (int64, error)) ([]fsm.Command, error) {
+	out := make([]fsm.Command, len(ops))
+	granted := make([]int64, len(ops)) // the ID the Grant at i creates
+	for i, op := range ops {
+		switch op := op.(type) {
+		case fsm.Grant:
+			if op.ID == 0 {
+				id, err := pick(i)
+				if err != nil {
+					return nil, err
+				}
+				op.ID = id
+			}
+			granted[i] = op.ID
+			out[i] = op
+		case fsm.Put:
+			if op.Lease < 0 {
+				j := -1 - op.Lease
+				if j >= int64(i) || granted[j] == 0 {
+					return nil, fmt.Errorf("%w: txn operation %d: lease placeholder %d names no earlier grant", fsm.ErrInvalidArgument, i+1, op.Lease)
+				}
+				op.Lease = granted[j]
+			}
+			out[i] = op
+		default:
+			out[i] = op
+		}
+	}
+	return out, nil
 }
 
 // checkTxnBytes refuses a txn whose keys, values and lease names are over
