@@ -46,8 +46,8 @@ type spec struct {
 	inTxn bool
 }
 
-// view is what a read needs of a state: an *fsm.State, or the overlay of
-// one on which EXEC plays a transaction (overlay.go), which shows the
+// view is what a read needs of a state: an *fsm.State, or the dry run on
+// which EXEC plays a transaction (dryrun.go), which shows the
 // transaction's own writes.
 type view interface {
 	Get(key string) (*fsm.KV, bool)

@@ -18,8 +18,9 @@
 // committing together) and consecutive reads share one linearizable read;
 // the answers go back in order.
 //
-// MULTI queues commands; EXEC plays them on an overlay of one
-// linearizable state (overlay.go) and proposes their writes as one Txn
+// MULTI queues commands; EXEC plays them on the state machine itself,
+// previewing each write on one linearizable state without proposing it
+// (dryrun.go, fsm.State.Preview), and proposes their writes as one Txn
 // compared on every key the transaction read, wrote or watched (txn.go).
 //
 // Every byte a client sends passes a framing guard (guard.go) before redcon

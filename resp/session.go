@@ -34,7 +34,7 @@ type session struct {
 // writeOp is a write that can join a Batch: the command to propose and how
 // to answer its result. A write that must read first (SET … XX, EXPIRE)
 // sets decide instead: it runs by itself, after the commands before it
-// (checkedWrite), or inside EXEC on the transaction's overlay.
+// (checkedWrite), or inside EXEC on the transaction's dry run.
 type writeOp struct {
 	cmd    fsm.Command
 	done   func(registry.BatchResult) reply
@@ -51,6 +51,9 @@ type step struct {
 	// leaseMayGo: the command keeps a lease the key had, so lease not
 	// found means the key is expiring: read again.
 	leaseMayGo bool
+	// again: read again at once, proposing nothing (EXEC's dry run found
+	// a lease a key keeps past its deadline).
+	again bool
 }
 
 // checkedWrite runs a write that decides from the state: read, decide,
@@ -72,6 +75,9 @@ func (s *session) casLoop(ctx context.Context, attempts int, decide func(*fsm.St
 			return errReply(err)
 		}
 		d := decide(st)
+		if d.again {
+			continue
+		}
 		if d.cmd == nil {
 			return d.now
 		}

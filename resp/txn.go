@@ -14,10 +14,11 @@ import (
 // Transactions: MULTI, EXEC, DISCARD, WATCH and UNWATCH, as Redis 7 has
 // them. Between MULTI and EXEC a command is checked (known, arity, allowed
 // in a transaction, permitted) and queued; one refused makes EXEC answer
-// EXECABORT. EXEC plays the queue on an overlay of one linearizable state
-// (overlay.go) and proposes every write as one Txn entry, compared on the
-// mod revision of every key the transaction read, wrote or watched: all of
-// it applies or none, and every answer holds of the state it applied to.
+// EXECABORT. EXEC plays the queue on the state machine itself, from one
+// linearizable state, without proposing (a dry run, dryrun.go), and
+// proposes every write as one Txn entry, compared on the mod revision of
+// every key the transaction read, wrote or watched: all of it applies or
+// none, and every answer holds of the state it applied to.
 
 // txn is the transaction MULTI opened on a connection.
 type txn struct {
@@ -262,73 +263,94 @@ func (s *session) mayWatch(watched map[string]int64) error {
 // contended (counters), than one key's.
 const execAttempts = 100
 
-// exec plays cmds on an overlay of a linearizable state and proposes
-// their writes as one Txn compared on every key they read or wrote and
-// every watched key (casLoop). When the Txn finds a key changed since the
-// read, or a lease kept gone, the state is read again: a watched key
-// changed answers the nil array, anything else plays the commands again
-// (bounded: execAttempts, then errContended).
+// exec plays cmds on a dry run of a linearizable state (dryRun) and
+// proposes their writes as one Txn compared on every key they read or
+// wrote and every watched key (casLoop), having previewed that Txn on
+// the state read. When the Txn finds a key changed since the read, or a
+// lease kept gone, the state is read again: a watched key changed answers
+// the nil array, anything else plays the commands again (bounded:
+// execAttempts, then errContended).
 func (s *session) exec(ctx context.Context, cmds []queuedCmd, watched map[string]int64) reply {
 	return s.casLoop(ctx, execAttempts, func(st *fsm.State) step {
 		s.wrote = false
 		s.reauthenticate(ctx) // as flushReads: the state may hold access changes
-		ov := newOverlay(st, s.srv.b.MaxValueBytes())
+		d := newDryRun(st, s.srv.b.MaxValueBytes())
 		for k, rev := range watched {
 			if modRevision(st, k) != rev {
 				return step{now: nilArray}
 			}
-			ov.base[k] = rev
+			d.watch(k)
 		}
 		replies := make([]reply, len(cmds))
 		for i, c := range cmds {
-			replies[i] = s.play(ctx, ov, c)
+			r, again := s.play(ctx, d, c)
+			if again {
+				return step{again: true}
+			}
+			replies[i] = r
 		}
-		if !ov.wrote() {
+		propose, preview, wrote := d.txn()
+		if !wrote {
 			// Every answer came from one linearizable state: nothing to
 			// propose.
 			return step{now: array(replies)}
 		}
+		// The Txn applies on the state read as the queue played on it,
+		// unless a lease a key keeps is past its deadline (an INCR keeps
+		// the key's lease, which the put proposed names): then read again,
+		// as when the leader refuses it so.
+		if r, _ := st.Preview(fsm.StrictDeadlines(preview)); r.Err != nil {
+			if errors.Is(r.Err, fsm.ErrLeaseNotFound) {
+				return step{again: true}
+			}
+			return step{now: errReply(r.Err)}
+		}
 		return step{
-			cmd:        fsm.Txn{Ops: ov.ops()},
+			cmd:        propose,
 			done:       func(fsm.Result) reply { return array(replies) },
 			leaseMayGo: true,
 		}
 	})
 }
 
-// play runs one queued command on the overlay and answers it. Permission
-// is checked again, as a pipeline's reads are after their read index: a
-// command no longer permitted answers NOPERM and does nothing, the others
-// still run (as Redis checks ACLs again at EXEC).
-func (s *session) play(ctx context.Context, ov *overlay, c queuedCmd) reply {
+// play runs one queued command on the dry run and answers it; again
+// reports that a lease the command keeps is past its deadline (the key
+// is expiring): the state is to be read again. Permission is checked
+// again, as a pipeline's reads are after their read index: a command no
+// longer permitted answers NOPERM and does nothing, the others still run
+// (as Redis checks ACLs again at EXEC).
+func (s *session) play(ctx context.Context, d *dryRun, c queuedCmd) (r reply, again bool) {
 	if err := s.allowed(c.name, c.sp, c.args); err != nil {
-		return errReply(err)
+		return errReply(err), false
 	}
 	switch {
 	case c.sp.read != nil:
 		fn, err := c.sp.read(s, c.args)
 		if err != nil {
-			return errReply(err)
+			return errReply(err), false
 		}
-		return fn(ov)
+		return fn(d), false
 	case c.sp.write != nil:
 		op, err := c.sp.write(s, c.args)
 		if err != nil {
-			return errReply(err)
+			return errReply(err), false
 		}
 		if op.decide == nil {
-			res, err := ov.apply(op.cmd)
-			return op.done(registry.BatchResult{Result: res, Err: err})
+			res, err := d.apply(op.cmd)
+			return op.done(registry.BatchResult{Result: res, Err: err}), false
 		}
-		d := op.decide(ov)
-		if d.cmd == nil {
-			return d.now
+		st := op.decide(d)
+		if st.cmd == nil {
+			return st.now, false
 		}
-		res, err := ov.apply(d.cmd)
-		if err != nil {
-			return errReply(err)
+		res, err := d.apply(st.cmd)
+		switch {
+		case st.leaseMayGo && errors.Is(err, fsm.ErrLeaseNotFound):
+			return nil, true
+		case err != nil:
+			return errReply(err), false
 		}
-		return d.done(res)
+		return st.done(res), false
 	}
-	return c.sp.do(ctx, s, c.args) // PING, ECHO, UNWATCH
+	return c.sp.do(ctx, s, c.args), false // PING, ECHO, UNWATCH
 }

@@ -76,7 +76,30 @@ func TestExecOnFollowerReadOnlyKey(t *testing.T) {
 	if err != nil {
 		t.Fatalf("EXEC with a read-only key watched on a follower: %v", err)
 	}
-	for k, want := range map[string]string{"/svc/a": "1", "/svc/b": "2"} {
+	// Only watched: the Txn's one compare of /cfg/limit is a Check, for
+	// which the leader asks read. Changed since WATCH (by an admin, on
+	// the leader): the nil array, nothing written.
+	watchOnly := func(change bool) error {
+		return c.Watch(ctx(), func(tx *redis.Tx) error {
+			if change {
+				if _, err := leader.Put(ctx(), fsm.Put{Key: "/cfg/limit", Value: []byte("7")}); err != nil {
+					return err
+				}
+			}
+			_, err := tx.TxPipelined(ctx(), func(p redis.Pipeliner) error {
+				p.Set(ctx(), "svc/c", "3", 0)
+				return nil
+			})
+			return err
+		}, "cfg/limit")
+	}
+	if err := watchOnly(true); !errors.Is(err, redis.TxFailedErr) {
+		t.Fatalf("EXEC with the watched key changed: %v, want TxFailedErr", err)
+	}
+	if err := watchOnly(false); err != nil {
+		t.Fatalf("EXEC with only a read-only key watched on a follower: %v", err)
+	}
+	for k, want := range map[string]string{"/svc/a": "1", "/svc/b": "2", "/svc/c": "3"} {
 		testutil.Eventually(t, 10*time.Second, k+" written", func() bool {
 			st, err := leader.Read(ctx(), true)
 			if err != nil {
