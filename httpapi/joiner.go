@@ -24,7 +24,10 @@ type Joiner struct {
 	Token string
 }
 
-var _ registry.Joiner = Joiner{}
+var (
+	_ registry.Joiner         = Joiner{}
+	_ registry.ClusterIDAsker = Joiner{}
+)
 
 // Join posts req to addr's /v1/cluster/members.
 func (j Joiner) Join(ctx context.Context, addr string, req registry.JoinRequest) error {
@@ -38,20 +41,41 @@ func (j Joiner) UpdateMember(ctx context.Context, addr string, req registry.Join
 		api.AddMemberRequest{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr})
 }
 
-func (j Joiner) send(ctx context.Context, method, addr, path string, v any) error {
-	body, err := json.Marshal(v)
+// AskClusterID gets addr's /v1/cluster and answers its cluster_id ("" from
+// a member that has none, or of a build before cluster IDs).
+func (j Joiner) AskClusterID(ctx context.Context, addr string) (string, error) {
+	resp, b, err := j.do(ctx, http.MethodGet, addr, "/v1/cluster", nil)
 	if err != nil {
-		return err
+		return "", err
 	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET /v1/cluster via %s: %d %s", addr, resp.StatusCode, snippet(b))
+	}
+	var cr api.ClusterResponse
+	if err := json.Unmarshal(b, &cr); err != nil {
+		return "", fmt.Errorf("GET /v1/cluster via %s: %w", addr, err)
+	}
+	return cr.ClusterID, nil
+}
+
+// do sends one request with body (nil: none) and reads up to 1 MiB of
+// its answer (a large cluster's /v1/cluster).
+func (j Joiner) do(ctx context.Context, method, addr, path string, body []byte) (*http.Response, []byte, error) {
 	base := addr
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
 	}
-	hr, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(body))
-	if err != nil {
-		return err
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
 	}
-	hr.Header.Set("Content-Type", contentJSON)
+	hr, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+	if err != nil {
+		return nil, nil, err
+	}
+	if body != nil {
+		hr.Header.Set("Content-Type", contentJSON)
+	}
 	if j.Token != "" {
 		hr.Header.Set("Authorization", "Bearer "+j.Token)
 	}
@@ -61,12 +85,24 @@ func (j Joiner) send(ctx context.Context, method, addr, path string, v any) erro
 	}
 	resp, err := client.Do(hr)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp, b, nil
+}
+
+func (j Joiner) send(ctx context.Context, method, addr, path string, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	resp, b, err := j.do(ctx, method, addr, path, body)
+	if err != nil {
+		return err
+	}
 	if resp.StatusCode != http.StatusOK {
-		err := fmt.Errorf("%s %s via %s: %d %s", method, path, addr, resp.StatusCode, strings.TrimSpace(string(b)))
+		err := fmt.Errorf("%s %s via %s: %d %s", method, path, addr, resp.StatusCode, snippet(b))
 		var e api.ErrorResponse
 		if resp.StatusCode == http.StatusConflict && json.Unmarshal(b, &e) == nil && e.Error != nil && e.Error.Code == api.CodeClusterMismatch {
 			// The joining node stops rather than retry (registry.joinLoop).
@@ -76,3 +112,6 @@ func (j Joiner) send(ctx context.Context, method, addr, path string, v any) erro
 	}
 	return nil
 }
+
+// snippet is the start of an answer's body, for an error message.
+func snippet(b []byte) string { return strings.TrimSpace(string(b[:min(len(b), 4096)])) }

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
@@ -272,11 +274,70 @@ func (n *Node) watchIdentity() {
 	select {
 	case <-n.stop:
 	case <-n.ident.tripped:
-		err := n.ident.refused()
-		n.doneErr.Store(&err)
-		n.log.Error("stopping: this member met another cluster", "error", err)
-		go n.Close()
+		n.stopForeign(n.ident.refused())
 	}
+}
+
+// stopForeign stops the node because it met another cluster (err): it
+// records err as the node's and closes it from a goroutine of its own
+// (the caller may be one Close waits for).
+func (n *Node) stopForeign(err error) {
+	n.doneErr.Store(&err)
+	n.log.Error("stopping: this member met another cluster", "error", err)
+	go n.Close()
+}
+
+// ClusterIDAsker is what a Joiner may also do: ask the member at addr for
+// its cluster's ID.
+type ClusterIDAsker interface {
+	// AskClusterID answers the ID in hex, "" when that member has none (or
+	// its build does not know cluster IDs).
+	AskClusterID(ctx context.Context, addr string) (string, error)
+}
+
+// checkJoinTargets checks, on a member restarted on its data directory at
+// its recorded address with -join, that the members -join names belong
+// to its cluster. Such a member sends no join request (it is a member
+// already), so -join naming another cluster's members, a mistake (it was
+// meant to be there), would go unnoticed while it kept serving its own
+// cluster's state: it stops instead, as a refused join does. A few rounds
+// at most: with every target down the check is skipped, and the apply
+// guard remains.
+func (n *Node) checkJoinTargets(j Joiner) {
+	asker, ok := j.(ClusterIDAsker)
+	own := n.ClusterID()
+	if !ok || own == "" || len(n.cfg.Join) == 0 {
+		return
+	}
+	backoff := 200 * time.Millisecond
+	for range 5 {
+		answered := false
+		for _, addr := range n.cfg.Join {
+			ctx, cancel := context.WithTimeout(n.stopCtx, 5*time.Second)
+			id, err := asker.AskClusterID(ctx, addr)
+			cancel()
+			switch {
+			case err != nil:
+				n.log.Debug("could not ask a -join member for its cluster id", "via", addr, "error", err)
+			case id != "" && id != own:
+				n.stopForeign(fmt.Errorf("%w: -join names %s, a member of cluster %s, but this member's data directory belongs to cluster %s; "+
+					"point -join at this member's own cluster, or move the data directory aside to join that one", ErrClusterMismatch, addr, id, own))
+				return
+			default:
+				answered = true
+			}
+		}
+		if answered {
+			return
+		}
+		select {
+		case <-n.stop:
+			return
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
+	n.log.Warn("could not check that the -join members belong to this member's cluster: none answered", "join", n.cfg.Join)
 }
 
 // checkJoinCluster refuses a join request from a member of another

@@ -130,6 +130,10 @@ func (j nodeJoiner) UpdateMember(ctx context.Context, _ string, req JoinRequest)
 	return j.to.UpdateMember(ctx, req)
 }
 
+func (j nodeJoiner) AskClusterID(context.Context, string) (string, error) {
+	return j.to.ClusterID(), nil
+}
+
 // waitClusterID waits until every node has the same non-empty cluster ID
 // and returns it.
 func waitClusterID(t *testing.T, nodes ...*Node) string {
@@ -233,4 +237,43 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// A member restarted on its data directory at its recorded raft address
+// sends no join request, -join or not; -join naming another cluster's
+// member is still caught: the member asks it for its cluster ID and stops
+// with ErrClusterMismatch. Naming a member of its own cluster, or one
+// without an ID, it goes on.
+func TestRestartWithJoinToAnotherClusterStops(t *testing.T) {
+	x := startCluster(t, 2, clusterOpts{})
+	y := startCluster(t, 1, clusterOpts{})
+	waitClusterID(t, x.nodes...)
+	old := func(int) *testHooks { return &testHooks{noClusterID: true} }
+	z := startCluster(t, 1, clusterOpts{hooks: old}) // a cluster without an ID
+
+	stray := x.nodes[1]
+	cfg := stray.cfg
+	cfg.RaftAddr, cfg.Join = stray.RaftAddr(), []string{"elsewhere"}
+	if err := stray.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again := reopen(t, cfg, nil)
+	if again.needJoin {
+		t.Fatal("a restart at the recorded address asks to join")
+	}
+	for _, to := range []*Node{x.nodes[0], z.nodes[0]} {
+		again.checkJoinTargets(nodeJoiner{to: to})
+		if err := again.Err(); err != nil {
+			t.Fatalf("-join naming %s (cluster id %q): stopped with %v", to.ID(), to.ClusterID(), err)
+		}
+	}
+	again.checkJoinTargets(nodeJoiner{to: y.nodes[0]})
+	select {
+	case <-again.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("-join naming a member of another cluster: the member did not stop")
+	}
+	if err := again.Err(); !errors.Is(err, ErrClusterMismatch) {
+		t.Fatalf("stopped with %v, want ErrClusterMismatch", err)
+	}
 }

@@ -293,11 +293,20 @@ func (n *Node) forgetRemoved(ctx context.Context) error {
 // StartJoin asks the members in Config.Join to add this node, retrying with
 // backoff until one accepts or the node closes; it does nothing when the
 // node restarted from existing state on its recorded address (it is
-// already a member) or Join is empty. It also keeps this member's
+// already a member: it only checks that they are of its cluster,
+// checkJoinTargets) or Join is empty. It also keeps this member's
 // replicated metadata right: a member added without its HTTP address (the
 // compatibility /join takes only a raft address) asks the leader, through
 // j, to record it.
 func (n *Node) StartJoin(j Joiner) {
+	if !n.needJoin && len(n.cfg.Join) > 0 && n.goAdd() {
+		// Apart: with the -join members down it takes a while, and the
+		// metadata keeper need not wait for it.
+		go func() {
+			defer n.wg.Done()
+			n.checkJoinTargets(j)
+		}()
+	}
 	if !n.goAdd() {
 		return // closing
 	}
@@ -371,10 +380,7 @@ func (n *Node) joinLoop(j Joiner) {
 			if errors.Is(err, ErrClusterMismatch) {
 				// Retrying cannot help: this data directory belongs to
 				// another cluster. Stop, as a failed state machine does.
-				err = fmt.Errorf("join via %s refused: %w", addr, err)
-				n.doneErr.Store(&err)
-				n.log.Error("stopping: the cluster asked to join is another cluster", "via", addr, "error", err)
-				go n.Close()
+				n.stopForeign(fmt.Errorf("join via %s refused: %w", addr, err))
 				return
 			}
 			n.log.Warn("join attempt failed; retrying", "via", addr, "attempt", attempt, "error", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -13,13 +14,19 @@ import (
 )
 
 // TestRosterdJoiningAnotherClusterExits: a member of cluster X restarted
-// on its data directory with -join pointed at cluster Y (on a new raft
-// address, so it asks to join) is refused by Y with 409 cluster_mismatch
-// and exits with a non-zero status and a message naming both clusters; Y
-// is unchanged.
+// on its data directory with -join pointed at cluster Y exits with a
+// non-zero status and a message naming both clusters: at its recorded raft
+// address it finds Y's cluster ID is another; on a new raft address (so it
+// asks to join) Y refuses it with 409 cluster_mismatch. Y is unchanged.
 func TestRosterdJoiningAnotherClusterExits(t *testing.T) {
 	dirX := t.TempDir()
-	x := start(t, fastArgs(dirX)...)
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raftX := free.Addr().String()
+	free.Close()
+	x := start(t, append(fastArgs(dirX), "-raft", raftX)...)
 	x.ready()
 	if code, body := x.do("PUT", "/v1/kv/x", "1"); code != http.StatusOK {
 		t.Fatalf("put on X = %d %s", code, body)
@@ -35,21 +42,29 @@ func TestRosterdJoiningAnotherClusterExits(t *testing.T) {
 		t.Fatalf("cluster ids X %q, Y %q: want two different ones", xInfo.ClusterID, yInfo.ClusterID)
 	}
 
-	var stderr syncBuffer
-	env := environment{getenv: func(string) string { return "" }, hostname: os.Hostname}
-	exit := make(chan int, 1)
-	go func() {
-		exit <- rosterd(context.Background(), append(fastArgs(dirX), "-join", y.addr), env, &stderr, nil)
-	}()
-	select {
-	case code := <-exit:
-		out := stderr.String()
-		if code != exitError || !strings.Contains(out, "cluster mismatch") ||
-			!strings.Contains(out, xInfo.ClusterID) || !strings.Contains(out, yInfo.ClusterID) {
-			t.Fatalf("exit %d, want %d with a message naming both cluster ids:\n%s", code, exitError, out)
+	// At its recorded raft address it is a member already and sends no
+	// join request, but it asks Y for its cluster ID; at a new address it
+	// asks Y to add it, and Y refuses.
+	for _, tc := range []struct{ name, raft, says string }{
+		{"same raft address", raftX, "-join names"},
+		{"new raft address", "127.0.0.1:0", "join via"},
+	} {
+		var stderr syncBuffer
+		env := environment{getenv: func(string) string { return "" }, hostname: os.Hostname}
+		exit := make(chan int, 1)
+		go func() {
+			exit <- rosterd(context.Background(), append(fastArgs(dirX), "-raft", tc.raft, "-join", y.addr), env, &stderr, nil)
+		}()
+		select {
+		case code := <-exit:
+			out := stderr.String()
+			if code != exitError || !strings.Contains(out, "cluster mismatch") || !strings.Contains(out, tc.says) ||
+				!strings.Contains(out, xInfo.ClusterID) || !strings.Contains(out, yInfo.ClusterID) {
+				t.Fatalf("%s: exit %d, want %d with a message naming both cluster ids:\n%s", tc.name, code, exitError, out)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: X's member kept running with -join to Y:\n%s", tc.name, stderr.String())
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("X's member kept running with -join to Y:\n%s", stderr.String())
 	}
 	after := clusterOf(t, y)
 	if len(after.Members) != 1 || after.Members[0].ID != "y1" || after.ClusterID != yInfo.ClusterID {
