@@ -100,9 +100,11 @@ type identity struct {
 	// never commit, and the next leader's candidate wins instead.
 	candidate [clusterIDLen]byte
 
-	mu       sync.Mutex
-	mismatch error         // set once the guard refused an entry
-	tripped  chan struct{} // closed then
+	// mismatch is set once the guard refused an entry (read for every
+	// applied batch: an atomic), and tripped closed then.
+	mismatch atomic.Pointer[error]
+	tripOnce sync.Once
+	tripped  chan struct{}
 }
 
 // openIdentity reads the persisted ID, if any.
@@ -176,19 +178,18 @@ func (g *identity) forProposal(ready func() bool) []byte {
 
 // refused is the guard's error once it refused an entry, nil before.
 func (g *identity) refused() error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.mismatch
+	if p := g.mismatch.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // trip records the guard's refusal, once.
 func (g *identity) trip(err error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.mismatch == nil {
-		g.mismatch = err
+	g.tripOnce.Do(func() {
+		g.mismatch.Store(&err)
 		close(g.tripped)
-	}
+	})
 }
 
 // admit decides, before the state machine applies it, whether an entry
