@@ -43,6 +43,23 @@ func TestExtensionsOfOlderEntriesDecodeAsBefore(t *testing.T) {
 	}
 }
 
+// A join request without a cluster ID is encoded for the member channel
+// exactly as before the ID existed (a leader of an older build refuses
+// fields it does not know); with one, the ID is one more field after them,
+// and decodes back.
+func TestJoinPayloadCarriesTheClusterIDOnlyWhenSet(t *testing.T) {
+	req := JoinRequest{ID: "n2", RaftAddr: "127.0.0.1:1", HTTPAddr: "127.0.0.1:2", Voter: true}
+	old := encodeJoin(req)
+	req.ClusterID = "00112233445566778899aabbccddeeff"
+	with := encodeJoin(req)
+	if len(with) <= len(old) || !bytes.HasPrefix(with, old) {
+		t.Fatalf("with a cluster id %x, without %x: want the ID appended as one more field", with, old)
+	}
+	if got, err := decodeJoin(with); err != nil || got != req {
+		t.Fatalf("decodeJoin = %+v, %v; want %+v", got, err, req)
+	}
+}
+
 // The guard on a real state machine and raft store: a member adopts the
 // first ID it applies, persisted, applies an entry of its own cluster and
 // of no cluster, refuses the first entry of another and everything after

@@ -26,6 +26,7 @@ func FuzzPeerWire(f *testing.F) {
 	f.Add(appendRequest(nil, kindPropose, 7, time.Second, put))
 	f.Add(appendRequest(nil, kindBatch, 1<<40, 0, encodeBatch([][]byte{put, fsm.Encode(fsm.Delete{Key: "/b"})})))
 	f.Add(appendRequest(nil, kindAddMember, 3, time.Minute, encodeJoin(JoinRequest{ID: "n2", RaftAddr: "127.0.0.1:1", HTTPAddr: "127.0.0.1:2", Voter: true})))
+	f.Add(appendRequest(nil, kindAddMember, 4, time.Minute, encodeJoin(JoinRequest{ID: "n3", RaftAddr: "127.0.0.1:1", ClusterID: "00112233445566778899aabbccddeeff"})))
 	f.Add(appendRequest(nil, kindProposeAs, 8, time.Second, encodeCaller(42, "0123456789abcdef", put)))
 	f.Add(encodeKeepAliveAs(42, []kaEntry{{caller: "tok", ids: []int64{1, 2}}, {ids: []int64{3}}}))
 	f.Add(appendRequest(nil, kindOpen, 12, time.Second, append([]byte{kindPropose}, put...)))
