@@ -361,10 +361,15 @@ func (s *session) allowed(name string, sp *spec, args [][]byte) error {
 // leader makes again of a write this member forwards, and what allowed
 // could not check before the command was built (the lease a put keeps a
 // key on needs what renewing it needs). Nothing to check when access
-// control is off.
+// control is off; with it on, a connection without an identity is one
+// whose token went since allowed let the command in (a pipeline's read
+// resolved it again after its read index): refused as allowed would now.
 func (s *session) mayPropose(st *fsm.State, c fsm.Command) error {
-	if s.ident == nil || !s.srv.enforced() {
+	if !s.srv.enforced() {
 		return nil
+	}
+	if s.ident == nil {
+		return errNoAuth
 	}
 	return s.srv.b.MayApply(s.ident, st, c, registry.AnswerOutcome)
 }
