@@ -47,7 +47,7 @@ type AccessError struct {
 	Token string // the token's name; "" when the caller is no *Principal
 	Op    string // what it may not do: "write", "read", "delete every key under", …
 	Key   string // the key or prefix, whole; "" when the refusal names none
-	Lease int64  // the lease Key is attached to, when that is why (MayRenew)
+	Lease int64  // the lease Key is attached to, when that is why (MayRenew; 0 with no Key)
 	Why   string // why the command needs it, when not obvious; "" for none
 }
 
@@ -178,6 +178,11 @@ func prefixKey(prefix string) string {
 // A lease that does not exist passes (the operation answers not found);
 // without a state (nil) nothing but admin passes, as a lease's keys are
 // then unknown.
+//
+// The refusal names the key g may not write only when g may read it: the
+// caller named the lease, not the key, and lease IDs are close to
+// guessable, so naming any key would list, lease by lease, keys of other
+// tokens that g may not list.
 func MayRenew(g Grants, st *fsm.State, ids ...int64) error {
 	if g.Admin() {
 		return nil
@@ -187,11 +192,15 @@ func MayRenew(g Grants, st *fsm.State, ids ...int64) error {
 			return deny(g, "renew lease "+strconv.FormatInt(id, 10), "", "its keys are not known here")
 		}
 		for _, k := range st.LeaseKeys(id) {
-			if !g.CanWrite(k) {
-				e := deny(g, "write", k, "")
-				e.Lease = id
-				return e
+			if g.CanWrite(k) {
+				continue
 			}
+			if !g.CanRead(k) {
+				return deny(g, "write every key attached to lease "+strconv.FormatInt(id, 10), "", "")
+			}
+			e := deny(g, "write", k, "")
+			e.Lease = id
+			return e
 		}
 	}
 	return nil

@@ -39,6 +39,8 @@ func TestMayApplyRules(t *testing.T) {
 	admin := &Principal{Name: "admin", admin: true}
 
 	const ok = ""
+	// Lease 2's key /other/c, which neither token may read, is not named.
+	const other = "write every key attached to lease 2"
 	type want struct {
 		rw, wo string // "" passes; else the refusal's Op and key ("write /other/x")
 	}
@@ -56,7 +58,7 @@ func TestMayApplyRules(t *testing.T) {
 		{"put elsewhere", put("/other/x"), AnswerOutcome, want{"write /other/x", "write /other/x"}},
 		{"put answering prev", put("/svc/x"), AnswerPrev, want{ok, "read /svc/x"}},
 		{"put on a lease of its keys", leased("/svc/x", 1), AnswerOutcome, want{ok, ok}},
-		{"put on a lease with another's key", leased("/svc/x", 2), AnswerOutcome, want{"write /other/c", "write /other/c"}},
+		{"put on a lease with another's key", leased("/svc/x", 2), AnswerOutcome, want{other, other}},
 		{"put on a lease not found", leased("/svc/x", 99), AnswerOutcome, want{ok, ok}},
 		{"put on the txn's own grant", leased("/svc/x", TxnLease(0)), AnswerOutcome, want{ok, ok}},
 		{"delete", fsm.Delete{Key: "/svc/x"}, AnswerOutcome, want{ok, ok}},
@@ -68,14 +70,14 @@ func TestMayApplyRules(t *testing.T) {
 		{"incr", fsm.Incr{Key: "/svc/n", By: 1}, AnswerOutcome, want{ok, "read /svc/n"}},
 		{"incr elsewhere", fsm.Incr{Key: "/cfg/n", By: 1}, AnswerOutcome, want{"write /cfg/n", "write /cfg/n"}},
 		{"revoke", fsm.Revoke{ID: 1}, AnswerOutcome, want{ok, ok}},
-		{"revoke another's lease", fsm.Revoke{ID: 2}, AnswerOutcome, want{"write /other/c", "write /other/c"}},
+		{"revoke another's lease", fsm.Revoke{ID: 2}, AnswerOutcome, want{other, other}},
 		{"keep-alive", fsm.KeepAlive{IDs: []int64{1, 99}}, AnswerOutcome, want{ok, ok}},
-		{"keep-alive of another's lease", fsm.KeepAlive{IDs: []int64{1, 2}}, AnswerOutcome, want{"write /other/c", "write /other/c"}},
+		{"keep-alive of another's lease", fsm.KeepAlive{IDs: []int64{1, 2}}, AnswerOutcome, want{other, other}},
 		{"grant", fsm.Grant{ID: 5, TTL: 10}, AnswerOutcome, want{ok, ok}},
 		{"txn", fsm.Txn{Ops: []fsm.Command{put("/svc/x"), fsm.Delete{Key: "/svc/y"}, fsm.Grant{TTL: 5}}}, AnswerOutcome, want{ok, ok}},
 		{"txn with a write elsewhere", fsm.Txn{Ops: []fsm.Command{put("/svc/x"), put("/other/y")}}, AnswerOutcome, want{"write /other/y", "write /other/y"}},
 		{"txn nested", fsm.Txn{Ops: []fsm.Command{fsm.Txn{Ops: []fsm.Command{put("/svc/x"), fsm.Incr{Key: "/svc/n"}}}}}, AnswerOutcome, want{ok, "read /svc/n"}},
-		{"txn nested, lease", fsm.Txn{Ops: []fsm.Command{fsm.Txn{Ops: []fsm.Command{leased("/svc/x", 2)}}}}, AnswerOutcome, want{"write /other/c", "write /other/c"}},
+		{"txn nested, lease", fsm.Txn{Ops: []fsm.Command{fsm.Txn{Ops: []fsm.Command{leased("/svc/x", 2)}}}}, AnswerOutcome, want{other, other}},
 		{"txn that only compares a key", fsm.Txn{Ops: []fsm.Command{put("/svc/x"), compare}}, AnswerOutcome, want{ok, "read /cfg/b"}},
 		{"txn comparing as an older member did", fsm.Txn{Ops: []fsm.Command{put("/svc/x"), olderCompare}}, AnswerOutcome, want{"write /cfg/b", "write /cfg/b"}},
 		{"set member", fsm.SetMember{Member: fsm.Member{ID: "x"}}, AnswerOutcome, want{"change the membership", "change the membership"}},
@@ -145,6 +147,8 @@ func TestMayApplyMessages(t *testing.T) {
 // HTTP front end always did. Before the rules were one set the leader
 // checked write on the key only, so a follower's front end that let such
 // a put through (the Redis port never checked the lease) had it applied.
+// The refusal names the key the token may not write only to a token that
+// may read it (fifth bug hunt: it named it to any token).
 func TestLeaderChecksAttachingToALease(t *testing.T) {
 	tc := startCluster(t, 1, clusterOpts{})
 	n := tc.leader()
@@ -158,8 +162,15 @@ func TestLeaderChecksAttachingToALease(t *testing.T) {
 	mine := &Principal{Name: "mine", rules: []fsm.Rule{{Prefix: "/mine/", Read: true, Write: true}}}
 	err := n.mayWrite(mine, fsm.Put{Key: "/mine/k", Value: []byte("v"), Lease: 2})
 	var ae *AccessError
+	if !errors.As(err, &ae) || ae.Key != "" || ae.Lease != 0 || strings.Contains(err.Error(), "theirs") ||
+		err.Error() != `permission denied: token "mine" may not write every key attached to lease 2 (its roles changed)` {
+		t.Fatalf("attaching to another token's lease: %v, want refused naming lease 2 and no key of it", err)
+	}
+	// A token that may read the key it may not write learns which one.
+	reader := &Principal{Name: "reader", rules: []fsm.Rule{{Prefix: "/mine/", Read: true, Write: true}, {Prefix: "/theirs/", Read: true}}}
+	err = n.mayWrite(reader, fsm.Put{Key: "/mine/k", Value: []byte("v"), Lease: 2})
 	if !errors.As(err, &ae) || ae.Lease != 2 || ae.Key != "/theirs/k" || !strings.HasSuffix(err.Error(), "(its roles changed)") {
-		t.Fatalf("attaching to another token's lease: %v, want refused naming /theirs/k on lease 2", err)
+		t.Fatalf("attaching to a lease with a key the token may read only: %v, want refused naming /theirs/k on lease 2", err)
 	}
 	if err := n.mayWrite(mine, fsm.Put{Key: "/mine/k", Value: []byte("v")}); err != nil {
 		t.Fatalf("a put on no lease: %v", err)
