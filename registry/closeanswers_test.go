@@ -2,6 +2,7 @@ package registry
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -139,5 +140,88 @@ func TestCloseAnswersWritesInFlight(t *testing.T) {
 	}
 	if incrs == 0 {
 		t.Error("no write in flight committed")
+	}
+}
+
+// TestCloseAnswersKeepAlivesInFlight: keep-alives in flight on a leader
+// that is closed get their answers too, as other writes do. They are
+// proposed by the member's keep-alive group commit, whose context was
+// cancelled as soon as Close began (its batcher stops then), so before
+// the fix each ended "outcome unknown" (context canceled) at once, long
+// before the next leader committed it: the leader's own and one a
+// follower forwarded (rosterd's case: its HTTP port closes first).
+func TestCloseAnswersKeepAlivesInFlight(t *testing.T) {
+	var leaderIdx atomic.Int32 // the member whose replies are cut; -1: none
+	leaderIdx.Store(-1)
+	var lose sync.Map // raft.ServerID → true: members whose replies are lost
+	tc := startCluster(t, 5, clusterOpts{
+		hooks: func(i int) *testHooks {
+			return &testHooks{cut: func(c cutRPC) cutMode {
+				if int(leaderIdx.Load()) != i || c.entries == 0 {
+					return cutNone
+				}
+				if _, ok := lose.Load(c.to); ok {
+					return cutLoseReplies
+				}
+				return cutNone
+			}}
+		},
+		cfg: func(i int, c *Config) { c.ApplyTimeout = time.Minute },
+	})
+	l := tc.leader()
+	fs := tc.followers(l)
+	target := fs[0]
+	ctx := ctxT(t, 30*time.Second)
+	lease, err := l.Grant(ctx, 600, "/close/lease", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, "the follower to know the lease", func() bool {
+		_, ok := fs[1].FSM().State().Lease(lease.ID)
+		return ok
+	})
+	for _, f := range fs[1:] {
+		lose.Store(raft.ServerID(f.ID()), true)
+	}
+	base := l.raft.LastIndex()
+	leaderIdx.Store(int32(tc.index(l)))
+
+	done := make(chan error, 2)
+	for i, via := range []*Node{l, fs[1]} { // the leader's own, then a forwarded one
+		go func() {
+			renewed, _, err := via.KeepAlive(ctx, []int64{lease.ID})
+			if err == nil && len(renewed) != 1 {
+				err = errors.New("the lease was not renewed")
+			}
+			if err != nil {
+				err = fmt.Errorf("%s: %w", []string{"the leader's own", "forwarded"}[i], err)
+			}
+			done <- err
+		}()
+		want := base + uint64(i) + 1
+		testutil.Eventually(t, 20*time.Second, "the keep-alive appended on the leader and the transfer target", func() bool {
+			return l.raft.LastIndex() >= want && target.raft.LastIndex() >= want
+		})
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("a keep-alive answered before Close (%v): the cut did not hold it", err)
+	default:
+	}
+	if !l.IsLeader() {
+		t.Fatal("the leader lost leadership before Close")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for range 2 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("a keep-alive in flight at Close: %v, want it renewed", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("a keep-alive did not answer")
+		}
 	}
 }

@@ -145,8 +145,16 @@ func (n *Node) keepAliveGrouped(ctx context.Context, ids []int64) (fsm.Result, e
 func (n *Node) runKeepAliveBatcher() {
 	defer n.wg.Done()
 	sem := make(chan struct{}, kaInFlight)
+	// The groups in flight outlive the batcher, which stops as Close
+	// begins: Close, having handed leadership over, waits for their
+	// answers as for other writes (closewait.go), so they are cancelled
+	// only once raft is down (a follower's forwarded group then ends
+	// before Close waits for the node's goroutines).
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	defer func() {
+		<-n.raftDown
+		cancel()
+	}()
 	last := 0 // IDs in the previous group
 	for {
 		var first *kaRequest
