@@ -253,6 +253,9 @@ type guardConn struct {
 // Authenticated lifts the limits before AUTH.
 func (g *guardConn) Authenticated() { g.authed.Store(true) }
 
+// Unauthenticated puts them back: the connection's token was deleted.
+func (g *guardConn) Unauthenticated() { g.authed.Store(false) }
+
 // errRejected ends the connection after a protocol error was answered.
 var errRejected = errors.New("resp: connection closed after a protocol error")
 

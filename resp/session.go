@@ -386,14 +386,18 @@ func (s *session) callerCtx(ctx context.Context) context.Context {
 
 // reauthenticate resolves the connection's token again, so that a token or
 // role changed since AUTH is in force from the next pipeline on (a deleted
-// token makes the connection unauthenticated).
+// token makes the connection unauthenticated, held to the limits before
+// AUTH again from its next command on).
 func (s *session) reauthenticate(ctx context.Context) {
 	if s.srv.cfg.Auth == nil || s.token == "" {
 		return
 	}
 	id, err := s.srv.cfg.Auth.Authenticate(ctx, s.token)
-	if err != nil {
+	if err != nil || id == nil {
 		id = nil
+		if s.guard != nil {
+			s.guard.Unauthenticated()
+		}
 	}
 	s.ident = id
 }
