@@ -127,10 +127,10 @@ func reopenStopped(t *testing.T, cfg Config) *Node {
 
 // Adoption. A cluster created before the cluster ID existed (its members
 // propose entries with the nonce alone, and bootstrap without an ID) has
-// none; once its members run this build, the leader's first proposal
-// carries an ID and every member adopts the same one, persists it (a
-// restarted member has it before applying anything), and a fresh joiner
-// adopts it too.
+// none; once its members run this build, the leader, once ready, proposes
+// a tick that carries an ID, with no write, and every member adopts the
+// same one, persists it (a restarted member has it before applying
+// anything), and a fresh joiner adopts it too.
 func TestClusterWithoutIDAdoptsOne(t *testing.T) {
 	old := func(int) *testHooks { return &testHooks{noClusterID: true} }
 	tc := startCluster(t, 3, clusterOpts{hooks: old})
@@ -169,11 +169,13 @@ func TestClusterWithoutIDAdoptsOne(t *testing.T) {
 		}
 		return true
 	})
+	// The upgraded leader's first tick once ready carries it: no write
+	// needed.
+	id := waitClusterID(t, tc.nodes...)
 	l = tc.leader()
 	if _, err := l.Put(ctxT(t, 10*time.Second), fsm.Put{Key: "/k", Value: []byte("new")}); err != nil {
 		t.Fatal(err)
 	}
-	id := waitClusterID(t, tc.nodes...)
 
 	// A fresh member adopts it.
 	cfg := Config{ID: "n4", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", NodeNumber: -1, HTTPAdvertise: "127.0.0.1:14"}

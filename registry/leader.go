@@ -111,6 +111,13 @@ func (n *Node) lead(ctx context.Context) {
 	}
 	n.readyTerm.Store(term)
 	n.log.Info("leader ready", "term", term, "applied_index", n.fsm.State().AppliedIndex(), "lease_clock_ms", n.fsm.State().Clock())
+	if n.ident.ID() == nil {
+		// A cluster created before cluster IDs: the entries above went
+		// out before this leader was ready, without one. One more tick
+		// carries the ID it chooses now (clusterid.go), so that every
+		// member has one at once rather than at the first write.
+		n.tick(ctx, meter)
+	}
 
 	// No tick while no lease is alive (an idle cluster writes nothing);
 	// otherwise one when the earliest lease falls due, and at least once a
