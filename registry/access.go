@@ -84,7 +84,8 @@ func deny(g Grants, op, key, why string) *AccessError {
 // needs (MayRenew) for a revoke, a keep-alive and a put that attaches a
 // key to a lease (else a token could attach a key to another's lease,
 // whose owner could then no longer renew it: etcd's checkLeasePuts);
-// read on the key of a transaction's compare-only operation (fsm.Check);
+// read or write on the key of a transaction's compare-only operation
+// (fsm.Check);
 // admin for access control, membership records and ticks. A grant needs
 // a valid token only. The error is an *AccessError.
 //
@@ -133,10 +134,13 @@ func MayApply(g Grants, st *fsm.State, c fsm.Command, a Answer) error {
 		return MayRenew(g, st, c.IDs...)
 	case fsm.Grant:
 	case fsm.Check:
-		// A compare writes nothing (the Redis port's EXEC compares the
-		// keys a transaction only read or watched so): read is what it
-		// needs.
-		if !g.CanRead(c.Key) {
+		// A compare writes nothing: read or write on its key is what it
+		// needs. The Redis port's EXEC compares so the keys a transaction
+		// read or watched (which needed read), and the keys it wrote
+		// without changing them (a DEL of an absent key, a SET … NX of
+		// one that exists: write), whose compare tells a token that may
+		// only write the key no more than the write itself answers.
+		if !g.CanRead(c.Key) && !g.CanWrite(c.Key) {
 			return deny(g, "read", c.Key, "")
 		}
 	case fsm.Txn:
