@@ -336,19 +336,29 @@ func (s *session) play(ctx context.Context, d *dryRun, c queuedCmd) (r reply, ag
 			return errReply(err), false
 		}
 		if op.decide == nil {
+			before := d.cur
 			res, err := d.apply(op.cmd)
+			if err == nil {
+				if perr := s.mayPlay(d, before, op.cmd); perr != nil {
+					return errReply(perr), false
+				}
+			}
 			return op.done(registry.BatchResult{Result: res, Err: err}), false
 		}
 		st := op.decide(d)
 		if st.cmd == nil {
 			return st.now, false
 		}
+		before := d.cur
 		res, err := d.apply(st.cmd)
 		switch {
 		case st.leaseMayGo && errors.Is(err, fsm.ErrLeaseNotFound):
 			return nil, true
 		case err != nil:
 			return errReply(err), false
+		}
+		if perr := s.mayPlay(d, before, st.cmd); perr != nil {
+			return errReply(perr), false
 		}
 		return st.done(res), false
 	}

@@ -72,3 +72,53 @@ func TestExecWriteOnlyToken(t *testing.T) {
 		t.Errorf("SET NX of an existing key wrote %q", kv.Value)
 	}
 }
+
+// TestExecKeepingAnothersLease: inside MULTI, a write that keeps a key on
+// a lease the token may not renew (INCR, SET … KEEPTTL of a key on a
+// lease that also holds another token's key) answers NOPERM inside
+// EXEC's array and does nothing, the rest of the transaction applying,
+// as docs/redis.md says of a command no longer permitted at EXEC. Before
+// the fix the whole EXEC answered -NOPERM and nothing was written.
+func TestExecKeepingAnothersLease(t *testing.T) {
+	t.Parallel()
+	auth := &testAuth{tokens: map[string]testIdentity{
+		"svc": {read: []string{"/svc/"}, write: []string{"/svc/"}},
+	}}
+	e := newEnvWith(t, func(c *Config) { c.Auth = auth })
+	shared, err := e.node.Grant(ctx(), 600, "shared", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []fsm.Put{
+		{Key: "/svc/a", Value: []byte("1"), Lease: shared.ID},
+		{Key: "/svc/k", Value: []byte("k"), Lease: shared.ID},
+		{Key: "/other/c", Value: []byte("c"), Lease: shared.ID},
+	} {
+		if _, err := e.node.Put(ctx(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := redis.NewClient(&redis.Options{Addr: e.addr, Password: "svc", MaxRetries: -1, PoolSize: 1})
+	t.Cleanup(func() { c.Close() })
+	var set *redis.StatusCmd
+	var incr *redis.IntCmd
+	var keep, get *redis.StatusCmd
+	_, _ = c.TxPipelined(ctx(), func(p redis.Pipeliner) error {
+		set = p.Set(ctx(), "svc/b", "1", 0)
+		incr = p.Incr(ctx(), "svc/a")
+		keep = p.Set(ctx(), "svc/k", "2", redis.KeepTTL)
+		get = p.Set(ctx(), "svc/d", "1", 0)
+		return nil
+	})
+	want := "NOPERM this token has no permission to write every key attached to lease " + itoa(shared.ID)
+	if set.Err() != nil || get.Err() != nil {
+		t.Fatalf("the permitted writes: %v, %v", set.Err(), get.Err())
+	}
+	wantErr(t, incr.Err(), want)
+	wantErr(t, keep.Err(), want)
+	for k, v := range map[string]string{"/svc/b": "1", "/svc/d": "1", "/svc/a": "1", "/svc/k": "k"} {
+		if got, _ := e.value(k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+}
