@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -99,6 +100,21 @@ type identity struct {
 	// persisted before: an entry of a leader that loses leadership may
 	// never commit, and the next leader's candidate wins instead.
 	candidate [clusterIDLen]byte
+	// blindTo, while this member has no ID, is the index up to which it
+	// may have missed an entry carrying the cluster's: the log before its
+	// newest snapshot at open is not replayed, nor is the log a restored
+	// snapshot covers (and an older build applied them without looking).
+	// A leader blind to part of the log chooses a candidate only once
+	// vouched for (clustervouch.go): the cluster may have an ID it cannot
+	// see, and its own would make every member holding that one refuse
+	// its entries and stop.
+	blindTo atomic.Uint64
+	// vouchedTerm is the term in which every other member said it holds
+	// no ID (clustervouch.go): this leader may choose one then.
+	vouchedTerm atomic.Uint64
+	// applied is the state machine's applied index (after a restore, the
+	// snapshot's).
+	applied func() uint64
 
 	// mismatch is set once the guard refused an entry (read for every
 	// applied batch: an atomic), and tripped closed then.
@@ -107,15 +123,25 @@ type identity struct {
 	tripped  chan struct{}
 }
 
-// openIdentity reads the persisted ID, if any.
-func openIdentity(stable raft.StableStore, log *slog.Logger) (*identity, error) {
-	g := &identity{stable: stable, log: log, tripped: make(chan struct{})}
+// openIdentity reads the persisted ID, if any; without one, this member
+// is blind to the log its newest snapshot in snaps (nil: none) covers.
+func openIdentity(stable raft.StableStore, snaps raft.SnapshotStore, applied func() uint64, log *slog.Logger) (*identity, error) {
+	g := &identity{stable: stable, log: log, tripped: make(chan struct{}), applied: applied}
 	if _, err := rand.Read(g.candidate[:]); err != nil {
 		return nil, fmt.Errorf("registry: cluster id: %w", err)
 	}
 	b, err := stable.Get(clusterIDKey)
 	switch {
 	case errors.Is(err, raftboltdb.ErrKeyNotFound) || (err == nil && len(b) == 0):
+		if snaps != nil {
+			list, err := snaps.List()
+			if err != nil {
+				return nil, fmt.Errorf("registry: snapshots: %w", err)
+			}
+			if len(list) > 0 {
+				g.blindTo.Store(list[0].Index)
+			}
+		}
 		return g, nil
 	case err != nil:
 		return nil, fmt.Errorf("registry: read the cluster id: %w", err)
@@ -163,14 +189,15 @@ func (g *identity) chooseAtBootstrap() error {
 }
 
 // forProposal is the ID a proposal carries: the persisted one; else, on a
-// leader that is ready (every entry before its term applied, so no
-// committed entry carries an ID it has not adopted), the candidate; else
-// none, as an older member would.
-func (g *identity) forProposal(ready func() bool) []byte {
+// leader that may choose one (Node.mayChooseClusterID: ready, so every
+// entry before its term is applied, and either it applied every committed
+// entry or the other members vouched that none holds an ID), the
+// candidate; else none, as an older member would.
+func (g *identity) forProposal(mayChoose func() bool) []byte {
 	if id := g.ID(); id != nil {
 		return id
 	}
-	if ready() {
+	if mayChoose() {
 		return g.candidate[:]
 	}
 	return nil
@@ -254,6 +281,21 @@ func (s idFSM) ApplyBatch(logs []*raft.Log) []interface{} {
 }
 
 func (s idFSM) Apply(l *raft.Log) interface{} { return s.ApplyBatch([]*raft.Log{l})[0] }
+
+// Restore replaces the state with a snapshot: a member without an ID is
+// then blind to the log it covers (an entry there may have carried one).
+func (s idFSM) Restore(rc io.ReadCloser) error {
+	err := s.BatchingFSM.Restore(rc)
+	if s.g.ID() == nil && s.g.applied != nil {
+		for idx := s.g.applied(); ; {
+			cur := s.g.blindTo.Load()
+			if idx <= cur || s.g.blindTo.CompareAndSwap(cur, idx) {
+				break
+			}
+		}
+	}
+	return err
+}
 
 func refusedResults(n int, err error) []interface{} {
 	out := make([]interface{}, n)

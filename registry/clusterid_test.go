@@ -76,7 +76,7 @@ func TestGuardRefusesAnotherClustersEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	g, err := openIdentity(store, logtest.ForTest(t))
+	g, err := openIdentity(store, nil, nil, logtest.ForTest(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestGuardRefusesAnotherClustersEntries(t *testing.T) {
 	if !bytes.Equal(g.ID(), ours) {
 		t.Fatalf("adopted %x, want %x", g.ID(), ours)
 	}
-	if again, err := openIdentity(store, logtest.ForTest(t)); err != nil || !bytes.Equal(again.ID(), ours) {
+	if again, err := openIdentity(store, nil, nil, logtest.ForTest(t)); err != nil || !bytes.Equal(again.ID(), ours) {
 		t.Fatalf("persisted id %x (%v), want %x", again.ID(), err, ours)
 	}
 	res = s.ApplyBatch([]*raft.Log{put(4, "d", ours), put(5, "e", theirs), put(6, "f", ours)})

@@ -19,8 +19,9 @@ type testHooks struct {
 	// (cuttransport.go).
 	cut func(cutRPC) cutMode
 	// noClusterID makes the node behave as a build before the cluster ID
-	// did (clusterid.go): it bootstraps without one and proposes entries
-	// with the nonce alone.
+	// did (clusterid.go): it bootstraps without one, proposes entries with
+	// the nonce alone, and applies every entry without looking at its ID
+	// (no guard, no adoption).
 	noClusterID bool
 }
 

@@ -111,12 +111,27 @@ func (n *Node) lead(ctx context.Context) {
 	}
 	n.readyTerm.Store(term)
 	n.log.Info("leader ready", "term", term, "applied_index", n.fsm.State().AppliedIndex(), "lease_clock_ms", n.fsm.State().Clock())
+	// vouched is closed once a leader blind to part of the log may choose
+	// a cluster ID (clustervouch.go); nil when there is nothing to wait for.
+	var vouched chan struct{}
 	if n.ident.ID() == nil {
 		// A cluster created before cluster IDs: the entries above went
 		// out before this leader was ready, without one. One more tick
 		// carries the ID it chooses now (clusterid.go), so that every
 		// member has one at once rather than at the first write.
-		n.tick(ctx, meter)
+		if n.mayChooseClusterID() {
+			n.tick(ctx, meter)
+		} else {
+			vouched = make(chan struct{})
+			var vw sync.WaitGroup
+			defer vw.Wait()
+			since := n.fsm.State().AppliedIndex() // this term's first tick, at least
+			vw.Add(1)
+			go func() {
+				defer vw.Done()
+				n.vouchClusterID(ctx, term, since, vouched)
+			}()
+		}
 	}
 
 	// No tick while no lease is alive (an idle cluster writes nothing);
@@ -160,6 +175,9 @@ func (n *Node) lead(ctx context.Context) {
 			// deadline: look again.
 		case <-due:
 			next = time.Time{}
+			n.tick(ctx, meter)
+		case <-vouched:
+			vouched = nil
 			n.tick(ctx, meter)
 		}
 		if !t.Stop() {

@@ -121,7 +121,7 @@ func open(cfg Config, log *slog.Logger, reg prometheus.Registerer, hooks *testHo
 		n.closeStores()
 		return nil, err
 	}
-	if n.ident, err = openIdentity(n.logStore, log); err != nil {
+	if n.ident, err = openIdentity(n.logStore, n.snaps, func() uint64 { return n.fsm.State().AppliedIndex() }, log); err != nil {
 		n.closeStores()
 		return nil, err
 	}
@@ -385,7 +385,10 @@ func (n *Node) startRaft() error {
 	if n.hooks != nil && n.hooks.cut != nil {
 		trans = cutTransport{NetworkTransport: n.trans, cut: n.hooks.cut}
 	}
-	n.raft, err = raft.NewRaft(conf, fateFSM{BatchingFSM: idFSM{BatchingFSM: sm, g: n.ident}, f: n.fates, applied: func() uint64 { return n.fsm.State().AppliedIndex() }}, logs, n.logStore, n.snaps, trans)
+	if n.hooks == nil || !n.hooks.noClusterID {
+		sm = idFSM{BatchingFSM: sm, g: n.ident}
+	}
+	n.raft, err = raft.NewRaft(conf, fateFSM{BatchingFSM: sm, f: n.fates, applied: func() uint64 { return n.fsm.State().AppliedIndex() }}, logs, n.logStore, n.snaps, trans)
 	if err != nil {
 		return fmt.Errorf("registry: start raft: %w", err)
 	}

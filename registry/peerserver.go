@@ -52,6 +52,7 @@ type peerHandler interface {
 	mayWrite(p *Principal, c fsm.Command) error
 	batchAs(ctx context.Context, p *Principal, cmds []fsm.Command) []BatchResult
 	keepAliveAs(ctx context.Context, applied uint64, entries []kaEntry) ([]BatchResult, error)
+	clusterIDHere() []byte
 }
 
 type peerServer struct {
@@ -388,6 +389,8 @@ func (s *peerServer) answer(parent context.Context, req request) []byte {
 		payload = encodeBatchResults(s.h.batchAs(ctx, caller, cmds))
 	case kindMembership:
 		payload = []byte{s.h.membershipHere(ctx, string(req.payload))}
+	case kindClusterID:
+		payload = s.h.clusterIDHere()
 	case kindKeepAliveAs:
 		applied, entries, derr := decodeKeepAliveAs(req.payload)
 		if derr != nil {

@@ -70,6 +70,10 @@ const (
 	// leader whose state has it on refuses it. Payload: the inner kind's
 	// byte, then its payload; answer: the inner kind's.
 	kindOpen byte = 12
+	// kindClusterID asks any member for its cluster ID (clustervouch.go);
+	// payload: none; answer: applied index (uvarint) | the ID (16 bytes,
+	// none while the member has none).
+	kindClusterID byte = 13
 )
 
 // Response statuses.

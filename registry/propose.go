@@ -123,7 +123,7 @@ func encodeProposal(c fsm.Command) []byte {
 func (n *Node) apply(c fsm.Command, timeout time.Duration) (raft.ApplyFuture, []byte) {
 	var id []byte
 	if n.hooks == nil || !n.hooks.noClusterID {
-		id = n.ident.forProposal(n.leaderIsReady)
+		id = n.ident.forProposal(n.mayChooseClusterID)
 	}
 	ext := extEncode(n.fates.nonce(), id)
 	return n.raft.ApplyLog(raft.Log{Data: encodeProposal(c), Extensions: ext}, timeout), ext

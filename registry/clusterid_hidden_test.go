@@ -1,0 +1,146 @@
+package registry
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/internal/testutil"
+)
+
+// transferTo moves leadership from the current leader to n and waits
+// until n leads, ready.
+func transferTo(t *testing.T, tc *testCluster, n *Node) {
+	t.Helper()
+	testutil.Eventually(t, 30*time.Second, n.ID()+" leads, ready", func() bool {
+		if n.leaderIsReady() {
+			return true
+		}
+		if l := tc.leader(); l != n {
+			if err := l.raft.LeadershipTransferToServer(raft.ServerID(n.ID()), raft.ServerAddress(n.RaftAddr())).Error(); err != nil {
+				t.Logf("transfer to %s: %v", n.ID(), err)
+			}
+		}
+		return n.leaderIsReady()
+	})
+}
+
+// A member whose snapshot hides the cluster's ID: during a rolling
+// upgrade an upgraded member led (its tick carried the ID, which the
+// members still on the older build applied without looking), and an older
+// member's snapshot then covered that entry. Upgraded and restarted, that
+// member replays nothing before its snapshot, so it has no ID; the
+// cluster is idle, so no later entry gives it one. Made leader, it must
+// not propose an ID of its own: the member that has the cluster's refused
+// its entries and stopped (and with a second one, the cluster lost its
+// quorum).
+func TestMemberWhoseSnapshotHidesTheIDProposesNoOther(t *testing.T) {
+	old := func(int) *testHooks { return &testHooks{noClusterID: true} }
+	tc := startCluster(t, 3, clusterOpts{hooks: old})
+	l := tc.leader()
+	if _, err := l.Put(ctxT(t, 10*time.Second), fsm.Put{Key: "/k", Value: []byte("old")}); err != nil {
+		t.Fatal(err)
+	}
+	upgrade := func(i int) *Node {
+		n := tc.nodes[i]
+		cfg := n.cfg
+		cfg.RaftAddr = n.RaftAddr()
+		if err := n.Close(); err != nil {
+			t.Fatal(err)
+		}
+		tc.nodes[i] = reopen(t, cfg, nil)
+		testutil.Eventually(t, 30*time.Second, cfg.ID+" ready", func() bool { return tc.nodes[i].Ready() == nil })
+		return tc.nodes[i]
+	}
+	// The first member upgraded leads: its tick carries the ID.
+	up := upgrade(0)
+	transferTo(t, tc, up)
+	testutil.Eventually(t, 20*time.Second, "the upgraded leader has an id", func() bool { return up.ClusterID() != "" })
+	id := up.ClusterID()
+	last := up.fsm.State().AppliedIndex()
+
+	// An older member applies it, and its snapshot covers it.
+	o := tc.nodes[1]
+	testutil.Eventually(t, 20*time.Second, "the older member applied the id's entry", func() bool {
+		return o.fsm.State().AppliedIndex() >= last
+	})
+	if _, err := o.Snapshot(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	o = upgrade(1)
+	if got := o.ClusterID(); got != "" {
+		t.Skipf("the restarted member replayed an entry carrying the id (%s): the snapshot did not hide it", got)
+	}
+
+	transferTo(t, tc, o)
+	if _, err := o.Put(ctxT(t, 10*time.Second), fsm.Put{Key: "/k", Value: []byte("new")}); err != nil {
+		t.Fatal(err)
+	}
+	idx := o.fsm.State().AppliedIndex()
+	testutil.Eventually(t, 20*time.Second, "the first upgraded member applied the write, or refused it", func() bool {
+		return up.fsm.State().AppliedIndex() >= idx || up.ident.refused() != nil
+	})
+	if err := up.ident.refused(); err != nil {
+		t.Fatalf("a member of the cluster refused its own cluster's entry: %v", err)
+	}
+	if got := up.ClusterID(); got != id {
+		t.Fatalf("the first upgraded member's id changed from %s to %s", id, got)
+	}
+	if got := o.ClusterID(); got != "" && got != id {
+		t.Fatalf("the leader whose snapshot hid the id has id %s, the cluster's is %s", got, id)
+	}
+	if err := up.Ready(); err != nil {
+		t.Fatalf("the first upgraded member is not ready: %v", err)
+	}
+
+	// The last member upgraded, the blind leader still proposes none (a
+	// member holds one); once the member that has it leads, all have it.
+	upgrade(2)
+	transferTo(t, tc, up)
+	if got := waitClusterID(t, tc.nodes...); got != id {
+		t.Fatalf("the cluster id changed from %s to %s", id, got)
+	}
+}
+
+// A cluster created before the cluster ID whose members all have
+// snapshots (any cluster that ran long enough) still gets one once every
+// member runs this build: each is blind to the log before its snapshot,
+// so the leader asks the others, which all answer that they hold none,
+// and then chooses one, which every member adopts.
+func TestBlindMembersOfAnOldClusterAdoptOneID(t *testing.T) {
+	old := func(int) *testHooks { return &testHooks{noClusterID: true} }
+	tc := startCluster(t, 3, clusterOpts{hooks: old})
+	l := tc.leader()
+	if _, err := l.Put(ctxT(t, 10*time.Second), fsm.Put{Key: "/k", Value: []byte("old")}); err != nil {
+		t.Fatal(err)
+	}
+	idx := l.fsm.State().AppliedIndex()
+	for _, n := range tc.nodes {
+		testutil.Eventually(t, 20*time.Second, n.ID()+" applied the write", func() bool { return n.fsm.State().AppliedIndex() >= idx })
+		if _, err := n.Snapshot(ctxT(t, 10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, n := range tc.nodes {
+		cfg := n.cfg
+		cfg.RaftAddr = n.RaftAddr()
+		if err := n.Close(); err != nil {
+			t.Fatal(err)
+		}
+		tc.nodes[i] = reopen(t, cfg, nil)
+		if tc.nodes[i].ident.blindTo.Load() == 0 {
+			t.Fatalf("%s restarted on a snapshot is not blind to the log before it", cfg.ID)
+		}
+	}
+	id := waitClusterID(t, tc.nodes...)
+	l = tc.leader()
+	if _, err := l.Put(ctxT(t, 10*time.Second), fsm.Put{Key: "/k", Value: []byte("new")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range tc.nodes {
+		if err := n.ident.refused(); err != nil || n.ClusterID() != id {
+			t.Fatalf("%s: cluster id %s (want %s), refused: %v", n.ID(), n.ClusterID(), id, err)
+		}
+	}
+}
