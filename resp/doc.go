@@ -21,7 +21,8 @@
 // MULTI queues commands; EXEC plays them on the state machine itself,
 // previewing each write on one linearizable state without proposing it
 // (dryrun.go, fsm.State.Preview), and proposes their writes as one Txn
-// compared on every key the transaction read, wrote or watched (txn.go).
+// compared on every key the transaction read, watched, or wrote in a way
+// that depends on what the key held (txn.go).
 //
 // Every byte a client sends passes a framing guard (guard.go) before redcon
 // parses it: a malformed frame, or a bulk string, array, command or inline

@@ -16,24 +16,50 @@ import (
 // state machine's, and the reads after it see it. Nothing here restates
 // a rule of the state machine.
 //
-// It records every key the transaction read, wrote or watched: the Txn
-// it proposes (txn) compares each on the mod revision the state read had
-// for it, so that it applies only to the state the answers came from.
+// It records every key the transaction read, wrote or watched, and how
+// the transaction first met it: the Txn it proposes (txn) compares each
+// key whose state read an answer or a write may depend on, on the mod
+// revision the state read had for it, so that it applies only to the
+// state the answers came from. A key the transaction first overwrote
+// blindly (a SET without options, SETEX, MSET: nothing it answers, and
+// nothing it leaves, depends on what the key held) is not compared, as
+// Redis's EXEC never fails for it: its writes apply over whatever a
+// concurrent writer left, as the same commands would at the commit.
 type dryRun struct {
 	base     *fsm.State // the state read
 	cur      *fsm.State // the state the writes so far leave
 	maxValue int
-	keys     map[string]bool // read, written or watched
-	lastID   int64           // the last provisional lease ID given out
+	keys     map[string]keyUse // read, written or watched
+	lastID   int64             // the last provisional lease ID given out
 }
 
+// keyUse is how a transaction first met a key.
+type keyUse uint8
+
+const (
+	// compared: read, watched or written in a way that depends on the
+	// key's state read (a condition, an answer, a kept lease).
+	compared keyUse = iota + 1
+	// overwritten: first written blindly; what the transaction answers
+	// and leaves of it is the same whatever the key held.
+	overwritten
+)
+
 func newDryRun(st *fsm.State, maxValue int) *dryRun {
-	return &dryRun{base: st, cur: st, maxValue: maxValue, keys: make(map[string]bool), lastID: st.MaxLeaseID()}
+	return &dryRun{base: st, cur: st, maxValue: maxValue, keys: make(map[string]keyUse), lastID: st.MaxLeaseID()}
+}
+
+// meet records the first use of key; later uses change nothing (after a
+// blind write, the transaction sees only what it wrote itself).
+func (d *dryRun) meet(key string, u keyUse) {
+	if d.keys[key] == 0 {
+		d.keys[key] = u
+	}
 }
 
 // Get is the key as the transaction sees it.
 func (d *dryRun) Get(key string) (*fsm.KV, bool) {
-	d.keys[key] = true
+	d.meet(key, compared)
 	return d.cur.Get(key)
 }
 
@@ -44,15 +70,17 @@ func (d *dryRun) Lease(id int64) (fsm.LeaseStatus, bool) { return d.cur.Lease(id
 func (d *dryRun) LeaseRemainingMs(id int64) (int64, bool) { return d.cur.LeaseRemainingMs(id) }
 
 // watch records a watched key, compared like the ones read.
-func (d *dryRun) watch(key string) { d.keys[key] = true }
+func (d *dryRun) watch(key string) { d.meet(key, compared) }
 
 // apply previews one write the port builds (a Put, Delete, Incr, or a Txn
 // of grants, puts and deletes) as it would be proposed: the node's value
 // limit checked first, as the node checks it before proposing, and the
 // lease IDs of its grants chosen (provisional); a refused write changes
 // nothing. Its answer may depend on any key it names, so each is
-// compared at commit.
-func (d *dryRun) apply(c fsm.Command) (fsm.Result, error) {
+// compared at commit, unless blind says the command's answer shows
+// nothing of its keys (see blindWrite) and it applied: then a key it
+// meets first is overwritten, not compared.
+func (d *dryRun) apply(c fsm.Command, blind bool) (fsm.Result, error) {
 	var ops []fsm.Command
 	switch c := c.(type) {
 	case fsm.Txn:
@@ -60,17 +88,37 @@ func (d *dryRun) apply(c fsm.Command) (fsm.Result, error) {
 	default:
 		ops = []fsm.Command{c}
 	}
+	blind = blind && blindWrite(ops)
+	var keys []string
 	for _, op := range ops {
 		switch op := op.(type) {
 		case fsm.Put:
-			d.keys[op.Key] = true
-			if err := registry.CheckValueSize(op.Value, d.maxValue); err != nil {
+			keys = append(keys, op.Key)
+		case fsm.Delete:
+			keys = append(keys, op.Key)
+		case fsm.Incr:
+			keys = append(keys, op.Key)
+		}
+	}
+	r, err := d.preview(c, ops)
+	use := compared
+	if blind && err == nil {
+		use = overwritten
+	}
+	for _, k := range keys {
+		d.meet(k, use)
+	}
+	return r, err
+}
+
+// preview previews c (whose operations are ops) on the state so far and
+// keeps the state it leaves when it applies.
+func (d *dryRun) preview(c fsm.Command, ops []fsm.Command) (fsm.Result, error) {
+	for _, op := range ops {
+		if p, ok := op.(fsm.Put); ok {
+			if err := registry.CheckValueSize(p.Value, d.maxValue); err != nil {
 				return fsm.Result{}, err
 			}
-		case fsm.Delete:
-			d.keys[op.Key] = true
-		case fsm.Incr:
-			d.keys[op.Key] = true
 		}
 	}
 	if t, ok := c.(fsm.Txn); ok {
@@ -86,6 +134,27 @@ func (d *dryRun) apply(c fsm.Command) (fsm.Result, error) {
 	}
 	d.cur = next
 	return r, nil
+}
+
+// blindWrite says whether ops write their keys whatever the keys hold:
+// puts without a compare, on no lease or on one the same write grants,
+// and grants. A delete is not (its answer counts the keys it found), nor
+// an increment, nor a put that compares or keeps a lease of the state
+// (so mayPlay, which refuses only a key kept on a lease of the state
+// read, never undoes a blind write).
+func blindWrite(ops []fsm.Command) bool {
+	for _, op := range ops {
+		switch op := op.(type) {
+		case fsm.Grant:
+		case fsm.Put:
+			if op.HasCAS || op.Lease > 0 {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // pick is the ID of a lease the transaction grants, for the dry run
@@ -106,12 +175,15 @@ func (d *dryRun) granted(id int64) bool { return id > d.base.MaxLeaseID() }
 // txn is what the transaction proposes: a grant for each lease it
 // granted that a key ends on, then, in key order, each key it read,
 // wrote or watched, compared on its mod revision in the state read (0:
-// absent): a put of its value and lease now when it was written, a delete
-// when it is gone, else a compare-only fsm.Check. propose names the
-// grants' leases by placeholder (registry.TxnLease) for the leader to
-// choose; preview is the same Txn with the dry run's lease IDs, for
+// absent) when the transaction's answers or writes depend on it: a put
+// of its value and lease now when it was written, a delete when it is
+// gone, else a compare-only fsm.Check. A key it overwrote blindly is put
+// or deleted as it ends, without a compare. propose names the grants'
+// leases by placeholder (registry.TxnLease) for the leader to choose;
+// preview is the same Txn with the dry run's lease IDs, for
 // fsm.State.Preview on the state read. wrote is false when no key
-// changed: then there is nothing to propose.
+// changed: then there is nothing to propose (every answer holds of the
+// state read, and so does what the transaction leaves).
 func (d *dryRun) txn() (propose, preview fsm.Txn, wrote bool) {
 	keys := make([]string, 0, len(d.keys))
 	for k := range d.keys {
@@ -140,20 +212,28 @@ func (d *dryRun) txn() (propose, preview fsm.Txn, wrote bool) {
 		if existed {
 			rev = was.ModRevision
 		}
+		cas, casRev := d.keys[k] == compared, int64(0)
+		if cas {
+			casRev = rev
+		}
 		kv, exists := d.cur.Get(k)
 		switch {
 		case exists && kv.ModRevision != rev:
-			put := fsm.Put{Key: k, Value: kv.Value, Lease: kv.Lease, HasCAS: true, CAS: rev, DropOldLease: true}
+			put := fsm.Put{Key: k, Value: kv.Value, Lease: kv.Lease, HasCAS: cas, CAS: casRev, DropOldLease: true}
 			v := put
 			if i, ok := grantAt[kv.Lease]; ok {
 				put.Lease = registry.TxnLease(i)
 			}
 			both(put, v)
 			wrote = true
-		case !exists && existed:
-			del := fsm.Delete{Key: k, HasCAS: true, CAS: rev, DropOldLease: true}
+		case !exists && (existed || !cas):
+			// Gone: deleted, compared or not. A key overwritten and
+			// deleted again that was absent in the state read is deleted
+			// too, unconditionally, in case a writer created it since:
+			// the commands at the commit would leave it absent.
+			del := fsm.Delete{Key: k, HasCAS: cas, CAS: casRev, DropOldLease: true}
 			both(del, del)
-			wrote = true
+			wrote = wrote || existed
 		default:
 			check := fsm.Check{Key: k, ModRevision: rev}
 			both(check, check)

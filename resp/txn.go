@@ -17,8 +17,10 @@ import (
 // EXECABORT. EXEC plays the queue on the state machine itself, from one
 // linearizable state, without proposing (a dry run, dryrun.go), and
 // proposes every write as one Txn entry, compared on the mod revision of
-// every key the transaction read, wrote or watched: all of it applies or
-// none, and every answer holds of the state it applied to.
+// every key the transaction read, watched, or wrote in a way that depends
+// on what the key held (not a key it first overwrote blindly, SET k v:
+// Redis never fails EXEC for it): all of it applies or none, and every
+// answer holds of the state it applied to.
 
 // txn is the transaction MULTI opened on a connection.
 type txn struct {
@@ -264,8 +266,9 @@ func (s *session) mayWatch(watched map[string]int64) error {
 const execAttempts = 100
 
 // exec plays cmds on a dry run of a linearizable state (dryRun) and
-// proposes their writes as one Txn compared on every key they read or
-// wrote and every watched key (casLoop), having previewed that Txn on
+// proposes their writes as one Txn compared on every key they read,
+// every watched key and every key they wrote in a way that depends on
+// what it held (dryRun.txn; casLoop), having previewed that Txn on
 // the state read. When the Txn finds a key changed since the read, or a
 // lease kept gone, the state is read again: a watched key changed answers
 // the nil array, anything else plays the commands again (bounded:
@@ -336,8 +339,11 @@ func (s *session) play(ctx context.Context, d *dryRun, c queuedCmd) (r reply, ag
 			return errReply(err), false
 		}
 		if op.decide == nil {
+			// Its answer shows nothing of its keys unless it answers their
+			// values (alsoReads) or its command compares them.
+			blind := c.sp.alsoReads == nil || !c.sp.alsoReads(c.args)
 			before := d.cur
-			res, err := d.apply(op.cmd)
+			res, err := d.apply(op.cmd, blind)
 			if err == nil {
 				if perr := s.mayPlay(d, before, op.cmd); perr != nil {
 					return errReply(perr), false
@@ -350,7 +356,7 @@ func (s *session) play(ctx context.Context, d *dryRun, c queuedCmd) (r reply, ag
 			return st.now, false
 		}
 		before := d.cur
-		res, err := d.apply(st.cmd)
+		res, err := d.apply(st.cmd, false)
 		switch {
 		case st.leaseMayGo && errors.Is(err, fsm.ErrLeaseNotFound):
 			return nil, true
