@@ -188,6 +188,25 @@ func (g *identity) chooseAtBootstrap() error {
 	return g.persist(g.candidate[:])
 }
 
+// forgetUnbootstrapped drops the ID of a data directory without raft
+// state (has false) that is not bootstrapping now: a first start with
+// -bootstrap persists the ID before bootstrapping, and a crash or a
+// failed write between the two leaves an ID that belongs to no cluster.
+// Kept, it would be sent with a join request, which the cluster refuses
+// as another's, and an operator's AddMember would have this member refuse
+// the cluster's entries.
+func (g *identity) forgetUnbootstrapped(has, bootstrapping bool) error {
+	if has || bootstrapping || g.ID() == nil {
+		return nil
+	}
+	g.log.Warn("forgetting the cluster id of a bootstrap that did not happen (no raft state)", "cluster_id", g.String())
+	if err := g.stable.Set(clusterIDKey, []byte{}); err != nil {
+		return fmt.Errorf("registry: forget the cluster id of a bootstrap that did not happen: %w", err)
+	}
+	g.id.Store(nil)
+	return nil
+}
+
 // forProposal is the ID a proposal carries: the persisted one; else, on a
 // leader that may choose one (Node.mayChooseClusterID: ready, so every
 // entry before its term is applied, and either it applied every committed

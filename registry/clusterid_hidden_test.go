@@ -1,10 +1,14 @@
 package registry
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/internal/testutil"
 )
@@ -141,6 +145,60 @@ func TestBlindMembersOfAnOldClusterAdoptOneID(t *testing.T) {
 	for _, n := range tc.nodes {
 		if err := n.ident.refused(); err != nil || n.ClusterID() != id {
 			t.Fatalf("%s: cluster id %s (want %s), refused: %v", n.ID(), n.ClusterID(), id, err)
+		}
+	}
+}
+
+// A first start with -bootstrap persists the new cluster's ID before
+// bootstrapping; a crash (or a failed write) between the two leaves a
+// data directory with an ID but no raft state, which belongs to no
+// cluster. Started again to join a cluster, or to be added to one, it
+// must join: it sent the stale ID and was refused as another cluster's
+// member, and added by an operator it refused the cluster's entries.
+func TestAbortedBootstrapIDIsForgotten(t *testing.T) {
+	tc := startCluster(t, 1, clusterOpts{})
+	l := tc.leader()
+	id := waitClusterID(t, l)
+
+	for _, join := range []bool{true, false} {
+		cfg := Config{ID: "n2", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", NodeNumber: -1, HTTPAdvertise: "127.0.0.1:12"}
+		if join {
+			cfg.ID = "n3"
+		}
+		fastRaft(&cfg)
+		// What the crash left: the raft store holds an ID, nothing else.
+		if err := os.MkdirAll(filepath.Join(cfg.DataDir, "raft"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft", "raft.db")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stale := bytes.Repeat([]byte{0xab}, clusterIDLen)
+		if err := store.Set(clusterIDKey, stale); err != nil {
+			t.Fatal(err)
+		}
+		store.Close()
+
+		if join {
+			cfg.Join = []string{"n1"}
+		}
+		n := reopen(t, cfg, nil)
+		if join {
+			n.StartJoin(nodeJoiner{to: l})
+		} else if err := l.AddMember(ctxT(t, 20*time.Second), JoinRequest{ID: cfg.ID, RaftAddr: n.RaftAddr(), Voter: true}); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, 30*time.Second, cfg.ID+" joined and adopted the cluster's id, or stopped", func() bool {
+			select {
+			case <-n.Done():
+				return true
+			default:
+			}
+			return n.ClusterID() == id && n.Ready() == nil
+		})
+		if err := n.Err(); err != nil {
+			t.Fatalf("join=%v: %s stopped: %v", join, cfg.ID, err)
 		}
 	}
 }

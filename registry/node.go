@@ -366,6 +366,9 @@ func (n *Node) startRaft() error {
 	} else {
 		n.log.Info("first start without bootstrap or join: waiting to be added by an existing member")
 	}
+	if err := n.ident.forgetUnbootstrapped(has, n.cfg.Bootstrap && len(n.cfg.Join) == 0); err != nil {
+		return err
+	}
 	sole, err := n.soleVoter()
 	if err != nil {
 		return fmt.Errorf("registry: read the raft configuration: %w", err)
