@@ -42,6 +42,9 @@ func (n *Node) mayChooseClusterID() bool {
 // clusterIDHere answers kindClusterID: the applied index, then the ID if
 // this member holds one.
 func (n *Node) clusterIDHere() []byte {
+	if n.hooks != nil && n.hooks.noClusterID {
+		return nil // as an older build, which cannot tell: no answer that decodes
+	}
 	return append(binary.AppendUvarint(nil, n.fsm.State().AppliedIndex()), n.ident.ID()...)
 }
 

@@ -3,6 +3,7 @@ package registry
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"reflect"
 	"testing"
@@ -33,6 +34,7 @@ func FuzzPeerWire(f *testing.F) {
 	f.Add(appendRequest(nil, kindKeepAliveAs, 10, time.Second, encodeKeepAliveAs(7, []kaEntry{{caller: "a", ids: []int64{5}}})))
 	f.Add(appendResponse(nil, statusOK, 9, encodeBatchResults([]BatchResult{{Result: fsm.Result{Revision: 4}}, {Err: ErrNoLeader}})))
 	f.Add(appendResponse(nil, statusErr, 2, encodeError(nil, fsm.ErrCASFailed)))
+	f.Add(appendResponse(nil, statusOK, 13, append(binary.AppendUvarint(nil, 300), bytes.Repeat([]byte{7}, clusterIDLen)...)))
 	f.Add([]byte{0, 0, 0, 1, 0})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -53,6 +55,12 @@ func FuzzPeerWire(f *testing.F) {
 		// Each payload decoder on the raw bytes too.
 		checkRequest(t, data)
 		checkResponse(t, data)
+		if applied, id, err := decodeClusterIDAnswer(data); err == nil {
+			a, again, err := decodeClusterIDAnswer(append(binary.AppendUvarint(nil, applied), id...))
+			if err != nil || a != applied || !bytes.Equal(again, id) {
+				t.Fatalf("cluster id answer %d %x re-encoded decodes as %d %x, %v", applied, id, a, again, err)
+			}
+		}
 		if jr, err := decodeJoin(data); err == nil {
 			again, err := decodeJoin(encodeJoin(jr))
 			if err != nil || again != jr {
