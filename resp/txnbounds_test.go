@@ -154,3 +154,33 @@ func TestExecReadKeysCountNoValueBytes(t *testing.T) {
 		t.Fatalf("/small = %q, %v", v, ok)
 	}
 }
+
+// TestExecBoundCountsTTLs: a key a transaction leaves on a TTL it set
+// costs its Txn two operations (the lease's grant and the put), so the
+// bound of one Txn, registry.MaxTxnOps operations, is reached at half as
+// many such keys: 5,000 SETEX apply; 5,001 answer -ERR invalid argument
+// and write nothing (docs/redis.md said 10,000 keys).
+func TestExecBoundCountsTTLs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, n := range []int{registry.MaxTxnOps / 2, registry.MaxTxnOps/2 + 1} {
+		cmds := []string{"MULTI"}
+		for i := range n {
+			cmds = append(cmds, fmt.Sprintf("SETEX k%d:%d 100 v", n, i))
+		}
+		got := exchange(t, e.dial(), wire(append(cmds, "EXEC")...))
+		answer := got[len("+OK\r\n")+n*len("+QUEUED\r\n"):]
+		if n == registry.MaxTxnOps/2 {
+			if want := fmt.Sprintf("*%d\r\n%s", n, strings.Repeat("+OK\r\n", n+1)); answer != want {
+				t.Fatalf("EXEC of %d SETEX answered %.200q", n, answer)
+			}
+			continue
+		}
+		if want := fmt.Sprintf("-ERR invalid argument: a txn holds 1 to %d operations, not %d\r\n+OK\r\n", registry.MaxTxnOps, 2*n); answer != want {
+			t.Fatalf("EXEC of %d SETEX answered %q, want %q", n, answer, want)
+		}
+		if _, ok := e.value(fmt.Sprintf("/k%d:0", n)); ok {
+			t.Fatal("a refused EXEC wrote")
+		}
+	}
+}
