@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,4 +202,48 @@ func TestAbortedBootstrapIDIsForgotten(t *testing.T) {
 			t.Fatalf("join=%v: %s stopped: %v", join, cfg.ID, err)
 		}
 	}
+}
+
+// A member vouches for having looked at the log up to an index only once
+// its entries up to there went through the guard in this process (or a
+// restored snapshot covers them), not by its state file's applied index:
+// restarted, it has applied its whole state file's worth while raft has
+// yet to hand it the entries after its snapshot again, one of which may
+// carry the cluster's ID. A leader that took its word would choose an ID
+// of its own, which this member would refuse after adopting the other.
+func TestRestartedMemberVouchesOnlyForWhatItReplayed(t *testing.T) {
+	old := func(int) *testHooks { return &testHooks{noClusterID: true} }
+	tc := startCluster(t, 2, clusterOpts{hooks: old})
+	l := tc.leader()
+	if _, err := l.Put(ctxT(t, 10*time.Second), fsm.Put{Key: "/k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	since := l.fsm.State().AppliedIndex()
+	f := tc.followers(l)[0]
+	testutil.Eventually(t, 20*time.Second, "the follower applied the write", func() bool { return f.fsm.State().AppliedIndex() >= since })
+	cfg := f.cfg
+	cfg.RaftAddr = f.RaftAddr()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(open)
+	f = reopen(t, cfg, &testHooks{apply: func() { <-release }})
+	if got := f.fsm.State().AppliedIndex(); got < since {
+		t.Fatalf("restarted at applied index %d, want at least %d from its state file", got, since)
+	}
+	applied, id, err := decodeClusterIDAnswer(f.clusterIDHere())
+	if err != nil || id != nil {
+		t.Fatalf("answer %d %x %v", applied, id, err)
+	}
+	if applied >= since {
+		t.Fatalf("a member whose replay is held vouches for index %d (its state file's), want below %d", applied, since)
+	}
+	open()
+	testutil.Eventually(t, 20*time.Second, "the member vouches once it replayed", func() bool {
+		applied, id, err := decodeClusterIDAnswer(f.clusterIDHere())
+		return err == nil && id == nil && applied >= since
+	})
 }

@@ -20,8 +20,8 @@ import (
 // the entry as another cluster's and stop. So such a leader proposes with
 // no ID (which every member applies) until each other member of the
 // configuration, asked over the member channel (kindClusterID), answers
-// that it holds none and has applied the leader's first entry of its term
-// (so it has looked at every committed entry in its own log). A member
+// that it holds none and has looked at the log up to the leader's first
+// entry of its term (so at every committed entry in its own log). A member
 // that cannot answer (down, or of an older build, which cannot tell)
 // keeps the question open; one that holds an ID keeps it open too (this
 // leader adopts it when a leader that has it proposes). Nothing is
@@ -39,13 +39,18 @@ func (n *Node) mayChooseClusterID() bool {
 	return n.ident.blindTo.Load() == 0 || n.ident.vouchedTerm.Load() == n.readyTerm.Load()
 }
 
-// clusterIDHere answers kindClusterID: the applied index, then the ID if
-// this member holds one.
+// clusterIDHere answers kindClusterID: the index up to which this
+// member's log went through the guard in this process, or a snapshot it
+// restored covers (it will never look at those entries again), then the
+// ID if it holds one. Not the state file's applied index: restarted, a
+// member has that at once, while raft has yet to hand it the entries
+// after its snapshot again, and one of them may carry the cluster's ID.
 func (n *Node) clusterIDHere() []byte {
 	if n.hooks != nil && n.hooks.noClusterID {
 		return nil // as an older build, which cannot tell: no answer that decodes
 	}
-	return append(binary.AppendUvarint(nil, n.fsm.State().AppliedIndex()), n.ident.ID()...)
+	looked := max(n.fates.seen.Load(), n.fates.restoredTo.Load())
+	return append(binary.AppendUvarint(nil, looked), n.ident.ID()...)
 }
 
 func decodeClusterIDAnswer(b []byte) (applied uint64, id []byte, err error) {
@@ -107,7 +112,7 @@ func (n *Node) othersHoldNoClusterID(ctx context.Context, since uint64) bool {
 			if applied, id, err = decodeClusterIDAnswer(resp); err == nil && id != nil {
 				err = fmt.Errorf("it holds cluster id %x", id)
 			} else if err == nil && applied < since {
-				err = fmt.Errorf("it has applied up to %d, not yet %d", applied, since)
+				err = fmt.Errorf("it has looked at its log up to %d, not yet %d", applied, since)
 			}
 		}
 		if err != nil {
