@@ -2,9 +2,11 @@ package resp
 
 import (
 	"context"
+	"io"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rosterhq/roster/fsm"
@@ -157,5 +159,39 @@ func TestExecBlindWriteOfWatchedKey(t *testing.T) {
 	}
 	if got, want := keyspace(node.FSM().State()), "/a=\"other\"\n0 leases\n"; got != want {
 		t.Errorf("keyspace after EXEC\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestExecWatchedKeyRecreated: a watched key deleted and created again
+// with the same value between WATCH and EXEC has a new mod revision, so
+// EXEC answers the nil array and writes nothing, as Redis does.
+func TestExecWatchedKeyRecreated(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	exchange(t, e.dial(), wire("SET a same"))
+	conn := e.dial()
+	send := func(cmds ...string) {
+		w := wire(cmds...)
+		if _, err := conn.Write([]byte(w[:len(w)-len("*1\r\n$4\r\nQUIT\r\n")])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("WATCH a")
+	ok := make([]byte, len("+OK\r\n"))
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(conn, ok); err != nil || string(ok) != "+OK\r\n" {
+		t.Fatalf("WATCH answered %q, %v", ok, err)
+	}
+	exchange(t, e.dial(), wire("DEL a", "SET a same"))
+	send("MULTI", "SET b 1", "EXEC", "QUIT")
+	got, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "+OK\r\n+QUEUED\r\n" + transcript("*-1"); string(got) != want {
+		t.Fatalf("answered %q, want %q", got, want)
+	}
+	if _, ok := e.value("/b"); ok {
+		t.Fatal("EXEC wrote though its watched key was re-created")
 	}
 }
