@@ -15,13 +15,18 @@ import (
 
 // Access control (API.md "Security"). Tokens and roles are replicated
 // state (fsm/auth.go); a request is checked on the member that receives it
-// against that member's applied state, without a round trip.
+// against that member's applied state, without a round trip, unless that
+// state does not know its token (tokenwait.go).
 var (
 	// ErrUnauthenticated: no token, or one that no applied token matches.
 	ErrUnauthenticated = errors.New("unauthenticated")
 	// ErrPermissionDenied: the token is valid but its roles do not allow
 	// the request.
 	ErrPermissionDenied = errors.New("permission denied")
+	// ErrUnknownToken (an ErrUnauthenticated): no token of the state
+	// matches. A front end asks the leader before it refuses one
+	// (ReadForUnknownToken): the token may be new.
+	ErrUnknownToken = fmt.Errorf("%w: unknown token", ErrUnauthenticated)
 )
 
 // tokenPrefix starts every secret this package makes, so that a leaked one
@@ -107,7 +112,7 @@ func Authenticate(st *fsm.State, token string) (*Principal, error) {
 	}
 	t, ok := st.TokenByHash(HashToken(token))
 	if !ok {
-		return nil, fmt.Errorf("%w: unknown token", ErrUnauthenticated)
+		return nil, ErrUnknownToken
 	}
 	return principalOf(st, t), nil
 }

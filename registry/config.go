@@ -95,6 +95,11 @@ type Config struct {
 	// messages: the front ends enforce it, with this flag, and without it
 	// once the applied state has access control on; watchAccessControl).
 	Auth bool
+	// MaxTokenWaits bounds the requests that wait at once on this member
+	// for a token its replica does not know (ReadForUnknownToken); the
+	// others are refused as unknown at once. Default
+	// DefaultMaxTokenWaits.
+	MaxTokenWaits int
 	// RootTokenHash is HashToken of the root token: a leader that finds
 	// no token in the cluster creates it (auth.go). Never the secret.
 	RootTokenHash []byte
@@ -108,6 +113,7 @@ const (
 	DefaultApplyTimeout   = 10 * time.Second
 	DefaultLeaderWait     = 3 * time.Second
 	DefaultKeepAliveBatch = 20000
+	DefaultMaxTokenWaits  = 256
 	// DefaultKeepAliveLinger: measured on 3-member clusters, see
 	// docs/benchmarks.md ("A keep-alive group waits for its followers").
 	DefaultKeepAliveLinger = 3 * time.Millisecond
@@ -156,6 +162,9 @@ func (c *Config) setDefaults() {
 	if c.MaxValue == 0 {
 		c.MaxValue = DefaultMaxValue
 	}
+	if c.MaxTokenWaits == 0 {
+		c.MaxTokenWaits = DefaultMaxTokenWaits
+	}
 	if c.KeepAliveBatch == 0 {
 		c.KeepAliveBatch = DefaultKeepAliveBatch
 	}
@@ -183,6 +192,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: tick %v is below 10ms", fsm.ErrInvalidArgument, c.Tick)
 	case c.NodeNumber > 1023:
 		return fmt.Errorf("%w: snowflake node number %d is above 1023", fsm.ErrInvalidArgument, c.NodeNumber)
+	case c.MaxTokenWaits < 0:
+		return fmt.Errorf("%w: max token waits %d is negative", fsm.ErrInvalidArgument, c.MaxTokenWaits)
 	case c.KeepAliveLinger > MaxKeepAliveLinger:
 		return fmt.Errorf("%w: keep-alive linger %v is above %v", fsm.ErrInvalidArgument, c.KeepAliveLinger, MaxKeepAliveLinger)
 	}

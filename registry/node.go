@@ -45,8 +45,9 @@ type Node struct {
 	needJoin bool // first start with -join: StartJoin asks to be added
 
 	kaCh          chan *kaRequest
-	leaderReads   readBatcher // read-index rounds confirmed by a quorum
-	followerReads readBatcher // read indexes asked of the leader
+	leaderReads   readBatcher  // read-index rounds confirmed by a quorum
+	followerReads readBatcher  // read indexes asked of the leader
+	tokenWaits    atomic.Int64 // ReadForUnknownToken calls in flight
 
 	// The raft port's stream layer and the forwarding channel's two ends.
 	layer   *streamLayer
