@@ -121,14 +121,16 @@ const (
 )
 
 // authenticate resolves the request's bearer token against this member's
-// replica, and returns the state it used.
+// replica, and returns the state it used. A token the replica does not
+// know may be one created a moment ago that this member has not applied
+// yet: it is resolved again after a linearizable read
+// (registry.AuthenticateLatest), and refused only if unknown there.
 func (s *Server) authenticate(c *gin.Context) (*fsm.State, *registry.Principal, error) {
 	st, err := s.b.Read(c.Request.Context(), true)
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := registry.Authenticate(st, bearer(c))
-	return st, p, err
+	return s.b.AuthenticateLatest(c.Request.Context(), st, bearer(c))
 }
 
 // enforced reports whether access control is in force for a request:

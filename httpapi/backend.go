@@ -49,6 +49,12 @@ type Backend interface {
 	// adds a member (registry.ErrNotMember when it is not one).
 	UpdateMember(ctx context.Context, req registry.JoinRequest) error
 
+	// AuthenticateLatest resolves a token against st, a state from
+	// Read, and, when st does not know it, against a state that has
+	// applied every write acknowledged before the call (a linearizable
+	// read, bounded per member); it returns the state it used.
+	AuthenticateLatest(ctx context.Context, st *fsm.State, token string) (*fsm.State, *registry.Principal, error)
+
 	// Access control: these change the replicated tables (a token is
 	// resolved against a state from Read, with registry.Authenticate).
 	PutRole(ctx context.Context, r fsm.Role) error

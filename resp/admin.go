@@ -2,6 +2,7 @@ package resp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -50,6 +51,16 @@ func doAuth(ctx context.Context, s *session, args [][]byte) reply {
 		return errReply(errAuthDisabled)
 	}
 	id, err := auth.Authenticate(ctx, string(args[len(args)-1]))
+	if errors.Is(err, registry.ErrUnknownToken) {
+		// Perhaps created a moment ago, and not applied here yet: known
+		// once this member has applied what a linearizable read asks.
+		// No leader to ask: TRYAGAIN, as the token may well be valid.
+		if _, err = s.srv.b.ReadForUnknownToken(ctx); err == nil {
+			id, err = auth.Authenticate(ctx, string(args[len(args)-1]))
+		} else if !errors.Is(err, registry.ErrUnauthenticated) {
+			return errReply(err)
+		}
+	}
 	if err != nil || id == nil {
 		return errReply(errWrongPass)
 	}

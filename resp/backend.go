@@ -27,6 +27,11 @@ type Backend interface {
 	Snapshot(ctx context.Context) (index uint64, err error)
 	ID() string
 	MaxValueBytes() int
+	// ReadForUnknownToken is a linearizable read (bounded per member)
+	// for AUTH with a token this member's replica does not know: once it
+	// returns, the replica holds every token whose creation was
+	// acknowledged before the call.
+	ReadForUnknownToken(ctx context.Context) (*fsm.State, error)
 	// MayApply is the rule set of writes (registry.MayApply): what g
 	// needs to make the write c, judged against st, when the answer
 	// shows a. A connection's writes are checked with it (session.go), as
