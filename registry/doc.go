@@ -21,6 +21,9 @@
 //     term in which the leader has committed an entry — and are served from
 //     the member's own replica once it has applied that index (reads.go).
 //     Stale reads skip the read index.
+//   - Tokens are checked against the member's own replica; one it does not
+//     know is checked again after a linearizable read, so a token works on
+//     every member as soon as its creation is acknowledged (tokenwait.go).
 //   - Errors keep the contract: a refusal before anything was proposed is
 //     ErrNoLeader (retried once on the next leader), a request that may
 //     have reached the leader is ErrTimeout (outcome unknown). A leader
