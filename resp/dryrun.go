@@ -88,24 +88,12 @@ func (d *dryRun) apply(c fsm.Command, blind bool) (fsm.Result, error) {
 	default:
 		ops = []fsm.Command{c}
 	}
-	blind = blind && blindWrite(ops)
-	var keys []string
-	for _, op := range ops {
-		switch op := op.(type) {
-		case fsm.Put:
-			keys = append(keys, op.Key)
-		case fsm.Delete:
-			keys = append(keys, op.Key)
-		case fsm.Incr:
-			keys = append(keys, op.Key)
-		}
-	}
 	r, err := d.preview(c, ops)
 	use := compared
-	if blind && err == nil {
+	if blind && err == nil && blindWrite(ops) {
 		use = overwritten
 	}
-	for _, k := range keys {
+	for _, k := range writtenKeys(c) {
 		d.meet(k, use)
 	}
 	return r, err
