@@ -207,11 +207,18 @@ func (n *Node) removeMemberHere(ctx context.Context, id string) error {
 
 // removedItself reports, once raft is down, whether it shut itself down on
 // committing a configuration without this member (ShutdownOnRemove):
-// stopRemoved records that before it closes the node.
+// stopRemoved records that before it closes the node. The wait is bounded
+// by ApplyTimeout as well as ctx: the change may have failed for another
+// reason (leadership lost before it committed), and then raft stays up,
+// and a caller without a deadline would wait for ever.
 func (n *Node) removedItself(ctx context.Context) bool {
+	limit := time.NewTimer(n.cfg.ApplyTimeout)
+	defer limit.Stop()
 	select {
 	case <-n.raftDown:
 	case <-ctx.Done():
+		return false
+	case <-limit.C:
 		return false
 	}
 	return errors.Is(n.Err(), ErrNotMember)
