@@ -31,33 +31,10 @@ import (
 // returned, long before that commit reached the former leader: every
 // write answered ErrTimeout.
 func TestCloseAnswersWritesInFlight(t *testing.T) {
-	var leaderIdx atomic.Int32 // the member whose replies are cut; -1: none
-	leaderIdx.Store(-1)
-	var lose sync.Map // raft.ServerID → true: members whose replies are lost
-	tc := startCluster(t, 5, clusterOpts{
-		hooks: func(i int) *testHooks {
-			return &testHooks{cut: func(c cutRPC) cutMode {
-				if int(leaderIdx.Load()) != i || c.entries == 0 {
-					return cutNone
-				}
-				if _, ok := lose.Load(c.to); ok {
-					return cutLoseReplies
-				}
-				return cutNone
-			}}
-		},
-		// The request's deadline bounds the wait, not the default 10s.
-		cfg: func(i int, c *Config) { c.ApplyTimeout = time.Minute },
-	})
-	l := tc.leader()
-	fs := tc.followers(l)
-	target := fs[0]
-	for _, f := range fs[1:] {
-		lose.Store(raft.ServerID(f.ID()), true)
-	}
+	hc := startHoldingLeader(t)
+	l, fs, target := hc.leader, hc.followers, hc.followers[0]
 	ctx := ctxT(t, 30*time.Second)
-	base := l.raft.LastIndex()
-	leaderIdx.Store(int32(tc.index(l)))
+	base := hc.hold()
 
 	// Singles, some forwarded by a follower (rosterd closes its HTTP and
 	// Redis ports first: the writes in flight at Close are forwarded ones).
@@ -151,26 +128,8 @@ func TestCloseAnswersWritesInFlight(t *testing.T) {
 // before the next leader committed it: the leader's own and one a
 // follower forwarded (rosterd's case: its HTTP port closes first).
 func TestCloseAnswersKeepAlivesInFlight(t *testing.T) {
-	var leaderIdx atomic.Int32 // the member whose replies are cut; -1: none
-	leaderIdx.Store(-1)
-	var lose sync.Map // raft.ServerID → true: members whose replies are lost
-	tc := startCluster(t, 5, clusterOpts{
-		hooks: func(i int) *testHooks {
-			return &testHooks{cut: func(c cutRPC) cutMode {
-				if int(leaderIdx.Load()) != i || c.entries == 0 {
-					return cutNone
-				}
-				if _, ok := lose.Load(c.to); ok {
-					return cutLoseReplies
-				}
-				return cutNone
-			}}
-		},
-		cfg: func(i int, c *Config) { c.ApplyTimeout = time.Minute },
-	})
-	l := tc.leader()
-	fs := tc.followers(l)
-	target := fs[0]
+	hc := startHoldingLeader(t)
+	l, fs, target := hc.leader, hc.followers, hc.followers[0]
 	ctx := ctxT(t, 30*time.Second)
 	lease, err := l.Grant(ctx, 600, "/close/lease", 0)
 	if err != nil {
@@ -180,11 +139,7 @@ func TestCloseAnswersKeepAlivesInFlight(t *testing.T) {
 		_, ok := fs[1].FSM().State().Lease(lease.ID)
 		return ok
 	})
-	for _, f := range fs[1:] {
-		lose.Store(raft.ServerID(f.ID()), true)
-	}
-	base := l.raft.LastIndex()
-	leaderIdx.Store(int32(tc.index(l)))
+	base := hc.hold()
 
 	done := make(chan error, 2)
 	for i, via := range []*Node{l, fs[1]} { // the leader's own, then a forwarded one
@@ -224,4 +179,52 @@ func TestCloseAnswersKeepAlivesInFlight(t *testing.T) {
 			t.Fatal("a keep-alive did not answer")
 		}
 	}
+}
+
+// holdingCluster is five in-process members whose leader, once hold is
+// called, stores its new entries on the others but never learns that
+// three of them did (their replies to the AppendEntries that carry
+// entries are lost; heartbeats pass, so it keeps its lease), so nothing
+// it appends commits; the fourth, followers[0], is fully caught up, so a
+// leadership transfer picks it. ApplyTimeout is a minute: the requests'
+// deadlines bound the waits.
+type holdingCluster struct {
+	tc        *testCluster
+	leader    *Node
+	followers []*Node
+	cutFrom   atomic.Int32 // the member whose replies are cut; -1: none
+	lose      sync.Map     // raft.ServerID → true: members whose replies are lost
+}
+
+func startHoldingLeader(t *testing.T) *holdingCluster {
+	hc := &holdingCluster{}
+	hc.cutFrom.Store(-1)
+	hc.tc = startCluster(t, 5, clusterOpts{
+		hooks: func(i int) *testHooks {
+			return &testHooks{cut: func(c cutRPC) cutMode {
+				if int(hc.cutFrom.Load()) != i || c.entries == 0 {
+					return cutNone
+				}
+				if _, ok := hc.lose.Load(c.to); ok {
+					return cutLoseReplies
+				}
+				return cutNone
+			}}
+		},
+		cfg: func(i int, c *Config) { c.ApplyTimeout = time.Minute },
+	})
+	hc.leader = hc.tc.leader()
+	hc.followers = hc.tc.followers(hc.leader)
+	return hc
+}
+
+// hold starts holding the leader's new entries uncommitted and returns
+// its last index before them.
+func (hc *holdingCluster) hold() uint64 {
+	for _, f := range hc.followers[1:] {
+		hc.lose.Store(raft.ServerID(f.ID()), true)
+	}
+	base := hc.leader.raft.LastIndex()
+	hc.cutFrom.Store(int32(hc.tc.index(hc.leader)))
+	return base
 }
