@@ -1,49 +1,17 @@
 package httpapi
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/internal/rulespy"
 	"github.com/rosterhq/roster/internal/testutil"
 	"github.com/rosterhq/roster/registry"
 )
-
-// ruleSpy is the node, noting every write its MayApply is asked about
-// (the registry's rules are the node's: nothing else changes).
-type ruleSpy struct {
-	*registry.Node
-	mu    sync.Mutex
-	asked []string
-}
-
-func (r *ruleSpy) MayApply(g registry.Grants, st *fsm.State, c fsm.Command, a registry.Answer) error {
-	r.mu.Lock()
-	r.asked = append(r.asked, describeCheck(c, a))
-	r.mu.Unlock()
-	return r.Node.MayApply(g, st, c, a)
-}
-
-func (r *ruleSpy) take() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := r.asked
-	r.asked = nil
-	return out
-}
-
-func describeCheck(c fsm.Command, a registry.Answer) string {
-	s := fmt.Sprintf("%T%+v", c, c)
-	if a == registry.AnswerPrev {
-		s += " prev"
-	}
-	return s
-}
 
 // TestAuthWriteRoutesAskTheRegistryRules: every route that writes has
 // the registry's rule set (registry.MayApply, which the leader checks a
@@ -52,8 +20,8 @@ func describeCheck(c fsm.Command, a registry.Answer) string {
 // rule of its own; and what the rules refuse, the route refuses with 403
 // and the rules' message.
 func TestAuthWriteRoutesAskTheRegistryRules(t *testing.T) {
-	var spy *ruleSpy
-	e := newAuthEnvOpts(t, func(n *registry.Node) Backend { spy = &ruleSpy{Node: n}; return spy })
+	var spy *rulespy.Spy
+	e := newAuthEnvOpts(t, func(n *registry.Node) Backend { spy = &rulespy.Spy{Node: n}; return spy })
 	e.putRole("svc", `{"rules":[{"prefix":"/svc/","read":true,"write":true}]}`)
 	tok := e.createToken("svc", "svc")
 	var l api.GrantResponse
@@ -80,7 +48,7 @@ func TestAuthWriteRoutesAskTheRegistryRules(t *testing.T) {
 		{"POST", "/lease/keepalive/" + ls + "?key=x&data=d", "", []fsm.Command{fsm.KeepAlive{IDs: []int64{id}}, fsm.Put{Key: "/svc/l/x", Lease: id}}, false},
 		{"DELETE", "/v1/leases/" + ls, "", []fsm.Command{fsm.Revoke{ID: id}}, false},
 	} {
-		spy.take()
+		spy.Take()
 		r := e.as(tok, tt.method, tt.path, tt.body)
 		if r.code != http.StatusOK {
 			t.Errorf("%s %s: %d %s", tt.method, tt.path, r.code, r.body)
@@ -91,9 +59,9 @@ func TestAuthWriteRoutesAskTheRegistryRules(t *testing.T) {
 			if tt.prev {
 				a = registry.AnswerPrev
 			}
-			want = append(want, describeCheck(c, a))
+			want = append(want, rulespy.Describe(c, a))
 		}
-		if got := spy.take(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		if got := spy.Take(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("%s %s asked the rules about\n%s\nwant\n%s", tt.method, tt.path, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	}
@@ -112,12 +80,12 @@ func TestAuthWriteRoutesAskTheRegistryRules(t *testing.T) {
 		{"DELETE", "/v1/cluster/members/n9", "", fsm.SetMember{}, `permission denied: token "svc" may not change the membership (admin only)`},
 		{"POST", "/join", `{"id":"n9","addr":"127.0.0.1:1"}`, fsm.SetMember{}, `permission denied: token "svc" may not change the membership (admin only)`},
 	} {
-		spy.take()
+		spy.Take()
 		d := e.as(tok, tt.method, tt.path, tt.body).fails(t, 403, api.CodePermissionDenied)
 		if d.Error.Message != tt.message {
 			t.Errorf("%s %s: message %q, want %q", tt.method, tt.path, d.Error.Message, tt.message)
 		}
-		if got, want := strings.Join(spy.take(), "\n"), describeCheck(tt.want, registry.AnswerOutcome); got != want {
+		if got, want := strings.Join(spy.Take(), "\n"), rulespy.Describe(tt.want, registry.AnswerOutcome); got != want {
 			t.Errorf("%s %s asked the rules about %s, want %s", tt.method, tt.path, got, want)
 		}
 	}

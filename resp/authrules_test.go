@@ -3,43 +3,12 @@ package resp
 import (
 	"fmt"
 	"strconv"
-	"sync"
 	"testing"
 
 	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/internal/rulespy"
 	"github.com/rosterhq/roster/registry"
 )
-
-// ruleSpy is the node, noting every write its MayApply is asked about
-// (the registry's rules are the node's: nothing else changes).
-type ruleSpy struct {
-	*registry.Node
-	mu    sync.Mutex
-	asked []string
-}
-
-func (r *ruleSpy) MayApply(g registry.Grants, st *fsm.State, c fsm.Command, a registry.Answer) error {
-	r.mu.Lock()
-	r.asked = append(r.asked, describeCheck(c, a))
-	r.mu.Unlock()
-	return r.Node.MayApply(g, st, c, a)
-}
-
-func describeCheck(c fsm.Command, a registry.Answer) string {
-	s := fmt.Sprintf("%T%+v", c, c)
-	if a == registry.AnswerPrev {
-		s += " prev"
-	}
-	return s
-}
-
-func (r *ruleSpy) take() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := r.asked
-	r.asked = nil
-	return out
-}
 
 // TestAuthWritesAskTheRegistryRules: a write's keys are checked, before
 // its arguments are parsed, with the registry's rules of writes (what any
@@ -49,7 +18,7 @@ func (r *ruleSpy) take() []string {
 func TestAuthWritesAskTheRegistryRules(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	spy := &ruleSpy{Node: e.node}
+	spy := &rulespy.Spy{Node: e.node}
 	auth := &testAuth{tokens: map[string]testIdentity{
 		"svc": {read: []string{"/svc/"}, write: []string{"/svc/"}},
 	}}
@@ -63,8 +32,8 @@ func TestAuthWritesAskTheRegistryRules(t *testing.T) {
 	if err := conn.Do(ctx(), "AUTH", "svc").Err(); err != nil {
 		t.Fatal(err)
 	}
-	prev := func(c fsm.Command) string { return describeCheck(c, registry.AnswerPrev) }
-	whole := func(c fsm.Command) string { return describeCheck(c, registry.AnswerOutcome) }
+	prev := func(c fsm.Command) string { return rulespy.Describe(c, registry.AnswerPrev) }
+	whole := func(c fsm.Command) string { return rulespy.Describe(c, registry.AnswerOutcome) }
 	for _, tt := range []struct {
 		args []any
 		want []string
@@ -72,11 +41,11 @@ func TestAuthWritesAskTheRegistryRules(t *testing.T) {
 		{[]any{"INCR", "svc/n"}, []string{prev(fsm.Put{Key: "/svc/n"}), whole(fsm.Incr{Key: "/svc/n", By: 1, Canonical: true})}},
 		{[]any{"SET", "svc/a", "1"}, []string{whole(fsm.Put{Key: "/svc/a"}), whole(fsm.Put{Key: "/svc/a", Value: []byte("1"), DropOldLease: true})}},
 	} {
-		spy.take()
+		spy.Take()
 		if err := conn.Do(ctx(), tt.args...).Err(); err != nil {
 			t.Fatalf("%v: %v", tt.args, err)
 		}
-		got := spy.take()
+		got := spy.Take()
 		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 			t.Errorf("%v asked the rules about\n%q\nwant\n%q", tt.args, got, tt.want)
 		}
