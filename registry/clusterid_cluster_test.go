@@ -154,11 +154,7 @@ func TestClusterWithoutIDAdoptsOne(t *testing.T) {
 	// The rolling upgrade: each member restarts on its data directory and
 	// address, without the hook.
 	for i, n := range tc.nodes {
-		cfg := n.cfg
-		cfg.RaftAddr = n.RaftAddr()
-		if err := n.Close(); err != nil {
-			t.Fatal(err)
-		}
+		cfg := stopInPlace(t, n)
 		tc.nodes[i] = reopen(t, cfg, nil)
 	}
 	testutil.Eventually(t, 30*time.Second, "every member ready", func() bool {
@@ -191,11 +187,7 @@ func TestClusterWithoutIDAdoptsOne(t *testing.T) {
 	// Restarts keep it: read from the raft store at open, before any
 	// entry is applied.
 	for i, n := range []*Node{tc.followers(l)[0], fresh} {
-		cfg := n.cfg
-		cfg.RaftAddr = n.RaftAddr()
-		if err := n.Close(); err != nil {
-			t.Fatal(err)
-		}
+		cfg := stopInPlace(t, n)
 		again := reopen(t, cfg, nil)
 		if got := again.ClusterID(); got != id {
 			t.Fatalf("restart %d: %s opened with cluster id %q, want %s", i, cfg.ID, got, id)

@@ -49,11 +49,7 @@ func TestMemberWhoseSnapshotHidesTheIDProposesNoOther(t *testing.T) {
 	}
 	upgrade := func(i int) *Node {
 		n := tc.nodes[i]
-		cfg := n.cfg
-		cfg.RaftAddr = n.RaftAddr()
-		if err := n.Close(); err != nil {
-			t.Fatal(err)
-		}
+		cfg := stopInPlace(t, n)
 		tc.nodes[i] = reopen(t, cfg, nil)
 		testutil.Eventually(t, 30*time.Second, cfg.ID+" ready", func() bool { return tc.nodes[i].Ready() == nil })
 		return tc.nodes[i]
@@ -128,11 +124,7 @@ func TestBlindMembersOfAnOldClusterAdoptOneID(t *testing.T) {
 		}
 	}
 	for i, n := range tc.nodes {
-		cfg := n.cfg
-		cfg.RaftAddr = n.RaftAddr()
-		if err := n.Close(); err != nil {
-			t.Fatal(err)
-		}
+		cfg := stopInPlace(t, n)
 		tc.nodes[i] = reopen(t, cfg, nil)
 		if tc.nodes[i].ident.blindTo.Load() == 0 {
 			t.Fatalf("%s restarted on a snapshot is not blind to the log before it", cfg.ID)
@@ -221,11 +213,7 @@ func TestRestartedMemberVouchesOnlyForWhatItReplayed(t *testing.T) {
 	since := l.fsm.State().AppliedIndex()
 	f := tc.followers(l)[0]
 	testutil.Eventually(t, 20*time.Second, "the follower applied the write", func() bool { return f.fsm.State().AppliedIndex() >= since })
-	cfg := f.cfg
-	cfg.RaftAddr = f.RaftAddr()
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := stopInPlace(t, f)
 	release := make(chan struct{})
 	var once sync.Once
 	open := func() { once.Do(func() { close(release) }) }

@@ -180,6 +180,18 @@ func reopen(t *testing.T, cfg Config, hooks *testHooks) *Node {
 	return n
 }
 
+// stopInPlace closes n and returns its configuration pinned to the raft
+// address it had, where the other members dial it: reopen it with that.
+func stopInPlace(t *testing.T, n *Node) Config {
+	t.Helper()
+	cfg := n.cfg
+	cfg.RaftAddr = n.RaftAddr()
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 // configOf is the raft configuration as n sees it, "id@addr" each.
 func configOf(t *testing.T, n *Node) []string {
 	t.Helper()

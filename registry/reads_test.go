@@ -102,12 +102,8 @@ func TestReadyMeansCaughtUpWithTheLeader(t *testing.T) {
 	}})
 	leader := tc.leader()
 	f := tc.followers(leader)[0]
-	cfg := f.cfg
-	cfg.RaftAddr = f.RaftAddr() // the others dial it there
 	ctx := ctxT(t, 120*time.Second)
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := stopInPlace(t, f)
 	// A backlog of many entries, written concurrently.
 	errc := make(chan error, 16)
 	for w := range 16 {
