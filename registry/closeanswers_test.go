@@ -31,6 +31,32 @@ import (
 // returned, long before that commit reached the former leader: every
 // write answered ErrTimeout.
 func TestCloseAnswersWritesInFlight(t *testing.T) {
+	closeWithWritesInFlight(t, func(*holdingCluster) {})
+}
+
+// TestCloseAnswersWritesInFlightAfterLosingLeadership: a leader that
+// loses leadership just before Close (here by a transfer of its own; an
+// election does the same) is a follower when Close begins, with its
+// writes still in flight, learning their fate (fate.go). Close waits for
+// their answers as it does after its own transfer. Before the fix it
+// waited only after a transfer it made itself, shut raft down at once,
+// and every write answered ErrTimeout.
+func TestCloseAnswersWritesInFlightAfterLosingLeadership(t *testing.T) {
+	closeWithWritesInFlight(t, func(hc *holdingCluster) {
+		if err := hc.leader.raft.LeadershipTransfer().Error(); err != nil {
+			t.Fatalf("leadership transfer before Close: %v", err)
+		}
+		if hc.leader.IsLeader() {
+			t.Fatal("still leading after the transfer")
+		}
+	})
+}
+
+// closeWithWritesInFlight holds writes uncommitted on a leader, runs
+// beforeClose, closes the leader and checks that every write has its
+// real outcome: none "outcome unknown", the committed ones on the others.
+func closeWithWritesInFlight(t *testing.T, beforeClose func(*holdingCluster)) {
+	t.Helper()
 	hc := startHoldingLeader(t)
 	l, fs, target := hc.leader, hc.followers, hc.followers[0]
 	ctx := ctxT(t, 30*time.Second)
@@ -74,6 +100,7 @@ func TestCloseAnswersWritesInFlight(t *testing.T) {
 	if !l.IsLeader() {
 		t.Fatal("the leader lost leadership before Close")
 	}
+	beforeClose(hc)
 
 	start := time.Now()
 	if err := l.Close(); err != nil {

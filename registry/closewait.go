@@ -11,7 +11,10 @@ import (
 // would cut that short and answer them "outcome unknown" (504, -TIMEOUT),
 // as would a write committed just before the handover whose result raft
 // had not handed back yet. So after a successful transfer Close waits,
-// bounded, until every proposal in flight on this member has its answer.
+// bounded, until every proposal in flight on this member has its answer;
+// so it does when the member lost leadership just before Close (its
+// writes learn their fate the same way) and when it is the only voter
+// (it commits them itself).
 //
 // The count starts before a proposer's checks, so that a proposal that
 // passed them before Close began is counted, and ends when the proposer

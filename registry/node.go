@@ -493,13 +493,24 @@ func (n *Node) Close() error {
 		close(n.stop)
 		n.goMu.Unlock()
 		n.stopAll()
-		if n.raft.State() == raft.Leader && n.voters() > 1 {
+		// Writes in flight here can still get their answers while raft
+		// runs: after a transfer, or a loss of leadership just before
+		// Close, they learn their fate from the next leader (fate.go); a
+		// sole voter commits them itself. After a failed transfer (no
+		// voter caught up) they most likely cannot commit in time, and a
+		// failed state machine applies nothing more: no wait then.
+		leader, voters := n.raft.State() == raft.Leader, n.voters()
+		wait := !leader || voters <= 1
+		if leader && voters > 1 {
 			if err := n.raft.LeadershipTransfer().Error(); err != nil {
 				n.log.Warn("leadership transfer before shutdown failed", "error", err)
 			} else {
 				n.log.Info("leadership transferred before shutdown")
-				n.awaitAnswers()
+				wait = true
 			}
+		}
+		if wait && n.fsm.Err() == nil {
+			n.awaitAnswers()
 		}
 		err := n.raft.Shutdown().Error()
 		close(n.raftDown)
