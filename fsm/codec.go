@@ -49,6 +49,7 @@ func appendFields(b []byte, c Command) []byte {
 		b = putBool(b, 6, c.IfChanged)
 		b = putBool(b, 7, c.Strict)
 		b = putBool(b, 8, c.DropOldLease)
+		b = putVarint(b, 9, int64(c.Only))
 	case Delete:
 		b = putString(b, 1, c.Key)
 		b = putBool(b, 2, c.Prefix)
@@ -173,6 +174,16 @@ func decodeFields(typ byte, body []byte) (Command, error) {
 				return f.boolean(&p.Strict)
 			case 8:
 				return f.boolean(&p.DropOldLease)
+			case 9:
+				var v int64
+				if err := f.varint(&v); err != nil {
+					return err
+				}
+				if v != int64(PutIfAbsent) && v != int64(PutIfPresent) {
+					return fmt.Errorf("bad put condition %d", v)
+				}
+				p.Only = PutIf(v)
+				return nil
 			}
 			return errUnknownField
 		})
@@ -251,7 +262,10 @@ func decodeFields(typ byte, body []byte) (Command, error) {
 		err = fields(body, func(n protowire.Number, f field) error {
 			// Only the operations a Txn may hold; field numbers are
 			// checked before narrowing to a type byte.
-			if n != protowire.Number(typeGrant) && n != protowire.Number(typePut) && n != protowire.Number(typeDelete) && n != protowire.Number(typeCheck) {
+			switch n {
+			case protowire.Number(typeGrant), protowire.Number(typePut), protowire.Number(typeDelete),
+				protowire.Number(typeCheck), protowire.Number(typeIncr): // Incr: since EXEC's apply-time operations
+			default:
 				return errUnknownField
 			}
 			if f.typ != protowire.BytesType {

@@ -76,6 +76,15 @@ var codecCases = []struct {
 		fsm.Put{Key: "/w", Value: []byte("v"), HasCAS: true, CAS: 3},
 		fsm.Check{},
 	}}},
+	{"put/if-absent", fsm.Put{Key: "/k", Value: []byte("v"), Only: fsm.PutIfAbsent, DropOldLease: true}},
+	{"put/if-present", fsm.Put{Key: "/k", Only: fsm.PutIfPresent}},
+	{"txn/apply-time", fsm.Txn{Ops: []fsm.Command{
+		fsm.Incr{Key: "/n", By: -3, Canonical: true},
+		fsm.Put{Key: "/nx", Value: []byte("v"), Only: fsm.PutIfAbsent, DropOldLease: true},
+		fsm.Put{Key: "/xx", Only: fsm.PutIfPresent},
+		fsm.Incr{},
+		fsm.Check{Key: "/c", ModRevision: 4},
+	}}},
 }
 
 // normalize maps the values Encode cannot tell apart (empty vs nil) to one
@@ -211,7 +220,14 @@ func TestDecodeErrors(t *testing.T) {
 		{"unknown field revoke", wire(1, 2, varintField(2, 1))},
 		{"unknown field keepalive", wire(1, 3, varintField(4, 1))},
 		{"wire type bytes for slack", wire(1, 3, bytesField(2, "\x01"))},
-		{"unknown field put", wire(1, 4, varintField(9, 1))},
+		{"unknown field put", wire(1, 4, varintField(10, 1))},
+		{"put condition 0", wire(1, 4, varintField(9, 0))},
+		{"put condition 3", wire(1, 4, varintField(9, 3))},
+		{"put condition huge", wire(1, 4, varintField(9, math.MaxUint64))},
+		{"put condition as bytes", wire(1, 4, bytesField(9, "\x01"))},
+		{"txn holding a tick", wire(1, 10, bytesField(7, ""))},
+		{"txn holding a txn", wire(1, 10, bytesField(10, ""))},
+		{"txn incr unknown field", wire(1, 10, bytesField(6, string(varintField(4, 1))))},
 		{"unknown field delete", wire(1, 5, varintField(6, 1))},
 		{"unknown field incr", wire(1, 6, varintField(4, 1))},
 		{"unknown field tick", wire(1, 7, varintField(3, 1))},
@@ -246,7 +262,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"txn revoke op", wire(1, 10, bytesField(2, ""))},
 		{"txn nested txn", wire(1, 10, bytesField(10, ""))},
 		{"txn op number wraps to put", wire(1, 10, bytesField(260, ""))},
-		{"txn op with unknown field", wire(1, 10, bytesField(4, string(varintField(9, 1))))},
+		{"txn op with unknown field", wire(1, 10, bytesField(4, string(varintField(10, 1))))},
 		{"txn op truncated", wire(1, 10, bytesField(4, string(tag(1, protowire.BytesType))))},
 		{"txn valid op then garbage", wire(1, 10, bytesField(5, string(bytesField(1, "/a"))), []byte{0xff})},
 		{"unknown field check", wire(1, 15, varintField(3, 1))},
@@ -319,6 +335,11 @@ func TestEncodeKnownBytes(t *testing.T) {
 			"\x01\x0a\x0a\x04\x08\x01\x10\x02\x22\x06\x0a\x02/a\x18\x01\x2a\x00"},
 		{fsm.Check{Key: "/a", ModRevision: 5}, "\x01\x0f\x0a\x02/a\x10\x05"},
 		{fsm.Txn{Ops: []fsm.Command{fsm.Check{Key: "/a"}, fsm.Put{Key: "/b"}}}, "\x01\x0a\x7a\x04\x0a\x02/a\x22\x04\x0a\x02/b"},
+		// EXEC's apply-time operations: an Incr as a Txn's field 6, a
+		// put's condition as its field 9.
+		{fsm.Put{Key: "/a", Only: fsm.PutIfPresent}, "\x01\x04\x0a\x02/a\x48\x02"},
+		{fsm.Txn{Ops: []fsm.Command{fsm.Incr{Key: "/n", By: 1, Canonical: true}, fsm.Put{Key: "/b", Only: fsm.PutIfAbsent}}},
+			"\x01\x0a\x32\x08\x0a\x02/n\x10\x01\x18\x01\x22\x06\x0a\x02/b\x48\x01"},
 	}
 	for _, tc := range cases {
 		if got := string(fsm.Encode(tc.cmd)); got != tc.want {

@@ -99,6 +99,35 @@ type Put struct {
 	// TTL ran out: a loop of SET k v EX n piled up one keyless lease per
 	// write. Entries without the flag apply as they did before it.
 	DropOldLease bool
+	// Only (set by the Redis port's EXEC) makes the write depend on the
+	// key as it is when the entry applies: PutIfAbsent writes only an
+	// absent key, PutIfPresent only an existing one. A put whose
+	// condition does not hold writes nothing and is no failure (unlike a
+	// failed CAS, it fails no Txn): its result's Prev tells which it was
+	// (the key, or nil when absent), as SET … NX|XX answers. Entries
+	// without it apply as they did; a replica too old to know it cannot
+	// decode one and stops (as for StrictDeadlines' flag).
+	Only PutIf
+}
+
+// PutIf is Put.Only: the state of the key a put writes only in.
+type PutIf uint8
+
+const (
+	PutAlways    PutIf = iota // whatever the key holds (the zero value)
+	PutIfAbsent               // only when the key is absent (SET … NX)
+	PutIfPresent              // only when the key exists (SET … XX)
+)
+
+// holds says whether a put of condition p writes over prev (nil: absent).
+func (p PutIf) holds(prev *KV) bool {
+	switch p {
+	case PutIfAbsent:
+		return prev == nil
+	case PutIfPresent:
+		return prev != nil
+	}
+	return true
 }
 
 // Delete removes a key or, with Prefix, every key under a byte prefix.
@@ -112,6 +141,13 @@ type Delete struct {
 }
 
 // Incr adds By to the decimal integer stored at Key (absent counts as 0).
+// As an operation of a Txn (the Redis port's EXEC: the increment is
+// evaluated when the entry applies, so no compare of the key is needed)
+// its failure (not an integer, ErrOverflow) is its own result's Err and
+// changes nothing: the Txn's other operations still apply, as Redis's
+// EXEC answers a failing command in place. A replica too old to know an
+// Incr inside a Txn cannot decode one and stops; entries written before
+// never hold one.
 type Incr struct {
 	Key string
 	By  int64
@@ -155,8 +191,11 @@ type Check struct {
 }
 
 // Txn applies its operations in order, all or nothing, in one entry. Ops
-// holds Put, Delete (one key each, not Prefix), Check and Grant commands;
-// no key appears twice. Every condition (CAS, lease present, lease ID free) is
+// holds Put, Delete (one key each, not Prefix), Check, Grant and Incr
+// commands; no key appears twice. An Incr, and a Put with Only, depend on
+// the key as it is when they apply and never fail the Txn: an Incr that
+// fails answers its own error and changes nothing, a Put whose condition
+// does not hold writes nothing. Every condition (CAS, lease present, lease ID free) is
 // checked, against the state and the operations before it, before anything
 // changes; the keys changed then take consecutive revisions in operation
 // order. A Put may attach its key to a lease granted earlier in the same

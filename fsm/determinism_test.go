@@ -288,6 +288,9 @@ func genTxn(rng *rand.Rand, randKey, existingKey func() string, someLease func()
 		case k < 7:
 			pt := fsm.Put{Key: key, Value: randValue(), IfChanged: rng.Intn(8) == 0, Strict: rng.Intn(4) != 0, DropOldLease: rng.Intn(3) == 0}
 			pt.HasCAS, pt.CAS = cas()
+			if rng.Intn(4) == 0 { // the Redis port's EXEC: SET … NX|XX at apply time
+				pt.Only = fsm.PutIf(1 + rng.Intn(2))
+			}
 			switch {
 			case len(grants) > 0 && rng.Intn(2) == 0:
 				pt.Lease = grants[rng.Intn(len(grants))]
@@ -298,12 +301,23 @@ func genTxn(rng *rand.Rand, randKey, existingKey func() string, someLease func()
 		case k < 8 && rng.Intn(2) == 0:
 			// The Redis port's compare of a key only read or watched.
 			ck := fsm.Check{Key: key, ModRevision: modOf(key)}
-			if rng.Intn(8) == 0 {
+			if rng.Intn(4) == 0 {
 				ck.ModRevision += int64(rng.Intn(3)) - 1 // stale, or absent when 0
 			}
 			t.Ops = append(t.Ops, ck)
+		case k < 9 && rng.Intn(2) == 0:
+			// The Redis port's EXEC: an increment evaluated at apply
+			// time, failing alone on a value that is no integer.
+			if rng.Intn(2) == 0 {
+				key = fmt.Sprintf("/n/%d", rng.Intn(4))
+				if used[key] {
+					continue
+				}
+				used[key] = true
+			}
+			t.Ops = append(t.Ops, fsm.Incr{Key: key, By: int64(rng.Intn(11) - 5), Canonical: rng.Intn(4) != 0})
 		default:
-			d := fsm.Delete{Key: key, Prefix: rng.Intn(40) == 0}
+			d := fsm.Delete{Key: key, Prefix: rng.Intn(25) == 0}
 			if !d.Prefix {
 				d.HasCAS, d.CAS = cas()
 				d.DropOldLease = rng.Intn(3) == 0
@@ -343,12 +357,23 @@ func TestModelWorkloadCoversEveryOutcome(t *testing.T) {
 			// A failed compare comes from a Check when no other
 			// operation compares.
 			checks, compares := 0, 0
-			for _, op := range txn.Ops {
+			for j, op := range txn.Ops {
 				switch op := op.(type) {
+				case fsm.Incr:
+					if strings.Contains(r, " ops=[") && class == "ok" {
+						if opErr(r, j) {
+							seen["txn-incr/failed-alone"]++
+						} else {
+							seen["txn-incr/ok"]++
+						}
+					}
 				case fsm.Check:
 					checks++
 				case fsm.Put:
 					compares += boolInt(op.HasCAS)
+					if op.Only != fsm.PutAlways && class == "ok" {
+						seen["txn-put-only/"+strconv.FormatBool(opWrote(r, j, op.Only))]++
+					}
 				case fsm.Delete:
 					compares += boolInt(op.HasCAS)
 				}
@@ -374,6 +399,7 @@ func TestModelWorkloadCoversEveryOutcome(t *testing.T) {
 		"fsm.SetMember/ok", "fsm.DelMember/ok",
 		"fsm.Txn/ok", "fsm.Txn/cas", "fsm.Txn/lease_not_found", "fsm.Txn/lease_exists", "fsm.Txn/invalid_argument",
 		"drop-old-lease", "txn-check/ok", "txn-check/cas",
+		"txn-incr/ok", "txn-incr/failed-alone", "txn-put-only/true", "txn-put-only/false",
 	} {
 		if seen[k] == 0 {
 			t.Errorf("workload never produces %s (seen %v)", k, seen)
@@ -508,4 +534,28 @@ func leasesIn(dump string) int {
 	_, rest, _ := strings.Cut(dump, " leases=")
 	n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, '\n')])
 	return n
+}
+
+// opResult is the rendering (fmtResult) of operation j's result within
+// the rendered Txn result r.
+func opResult(r string, j int) string {
+	i := strings.Index(r, " ops=[")
+	if i < 0 {
+		return ""
+	}
+	parts := strings.Split(strings.TrimSuffix(r[i+len(" ops=["):], "]"), "} {err=")
+	if j >= len(parts) {
+		return ""
+	}
+	return "err=" + strings.TrimPrefix(strings.TrimPrefix(parts[j], "{"), "err=")
+}
+
+// opErr says whether operation j of the rendered Txn result r failed.
+func opErr(r string, j int) bool { return !strings.HasPrefix(opResult(r, j), "err=ok ") }
+
+// opWrote says whether the put with Only at j of the rendered Txn result
+// r wrote: its condition held, as its previous value shows.
+func opWrote(r string, j int, only fsm.PutIf) bool {
+	absent := strings.Contains(opResult(r, j), " prev=<nil> ")
+	return absent == (only == fsm.PutIfAbsent)
 }

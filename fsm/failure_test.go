@@ -27,7 +27,7 @@ func TestUndecodableEntryStopsFSM(t *testing.T) {
 		{"one byte", []byte{1}},
 		{"future version", append([]byte{2}, fsm.Encode(put("/a", "v"))[1:]...)},
 		{"unknown type", []byte{1, 200}},
-		{"unknown field", []byte{1, 4, 0x48, 1}}, // a put's field 9
+		{"unknown field", []byte{1, 4, 0x50, 1}}, // a put's field 10
 		{"truncated", fsm.Encode(put("/a", "value"))[:5]},
 	}
 	for _, tc := range bad {

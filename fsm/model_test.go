@@ -179,6 +179,9 @@ func (m *model) apply(c fsm.Command) fsm.Result {
 			return fail(err)
 		}
 		prev := m.kvOf(c.Key)
+		if (c.Only == fsm.PutIfAbsent && prev != nil) || (c.Only == fsm.PutIfPresent && prev == nil) {
+			return fsm.Result{Revision: m.rev, Prev: prev}
+		}
 		if c.IfChanged && prev != nil && prev.Lease == c.Lease && bytes.Equal(prev.Value, c.Value) {
 			return fsm.Result{Revision: m.rev, Prev: prev}
 		}
@@ -300,6 +303,11 @@ func (m *model) txn(c fsm.Txn) fsm.Result {
 				err = m.cas(op.HasCAS, op.CAS, op.Key)
 			}
 			seen[op.Key] = true
+		case fsm.Incr: // no condition; its own failure fails only it
+			if seen[op.Key] {
+				err = fsm.ErrInvalidArgument
+			}
+			seen[op.Key] = true
 		case fsm.Check:
 			if seen[op.Key] {
 				err = fsm.ErrInvalidArgument
@@ -336,6 +344,8 @@ func (m *model) txn(c fsm.Txn) fsm.Result {
 			out = append(out, r)
 		case fsm.Check:
 			out = append(out, fsm.Result{Revision: m.rev})
+		case fsm.Incr:
+			out = append(out, m.apply(op))
 		}
 	}
 	// After every operation: a later one may put a key on the lease.

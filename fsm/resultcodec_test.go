@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/rosterhq/roster/fsm"
@@ -37,6 +38,16 @@ var resultCases = []fsm.Result{
 	{Err: errors.New("something else")},
 	{Err: fmt.Errorf("txn operation %d: %w", 2, &fsm.CASError{Current: 7}), Revision: 9},
 	{Revision: 12, Ops: []fsm.Result{{Revision: 11, Lease: fsm.LeaseStatus{ID: 5, TTL: 10, Remaining: 10}}, {Revision: 12, Prev: &fsm.KV{Key: "/k"}}, {}}},
+	// EXEC's apply-time operations: a Txn applied whose increments failed
+	// alone (their own errors, Redis's texts kept), a put whose condition
+	// did not hold (its Prev), an increment that applied.
+	{Revision: 20, Ops: []fsm.Result{
+		{Revision: 18, Err: fmt.Errorf("%w: the value at %q is not a decimal integer", fsm.ErrInvalidArgument, "/s")},
+		{Revision: 18, Err: fmt.Errorf("%w: incrementing %d by %d", fsm.ErrOverflow, int64(math.MaxInt64), 1)},
+		{Revision: 18, Prev: &fsm.KV{Key: "/nx", Value: []byte("held"), CreateRevision: 2, ModRevision: 3, Version: 2}},
+		{Revision: 19, Value: 42, Prev: &fsm.KV{Key: "/n", Value: []byte("41"), CreateRevision: 4, ModRevision: 17, Version: 9, Lease: 3}},
+		{Revision: 20},
+	}},
 }
 
 // sentinels are the errors a result keeps across the wire (errors.Is).
@@ -78,6 +89,23 @@ func TestResultRoundTrip(t *testing.T) {
 			}
 		}
 		r.Err, got.Err = nil, nil
+		// An operation's own error (an increment of EXEC failing alone)
+		// keeps its text and sentinels.
+		if len(got.Ops) == len(r.Ops) {
+			r.Ops, got.Ops = slices.Clone(r.Ops), slices.Clone(got.Ops)
+			for j := range r.Ops {
+				want, have := r.Ops[j].Err, got.Ops[j].Err
+				if (want == nil) != (have == nil) || want != nil && want.Error() != have.Error() {
+					t.Fatalf("case %d op %d: error %v, want %v", i, j, have, want)
+				}
+				for _, s := range sentinels {
+					if errors.Is(have, s) != errors.Is(want, s) {
+						t.Fatalf("case %d op %d: errors.Is(%v, %v) changed", i, j, have, s)
+					}
+				}
+				r.Ops[j].Err, got.Ops[j].Err = nil, nil
+			}
+		}
 		if !reflect.DeepEqual(normalizeResult(r), normalizeResult(got)) {
 			t.Fatalf("case %d: round trip\n  sent %#v\n  got  %#v", i, r, got)
 		}

@@ -20,8 +20,14 @@ func (b *batch) txn(c Txn) Result {
 		switch op := op.(type) {
 		case Grant:
 			out = append(out, b.grant(op))
+		case Incr: // its failure is its own result's, changing nothing
+			out = append(out, b.incr(op))
 		case Put:
 			prev, _ := b.s.Get(op.Key)
+			if !op.Only.holds(prev) {
+				out = append(out, Result{Revision: b.s.revision, Prev: prev})
+				continue
+			}
 			if !(op.IfChanged && prev != nil && prev.Lease == op.Lease && bytes.Equal(prev.Value, op.Value)) {
 				b.store(op.Key, op.Value, op.Lease, prev)
 				if op.DropOldLease && oldLease(prev, op.Lease) != 0 {
@@ -92,6 +98,12 @@ func (b *batch) checkTxn(c Txn) error {
 			keys[op.Key] = true
 			prev, exists := b.s.Get(op.Key)
 			err = checkCAS(op.HasCAS, op.CAS, prev, exists)
+		case Incr: // no condition: evaluated as it applies
+			if keys[op.Key] {
+				err = invalid("key %q appears twice", truncate(op.Key))
+				break
+			}
+			keys[op.Key] = true
 		case Check:
 			if keys[op.Key] {
 				err = invalid("key %q appears twice", truncate(op.Key))
