@@ -77,6 +77,12 @@ func TestMayApplyRules(t *testing.T) {
 		{"txn", fsm.Txn{Ops: []fsm.Command{put("/svc/x"), fsm.Delete{Key: "/svc/y"}, fsm.Grant{TTL: 5}}}, AnswerOutcome, want{ok, ok}},
 		{"txn with a write elsewhere", fsm.Txn{Ops: []fsm.Command{put("/svc/x"), put("/other/y")}}, AnswerOutcome, want{"write /other/y", "write /other/y"}},
 		{"txn nested", fsm.Txn{Ops: []fsm.Command{fsm.Txn{Ops: []fsm.Command{put("/svc/x"), fsm.Incr{Key: "/svc/n"}}}}}, AnswerOutcome, want{ok, "read /svc/n"}},
+		// EXEC's apply-time operations need what the plain commands need:
+		// an increment read and write, SET … NX|XX write.
+		{"txn incr", fsm.Txn{Ops: []fsm.Command{fsm.Incr{Key: "/svc/n", By: 1, Canonical: true}}}, AnswerOutcome, want{ok, "read /svc/n"}},
+		{"txn incr elsewhere", fsm.Txn{Ops: []fsm.Command{fsm.Incr{Key: "/cfg/n", By: 1}}}, AnswerOutcome, want{"write /cfg/n", "write /cfg/n"}},
+		{"txn put if absent", fsm.Txn{Ops: []fsm.Command{fsm.Put{Key: "/svc/x", Only: fsm.PutIfAbsent}}}, AnswerOutcome, want{ok, ok}},
+		{"txn put if present elsewhere", fsm.Txn{Ops: []fsm.Command{fsm.Put{Key: "/cfg/a", Only: fsm.PutIfPresent}}}, AnswerOutcome, want{"write /cfg/a", "write /cfg/a"}},
 		{"txn nested, lease", fsm.Txn{Ops: []fsm.Command{fsm.Txn{Ops: []fsm.Command{leased("/svc/x", 2)}}}}, AnswerOutcome, want{other, other}},
 		{"txn that only compares a key", fsm.Txn{Ops: []fsm.Command{put("/svc/x"), compare}}, AnswerOutcome, want{ok, "read /cfg/b"}},
 		{"txn comparing as an older member did", fsm.Txn{Ops: []fsm.Command{put("/svc/x"), olderCompare}}, AnswerOutcome, want{"write /cfg/b", "write /cfg/b"}},

@@ -87,7 +87,7 @@ func TestForwardedUndecodableRefusedClearly(t *testing.T) {
 		if self {
 			t.Fatal("the follower leads")
 		}
-		if !errors.Is(err, fsm.ErrInvalidArgument) || !strings.Contains(err.Error(), "older version") ||
+		if !errors.Is(err, fsm.ErrInvalidArgument) || !errors.Is(err, ErrLeaderTooOld) || !strings.Contains(err.Error(), "older version") ||
 			!strings.Contains(err.Error(), "nothing was written") {
 			t.Fatalf("kind %d: %v, want an invalid argument naming an older leader", req.kind, err)
 		}
@@ -96,7 +96,7 @@ func TestForwardedUndecodableRefusedClearly(t *testing.T) {
 		t.Fatalf("the refused txn changed the state: revision %d, was %d", st.Revision(), before)
 	}
 	// Any other invalid argument is answered as it was.
-	if _, err := f.Txn(ctx, []fsm.Command{fsm.Put{Key: "/a"}, fsm.Put{Key: "/a"}}); err == nil || strings.Contains(err.Error(), "older version") {
+	if _, err := f.Txn(ctx, []fsm.Command{fsm.Put{Key: "/a"}, fsm.Put{Key: "/a"}}); err == nil || strings.Contains(err.Error(), "older version") || errors.Is(err, ErrLeaderTooOld) {
 		t.Fatalf("a txn naming a key twice: %v", err)
 	}
 }

@@ -190,6 +190,12 @@ func leaderCouldNotDecode(msg string) bool {
 		strings.HasPrefix(msg, invalid+"bad batch: ") && strings.Contains(msg, ": "+fsm.ErrDecode.Error())
 }
 
+// ErrLeaderTooOld marks a forwarded write the leader could not decode
+// (leaderCouldNotDecode): it runs an older version, and wrote nothing, so
+// a caller that has an older form of the same write may send that
+// instead (the Redis port's EXEC does, for its apply-time operations).
+var ErrLeaderTooOld = errors.New("the leader runs an older version that cannot take this request")
+
 // otherPrefix starts the text of a classOther answer.
 const otherPrefix = "the leader answered: "
 
@@ -208,7 +214,7 @@ func decodeError(p []byte) error {
 			return unknownOutcome("undecodable error answer from the leader: %v", err)
 		}
 		if leaderCouldNotDecode(r.Err.Error()) {
-			return fmt.Errorf("%w (the leader runs an older version that cannot take this request; nothing was written: retry once every member is upgraded)", r.Err)
+			return fmt.Errorf("%w (%w; nothing was written: retry once every member is upgraded)", r.Err, ErrLeaderTooOld)
 		}
 		return r.Err
 	case classOther:

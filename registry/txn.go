@@ -23,7 +23,7 @@ const (
 // the leader picks): Txn replaces it with that ID before proposing.
 func TxnLease(i int) int64 { return -1 - int64(i) }
 
-// Txn applies ops (fsm.Put, fsm.Delete of one key, fsm.Check, fsm.Grant) in order,
+// Txn applies ops (fsm.Put, fsm.Delete of one key, fsm.Check, fsm.Incr, fsm.Grant) in order,
 // all or nothing, in one raft entry; see fsm.Txn. Everything is validated
 // before proposing, as Put, Delete and Grant do, and no key may appear
 // twice. Grants with ID 0 get an ID picked here, and every grant gets the
@@ -112,6 +112,10 @@ func (n *Node) prepareTxn(ops []fsm.Command) (fsm.Txn, error) {
 			if op.CAS < 0 {
 				return fsm.Txn{}, invalid(i, "negative cas")
 			}
+		case fsm.Incr: // the Redis port's EXEC: evaluated as it applies
+			if err := key(i, op.Key); err != nil {
+				return fsm.Txn{}, err
+			}
 		case fsm.Check:
 			if err := key(i, op.Key); err != nil {
 				return fsm.Txn{}, err
@@ -130,7 +134,7 @@ func (n *Node) prepareTxn(ops []fsm.Command) (fsm.Txn, error) {
 				return fsm.Txn{}, fmt.Errorf("txn operation %d: %w", i+1, err)
 			}
 		default:
-			return fsm.Txn{}, invalid(i, "a txn holds puts, deletes, checks and grants, not %T", op)
+			return fsm.Txn{}, invalid(i, "a txn holds puts, deletes, checks, increments and grants, not %T", op)
 		}
 	}
 	out, err := ResolveTxnLeases(ops, func(i int) (int64, error) {
@@ -208,6 +212,8 @@ func (n *Node) checkTxnBytes(ops []fsm.Command) error {
 		case fsm.Delete:
 			size += len(op.Key)
 		case fsm.Check: // a compare carries no value
+			size += len(op.Key)
+		case fsm.Incr: // nor an increment
 			size += len(op.Key)
 		case fsm.Grant:
 			size += len(op.Name)

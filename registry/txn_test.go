@@ -93,10 +93,12 @@ func TestTxnValidation(t *testing.T) {
 		{"bad ttl", []fsm.Command{fsm.Grant{TTL: 1}}, fsm.ErrInvalidArgument},
 		{"bad lease name", []fsm.Command{fsm.Grant{TTL: 5, Name: "a\x00"}}, fsm.ErrInvalidArgument},
 		{"negative lease id", []fsm.Command{fsm.Grant{ID: -5, TTL: 5}}, fsm.ErrInvalidArgument},
-		{"incr", []fsm.Command{fsm.Incr{Key: "/n", By: 1}}, fsm.ErrInvalidArgument},
+		{"tick", []fsm.Command{fsm.Tick{ElapsedMs: 1}}, fsm.ErrInvalidArgument},
 		{"check bad key", []fsm.Command{fsm.Check{Key: "a"}}, fsm.ErrInvalidArgument},
 		{"check negative revision", []fsm.Command{fsm.Check{Key: "/a", ModRevision: -1}}, fsm.ErrInvalidArgument},
 		{"check and put of one key", []fsm.Command{fsm.Check{Key: "/a"}, fsm.Put{Key: "/a"}}, fsm.ErrInvalidArgument},
+		{"incr bad key", []fsm.Command{fsm.Incr{Key: "a", By: 1}}, fsm.ErrInvalidArgument},
+		{"incr and put of one key", []fsm.Command{fsm.Incr{Key: "/a", By: 1}, fsm.Put{Key: "/a"}}, fsm.ErrInvalidArgument},
 	}
 	for _, tc := range cases {
 		if _, err := n.Txn(ctx, tc.ops); !errors.Is(err, tc.want) {
