@@ -194,7 +194,7 @@ func (b *batch) put(c Put) Result {
 	if err := checkCAS(c.HasCAS, c.CAS, prev, exists); err != nil {
 		return Result{Err: err, Revision: b.s.revision}
 	}
-	if !c.Only.holds(prev) {
+	if !c.Only.Holds(prev) {
 		return Result{Revision: b.s.revision, Prev: prev}
 	}
 	if c.IfChanged && exists && prev.Lease == c.Lease && bytes.Equal(prev.Value, c.Value) {

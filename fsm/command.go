@@ -119,8 +119,8 @@ const (
 	PutIfPresent              // only when the key exists (SET … XX)
 )
 
-// holds says whether a put of condition p writes over prev (nil: absent).
-func (p PutIf) holds(prev *KV) bool {
+// Holds says whether a put of condition p writes over prev (nil: absent).
+func (p PutIf) Holds(prev *KV) bool {
 	switch p {
 	case PutIfAbsent:
 		return prev == nil

@@ -24,7 +24,7 @@ func (b *batch) txn(c Txn) Result {
 			out = append(out, b.incr(op))
 		case Put:
 			prev, _ := b.s.Get(op.Key)
-			if !op.Only.holds(prev) {
+			if !op.Only.Holds(prev) {
 				out = append(out, Result{Revision: b.s.revision, Prev: prev})
 				continue
 			}

@@ -25,12 +25,32 @@ import (
 // nothing it leaves, depends on what the key held) is not compared, as
 // Redis's EXEC never fails for it: its writes apply over whatever a
 // concurrent writer left, as the same commands would at the commit.
+//
+// A write carried into the Txn as apply-time operations (txnlate.go) is
+// not compared when no other command touches its keys: at says which
+// command plays, first which one first touched each key, shared which
+// keys more than one touched (or a WATCH and a command).
 type dryRun struct {
 	base     *fsm.State // the state read
 	cur      *fsm.State // the state the writes so far leave
 	maxValue int
 	keys     map[string]keyUse // read, written or watched
 	lastID   int64             // the last provisional lease ID given out
+
+	applyTime  bool // carry the writes that have an apply-time form (lateOf)
+	at         int  // the command playing; -1 while watching
+	first      map[string]int
+	shared     map[string]bool
+	carried    []carried
+	proposedAt map[string]int // a key carried at apply time → its operation's index in the Txn
+}
+
+// carried is a command played at apply time: its position in the
+// queue, its form, and its operations' results on the dry run.
+type carried struct {
+	at      int
+	l       *lateCmd
+	preview []fsm.Result
 }
 
 // keyUse is how a transaction first met a key.
@@ -45,15 +65,66 @@ const (
 	overwritten
 )
 
-func newDryRun(st *fsm.State, maxValue int) *dryRun {
-	return &dryRun{base: st, cur: st, maxValue: maxValue, keys: make(map[string]keyUse), lastID: st.MaxLeaseID()}
+func newDryRun(st *fsm.State, maxValue int, applyTime bool) *dryRun {
+	return &dryRun{base: st, cur: st, maxValue: maxValue, keys: make(map[string]keyUse), lastID: st.MaxLeaseID(),
+		applyTime: applyTime, at: -1, first: make(map[string]int), shared: make(map[string]bool), proposedAt: make(map[string]int)}
 }
 
 // meet records the first use of key; later uses change nothing (after a
-// blind write, the transaction sees only what it wrote itself).
+// blind write, the transaction sees only what it wrote itself). It notes
+// too whether another command than the first touches the key.
 func (d *dryRun) meet(key string, u keyUse) {
+	if i, ok := d.first[key]; !ok {
+		d.first[key] = d.at
+	} else if i != d.at || d.at < 0 {
+		d.shared[key] = true
+	}
 	if d.keys[key] == 0 {
 		d.keys[key] = u
+	}
+}
+
+// carry records a command played at apply time, with its operations'
+// results on the dry run.
+func (d *dryRun) carry(l *lateCmd, preview []fsm.Result) {
+	d.carried = append(d.carried, carried{at: d.at, l: l, preview: preview})
+}
+
+// lateOps lists the operations carried at apply time by key: those of
+// a carried command whose key no other command touched (a put on a
+// lease the command granted takes that grant's placeholder in txn).
+func (d *dryRun) lateOps() map[string]fsm.Command {
+	ops := make(map[string]fsm.Command)
+	for _, c := range d.carried {
+		for _, op := range c.l.ops {
+			if k, ok := lateKey(op); ok && !d.shared[k] {
+				ops[k] = op
+			}
+		}
+	}
+	return ops
+}
+
+// answerLate answers again, in replies, each carried command of which
+// an operation was evaluated at apply time, from res, the Txn's result
+// (its other operations' results are the dry run's: their keys were
+// compared).
+func (d *dryRun) answerLate(res fsm.Result, replies []reply) {
+	for _, c := range d.carried {
+		rs := append([]fsm.Result(nil), c.preview...)
+		late := false
+		for j, op := range c.l.ops {
+			k, ok := lateKey(op)
+			if !ok {
+				continue
+			}
+			if i, ok := d.proposedAt[k]; ok && i < len(res.Ops) {
+				rs[j], late = res.Ops[i], true
+			}
+		}
+		if late {
+			replies[c.at] = c.l.answer(rs)
+		}
 	}
 }
 
@@ -69,8 +140,12 @@ func (d *dryRun) Lease(id int64) (fsm.LeaseStatus, bool) { return d.cur.Lease(id
 
 func (d *dryRun) LeaseRemainingMs(id int64) (int64, bool) { return d.cur.LeaseRemainingMs(id) }
 
-// watch records a watched key, compared like the ones read.
-func (d *dryRun) watch(key string) { d.meet(key, compared) }
+// watch records a watched key, compared like the ones read (never
+// carried at apply time: EXEC answers nil when it changed).
+func (d *dryRun) watch(key string) {
+	d.meet(key, compared)
+	d.shared[key] = true
+}
 
 // apply previews one write the port builds (a Put, Delete, Incr, or a Txn
 // of grants, puts and deletes) as it would be proposed: the node's value
@@ -194,7 +269,14 @@ func (d *dryRun) txn() (propose, preview fsm.Txn, wrote bool) {
 			both(fsm.Grant{TTL: l.TTL, Name: l.Name}, fsm.Grant{ID: kv.Lease, TTL: l.TTL, Name: l.Name})
 		}
 	}
+	late := d.lateOps()
 	for _, k := range keys {
+		if p, v, ok := d.lateForm(k, late[k], grantAt); ok {
+			d.proposedAt[k] = len(propose.Ops)
+			both(p, v)
+			wrote = true // the operation may write whatever the dry run found
+			continue
+		}
 		was, existed := d.base.Get(k)
 		var rev int64
 		if existed {
@@ -228,4 +310,32 @@ func (d *dryRun) txn() (propose, preview fsm.Txn, wrote bool) {
 		}
 	}
 	return propose, preview, wrote
+}
+
+// lateForm is the apply-time operation op of key k (nil: none) as
+// proposed and as previewed, without a compare: for a put on a lease the
+// command granted, that lease's grant by placeholder, as for every key
+// txn puts on a lease the transaction granted. A put whose lease is no
+// grant of the transaction (it cannot be: the command grants the lease
+// it names) is left to txn's compared form.
+func (d *dryRun) lateForm(k string, op fsm.Command, grantAt map[int64]int) (p, v fsm.Command, ok bool) {
+	if op == nil {
+		return nil, nil, false
+	}
+	put, isPut := op.(fsm.Put)
+	if !isPut || put.Lease == 0 {
+		return op, op, true
+	}
+	kv, exists := d.cur.Get(k)
+	if !exists {
+		return nil, nil, false
+	}
+	i, granted := grantAt[kv.Lease]
+	if !granted {
+		return nil, nil, false
+	}
+	pv := put
+	pv.Lease = kv.Lease
+	put.Lease = registry.TxnLease(i)
+	return put, pv, true
 }

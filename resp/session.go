@@ -54,6 +54,10 @@ type step struct {
 	// again: read again at once, proposing nothing (EXEC's dry run found
 	// a lease a key keeps past its deadline).
 	again bool
+	// retry: an error of the write (which wrote nothing) on which to read
+	// and decide again (EXEC: a leader too old for its apply-time
+	// operations).
+	retry func(error) bool
 }
 
 // checkedWrite runs a write that decides from the state: read, decide,
@@ -87,6 +91,8 @@ func (s *session) casLoop(ctx context.Context, attempts int, decide func(*fsm.St
 		res, err := s.writeOne(ctx, d.cmd)
 		switch {
 		case isCAS(err), d.leaseMayGo && errors.Is(err, fsm.ErrLeaseNotFound):
+			continue
+		case err != nil && d.retry != nil && d.retry(err):
 			continue
 		case err != nil:
 			return errReply(err)

@@ -273,11 +273,20 @@ const execAttempts = 100
 // lease kept gone, the state is read again: a watched key changed answers
 // the nil array, anything else plays the commands again (bounded:
 // execAttempts, then errContended).
+//
+// A write whose answer depends on its key and that has an apply-time form
+// (txnlate.go) is carried into the Txn as operations evaluated when it
+// applies, and answered from their results, when no other command touches
+// its key: that key is not compared, so other writers of it never make
+// EXEC play again. A leader too old to decode those operations wrote
+// nothing (registry.ErrLeaderTooOld): EXEC plays again with every key
+// compared, as before them.
 func (s *session) exec(ctx context.Context, cmds []queuedCmd, watched map[string]int64) reply {
+	applyTime := true
 	return s.casLoop(ctx, execAttempts, func(st *fsm.State) step {
 		s.wrote = false
 		s.reauthenticate(ctx) // as flushReads: the state may hold access changes
-		d := newDryRun(st, s.srv.b.MaxValueBytes())
+		d := newDryRun(st, s.srv.b.MaxValueBytes(), applyTime)
 		for k, rev := range watched {
 			if modRevision(st, k) != rev {
 				return step{now: nilArray}
@@ -286,6 +295,7 @@ func (s *session) exec(ctx context.Context, cmds []queuedCmd, watched map[string
 		}
 		replies := make([]reply, len(cmds))
 		for i, c := range cmds {
+			d.at = i
 			r, again := s.play(ctx, d, c)
 			if again {
 				return step{again: true}
@@ -309,9 +319,19 @@ func (s *session) exec(ctx context.Context, cmds []queuedCmd, watched map[string
 			return step{now: errReply(r.Err)}
 		}
 		return step{
-			cmd:        propose,
-			done:       func(fsm.Result) reply { return array(replies) },
+			cmd: propose,
+			done: func(res fsm.Result) reply {
+				d.answerLate(res, replies)
+				return array(replies)
+			},
 			leaseMayGo: true,
+			retry: func(err error) bool {
+				if applyTime && len(d.proposedAt) > 0 && errors.Is(err, registry.ErrLeaderTooOld) {
+					applyTime = false
+					return true
+				}
+				return false
+			},
 		}
 	})
 }
@@ -325,6 +345,11 @@ func (s *session) exec(ctx context.Context, cmds []queuedCmd, watched map[string
 func (s *session) play(ctx context.Context, d *dryRun, c queuedCmd) (r reply, again bool) {
 	if err := s.allowed(c.name, c.sp, c.args); err != nil {
 		return errReply(err), false
+	}
+	if d.applyTime {
+		if l := s.lateOf(c); l != nil {
+			return s.playLate(d, l), false
+		}
 	}
 	switch {
 	case c.sp.read != nil:
