@@ -269,7 +269,13 @@ func (d *dryRun) txn() (propose, preview fsm.Txn, wrote bool) {
 			both(fsm.Grant{TTL: l.TTL, Name: l.Name}, fsm.Grant{ID: kv.Lease, TTL: l.TTL, Name: l.Name})
 		}
 	}
-	late := d.lateOps()
+	var late map[string]fsm.Command
+	if d.changes(keys) {
+		// Else nothing is proposed: every answer holds of the state read
+		// (a SET … NX of a held lock, a DEL of absent keys), which never
+		// plays again, and costs no entry.
+		late = d.lateOps()
+	}
 	for _, k := range keys {
 		if p, v, ok := d.lateForm(k, late[k], grantAt); ok {
 			d.proposedAt[k] = len(propose.Ops)
@@ -310,6 +316,19 @@ func (d *dryRun) txn() (propose, preview fsm.Txn, wrote bool) {
 		}
 	}
 	return propose, preview, wrote
+}
+
+// changes says whether the dry run leaves any of keys otherwise than
+// the state read had it.
+func (d *dryRun) changes(keys []string) bool {
+	for _, k := range keys {
+		kv, exists := d.cur.Get(k)
+		was, existed := d.base.Get(k)
+		if exists != existed || exists && kv.ModRevision != was.ModRevision {
+			return true
+		}
+	}
+	return false
 }
 
 // lateForm is the apply-time operation op of key k (nil: none) as

@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/internal/logging/logtest"
+	"github.com/rosterhq/roster/internal/testutil"
 	"github.com/rosterhq/roster/registry"
 )
 
@@ -190,7 +193,7 @@ func TestExecGetSetChainOnEveryMember(t *testing.T) {
 // commands apply, as in Redis.
 func TestExecInPlaceErrorsForwarded(t *testing.T) {
 	t.Parallel()
-	nodes, addrs := serveCluster(t)
+	_, addrs := serveCluster(t)
 	leader := clientOf(t, addrs[0])
 	if err := leader.MSet(ctx(), "s", "abc", "max", strconv.FormatInt(1<<63-1, 10), "n", "41", "nx", "held").Err(); err != nil {
 		t.Fatal(err)
@@ -230,7 +233,6 @@ func TestExecInPlaceErrorsForwarded(t *testing.T) {
 			t.Fatalf("%s = %q, %v; want %q", k, got, err, v)
 		}
 	}
-	_ = nodes
 }
 
 // tooOldLeader is a real node that refuses, as a leader of the version
@@ -280,5 +282,76 @@ func TestExecFallsBackForAnOlderLeader(t *testing.T) {
 	}
 	if got, want := keyspace(node.FSM().State()), "/k=\"v\"\n/n=\"42\"\n/s=\"abc\"\n0 leases\n"; got != want {
 		t.Errorf("keyspace after EXEC\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestExecApplyTimeOnFollowerWithToken: the leader checks a forwarded
+// Txn's apply-time operations for the token as the plain commands are
+// checked: an increment needs read and write on its key, SET … NX and a
+// delete write. A token that may read and write /svc/ and only write
+// /wo/ runs them on a follower: what it may run plainly applies, an
+// INCR of a key it may only write is refused as plain INCR is.
+func TestExecApplyTimeOnFollowerWithToken(t *testing.T) {
+	t.Parallel()
+	log := logtest.ForTest(t)
+	nodes := openCluster(t, log, 3)
+	leader, follower := nodes[0], nodes[1]
+	srv, err := New(Config{Auth: nodeAuth{follower}}, follower, log.With("redis", "follower"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveTest(t, srv)
+	if _, _, err := leader.CreateToken(ctx(), "admin", []string{fsm.RootRole}); err != nil {
+		t.Fatal(err)
+	}
+	if err := leader.PutRole(ctx(), fsm.Role{Name: "app", Rules: []fsm.Rule{
+		{Prefix: "/svc/", Read: true, Write: true}, {Prefix: "/wo/", Write: true},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	_, tok, err := leader.CreateToken(ctx(), "app", []string{"app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leader.Put(ctx(), fsm.Put{Key: "/svc/d", Value: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, "the follower knows the token", func() bool {
+		_, err := follower.Authenticate(tok)
+		return err == nil
+	})
+	c := redis.NewClient(&redis.Options{Addr: addr, Password: tok, MaxRetries: -1, PoolSize: 1})
+	t.Cleanup(func() { c.Close() })
+	cmds, err := c.TxPipelined(ctx(), func(p redis.Pipeliner) error {
+		p.Incr(ctx(), "svc/n")
+		p.SetNX(ctx(), "svc/k", "v", 0)
+		p.SetNX(ctx(), "wo/k", "v", 0)
+		p.Del(ctx(), "svc/d", "wo/d")
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("EXEC of apply-time operations the token may run, on a follower: %v", err)
+	}
+	if n := cmds[0].(*redis.IntCmd).Val(); n != 1 {
+		t.Fatalf("INCR answered %d", n)
+	}
+	if n := cmds[3].(*redis.IntCmd).Val(); n != 1 {
+		t.Fatalf("DEL answered %d", n)
+	}
+	for k, want := range map[string]string{"/svc/n": "1", "/svc/k": "v", "/wo/k": "v"} {
+		testutil.Eventually(t, 10*time.Second, k+" applied", func() bool {
+			kv, ok := leader.FSM().State().Get(k)
+			return ok && string(kv.Value) == want
+		})
+	}
+	_, err = c.TxPipelined(ctx(), func(p redis.Pipeliner) error {
+		p.Incr(ctx(), "wo/n")
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "NOPERM") && !strings.Contains(err.Error(), "EXECABORT") {
+		t.Fatalf("INCR of a key the token may only write, in EXEC: %v", err)
+	}
+	if err := c.Incr(ctx(), "wo/n").Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		t.Fatalf("plain INCR of a key the token may only write: %v", err)
 	}
 }

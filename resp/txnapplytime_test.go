@@ -79,6 +79,18 @@ func TestExecApplyTimeAnswersWhatApplied(t *testing.T) {
 			txns: 1, after: "/a=\"mine\" lease ttl=100 name=\"/a\"\n/b=\"2\"\n1 leases\n",
 		},
 		{
+			name: "nothing changed: answered from the read", setup: []string{"SET lock held"}, race: []string{"/absent=new"}, every: true,
+			seq:  []string{"SET lock mine NX", "DEL absent", "GETDEL absent2", "SETNX lock x"},
+			want: []string{"*4", "$-1", ":0", "$-1", ":0"},
+			txns: 0, after: "/lock=\"held\"\n0 leases\n",
+		},
+		{
+			name: "one change: all at apply time", setup: []string{"SET lock held"}, race: []string{"/absent=new"}, every: true,
+			seq:  []string{"SET lock mine NX", "DEL absent", "INCRBY lock2 0"},
+			want: []string{"*3", "$-1", ":1", ":0"},
+			txns: 1, after: "/lock=\"held\"\n/lock2=\"0\"\n0 leases\n", // INCRBY 0 of an absent key writes it
+		},
+		{
 			name: "del counts what it found", setup: []string{"SET a 1", "SET b 1"}, race: []string{"/a", "/c=new"}, every: true,
 			seq:  []string{"DEL a b c d", "UNLINK e"},
 			want: []string{"*2", ":2", ":0"},
