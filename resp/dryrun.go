@@ -241,7 +241,11 @@ func (d *dryRun) granted(id int64) bool { return id > d.base.MaxLeaseID() }
 // absent) when the transaction's answers or writes depend on it: a put
 // of its value and lease now when it was written, a delete when it is
 // gone, else a compare-only fsm.Check. A key it overwrote blindly is put
-// or deleted as it ends, without a compare. propose names the grants'
+// or deleted as it ends, without a compare. A key carried at apply time
+// (lateOps: written by one command only, whose answer depends on it)
+// gets that command's operation, without a compare, when the
+// transaction changes anything (else it proposes nothing, every answer
+// holding of the state read). propose names the grants'
 // leases by placeholder (registry.TxnLease) for the leader to choose;
 // preview is the same Txn with the dry run's lease IDs, for
 // fsm.State.Preview on the state read. wrote is false when no key
