@@ -22,7 +22,10 @@
 // previewing each write on one linearizable state without proposing it
 // (dryrun.go, fsm.State.Preview), and proposes their writes as one Txn
 // compared on every key the transaction read, watched, or wrote in a way
-// that depends on what the key held (txn.go).
+// that depends on what the key held (txn.go); a write whose answer depends
+// on a key no other command touches (INCR, DEL, SET … NX|XX|GET, …) goes
+// into the Txn as an operation evaluated as it applies instead, answered
+// from its result, and its key is not compared (txnlate.go).
 //
 // Every byte a client sends passes a framing guard (guard.go) before redcon
 // parses it: a malformed frame, or a bulk string, array, command or inline
