@@ -172,7 +172,7 @@ func writeGetEx(_ *session, args [][]byte) (writeOp, error) {
 	if err != nil {
 		return writeOp{}, err
 	}
-	var ttl int64
+	var ttlArg []byte
 	unit := "" // "persist", or the TTL's
 	for i := 2; i < len(args); i++ {
 		switch opt := strings.ToLower(string(args[i])); opt {
@@ -186,23 +186,25 @@ func writeGetEx(_ *session, args [][]byte) (writeOp, error) {
 				return writeOp{}, errSyntax
 			}
 			i++
-			n, err := parseInt(args[i])
-			if err != nil {
-				return writeOp{}, err
-			}
-			if ttl, err = setTTL(opt, n, time.Now()); err != nil {
-				return writeOp{}, err
-			}
-			unit = opt
+			ttlArg, unit = args[i], opt
 		default:
 			return writeOp{}, errSyntax
 		}
+	}
+	// As Redis 7 does, the time is looked at only once the key was found:
+	// GETEX of an absent key is null whatever its time says.
+	var ttl int64
+	var ttlErr error
+	if unit != "" && unit != "persist" {
+		ttl, ttlErr = expireArg(unit, ttlArg, time.Now())
 	}
 	return writeOp{decide: func(v view) step {
 		kv, ok := v.Get(key)
 		switch {
 		case !ok:
 			return step{now: nullReply}
+		case ttlErr != nil:
+			return step{now: errReply(ttlErr)}
 		case unit == "" || unit == "persist" && kv.Lease == 0:
 			return step{now: bulk(kv.Value)}
 		}

@@ -123,6 +123,7 @@ func parseSet(args [][]byte, now time.Time) (setArgs, error) {
 	a.value = args[2]
 	// An option may be repeated (the last TTL wins), as Redis allows;
 	// only options that exclude each other are a syntax error.
+	var ttlArg []byte
 	for i := 3; i < len(args); i++ {
 		switch opt := strings.ToLower(string(args[i])); opt {
 		case "nx", "xx":
@@ -142,19 +143,28 @@ func parseSet(args [][]byte, now time.Time) (setArgs, error) {
 				return a, errSyntax
 			}
 			i++
-			n, err := parseInt(args[i])
-			if err != nil {
-				return a, err
-			}
-			if a.ttl, err = setTTL(opt, n, now); err != nil {
-				return a, err
-			}
-			a.unit = opt
+			ttlArg, a.unit = args[i], opt
 		default:
 			return a, errSyntax
 		}
 	}
-	return a, nil
+	// The time is read once every option is, as Redis 7 reads it: a
+	// syntax error anywhere is the answer, and only the last time given
+	// counts.
+	if a.unit != "" {
+		a.ttl, err = expireArg(a.unit, ttlArg, now)
+	}
+	return a, err
+}
+
+// expireArg is the lease TTL of the time arg given to the option unit
+// (EX, PX, EXAT or PXAT).
+func expireArg(unit string, arg []byte, now time.Time) (int64, error) {
+	n, err := parseInt(arg)
+	if err != nil {
+		return 0, err
+	}
+	return setTTL(unit, n, now)
 }
 
 // setTTL is the lease TTL of SET's EX, PX, EXAT or PXAT n: an absolute
