@@ -41,14 +41,23 @@ func doSelect(_ context.Context, _ *session, args [][]byte) reply {
 }
 
 // AUTH token (AUTH user token: the user is ignored). Without access
-// control it is an error, as in Redis without a password.
+// control it answers as Redis without a password: AUTH token is an
+// error, AUTH default anything is +OK (Redis's default user takes any
+// password then: a client configured with the user "default" connects),
+// any other user is a wrong password.
 func doAuth(ctx context.Context, s *session, args [][]byte) reply {
 	if len(args) > 3 {
 		return errReply(errSyntax)
 	}
 	auth := s.srv.cfg.Auth
 	if !s.srv.enforced() {
-		return errReply(errAuthDisabled)
+		switch {
+		case len(args) == 2:
+			return errReply(errAuthDisabled)
+		case string(args[1]) == "default":
+			return okReply
+		}
+		return errReply(errWrongPass)
 	}
 	id, err := auth.Authenticate(ctx, string(args[len(args)-1]))
 	if errors.Is(err, registry.ErrUnknownToken) {

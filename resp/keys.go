@@ -35,8 +35,14 @@ func globPrefix(p string) (prefix string, plain bool) {
 }
 
 // globMatch is Redis's glob matching (stringmatchlen) over bytes: '*', '?',
-// '[abc]', '[^a-z]' and '\' escapes.
+// '[abc]', '[^a-z]' and '\' escapes. As there, the empty string matches
+// only the empty pattern, not even "*" or "**" (KEYS * and SCAN MATCH *
+// list it all the same: they scan their prefix without matching, as
+// Redis lists every key for them).
 func globMatch(p, s string) bool {
+	if s == "" {
+		return p == ""
+	}
 	var skipLonger bool
 	return globMatchAt(p, s, &skipLonger, 0)
 }

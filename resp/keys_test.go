@@ -163,7 +163,7 @@ func TestGlobMatch(t *testing.T) {
 		p, s string
 		want bool
 	}{
-		{"*", "", true}, {"*", "abc", true}, {"a*c", "abbbc", true}, {"a*c", "abd", false},
+		{"*", "", false}, {"**", "", false}, {"", "", true}, {"", "a", false}, {"*", "abc", true}, {"a*c", "abbbc", true}, {"a*c", "abd", false},
 		{"a?c", "abc", true}, {"a?c", "ac", false}, {"[abc]", "b", true}, {"[abc]", "d", false},
 		{"[^abc]", "d", true}, {"[a-c]x", "bx", true}, {"[c-a]x", "bx", true}, {`\*`, "*", true},
 		{`\*`, "a", false}, {"[", "[", false}, {"[\\]]", "]", true}, {"**a", "xa", true}, {"a[", "a", false},

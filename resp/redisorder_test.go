@@ -1,6 +1,8 @@
 package resp
 
 import (
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -32,6 +34,11 @@ func redisExchange(t *testing.T, addr string, onRedis bool, steps []says) {
 		}
 		if onRedis && v.isErr() {
 			v.s = redisErrorText(v.s)
+		}
+		if strings.EqualFold(s.cmd[0], "keys") {
+			// KEYS answers in no promised order: Redis's is its hash
+			// table's.
+			slices.SortFunc(v.arr, func(a, b rval) int { return strings.Compare(a.s, b.s) })
 		}
 		if v.String() != s.want {
 			t.Fatalf("%q answered %s, want %s (Redis 7.0's answer)", s.cmd, v, s.want)
@@ -82,11 +89,47 @@ var getExAbsentKey = []says{
 	{[]string{"EXEC"}, `*[$nil -ERR value is not an integer or out of range]`},
 }
 
+// TestAuthWithoutAccessControl: without access control AUTH answers as
+// Redis without a password: its default user takes any password, so a
+// client configured with the user "default" connects; another user is a
+// wrong password.
+func TestAuthWithoutAccessControl(t *testing.T) {
+	t.Parallel()
+	redisExchange(t, newEnv(t).addr, false, authWithoutPassword)
+}
+
+var authWithoutPassword = []says{
+	{[]string{"AUTH", "x"}, "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"},
+	{[]string{"AUTH", "default", "x"}, "+OK"},
+	{[]string{"AUTH", "Default", "x"}, "-WRONGPASS invalid username-password pair or user is disabled."},
+	{[]string{"AUTH", "bob", "x"}, "-WRONGPASS invalid username-password pair or user is disabled."},
+	{[]string{"AUTH", "a", "b", "c"}, "-ERR syntax error"},
+	{[]string{"SET", "k", "v"}, "+OK"},
+}
+
+// TestGlobOfTheEmptyKey: Redis's glob matches the empty key only with
+// the empty pattern, and KEYS * and SCAN MATCH * list it as every key.
+func TestGlobOfTheEmptyKey(t *testing.T) {
+	t.Parallel()
+	redisExchange(t, newEnv(t).addr, false, globOfTheEmptyKey)
+}
+
+var globOfTheEmptyKey = []says{
+	{[]string{"SET", "", "e"}, "+OK"},
+	{[]string{"SET", "a", "1"}, "+OK"},
+	{[]string{"KEYS", "**"}, `*[$"a"]`},
+	{[]string{"KEYS", "*"}, `*[$"" $"a"]`},
+	{[]string{"KEYS", ""}, `*[$""]`},
+	{[]string{"KEYS", "*?"}, `*[$"a"]`},
+	{[]string{"SCAN", "0", "MATCH", "**"}, `*[$"0" *[$"a"]]`},
+	{[]string{"SCAN", "0", "MATCH", ""}, `*[$"0" *[$""]]`},
+}
+
 // TestPinnedAnswersAreRedis7s plays the exchanges above on a real
 // redis-server (skipped when it is not installed): they are its answers.
 func TestPinnedAnswersAreRedis7s(t *testing.T) {
 	addr := startRedis(t)
-	for _, steps := range [][]says{setTimeAfterOptions, getExAbsentKey} {
+	for _, steps := range [][]says{setTimeAfterOptions, getExAbsentKey, authWithoutPassword, globOfTheEmptyKey} {
 		c, err := dialRESP(addr)
 		if err != nil {
 			t.Fatal(err)
