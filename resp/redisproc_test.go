@@ -141,16 +141,44 @@ func (c *rconn) close() { c.c.Close() }
 
 // do sends one command and reads its reply.
 func (c *rconn) do(args ...string) (rval, error) {
-	var req bytes.Buffer
-	fmt.Fprintf(&req, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&req, "$%d\r\n%s\r\n", len(a), a)
+	vs, err := c.pipeline([][]string{args})
+	if err != nil {
+		return rval{}, err
 	}
+	return vs[0], nil
+}
+
+// inline sends line as an inline command (CR LF appended) and reads its
+// reply.
+func (c *rconn) inline(line string) (rval, error) {
 	_ = c.c.SetDeadline(time.Now().Add(20 * time.Second))
-	if _, err := c.c.Write(req.Bytes()); err != nil {
+	if _, err := c.c.Write([]byte(line + "\r\n")); err != nil {
 		return rval{}, err
 	}
 	return readRval(c.r, 0)
+}
+
+// pipeline sends the commands in one write, then reads their replies.
+func (c *rconn) pipeline(cmds [][]string) ([]rval, error) {
+	var req bytes.Buffer
+	for _, args := range cmds {
+		fmt.Fprintf(&req, "*%d\r\n", len(args))
+		for _, a := range args {
+			fmt.Fprintf(&req, "$%d\r\n%s\r\n", len(a), a)
+		}
+	}
+	_ = c.c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := c.c.Write(req.Bytes()); err != nil {
+		return nil, err
+	}
+	out := make([]rval, len(cmds))
+	for i := range out {
+		var err error
+		if out[i], err = readRval(c.r, 0); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func readRval(r *bufio.Reader, depth int) (rval, error) {
