@@ -2,8 +2,10 @@ package resp
 
 import (
 	"fmt"
+	"maps"
 	"math/rand"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -137,12 +139,14 @@ type redisDiff struct {
 	t testing.TB
 	// redis and roster: two connections to each; probes: one more to
 	// each, to read keys and TTLs outside the compared sequence.
-	redis, roster                [2]*rconn
-	redisProbe, rosterProbe      *rconn
-	redisAddr, rosterAddr        string
-	multi                        [2]bool
-	queue                        [2][][]string
-	absentWatched                [2]map[string]bool // keys absent when WATCHed
+	redis, roster           [2]*rconn
+	redisProbe, rosterProbe *rconn
+	redisAddr, rosterAddr   string
+	multi                   [2]bool
+	queue                   [2][][]string
+	// watched: each connection's WATCHed keys, true for a key absent
+	// when watched.
+	watched                      [2]map[string]bool
 	history                      []string
 	compared, skipped, departure map[string]int
 }
@@ -265,7 +269,10 @@ func (d *redisDiff) pipelinable(cmd []string, now time.Time) bool {
 	case ttlDeparture(cmd, now), comparesTTL(cmd):
 		return false
 	case name == "del" || name == "unlink" || name == "getdel":
-		return len(d.absentWatched[0]) == 0 && len(d.absentWatched[1]) == 0
+		return !slices.Contains(slices.Collect(maps.Values(d.watched[0])), true) &&
+			!slices.Contains(slices.Collect(maps.Values(d.watched[1])), true)
+	case incrByZero(cmd):
+		return len(d.watched[0]) == 0 && len(d.watched[1]) == 0
 	}
 	return true
 }
@@ -275,7 +282,7 @@ func (d *redisDiff) reconnect(conn int) {
 	d.redis[conn].close()
 	d.roster[conn].close()
 	d.redis[conn], d.roster[conn] = d.dial(d.redisAddr), d.dial(d.rosterAddr)
-	d.multi[conn], d.queue[conn], d.absentWatched[conn] = false, nil, nil
+	d.multi[conn], d.queue[conn], d.watched[conn] = false, nil, nil
 	d.note(fmt.Sprintf("conn %d: reconnect", conn))
 }
 
@@ -333,20 +340,26 @@ func (d *redisDiff) run(conn int, cmd []string, line string, now time.Time) {
 			// instead.
 			d.skipped["EXEC that would recreate-and-delete a key watched while absent"]++
 			cmd, line, name = []string{"DISCARD"}, "", "discard"
+		} else if d.execIncrsWatched(conn) {
+			d.skipped["EXEC of an INCRBY 0 of a key watched (found and left)"]++
+			cmd, line, name = []string{"DISCARD"}, "", "discard"
 		}
 	} else if !d.multi[conn] && d.deletesAbsentWatched(cmd) {
 		// The same departure, by a plain delete of a key another (or the
 		// same) connection watched while it was absent.
 		d.skipped["delete of a key watched while absent"]++
 		return
+	} else if !d.multi[conn] && d.incrsWatched(cmd) {
+		d.skipped["INCRBY 0 of a key watched (found and left)"]++
+		return
 	}
 	if name == "watch" && !d.multi[conn] {
+		if d.watched[conn] == nil {
+			d.watched[conn] = map[string]bool{}
+		}
 		for _, k := range cmd[1:] {
-			if d.must(d.redisProbe, "EXISTS", k).String() == ":0" {
-				if d.absentWatched[conn] == nil {
-					d.absentWatched[conn] = map[string]bool{}
-				}
-				d.absentWatched[conn][k] = true
+			if _, again := d.watched[conn][k]; !again { // the first WATCH of a key counts
+				d.watched[conn][k] = d.must(d.redisProbe, "EXISTS", k).String() == ":0"
 			}
 		}
 	}
@@ -418,9 +431,9 @@ func (d *redisDiff) track(conn int, name string, cmd []string, reply rval) {
 	case name == "exec" && d.multi[conn], name == "discard" && d.multi[conn] && reply.String() == "+OK":
 		// EXEC ends the transaction and the watches even when refused (a
 		// wrong number of arguments: EXECABORT), as in Redis 7.
-		d.multi[conn], d.queue[conn], d.absentWatched[conn] = false, nil, nil
+		d.multi[conn], d.queue[conn], d.watched[conn] = false, nil, nil
 	case name == "unwatch" && !d.multi[conn]:
-		d.absentWatched[conn] = nil
+		d.watched[conn] = nil
 	}
 }
 
