@@ -140,8 +140,14 @@ func (n *Node) PutRole(ctx context.Context, r fsm.Role) error {
 	return err
 }
 
-// DeleteRole removes a role.
+// DeleteRole removes a role. The built-in role root is refused as
+// PutRole refuses it: the state machine keeps it in no table, so its
+// delete would otherwise be answered "role not found" for a role that
+// Role shows and the root token holds.
 func (n *Node) DeleteRole(ctx context.Context, name string) error {
+	if name == fsm.RootRole {
+		return fmt.Errorf("%w: role %q is built in and cannot be changed", fsm.ErrInvalidArgument, fsm.RootRole)
+	}
 	_, err := n.write(ctx, fsm.DeleteRole{Name: name})
 	return err
 }

@@ -3,6 +3,7 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,5 +72,23 @@ func TestRootTokenBootstrap(t *testing.T) {
 	}
 	if st := n.FSM().State(); st.TokenCount() != 2 {
 		t.Fatalf("tokens: %+v", st.Tokens())
+	}
+}
+
+// TestBuiltInRootRoleCannotBeDeleted: deleting the built-in role root is
+// refused as changing it is (400, "built in"), not answered 404 "role not
+// found" for a role that GET /v1/auth/roles/root shows and the root token
+// holds.
+func TestBuiltInRootRoleCannotBeDeleted(t *testing.T) {
+	const root = "root-token-for-the-built-in-role"
+	n := openAuthNode(t, t.TempDir(), root)
+	defer n.Close()
+	testutil.Eventually(t, 5*time.Second, "root token", func() bool { _, err := n.Authenticate(root); return err == nil })
+	err := n.DeleteRole(context.Background(), fsm.RootRole)
+	if !errors.Is(err, fsm.ErrInvalidArgument) || !strings.Contains(err.Error(), "built in") {
+		t.Fatalf("delete of the built-in role root: %v, want invalid argument: built in", err)
+	}
+	if _, err := n.Authenticate(root); err != nil {
+		t.Fatalf("root token after the refused delete: %v", err)
 	}
 }
