@@ -89,17 +89,18 @@ func envName(flagName string) string {
 type flags struct {
 	fs *flag.FlagSet
 
-	id, http, haddr, raft, raddr, advHTTP, advRaft     string
-	data, join, logLevel, logFormat                    string
-	bootstrap, pprof                                   bool
-	bind                                               int64
-	watchHistory, snapRetain, ckptEntries, ckptJournal int
-	maxValue, watchHistoryBytes                        byteSize
-	tick, heartbeat, election, leaderLease, commit     time.Duration
-	snapInterval, ckptInterval, kaLinger               time.Duration
-	snapThreshold, trailingLogs                        uint64
-	sec                                                securityFlags
-	redis                                              string
+	id, http, haddr, raft, raddr, advHTTP, advRaft string
+	data, join, logLevel, logFormat                string
+	bootstrap, pprof                               bool
+	bind                                           int64
+	watchHistory, snapRetain, ckptEntries          int
+	ckptJournal                                    byteSize
+	maxValue, watchHistoryBytes                    byteSize
+	tick, heartbeat, election, leaderLease, commit time.Duration
+	snapInterval, ckptInterval, kaLinger           time.Duration
+	snapThreshold, trailingLogs                    uint64
+	sec                                            securityFlags
+	redis                                          string
 
 	readTimeout, writeTimeout              time.Duration
 	maxConns, maxWatches, maxBlockingReads int
@@ -110,7 +111,8 @@ type flags struct {
 func newFlags() *flags {
 	f := &flags{fs: flag.NewFlagSet("rosterd", flag.ContinueOnError), maxValue: registry.DefaultMaxValue,
 		watchHistoryBytes: fsm.DefaultWatchHistoryBytes, maxHeader: httpapi.DefaultMaxHeaderBytes,
-		maxRequest: httpapi.DefaultMaxRequestBytes, gcHeadroom: gctune.DefaultFloor}
+		maxRequest: httpapi.DefaultMaxRequestBytes, gcHeadroom: gctune.DefaultFloor,
+		ckptJournal: registry.DefaultCheckpointJournal}
 	fs := f.fs
 	// parseConfig reports errors itself, once, without the usage dump.
 	fs.SetOutput(io.Discard)
@@ -124,7 +126,7 @@ func newFlags() *flags {
 	fs.StringVar(&f.advHTTP, "advertise-http", "", "HTTP `address` other members and clients dial (default: -http)")
 	fs.StringVar(&f.advRaft, "advertise-raft", "", "raft `address` other members dial (default: -raft)")
 	fs.StringVar(&f.data, "data", defaultData, "data `directory`, created when absent; may also be given as the only argument")
-	fs.StringVar(&f.join, "join", "", "comma-separated HTTP `addresses` of existing members (host:port or http://host:port)")
+	fs.StringVar(&f.join, "join", "", "comma-separated HTTP `addresses` of existing members (host:port, http://host:port or https://host:port; bare addresses are https with -cert-file)")
 	fs.BoolVar(&f.bootstrap, "bootstrap", true, "on a first start without -join, create a new cluster; false: wait to be added")
 	fs.BoolVar(&f.pprof, "pprof", false, "serve Go profiles (net/http/pprof) under /debug/pprof/ on the HTTP address, and sample mutex and block contention; for diagnosis only")
 	fs.Int64Var(&f.bind, "bind", -1, "snowflake node `number` 0..1023 for lease IDs; -1 picks a free one (raftd/hraftd spelling)")
@@ -144,7 +146,7 @@ func newFlags() *flags {
 	fs.Uint64Var(&f.trailingLogs, "trailing-logs", defaultTrailingLogs, "log `entries` kept after a snapshot for slow followers")
 	fs.DurationVar(&f.ckptInterval, "checkpoint-interval", registry.DefaultCheckpointInterval, "how long after a change the state file's background checkpoint is committed")
 	fs.IntVar(&f.ckptEntries, "checkpoint-entries", registry.DefaultCheckpointEntries, "applied `entries` that commit the checkpoint before the interval ends")
-	fs.IntVar(&f.ckptJournal, "checkpoint-journal", registry.DefaultCheckpointJournal, "`bytes` of changes checkpoints append to the state file's journal before merging them in place (0: no journal, every checkpoint writes in place)")
+	fs.Var(&f.ckptJournal, "checkpoint-journal", "`bytes` (a size) of changes checkpoints append to the state file's journal before merging them in place (0: no journal, every checkpoint writes in place)")
 	fs.DurationVar(&f.kaLinger, "keepalive-linger", registry.DefaultKeepAliveLinger, "how long, at most (100ms), a group of keep-alives waits under load to grow as large as the group before it; 0: never waits")
 	fs.Var(&f.gcHeadroom, "gc-headroom", "the heap may grow this `size` (or 40% of its live data, if more) above its live data before Go collects it, never more than Go's default (GOGC=100) would; 0, or GOGC in the environment, leaves Go's pacing alone")
 	f.sec.register(fs)
@@ -185,6 +187,9 @@ const (
 // give flag.ErrHelp.
 func parseConfig(args []string, env environment) (Config, error) {
 	f := newFlags()
+	// Only here, not in -h: PrintDefaults names a value's type from the
+	// flag package's own types.
+	f.fs.VisitAll(hintValue)
 	positional, err := parseInterspersed(f.fs, args)
 	if err != nil {
 		return Config{}, err
@@ -265,7 +270,7 @@ func parseConfig(args []string, env environment) (Config, error) {
 			TrailingLogs:       f.trailingLogs,
 			CheckpointInterval: f.ckptInterval,
 			CheckpointEntries:  f.ckptEntries,
-			CheckpointJournal:  f.ckptJournal,
+			CheckpointJournal:  int(f.ckptJournal),
 			KeepAliveLinger:    f.kaLinger,
 		},
 	}

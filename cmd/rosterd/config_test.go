@@ -126,6 +126,13 @@ func TestParseConfig(t *testing.T) {
 			edit: func(c *Config) { c.Registry.CheckpointJournal = -1 },
 		},
 		{
+			// A size like the other size flags: the README's "at most 1 GiB"
+			// invites a suffix.
+			name: "journal with a size suffix",
+			args: []string{"-checkpoint-journal", "4MiB"},
+			edit: func(c *Config) { c.Registry.CheckpointJournal = 4 << 20 },
+		},
+		{
 			name: "keep-alive groups never wait",
 			args: []string{"-keepalive-linger", "0"},
 			edit: func(c *Config) { c.Registry.KeepAliveLinger = -1 },
@@ -272,8 +279,11 @@ func TestParseConfigErrors(t *testing.T) {
 		want string // substring of the error
 	}{
 		{"unknown flag", []string{"-nope"}, nil, "flag provided but not defined: -nope"},
-		{"bad duration", []string{"-tick", "5"}, nil, `invalid value "5" for flag -tick`},
-		{"bad env duration", nil, map[string]string{"ROSTER_TICK": "soon"}, `invalid value "soon" for ROSTER_TICK (-tick)`},
+		{"bad duration", []string{"-tick", "5"}, nil, `invalid value "5" for flag -tick: parse error: want a duration such as 500ms, 2s or 1m30s`},
+		{"bad env duration", nil, map[string]string{"ROSTER_TICK": "soon"}, `invalid value "soon" for ROSTER_TICK (-tick): parse error: want a duration such as 500ms`},
+		{"bad count", []string{"-max-conns", "many"}, nil, `invalid value "many" for flag -max-conns: parse error: want a whole number`},
+		{"count out of range", []string{"-snapshot-threshold", "99999999999999999999"}, nil, "value out of range: want a whole number"},
+		{"journal not a size", []string{"-checkpoint-journal", "lots"}, nil, `invalid value "lots" for flag -checkpoint-journal: want a size such as`},
 		{"bad env bool", nil, map[string]string{"ROSTER_BOOTSTRAP": "maybe"}, "ROSTER_BOOTSTRAP"},
 		{"http conflict", []string{"-http", "127.0.0.1:1", "-haddr", "127.0.0.1:2"}, nil, `-http "127.0.0.1:1" and -haddr "127.0.0.1:2" disagree`},
 		{"raft conflict", []string{"-raft", "127.0.0.1:1", "-raddr", "127.0.0.1:2"}, nil, "-raft"},
@@ -299,8 +309,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{"zero retain", []string{"-snapshot-retain", "0"}, nil, "-snapshot-retain 0"},
 		{"zero checkpoint interval", []string{"-checkpoint-interval", "0s"}, nil, "-checkpoint-interval 0s: must be positive"},
 		{"zero checkpoint entries", []string{"-checkpoint-entries", "0"}, nil, "-checkpoint-entries 0"},
-		{"negative checkpoint journal", []string{"-checkpoint-journal", "-1"}, nil, "-checkpoint-journal -1: must not be negative"},
+		{"negative checkpoint journal", []string{"-checkpoint-journal", "-1"}, nil, `invalid value "-1" for flag -checkpoint-journal: want a size`},
 		{"checkpoint journal too large", []string{"-checkpoint-journal", "1073741825"}, nil, "-checkpoint-journal 1073741825: at most 1073741824"},
+		{"checkpoint journal too large, with a suffix", []string{"-checkpoint-journal", "2GiB"}, nil, "-checkpoint-journal 2147483648: at most 1073741824"},
 		{"negative keep-alive linger", []string{"-keepalive-linger", "-1ms"}, nil, "-keepalive-linger -1ms: must be 0 to 100ms"},
 		{"keep-alive linger too long", []string{"-keepalive-linger", "1s"}, nil, "-keepalive-linger 1s: must be 0 to 100ms"},
 		{"negative history", []string{"-watch-history", "-1"}, nil, "-watch-history -1"},
