@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/fsm"
+	"github.com/rosterhq/roster/registry"
 )
 
 // The /v1/auth routes (API.md "Security"). They work whether or not this
@@ -130,9 +131,14 @@ func (s *Server) deleteToken(c *gin.Context) {
 }
 
 // GET /v1/auth/whoami: the caller's token. Without access control on this
-// member there is no caller to describe: 401 like a missing token.
+// member there is no caller to describe: 401 like a missing token, saying
+// that access control is off rather than that a token is required.
 func (s *Server) whoami(c *gin.Context) {
 	p := principal(c)
+	if p == nil && bearer(c) == "" {
+		s.fail(c, fmt.Errorf("%w: access control is off: no token was sent, and there is no caller to describe", registry.ErrUnauthenticated))
+		return
+	}
 	if p == nil {
 		var err error
 		if _, p, err = s.authenticate(c); err != nil {
