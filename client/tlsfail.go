@@ -43,6 +43,9 @@ type TLSError struct {
 }
 
 func (e *TLSError) Error() string {
+	if errors.Is(e.Err, ErrPlainToTLS) {
+		return fmt.Sprintf("roster: member %s: %v", e.Member, e.Err) // no handshake was tried
+	}
 	return fmt.Sprintf("roster: member %s: TLS handshake failed: %v", e.Member, e.Err)
 }
 
@@ -95,6 +98,26 @@ func tlsFailure(ep *endpoint, err error) *TLSError {
 	}
 	ep.downUntil.Store(time.Now().Add(tlsPenalty).UnixNano())
 	return &TLSError{Member: ep.base.Host, Err: err}
+}
+
+// ErrPlainToTLS is the reason of a *TLSError for an http:// endpoint (or
+// a bare host:port without a CA) whose member serves HTTPS: Go's server
+// answers such a request 400 in plain text before any handler sees it, so
+// nothing was changed, and every retry fails alike until the
+// configuration names https or the members' CA.
+var ErrPlainToTLS = errors.New("the member serves HTTPS but the endpoint is plain http: give the members' CA (Config.CAFile; rosterctl --cacert) or an https:// endpoint")
+
+// plainToTLS reports, as a *TLSError (putting ep last for a while), an
+// answer that is Go's refusal of a plain HTTP request on a TLS port;
+// anything else gives nil.
+func plainToTLS(ep *endpoint, status int, err error) *TLSError {
+	se := statusOf(err)
+	if status != http.StatusBadRequest || se == nil || se.Code != "" ||
+		!strings.HasPrefix(se.Message, "Client sent an HTTP request to an HTTPS server") {
+		return nil
+	}
+	ep.downUntil.Store(time.Now().Add(tlsPenalty).UnixNano())
+	return &TLSError{Member: ep.base.Host, Err: ErrPlainToTLS}
 }
 
 // unverifiedError is the error of a call or watch for which no member's

@@ -317,3 +317,46 @@ func TestHTTPSEndpointServingPlainHTTP(t *testing.T) {
 		t.Fatalf("get over plain HTTP: %v, want ErrKeyNotFound (the put never reached the member)", err)
 	}
 }
+
+// TestPlainEndpointOfAnHTTPSMember: an endpoint without a scheme (or
+// http://) whose member serves HTTPS, the newcomer's mistake of calling a
+// secured cluster without its CA. Go's server answers such a request 400
+// in plain text before any handler; the client passed that on as a bare
+// 400 ("Client sent an HTTP request to an HTTPS server.", rosterctl exit
+// 1) naming neither the member nor the fix. It is now a *TLSError whose
+// reason, ErrPlainToTLS, says to give the CA or an https:// endpoint,
+// for calls and watches alike, and the member is tried last.
+func TestPlainEndpointOfAnHTTPSMember(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a rosterd process")
+	}
+	certs := testcerts.New(t)
+	m := tlsMember(t, certs.Server, nil)
+	host := strings.TrimPrefix(m.HTTP, "https://")
+	c, err := New(Config{Endpoints: []string{host}, RequestTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := ctxT(t, 30*time.Second)
+	start := time.Now()
+	_, err = c.Put(ctx, "/tls/plain", []byte("v"))
+	var te *TLSError
+	if !errors.As(err, &te) || !errors.Is(err, ErrPlainToTLS) || te.Member != host {
+		t.Fatalf("put: %v, want a *TLSError naming %s with ErrPlainToTLS", err, host)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("put failed after %v, not at once", d)
+	}
+	if !strings.Contains(err.Error(), "CA") || strings.Contains(err.Error(), "handshake failed") {
+		t.Fatalf("put: %q, want it to name the fix and no handshake", err)
+	}
+	select {
+	case resp, ok := <-c.Watch(ctx, "/tls/", WithPrefix()):
+		if !ok || !errors.Is(resp.Err, ErrPlainToTLS) {
+			t.Fatalf("watch: %+v (open %v), want ErrPlainToTLS", resp, ok)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch kept retrying a member that serves HTTPS")
+	}
+}

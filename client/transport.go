@@ -287,6 +287,9 @@ func (c *Client) attempt1(ctx context.Context, ep *endpoint, cl *call) (res *res
 		return &result{status: resp.StatusCode, header: resp.Header, body: body}, nil, false
 	}
 	err = decodeError(resp.StatusCode, body)
+	if te := plainToTLS(ep, resp.StatusCode, err); te != nil {
+		return nil, te, true // as a failed handshake: see tlsfail.go
+	}
 	se := statusOf(err)
 	if resp.StatusCode == http.StatusServiceUnavailable && se != nil && se.Code == "no_leader" {
 		// A member cut off from the majority, or removed from the

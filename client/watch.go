@@ -323,6 +323,9 @@ func (w *watcher) connect(ctx context.Context, ep *endpoint) (*streamConn, func(
 		idle.Stop()
 		cancel()
 		err := decodeError(resp.StatusCode, body)
+		if te := plainToTLS(ep, resp.StatusCode, err); te != nil {
+			return nil, nil, te
+		}
 		if se := statusOf(err); resp.StatusCode == http.StatusServiceUnavailable && se != nil && se.Code == "no_leader" {
 			// Cut off from the majority, or removed: try it last for a
 			// while, as the other calls do.
