@@ -81,7 +81,8 @@ func TestTxnIncrAppliesAtApplyTime(t *testing.T) {
 // TestPutOnly: a put with Only writes only when the key is absent
 // (PutIfAbsent) or present (PutIfPresent) as it applies; otherwise it
 // writes nothing, fails nothing (in a Txn the other operations apply) and
-// its result's Prev is the key as it was, so the caller tells which.
+// its result's Prev is the key as it was, so the caller tells which; a
+// lease its Txn granted for it, left without keys, goes.
 func TestPutOnly(t *testing.T) {
 	h := newHarness(t)
 	h.must(fsm.Grant{ID: 7, TTL: 60, Name: "/held"})
@@ -124,15 +125,39 @@ func TestPutOnly(t *testing.T) {
 		t.Fatalf("/fresh: %s", fmtKV(kv))
 	}
 
+	// A lease the Txn granted for a put that wrote nothing goes (SET … NX
+	// EX of a key that exists); one another put of the Txn uses stays.
+	r = h.must(fsm.Txn{Ops: []fsm.Command{
+		fsm.Grant{ID: 20, TTL: 30, Name: "/fresh"},
+		fsm.Put{Key: "/fresh", Value: []byte("nx"), Lease: 20, Only: fsm.PutIfAbsent, DropOldLease: true},
+		fsm.Grant{ID: 21, TTL: 30, Name: "/nope"},
+		fsm.Put{Key: "/nope", Value: []byte("xx"), Lease: 21, Only: fsm.PutIfPresent},
+		fsm.Put{Key: "/also", Value: []byte("x"), Lease: 21},
+	}})
+	if r.Ops[1].Prev == nil || r.Ops[3].Prev != nil || r.Ops[0].Lease.ID != 20 {
+		t.Fatalf("txn: %s", fmtResult(r))
+	}
+	if _, ok := h.state().Lease(20); ok {
+		t.Fatal("the lease granted for a put not made stayed")
+	}
+	if _, ok := h.state().Lease(21); !ok {
+		t.Fatal("a lease another put of the Txn uses went")
+	}
+	h.absent("/nope")
+	if kv := h.get("/fresh"); kv.Lease != 0 || string(kv.Value) != "nx" {
+		t.Fatalf("/fresh: %s", fmtKV(kv))
+	}
+	revision := r.Revision
+
 	// Alone, the same rule.
-	if r := h.must(fsm.Put{Key: "/fresh", Value: []byte("again"), Only: fsm.PutIfAbsent}); r.Prev == nil || r.Revision != 4 {
+	if r := h.must(fsm.Put{Key: "/fresh", Value: []byte("again"), Only: fsm.PutIfAbsent}); r.Prev == nil || r.Revision != revision {
 		t.Fatalf("NX of an existing key alone: %s", fmtResult(r))
 	}
-	if r := h.must(fsm.Put{Key: "/nope", Value: []byte("x"), Only: fsm.PutIfPresent}); r.Prev != nil || r.Revision != 4 {
+	if r := h.must(fsm.Put{Key: "/nope", Value: []byte("x"), Only: fsm.PutIfPresent}); r.Prev != nil || r.Revision != revision {
 		t.Fatalf("XX of an absent key alone: %s", fmtResult(r))
 	}
 	h.absent("/nope")
-	if r := h.must(fsm.Put{Key: "/fresh", Value: []byte("xx"), Only: fsm.PutIfPresent}); r.Prev == nil || r.Revision != 5 {
+	if r := h.must(fsm.Put{Key: "/fresh", Value: []byte("xx"), Only: fsm.PutIfPresent}); r.Prev == nil || r.Revision != revision+1 {
 		t.Fatalf("XX of an existing key alone: %s", fmtResult(r))
 	}
 }

@@ -104,7 +104,10 @@ type Put struct {
 	// absent key, PutIfPresent only an existing one. A put whose
 	// condition does not hold writes nothing and is no failure (unlike a
 	// failed CAS, it fails no Txn): its result's Prev tells which it was
-	// (the key, or nil when absent), as SET … NX|XX answers. Entries
+	// (the key, or nil when absent), as SET … NX|XX answers. In a Txn,
+	// a lease an earlier Grant of the same Txn created for such a put
+	// that wrote nothing goes once the Txn applied, if no key is on it
+	// (SET … NX EX of a key that exists leaves no keyless lease). Entries
 	// without it apply as they did; a replica too old to know it cannot
 	// decode one and stops (as for StrictDeadlines' flag).
 	Only PutIf

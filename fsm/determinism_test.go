@@ -255,7 +255,7 @@ func genTxn(rng *rand.Rand, randKey, existingKey func() string, someLease func()
 		*nextID += 1 + int64(rng.Intn(3))
 		return fsm.Txn{Ops: []fsm.Command{
 			fsm.Grant{ID: *nextID, TTL: 2 + int64(rng.Intn(10)), Name: key, SlackMs: int64(rng.Intn(800))},
-			fsm.Put{Key: key, Value: randValue(), Lease: *nextID, Strict: true, DropOldLease: true},
+			fsm.Put{Key: key, Value: randValue(), Lease: *nextID, Strict: true, DropOldLease: true, Only: fsm.PutIf(rng.Intn(3))},
 		}}
 	}
 	for j := rng.Intn(5) + 1; j > 0; j-- {

@@ -322,11 +322,17 @@ func (m *model) txn(c fsm.Txn) fsm.Result {
 	}
 	out := []fsm.Result{}
 	var left []*fsm.KV // keys a DropOldLease write took off their lease
+	var unused []int64 // leases granted here for a put with Only not made
 	for _, op := range c.Ops {
 		switch op := op.(type) {
 		case fsm.Grant:
 			out = append(out, m.apply(op))
 		case fsm.Put:
+			if prev := m.kvOf(op.Key); (op.Only == fsm.PutIfAbsent && prev != nil) || (op.Only == fsm.PutIfPresent && prev == nil) {
+				if granted[op.Lease] {
+					unused = append(unused, op.Lease)
+				}
+			}
 			drop := op.DropOldLease
 			op.DropOldLease = false
 			r := m.apply(op)
@@ -351,6 +357,11 @@ func (m *model) txn(c fsm.Txn) fsm.Result {
 	// After every operation: a later one may put a key on the lease.
 	for _, prev := range left {
 		m.dropOldLease(prev)
+	}
+	for _, id := range unused {
+		if _, ok := m.leases[id]; ok && len(m.leaseKeys(id)) == 0 {
+			delete(m.leases, id)
+		}
 	}
 	return fsm.Result{Revision: m.rev, Ops: out}
 }

@@ -15,16 +15,22 @@ func (b *batch) txn(c Txn) Result {
 		return Result{Err: err, Revision: b.s.revision}
 	}
 	out := make([]Result, 0, len(c.Ops))
-	var left []*KV // keys taken off a lease by a write with DropOldLease
+	var left []*KV              // keys taken off a lease by a write with DropOldLease
+	var unused []int64          // leases granted here for a put with Only not made
+	granted := map[int64]bool{} // lookups only
 	for _, op := range c.Ops {
 		switch op := op.(type) {
 		case Grant:
 			out = append(out, b.grant(op))
+			granted[op.ID] = true
 		case Incr: // its failure is its own result's, changing nothing
 			out = append(out, b.incr(op))
 		case Put:
 			prev, _ := b.s.Get(op.Key)
 			if !op.Only.Holds(prev) {
+				if granted[op.Lease] {
+					unused = append(unused, op.Lease)
+				}
 				out = append(out, Result{Revision: b.s.revision, Prev: prev})
 				continue
 			}
@@ -53,6 +59,14 @@ func (b *batch) txn(c Txn) Result {
 	// the lease an earlier one left.
 	for _, prev := range left {
 		b.dropOldLease(prev, 0)
+	}
+	// A lease granted for a put with Only that wrote nothing (SET … NX EX
+	// of a key that exists) goes too when no operation put a key on it:
+	// it would stay, keyless, until its TTL ran out.
+	for _, id := range unused {
+		if _, ok := b.s.leases.Get(id); ok && !b.s.leases.HasKeys(id) {
+			b.dropLease(id)
+		}
 	}
 	return Result{Revision: b.s.revision, Ops: out}
 }
