@@ -90,16 +90,30 @@ func (d *dryRun) carry(l *lateCmd, preview []fsm.Result) {
 	d.carried = append(d.carried, carried{at: d.at, l: l, preview: preview})
 }
 
+// lateOp is an operation carried at apply time, and for a put on a
+// lease its command grants (SET … EX), that grant.
+type lateOp struct {
+	op    fsm.Command
+	grant *fsm.Grant
+}
+
 // lateOps lists the operations carried at apply time by key: those of
-// a carried command whose key no other command touched (a put on a
-// lease the command granted takes that grant's placeholder in txn).
-func (d *dryRun) lateOps() map[string]fsm.Command {
-	ops := make(map[string]fsm.Command)
+// a carried command whose key no other command touched.
+func (d *dryRun) lateOps() map[string]lateOp {
+	ops := make(map[string]lateOp)
 	for _, c := range d.carried {
 		for _, op := range c.l.ops {
-			if k, ok := lateKey(op); ok && !d.shared[k] {
-				ops[k] = op
+			k, ok := lateKey(op)
+			if !ok || d.shared[k] {
+				continue
 			}
+			lo := lateOp{op: op}
+			if p, isPut := op.(fsm.Put); isPut && p.Lease < 0 {
+				if g, isGrant := c.l.ops[-1-p.Lease].(fsm.Grant); isGrant {
+					lo.grant = &g
+				}
+			}
+			ops[k] = lo
 		}
 	}
 	return ops
@@ -273,7 +287,7 @@ func (d *dryRun) txn() (propose, preview fsm.Txn, wrote bool) {
 			both(fsm.Grant{TTL: l.TTL, Name: l.Name}, fsm.Grant{ID: kv.Lease, TTL: l.TTL, Name: l.Name})
 		}
 	}
-	var late map[string]fsm.Command
+	var late map[string]lateOp
 	if d.changes(keys) {
 		// Else nothing is proposed: every answer holds of the state read
 		// (a SET … NX of a held lock, a DEL of absent keys), which never
@@ -281,10 +295,12 @@ func (d *dryRun) txn() (propose, preview fsm.Txn, wrote bool) {
 		late = d.lateOps()
 	}
 	for _, k := range keys {
-		if p, v, ok := d.lateForm(k, late[k], grantAt); ok {
-			d.proposedAt[k] = len(propose.Ops)
-			both(p, v)
-			wrote = true // the operation may write whatever the dry run found
+		if p, v, ok := d.lateForm(k, late[k], grantAt, len(propose.Ops)); ok {
+			for i := range p {
+				both(p[i], v[i])
+			}
+			d.proposedAt[k] = len(propose.Ops) - 1 // the key's operation comes last
+			wrote = true                           // it may write whatever the dry run found
 			continue
 		}
 		was, existed := d.base.Get(k)
@@ -335,30 +351,36 @@ func (d *dryRun) changes(keys []string) bool {
 	return false
 }
 
-// lateForm is the apply-time operation op of key k (nil: none) as
-// proposed and as previewed, without a compare: for a put on a lease the
-// command granted, that lease's grant by placeholder, as for every key
-// txn puts on a lease the transaction granted. A put whose lease is no
-// grant of the transaction (it cannot be: the command grants the lease
-// it names) is left to txn's compared form.
-func (d *dryRun) lateForm(k string, op fsm.Command, grantAt map[int64]int) (p, v fsm.Command, ok bool) {
-	if op == nil {
+// lateForm is the apply-time operation lo of key k (none: ok false) as
+// proposed (p) and as previewed (v), without a compare, with the grant it
+// needs first when it needs one: a put on the lease its command granted
+// names, when the dry run made it, the grant txn adds for the key's lease
+// (grantAt), else (a SET … NX|XX EX that the dry run did not make) a
+// grant of its own, which comes at index at.
+func (d *dryRun) lateForm(k string, lo lateOp, grantAt map[int64]int, at int) (p, v []fsm.Command, ok bool) {
+	if lo.op == nil {
 		return nil, nil, false
 	}
-	put, isPut := op.(fsm.Put)
+	put, isPut := lo.op.(fsm.Put)
 	if !isPut || put.Lease == 0 {
-		return op, op, true
-	}
-	kv, exists := d.cur.Get(k)
-	if !exists {
-		return nil, nil, false
-	}
-	i, granted := grantAt[kv.Lease]
-	if !granted {
-		return nil, nil, false
+		return []fsm.Command{lo.op}, []fsm.Command{lo.op}, true
 	}
 	pv := put
-	pv.Lease = kv.Lease
-	put.Lease = registry.TxnLease(i)
-	return put, pv, true
+	if kv, exists := d.cur.Get(k); exists {
+		if i, granted := grantAt[kv.Lease]; granted {
+			pv.Lease, put.Lease = kv.Lease, registry.TxnLease(i)
+			return []fsm.Command{put}, []fsm.Command{pv}, true
+		}
+	}
+	if lo.grant == nil {
+		return nil, nil, false
+	}
+	id, err := d.pick(at)
+	if err != nil {
+		return nil, nil, false
+	}
+	g, gv := *lo.grant, *lo.grant
+	g.ID, gv.ID = 0, id
+	pv.Lease, put.Lease = id, registry.TxnLease(at)
+	return []fsm.Command{g, put}, []fsm.Command{gv, pv}, true
 }

@@ -18,8 +18,8 @@ import (
 // the same node, before every Txn proposed) neither makes EXEC play again
 // nor goes unseen: EXEC proposes once and answers what applied, as the
 // commands would at the commit. A key a later command reads again, or
-// one watched, or a write that keeps or grants a lease under a condition
-// (SET … NX EX, EXPIRE), stays compared: EXEC plays again (the race
+// one watched, or a write that keeps the key's lease (SET … KEEPTTL,
+// EXPIRE), stays compared: EXEC plays again (the race
 // writes once) and answers the second play. Before, every such key was
 // compared, and a writer of it before every Txn made EXEC give up after
 // 100 plays.
@@ -121,10 +121,28 @@ func TestExecApplyTimeAnswersWhatApplied(t *testing.T) {
 			txns: 2, after: "/n=\"9\"\n0 leases\n",
 		},
 		{
-			name: "set nx with a ttl stays compared", race: []string{"/k=other"},
+			name: "set nx with a ttl of a key created since", race: []string{"/k=other"}, every: true,
 			seq:  []string{"SET k mine NX EX 100"},
 			want: []string{"*1", "$-1"},
-			txns: 1, after: "/k=\"other\"\n0 leases\n", // played again: nothing to propose
+			txns: 1, after: "/k=\"other\"\n0 leases\n", // the lease granted for it went
+		},
+		{
+			name: "set nx with a ttl of a key deleted since", setup: []string{"SET k held"}, race: []string{"/k"}, every: true,
+			seq:  []string{"SET k mine NX EX 100", "SET j 1"},
+			want: []string{"*2", "+OK", "+OK"},
+			txns: 1, after: "/j=\"1\"\n/k=\"mine\" lease ttl=100 name=\"/k\"\n1 leases\n",
+		},
+		{
+			name: "set xx with a ttl of a key deleted since", setup: []string{"SET k held"}, race: []string{"/k"}, every: true,
+			seq:  []string{"SET k mine XX PX 100000 GET"},
+			want: []string{"*1", "$-1"},
+			txns: 1, after: "0 leases\n",
+		},
+		{
+			name: "keepttl stays compared", setup: []string{"SET k 1 EX 100"}, race: []string{"/k=2"},
+			seq:  []string{"SET k mine XX KEEPTTL"},
+			want: []string{"*1", "+OK"},
+			txns: 2, after: "/k=\"mine\"\n1 leases\n", // the race's put took k off its lease, which stays
 		},
 		{
 			name: "expire stays compared", setup: []string{"SET k 1"}, race: []string{"/k=2"},

@@ -21,14 +21,13 @@ import (
 // or watched) is carried so (dryRun.txn): an answer that depends on
 // another command's effect on the key, or one a later command's answer
 // depends on, comes from the dry run, compared as before. A command
-// keeping a lease the key had (SET … KEEPTTL), or granting one it may
-// not use (SET … NX|XX with a TTL), is compared too, as EXPIRE, PERSIST
-// and GETEX are.
+// keeping a lease the key had (SET … KEEPTTL) is compared too, as
+// EXPIRE, PERSIST and GETEX are.
 
-// lateCmd is a queued write carried into the Txn: its operations (a
-// Grant only for SET … EX GET, which the dry run's grants carry; else
-// one operation per key, in the command's key order) and its answer from
-// one result per operation.
+// lateCmd is a queued write carried into the Txn: its operations (one
+// per key, in the command's key order; for SET … EX first the grant of
+// the key's lease, which dryRun.txn adds as it adds every grant) and its
+// answer from one result per operation.
 type lateCmd struct {
 	ops    []fsm.Command
 	answer func(rs []fsm.Result) reply
@@ -64,8 +63,8 @@ func (s *session) lateOf(c queuedCmd) *lateCmd {
 }
 
 // lateSet is SET, GETSET and SETNX at apply time, but for a SET that
-// keeps the key's lease (KEEPTTL) or grants one with NX or XX (the grant
-// would stay when the put does not happen).
+// keeps the key's lease (KEEPTTL). With a TTL and NX or XX, the lease
+// granted for a put not made goes in the same entry (fsm.Put.Only).
 func lateSet(name string, args [][]byte) *lateCmd {
 	var a setArgs
 	switch name {
@@ -84,8 +83,8 @@ func lateSet(name string, args [][]byte) *lateCmd {
 	if !a.nx && !a.xx && !a.get {
 		return nil // blind: dryRun overwrites it without a compare already
 	}
-	if a.keepTTL || a.unit != "" && (a.nx || a.xx) {
-		return nil
+	if a.keepTTL {
+		return nil // it keeps the lease the key has: compared
 	}
 	only := fsm.PutAlways
 	switch {
@@ -100,7 +99,9 @@ func lateSet(name string, args [][]byte) *lateCmd {
 		c.Only = only
 		ops = []fsm.Command{c}
 	case fsm.Txn: // with a TTL: the grant, then the put on it
-		ops = c.Ops
+		put := c.Ops[1].(fsm.Put)
+		put.Only = only
+		ops = []fsm.Command{c.Ops[0], put}
 	}
 	return &lateCmd{ops: ops, answer: func(rs []fsm.Result) reply {
 		r := rs[len(rs)-1] // the put's
