@@ -19,8 +19,10 @@ import (
 // proposes every write as one Txn entry, compared on the mod revision of
 // every key the transaction read, watched, or wrote in a way that depends
 // on what the key held (not a key it first overwrote blindly, SET k v:
-// Redis never fails EXEC for it): all of it applies or none, and every
-// answer holds of the state it applied to.
+// Redis never fails EXEC for it; nor a key only one INCR, DEL, SET … NX
+// and the like wrote, whose operation the state machine evaluates as the
+// Txn applies, txnlate.go): all of it applies or none, and every answer
+// holds of the state it applied to.
 
 // txn is the transaction MULTI opened on a connection.
 type txn struct {
