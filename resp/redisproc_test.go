@@ -182,7 +182,7 @@ func (c *rconn) pipeline(cmds [][]string) ([]rval, error) {
 }
 
 func readRval(r *bufio.Reader, depth int) (rval, error) {
-	if depth > 4 {
+	if depth > 8 {
 		return rval{}, fmt.Errorf("reply nested %d deep", depth)
 	}
 	line, err := r.ReadString('\n')
