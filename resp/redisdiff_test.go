@@ -216,6 +216,10 @@ func (d *redisDiff) step(c chooser) {
 		d.pipelined(c, conn, now)
 		return
 	}
+	if !d.multi[conn] && c.intn(16) == 0 {
+		d.pipelinedTxn(c, conn, now)
+		return
+	}
 	cmd := genCommand(c, d.multi[conn], now)
 	line := ""
 	if c.intn(10) == 0 && !strings.EqualFold(cmd[0], "scan") {
@@ -260,6 +264,76 @@ func (d *redisDiff) pipelined(c chooser, conn int, now time.Time) {
 		}
 		d.compared["pipelined "+strings.ToLower(cmd[0])]++
 	}
+}
+
+// pipelinedTxn sends MULTI, up to six commands and EXEC in one write, as
+// go-redis's TxPipelined does, on connection conn of both servers. The
+// commands are those the transaction may hold whose comparison needs
+// nothing looked at while they are queued (see txnPipelinable).
+func (d *redisDiff) pipelinedTxn(c chooser, conn int, now time.Time) {
+	d.t.Helper()
+	cmds := [][]string{{"MULTI"}}
+	for range 1 + c.intn(6) {
+		cmd := genCommand(c, true, now)
+		if d.txnPipelinable(conn, cmds[1:], cmd, now) {
+			cmds = append(cmds, cmd)
+		}
+	}
+	cmds = append(cmds, []string{"EXEC"})
+	want, err := d.redis[conn].pipeline(cmds)
+	if err != nil {
+		d.t.Fatalf("pipeline %q on Redis: %v", cmds, err)
+	}
+	got, err := d.roster[conn].pipeline(cmds)
+	if err != nil {
+		d.t.Fatalf("pipeline %q on Roster: %v", cmds, err)
+	}
+	var queue [][]string
+	for i, cmd := range cmds {
+		d.note(fmt.Sprintf("conn %d: pipelined %q → Redis %s, Roster %s", conn, cmd, want[i], got[i]))
+		if i > 0 && i < len(cmds)-1 && want[i].String() == "+QUEUED" {
+			queue = append(queue, cmd)
+		}
+	}
+	for i, cmd := range cmds {
+		if !d.same(cmd, queue, want[i], got[i]) {
+			d.fail(conn, cmd, want[i], got[i])
+		}
+	}
+	d.compared["pipelined MULTI … EXEC"]++
+	d.watched[conn] = nil // EXEC ends the watches
+}
+
+// txnPipelinable: cmd may follow queued in a pipelined transaction of
+// conn: no transaction command, no TTL departure, an EXPIRE GT/LT only
+// first on its key and far from its TTL, no write of a key the other
+// connection watched while absent, no INCRBY 0 of a key it watches (the
+// normalisations of run, decided before the pipeline is sent).
+func (d *redisDiff) txnPipelinable(conn int, queued [][]string, cmd []string, now time.Time) bool {
+	switch name := strings.ToLower(cmd[0]); {
+	case name == "multi", name == "exec", name == "discard", name == "watch", ttlDeparture(cmd, now):
+		return false
+	case comparesTTL(cmd):
+		for _, q := range queued {
+			if slices.Contains(q[1:], cmd[1]) {
+				return false
+			}
+		}
+		if d.nearTTL(cmd) {
+			return false
+		}
+	case incrByZero(cmd):
+		if _, w := d.watched[1-conn][cmd[1]]; w {
+			return false
+		}
+	case !readOnlyDiff[name]:
+		for _, k := range cmd[1:] {
+			if d.watched[1-conn][k] {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (d *redisDiff) pipelinable(cmd []string, now time.Time) bool {
