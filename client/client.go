@@ -199,7 +199,7 @@ func parseEndpoint(s string, https bool) (*url.URL, error) {
 		return nil, fmt.Errorf("%w: client: endpoint %q: %v", ErrInvalidArgument, s, err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%w: client: endpoint %q is not http://host:port", ErrInvalidArgument, s)
+		return nil, fmt.Errorf("%w: client: endpoint %q is not host:port, http://host:port or https://host:port", ErrInvalidArgument, s)
 	}
 	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
 		return nil, fmt.Errorf("%w: client: endpoint %q must not have a path or query", ErrInvalidArgument, s)

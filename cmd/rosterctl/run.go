@@ -97,7 +97,7 @@ keepalive and register).
 		def = defaultEndpoint
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.endpoints, "endpoints", def, "comma-separated member HTTP addresses (host:port or http://host:port; default from $"+envEndpoints+")")
+	pf.StringVar(&a.endpoints, "endpoints", def, "comma-separated member HTTP addresses (host:port, http://host:port or https://host:port; default from $"+envEndpoints+")")
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	pf.DurationVar(&a.timeout, "timeout", defaultTimeout, "time limit of each request, retries and fail-over included")
 	pf.StringVar(&a.cacert, "cacert", "", "verify members' TLS certificates with this PEM CA `file` (endpoints are then https)")
