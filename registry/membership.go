@@ -134,7 +134,8 @@ func (n *Node) addMemberHere(ctx context.Context, req JoinRequest) error {
 	if had && old.Node > 0 {
 		m.Node = old.Node
 	} else {
-		m.Node = freeNodeNumber(st.Members(), req.ID)
+		m.Node = n.nodeNums.reserve(n.fsm, req.ID)
+		defer n.nodeNums.release(m.Node)
 	}
 	if _, err := n.propose(ctx, "member", fsm.SetMember{Member: m}); err != nil {
 		// The member is in the configuration: that is the change asked

@@ -77,6 +77,7 @@ type Node struct {
 	// demand join wg only until Close begins, since a WaitGroup must not
 	// grow from zero while Close waits on it.
 	goMu      sync.Mutex
+	nodeNums  nodeNumbers // snowflake node numbers of adds in flight
 	closeOnce sync.Once
 	closeErr  error
 }
