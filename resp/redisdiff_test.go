@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rosterhq/roster/internal/logging/logtest"
+	"github.com/rosterhq/roster/registry"
 )
 
 // TestRedisDiff is differential: a real redis-server (7.0, skipped when
@@ -25,7 +28,34 @@ import (
 func TestRedisDiff(t *testing.T) {
 	redisAddr := startRedis(t)
 	e := newEnv(t)
-	ops, seed := 5000, int64(1)
+	runRedisDiff(t, redisAddr, [2]string{e.addr, e.addr}, 5000)
+}
+
+// TestRedisDiffAcrossMembers is TestRedisDiff against a two-member
+// cluster: the first connection is a follower's (its writes and EXEC are
+// forwarded to the leader, its reads linearizable), the second the
+// leader's, so WATCH on one member sees writes made through the other.
+// 1,500 commands by default (ROSTER_REDISDIFF_OPS sets both tests').
+func TestRedisDiffAcrossMembers(t *testing.T) {
+	redisAddr := startRedis(t)
+	log := logtest.ForTest(t)
+	nodes := openCluster(t, log, 2)
+	var addrs [2]string
+	for i, n := range []*registry.Node{nodes[1], nodes[0]} {
+		srv, err := New(Config{}, n, log.With("redis", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs[i] = serveTest(t, srv)
+	}
+	runRedisDiff(t, redisAddr, addrs, 1500)
+}
+
+// runRedisDiff runs ops commands (ROSTER_REDISDIFF_OPS) of the seed
+// ROSTER_REDISDIFF_SEED (1) against redis-server and Roster, whose two
+// connections go to rosterAddrs.
+func runRedisDiff(t *testing.T, redisAddr string, rosterAddrs [2]string, ops int) {
+	seed := int64(1)
 	if s := os.Getenv("ROSTER_REDISDIFF_OPS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
@@ -41,7 +71,7 @@ func TestRedisDiff(t *testing.T) {
 		seed = n
 	}
 	t.Logf("seed %d, %d commands", seed, ops)
-	d := newRedisDiff(t, redisAddr, e.addr)
+	d := newRedisDiff(t, redisAddr, rosterAddrs)
 	defer d.close()
 	d.reset()
 	c := randChooser{rand.New(rand.NewSource(seed))}
@@ -72,7 +102,7 @@ func FuzzRedisDiff(f *testing.F) {
 	redisAddr := startRedis(f)
 	fz := newRESPFuzzEnv(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
-		d := newRedisDiff(t, redisAddr, fz.addr)
+		d := newRedisDiff(t, redisAddr, [2]string{fz.addr, fz.addr})
 		defer d.close()
 		d.reset()
 		c := &byteChooser{b: in}
@@ -141,7 +171,8 @@ type redisDiff struct {
 	// each, to read keys and TTLs outside the compared sequence.
 	redis, roster           [2]*rconn
 	redisProbe, rosterProbe *rconn
-	redisAddr, rosterAddr   string
+	redisAddr               string
+	rosterAddrs             [2]string // each connection's member
 	multi                   [2]bool
 	queue                   [2][][]string
 	// watched: each connection's WATCHed keys, true for a key absent
@@ -151,13 +182,13 @@ type redisDiff struct {
 	compared, skipped, departure map[string]int
 }
 
-func newRedisDiff(t testing.TB, redisAddr, rosterAddr string) *redisDiff {
-	d := &redisDiff{t: t, redisAddr: redisAddr, rosterAddr: rosterAddr,
+func newRedisDiff(t testing.TB, redisAddr string, rosterAddrs [2]string) *redisDiff {
+	d := &redisDiff{t: t, redisAddr: redisAddr, rosterAddrs: rosterAddrs,
 		compared: map[string]int{}, skipped: map[string]int{}, departure: map[string]int{}}
 	for i := range 2 {
-		d.redis[i], d.roster[i] = d.dial(redisAddr), d.dial(rosterAddr)
+		d.redis[i], d.roster[i] = d.dial(redisAddr), d.dial(rosterAddrs[i])
 	}
-	d.redisProbe, d.rosterProbe = d.dial(redisAddr), d.dial(rosterAddr)
+	d.redisProbe, d.rosterProbe = d.dial(redisAddr), d.dial(rosterAddrs[0])
 	return d
 }
 
@@ -355,7 +386,7 @@ func (d *redisDiff) reconnect(conn int) {
 	d.t.Helper()
 	d.redis[conn].close()
 	d.roster[conn].close()
-	d.redis[conn], d.roster[conn] = d.dial(d.redisAddr), d.dial(d.rosterAddr)
+	d.redis[conn], d.roster[conn] = d.dial(d.redisAddr), d.dial(d.rosterAddrs[conn])
 	d.multi[conn], d.queue[conn], d.watched[conn] = false, nil, nil
 	d.note(fmt.Sprintf("conn %d: reconnect", conn))
 }
