@@ -235,7 +235,9 @@ func TestRetryPolicy(t *testing.T) {
 
 	t.Run("no_leader everywhere ends in ErrNoLeader or the deadline", func(t *testing.T) {
 		a := newFakeMember(t, func(w http.ResponseWriter, r *http.Request) { writeErr(w, 503, "no_leader") })
-		c, _ := New(Config{Endpoints: []string{a.URL}, RequestTimeout: 400 * time.Millisecond})
+		// Long enough for several attempts on a loaded machine (400 ms
+		// once allowed only one at load 10).
+		c, _ := New(Config{Endpoints: []string{a.URL}, RequestTimeout: 2 * time.Second})
 		defer c.Close()
 		_, err := c.Put(ctx, "/k", nil)
 		// Every attempt was refused with no_leader: nothing changed, so it is
@@ -251,7 +253,9 @@ func TestRetryPolicy(t *testing.T) {
 		// (the code the package documentation promises), not that the
 		// cluster has no leader.
 		a := newFakeMember(t, func(w http.ResponseWriter, r *http.Request) { writeErr(w, 429, "rate_limited") })
-		c, _ := New(Config{Endpoints: []string{a.URL}, RequestTimeout: 400 * time.Millisecond})
+		// Long enough for several attempts on a loaded machine (400 ms
+		// once allowed only one at load 10).
+		c, _ := New(Config{Endpoints: []string{a.URL}, RequestTimeout: 2 * time.Second})
 		defer c.Close()
 		for name, f := range map[string]func() error{
 			"Put": func() error { _, err := c.Put(ctx, "/k", nil); return err },
