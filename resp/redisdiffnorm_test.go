@@ -15,7 +15,7 @@ func (d *redisDiff) getExOfAbsent(conn int, cmd []string) bool {
 		d.must(d.redisProbe, "EXISTS", cmd[1]).String() == ":0"
 }
 
-// timingTie: EXPIRE … GT or LT whose new TTL is within 5 s of the key's
+// timingTie: EXPIRE … GT or LT whose new TTL is within 10 s of the key's
 // TTL. Normalisation: Redis compares times in milliseconds, Roster a
 // lease's remaining time (whole-second TTLs, milliseconds rounded up), and
 // the two servers run the command a moment apart, so a near tie may go
@@ -73,7 +73,7 @@ func (d *redisDiff) nearTTL(cmd []string) bool {
 		ms = n * 1000
 	}
 	left, _ := d.must(d.redisProbe, "PTTL", cmd[1]).int()
-	return left >= 0 && ms-left < 5000 && left-ms < 5000
+	return left >= 0 && ms-left < 10_000 && left-ms < 10_000
 }
 
 // deletesAbsentWatched: cmd may delete a key that some connection
@@ -168,16 +168,19 @@ func (d *redisDiff) same(cmd []string, queue [][]string, want, got rval) bool {
 	case (name == "ttl" || name == "pttl") && want.kind == ':' && got.kind == ':':
 		// Normalisation: a TTL is a lease of whole seconds (milliseconds
 		// rounded up), and Roster reads it a moment after Redis; TTL also
-		// rounds up where Redis rounds to the nearest second. -1 and -2
-		// are exact.
+		// rounds up where Redis rounds to the nearest second; and a
+		// lease's clock moves by the leader's ticks, which a loaded
+		// machine delays. 5 s each way: every TTL the test sets is at
+		// least 1,000 s and they are 10,007 s apart, so a wrong TTL is
+		// still far out. -1 and -2 are exact.
 		w, _ := want.int()
 		g, _ := got.int()
 		if w < 0 || g < 0 {
 			return w == g
 		}
-		slack := int64(2)
+		slack := int64(5)
 		if name == "pttl" {
-			slack = 3000
+			slack = 5000
 		}
 		return g-w <= slack && w-g <= slack
 	case name == "keys" && want.kind == '*' && got.kind == '*':
