@@ -28,7 +28,7 @@ import (
 func TestRedisDiff(t *testing.T) {
 	redisAddr := startRedis(t)
 	e := newEnv(t)
-	runRedisDiff(t, redisAddr, [2]string{e.addr, e.addr}, 5000)
+	runRedisDiff(t, redisAddr, [2]string{e.addr, e.addr}, 5000, false)
 }
 
 // TestRedisDiffAcrossMembers is TestRedisDiff against a two-member
@@ -48,7 +48,7 @@ func TestRedisDiffAcrossMembers(t *testing.T) {
 		}
 		addrs[i] = serveTest(t, srv)
 	}
-	runRedisDiff(t, redisAddr, addrs, 1500)
+	runRedisDiff(t, redisAddr, addrs, 1500, false)
 }
 
 // leaderLost: in TestRedisDiffAcrossMembers a loaded machine can cost the
@@ -66,8 +66,9 @@ func (d *redisDiff) leaderLost(v rval) {
 
 // runRedisDiff runs ops commands (ROSTER_REDISDIFF_OPS) of the seed
 // ROSTER_REDISDIFF_SEED (1) against redis-server and Roster, whose two
-// connections go to rosterAddrs.
-func runRedisDiff(t *testing.T, redisAddr string, rosterAddrs [2]string, ops int) {
+// connections go to rosterAddrs; with events, comparing after each step
+// which keys had keyspace notifications (redisdiffnotify_test.go).
+func runRedisDiff(t *testing.T, redisAddr string, rosterAddrs [2]string, ops int, events bool) {
 	seed := int64(1)
 	if s := os.Getenv("ROSTER_REDISDIFF_OPS"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -90,9 +91,19 @@ func runRedisDiff(t *testing.T, redisAddr string, rosterAddrs [2]string, ops int
 		d.members = 2
 	}
 	d.reset()
+	if events {
+		d.subscribe()
+	}
 	c := randChooser{rand.New(rand.NewSource(seed))}
 	for i := range ops {
+		var before map[string]bool
+		if events {
+			before = d.present()
+		}
 		d.step(c)
+		if events {
+			d.compareEvents(before)
+		}
 		if (i+1)%200 == 0 {
 			d.compareKeyspace()
 		}
@@ -190,8 +201,12 @@ type redisDiff struct {
 	redisAddr               string
 	rosterAddrs             [2]string // each connection's member
 	members                 int       // Roster members behind rosterAddrs
-	multi                   [2]bool
-	queue                   [2][][]string
+	// redisSub, rosterSub: PSUBSCRIBEd to every key's keyspace channel
+	// (nil unless events are compared); stepCmds: what the step sent.
+	redisSub, rosterSub *rconn
+	stepCmds            [][]string
+	multi               [2]bool
+	queue               [2][][]string
 	// watched: each connection's WATCHed keys, true for a key absent
 	// when watched.
 	watched                      [2]map[string]bool
@@ -219,8 +234,10 @@ func (d *redisDiff) dial(addr string) *rconn {
 }
 
 func (d *redisDiff) close() {
-	for _, c := range append(d.redis[:], append(d.roster[:], d.redisProbe, d.rosterProbe)...) {
-		c.close()
+	for _, c := range append(d.redis[:], append(d.roster[:], d.redisProbe, d.rosterProbe, d.redisSub, d.rosterSub)...) {
+		if c != nil {
+			c.close()
+		}
 	}
 }
 
@@ -315,6 +332,7 @@ func (d *redisDiff) pipelined(c chooser, conn int, now time.Time) {
 			d.fail(conn, cmd, want[i], got[i])
 		}
 		d.compared["pipelined "+strings.ToLower(cmd[0])]++
+		d.stepCmds = append(d.stepCmds, cmd)
 	}
 }
 
@@ -356,6 +374,7 @@ func (d *redisDiff) pipelinedTxn(c chooser, conn int, now time.Time) {
 		}
 	}
 	d.compared["pipelined MULTI … EXEC"]++
+	d.stepCmds = append(d.stepCmds, cmds...)
 	d.watched[conn] = nil // EXEC ends the watches
 }
 
@@ -510,6 +529,10 @@ func (d *redisDiff) run(conn int, cmd []string, line string, now time.Time) {
 		d.fail(conn, cmd, want, got)
 	}
 	d.compared[name]++
+	d.stepCmds = append(d.stepCmds, cmd)
+	if name == "exec" {
+		d.stepCmds = append(d.stepCmds, queue...) // what it ran
+	}
 	if name == "exec" && queue != nil { // how transactions ended, for the log
 		switch {
 		case want.null:
