@@ -68,6 +68,11 @@ func errorText(err error) string {
 	var aborted execAborted
 	switch {
 	case errors.As(err, &aborted):
+		if errors.As(aborted.cause, &arity) {
+			// Redis's reason here is the bare message: its arity error
+			// has no code of its own (rejectCommandFormat).
+			return "EXECABORT Transaction discarded because of: " + arity.Error()
+		}
 		return "EXECABORT Transaction discarded because of: " + errorText(aborted.cause)
 	case errors.As(err, &unknown), errors.As(err, &unknownSub), errors.As(err, &arity):
 		return "ERR " + err.Error()

@@ -463,15 +463,6 @@ func (d *redisDiff) run(conn int, cmd []string, line string, now time.Time) {
 		d.departure[name]++
 		return
 	}
-	if name == "exec" && len(cmd) > 1 {
-		// Found and left (docs/testing.md): Redis 7 answers an EXEC with
-		// arguments "-EXECABORT Transaction discarded because of: wrong
-		// number of arguments for 'exec' command" and ends the watches
-		// also outside MULTI, where Roster answers "-ERR wrong number of
-		// arguments …" and keeps them (resp/txn.go, another session's).
-		d.skipped["EXEC with arguments (found and left)"]++
-		return
-	}
 	if why := d.timingTie(conn, cmd); why != "" {
 		d.skipped[why]++
 		return
@@ -582,9 +573,10 @@ func (d *redisDiff) track(conn int, name string, cmd []string, reply rval) {
 		d.multi[conn], d.queue[conn] = true, nil
 	case d.multi[conn] && reply.String() == "+QUEUED":
 		d.queue[conn] = append(d.queue[conn], cmd)
-	case name == "exec" && d.multi[conn], name == "discard" && d.multi[conn] && reply.String() == "+OK":
+	case name == "exec" && (d.multi[conn] || len(cmd) > 1), name == "discard" && d.multi[conn] && reply.String() == "+OK":
 		// EXEC ends the transaction and the watches even when refused (a
-		// wrong number of arguments: EXECABORT), as in Redis 7.
+		// wrong number of arguments: EXECABORT, also outside MULTI), as
+		// in Redis 7.
 		d.multi[conn], d.queue[conn], d.watched[conn] = false, nil, nil
 	case name == "unwatch" && !d.multi[conn]:
 		d.watched[conn] = nil

@@ -112,19 +112,19 @@ type execAborted struct{ cause error }
 func (e execAborted) Error() string { return e.cause.Error() }
 func (e execAborted) Unwrap() error { return e.cause }
 
-// refused answers a command refused before it ran. Inside MULTI, as in
-// Redis 7 (rejectCommand): an EXEC refused ends the transaction and its
-// watches (-EXECABORT with the reason; otherwise a connection whose token
-// was deleted since MULTI would stay in it for good, AUTH being refused
-// inside a transaction and EXEC and DISCARD answering NOAUTH); any other
-// command refused (DISCARD, MULTI, WATCH: the ones not queued) dooms it.
+// refused answers a command refused before it ran, as Redis 7 does
+// (rejectCommand): an EXEC refused ends the transaction, if any, and the
+// watches (-EXECABORT with the reason, inside MULTI or not; otherwise a
+// connection whose token was deleted since MULTI would stay in it for
+// good, AUTH being refused inside a transaction and EXEC and DISCARD
+// answering NOAUTH); any other command refused inside MULTI (DISCARD,
+// MULTI, WATCH: the ones not queued) dooms the transaction.
 func (s *session) refused(name string, err error) reply {
 	switch {
-	case s.multi == nil:
 	case name == "exec":
 		s.multi, s.watched = nil, nil
 		return errReply(execAborted{err})
-	default:
+	case s.multi != nil:
 		s.multi.aborted = true
 	}
 	return errReply(err)

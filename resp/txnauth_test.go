@@ -54,11 +54,23 @@ func TestExecRefusedEndsTheTransaction(t *testing.T) {
 	send("GET a", "$-1")
 	send("MULTI", "+OK")
 	send("SET a 2", "+QUEUED")
-	send("EXEC extra", "-EXECABORT Transaction discarded because of: ERR wrong number of arguments for 'exec' command")
+	send("EXEC extra", "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command")
 	send("EXEC", "-ERR EXEC without MULTI")
+	// Outside MULTI too, as Redis 7: the watches end.
+	send("WATCH a", "+OK")
+	send("EXEC extra", "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command")
+	other := e.dial()
+	defer other.Close()
+	if got := exchange(t, other, wire("AUTH kept", "SET a 3")); got != transcript("+OK", "+OK") {
+		t.Fatalf("SET a 3 on another connection: %q", got)
+	}
+	send("MULTI", "+OK")
+	send("SET a 4", "+QUEUED")
+	send("EXEC", "*1", "+OK") // the watch on a ended with the refused EXEC
+	send("DEL a", ":1")
 	send("GET a", "$-1")
 	if _, ok := e.value("/a"); ok {
-		t.Fatal("a refused EXEC wrote")
+		t.Fatal("a write survived its DEL")
 	}
 }
 
