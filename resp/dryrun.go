@@ -294,8 +294,13 @@ func (d *dryRun) txn() (propose, preview fsm.Txn, wrote bool) {
 		// plays again, and costs no entry.
 		late = d.lateOps()
 	}
+	// A put whose command grants its lease costs one operation more
+	// carried than compared when the play did not make it (a grant of
+	// its own and the put, for a compare): only while the Txn stays
+	// within its bound, which the compared form meets.
+	room := registry.MaxTxnOps - len(propose.Ops) - len(keys)
 	for _, k := range keys {
-		if p, v, ok := d.lateForm(k, late[k], grantAt, len(propose.Ops)); ok {
+		if p, v, ok := d.lateForm(k, late[k], grantAt, len(propose.Ops), &room); ok {
 			for i := range p {
 				both(p[i], v[i])
 			}
@@ -356,8 +361,9 @@ func (d *dryRun) changes(keys []string) bool {
 // needs first when it needs one: a put on the lease its command granted
 // names, when the dry run made it, the grant txn adds for the key's lease
 // (grantAt), else (a SET … NX|XX EX that the dry run did not make) a
-// grant of its own, which comes at index at.
-func (d *dryRun) lateForm(k string, lo lateOp, grantAt map[int64]int, at int) (p, v []fsm.Command, ok bool) {
+// grant of its own, which comes at index at, while room (the operations
+// the Txn may still take beyond one per key) lasts.
+func (d *dryRun) lateForm(k string, lo lateOp, grantAt map[int64]int, at int, room *int) (p, v []fsm.Command, ok bool) {
 	if lo.op == nil {
 		return nil, nil, false
 	}
@@ -372,9 +378,10 @@ func (d *dryRun) lateForm(k string, lo lateOp, grantAt map[int64]int, at int) (p
 			return []fsm.Command{put}, []fsm.Command{pv}, true
 		}
 	}
-	if lo.grant == nil {
+	if lo.grant == nil || *room <= 0 {
 		return nil, nil, false
 	}
+	*room--
 	id, err := d.pick(at)
 	if err != nil {
 		return nil, nil, false
