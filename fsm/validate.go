@@ -73,6 +73,17 @@ func ValidateCheck(c Check) error {
 	return nil
 }
 
+// ValidatePutIf checks a Put's Only: a condition every replica of this
+// version decodes. A proposer checks it before proposing: an entry no
+// replica can decode stops every one of them.
+func ValidatePutIf(p PutIf) error {
+	switch p {
+	case PutAlways, PutIfAbsent, PutIfPresent:
+		return nil
+	}
+	return invalid("bad put condition %d", p)
+}
+
 func truncate(s string) string {
 	if len(s) > 64 {
 		return s[:64] + "…"

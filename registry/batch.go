@@ -166,7 +166,7 @@ func (n *Node) checkPut(p fsm.Put) error {
 	if p.Lease < 0 || p.CAS < 0 {
 		return fmt.Errorf("%w: negative lease or cas", fsm.ErrInvalidArgument)
 	}
-	return nil
+	return fsm.ValidatePutIf(p.Only)
 }
 
 // CheckValueSize refuses a value over a member's limit (Config.MaxValue,

@@ -102,6 +102,9 @@ func (n *Node) prepareTxn(ops []fsm.Command) (fsm.Txn, error) {
 			if op.CAS < 0 {
 				return fsm.Txn{}, invalid(i, "negative cas")
 			}
+			if err := fsm.ValidatePutIf(op.Only); err != nil {
+				return fsm.Txn{}, fmt.Errorf("txn operation %d: %w", i+1, err)
+			}
 		case fsm.Delete:
 			if err := key(i, op.Key); err != nil {
 				return fsm.Txn{}, err

@@ -99,6 +99,8 @@ func TestTxnValidation(t *testing.T) {
 		{"check and put of one key", []fsm.Command{fsm.Check{Key: "/a"}, fsm.Put{Key: "/a"}}, fsm.ErrInvalidArgument},
 		{"incr bad key", []fsm.Command{fsm.Incr{Key: "a", By: 1}}, fsm.ErrInvalidArgument},
 		{"incr and put of one key", []fsm.Command{fsm.Incr{Key: "/a", By: 1}, fsm.Put{Key: "/a"}}, fsm.ErrInvalidArgument},
+		// No replica could decode the entry: proposed, it stopped them all.
+		{"put condition out of range", []fsm.Command{fsm.Put{Key: "/a", Only: fsm.PutIfPresent + 1}}, fsm.ErrInvalidArgument},
 	}
 	for _, tc := range cases {
 		if _, err := n.Txn(ctx, tc.ops); !errors.Is(err, tc.want) {
@@ -111,8 +113,20 @@ func TestTxnValidation(t *testing.T) {
 		!strings.Contains(err.Error(), "only as an operation of a txn") {
 		t.Errorf("a bare check: %v, want ErrCheckOutsideTxn", err)
 	}
+	// A put alone, or in a batch, with a condition no replica can decode
+	// is refused too, before it is proposed.
+	if _, err := n.Put(ctx, fsm.Put{Key: "/a", Only: 3}); !errors.Is(err, fsm.ErrInvalidArgument) {
+		t.Errorf("a put with condition 3: %v, want ErrInvalidArgument", err)
+	}
+	if err := n.Batch(ctx, []fsm.Command{fsm.Put{Key: "/a", Only: 255}})[0].Err; !errors.Is(err, fsm.ErrInvalidArgument) {
+		t.Errorf("a batched put with condition 255: %v, want ErrInvalidArgument", err)
+	}
 	if st := n.FSM().State(); st.Revision() != 0 || st.LeaseCount() != 0 {
 		t.Fatalf("refused txns changed the state: revision %d, %d leases", st.Revision(), st.LeaseCount())
+	}
+	// The state machine still applies.
+	if _, err := n.Put(ctx, fsm.Put{Key: "/a", Value: []byte("v"), Only: fsm.PutIfAbsent}); err != nil {
+		t.Fatalf("a put after the refused ones: %v", err)
 	}
 }
 
