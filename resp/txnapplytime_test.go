@@ -5,9 +5,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rosterhq/roster/fsm"
-	"github.com/rosterhq/roster/internal/logging/logtest"
 )
 
 // TestExecApplyTimeAnswersWhatApplied: a write whose answer depends on
@@ -153,14 +151,8 @@ func TestExecApplyTimeAnswersWhatApplied(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			log := logtest.ForTest(t)
-			node := openTestNode(t, log, prometheus.NewRegistry())
-			b := &racingBackend{Node: node}
-			srv, err := New(Config{}, b, log)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e := &env{t: t, node: node, srv: srv, addr: serveTest(t, srv)}
+			e, b := newRacingEnv(t)
+			node := e.node
 			exchange(t, e.dial(), wire(tc.setup...))
 			var raced atomic.Bool
 			race := func() {
@@ -180,18 +172,7 @@ func TestExecApplyTimeAnswersWhatApplied(t *testing.T) {
 				}
 			}
 			b.race.Store(&race)
-			cmds := append(append([]string{"MULTI"}, tc.seq...), "EXEC")
-			got := exchange(t, e.dial(), wire(cmds...))
-			head := "+OK\r\n" + strings.Repeat("+QUEUED\r\n", len(tc.seq))
-			if want := head + transcript(tc.want...); got != want {
-				t.Fatalf("EXEC answered\n%q\nwant\n%q", got, want)
-			}
-			if n := b.races.Load(); n != tc.txns {
-				t.Errorf("%d Txns proposed, want %d", n, tc.txns)
-			}
-			if got := keyspace(node.FSM().State()); got != tc.after {
-				t.Errorf("keyspace after EXEC\n%s\nwant\n%s", got, tc.after)
-			}
+			checkRacedExec(t, e, b, tc.seq, tc.want, tc.txns, tc.after)
 		})
 	}
 }
@@ -201,14 +182,8 @@ func TestExecApplyTimeAnswersWhatApplied(t *testing.T) {
 // and its commit, EXEC answers the nil array and writes nothing.
 func TestExecApplyTimeWatchedKeyCompared(t *testing.T) {
 	t.Parallel()
-	log := logtest.ForTest(t)
-	node := openTestNode(t, log, prometheus.NewRegistry())
-	b := &racingBackend{Node: node}
-	srv, err := New(Config{}, b, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, node: node, srv: srv, addr: serveTest(t, srv)}
+	e, b := newRacingEnv(t)
+	node := e.node
 	race := func() {
 		if _, err := node.Put(ctx(), fsm.Put{Key: "/n", Value: []byte("7")}); err != nil {
 			t.Error(err)

@@ -32,6 +32,38 @@ func (b *racingBackend) Txn(ctx context.Context, ops []fsm.Command) (fsm.Result,
 	return b.Node.Txn(ctx, ops)
 }
 
+// newRacingEnv serves a fresh node through a racingBackend.
+func newRacingEnv(t *testing.T) (*env, *racingBackend) {
+	t.Helper()
+	log := logtest.ForTest(t)
+	node := openTestNode(t, log, prometheus.NewRegistry())
+	b := &racingBackend{Node: node}
+	srv, err := New(Config{}, b, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, node: node, srv: srv, addr: serveTest(t, srv)}, b
+}
+
+// checkRacedExec plays MULTI, seq and EXEC on a new connection of e and
+// checks EXEC's answers, the Txns proposed through b and the keyspace
+// after.
+func checkRacedExec(t *testing.T, e *env, b *racingBackend, seq, want []string, txns int64, after string) {
+	t.Helper()
+	cmds := append(append([]string{"MULTI"}, seq...), "EXEC")
+	got := exchange(t, e.dial(), wire(cmds...))
+	head := "+OK\r\n" + strings.Repeat("+QUEUED\r\n", len(seq))
+	if want := head + transcript(want...); got != want {
+		t.Fatalf("EXEC answered\n%q\nwant\n%q", got, want)
+	}
+	if n := b.races.Load(); n != txns {
+		t.Errorf("%d Txns proposed, want %d", n, txns)
+	}
+	if got := keyspace(e.node.FSM().State()); got != after {
+		t.Errorf("keyspace after EXEC\n%s\nwant\n%s", got, after)
+	}
+}
+
 // TestExecBlindWritesNotCompared: a key a transaction first overwrites
 // blindly (SET without options, SETEX, MSET) is not compared at commit,
 // so another client's write of it between EXEC's read and its commit
@@ -95,14 +127,8 @@ func TestExecBlindWritesNotCompared(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			log := logtest.ForTest(t)
-			node := openTestNode(t, log, prometheus.NewRegistry())
-			b := &racingBackend{Node: node}
-			srv, err := New(Config{}, b, log)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e := &env{t: t, node: node, srv: srv, addr: serveTest(t, srv)}
+			e, b := newRacingEnv(t)
+			node := e.node
 			exchange(t, e.dial(), wire(tc.setup...))
 			var raced atomic.Bool
 			race := func() {
@@ -117,18 +143,7 @@ func TestExecBlindWritesNotCompared(t *testing.T) {
 				}
 			}
 			b.race.Store(&race)
-			cmds := append(append([]string{"MULTI"}, tc.seq...), "EXEC")
-			got := exchange(t, e.dial(), wire(cmds...))
-			head := "+OK\r\n" + strings.Repeat("+QUEUED\r\n", len(tc.seq))
-			if want := head + transcript(tc.want...); got != want {
-				t.Fatalf("EXEC answered\n%q\nwant\n%q", got, want)
-			}
-			if n := b.races.Load(); n != tc.txns {
-				t.Errorf("%d Txns proposed, want %d", n, tc.txns)
-			}
-			if got := keyspace(node.FSM().State()); got != tc.after {
-				t.Errorf("keyspace after EXEC\n%s\nwant\n%s", got, tc.after)
-			}
+			checkRacedExec(t, e, b, tc.seq, tc.want, tc.txns, tc.after)
 		})
 	}
 }
@@ -139,14 +154,8 @@ func TestExecBlindWritesNotCompared(t *testing.T) {
 // nothing is written.
 func TestExecBlindWriteOfWatchedKey(t *testing.T) {
 	t.Parallel()
-	log := logtest.ForTest(t)
-	node := openTestNode(t, log, prometheus.NewRegistry())
-	b := &racingBackend{Node: node}
-	srv, err := New(Config{}, b, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, node: node, srv: srv, addr: serveTest(t, srv)}
+	e, b := newRacingEnv(t)
+	node := e.node
 	race := func() {
 		if _, err := node.Put(ctx(), fsm.Put{Key: "/a", Value: []byte("other")}); err != nil {
 			t.Error(err)
