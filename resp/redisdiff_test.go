@@ -313,17 +313,7 @@ func (d *redisDiff) pipelined(c chooser, conn int, now time.Time) {
 	if len(cmds) == 0 {
 		return
 	}
-	want, err := d.redis[conn].pipeline(cmds)
-	if err != nil {
-		d.t.Fatalf("pipeline %q on Redis: %v", cmds, err)
-	}
-	got, err := d.roster[conn].pipeline(cmds)
-	if err != nil {
-		d.t.Fatalf("pipeline %q on Roster: %v", cmds, err)
-	}
-	for _, v := range got {
-		d.leaderLost(v)
-	}
+	want, got := d.pipelineBoth(conn, cmds)
 	for i, cmd := range cmds {
 		d.note(fmt.Sprintf("conn %d: pipelined %q → Redis %s, Roster %s", conn, cmd, want[i], got[i]))
 	}
@@ -334,6 +324,24 @@ func (d *redisDiff) pipelined(c chooser, conn int, now time.Time) {
 		d.compared["pipelined "+strings.ToLower(cmd[0])]++
 		d.stepCmds = append(d.stepCmds, cmd)
 	}
+}
+
+// pipelineBoth sends cmds in one write on connection conn of both
+// servers and returns Redis's answers and Roster's.
+func (d *redisDiff) pipelineBoth(conn int, cmds [][]string) (want, got []rval) {
+	d.t.Helper()
+	want, err := d.redis[conn].pipeline(cmds)
+	if err != nil {
+		d.t.Fatalf("pipeline %q on Redis: %v", cmds, err)
+	}
+	got, err = d.roster[conn].pipeline(cmds)
+	if err != nil {
+		d.t.Fatalf("pipeline %q on Roster: %v", cmds, err)
+	}
+	for _, v := range got {
+		d.leaderLost(v)
+	}
+	return want, got
 }
 
 // pipelinedTxn sends MULTI, up to six commands and EXEC in one write, as
@@ -350,17 +358,7 @@ func (d *redisDiff) pipelinedTxn(c chooser, conn int, now time.Time) {
 		}
 	}
 	cmds = append(cmds, []string{"EXEC"})
-	want, err := d.redis[conn].pipeline(cmds)
-	if err != nil {
-		d.t.Fatalf("pipeline %q on Redis: %v", cmds, err)
-	}
-	got, err := d.roster[conn].pipeline(cmds)
-	if err != nil {
-		d.t.Fatalf("pipeline %q on Roster: %v", cmds, err)
-	}
-	for _, v := range got {
-		d.leaderLost(v)
-	}
+	want, got := d.pipelineBoth(conn, cmds)
 	var queue [][]string
 	for i, cmd := range cmds {
 		d.note(fmt.Sprintf("conn %d: pipelined %q → Redis %s, Roster %s", conn, cmd, want[i], got[i]))
