@@ -309,19 +309,10 @@ func TestExecApplyTimeOnFollowerWithToken(t *testing.T) {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	_, tok, err := leader.CreateToken(ctx(), "app", []string{"app"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := leader.Put(ctx(), fsm.Put{Key: "/svc/d", Value: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, 10*time.Second, "the follower knows the token", func() bool {
-		_, err := follower.Authenticate(tok)
-		return err == nil
-	})
-	c := redis.NewClient(&redis.Options{Addr: addr, Password: tok, MaxRetries: -1, PoolSize: 1})
-	t.Cleanup(func() { c.Close() })
+	c := appTokenClient(t, leader, follower, addr)
 	cmds, err := c.TxPipelined(ctx(), func(p redis.Pipeliner) error {
 		p.Incr(ctx(), "svc/n")
 		p.SetNX(ctx(), "svc/k", "v", 0)

@@ -9,6 +9,7 @@ import (
 	"github.com/rosterhq/roster/fsm"
 	"github.com/rosterhq/roster/internal/logging/logtest"
 	"github.com/rosterhq/roster/internal/testutil"
+	"github.com/rosterhq/roster/registry"
 )
 
 // TestExecOnFollowerReadOnlyKey: a token that may read /cfg/ and write
@@ -38,16 +39,7 @@ func TestExecOnFollowerReadOnlyKey(t *testing.T) {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	_, tok, err := leader.CreateToken(ctx(), "app", []string{"app"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	testutil.Eventually(t, 10*time.Second, "the follower knows the token", func() bool {
-		_, err := follower.Authenticate(tok)
-		return err == nil
-	})
-	c := redis.NewClient(&redis.Options{Addr: addr, Password: tok, MaxRetries: -1, PoolSize: 1})
-	t.Cleanup(func() { c.Close() })
+	c := appTokenClient(t, leader, follower, addr)
 
 	// Read inside the transaction.
 	cmds, err := c.TxPipelined(ctx(), func(p redis.Pipeliner) error {
@@ -116,4 +108,22 @@ func TestExecOnFollowerReadOnlyKey(t *testing.T) {
 		return nil
 	})
 	wantErr(t, err, "EXECABORT Transaction discarded because of previous errors.")
+}
+
+// appTokenClient is a go-redis client of addr (served by follower)
+// authenticated with a new token of role app, made on leader, once
+// follower knows it.
+func appTokenClient(t *testing.T, leader, follower *registry.Node, addr string) *redis.Client {
+	t.Helper()
+	_, tok, err := leader.CreateToken(ctx(), "app", []string{"app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, "the follower knows the token", func() bool {
+		_, err := follower.Authenticate(tok)
+		return err == nil
+	})
+	c := redis.NewClient(&redis.Options{Addr: addr, Password: tok, MaxRetries: -1, PoolSize: 1})
+	t.Cleanup(func() { c.Close() })
+	return c
 }
