@@ -28,6 +28,8 @@ type Cluster struct {
 	// Net, when set (StartNet, WithNet), is the proxied network between
 	// the members: partitions, black holes and delays per directed link.
 	Net *Net
+	// redis: members added from now on serve the Redis port (WithRedis).
+	redis bool
 }
 
 // New prepares an empty cluster; members are stopped and, if the test
@@ -101,6 +103,13 @@ func (c *Cluster) WithNet() *Cluster {
 	return c
 }
 
+// WithRedis gives the members added from now on a Redis port of their
+// own (-redis on a free port, Member.Redis), kept across restarts.
+func (c *Cluster) WithRedis() *Cluster {
+	c.redis = true
+	return c
+}
+
 // Launch adds and starts n members: the first bootstraps, the others join
 // through the first; it waits until all are ready voters.
 func (c *Cluster) Launch(n int) {
@@ -135,6 +144,9 @@ func (c *Cluster) Add() *Member {
 		ID: id, HTTP: freePort(c.t), Raft: freePort(c.t),
 		Dir: filepath.Join(c.dir, id), Args: append([]string(nil), c.Args...),
 		t: c.t, bin: c.bin, logs: &testutil.SyncBuffer{}, Env: append([]string(nil), c.Env...),
+	}
+	if c.redis {
+		m.Redis = freePort(c.t)
 	}
 	if c.Net != nil {
 		c.Net.attach(m)

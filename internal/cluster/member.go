@@ -17,7 +17,11 @@ type Member struct {
 	HTTP string // host:port
 	Raft string // host:port
 	Dir  string
-	Args []string // extra flags
+	// Redis is the Redis port's host:port (Cluster.WithRedis), "" for none.
+	// Test clients dial it directly, as they do HTTP: only the members'
+	// own links go through the Net's proxies.
+	Redis string
+	Args  []string // extra flags
 	// Env is added to the process environment at each Start (e.g.
 	// "ROSTER_FAILPOINT=commit-before-ack"); change it between runs.
 	Env []string
@@ -70,6 +74,9 @@ func (m *Member) Start(extra ...string) {
 	}
 	if m.HTTPProxy != "" {
 		args = append(args, "-advertise-http", m.HTTPProxy)
+	}
+	if m.Redis != "" {
+		args = append(args, "-redis", m.Redis)
 	}
 	args = append(args, m.Args...)
 	args = append(args, extra...)
