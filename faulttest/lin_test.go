@@ -16,7 +16,9 @@ import (
 )
 
 // linWorkload runs clients that put / get / cas / delete / incr a handful
-// of keys under /lin/ at random members and records a porcupine history.
+// of keys under /lin/ at random members and records a porcupine history:
+// HTTP clients, and Redis clients on the same keys (linresp_test.go) when
+// the members serve the Redis port.
 //
 // The keys change every keyPeriod (/lin/g<generation>/k<i>), as Jepsen's
 // independent keys do: porcupine checks each key on its own, and an
@@ -32,6 +34,10 @@ type linWorkload struct {
 	ops     []porcupine.Operation
 	unknown int // operations of unknown outcome
 	dropped int // provably without effect, left out
+	respOps int // operations over the Redis port (in ops)
+	respUnk int // of which of unknown outcome
+	weird   []string
+	weirdN  int // Redis answers the workload did not expect (kept as unknown)
 	nextCID atomic.Int64
 }
 
@@ -48,45 +54,46 @@ func (w *linWorkload) key(rng *rand.Rand) string {
 	return fmt.Sprintf("/lin/g%d/k%d", gen, rng.IntN(w.nkeys))
 }
 
-// run starts n clients; they stop when ctx ends.
-func (w *linWorkload) run(ctx context.Context, wg *sync.WaitGroup, seed uint64, n int) {
-	for i := range n {
+// run starts n HTTP clients and nresp Redis clients (the members must
+// have Redis ports then); they stop when ctx ends.
+func (w *linWorkload) run(ctx context.Context, wg *sync.WaitGroup, seed uint64, n, nresp int) {
+	for i := range n + nresp {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.client(ctx, newRand(seed, 100+i), i)
+			w.client(ctx, newRand(seed, 100+i), i, i >= n)
 		}()
 	}
 }
 
 func (w *linWorkload) now() int64 { return int64(time.Since(w.start)) }
 
-func (w *linWorkload) client(ctx context.Context, rng *rand.Rand, id int) {
+func (w *linWorkload) client(ctx context.Context, rng *rand.Rand, id int, redis bool) {
 	cid := int(w.nextCID.Add(1) - 1)
 	lastRev := map[string]int64{}
-	for seq := int64(1); ctx.Err() == nil; seq++ {
+	conns := respConns{}
+	defer conns.close()
+	var seq int64
+	for ctx.Err() == nil {
 		key := w.key(rng)
 		m := randomMember(rng, w.c)
-		in := kvInput{Key: key}
-		p := rng.IntN(100)
-		switch {
-		case p < 35:
-			in.Kind = opGet
-		case p < 55:
-			in.Kind, in.Value = opPut, int64(id+1)*1_000_000_000+seq
-		case p < 75:
-			in.Kind, in.Value = opCAS, int64(id+1)*1_000_000_000+seq
-			in.Expect = lastRev[key]
-			if rng.IntN(4) == 0 {
-				in.Expect = int64(rng.IntN(3)) // often stale or absent: failures matter too
-			}
-		case p < 85:
-			in.Kind = opDelete
-		default:
-			in.Kind, in.By = opIncr, int64(1+rng.IntN(5))
+		// Every value written is unique: one per write, several in a
+		// transaction each taking the next sequence number.
+		value := func() int64 { seq++; return int64(id+1)*1_000_000_000 + seq }
+		var in kvInput
+		if redis {
+			in = respInput(rng, key, value)
+		} else {
+			in = httpInput(rng, key, value, lastRev[key])
 		}
 		call := w.now()
-		out, keep := w.do(m, in)
+		var out kvOutput
+		var keep bool
+		if redis {
+			out, keep = w.doRESP(conns, m, in)
+		} else {
+			out, keep = w.do(m, in)
+		}
 		ret := w.now()
 		if !keep {
 			w.mu.Lock()
@@ -111,6 +118,13 @@ func (w *linWorkload) client(ctx context.Context, rng *rand.Rand, id int) {
 			op.Return = -1 // set to the end of the history by history()
 			w.unknown++
 		}
+		if redis {
+			op.Metadata = m.ID + " redis"
+			w.respOps++
+			if out.Unknown {
+				w.respUnk++
+			}
+		}
 		w.ops = append(w.ops, op)
 		w.mu.Unlock()
 		if out.Unknown {
@@ -121,7 +135,30 @@ func (w *linWorkload) client(ctx context.Context, rng *rand.Rand, id int) {
 	}
 }
 
-// do runs one operation; keep is false when it provably changed nothing
+// httpInput picks an HTTP operation; lastRev is the key's mod_revision
+// as this client last saw it, which a CAS mostly expects.
+func httpInput(rng *rand.Rand, key string, value func() int64, lastRev int64) kvInput {
+	in := kvInput{Key: key}
+	switch p := rng.IntN(100); {
+	case p < 35:
+		in.Kind = opGet
+	case p < 55:
+		in.Kind, in.Value = opPut, value()
+	case p < 75:
+		in.Kind, in.Value = opCAS, value()
+		in.Expect = lastRev
+		if rng.IntN(4) == 0 {
+			in.Expect = int64(rng.IntN(3)) // often stale or absent: failures matter too
+		}
+	case p < 85:
+		in.Kind = opDelete
+	default:
+		in.Kind, in.By = opIncr, int64(1+rng.IntN(5))
+	}
+	return in
+}
+
+// do runs one operation over HTTP; keep is false when it provably changed nothing
 // (and, for a read, when it returned nothing).
 func (w *linWorkload) do(m *cluster.Member, in kvInput) (kvOutput, bool) {
 	u := m.URL("/v1/kv" + in.Key)

@@ -22,7 +22,8 @@ type profile struct {
 	Soak     bool
 	Duration time.Duration // how long the nemesis runs in each test
 	Members  int
-	Clients  int // linearizability clients
+	Clients  int // linearizability clients over HTTP
+	Redis    int // and over the Redis port, on the same keys
 	Keys     int // keys they share
 	Watchers int
 	Keepers  int // leases kept alive
@@ -30,13 +31,13 @@ type profile struct {
 
 func currentProfile(t testing.TB) profile {
 	t.Helper()
-	p := profile{Duration: 15 * time.Second, Members: 3, Clients: 5, Keys: 3, Watchers: 3, Keepers: 3}
+	p := profile{Duration: 15 * time.Second, Members: 3, Clients: 5, Redis: 2, Keys: 3, Watchers: 3, Keepers: 3}
 	if s := os.Getenv("ROSTER_SOAK"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d <= 0 {
 			t.Fatalf("ROSTER_SOAK=%q: want a positive duration such as 10m", s)
 		}
-		p = profile{Soak: true, Duration: d, Members: 5, Clients: 12, Keys: 6, Watchers: 6, Keepers: 8}
+		p = profile{Soak: true, Duration: d, Members: 5, Clients: 12, Redis: 5, Keys: 6, Watchers: 6, Keepers: 8}
 	}
 	return p
 }

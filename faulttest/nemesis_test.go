@@ -25,14 +25,20 @@ func TestNemesis(t *testing.T) {
 	// compactions run under the faults too, and a member that was down or
 	// cut off for a few seconds catches up by installing the leader's
 	// snapshot rather than from the log.
-	c := cluster.StartNet(t, p.Members, "-tick", "100ms", "-checkpoint-journal", "4096",
-		"-snapshot-threshold", "1024", "-trailing-logs", "256")
+	// Every member serves the Redis port too: the Redis clients of the
+	// linearizability workload send their commands there.
+	if err := cluster.NetAvailable(); err != nil {
+		t.Skipf("%v", err)
+	}
+	c := cluster.New(t, "-tick", "100ms", "-checkpoint-journal", "4096",
+		"-snapshot-threshold", "1024", "-trailing-logs", "256").WithNet().WithRedis()
+	c.Launch(p.Members)
 	c.Leader(30 * time.Second)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	lin := newLinWorkload(c, p.Keys)
-	lin.run(ctx, &wg, s, p.Clients)
+	lin.run(ctx, &wg, s, p.Clients, p.Redis)
 	leases := newLeaseWorkload(c)
 	leases.run(ctx, &wg, s, p.Keepers)
 	watches := newWatchWorkload(c)
@@ -83,7 +89,14 @@ func TestNemesis(t *testing.T) {
 	t.Logf("snapshots taken / installed from the leader, per member: %s", snapshotCounts(c))
 
 	ops := lin.history()
-	t.Logf("linearizability: %d operations recorded (%d of unknown outcome), %d left out as provably without effect", len(ops), lin.unknown, lin.dropped)
+	t.Logf("linearizability: %d operations recorded (%d of unknown outcome), %d left out as provably without effect; over the Redis port %d (%d of unknown outcome)",
+		len(ops), lin.unknown, lin.dropped, lin.respOps, lin.respUnk)
+	if lin.respOps == 0 && p.Redis > 0 {
+		t.Errorf("linearizability: no Redis operation was recorded: the check covered HTTP only")
+	}
+	if lin.weirdN > 0 {
+		t.Logf("linearizability: %d Redis answers neither expected nor -TIMEOUT, kept as of unknown outcome: %v", lin.weirdN, lin.weird)
+	}
 	checkLinearizable(t, ops, time.Minute)
 
 	violations, summary := leases.report()
