@@ -5,7 +5,9 @@
 // member's disk, while clients check:
 //
 //   - linearizability of put / get / compare-and-swap / delete / incr over
-//     HTTP at random members, with github.com/anishathalye/porcupine;
+//     HTTP, and of GET / SET / SET NX / DEL / INCR / MULTI-EXEC over the
+//     Redis port on the same keys, at random members, in one history
+//     checked with github.com/anishathalye/porcupine;
 //   - lease safety: a lease kept alive is never seen gone, a revoked or
 //     expired lease's keys never come back, the minority side of a
 //     partition expires nothing, remaining TTL carries over leader changes,

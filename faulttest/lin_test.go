@@ -36,6 +36,7 @@ type linWorkload struct {
 	dropped int // provably without effect, left out
 	respOps int // operations over the Redis port (in ops)
 	respUnk int // of which of unknown outcome
+	respBy  map[opKind]int
 	weird   []string
 	weirdN  int // Redis answers the workload did not expect (kept as unknown)
 	nextCID atomic.Int64
@@ -45,7 +46,7 @@ type linWorkload struct {
 const keyPeriod = 5 * time.Second
 
 func newLinWorkload(c *cluster.Cluster, nkeys int) *linWorkload {
-	return &linWorkload{c: c, nkeys: nkeys, start: time.Now()}
+	return &linWorkload{c: c, nkeys: nkeys, start: time.Now(), respBy: map[opKind]int{}}
 }
 
 // key picks one of the current generation's keys.
@@ -121,6 +122,7 @@ func (w *linWorkload) client(ctx context.Context, rng *rand.Rand, id int, redis 
 		if redis {
 			op.Metadata = m.ID + " redis"
 			w.respOps++
+			w.respBy[in.Kind]++
 			if out.Unknown {
 				w.respUnk++
 			}

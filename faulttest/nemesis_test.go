@@ -89,8 +89,8 @@ func TestNemesis(t *testing.T) {
 	t.Logf("snapshots taken / installed from the leader, per member: %s", snapshotCounts(c))
 
 	ops := lin.history()
-	t.Logf("linearizability: %d operations recorded (%d of unknown outcome), %d left out as provably without effect; over the Redis port %d (%d of unknown outcome)",
-		len(ops), lin.unknown, lin.dropped, lin.respOps, lin.respUnk)
+	t.Logf("linearizability: %d operations recorded (%d of unknown outcome), %d left out as provably without effect; over the Redis port %d (%v; %d of unknown outcome)",
+		len(ops), lin.unknown, lin.dropped, lin.respOps, lin.respBy, lin.respUnk)
 	if lin.respOps == 0 && p.Redis > 0 {
 		t.Errorf("linearizability: no Redis operation was recorded: the check covered HTTP only")
 	}
