@@ -142,7 +142,7 @@ func (s *Server) compatRevoke(c *gin.Context) {
 		return
 	}
 	if _, err := s.b.Revoke(c.Request.Context(), id); err != nil {
-		s.fail(c, err)
+		s.fail(c, revokeErr(id, err))
 		return
 	}
 	writeJSON(c, http.StatusOK, nil)

@@ -190,3 +190,29 @@ func TestCompatKeyRoutes(t *testing.T) {
 	e.doStr("DELETE", "/key/test", "").ok(t, 200, nil)
 	e.doStr("POST", "/key/test", "").fails(t, 405, "method_not_allowed")
 }
+
+// TestLeaseNotFoundNamesTheLease: every route that names a lease in its
+// path answers 404 lease_not_found with a message that names it, the
+// revoke routes included (their error comes from the state machine, which
+// does not). A lease revoked already is not found the same way.
+func TestLeaseNotFoundNamesTheLease(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	revoked := e.compatGrant("10", "/esq/gone")
+	e.doStr("POST", "/lease/revoke/"+revoked, "").ok(t, 200, nil)
+	for _, id := range []string{"12345", revoked} {
+		for _, r := range []struct{ method, path string }{
+			{"POST", "/lease/revoke/" + id},
+			{"POST", "/lease/keepalive/" + id},
+			{"POST", "/lease/timetolive/" + id},
+			{"DELETE", "/v1/leases/" + id},
+			{"GET", "/v1/leases/" + id},
+			{"POST", "/v1/leases/" + id + "/keepalive"},
+		} {
+			ae := e.doStr(r.method, r.path, "").fails(t, 404, "lease_not_found")
+			if want := "lease not found: " + id; ae.Error.Message != want {
+				t.Errorf("%s %s: message %q, want %q", r.method, r.path, ae.Error.Message, want)
+			}
+		}
+	}
+}

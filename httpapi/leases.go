@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -226,8 +227,18 @@ func (s *Server) revoke(c *gin.Context) {
 	}
 	rev, err := s.b.Revoke(c.Request.Context(), id)
 	if err != nil {
-		s.fail(c, err)
+		s.fail(c, revokeErr(id, err))
 		return
 	}
 	writeJSON(c, http.StatusOK, api.RevisionResponse{Revision: rev})
+}
+
+// revokeErr names the lease in a revoke's not-found answer, as the routes
+// that read the lease first do (leaseNotFound): the state machine's error
+// is the bare sentinel.
+func revokeErr(id int64, err error) error {
+	if errors.Is(err, fsm.ErrLeaseNotFound) {
+		return leaseNotFound(id)
+	}
+	return err
 }
