@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/rosterhq/roster/client"
@@ -109,7 +110,7 @@ func (a *app) roleGetCmd() *cobra.Command {
 		}
 		r, err := cli.Role(ctx, args[0])
 		if err != nil {
-			return err
+			return namedNotFound(err)
 		}
 		return a.printRole(r)
 	})
@@ -154,7 +155,7 @@ func (a *app) roleDeleteCmd() *cobra.Command {
 			return err
 		}
 		if err := cli.DeleteRole(ctx, args[0]); err != nil {
-			return err
+			return namedNotFound(err)
 		}
 		return a.printDeleted(args[0])
 	})
@@ -192,7 +193,7 @@ The cluster keeps only a hash of it: store it now, it cannot be shown again.`,
 		}
 		t, err := cli.CreateToken(ctx, args[0], roles)
 		if err != nil {
-			return err
+			return missingRole(ctx, cli, roles, err)
 		}
 		if a.jsonOut() {
 			return a.printJSON(t)
@@ -201,6 +202,24 @@ The cluster keeps only a hash of it: store it now, it cannot be shown again.`,
 			field{"roles", strings.Join(t.Roles, ",")}, field{"token", t.Token})
 	})
 	return cmd
+}
+
+// missingRole gives exit code 3 to a token create that names a role that
+// does not exist. The server refuses that token as it does any bad field,
+// 400 invalid_argument (API.md), so after such a refusal rosterctl asks for
+// each role and names the first one not found, as role get would. Any
+// other refusal, and the client's own checks, stay what they were.
+func missingRole(ctx context.Context, cli *client.Client, roles []string, err error) error {
+	var se *client.StatusError
+	if !errors.Is(err, client.ErrInvalidArgument) || !errors.As(err, &se) {
+		return err
+	}
+	for _, r := range roles {
+		if _, rerr := cli.Role(ctx, r); errors.Is(rerr, client.ErrKeyNotFound) {
+			return &codedError{code: exitNotFound, msg: "no token created: " + message(rerr), err: err}
+		}
+	}
+	return err
 }
 
 func (a *app) tokenListCmd() *cobra.Command {
@@ -237,7 +256,7 @@ func (a *app) tokenRevokeCmd() *cobra.Command {
 			return err
 		}
 		if err := cli.DeleteToken(ctx, args[0]); err != nil {
-			return err
+			return namedNotFound(err)
 		}
 		return a.printDeleted(args[0])
 	})

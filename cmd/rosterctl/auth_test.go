@@ -69,15 +69,24 @@ func TestAuth(t *testing.T) {
 	run(exitOK, "auth", "token", "revoke", tok.ID)
 	run(exitDenied, "--token", tok.Token, "get", "/services/api/n1")
 	run(exitOK, "auth", "role", "delete", "discoverer")
-	run(exitUsage, "auth", "token", "create", "nobody")
-	run(exitUsage, "auth", "role", "put", "root", "--admin")
-	// A role, token or member that does not exist is "any other error":
-	// exit code 3 means a key not found, which a script may take for an
-	// empty registry.
-	run(exitError, "auth", "role", "get", "nobody")
-	run(exitError, "auth", "role", "delete", "nobody")
-	run(exitError, "auth", "token", "revoke", "0123456789abcdef")
-	run(exitError, "member", "remove", "nobody")
+	expectHint(t, run(exitUsage, "auth", "token", "create", "nobody"), true)
+	// The server refuses the built-in role's change: bad input, but no
+	// usage hint; the message ends with the server's status and code.
+	r = run(exitUsage, "auth", "role", "put", "root", "--admin")
+	expectHint(t, r, false)
+	expectStderr(t, r, "(refused by the server: 400 invalid_argument)")
+	// A role, token or member that does not exist is "not found", as a key
+	// is; a role named by token create too (the server refuses it as
+	// invalid: rosterctl asks for the role).
+	expectStderr(t, run(exitNotFound, "auth", "role", "get", "nobody"), `role not found: "nobody"`)
+	expectStderr(t, run(exitNotFound, "auth", "role", "delete", "nobody"), `role not found: "nobody"`)
+	expectStderr(t, run(exitNotFound, "auth", "token", "revoke", "0123456789abcdef"), `token not found: "0123456789abcdef"`)
+	expectStderr(t, run(exitNotFound, "member", "remove", "nobody"), "not a member of the cluster: nobody")
+	r = run(exitNotFound, "auth", "token", "create", "nobody", "--role", "api-registrar", "--role", "no-such-role")
+	expectStderr(t, r, `no token created: role not found: "no-such-role"`)
+	expectHint(t, r, false)
+	// Another refusal of token create stays bad input.
+	expectHint(t, run(exitUsage, "auth", "token", "create", "twice", "--role", "api-registrar", "--role", "api-registrar"), false)
 	s.golden("auth")
 
 	// status reaches the member's https address with the same files and

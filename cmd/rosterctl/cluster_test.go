@@ -52,6 +52,19 @@ func TestCluster(t *testing.T) {
 		expect(t, s.run("member", "add", "n3", "not-an-address"), exitUsage)
 		expect(t, s.run("member", "add", "n3"), exitUsage)
 		expect(t, s.run("member", "bogus"), exitUsage)
+		// A member that does not exist is "not found", as a key is.
+		r := s.run("member", "remove", "nobody")
+		expect(t, r, exitNotFound)
+		expectStderr(t, r, "not a member of the cluster: nobody")
+		// The server refuses to remove the last voter: bad input (2),
+		// but no usage hint; its status and code instead.
+		r = s.run("member", "remove", "n1")
+		expect(t, r, exitUsage)
+		expectHint(t, r, false)
+		expectStderr(t, r, "the cluster's last voter; add another voter first (refused by the server: 400 invalid_argument)")
+		// The client's own check, before anything is sent, is a usage
+		// error with the hint.
+		expectHint(t, s.run("member", "remove", "a/b"), true)
 		s.golden("cluster_members")
 	})
 }

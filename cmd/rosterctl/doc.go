@@ -21,11 +21,12 @@
 //
 //	0  success
 //	1  any other error
-//	2  usage error: bad flags, arguments or key
-//	3  key not found (get; del of a single absent key)
+//	2  bad input: a usage error (bad flags, arguments or key), or a request the server refused as invalid
+//	3  not found: a key (get; del of a single absent key), or the member, role or token a command names
 //	4  lease not found
 //	5  compare-and-swap failed (the message ends with the key's current mod revision)
 //	6  unavailable: no leader, timeout, or no member reachable
+//	7  access denied: no token, an unknown token, or one whose roles do not allow the request
 //	130 interrupted (Ctrl-C) before a one-shot command finished
 //
 // Errors go to standard error as "rosterctl: <message>".

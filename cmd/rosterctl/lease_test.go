@@ -86,7 +86,7 @@ func TestLease(t *testing.T) {
 		expect(t, s.run("-o", "json", "lease", "ttl", "12345"), exitLeaseNotFound)
 		expect(t, s.run("lease", "revoke", "12345"), exitLeaseNotFound)
 		expect(t, s.run("lease", "grant", "ten"), exitUsage)
-		expect(t, s.run("lease", "grant", "1"), exitUsage) // below the minimum TTL: the server refuses
+		expect(t, s.run("lease", "grant", "1"), exitUsage) // below the minimum TTL: the client refuses it before sending
 		expect(t, s.run("lease", "ttl", "-5"), exitUsage)
 		expect(t, s.run("lease", "revoke", "abc"), exitUsage)
 		expect(t, s.run("lease", "list", "extra"), exitUsage)

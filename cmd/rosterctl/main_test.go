@@ -248,6 +248,26 @@ func expect(t *testing.T, r result, code int) {
 	}
 }
 
+// usageHint starts the line a usage error ends with.
+const usageHint = "Run 'rosterctl "
+
+// expectHint fails the test unless r's standard error holds the usage
+// hint exactly when want.
+func expectHint(t *testing.T, r result, want bool) {
+	t.Helper()
+	if got := strings.Contains(r.stderr, usageHint); got != want {
+		t.Fatalf("usage hint printed: %v, want %v\nstderr:\n%s", got, want, r.stderr)
+	}
+}
+
+// expectStderr fails the test unless r's standard error holds sub.
+func expectStderr(t *testing.T, r result, sub string) {
+	t.Helper()
+	if !strings.Contains(r.stderr, sub) {
+		t.Fatalf("stderr does not hold %q:\n%s", sub, r.stderr)
+	}
+}
+
 // startCluster starts a fresh one-member cluster: its store begins at
 // revision 0, so the revisions a test sees are deterministic.
 func startCluster(t *testing.T) *cluster.Cluster {

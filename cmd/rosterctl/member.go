@@ -117,7 +117,7 @@ func (a *app) memberRemoveCmd() *cobra.Command {
 			return err
 		}
 		if err := cli.MemberRemove(ctx, args[0]); err != nil {
-			return err
+			return namedNotFound(err)
 		}
 		if a.jsonOut() {
 			return a.printJSON(struct {

@@ -13,7 +13,7 @@ func TestRegister(t *testing.T) {
 		expect(t, s.run("get", "/reg/api/n1"), 0)
 		expect(t, r.stop(), 0)
 		// Close revoked the lease: the key is gone at once.
-		expect(t, s.run("get", "/reg/api/n1"), exitKeyNotFound)
+		expect(t, s.run("get", "/reg/api/n1"), exitNotFound)
 		expect(t, s.run("lease", "list"), 0)
 		s.golden("register_table")
 	})
@@ -25,7 +25,7 @@ func TestRegister(t *testing.T) {
 		r.waitLines(1)
 		expect(t, s.run("-o", "json", "get", "/reg/api/n2"), 0)
 		expect(t, r.stop(), 0)
-		expect(t, s.run("get", "/reg/api/n2"), exitKeyNotFound)
+		expect(t, s.run("get", "/reg/api/n2"), exitNotFound)
 		s.golden("register_json")
 	})
 

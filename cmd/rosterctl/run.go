@@ -58,9 +58,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return exitOK
 	}
-	code, msg := a.classify(err)
+	code, msg, hint := a.classify(err)
 	fmt.Fprintf(stderr, "rosterctl: %s\n", msg)
-	if code == exitUsage && cmd != nil {
+	if hint && cmd != nil {
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	}
 	return code
@@ -130,8 +130,13 @@ const exitCodesHelp = `
 Exit codes:
   0    success
   1    any other error
-  2    usage error: bad flags, arguments or key
-  3    key not found (get; del of a single key that does not exist)
+  2    bad input: a usage error (bad flags, arguments or key; followed by
+       "Run '... --help' for usage."), or a request the server refused
+       as invalid (the message ends with the server's status and code,
+       e.g. removing the last voter)
+  3    not found: a key (get; del of a single key that does not exist),
+       or the member, role or token the command names (member remove,
+       auth role get|delete, auth token revoke, a role of token create)
   4    lease not found
   5    compare-and-swap failed; the message ends with the key's current
        mod revision (0: the key does not exist)
