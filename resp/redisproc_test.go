@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rosterhq/roster/internal/testutil"
 )
 
 // startRedis starts a real redis-server (Debian's, 7.0) on a free local
@@ -63,28 +65,32 @@ func tryStartRedis(tb testing.TB, bin, dir string) (string, error) {
 		<-exited
 	}
 	log := func() string { b, _ := os.ReadFile(logFile); return string(b) }
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var died error
+	up := testutil.Poll(10*time.Second, func() bool {
 		select {
 		case err := <-exited:
 			exited <- err
-			return "", fmt.Errorf("redis-server exited: %v\n%s", err, log())
+			died = fmt.Errorf("redis-server exited: %v\n%s", err, log())
+			return true
 		default:
 		}
-		if c, err := dialRESP(addr); err == nil {
-			v, err := c.do("PING")
-			c.close()
-			if err == nil && v.String() == "+PONG" {
-				tb.Cleanup(stop)
-				return addr, nil
-			}
+		c, err := dialRESP(addr)
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			stop()
-			return "", fmt.Errorf("no PONG from redis-server on %s within 10 s\n%s", addr, log())
-		}
-		time.Sleep(20 * time.Millisecond) // polling a process we started, not raft
+		defer c.close()
+		v, err := c.do("PING")
+		return err == nil && v.String() == "+PONG"
+	})
+	switch {
+	case died != nil:
+		return "", died
+	case !up:
+		stop()
+		return "", fmt.Errorf("no PONG from redis-server on %s within 10 s\n%s", addr, log())
 	}
+	tb.Cleanup(stop)
+	return addr, nil
 }
 
 // rval is one RESP2 reply, parsed.
