@@ -485,50 +485,6 @@ func (n *Node) watchFSM() {
 	}
 }
 
-// Close stops the node: leader duties, a leadership transfer when other
-// voters exist (so planned restarts cost no election timeout), raft, the
-// transport and the stores. It is idempotent.
-func (n *Node) Close() error {
-	n.closeOnce.Do(func() {
-		n.goMu.Lock()
-		close(n.stop)
-		n.goMu.Unlock()
-		n.stopAll()
-		// Writes in flight here can still get their answers while raft
-		// runs: after a transfer, or a loss of leadership just before
-		// Close, they learn their fate from the next leader (fate.go); a
-		// sole voter commits them itself. After a failed transfer (no
-		// voter caught up) they most likely cannot commit in time, and a
-		// failed state machine applies nothing more: no wait then.
-		leader, voters := n.raft.State() == raft.Leader, n.voters()
-		wait := !leader || voters <= 1
-		if leader && voters > 1 {
-			if err := n.raft.LeadershipTransfer().Error(); err != nil {
-				n.log.Warn("leadership transfer before shutdown failed", "error", err)
-			} else {
-				n.log.Info("leadership transferred before shutdown")
-				wait = true
-			}
-		}
-		if wait && n.fsm.Err() == nil {
-			n.awaitAnswers()
-		}
-		err := n.raft.Shutdown().Error()
-		close(n.raftDown)
-		n.wg.Wait()
-		// A clean stop leaves a current checkpoint: the restart replays
-		// nothing. (A failed state machine refuses, which is right.)
-		if cerr := n.fsm.Checkpoint(); cerr != nil {
-			n.log.Warn("final checkpoint failed", "error", cerr)
-		}
-		n.met.unregister()
-		n.closeStores()
-		n.closeErr = err
-		close(n.done)
-	})
-	return n.closeErr
-}
-
 // goAdd counts one more goroutine of the node in wg, unless Close has
 // begun: then it returns false and the caller must not start it.
 func (n *Node) goAdd() bool {
