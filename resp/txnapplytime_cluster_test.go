@@ -293,14 +293,7 @@ func TestExecFallsBackForAnOlderLeader(t *testing.T) {
 // INCR of a key it may only write is refused as plain INCR is.
 func TestExecApplyTimeOnFollowerWithToken(t *testing.T) {
 	t.Parallel()
-	log := logtest.ForTest(t)
-	nodes := openCluster(t, log, 3)
-	leader, follower := nodes[0], nodes[1]
-	srv, err := New(Config{Auth: nodeAuth{follower}}, follower, log.With("redis", "follower"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := serveTest(t, srv)
+	leader, follower, addr := securedFollowerPort(t)
 	if _, _, err := leader.CreateToken(ctx(), "admin", []string{fsm.RootRole}); err != nil {
 		t.Fatal(err)
 	}

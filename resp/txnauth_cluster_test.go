@@ -20,14 +20,7 @@ import (
 // write): EXEC answers as on the leader, and the write applies.
 func TestExecOnFollowerReadOnlyKey(t *testing.T) {
 	t.Parallel()
-	log := logtest.ForTest(t)
-	nodes := openCluster(t, log, 3)
-	leader, follower := nodes[0], nodes[1]
-	srv, err := New(Config{Auth: nodeAuth{follower}}, follower, log.With("redis", "follower"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := serveTest(t, srv)
+	leader, follower, addr := securedFollowerPort(t)
 	if _, err := leader.Put(ctx(), fsm.Put{Key: "/cfg/limit", Value: []byte("7")}); err != nil {
 		t.Fatal(err)
 	}
@@ -126,4 +119,20 @@ func appTokenClient(t *testing.T, leader, follower *registry.Node, addr string) 
 	c := redis.NewClient(&redis.Options{Addr: addr, Password: tok, MaxRetries: -1, PoolSize: 1})
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// securedFollowerPort opens three in-process members and serves the
+// Redis port of a follower, with the node's access control; it returns
+// the leader, that follower and the port's address.
+func securedFollowerPort(t *testing.T) (leader, follower *registry.Node, addr string) {
+	t.Helper()
+	log := logtest.ForTest(t)
+	nodes := openCluster(t, log, 3)
+	leader, follower = nodes[0], nodes[1]
+	srv, err := New(Config{Auth: nodeAuth{follower}}, follower, log.With("redis", "follower"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = serveTest(t, srv)
+	return leader, follower, addr
 }
