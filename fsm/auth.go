@@ -320,13 +320,17 @@ func (b *batch) deleteToken(c DeleteToken) Result {
 	return res
 }
 
+// ErrRootRoleBuiltIn refuses a change or a delete of the built-in role
+// root, which no table holds.
+var ErrRootRoleBuiltIn = fmt.Errorf("%w: role %q is built in and cannot be changed", ErrInvalidArgument, RootRole)
+
 // ValidateRole checks a role before it is proposed (and again on apply).
 func ValidateRole(r Role) error {
 	if err := validateName("role name", r.Name, MaxRoleName); err != nil {
 		return err
 	}
 	if r.Name == RootRole {
-		return invalid("role %q is built in and cannot be changed", RootRole)
+		return ErrRootRoleBuiltIn
 	}
 	if len(r.Rules) > MaxRules {
 		return invalid("%d rules; at most %d per role", len(r.Rules), MaxRules)

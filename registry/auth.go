@@ -146,7 +146,7 @@ func (n *Node) PutRole(ctx context.Context, r fsm.Role) error {
 // Role shows and the root token holds.
 func (n *Node) DeleteRole(ctx context.Context, name string) error {
 	if name == fsm.RootRole {
-		return fmt.Errorf("%w: role %q is built in and cannot be changed", fsm.ErrInvalidArgument, fsm.RootRole)
+		return fsm.ErrRootRoleBuiltIn
 	}
 	_, err := n.write(ctx, fsm.DeleteRole{Name: name})
 	return err
